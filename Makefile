@@ -1,0 +1,46 @@
+# nnfab: `make demo` and `make test` work on a fresh machine (they create .venv/).
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+DEMO    := demo_out
+MODEL   ?= examples/digits_mlp/digits_mlp.h5
+BOARD   ?= pynq-z2
+OUT     ?= build/$(BOARD)
+export TF_USE_LEGACY_KERAS := 1
+export TF_CPP_MIN_LOG_LEVEL := 3
+export PYTHONHASHSEED := 0
+
+.PHONY: all venv demo test test-fast lint build clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[keras,sim,dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/nnfab inspect $(MODEL)
+	$(BIN)/nnfab convert $(MODEL) -o $(DEMO) --verbose
+	$(BIN)/nnfab verify $(DEMO) --samples 1000
+	@echo; echo "report: $(DEMO)/report.md"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 --durations=15
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/python -m ruff check generator || true
+
+build: $(STAMP)
+	$(BIN)/nnfab convert $(MODEL) -o $(OUT) --board $(BOARD)
+	$(BIN)/nnfab verify $(OUT)
+
+clean:
+	rm -rf $(DEMO) build .pytest_cache

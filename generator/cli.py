@@ -1,0 +1,213 @@
+"""The ``nnfab`` command line: argument parsing and printing only, no logic of its own.
+
+Every failure nnfab anticipates (a ValueError subclass raised by a ``generator`` module,
+or a missing file) is printed as one line ``nnfab: error: ...`` with exit status 2; a
+verification mismatch exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+EXIT_MISMATCH = 1
+EXIT_ERROR = 2
+
+
+class CLIError(ValueError):
+    """A bad command-line argument."""
+
+
+def _load_x(path: str) -> np.ndarray:
+    if not os.path.isfile(path):
+        raise CLIError(f"input file {path} does not exist")
+    try:
+        x = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise CLIError(f"input file {path} is not a .npy array ({str(e).splitlines()[0]})") from None
+    if not np.issubdtype(x.dtype, np.number):
+        raise CLIError(f"input file {path}: dtype {x.dtype} is not numeric")
+    return x
+
+
+def _save_y(path: str, y: np.ndarray) -> None:
+    np.save(path, np.asarray(y, dtype=np.float64))
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+def cmd_convert(a: argparse.Namespace) -> int:
+    from . import config, project
+
+    t_start = time.perf_counter()
+    cfg = config.load(a.config, a.precision, strategy=a.strategy, reuse=a.reuse, io=a.io)
+    if a.board:
+        from .boards import load_board
+
+        load_board(a.board)
+    if a.fit:
+        raise CLIError("--fit is not implemented in this nnfab yet; convert without --fit")
+    g, times = project.build_graph(a.model, cfg)
+    if a.board:
+        g.meta["board"] = a.board
+    wtimes = project.write_project(g, a.output, cfg)
+    total = time.perf_counter() - t_start
+    print(f"nnfab: wrote {a.output} ({len(g.nodes)} nodes)")
+    if a.verbose:
+        after_tf = total - times["import_tf"]
+        print(f"  import tensorflow {times['import_tf']:.3f} s")
+        print(f"  load model        {times['load_model']:.3f} s")
+        print(f"  frontend          {times['frontend']:.3f} s")
+        print(f"  passes            {times['passes']:.3f} s")
+        for k, v in wtimes.items():
+            print(f"  write {k:<11} {v:.3f} s")
+        print(f"  after tensorflow  {after_tf:.3f} s (total {total:.3f} s)")
+    return 0
+
+
+def cmd_inspect(a: argparse.Namespace) -> int:
+    from . import config, project, report
+
+    cfg = config.load(None, a.precision)
+    g, _ = project.build_graph(a.model, cfg)
+    rows = report.layer_rows(g)
+    if a.json:
+        print(json.dumps({"summary": report.summary(g), "layers": rows}))
+        return 0
+    print(report.text_table(rows))
+    s = report.summary(g)
+    print(
+        f"\n{s['weights']} weights, {s['nonzero_weights']} nonzero "
+        f"({100 * s['sparsity']:.1f} % pruned); fully quantized: {s['fully_quantized']}"
+    )
+    for note in s["notes"]:
+        print(f"note: {note}")
+    return 0
+
+
+def cmd_predict(a: argparse.Namespace) -> int:
+    from . import project, reference
+
+    g = project.load(a.out)
+    x = _load_x(a.input)
+    y = reference.predict(g, x)
+    _save_y(a.output, y)
+    print(f"nnfab: wrote {a.output} {y.shape}")
+    return 0
+
+
+def _samples(g: Any, n: int, seed: int = 0) -> np.ndarray:
+    """Seeded random inputs on the input type's grid, spanning its whole range."""
+    t = g.inputs[0]
+    rng = np.random.default_rng(seed)
+    raw = rng.integers(t.ftype.min_raw, t.ftype.max_raw + 1, size=(n, *t.shape))
+    return t.ftype.to_float(raw)
+
+
+def cmd_verify(a: argparse.Namespace) -> int:
+    from . import project, verify
+
+    g = project.load(a.out)
+    x = _load_x(a.input) if a.input else _samples(g, a.samples)
+    results = verify.run_all(g, a.out, x, views=a.views)
+    ok = all(r.ok for r in results)
+    if a.json:
+        print(json.dumps({"ok": ok, "rows": int(len(x)), "views": [r.to_json() for r in results]}))
+    else:
+        print(verify.table(results))
+        print("\nverify: " + ("PASS (all required views bit-exact)" if ok else "FAIL"))
+    return 0 if ok else EXIT_MISMATCH
+
+
+def cmd_boards(a: argparse.Namespace) -> int:
+    from .boards import list_boards
+
+    bs = list_boards()
+    if a.json:
+        print(json.dumps([b.__dict__ for b in bs]))
+        return 0
+    print(f"{'board':<14}{'part':<24}{'family':<7}{'MHz':>5}{'LUT':>9}{'DSP':>7}{'BRAM18':>8}"
+          f"{'URAM':>6}  flow")
+    for b in bs:
+        print(f"{b.name:<14}{b.part:<24}{b.family:<7}{b.clock_mhz:>5}{b.lut:>9}{b.dsp:>7}"
+              f"{b.bram18:>8}{b.uram:>6}  {b.flow}")
+    return 0
+
+
+# -- parser --------------------------------------------------------------------------------
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="nnfab", description=__doc__.splitlines()[0])
+    from . import __version__
+
+    p.add_argument("--version", action="version", version=f"nnfab {__version__}")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    c = sub.add_parser("convert", help="model file -> output project")
+    c.add_argument("model")
+    c.add_argument("-o", "--output", required=True)
+    c.add_argument("--board")
+    c.add_argument("--config")
+    c.add_argument("--precision")
+    c.add_argument("--reuse", type=int)
+    c.add_argument("--strategy", choices=["latency", "resource"])
+    c.add_argument("--io", choices=["parallel", "stream"])
+    c.add_argument("--fit", choices=["throughput", "latency"])
+    c.add_argument("-v", "--verbose", action="store_true")
+    c.set_defaults(fn=cmd_convert)
+
+    i = sub.add_parser("inspect", help="layer table, quantizers, sparsity")
+    i.add_argument("model")
+    i.add_argument("--precision")
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(fn=cmd_inspect)
+
+    pr = sub.add_parser("predict", help="reference model on X.npy")
+    pr.add_argument("out")
+    pr.add_argument("-i", "--input", required=True)
+    pr.add_argument("-o", "--output", required=True)
+    pr.set_defaults(fn=cmd_predict)
+
+    v = sub.add_parser("verify", help="compare all views; exit 1 on any mismatch")
+    v.add_argument("out")
+    v.add_argument("-i", "--input")
+    v.add_argument("--samples", type=int, default=1000)
+    v.add_argument("--views", help="comma-separated subset of views to run")
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(fn=cmd_verify)
+
+    b = sub.add_parser("boards", help="list boards")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(fn=cmd_boards)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    a = parser().parse_args(argv)
+    try:
+        return int(a.fn(a))
+    except ValueError as e:
+        if not type(e).__module__.startswith("generator"):
+            raise
+        print(f"nnfab: error: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
+              file=sys.stderr)
+        return EXIT_ERROR
+    except FileNotFoundError as e:
+        print(f"nnfab: error: {e.filename}: no such file", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,169 @@
+"""User configuration of a conversion: precision defaults, per-layer overrides, options.
+
+YAML form (every key optional; unknown keys are refused)::
+
+    model:
+      precision: ap_fixed<16,6>          # default for every variable, or a mapping:
+      # precision: {weight: ap_fixed<8,3>, bias: ..., result: ..., accum: ..., input: ...}
+      strategy: latency                  # latency | resource
+      reuse: 1
+      io: parallel                       # parallel | stream
+    layers:
+      fc1:
+        precision: {weight: ap_fixed<6,1>, result: ap_fixed<12,4,AP_RND,AP_SAT>}
+        reuse: 4
+        strategy: resource
+
+Variables: ``weight``, ``bias`` (used when the source layer has no quantizer), ``result``
+(the cast after a float layer), ``accum`` (a cast of the exact sum; default: none,
+the exact accumulator of ``infer_precision``), ``input`` (the model input type when the
+model does not start with a quantizer), ``table`` (sigmoid/tanh/softmax output).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from .fixed import FixedError, FixedType
+
+VARIABLES = ("weight", "bias", "result", "accum", "input", "table")
+DEFAULT_PRECISION = "ap_fixed<16,6>"
+STRATEGIES = ("latency", "resource")
+IO_TYPES = ("parallel", "stream")
+
+
+class ConfigError(ValueError):
+    """A configuration key or value nnfab does not support."""
+
+
+@dataclass
+class LayerConfig:
+    precision: dict[str, FixedType] = field(default_factory=dict)
+    reuse: int | None = None
+    strategy: str | None = None
+
+
+@dataclass
+class Config:
+    precision: dict[str, FixedType] = field(default_factory=dict)
+    strategy: str = "latency"
+    reuse: int = 1
+    io: str = "parallel"
+    layers: dict[str, LayerConfig] = field(default_factory=dict)
+
+    def var(self, layer: str, name: str) -> FixedType | None:
+        """The configured type of ``name`` for ``layer`` (layer, then model default)."""
+        lc = self.layers.get(layer)
+        if lc and name in lc.precision:
+            return lc.precision[name]
+        return self.precision.get(name)
+
+    def reuse_for(self, layer: str) -> int:
+        lc = self.layers.get(layer)
+        return lc.reuse if lc and lc.reuse is not None else self.reuse
+
+    def strategy_for(self, layer: str) -> str:
+        lc = self.layers.get(layer)
+        return lc.strategy if lc and lc.strategy is not None else self.strategy
+
+
+def _parse_type(where: str, text: Any) -> FixedType:
+    if not isinstance(text, str):
+        raise ConfigError(f"{where}: precision must be a string like ap_fixed<16,6>")
+    try:
+        return FixedType.parse(text)
+    except FixedError as e:
+        raise ConfigError(f"{where}: {e}") from None
+
+
+def _parse_precision(where: str, value: Any) -> dict[str, FixedType]:
+    if isinstance(value, str):
+        t = _parse_type(where, value)
+        return {v: t for v in VARIABLES if v != "accum"}
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if k not in VARIABLES:
+                raise ConfigError(
+                    f"{where}: unknown precision variable {k!r}; supported: {', '.join(VARIABLES)}"
+                )
+            out[k] = _parse_type(f"{where}.{k}", v)
+        return out
+    raise ConfigError(f"{where}: precision must be a type string or a mapping of variables")
+
+
+def _choice(where: str, value: Any, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ConfigError(f"{where}: {value!r} is not supported; use one of {', '.join(allowed)}")
+    return str(value)
+
+
+def _reuse(where: str, value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"{where}: reuse factor must be a positive integer, got {value!r}")
+    return value
+
+
+def from_dict(d: dict[str, Any]) -> Config:
+    if not isinstance(d, dict):
+        raise ConfigError("config must be a mapping with keys 'model' and/or 'layers'")
+    unknown = set(d) - {"model", "layers"}
+    if unknown:
+        raise ConfigError(f"config: unknown key {sorted(unknown)[0]!r}; supported: model, layers")
+    cfg = Config(precision=_parse_precision("model.precision", DEFAULT_PRECISION))
+    m = d.get("model") or {}
+    for k, v in m.items():
+        if k == "precision":
+            cfg.precision.update(_parse_precision("model.precision", v))
+        elif k == "strategy":
+            cfg.strategy = _choice("model.strategy", v, STRATEGIES)
+        elif k == "reuse":
+            cfg.reuse = _reuse("model.reuse", v)
+        elif k == "io":
+            cfg.io = _choice("model.io", v, IO_TYPES)
+        else:
+            raise ConfigError(
+                f"config model: unknown key {k!r}; supported: precision, strategy, reuse, io"
+            )
+    for name, lv in (d.get("layers") or {}).items():
+        lc = LayerConfig()
+        for k, v in (lv or {}).items():
+            where = f"layers.{name}.{k}"
+            if k == "precision":
+                lc.precision = _parse_precision(where, v)
+            elif k == "reuse":
+                lc.reuse = _reuse(where, v)
+            elif k == "strategy":
+                lc.strategy = _choice(where, v, STRATEGIES)
+            else:
+                raise ConfigError(
+                    f"config layers.{name}: unknown key {k!r}; supported: precision, reuse, strategy"
+                )
+        cfg.layers[name] = lc
+    return cfg
+
+
+def load(path: str | None, precision: str | None = None, **options: Any) -> Config:
+    """Config from a YAML file (optional), then ``--precision`` and CLI options on top."""
+    d: dict[str, Any] = {}
+    if path:
+        try:
+            with open(path) as f:
+                d = yaml.safe_load(f) or {}
+        except OSError as e:
+            raise ConfigError(f"config {path}: cannot read ({e.strerror})") from None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"config {path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    cfg = from_dict(d)
+    if precision is not None:
+        cfg.precision.update(_parse_precision("--precision", precision))
+    if options.get("strategy") is not None:
+        cfg.strategy = _choice("--strategy", options["strategy"], STRATEGIES)
+    if options.get("reuse") is not None:
+        cfg.reuse = _reuse("--reuse", options["reuse"])
+    if options.get("io") is not None:
+        cfg.io = _choice("--io", options["io"], IO_TYPES)
+    return cfg

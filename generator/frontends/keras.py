@@ -1,0 +1,512 @@
+"""Keras 2 (tf-keras) and QKeras models to the nnfab IR.
+
+Loads ``.h5`` / SavedModel files through tf-keras with ``TF_USE_LEGACY_KERAS=1`` (QKeras
+needs it) and maps each layer to IR nodes:
+
+=====================  ==============================================================
+Keras / QKeras layer   IR
+=====================  ==============================================================
+InputLayer             Input (type: the first quantizer's, else ``input`` precision)
+Dense / QDense         Dense (exact sum) [+ Quantize(accum)] [+ Quantize(result) for
+                       a float layer] + the layer's activation
+QActivation            Quantize / Relu+Quantize / Binarize / Ternarize
+Activation             Relu, Table (sigmoid, tanh), Softmax; linear is dropped
+BatchNormalization     ScaleShift (folded into the Dense by ``fold_batchnorm``)
+Dropout                dropped (inference)
+Flatten / Reshape      Reshape
+=====================  ==============================================================
+
+Quantised weights are QKeras's own quantiser outputs, represented exactly: the frontend
+finds the coarsest binary grid holding every value (so ``alpha`` = 1, power-of-two and
+``auto_po2`` per-channel scales are exact). Activation quantisers map to ``ap_fixed``
+types exactly (``quantized_bits`` -> ``ap_fixed<bits, integer+1, RND_CONV, SAT[_SYM]>``,
+``quantized_relu`` -> ``ap_ufixed<bits, integer, RND_CONV, SAT>``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+from ..config import Config
+from ..fixed import FixedType, Overflow, Rounding
+from ..ir import (
+    Binarize,
+    Dense,
+    Graph,
+    Input,
+    Quantize,
+    Relu,
+    Reshape,
+    ScaleShift,
+    Softmax,
+    Table,
+    Tensor,
+    Ternarize,
+    Weight,
+)
+
+MAX_WEIGHT_FRAC = 40
+
+
+class FrontendError(ValueError):
+    """A model nnfab cannot convert (one line: the layer and what is supported)."""
+
+
+SUPPORTED_LAYERS = (
+    "InputLayer, Dense, QDense, QActivation, Activation (linear, relu, sigmoid, tanh, "
+    "softmax), BatchNormalization, Dropout, Flatten, Reshape"
+)
+SUPPORTED_QUANTIZERS = "quantized_bits, quantized_relu, binary, ternary"
+
+
+def import_tf() -> Any:
+    """Import TensorFlow with the legacy (tf-keras) Keras that QKeras needs."""
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if os.environ["TF_USE_LEGACY_KERAS"] != "1":
+        raise FrontendError("TF_USE_LEGACY_KERAS must be 1 for QKeras models (unset it)")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    import tensorflow as tf
+    import qkeras  # noqa: F401  (registers QKeras layers)
+    import tf_keras  # noqa: F401
+
+    tf.get_logger().setLevel("ERROR")
+    return tf
+
+
+def load_model(path: str) -> Any:
+    """Load a Keras 2 / QKeras model file (``.h5`` or a SavedModel directory)."""
+    if not os.path.exists(path):
+        raise FrontendError(f"model file {path} does not exist")
+    if not (path.endswith((".h5", ".hdf5", ".keras")) or os.path.isdir(path)):
+        raise FrontendError(
+            f"model file {path}: unsupported format; supported: .h5/.hdf5 (Keras 2 / QKeras), "
+            "a SavedModel directory"
+        )
+    import_tf()
+    import tf_keras
+    from qkeras.utils import _add_supported_quantized_objects
+
+    objs: dict[str, Any] = {}
+    _add_supported_quantized_objects(objs)
+    try:
+        return tf_keras.models.load_model(path, custom_objects=objs, compile=False)
+    except Exception as e:  # noqa: BLE001 - h5py/keras raise many kinds
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise FrontendError(f"model file {path} cannot be read as a Keras model: {msg}") from None
+
+
+# -- quantisers ---------------------------------------------------------------------------
+
+
+def _qname(q: Any) -> str:
+    return type(q).__name__ if not hasattr(q, "__name__") else str(q.__name__)
+
+
+def activation_quantizer(layer: str, q: Any) -> tuple[str, Any]:
+    """Map an activation quantiser to ``("quantize", FixedType)``, ``("binary", None)``,
+    ``("ternary", threshold)`` or ``("relu_quantize", FixedType)``."""
+    kind = type(q).__name__
+    if kind == "quantized_bits":
+        alpha = q.alpha
+        if alpha is not None and not (isinstance(alpha, (int, float)) and float(alpha) == 1.0):
+            raise FrontendError(
+                f"layer {layer}: activation quantized_bits with alpha={alpha!r} is not supported; "
+                "activations need alpha=1 (or None)"
+            )
+        bits, integer = int(q.bits), int(q.integer)
+        keep_neg = bool(q.keep_negative)
+        if bits - keep_neg <= 0:
+            return ("binary", None)
+        ov = Overflow.SAT_SYM if (q.symmetric and keep_neg) else Overflow.SAT
+        if keep_neg:
+            return ("quantize", FixedType(bits, integer + 1, True, Rounding.RND_CONV, ov))
+        return ("quantize", FixedType(bits, integer, False, Rounding.RND_CONV, ov))
+    if kind == "quantized_relu":
+        if float(q.negative_slope) != 0.0 or q.use_sigmoid:
+            raise FrontendError(
+                f"layer {layer}: quantized_relu with negative_slope/use_sigmoid is not supported"
+            )
+        if not q.is_quantized_clip and q.relu_upper_bound is not None:
+            raise FrontendError(f"layer {layer}: quantized_relu with relu_upper_bound is not supported")
+        return (
+            "relu_quantize",
+            FixedType(int(q.bits), int(q.integer), False, Rounding.RND_CONV, Overflow.SAT),
+        )
+    if kind in ("binary", "ternary"):
+        alpha = q.alpha
+        if alpha is not None and not (isinstance(alpha, (int, float)) and float(alpha) == 1.0):
+            raise FrontendError(
+                f"layer {layer}: activation {kind} with alpha={alpha!r} is not supported; use alpha=1"
+            )
+        if kind == "binary":
+            if q.use_01:
+                raise FrontendError(f"layer {layer}: binary(use_01=True) is not supported")
+            return ("binary", None)
+        thr = q.default_threshold if q.threshold is None else q.threshold
+        return ("ternary", float(np.float32(thr)))
+    raise FrontendError(
+        f"layer {layer}: quantizer {_qname(q)} is not supported; supported: {SUPPORTED_QUANTIZERS}"
+    )
+
+
+def exact_grid(layer: str, what: str, values: np.ndarray) -> Weight:
+    """Represent already-quantised float values exactly as integers on a binary grid."""
+    v = np.asarray(values, dtype=np.float64)
+    if not np.all(np.isfinite(v)):
+        raise FrontendError(f"layer {layer}: {what} has NaN or infinite values")
+    frac = -8
+    while frac <= MAX_WEIGHT_FRAC:
+        s = np.ldexp(v, frac)
+        if np.all(s == np.round(s)):
+            break
+        frac += 1
+    else:
+        raise FrontendError(
+            f"layer {layer}: quantized {what} is not on a binary grid of <= {MAX_WEIGHT_FRAC} "
+            "fraction bits (non-power-of-two alpha?); supported: alpha=1, power-of-two, auto_po2"
+        )
+    raw = np.ldexp(v, frac).astype(np.int64)
+    if raw.size and not raw.any():
+        return Weight(raw, FixedType(1, 1, True))
+    lo, hi = int(raw.min(initial=0)), int(raw.max(initial=0))
+    signed = lo < 0
+    w = 1
+    while True:
+        if signed and -(1 << (w - 1)) <= lo and hi <= (1 << (w - 1)) - 1:
+            break
+        if not signed and hi <= (1 << w) - 1:
+            break
+        w += 1
+    return Weight(raw, FixedType(w, w - frac, signed))
+
+
+def quantize_float(values: np.ndarray, t: FixedType) -> Weight:
+    return Weight(t.quantize(values), t)
+
+
+# -- conversion ---------------------------------------------------------------------------
+
+
+class _Builder:
+    def __init__(self, model: Any, cfg: Config) -> None:
+        self.model = model
+        self.cfg = cfg
+        self.g = Graph(_safe(model.name))
+        self.x: Tensor | None = None
+        self.next_cls: str | None = None
+        self.notes: list[str] = []
+        self.layer_names = {layer.name for layer in model.layers}
+
+    def need(self, layer: str, var: str) -> FixedType:
+        t = self.cfg.var(layer, var)
+        assert t is not None  # Config always has defaults
+        return t
+
+    def add(self, node: Any, t: FixedType) -> Tensor:
+        self.x = self.g.add(node, t)
+        return self.x
+
+    def uniq(self, base: str) -> str:
+        name = _safe(base)
+        names = {n.name for n in self.g.nodes}
+        if name not in names:
+            return name
+        i = 1
+        while f"{name}_{i}" in names:
+            i += 1
+        return f"{name}_{i}"
+
+    # activations -------------------------------------------------------------------
+    def quantizer(self, layer: str, q: Any) -> None:
+        kind, arg = activation_quantizer(layer, q)
+        assert self.x is not None
+        if kind == "quantize":
+            self.add(Quantize(self.uniq(layer), [self.x], source=layer), arg)
+        elif kind == "relu_quantize":
+            # ap_ufixed<.., SAT> maps every negative value to 0: relu and cast in one
+            self.add(Quantize(self.uniq(layer), [self.x], source=layer), arg)
+        elif kind == "binary":
+            self.add(Binarize(self.uniq(layer), [self.x], source=layer), FixedType(2, 2))
+        else:
+            tx = self.x.ftype
+            thr_raw = math.ceil(arg * 2.0**tx.frac)
+            # |x| >= thr on the input grid; x = 0 gives 0 (tf.sign(0) = 0) whatever thr
+            self.add(
+                Ternarize(self.uniq(layer), [self.x], source=layer, threshold_raw=max(thr_raw, 1)),
+                FixedType(2, 2),
+            )
+
+    def keras_activation(self, layer: str, fn: Any) -> None:
+        name = getattr(fn, "__name__", str(fn))
+        assert self.x is not None
+        if name == "linear":
+            return
+        if name == "relu":
+            self.add(Relu(self.uniq(layer + "_relu"), [self.x], source=layer), self.x.ftype)
+            return
+        if name in ("sigmoid", "tanh"):
+            self.table(layer, name)
+            return
+        if name == "softmax":
+            self.softmax(layer)
+            return
+        if type(fn).__module__.startswith("qkeras"):
+            self.quantizer(layer, fn)
+            return
+        raise FrontendError(
+            f"layer {layer}: activation {name!r} is not supported; supported: linear, relu, "
+            f"sigmoid, tanh, softmax, {SUPPORTED_QUANTIZERS}"
+        )
+
+    def table(self, layer: str, fn: str) -> None:
+        assert self.x is not None
+        tin = self.x.ftype
+        out_t = self.cfg.var(layer, "table") if layer in self.cfg.layers else None
+        if out_t is None:
+            out_t = (
+                FixedType(16, 0, False, Rounding.RND, Overflow.SAT)
+                if fn == "sigmoid"
+                else FixedType(16, 1, True, Rounding.RND, Overflow.SAT)
+            )
+        bits = 10
+        if tin.width <= bits:
+            shift, offset, size = 0, tin.min_raw, tin.max_raw - tin.min_raw + 1
+        else:
+            # 2**bits entries over [-8, 8): index step 2**-(bits-4)
+            shift = max(tin.frac - (bits - 4), 0)
+            step = 2.0 ** (shift - tin.frac)
+            offset = int(math.floor(-8.0 / step))
+            size = 1 << bits
+        k = np.arange(size, dtype=np.int64)
+        lo_raw = (k + offset) << shift
+        mid = lo_raw + ((1 << shift) - 1) / 2.0 if shift > 0 else lo_raw.astype(np.float64)
+        xv = mid * 2.0 ** (-tin.frac)
+        yv = 1.0 / (1.0 + np.exp(-xv)) if fn == "sigmoid" else np.tanh(xv)
+        tab = quantize_float(yv, out_t)
+        self.add(
+            Table(self.uniq(f"{layer}_{fn}"), [self.x], {"table": tab}, function=fn,
+                  index_shift=shift, index_offset=offset, source=layer, exact=False),
+            out_t,
+        )
+
+    def softmax(self, layer: str) -> None:
+        assert self.x is not None
+        tin = self.x.ftype
+        n = self.x.shape[-1]
+        bits = 10
+        exp_shift = max(tin.frac - (bits - 4), 0)  # range of d: [0, 16)
+        et = FixedType(18, 1, False)
+        k = np.arange(1 << bits, dtype=np.float64)
+        exp_tab = quantize_float(np.exp(-k * 2.0 ** (exp_shift - tin.frac)), et)
+        # sum of n values in [0, 1]: at most n
+        lg = max(1, math.ceil(math.log2(n + 1)))
+        st_frac = et.frac
+        inv_shift = max(st_frac + lg - bits, 0)
+        step = 2.0 ** (inv_shift - st_frac)
+        kk = np.arange(1 << bits, dtype=np.float64)
+        centre = (kk + 0.5) * step if inv_shift > 0 else np.maximum(kk, 1) * step
+        it = FixedType(18, 1, False, Rounding.RND, Overflow.SAT)
+        inv_tab = quantize_float(np.minimum(1.0 / np.maximum(centre, 1.0), 1.0), it)
+        out_t = self.cfg.var(layer, "table") if layer in self.cfg.layers else None
+        if out_t is None:
+            out_t = FixedType(16, 0, False, Rounding.RND, Overflow.SAT)
+        self.add(
+            Softmax(self.uniq(f"{layer}_softmax"), [self.x],
+                    {"exp_table": exp_tab, "inv_table": inv_tab},
+                    exp_shift=exp_shift, inv_shift=inv_shift, source=layer, exact=False),
+            out_t,
+        )
+
+    # layers ----------------------------------------------------------------------------
+    def input_layer(self, layer: Any, first_quantizer: Any) -> None:
+        shape = tuple(int(d) for d in layer.batch_input_shape[1:]) if hasattr(
+            layer, "batch_input_shape") else tuple(int(d) for d in layer.input_shape[0][1:])
+        if any(d is None for d in shape):
+            raise FrontendError(f"layer {layer.name}: input shape {shape} must be fully known")
+        t = None
+        if first_quantizer is not None:
+            kind, arg = activation_quantizer(layer.name, first_quantizer)
+            if kind in ("quantize", "relu_quantize"):
+                t = arg
+        if t is None:
+            t = self.need(layer.name, "input")
+        self.add(Input(self.uniq(layer.name), [], shape=shape, source=layer.name), t)
+
+    def dense(self, layer: Any) -> None:
+        name = layer.name
+        cls = type(layer).__name__
+        kernel, *rest = layer.get_weights()
+        bias = rest[0] if rest and layer.use_bias else None
+        quantized = cls == "QDense"
+        kq = getattr(layer, "kernel_quantizer_internal", None) if quantized else None
+        bq = getattr(layer, "bias_quantizer_internal", None) if quantized else None
+        if kq is not None:
+            w = exact_grid(name, "kernel", np.asarray(kq(kernel.astype(np.float32))))
+        else:
+            w = quantize_float(kernel, self.need(name, "weight"))
+        b = None
+        if bias is not None:
+            if bq is not None:
+                b = exact_grid(name, "bias", np.asarray(bq(bias.astype(np.float32))))
+            else:
+                b = quantize_float(bias, self.need(name, "bias"))
+        assert self.x is not None
+        if len(self.x.shape) != 1:
+            raise FrontendError(
+                f"layer {name}: Dense on a {len(self.x.shape)}-D input is not supported; "
+                "Flatten first"
+            )
+        ws = {"weight": w} if b is None else {"weight": w, "bias": b}
+        node = Dense(self.uniq(name), [self.x], ws, units=int(layer.units), source=name,
+                     reuse=self.cfg.reuse_for(name), strategy=self.cfg.strategy_for(name))
+        # placeholder type; infer_precision gives the exact accumulator type
+        self.add(node, FixedType(2, 2))
+        from ..passes.infer_precision import _derived_type
+
+        t = _derived_type(node)
+        assert t is not None
+        self.x.ftype = t
+        acc = self.cfg.var(name, "accum")
+        if acc is not None:
+            self.add(Quantize(self.uniq(name + "_accum"), [self.x], source=name), acc)
+        act = layer.activation
+        fully_q = quantized and kq is not None and (bias is None or bq is not None)
+        bn_next = self.next_cls == "BatchNormalization" and getattr(act, "__name__", "") == "linear"
+        if not fully_q and not bn_next:
+            # (before a BatchNormalization the ScaleShift carries the result cast, so that
+            # fold_batchnorm can fold it into this Dense exactly)
+            self.add(Quantize(self.uniq(name + "_result"), [self.x], source=name, exact=False),
+                     self.need(name, "result"))
+        self.keras_activation(name, act)
+
+    def batchnorm(self, layer: Any) -> None:
+        name = layer.name
+        gamma, beta, mean, var = _bn_params(layer)
+        scale = gamma / np.sqrt(var + layer.epsilon)
+        shift = beta - mean * scale
+        assert self.x is not None
+        st = self.need(name, "weight")
+        bt = self.need(name, "bias")
+        node = ScaleShift(self.uniq(name), [self.x],
+                          {"scale": quantize_float(scale, st), "shift": quantize_float(shift, bt)},
+                          source=name, exact=False)
+        self.add(node, self.need(name, "result"))
+        self.notes.append(f"{name}: float BatchNormalization quantized to {st} / {bt}")
+
+    def convert(self) -> Graph:
+        layers = list(self.model.layers)
+        first_q = None
+        for layer in layers:
+            c = type(layer).__name__
+            if c == "InputLayer":
+                continue
+            if c == "QActivation":
+                first_q = layer.quantizer
+            break
+        if not layers or type(layers[0]).__name__ != "InputLayer":
+            # Sequential models built with input_shape have an implicit InputLayer
+            inl = self.model.layers[0].input
+            shape = tuple(int(d) for d in inl.shape[1:])
+            t = None
+            if first_q is not None:
+                kind, arg = activation_quantizer("input", first_q)
+                if kind in ("quantize", "relu_quantize"):
+                    t = arg
+            self.add(Input("input", [], shape=shape, source="input"),
+                     t if t is not None else self.need("input", "input"))
+        prev = None
+        for pos, layer in enumerate(layers):
+            c = type(layer).__name__
+            self.next_cls = type(layers[pos + 1]).__name__ if pos + 1 < len(layers) else None
+            inbound = _inbound(layer)
+            if prev is not None and inbound is not None and inbound != [prev]:
+                raise FrontendError(
+                    f"layer {layer.name}: branching graphs are not supported yet; supported: "
+                    "a chain of layers"
+                )
+            prev = layer.name
+            if c == "InputLayer":
+                self.input_layer(layer, first_q)
+            elif c in ("Dense", "QDense"):
+                self.dense(layer)
+            elif c == "QActivation":
+                self.quantizer(layer.name, layer.quantizer)
+            elif c == "Activation":
+                self.keras_activation(layer.name, layer.activation)
+            elif c == "ReLU":
+                self.keras_activation(layer.name, _Named("relu"))
+            elif c == "BatchNormalization":
+                self.batchnorm(layer)
+            elif c == "Dropout":
+                continue
+            elif c in ("Flatten", "Reshape"):
+                assert self.x is not None
+                shape = tuple(int(d) for d in layer.output_shape[1:])
+                self.add(Reshape(self.uniq(layer.name), [self.x], target_shape=shape,
+                                 source=layer.name), self.x.ftype)
+            else:
+                raise FrontendError(
+                    f"layer {layer.name} ({c}) is not supported; supported: {SUPPORTED_LAYERS}"
+                )
+        assert self.x is not None
+        self.g.outputs = [self.x]
+        self.g.meta["notes"] = self.notes
+        self.g.meta["fully_quantized"] = all(n["exact"] for n in self.g.nodes)
+        return self.g
+
+
+class _Named:
+    def __init__(self, name: str) -> None:
+        self.__name__ = name
+
+
+def _bn_params(layer: Any) -> tuple[np.ndarray, ...]:
+    ws = {w.name.split("/")[-1].split(":")[0]: np.asarray(w.numpy(), np.float64)
+          for w in layer.weights}
+    n = int(ws["moving_mean"].shape[0])
+    gamma = ws.get("gamma", np.ones(n))
+    beta = ws.get("beta", np.zeros(n))
+    return gamma, beta, ws["moving_mean"], ws["moving_variance"]
+
+
+def _inbound(layer: Any) -> list[str] | None:
+    try:
+        nodes = layer._inbound_nodes
+        if not nodes:
+            return None
+        ins = nodes[0].inbound_layers
+        if not isinstance(ins, (list, tuple)):
+            ins = [ins]
+        return [i.name for i in ins] or None
+    except AttributeError:
+        return None
+
+
+def _safe(name: str) -> str:
+    out = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+    if not out or out[0].isdigit():
+        out = "l_" + out
+    return out
+
+
+def from_model(model: Any, cfg: Config) -> Graph:
+    """Convert an in-memory tf-keras / QKeras model."""
+    return _Builder(model, cfg).convert()
+
+
+def convert_file(path: str, cfg: Config) -> tuple[Graph, dict[str, float]]:
+    """Load and convert a model file; returns the graph and timings (seconds)."""
+    t0 = time.perf_counter()
+    import_tf()
+    t1 = time.perf_counter()
+    model = load_model(path)
+    t2 = time.perf_counter()
+    g = from_model(model, cfg)
+    t3 = time.perf_counter()
+    return g, {"import_tf": t1 - t0, "load_model": t2 - t1, "frontend": t3 - t2}

@@ -1,0 +1,567 @@
+"""The typed intermediate representation every nnfab view is generated from.
+
+A :class:`Graph` holds :class:`Node` objects in topological order; nodes consume and
+produce :class:`Tensor` objects that carry a shape (without the batch dimension) and a
+:class:`~generator.fixed.FixedType`. Constant data (weights, biases, lookup tables) are
+:class:`Weight` objects: integer arrays with their own type.
+
+Each operation is a subclass of :class:`Node` registered with :func:`op`; it declares its
+attributes (name, kind, default) in ``ATTRS``. Unknown attribute keys are rejected, so a
+typo in a pass or a stale ``nnfab.json`` fails loudly. :meth:`Graph.verify` checks
+structure (single producer, use lists, shapes, types); :func:`save` / :func:`load`
+round-trip a graph exactly through ``nnfab.json`` + ``weights.npz``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+from .fixed import FixedType
+
+FORMAT_VERSION = 1
+
+
+class IRError(ValueError):
+    """A malformed graph or an IR file nnfab cannot read."""
+
+
+# -- attribute kinds -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Attr:
+    """Declaration of one node attribute: its kind and default (``REQUIRED`` if none)."""
+
+    kind: str  # int | float | str | bool | type | ints | floats | any | type?
+    default: Any = None
+    required: bool = False
+
+
+def _check_attr(node: str, key: str, spec: Attr, value: Any) -> Any:
+    k = spec.kind
+    if value is None and not spec.required:
+        return None
+    ok = {
+        "int": lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool),
+        "float": lambda v: isinstance(v, (int, float, np.floating, np.integer)),
+        "str": lambda v: isinstance(v, str),
+        "bool": lambda v: isinstance(v, (bool, np.bool_)),
+        "type": lambda v: isinstance(v, FixedType),
+        "ints": lambda v: isinstance(v, (list, tuple)) and all(isinstance(x, int) for x in v),
+        "json": lambda v: True,
+    }[k]
+    if not ok(value):
+        raise IRError(f"node {node}: attribute {key!r} must be {k}, got {value!r}")
+    if k == "int":
+        return int(value)
+    if k == "float":
+        return float(value)
+    if k == "ints":
+        return tuple(int(x) for x in value)
+    return value
+
+
+# -- core objects --------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class Tensor:
+    """A value flowing between nodes: per-sample ``shape`` and fixed-point ``ftype``."""
+
+    name: str
+    shape: tuple[int, ...]
+    ftype: FixedType
+    producer: Node | None = None
+    users: list[Node] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def __repr__(self) -> str:
+        return f"Tensor({self.name}, {self.shape}, {self.ftype})"
+
+
+@dataclass(eq=False)
+class Weight:
+    """Constant integer data with a fixed-point type (weights, biases, tables)."""
+
+    data: npt.NDArray[np.int64]
+    ftype: FixedType
+
+    def __post_init__(self) -> None:
+        self.data = np.asarray(self.data, dtype=np.int64)
+        if self.data.size and (
+            self.data.min() < self.ftype.min_raw or self.data.max() > self.ftype.max_raw
+        ):
+            raise IRError(f"weight values do not fit {self.ftype}")
+
+    def values(self) -> npt.NDArray[np.float64]:
+        return self.ftype.to_float(self.data)
+
+
+_OPS: dict[str, type[Node]] = {}
+
+
+def op(cls: type[Node]) -> type[Node]:
+    """Class decorator registering a :class:`Node` subclass under ``cls.OP``."""
+    if cls.OP in _OPS:
+        raise IRError(f"op {cls.OP} registered twice")
+    _OPS[cls.OP] = cls
+    return cls
+
+
+def op_class(name: str) -> type[Node]:
+    try:
+        return _OPS[name]
+    except KeyError:
+        raise IRError(
+            f"unknown op {name!r}; this nnfab knows: {', '.join(sorted(_OPS))}"
+        ) from None
+
+
+class Node:
+    """One operation. Subclasses set ``OP``, ``ATTRS`` and ``WEIGHTS``."""
+
+    OP: ClassVar[str] = ""
+    ATTRS: ClassVar[dict[str, Attr]] = {}
+    WEIGHTS: ClassVar[tuple[str, ...]] = ()  # names of allowed weights
+    # attributes every node may carry (written by passes)
+    COMMON_ATTRS: ClassVar[dict[str, Attr]] = {
+        "source": Attr("str"),  # name of the layer in the source model
+        "exact": Attr("bool", True),  # False when the node deviates from the source model
+        "note": Attr("str"),
+    }
+
+    def __init__(
+        self,
+        name: str,
+        inputs: list[Tensor],
+        weights: dict[str, Weight] | None = None,
+        **attrs: Any,
+    ) -> None:
+        self.name = name
+        self.inputs: list[Tensor] = list(inputs)
+        self.outputs: list[Tensor] = []
+        self.weights: dict[str, Weight] = {}
+        for k, w in (weights or {}).items():
+            if k not in self.WEIGHTS:
+                raise IRError(f"node {name}: unknown weight {k!r} for op {self.OP}")
+            self.weights[k] = w
+        self.attrs: dict[str, Any] = {}
+        specs = {**self.COMMON_ATTRS, **self.ATTRS}
+        for k, v in attrs.items():
+            if k not in specs:
+                raise IRError(
+                    f"node {name}: unknown attribute {k!r} for op {self.OP}; "
+                    f"known: {', '.join(sorted(specs))}"
+                )
+            self.attrs[k] = _check_attr(name, k, specs[k], v)
+        for k, spec in specs.items():
+            if k not in self.attrs:
+                if spec.required:
+                    raise IRError(f"node {name}: attribute {k!r} is required for {self.OP}")
+                self.attrs[k] = spec.default
+
+    # attribute access helpers
+    def __getitem__(self, key: str) -> Any:
+        return self.attrs[key]
+
+    def set(self, key: str, value: Any) -> None:
+        specs = {**self.COMMON_ATTRS, **self.ATTRS}
+        if key not in specs:
+            raise IRError(f"node {self.name}: unknown attribute {key!r} for op {self.OP}")
+        self.attrs[key] = _check_attr(self.name, key, specs[key], value)
+
+    @property
+    def input(self) -> Tensor:
+        return self.inputs[0]
+
+    @property
+    def output(self) -> Tensor:
+        return self.outputs[0]
+
+    def output_shape(self) -> tuple[int, ...]:
+        """Shape of the output given the inputs (op-specific)."""
+        return self.inputs[0].shape
+
+    def check(self) -> None:
+        """Op-specific consistency checks (raise :class:`IRError`)."""
+
+    def __repr__(self) -> str:
+        return f"{self.OP}({self.name})"
+
+
+# -- operations ------------------------------------------------------------------------
+
+
+@op
+class Input(Node):
+    """A model input; float inputs are quantised to the output type (its modes)."""
+
+    OP = "Input"
+    ATTRS = {"shape": Attr("ints", required=True)}
+
+    def output_shape(self) -> tuple[int, ...]:
+        return tuple(self.attrs["shape"])
+
+
+@op
+class Dense(Node):
+    """``y[j] = sum_i x[i] * W[i, j] + b[j]``, exact; output type holds every sum."""
+
+    OP = "Dense"
+    WEIGHTS = ("weight", "bias")
+    ATTRS = {
+        "units": Attr("int", required=True),
+        # written by passes.folding: latency (fully parallel) or resource (folded)
+        "strategy": Attr("str", "latency"),
+        "reuse": Attr("int", 1),
+        # written by passes.sparsity
+        "nnz": Attr("int"),
+        "nnz_per_output": Attr("ints"),
+    }
+
+    def output_shape(self) -> tuple[int, ...]:
+        return (*self.inputs[0].shape[:-1], self.attrs["units"])
+
+    def check(self) -> None:
+        w = self.weights.get("weight")
+        if w is None:
+            raise IRError(f"node {self.name}: Dense needs a weight")
+        if w.data.shape != (self.inputs[0].shape[-1], self.attrs["units"]):
+            raise IRError(
+                f"node {self.name}: weight shape {w.data.shape} does not match input "
+                f"{self.inputs[0].shape} and units {self.attrs['units']}"
+            )
+        b = self.weights.get("bias")
+        if b is not None and b.data.shape != (self.attrs["units"],):
+            raise IRError(f"node {self.name}: bias shape {b.data.shape} is wrong")
+
+
+@op
+class Quantize(Node):
+    """Cast to the output type, with the output type's rounding and overflow modes."""
+
+    OP = "Quantize"
+
+
+@op
+class Relu(Node):
+    """``max(x, 0)``; the output type keeps the input's fraction bits."""
+
+    OP = "Relu"
+
+
+@op
+class Binarize(Node):
+    """QKeras ``binary(alpha=1)``: -1 where x < 0, else +1."""
+
+    OP = "Binarize"
+
+
+@op
+class Ternarize(Node):
+    """QKeras ``ternary(alpha=1)``: sign(x) where ``|x| >= threshold``, else 0.
+
+    ``threshold_raw`` is the smallest raw input magnitude that maps to +-1.
+    """
+
+    OP = "Ternarize"
+    ATTRS = {"threshold_raw": Attr("int", required=True)}
+
+
+@op
+class ScaleShift(Node):
+    """``y = cast(x * scale + shift)`` per channel (last axis); un-folded BatchNorm."""
+
+    OP = "ScaleShift"
+    WEIGHTS = ("scale", "shift")
+
+
+@op
+class Table(Node):
+    """Element-wise function by lookup table (sigmoid, tanh).
+
+    The index is ``clip((x_raw >> index_shift) - index_offset, 0, len(table) - 1)``;
+    the output is ``table[index]`` in the table's type.
+    """
+
+    OP = "Table"
+    WEIGHTS = ("table",)
+    ATTRS = {
+        "function": Attr("str", required=True),
+        "index_shift": Attr("int", 0),
+        "index_offset": Attr("int", 0),
+    }
+
+
+@op
+class Softmax(Node):
+    """Softmax over the last axis by tables (exactly specified integer algorithm).
+
+    1. ``m = max(x)``; ``d = x - m`` (<= 0, exact).
+    2. ``e = exp_table[clip((-d_raw) >> exp_shift, 0, len-1)]`` (``exp_table[k] =
+       exp(-k * 2^exp_shift * lsb)`` in ``exp`` type).
+    3. ``s = sum(e)`` exact; ``inv = inv_table[clip(s_raw >> inv_shift, 0, len-1)]``.
+    4. ``y = cast(e * inv)`` into the output type.
+    """
+
+    OP = "Softmax"
+    WEIGHTS = ("exp_table", "inv_table")
+    ATTRS = {"exp_shift": Attr("int", 0), "inv_shift": Attr("int", 0)}
+
+
+@op
+class Reshape(Node):
+    """Change the per-sample shape (row-major order; Flatten is a Reshape)."""
+
+    OP = "Reshape"
+    ATTRS = {"target_shape": Attr("ints", required=True)}
+
+    def output_shape(self) -> tuple[int, ...]:
+        return tuple(self.attrs["target_shape"])
+
+    def check(self) -> None:
+        if int(np.prod(self.attrs["target_shape"])) != self.inputs[0].size:
+            raise IRError(f"node {self.name}: reshape changes the element count")
+
+
+# -- the graph -------------------------------------------------------------------------
+
+
+class Graph:
+    """Nodes in topological order, their tensors, and the model's inputs/outputs."""
+
+    def __init__(self, name: str = "model") -> None:
+        self.name = name
+        self.nodes: list[Node] = []
+        self.tensors: dict[str, Tensor] = {}
+        self.inputs: list[Tensor] = []
+        self.outputs: list[Tensor] = []
+        self.meta: dict[str, Any] = {}
+
+    # construction ---------------------------------------------------------------------
+    def add(self, node: Node, ftype: FixedType, out_name: str | None = None) -> Tensor:
+        """Append ``node`` (its inputs must exist) and create its output tensor."""
+        if any(n.name == node.name for n in self.nodes):
+            raise IRError(f"duplicate node name {node.name!r}")
+        for t in node.inputs:
+            if self.tensors.get(t.name) is not t:
+                raise IRError(f"node {node.name}: input {t.name} is not in the graph")
+        out = Tensor(out_name or node.name, node.output_shape(), ftype, producer=node)
+        if out.name in self.tensors:
+            raise IRError(f"duplicate tensor name {out.name!r}")
+        node.outputs = [out]
+        for t in node.inputs:
+            t.users.append(node)
+        self.nodes.append(node)
+        self.tensors[out.name] = out
+        if isinstance(node, Input):
+            self.inputs.append(out)
+        return out
+
+    def node(self, name: str) -> Node:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(name)
+
+    def remove(self, node: Node) -> None:
+        """Remove a node whose output has exactly one consumer-less use (rewire first)."""
+        out = node.output
+        if out.users or out in self.outputs:
+            raise IRError(f"cannot remove {node.name}: its output is still used")
+        for t in node.inputs:
+            t.users.remove(node)
+        self.nodes.remove(node)
+        del self.tensors[out.name]
+
+    def replace_uses(self, old: Tensor, new: Tensor) -> None:
+        """Make every consumer of ``old`` (and the graph outputs) use ``new``."""
+        for u in list(old.users):
+            u.inputs = [new if t is old else t for t in u.inputs]
+            new.users.append(u)
+        old.users.clear()
+        self.outputs = [new if t is old else t for t in self.outputs]
+
+    def sort(self) -> None:
+        """Restore topological order after a rewrite."""
+        done: set[int] = set()
+        order: list[Node] = []
+        pending = list(self.nodes)
+        while pending:
+            progressed = False
+            for n in list(pending):
+                if all(t.producer is None or id(t.producer) in done for t in n.inputs):
+                    order.append(n)
+                    done.add(id(n))
+                    pending.remove(n)
+                    progressed = True
+            if not progressed:
+                raise IRError("graph has a cycle")
+        self.nodes = order
+
+    # checks ------------------------------------------------------------------------------
+    def verify(self) -> None:
+        """Check structure and every op's own invariants; raise :class:`IRError`."""
+        seen: set[int] = set()
+        names: set[str] = set()
+        for n in self.nodes:
+            if n.name in names:
+                raise IRError(f"duplicate node name {n.name!r}")
+            names.add(n.name)
+            for t in n.inputs:
+                if self.tensors.get(t.name) is not t:
+                    raise IRError(f"node {n.name}: input {t.name} not in graph")
+                if t.producer is None or id(t.producer) not in seen:
+                    raise IRError(f"node {n.name}: input {t.name} used before it is produced")
+                if n not in t.users:
+                    raise IRError(f"tensor {t.name}: use list misses {n.name}")
+            if len(n.outputs) != 1 or n.outputs[0].producer is not n:
+                raise IRError(f"node {n.name}: output tensor is not linked to it")
+            if tuple(n.output.shape) != tuple(n.output_shape()):
+                raise IRError(
+                    f"node {n.name}: output shape {n.output.shape} != {n.output_shape()}"
+                )
+            n.check()
+            for k, w in n.weights.items():
+                if not isinstance(w, Weight):
+                    raise IRError(f"node {n.name}: weight {k} is not a Weight")
+            seen.add(id(n))
+        for t in self.tensors.values():
+            for u in t.users:
+                if u not in self.nodes or t not in u.inputs:
+                    raise IRError(f"tensor {t.name}: stale user {u.name}")
+        if not self.inputs or not self.outputs:
+            raise IRError("graph needs at least one input and one output")
+        for t in self.outputs:
+            if self.tensors.get(t.name) is not t:
+                raise IRError(f"graph output {t.name} is not in the graph")
+
+    # iteration helpers -----------------------------------------------------------------
+    def of(self, cls: type[Node]) -> list[Any]:
+        return [n for n in self.nodes if isinstance(n, cls)]
+
+
+# -- save / load ---------------------------------------------------------------------------
+
+
+def _attr_to_json(v: Any) -> Any:
+    if isinstance(v, FixedType):
+        return {"__fixed__": v.to_json()}
+    if isinstance(v, tuple):
+        return list(v)
+    return v
+
+
+def _attr_from_json(v: Any) -> Any:
+    if isinstance(v, dict) and "__fixed__" in v:
+        return FixedType.from_json(v["__fixed__"])
+    return v
+
+
+def to_json(g: Graph) -> tuple[dict[str, Any], dict[str, npt.NDArray[np.int64]]]:
+    arrays: dict[str, npt.NDArray[np.int64]] = {}
+    nodes = []
+    for n in g.nodes:
+        ws = {}
+        for k, w in n.weights.items():
+            key = f"{n.name}/{k}"
+            arrays[key] = w.data
+            ws[k] = {"array": key, "type": w.ftype.to_json()}
+        nodes.append(
+            {
+                "op": n.OP,
+                "name": n.name,
+                "inputs": [t.name for t in n.inputs],
+                "output": {
+                    "name": n.output.name,
+                    "shape": list(n.output.shape),
+                    "type": n.output.ftype.to_json(),
+                },
+                "attrs": {k: _attr_to_json(v) for k, v in n.attrs.items() if v is not None},
+                "weights": ws,
+            }
+        )
+    from . import __version__
+
+    doc = {
+        "format": FORMAT_VERSION,
+        "nnfab_version": __version__,
+        "name": g.name,
+        "inputs": [t.name for t in g.inputs],
+        "outputs": [t.name for t in g.outputs],
+        "meta": g.meta,
+        "nodes": nodes,
+    }
+    return doc, arrays
+
+
+def from_json(doc: dict[str, Any], arrays: Any) -> Graph:
+    fmt = doc.get("format")
+    if fmt != FORMAT_VERSION:
+        raise IRError(
+            f"nnfab.json has format {fmt!r} (nnfab {doc.get('nnfab_version', '?')}); this "
+            f"nnfab reads format {FORMAT_VERSION}: re-run 'nnfab convert'"
+        )
+    g = Graph(doc["name"])
+    g.meta = doc.get("meta", {})
+    for nd in doc["nodes"]:
+        cls = op_class(nd["op"])
+        ins = []
+        for tn in nd["inputs"]:
+            if tn not in g.tensors:
+                raise IRError(f"node {nd['name']}: unknown input tensor {tn!r}")
+            ins.append(g.tensors[tn])
+        weights = {
+            k: Weight(np.asarray(arrays[w["array"]]), FixedType.from_json(w["type"]))
+            for k, w in nd["weights"].items()
+        }
+        attrs = {k: _attr_from_json(v) for k, v in nd["attrs"].items()}
+        node = cls(nd["name"], ins, weights, **attrs)
+        o = nd["output"]
+        t = g.add(node, FixedType.from_json(o["type"]), o["name"])
+        if list(t.shape) != list(o["shape"]):
+            raise IRError(f"node {nd['name']}: stored shape {o['shape']} != {list(t.shape)}")
+    g.outputs = [g.tensors[n] for n in doc["outputs"]]
+    g.verify()
+    return g
+
+
+def save(g: Graph, out_dir: str) -> None:
+    """Write ``out_dir/nnfab.json`` and ``out_dir/weights.npz`` (atomically each)."""
+    g.verify()
+    doc, arrays = to_json(g)
+    os.makedirs(out_dir, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out_dir, suffix=".npz.tmp")
+    with os.fdopen(fd, "wb") as f:
+        np.savez_compressed(f, **arrays)
+    os.replace(tmp, os.path.join(out_dir, "weights.npz"))
+    fd, tmp = tempfile.mkstemp(dir=out_dir, suffix=".json.tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(doc, f, indent=1, sort_keys=False)
+    os.replace(tmp, os.path.join(out_dir, "nnfab.json"))
+
+
+def load(out_dir: str) -> Graph:
+    """Read a graph written by :func:`save`; one-line :class:`IRError` when unreadable."""
+    jpath = os.path.join(out_dir, "nnfab.json")
+    wpath = os.path.join(out_dir, "weights.npz")
+    if not os.path.isfile(jpath):
+        raise IRError(f"{out_dir} is not an nnfab output directory (no nnfab.json)")
+    try:
+        with open(jpath) as f:
+            doc = json.load(f)
+        with np.load(wpath) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, KeyError) as e:
+        raise IRError(f"{out_dir}: cannot read nnfab.json/weights.npz ({e})") from None
+    return from_json(doc, arrays)

@@ -1,0 +1,31 @@
+"""Count nonzero weights per layer and per output once, for every backend to read.
+
+Writes ``nnz`` (total nonzero weights) and ``nnz_per_output`` on each Dense node. The
+nonzero index lists themselves are derived from the weight array by
+:func:`nonzero_lists` so that they cannot disagree with it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import Dense, Graph
+
+
+def nonzero_lists(node: Dense) -> list[np.ndarray]:
+    """For each output ``j``, the input indices ``i`` with ``W[i, j] != 0`` (ascending)."""
+    w = node.weights["weight"].data
+    return [np.flatnonzero(w[:, j]) for j in range(w.shape[1])]
+
+
+def sparsity(graph: Graph) -> bool:
+    changed = False
+    for n in graph.of(Dense):
+        w = n.weights["weight"].data
+        per = tuple(int(c) for c in np.count_nonzero(w, axis=0))
+        nnz = int(sum(per))
+        if n["nnz"] != nnz or n["nnz_per_output"] != per:
+            n.set("nnz", nnz)
+            n.set("nnz_per_output", per)
+            changed = True
+    return changed

@@ -1,0 +1,103 @@
+"""Build and write an nnfab output project (``nnfab convert``), and read it back.
+
+:func:`build_graph` is the whole compilation: frontend, then the pass pipeline.
+:func:`write_project` renders every view into a fresh temporary directory beside
+``OUT`` and renames it into place only when all writers succeeded, so a failed convert
+never leaves a partial ``OUT``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+from . import ir, report
+from .config import Config
+from .ir import Graph
+from .passes import run_pipeline
+
+
+class ProjectError(ValueError):
+    """An output directory nnfab will not write or cannot read."""
+
+
+#: Writers called with (graph, out_dir, config) after nnfab.json is saved; each backend
+#: registers itself here.
+WRITERS: list[tuple[str, Callable[[Graph, str, Config], None]]] = [
+    ("report", lambda g, out, cfg: report.write(g, out)),
+]
+
+
+def file_sha256(path: str) -> str:
+    h = hashlib.sha256()
+    if os.path.isdir(path):
+        for root, _, files in sorted(os.walk(path)):
+            for f in sorted(files):
+                with open(os.path.join(root, f), "rb") as fh:
+                    h.update(fh.read())
+        return h.hexdigest()
+    with open(path, "rb") as fh:
+        h.update(fh.read())
+    return h.hexdigest()
+
+
+def build_graph(model_path: str, cfg: Config) -> tuple[Graph, dict[str, float]]:
+    """Frontend + pass pipeline for a model file; returns the graph and timings."""
+    from .frontends.keras import convert_file
+
+    g, times = convert_file(model_path, cfg)
+    t0 = time.perf_counter()
+    run_pipeline(g)
+    times["passes"] = time.perf_counter() - t0
+    g.meta["source_model"] = os.path.abspath(model_path)
+    g.meta["source_sha256"] = file_sha256(model_path)
+    g.meta["config"] = {"io": cfg.io, "strategy": cfg.strategy, "reuse": cfg.reuse}
+    return g, times
+
+
+def write_project(g: Graph, out: str, cfg: Config) -> dict[str, float]:
+    """Write ``out`` atomically (temporary sibling directory, then rename)."""
+    out = os.path.abspath(out)
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ProjectError(f"output {out} exists and is not a directory")
+    if os.path.isdir(out) and os.listdir(out) and not os.path.isfile(
+        os.path.join(out, "nnfab.json")
+    ):
+        raise ProjectError(
+            f"output directory {out} is not empty and not an nnfab project; choose another -o"
+        )
+    parent = os.path.dirname(out)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".nnfab-", dir=parent)
+    times: dict[str, float] = {}
+    try:
+        t0 = time.perf_counter()
+        ir.save(g, tmp)
+        times["save"] = time.perf_counter() - t0
+        for name, writer in WRITERS:
+            t0 = time.perf_counter()
+            writer(g, tmp, cfg)
+            times[name] = time.perf_counter() - t0
+        if os.path.isdir(out):
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return times
+
+
+def load(out: str) -> Graph:
+    """Read ``out/nnfab.json`` back (one-line error for a missing or old project)."""
+    return ir.load(out)
+
+
+def read_json(path: str) -> Any:
+    with open(path) as f:
+        return json.load(f)

@@ -1,0 +1,75 @@
+"""Shared fixtures: the test zoo (models saved once per session) and converted projects."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+import zoo  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@dataclass
+class ZooModel:
+    entry: zoo.ZooEntry
+    path: str  # .h5 file
+    model: Any
+    x: np.ndarray  # 1,000 seeded inputs on the input grid
+    y_source: np.ndarray  # the model's own predict on x (float32 -> float64)
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+
+def _make(entry: zoo.ZooEntry, d: str) -> ZooModel:
+    from generator.verify import source_predict
+
+    model = zoo.build(entry)
+    path = os.path.join(d, f"{entry.name}.h5")
+    model.save(path)
+    x = zoo.inputs(entry, tuple(int(s) for s in model.input_shape[1:]))
+    return ZooModel(entry, path, model, x, source_predict(model, x))
+
+
+@pytest.fixture(scope="session")
+def zoo_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(tmp_path_factory.mktemp("zoo"))
+
+
+_CACHE: dict[str, ZooModel] = {}
+
+
+def zoo_model(name: str, d: str) -> ZooModel:
+    if name not in _CACHE:
+        entry = next(e for e in zoo.ZOO + zoo.FLOAT_ZOO if e.name == name)
+        _CACHE[name] = _make(entry, d)
+    return _CACHE[name]
+
+
+@pytest.fixture(scope="session", params=[e.name for e in zoo.ZOO])
+def zoo_q(request: pytest.FixtureRequest, zoo_dir: str) -> ZooModel:
+    """Each fully quantized zoo model (built once per session)."""
+    return zoo_model(request.param, zoo_dir)
+
+
+@pytest.fixture(scope="session")
+def float_model(zoo_dir: str) -> ZooModel:
+    return zoo_model("float_bn", zoo_dir)
+
+
+@pytest.fixture(scope="session")
+def example_model() -> str:
+    return os.path.join(ROOT, "examples", "digits_mlp", "digits_mlp.h5")

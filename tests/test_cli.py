@@ -1,0 +1,158 @@
+"""The nnfab CLI: the contract's commands, and one clear line for every bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from generator import ir, reference
+from generator.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def example_out(tmp_path_factory: pytest.TempPathFactory, example_model: str) -> str:
+    out = str(tmp_path_factory.mktemp("cli") / "digits")
+    assert main(["convert", example_model, "-o", out]) == 0
+    return out
+
+
+def test_convert_writes_project(example_out: str) -> None:
+    for f in ("nnfab.json", "weights.npz", "report.json", "report.md"):
+        assert os.path.isfile(os.path.join(example_out, f)), f
+    rep = json.load(open(os.path.join(example_out, "report.json")))
+    assert rep["summary"]["sparsity"] >= 0.70
+    assert not [p for p in os.listdir(os.path.dirname(example_out)) if p.startswith(".nnfab-")]
+
+
+def test_convert_verbose_prints_split(capsys, example_model, tmp_path) -> None:
+    code, out, _ = run(capsys, "convert", example_model, "-o", str(tmp_path / "o"), "--verbose")
+    assert code == 0
+    assert "import tensorflow" in out and "after tensorflow" in out
+
+
+def test_predict_matches_reference(capsys, example_out, tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 17, size=(50, 64)) / 16.0
+    np.save(tmp_path / "x.npy", x)
+    code, _, _ = run(capsys, "predict", example_out, "-i", str(tmp_path / "x.npy"),
+                     "-o", str(tmp_path / "y.npy"))
+    assert code == 0
+    y = np.load(tmp_path / "y.npy")
+    assert y.dtype == np.float64
+    np.testing.assert_array_equal(y, reference.predict(ir.load(example_out), x))
+
+
+def test_verify_json(capsys, example_out) -> None:
+    code, out, _ = run(capsys, "verify", example_out, "--samples", "200", "--json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["ok"] and doc["rows"] == 200
+    views = {v["view"]: v for v in doc["views"]}
+    assert views["source"]["mismatched_rows"] == 0 and views["source"]["bit_exact_required"]
+
+
+def test_inspect(capsys, example_model) -> None:
+    code, out, _ = run(capsys, "inspect", example_model)
+    assert code == 0
+    assert "fc1" in out and "75.0 % pruned" in out
+
+
+def test_boards(capsys) -> None:
+    code, out, _ = run(capsys, "boards")
+    assert code == 0 and "pynq-z2" in out and "xc7z020clg400-1" in out
+
+
+# -- bad input: one line, non-zero, no traceback, no partial OUT -----------------------------
+
+
+def _one_line_error(code: int, err: str, pattern: str) -> None:
+    import re
+
+    assert code == 2
+    lines = [ln for ln in err.strip().splitlines() if ln.startswith("nnfab:")]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    assert re.match(pattern, lines[0]), lines[0]
+
+
+def test_unsupported_layer(capsys, tmp_path) -> None:
+    import tf_keras as keras
+
+    m = keras.Sequential([keras.layers.InputLayer(input_shape=(4, 3)),
+                          keras.layers.LSTM(2, name="lstm_a")])
+    p = str(tmp_path / "lstm.h5")
+    m.save(p)
+    out = tmp_path / "o"
+    code, _, err = run(capsys, "convert", p, "-o", str(out))
+    _one_line_error(code, err, r"^nnfab: error: layer lstm_a \(LSTM\) is not supported; "
+                               r"supported: InputLayer, Dense")
+    assert not out.exists()
+    assert not [f for f in os.listdir(tmp_path) if f.startswith(".nnfab-")]
+
+
+def test_corrupt_file(capsys, tmp_path) -> None:
+    p = tmp_path / "bad.h5"
+    p.write_bytes(b"this is not hdf5")
+    code, _, err = run(capsys, "convert", str(p), "-o", str(tmp_path / "o"))
+    _one_line_error(code, err, r"^nnfab: error: model file .*bad\.h5 cannot be read as a Keras model")
+    assert not (tmp_path / "o").exists()
+
+
+def test_missing_file(capsys, tmp_path) -> None:
+    code, _, err = run(capsys, "convert", str(tmp_path / "nope.h5"), "-o", str(tmp_path / "o"))
+    _one_line_error(code, err, r"^nnfab: error: model file .*nope\.h5 does not exist$")
+
+
+def test_wrong_input_shape(capsys, example_out, tmp_path) -> None:
+    np.save(tmp_path / "x.npy", np.zeros((3, 10)))
+    code, _, err = run(capsys, "predict", example_out, "-i", str(tmp_path / "x.npy"),
+                       "-o", str(tmp_path / "y.npy"))
+    _one_line_error(code, err, r"^nnfab: error: input has shape \(10,\) per sample; model "
+                               r"input \w+ expects \(64,\)")
+    assert not (tmp_path / "y.npy").exists()
+
+
+@pytest.mark.parametrize("bad", ["ap_fixed<16>", "ap_fixed<16,6,AP_FOO>", "fixed16", "ap_fixed<99,6>"])
+def test_malformed_precision(capsys, example_model, tmp_path, bad) -> None:
+    code, _, err = run(capsys, "convert", example_model, "-o", str(tmp_path / "o"),
+                       "--precision", bad)
+    _one_line_error(code, err, r"^nnfab: error: (--precision: )?(malformed precision|fixed-point width)")
+    assert not (tmp_path / "o").exists()
+
+
+def test_not_a_project(capsys, tmp_path) -> None:
+    np.save(tmp_path / "x.npy", np.zeros((1, 64)))
+    code, _, err = run(capsys, "predict", str(tmp_path), "-i", str(tmp_path / "x.npy"),
+                       "-o", str(tmp_path / "y.npy"))
+    _one_line_error(code, err, r"^nnfab: error: .* is not an nnfab output directory")
+
+
+def test_old_project_format(capsys, example_out, tmp_path) -> None:
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(example_out, old)
+    doc = json.load(open(old / "nnfab.json"))
+    doc["format"] = 0
+    json.dump(doc, open(old / "nnfab.json", "w"))
+    code, _, err = run(capsys, "verify", str(old))
+    _one_line_error(code, err, r"^nnfab: error: nnfab.json has format 0 .*re-run 'nnfab convert'")
+
+
+def test_bad_config_key(capsys, example_model, tmp_path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model:\n  precison: ap_fixed<8,3>\n")
+    code, _, err = run(capsys, "convert", example_model, "-o", str(tmp_path / "o"),
+                       "--config", str(cfg))
+    _one_line_error(code, err, r"^nnfab: error: config model: unknown key 'precison'; supported:")

@@ -1,0 +1,224 @@
+"""The test zoo: small QKeras models with seeded weights that every view is checked on.
+
+Each entry builds a tf-keras/QKeras model whose weights are drawn from a seeded RNG
+(and pruned where the entry says so), and 1,000 seeded inputs on the grid of the model's
+input quantizer. ``fully_quantized`` models must match QKeras's ``predict`` bit for bit.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+import numpy as np  # noqa: E402
+
+N_INPUTS = 1000
+
+
+@dataclass
+class ZooEntry:
+    name: str
+    build: Callable[[], Any]
+    in_bits: int
+    in_int: int  # quantized_bits integer bits of the input quantizer
+    prune: float = 0.0
+    fully_quantized: bool = True
+    seed: int = 0
+    wscale: dict[str, float] | None = None  # per-layer kernel scale (wider raw weights)
+
+
+def _layers() -> Any:
+    import qkeras
+    import tf_keras as keras
+
+    return keras, qkeras
+
+
+def mlp8() -> Any:
+    keras, q = _layers()
+    return keras.Sequential([
+        keras.layers.InputLayer(input_shape=(16,)),
+        q.QActivation(q.quantized_bits(8, 2, alpha=1), name="q_in"),
+        q.QDense(32, kernel_quantizer=q.quantized_bits(8, 1, alpha=1),
+                 bias_quantizer=q.quantized_bits(8, 2, alpha=1), name="fc1"),
+        q.QActivation(q.quantized_relu(8, 3), name="relu1"),
+        q.QDense(16, kernel_quantizer=q.quantized_bits(8, 0, alpha=1),
+                 bias_quantizer=q.quantized_bits(8, 1, alpha=1), name="fc2",
+                 activation=q.quantized_relu(6, 2)),
+        q.QDense(5, kernel_quantizer=q.quantized_bits(8, 1, alpha=1),
+                 bias_quantizer=q.quantized_bits(8, 2, alpha=1), name="out"),
+    ], name="mlp8")
+
+
+def w2_qbits_act() -> Any:
+    """2-bit weights, 4-bit signed quantized_bits activations between layers."""
+    keras, q = _layers()
+    return keras.Sequential([
+        keras.layers.InputLayer(input_shape=(12,)),
+        q.QActivation(q.quantized_bits(6, 1, alpha=1), name="q_in"),
+        q.QDense(24, kernel_quantizer=q.quantized_bits(2, 0, alpha=1),
+                 bias_quantizer=q.quantized_bits(4, 1, alpha=1), name="fc1"),
+        q.QActivation(q.quantized_bits(4, 1, alpha=1), name="qa1"),
+        q.QDense(10, kernel_quantizer=q.quantized_bits(3, 0, alpha=1),
+                 bias_quantizer=q.quantized_bits(4, 0, alpha=1), name="fc2"),
+        q.QActivation(q.quantized_bits(5, 2, symmetric=1, alpha=1), name="qa2"),
+        q.QDense(4, kernel_quantizer=q.quantized_bits(2, 0, alpha=1), use_bias=False,
+                 name="out"),
+    ], name="w2_qbits_act")
+
+
+def w12_i4() -> Any:
+    """12-bit weights with 4 integer bits; unsigned quantized_bits activation."""
+    keras, q = _layers()
+    return keras.Sequential([
+        keras.layers.InputLayer(input_shape=(10,)),
+        q.QActivation(q.quantized_bits(10, 3, alpha=1), name="q_in"),
+        q.QDense(16, kernel_quantizer=q.quantized_bits(12, 4, alpha=1),
+                 bias_quantizer=q.quantized_bits(12, 4, alpha=1), name="fc1"),
+        q.QActivation(q.quantized_bits(10, 4, keep_negative=0, alpha=1), name="qa1"),
+        q.QDense(8, kernel_quantizer=q.quantized_bits(12, 2, alpha=1),
+                 bias_quantizer=q.quantized_bits(12, 3, alpha=1), name="fc2"),
+        q.QActivation(q.quantized_relu(12, 4), name="relu2"),
+        q.QDense(3, kernel_quantizer=q.quantized_bits(10, 3, alpha=1),
+                 bias_quantizer=q.quantized_bits(10, 3, alpha=1), name="out"),
+    ], name="w12_i4")
+
+
+def binary_net() -> Any:
+    """Binary weights and binary activations (XNOR-style), ternary output layer."""
+    keras, q = _layers()
+    return keras.Sequential([
+        keras.layers.InputLayer(input_shape=(20,)),
+        q.QActivation(q.quantized_bits(4, 1, alpha=1), name="q_in"),
+        q.QDense(32, kernel_quantizer=q.binary(alpha=1),
+                 bias_quantizer=q.quantized_bits(6, 3, alpha=1), name="fc1"),
+        q.QActivation(q.binary(alpha=1), name="bin1"),
+        q.QDense(16, kernel_quantizer=q.binary(alpha=1), use_bias=False, name="fc2"),
+        q.QActivation(q.binary(alpha=1), name="bin2"),
+        q.QDense(6, kernel_quantizer=q.ternary(alpha=1),
+                 bias_quantizer=q.quantized_bits(6, 3, alpha=1), name="out"),
+    ], name="binary_net")
+
+
+def ternary_net() -> Any:
+    """Ternary weights and ternary activations (threshold 0.33 and 0.5)."""
+    keras, q = _layers()
+    return keras.Sequential([
+        keras.layers.InputLayer(input_shape=(16,)),
+        q.QActivation(q.quantized_bits(6, 2, alpha=1), name="q_in"),
+        q.QDense(24, kernel_quantizer=q.ternary(alpha=1),
+                 bias_quantizer=q.quantized_bits(6, 2, alpha=1), name="fc1"),
+        q.QActivation(q.ternary(alpha=1), name="ter1"),
+        q.QDense(12, kernel_quantizer=q.ternary(alpha=1, threshold=0.5),
+                 bias_quantizer=q.quantized_bits(4, 1, alpha=1), name="fc2"),
+        q.QActivation(q.ternary(alpha=1, threshold=0.5), name="ter2"),
+        q.QDense(4, kernel_quantizer=q.quantized_bits(4, 0, alpha=1),
+                 bias_quantizer=q.quantized_bits(4, 0, alpha=1), name="out"),
+    ], name="ternary_net")
+
+
+def pruned80() -> Any:
+    """80 % of every kernel pruned; 6-bit weights with 2 integer bits."""
+    keras, q = _layers()
+    return keras.Sequential([
+        keras.layers.InputLayer(input_shape=(32,)),
+        q.QActivation(q.quantized_bits(8, 1, alpha=1), name="q_in"),
+        q.QDense(48, kernel_quantizer=q.quantized_bits(6, 2, alpha=1),
+                 bias_quantizer=q.quantized_bits(6, 2, alpha=1), name="fc1"),
+        q.QActivation(q.quantized_relu(6, 2), name="relu1"),
+        q.QDense(24, kernel_quantizer=q.quantized_bits(6, 1, alpha=1),
+                 bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="fc2"),
+        q.QActivation(q.quantized_relu(7, 3), name="relu2"),
+        q.QDense(5, kernel_quantizer=q.quantized_bits(6, 1, alpha=1),
+                 bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="out"),
+    ], name="pruned80")
+
+
+def auto_po2() -> Any:
+    """Default QKeras weight quantizers (alpha=None becomes per-channel auto_po2)."""
+    keras, q = _layers()
+    return keras.Sequential([
+        keras.layers.InputLayer(input_shape=(8,)),
+        q.QActivation(q.quantized_bits(8, 3, alpha=1), name="q_in"),
+        q.QDense(16, kernel_quantizer=q.quantized_bits(4, 0),
+                 bias_quantizer=q.quantized_bits(8, 3, alpha=1), name="fc1"),
+        q.QActivation(q.quantized_relu(5, 2), name="relu1"),
+        q.QDense(4, kernel_quantizer=q.quantized_bits(6, 0, alpha=2.0),
+                 bias_quantizer=q.quantized_bits(8, 3, alpha=1), name="out"),
+    ], name="auto_po2")
+
+
+def float_bn() -> Any:
+    """A float Keras model with BatchNorm, relu, tanh, sigmoid and softmax (not exact)."""
+    keras, _ = _layers()
+    return keras.Sequential([
+        keras.layers.InputLayer(input_shape=(10,)),
+        keras.layers.Dense(16, name="fc1"),
+        keras.layers.BatchNormalization(name="bn1"),
+        keras.layers.Activation("relu", name="act1"),
+        keras.layers.Dense(12, activation="tanh", name="fc2"),
+        keras.layers.Dropout(0.2, name="drop"),
+        keras.layers.Dense(8, activation="sigmoid", name="fc3"),
+        keras.layers.Dense(5, activation="softmax", name="out"),
+    ], name="float_bn")
+
+
+ZOO: list[ZooEntry] = [
+    ZooEntry("mlp8", mlp8, 8, 2, seed=1),
+    ZooEntry("w2_qbits_act", w2_qbits_act, 6, 1, seed=2),
+    ZooEntry("w12_i4", w12_i4, 10, 3, seed=3, wscale={"fc1": 10.0}),
+    ZooEntry("binary_net", binary_net, 4, 1, seed=4),
+    ZooEntry("ternary_net", ternary_net, 6, 2, seed=5),
+    ZooEntry("pruned80", pruned80, 8, 1, prune=0.8, seed=6),
+    ZooEntry("auto_po2", auto_po2, 8, 3, seed=7),
+]
+FLOAT_ZOO: list[ZooEntry] = [ZooEntry("float_bn", float_bn, 8, 3, fully_quantized=False, seed=8)]
+
+
+def init_weights(model: Any, seed: int, prune: float,
+                 wscale: dict[str, float] | None = None) -> None:
+    """Seeded weights (kernels ~ U(-1, 1) scaled per layer, biases small) and pruning."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        ws = layer.get_weights()
+        if not ws:
+            continue
+        cls = type(layer).__name__
+        new = []
+        for i, w in enumerate(ws):
+            if cls == "BatchNormalization":
+                base = [rng.uniform(0.5, 1.5, w.shape), rng.uniform(-0.5, 0.5, w.shape),
+                        rng.uniform(-0.5, 0.5, w.shape), rng.uniform(0.5, 2.0, w.shape)][i]
+                new.append(base.astype(np.float32))
+                continue
+            if i == 0:
+                k = rng.uniform(-1.0, 1.0, w.shape) * (wscale or {}).get(layer.name, 1.0)
+                if prune > 0:
+                    k[rng.random(w.shape) < prune] = 0.0
+                new.append(k.astype(np.float32))
+            else:
+                new.append(rng.uniform(-1.0, 1.0, w.shape).astype(np.float32))
+        layer.set_weights(new)
+
+
+def inputs(entry: ZooEntry, shape: tuple[int, ...], n: int = N_INPUTS) -> np.ndarray:
+    """Seeded inputs on the input quantizer's grid, covering its range (incl. extremes)."""
+    rng = np.random.default_rng(1000 + entry.seed)
+    f = entry.in_bits - 1 - entry.in_int
+    raw = rng.integers(-(1 << (entry.in_bits - 1)), 1 << (entry.in_bits - 1), size=(n, *shape))
+    return np.ldexp(raw.astype(np.float64), -f)
+
+
+def build(entry: ZooEntry) -> Any:
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(entry.seed)
+    model = entry.build()
+    init_weights(model, entry.seed, entry.prune, entry.wscale)
+    return model
