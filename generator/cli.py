@@ -103,6 +103,57 @@ def cmd_predict(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_csim(a: argparse.Namespace) -> int:
+    from . import project
+    from .backends.hls import csim
+
+    g = project.load(a.out)
+    x = _load_x(a.input)
+    y = csim.run(g, a.out, x)
+    _save_y(a.output, y)
+    print(f"nnfab: wrote {a.output} {y.shape} (C-simulation)")
+    return 0
+
+
+def cmd_rtlsim(a: argparse.Namespace) -> int:
+    from . import project
+    from .backends.rtl import sim
+
+    g = project.load(a.out)
+    x = _load_x(a.input)
+    y, stats = sim.run(g, a.out, x)
+    _save_y(a.output, y)
+    print(f"nnfab: wrote {a.output} {y.shape} (RTL simulation)")
+    print(f"latency {stats['latency_cycles']} cycles, II {stats['ii_cycles']} cycles")
+    return 0
+
+
+def cmd_report(a: argparse.Namespace) -> int:
+    from . import estimate, project
+
+    g = project.load(a.out)
+    rep = estimate.report(g, a.out, synth=a.synth)
+    if a.json:
+        print(json.dumps(rep))
+    else:
+        print(estimate.text(rep))
+    return 0
+
+
+def cmd_build(a: argparse.Namespace) -> int:
+    import shutil
+
+    tools = [t for t in ("vitis_hls", "vivado_hls") if shutil.which(t)]
+    if not tools:
+        raise CLIError(
+            "nnfab build needs vitis_hls or vivado_hls on PATH (source the Xilinx settings "
+            f"script); the project is ready for it: make -C {a.out} hls"
+        )
+    import subprocess
+
+    return subprocess.call(["make", "-C", a.out, "hls", f"HLS={tools[0]}"])
+
+
 def _samples(g: Any, n: int, seed: int = 0) -> np.ndarray:
     """Seeded random inputs on the input type's grid, spanning its whole range."""
     t = g.inputs[0]
@@ -183,6 +234,28 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--views", help="comma-separated subset of views to run")
     v.add_argument("--json", action="store_true")
     v.set_defaults(fn=cmd_verify)
+
+    cs = sub.add_parser("csim", help="HLS C-simulation (g++ against ap_fixed) on X.npy")
+    cs.add_argument("out")
+    cs.add_argument("-i", "--input", required=True)
+    cs.add_argument("-o", "--output", required=True)
+    cs.set_defaults(fn=cmd_csim)
+
+    rs = sub.add_parser("rtlsim", help="Verilator via cocotb on X.npy; prints latency/II")
+    rs.add_argument("out")
+    rs.add_argument("-i", "--input", required=True)
+    rs.add_argument("-o", "--output", required=True)
+    rs.set_defaults(fn=cmd_rtlsim)
+
+    rp = sub.add_parser("report", help="estimates (+ Yosys synth_xilinx with --synth)")
+    rp.add_argument("out")
+    rp.add_argument("--synth", action="store_true")
+    rp.add_argument("--json", action="store_true")
+    rp.set_defaults(fn=cmd_report)
+
+    bd = sub.add_parser("build", help="vendor flow when vitis_hls/vivado are on PATH")
+    bd.add_argument("out")
+    bd.set_defaults(fn=cmd_build)
 
     b = sub.add_parser("boards", help="list boards")
     b.add_argument("--json", action="store_true")

@@ -29,7 +29,21 @@ class ProjectError(ValueError):
 
 #: Writers called with (graph, out_dir, config) after nnfab.json is saved; each backend
 #: registers itself here.
+def _write_hls(g: Graph, out: str, cfg: Config) -> None:
+    from .backends import hls
+
+    hls.write(g, out, cfg)
+
+
+def _write_rtl(g: Graph, out: str, cfg: Config) -> None:
+    from .backends import rtl
+
+    rtl.write(g, out, cfg)
+
+
 WRITERS: list[tuple[str, Callable[[Graph, str, Config], None]]] = [
+    ("hls", _write_hls),
+    ("rtl", _write_rtl),
     ("report", lambda g, out, cfg: report.write(g, out)),
 ]
 

@@ -112,10 +112,25 @@ def _source_view(g: Any, out: str, x: npt.NDArray[np.float64]) -> npt.NDArray[np
     return source_predict(load_model(path), x)
 
 
+def _csim_view(g: Any, out: str, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    from .backends.hls import csim
+
+    return csim.run(g, out, x)
+
+
+def _rtl_view(g: Any, out: str, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    from .backends.rtl import sim
+
+    y, _stats = sim.run(g, out, x)
+    return y
+
+
 #: name -> (run, must be bit-exact?) ; backends add their views here.
 VIEWS: dict[str, tuple[Callable[..., npt.NDArray[np.float64]], Callable[[Any], bool]]] = {
     "reference": (_reference_view, lambda g: True),
     "source": (_source_view, lambda g: bool(g.meta.get("fully_quantized"))),
+    "csim": (_csim_view, lambda g: True),
+    "rtl": (_rtl_view, lambda g: True),
 }
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from ..ir import Graph
 from .fold_batchnorm import fold_batchnorm
+from .folding import folding
 from .infer_precision import infer_precision
 from .sparsity import sparsity
 
@@ -23,6 +24,7 @@ PIPELINE: list[tuple[str, Pass]] = [
     ("fold_batchnorm", fold_batchnorm),
     ("infer_precision_after_fold", infer_precision),
     ("sparsity", sparsity),
+    ("folding", folding),
 ]
 
 
