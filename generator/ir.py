@@ -334,6 +334,144 @@ class Reshape(Node):
             raise IRError(f"node {self.name}: reshape changes the element count")
 
 
+def _out_len(n: int, k: int, s: int, before: int, after: int) -> int:
+    return (n + before + after - k) // s + 1
+
+
+def _spatial_out(node: Node, in_shape: tuple[int, ...]) -> tuple[int, ...]:
+    k, s, p = node["kernel"], node["strides"], node["pads"]
+    return tuple(
+        _out_len(in_shape[d], k[d], s[d], p[2 * d], p[2 * d + 1]) for d in range(len(k))
+    )
+
+
+@op
+class Conv(Node):
+    """Convolution, channels last, spatial rank 1 (L, C) or 2 (H, W, C), dilation 1.
+
+    ``weight`` has the Keras layout ``(*kernel, C_in, filters)`` (depthwise:
+    ``(*kernel, C, 1)``, one filter per channel). ``pads`` holds the zero padding
+    before/after each spatial axis. The output type is the exact accumulator.
+    """
+
+    OP = "Conv"
+    WEIGHTS = ("weight", "bias")
+    ATTRS = {
+        "filters": Attr("int", required=True),
+        "kernel": Attr("ints", required=True),
+        "strides": Attr("ints", required=True),
+        "pads": Attr("ints", required=True),
+        "depthwise": Attr("bool", False),
+        "strategy": Attr("str", "latency"),
+        "reuse": Attr("int", 1),
+        "nnz": Attr("int"),
+        "nnz_per_output": Attr("ints"),
+    }
+
+    def output_shape(self) -> tuple[int, ...]:
+        return (*_spatial_out(self, self.inputs[0].shape), self.attrs["filters"])
+
+    def check(self) -> None:
+        w = self.weights.get("weight")
+        cin = self.inputs[0].shape[-1]
+        k = tuple(self.attrs["kernel"])
+        want = (*k, cin, 1) if self.attrs["depthwise"] else (*k, cin, self.attrs["filters"])
+        if w is None or w.data.shape != want:
+            raise IRError(f"node {self.name}: weight shape should be {want}")
+        if len(self.inputs[0].shape) != len(k) + 1:
+            raise IRError(f"node {self.name}: input rank does not match kernel rank")
+
+
+@op
+class Pool(Node):
+    """Max or average pooling (``mode``), channels last, rank 1 or 2.
+
+    Max pooling ignores padded positions; average pooling supports no padding and
+    rounds the exact mean ``sum / area`` into the output type (its rounding mode).
+    """
+
+    OP = "Pool"
+    ATTRS = {
+        "mode": Attr("str", required=True),
+        "kernel": Attr("ints", required=True),
+        "strides": Attr("ints", required=True),
+        "pads": Attr("ints", required=True),
+    }
+
+    def output_shape(self) -> tuple[int, ...]:
+        return (*_spatial_out(self, self.inputs[0].shape), self.inputs[0].shape[-1])
+
+    def check(self) -> None:
+        if self.attrs["mode"] not in ("max", "avg"):
+            raise IRError(f"node {self.name}: pool mode must be max or avg")
+        if self.attrs["mode"] == "avg" and any(self.attrs["pads"]):
+            raise IRError(f"node {self.name}: average pooling with padding is not supported")
+
+
+@op
+class GlobalPool(Node):
+    """Global max / average over all spatial positions: output shape (C,)."""
+
+    OP = "GlobalPool"
+    ATTRS = {"mode": Attr("str", required=True)}
+
+    def output_shape(self) -> tuple[int, ...]:
+        return (self.inputs[0].shape[-1],)
+
+
+@op
+class Pad(Node):
+    """Zero padding of the spatial axes (``pads``: before/after per axis)."""
+
+    OP = "Pad"
+    ATTRS = {"pads": Attr("ints", required=True)}
+
+    def output_shape(self) -> tuple[int, ...]:
+        s = self.inputs[0].shape
+        p = self.attrs["pads"]
+        sp = tuple(s[d] + p[2 * d] + p[2 * d + 1] for d in range(len(s) - 1))
+        return (*sp, s[-1])
+
+
+@op
+class Upsample(Node):
+    """Nearest-neighbour upsampling of the spatial axes by integer ``factors``."""
+
+    OP = "Upsample"
+    ATTRS = {"factors": Attr("ints", required=True)}
+
+    def output_shape(self) -> tuple[int, ...]:
+        s = self.inputs[0].shape
+        f = self.attrs["factors"]
+        return (*(s[d] * f[d] for d in range(len(s) - 1)), s[-1])
+
+
+@op
+class Add(Node):
+    """Element-wise exact sum of two or more inputs (output type holds it exactly)."""
+
+    OP = "Add"
+
+    def check(self) -> None:
+        if len({tuple(t.shape) for t in self.inputs}) != 1 or len(self.inputs) < 2:
+            raise IRError(f"node {self.name}: Add needs >= 2 inputs of one shape")
+
+
+@op
+class Concat(Node):
+    """Concatenation along the last (channel) axis; values are exact in the output type."""
+
+    OP = "Concat"
+
+    def output_shape(self) -> tuple[int, ...]:
+        s = self.inputs[0].shape
+        return (*s[:-1], sum(t.shape[-1] for t in self.inputs))
+
+    def check(self) -> None:
+        if len({tuple(t.shape[:-1]) for t in self.inputs}) != 1:
+            raise IRError(f"node {self.name}: Concat inputs differ outside the channel axis")
+
+
 # -- the graph -------------------------------------------------------------------------
 
 

@@ -19,7 +19,14 @@ import numpy.typing as npt
 
 from .fixed import FixedType
 from .ir import (
+    Add,
     Binarize,
+    Concat,
+    Conv,
+    GlobalPool,
+    Pad,
+    Pool,
+    Upsample,
     Dense,
     Graph,
     Input,
@@ -133,6 +140,121 @@ def _softmax(node: Softmax, xs: list[Raw]) -> Raw:
 @kernel.register
 def _reshape(node: Reshape, xs: list[Raw]) -> Raw:
     return xs[0].reshape((xs[0].shape[0], *node["target_shape"]))
+
+
+def _pad(x: Raw, pads: tuple[int, ...], fill: int = 0) -> Raw:
+    rank = x.ndim - 2
+    width = [(0, 0)] + [(pads[2 * d], pads[2 * d + 1]) for d in range(rank)] + [(0, 0)]
+    return np.pad(x, width, constant_values=fill)
+
+
+def windows(x: Raw, kernel: tuple[int, ...], strides: tuple[int, ...], pads: tuple[int, ...],
+            fill: int = 0) -> Raw:
+    """Sliding windows ``(N, *out_spatial, C, *kernel)`` of a channels-last batch."""
+    rank = len(kernel)
+    xp = _pad(x, pads, fill)
+    v = np.lib.stride_tricks.sliding_window_view(xp, kernel, axis=tuple(range(1, 1 + rank)))
+    return v[(slice(None), *(slice(None, None, s) for s in strides))]
+
+
+def _exact_matmul(a: Raw, b: Raw, out_width: int) -> Raw:
+    if out_width <= 53:
+        return (a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
+    return a @ b
+
+
+@kernel.register
+def _conv(node: Conv, xs: list[Raw]) -> Raw:
+    x = xs[0]
+    w = node.weights["weight"]
+    b = node.weights.get("bias")
+    out_t = node.output.ftype
+    k = tuple(node["kernel"])
+    rank = len(k)
+    v = windows(x, k, tuple(node["strides"]), tuple(node["pads"]))  # (N, *o, C, *k)
+    n, *osp, c = v.shape[: 2 + rank]
+    # -> (N, *o, *k, C): the Keras weight layout order
+    perm = (0, *range(1, 1 + rank), *range(2 + rank, 2 + 2 * rank), 1 + rank)
+    v = v.transpose(perm)
+    kk = int(np.prod(k))
+    if node["depthwise"]:
+        v = v.reshape(-1, kk, c)
+        wd = w.data.reshape(kk, c)
+        if out_t.width <= 53:
+            acc = np.einsum("pkc,kc->pc", v.astype(np.float64), wd.astype(np.float64))
+            acc = acc.astype(np.int64)
+        else:
+            acc = np.einsum("pkc,kc->pc", v, wd)
+    else:
+        acc = _exact_matmul(v.reshape(-1, kk * c), w.data.reshape(kk * c, -1), out_t.width)
+    acc = acc << (out_t.frac - (node.input.ftype.frac + w.ftype.frac))
+    if b is not None:
+        acc = acc + (b.data << (out_t.frac - b.ftype.frac))
+    return acc.reshape(n, *osp, -1)
+
+
+def div_cast(num: Raw, src: FixedType, den: int, out: FixedType) -> Raw:
+    """Cast the exact rational ``(num * 2**-src.frac) / den`` into ``out`` (its modes)."""
+    from .fixed import _apply_rounding
+
+    d = out.frac - src.frac
+    a = np.asarray(num, np.int64)
+    if d >= 0:
+        a = a << d
+    else:
+        den = den << (-d)
+    fl = a // den
+    rem = a - fl * den
+    cmp = np.sign(2 * rem - den).astype(np.int64)
+    q = _apply_rounding(out.rounding, fl, cmp, rem != 0, a < 0)
+    return out._overflow_int(np.asarray(q, np.int64), 0)
+
+
+@kernel.register
+def _pool(node: Pool, xs: list[Raw]) -> Raw:
+    k = tuple(node["kernel"])
+    rank = len(k)
+    tin = node.input.ftype
+    if node["mode"] == "max":
+        v = windows(xs[0], k, tuple(node["strides"]), tuple(node["pads"]), tin.min_raw - 1)
+        return v.max(axis=tuple(range(-rank, 0)))
+    v = windows(xs[0], k, tuple(node["strides"]), tuple(node["pads"]))
+    return div_cast(v.sum(axis=tuple(range(-rank, 0))), tin, int(np.prod(k)), node.output.ftype)
+
+
+@kernel.register
+def _global_pool(node: GlobalPool, xs: list[Raw]) -> Raw:
+    x = xs[0]
+    axes = tuple(range(1, x.ndim - 1))
+    if node["mode"] == "max":
+        return x.max(axis=axes)
+    area = int(np.prod(x.shape[1:-1]))
+    return div_cast(x.sum(axis=axes), node.input.ftype, area, node.output.ftype)
+
+
+@kernel.register
+def _pad_k(node: Pad, xs: list[Raw]) -> Raw:
+    return _pad(xs[0], tuple(node["pads"]))
+
+
+@kernel.register
+def _upsample(node: Upsample, xs: list[Raw]) -> Raw:
+    x = xs[0]
+    for d, f in enumerate(node["factors"]):
+        x = np.repeat(x, f, axis=1 + d)
+    return x
+
+
+@kernel.register
+def _add(node: Add, xs: list[Raw]) -> Raw:
+    f = node.output.ftype.frac
+    return sum(x << (f - t.ftype.frac) for x, t in zip(xs, node.inputs))  # type: ignore[return-value]
+
+
+@kernel.register
+def _concat(node: Concat, xs: list[Raw]) -> Raw:
+    f = node.output.ftype.frac
+    return np.concatenate([x << (f - t.ftype.frac) for x, t in zip(xs, node.inputs)], axis=-1)
 
 
 def quantize_input(graph: Graph, x: npt.ArrayLike, index: int = 0) -> Raw:

@@ -54,7 +54,7 @@ _CACHE: dict[str, ZooModel] = {}
 
 def zoo_model(name: str, d: str) -> ZooModel:
     if name not in _CACHE:
-        entry = next(e for e in zoo.ZOO + zoo.FLOAT_ZOO if e.name == name)
+        entry = next(e for e in zoo.ZOO + zoo.FLOAT_ZOO + zoo.CNN_ZOO if e.name == name)
         _CACHE[name] = _make(entry, d)
     return _CACHE[name]
 
@@ -62,6 +62,12 @@ def zoo_model(name: str, d: str) -> ZooModel:
 @pytest.fixture(scope="session", params=[e.name for e in zoo.ZOO])
 def zoo_q(request: pytest.FixtureRequest, zoo_dir: str) -> ZooModel:
     """Each fully quantized zoo model (built once per session)."""
+    return zoo_model(request.param, zoo_dir)
+
+
+@pytest.fixture(scope="session", params=[e.name for e in zoo.CNN_ZOO])
+def zoo_cnn(request: pytest.FixtureRequest, zoo_dir: str) -> ZooModel:
+    """Each convolutional zoo model (built once per session)."""
     return zoo_model(request.param, zoo_dir)
 
 

@@ -156,3 +156,16 @@ def test_bad_config_key(capsys, example_model, tmp_path) -> None:
     code, _, err = run(capsys, "convert", example_model, "-o", str(tmp_path / "o"),
                        "--config", str(cfg))
     _one_line_error(code, err, r"^nnfab: error: config model: unknown key 'precison'; supported:")
+
+
+def test_reuse_too_large(capsys, example_model, tmp_path) -> None:
+    code, _, err = run(capsys, "convert", example_model, "-o", str(tmp_path / "o"),
+                       "--strategy", "resource", "--reuse", "4000")
+    _one_line_error(code, err, r"^nnfab: error: layer fc1: reuse factor 4000 is not possible; "
+                               r"valid: 1\.\.512 \(the layer has 512 nonzero weights\)$")
+    assert not (tmp_path / "o").exists()
+
+
+def test_reuse_needs_resource_strategy(capsys, example_model, tmp_path) -> None:
+    code, _, err = run(capsys, "convert", example_model, "-o", str(tmp_path / "o"), "--reuse", "2")
+    _one_line_error(code, err, r"^nnfab: error: layer fc1: reuse factor 2 needs --strategy resource")

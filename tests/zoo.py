@@ -222,3 +222,131 @@ def build(entry: ZooEntry) -> Any:
     model = entry.build()
     init_weights(model, entry.seed, entry.prune, entry.wscale)
     return model
+
+
+# -- convolutional zoo (issue 5) ----------------------------------------------------------
+
+
+def cnn_basic() -> Any:
+    """QConv2D 3x3 valid -> quantized_relu -> MaxPool 2x2 -> Flatten -> QDense."""
+    keras, q = _layers()
+    return keras.Sequential([
+        keras.layers.InputLayer(input_shape=(8, 8, 1)),
+        q.QActivation(q.quantized_bits(8, 1, alpha=1), name="q_in"),
+        q.QConv2D(4, 3, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
+                  bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="c1"),
+        q.QActivation(q.quantized_relu(6, 2), name="r1"),
+        keras.layers.MaxPooling2D(2, name="mp"),
+        keras.layers.Flatten(name="flat"),
+        q.QDense(5, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
+                 bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="out"),
+    ], name="cnn_basic")
+
+
+def cnn_strided_same() -> Any:
+    """Strided 'same' conv, 1x1 conv, 2x2 average pooling (exact: area 4)."""
+    keras, q = _layers()
+    return keras.Sequential([
+        keras.layers.InputLayer(input_shape=(9, 9, 2)),
+        q.QActivation(q.quantized_bits(6, 1, alpha=1), name="q_in"),
+        q.QConv2D(6, 3, strides=2, padding="same", kernel_quantizer=q.quantized_bits(5, 0, alpha=1),
+                  bias_quantizer=q.quantized_bits(5, 1, alpha=1), name="c1"),
+        q.QActivation(q.quantized_relu(6, 2), name="r1"),
+        q.QConv2D(4, 1, kernel_quantizer=q.quantized_bits(4, 0, alpha=1),
+                  bias_quantizer=q.quantized_bits(4, 0, alpha=1), name="c2"),
+        q.QActivation(q.quantized_bits(6, 2, alpha=1), name="q2"),
+        keras.layers.AveragePooling2D(2, name="ap"),
+        keras.layers.Flatten(name="flat"),
+        q.QDense(3, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
+                 bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="out"),
+    ], name="cnn_strided_same")
+
+
+def cnn_residual() -> Any:
+    """A residual block: two 'same' convs and an Add with the block input."""
+    keras, q = _layers()
+    x_in = keras.layers.Input((6, 6, 3), name="img")
+    x = q.QActivation(q.quantized_bits(6, 1, alpha=1), name="q_in")(x_in)
+    y = q.QConv2D(3, 3, padding="same", kernel_quantizer=q.quantized_bits(5, 0, alpha=1),
+                  bias_quantizer=q.quantized_bits(5, 1, alpha=1), name="c1")(x)
+    y = q.QActivation(q.quantized_relu(6, 2), name="r1")(y)
+    y = q.QConv2D(3, 3, padding="same", kernel_quantizer=q.quantized_bits(5, 0, alpha=1),
+                  bias_quantizer=q.quantized_bits(5, 1, alpha=1), name="c2")(y)
+    y = q.QActivation(q.quantized_bits(6, 2, alpha=1), name="q2")(y)
+    z = keras.layers.Add(name="add")([x, y])
+    z = q.QActivation(q.quantized_relu(6, 2), name="r2")(z)
+    z = keras.layers.GlobalAveragePooling2D(name="gap")(z)
+    z = q.QActivation(q.quantized_bits(8, 2, alpha=1), name="q3")(z)
+    out = q.QDense(4, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
+                   bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="out")(z)
+    return keras.Model(x_in, out, name="cnn_residual")
+
+
+def cnn1d() -> Any:
+    """Conv1D 'same' and strided 'valid', MaxPool1D, AveragePool1D (area 2), global average (area 4)."""
+    keras, q = _layers()
+    return keras.Sequential([
+        keras.layers.InputLayer(input_shape=(20, 2)),
+        q.QActivation(q.quantized_bits(6, 1, alpha=1), name="q_in"),
+        q.QConv1D(4, 3, padding="same", kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
+                  bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="c1"),
+        q.QActivation(q.quantized_relu(6, 2), name="r1"),
+        keras.layers.MaxPooling1D(2, name="mp"),
+        q.QConv1D(4, 3, strides=2, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
+                  bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="c2"),
+        q.QActivation(q.quantized_bits(7, 2, alpha=1), name="q2"),
+        keras.layers.AveragePooling1D(2, name="ap"),
+        keras.layers.GlobalAveragePooling1D(name="gap"),
+        q.QDense(3, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
+                 bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="out"),
+    ], name="cnn1d")
+
+
+def cnn_depthwise_concat() -> Any:
+    """ZeroPadding, depthwise conv, a Concatenate branch, UpSampling2D, max pooling."""
+    keras, q = _layers()
+    x_in = keras.layers.Input((5, 5, 2), name="img")
+    x = q.QActivation(q.quantized_bits(6, 1, alpha=1), name="q_in")(x_in)
+    a = keras.layers.ZeroPadding2D(1, name="zp")(x)
+    a = q.QDepthwiseConv2D(3, depthwise_quantizer=q.quantized_bits(5, 0, alpha=1),
+                           bias_quantizer=q.quantized_bits(5, 1, alpha=1), name="dw")(a)
+    a = q.QActivation(q.quantized_relu(6, 2), name="r1")(a)
+    b = q.QConv2D(3, 1, kernel_quantizer=q.quantized_bits(5, 0, alpha=1),
+                  bias_quantizer=q.quantized_bits(5, 1, alpha=1), name="pw")(x)
+    b = q.QActivation(q.quantized_relu(5, 1), name="r2")(b)
+    c = keras.layers.Concatenate(name="cat")([a, b])
+    c = keras.layers.UpSampling2D(2, name="up")(c)
+    c = keras.layers.MaxPooling2D(3, name="mp")(c)
+    c = keras.layers.Flatten(name="flat")(c)
+    out = q.QDense(4, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
+                   bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="out")(c)
+    return keras.Model(x_in, out, name="cnn_depthwise_concat")
+
+
+def cnn_pruned_gmax() -> Any:
+    """70 %-pruned convs, 'same' max pooling, global max pooling, ternary weights."""
+    keras, q = _layers()
+    return keras.Sequential([
+        keras.layers.InputLayer(input_shape=(7, 7, 3)),
+        q.QActivation(q.quantized_bits(8, 2, alpha=1), name="q_in"),
+        q.QConv2D(8, 3, padding="same", kernel_quantizer=q.quantized_bits(8, 1, alpha=1),
+                  bias_quantizer=q.quantized_bits(8, 1, alpha=1), name="c1"),
+        q.QActivation(q.quantized_relu(8, 3), name="r1"),
+        keras.layers.MaxPooling2D(2, padding="same", name="mp"),
+        q.QConv2D(6, 2, kernel_quantizer=q.ternary(alpha=1),
+                  bias_quantizer=q.quantized_bits(6, 2, alpha=1), name="c2"),
+        q.QActivation(q.quantized_bits(8, 3, alpha=1), name="q2"),
+        keras.layers.GlobalMaxPooling2D(name="gmp"),
+        q.QDense(4, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
+                 bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="out"),
+    ], name="cnn_pruned_gmax")
+
+
+CNN_ZOO: list[ZooEntry] = [
+    ZooEntry("cnn_basic", cnn_basic, 8, 1, seed=11),
+    ZooEntry("cnn_strided_same", cnn_strided_same, 6, 1, seed=12),
+    ZooEntry("cnn_residual", cnn_residual, 6, 1, seed=13),
+    ZooEntry("cnn1d", cnn1d, 6, 1, seed=14),
+    ZooEntry("cnn_depthwise_concat", cnn_depthwise_concat, 6, 1, seed=15),
+    ZooEntry("cnn_pruned_gmax", cnn_pruned_gmax, 8, 2, prune=0.7, seed=16),
+]

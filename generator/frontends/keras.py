@@ -35,10 +35,17 @@ import numpy as np
 from ..config import Config
 from ..fixed import FixedType, Overflow, Rounding
 from ..ir import (
+    Add,
     Binarize,
+    Concat,
+    Conv,
     Dense,
+    GlobalPool,
     Graph,
     Input,
+    Pad,
+    Pool,
+    Upsample,
     Quantize,
     Relu,
     Reshape,
@@ -57,9 +64,15 @@ class FrontendError(ValueError):
     """A model nnfab cannot convert (one line: the layer and what is supported)."""
 
 
+CONV_LAYERS = ("Conv1D", "Conv2D", "QConv1D", "QConv2D", "DepthwiseConv2D", "QDepthwiseConv2D")
+POOL_LAYERS = ("MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D",
+               "QAveragePooling2D")
 SUPPORTED_LAYERS = (
-    "InputLayer, Dense, QDense, QActivation, Activation (linear, relu, sigmoid, tanh, "
-    "softmax), BatchNormalization, Dropout, Flatten, Reshape"
+    "InputLayer, Dense, QDense, Conv1D, Conv2D, QConv1D, QConv2D, DepthwiseConv2D, "
+    "QDepthwiseConv2D, MaxPooling1D/2D, AveragePooling1D/2D, GlobalAveragePooling1D/2D, "
+    "GlobalMaxPooling1D/2D, ZeroPadding1D/2D, UpSampling1D/2D, Add, Concatenate, "
+    "QActivation, Activation (linear, relu, sigmoid, tanh, softmax), BatchNormalization, "
+    "Dropout, Flatten, Reshape"
 )
 SUPPORTED_QUANTIZERS = "quantized_bits, quantized_relu, binary, ternary"
 
@@ -200,6 +213,7 @@ class _Builder:
         self.g = Graph(_safe(model.name))
         self.x: Tensor | None = None
         self.next_cls: str | None = None
+        self.next_q: Any = None  # quantizer of the next layer when it is a QActivation
         self.notes: list[str] = []
         self.layer_names = {layer.name for layer in model.layers}
 
@@ -340,50 +354,154 @@ class _Builder:
 
     def dense(self, layer: Any) -> None:
         name = layer.name
-        cls = type(layer).__name__
+        quantized = type(layer).__name__ == "QDense"
         kernel, *rest = layer.get_weights()
         bias = rest[0] if rest and layer.use_bias else None
-        quantized = cls == "QDense"
         kq = getattr(layer, "kernel_quantizer_internal", None) if quantized else None
         bq = getattr(layer, "bias_quantizer_internal", None) if quantized else None
-        if kq is not None:
-            w = exact_grid(name, "kernel", np.asarray(kq(kernel.astype(np.float32))))
-        else:
-            w = quantize_float(kernel, self.need(name, "weight"))
-        b = None
-        if bias is not None:
-            if bq is not None:
-                b = exact_grid(name, "bias", np.asarray(bq(bias.astype(np.float32))))
-            else:
-                b = quantize_float(bias, self.need(name, "bias"))
         assert self.x is not None
         if len(self.x.shape) != 1:
             raise FrontendError(
                 f"layer {name}: Dense on a {len(self.x.shape)}-D input is not supported; "
                 "Flatten first"
             )
-        ws = {"weight": w} if b is None else {"weight": w, "bias": b}
+        ws = self.weights_of(layer, kernel, bias, kq, bq)
         node = Dense(self.uniq(name), [self.x], ws, units=int(layer.units), source=name,
                      reuse=self.cfg.reuse_for(name), strategy=self.cfg.strategy_for(name))
-        # placeholder type; infer_precision gives the exact accumulator type
-        self.add(node, FixedType(2, 2))
+        fully_q = kq is not None and (bias is None or bq is not None)
+        self.finish_weighted(layer, node, fully_q)
+
+    def weights_of(self, layer: Any, kernel: np.ndarray, bias: np.ndarray | None,
+                   kq: Any, bq: Any) -> dict[str, Weight]:
+        """Quantised weights of a layer: QKeras's own quantiser output, or config types."""
+        name = layer.name
+        if kq is not None:
+            w = exact_grid(name, "kernel", np.asarray(kq(kernel.astype(np.float32))))
+        else:
+            w = quantize_float(kernel, self.need(name, "weight"))
+        ws = {"weight": w}
+        if bias is not None:
+            if bq is not None:
+                ws["bias"] = exact_grid(name, "bias", np.asarray(bq(bias.astype(np.float32))))
+            else:
+                ws["bias"] = quantize_float(bias, self.need(name, "bias"))
+        return ws
+
+    def finish_weighted(self, layer: Any, node: Any, quantized: bool) -> None:
+        """Exact accumulator, optional accum/result casts, then the layer's activation."""
         from ..passes.infer_precision import _derived_type
 
+        name = layer.name
+        self.add(node, FixedType(2, 2))  # placeholder; the exact type follows
         t = _derived_type(node)
-        assert t is not None
+        assert t is not None and self.x is not None
         self.x.ftype = t
         acc = self.cfg.var(name, "accum")
         if acc is not None:
             self.add(Quantize(self.uniq(name + "_accum"), [self.x], source=name), acc)
         act = layer.activation
-        fully_q = quantized and kq is not None and (bias is None or bq is not None)
         bn_next = self.next_cls == "BatchNormalization" and getattr(act, "__name__", "") == "linear"
-        if not fully_q and not bn_next:
-            # (before a BatchNormalization the ScaleShift carries the result cast, so that
-            # fold_batchnorm can fold it into this Dense exactly)
+        if not quantized and not bn_next:
             self.add(Quantize(self.uniq(name + "_result"), [self.x], source=name, exact=False),
                      self.need(name, "result"))
         self.keras_activation(name, act)
+
+    def conv(self, layer: Any, c: str) -> None:
+        name = layer.name
+        assert self.x is not None
+        rank = 1 if "1D" in c else 2
+        depthwise = "Depthwise" in c
+        if getattr(layer, "data_format", "channels_last") != "channels_last":
+            raise FrontendError(f"layer {name}: only data_format='channels_last' is supported")
+        if any(int(d) != 1 for d in layer.dilation_rate):
+            raise FrontendError(f"layer {name}: dilation_rate {layer.dilation_rate} is not "
+                                "supported; supported: 1")
+        if layer.padding not in ("valid", "same"):
+            raise FrontendError(f"layer {name}: padding {layer.padding!r} is not supported; "
+                                "supported: valid, same")
+        if depthwise and int(layer.depth_multiplier) != 1:
+            raise FrontendError(f"layer {name}: depth_multiplier must be 1")
+        if len(self.x.shape) != rank + 1:
+            raise FrontendError(f"layer {name}: expected a {rank + 1}-D input, got {self.x.shape}")
+        ws = layer.get_weights()
+        kernel = ws[0]
+        bias = ws[1] if layer.use_bias else None
+        quantized = c.startswith("Q")
+        kq = bq = None
+        if quantized:
+            kq = getattr(layer, "depthwise_quantizer_internal" if depthwise
+                         else "kernel_quantizer_internal", None)
+            bq = getattr(layer, "bias_quantizer_internal", None)
+        k = tuple(int(v) for v in layer.kernel_size)
+        st = tuple(int(v) for v in layer.strides)
+        pads = (_same_pads(tuple(self.x.shape[:-1]), k, st) if layer.padding == "same"
+                else (0,) * (2 * rank))
+        weights = self.weights_of(layer, kernel, bias, kq, bq)
+        filters = int(self.x.shape[-1]) if depthwise else int(layer.filters)
+        fully_q = kq is not None and (bias is None or bq is not None)
+        node = Conv(self.uniq(name), [self.x], weights, filters=filters, kernel=k, strides=st,
+                    pads=pads, depthwise=depthwise, source=name,
+                    reuse=self.cfg.reuse_for(name), strategy=self.cfg.strategy_for(name))
+        self.finish_weighted(layer, node, fully_q)
+
+    def pool(self, layer: Any, c: str) -> None:
+        name = layer.name
+        assert self.x is not None
+        rank = 1 if "1D" in c else 2
+        k = tuple(int(v) for v in (layer.pool_size if rank == 2 else (layer.pool_size[0],)))
+        st = tuple(int(v) for v in (layer.strides if rank == 2 else (layer.strides[0],)))
+        mode = "max" if c.startswith("Max") else "avg"
+        if layer.padding == "same":
+            if mode == "avg":
+                raise FrontendError(f"layer {name}: AveragePooling with padding='same' is not "
+                                    "supported; supported: padding='valid'")
+            pads = _same_pads(tuple(self.x.shape[:-1]), k, st)
+        else:
+            pads = (0,) * (2 * rank)
+        node = Pool(self.uniq(name), [self.x], mode=mode, kernel=k, strides=st, pads=pads,
+                    source=name)
+        if mode == "max":
+            self.add(node, self.x.ftype)
+        else:
+            self.add(node, self.mean_type(name, int(np.prod(k))))
+
+    def mean_type(self, name: str, area: int) -> FixedType:
+        """Type of an exact mean: exact for a power-of-two area, else the next
+        quantizer's type (so the rounding is the quantizer's) or the result precision."""
+        assert self.x is not None
+        t = self.x.ftype
+        if area & (area - 1) == 0:
+            k = area.bit_length() - 1
+            return FixedType(t.width + k, t.integer, t.signed)
+        if self.next_q is not None:
+            kind, arg = activation_quantizer(name, self.next_q)
+            if kind in ("quantize", "relu_quantize"):
+                return arg
+        return self.need(name, "result")
+
+    def global_pool(self, layer: Any, c: str) -> None:
+        name = layer.name
+        assert self.x is not None
+        mode = "max" if "Max" in c else "avg"
+        if getattr(layer, "keepdims", False):
+            raise FrontendError(f"layer {name}: keepdims=True is not supported")
+        node = GlobalPool(self.uniq(name), [self.x], mode=mode, source=name)
+        if mode == "max":
+            self.add(node, self.x.ftype)
+        else:
+            self.add(node, self.mean_type(name, int(np.prod(self.x.shape[:-1]))))
+
+    def merge(self, layer: Any, c: str, ins: list[Tensor]) -> None:
+        name = layer.name
+        if c == "Concatenate" and int(layer.axis) not in (-1, len(ins[0].shape)):
+            raise FrontendError(f"layer {name}: Concatenate supports the channel axis (-1) only")
+        cls = Add if c == "Add" else Concat
+        self.add(cls(self.uniq(name), ins, source=name), FixedType(2, 2))
+        from ..passes.infer_precision import _derived_type
+
+        t = _derived_type(self.g.nodes[-1])
+        assert t is not None and self.x is not None
+        self.x.ftype = t
 
     def batchnorm(self, layer: Any) -> None:
         name = layer.name
@@ -398,6 +516,44 @@ class _Builder:
                           source=name, exact=False)
         self.add(node, self.need(name, "result"))
         self.notes.append(f"{name}: float BatchNormalization quantized to {st} / {bt}")
+
+    def layer(self, layer: Any, c: str) -> None:
+        """Convert one single-input layer (appends to the current tensor ``self.x``)."""
+        assert self.x is not None
+        name = layer.name
+        if c in ("Dense", "QDense"):
+            self.dense(layer)
+        elif c in CONV_LAYERS:
+            self.conv(layer, c)
+        elif c == "QActivation":
+            self.quantizer(name, layer.quantizer)
+        elif c == "Activation":
+            self.keras_activation(name, layer.activation)
+        elif c == "ReLU":
+            self.keras_activation(name, _Named("relu"))
+        elif c == "BatchNormalization":
+            self.batchnorm(layer)
+        elif c == "Dropout":
+            return
+        elif c in ("Flatten", "Reshape"):
+            shape = tuple(int(d) for d in layer.output_shape[1:])
+            self.add(Reshape(self.uniq(name), [self.x], target_shape=shape, source=name),
+                     self.x.ftype)
+        elif c in POOL_LAYERS:
+            self.pool(layer, c)
+        elif c in ("GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D",
+                   "GlobalMaxPooling2D"):
+            self.global_pool(layer, c)
+        elif c in ("ZeroPadding1D", "ZeroPadding2D"):
+            pads = _zero_pads(layer, c)
+            self.add(Pad(self.uniq(name), [self.x], pads=pads, source=name), self.x.ftype)
+        elif c in ("UpSampling1D", "UpSampling2D"):
+            if c == "UpSampling2D" and getattr(layer, "interpolation", "nearest") != "nearest":
+                raise FrontendError(f"layer {name}: UpSampling2D supports interpolation='nearest'")
+            f = (int(layer.size),) if c == "UpSampling1D" else tuple(int(v) for v in layer.size)
+            self.add(Upsample(self.uniq(name), [self.x], factors=f, source=name), self.x.ftype)
+        else:
+            raise FrontendError(f"layer {name} ({c}) is not supported; supported: {SUPPORTED_LAYERS}")
 
     def convert(self) -> Graph:
         layers = list(self.model.layers)
@@ -420,45 +576,67 @@ class _Builder:
                     t = arg
             self.add(Input("input", [], shape=shape, source="input"),
                      t if t is not None else self.need("input", "input"))
-        prev = None
+        implicit_input = self.x  # set above for Sequential models without an InputLayer
+        produced: dict[str, Tensor] = {}
+        last: Tensor | None = None
         for pos, layer in enumerate(layers):
             c = type(layer).__name__
-            self.next_cls = type(layers[pos + 1]).__name__ if pos + 1 < len(layers) else None
-            inbound = _inbound(layer)
-            if prev is not None and inbound is not None and inbound != [prev]:
-                raise FrontendError(
-                    f"layer {layer.name}: branching graphs are not supported yet; supported: "
-                    "a chain of layers"
-                )
-            prev = layer.name
+            nxt = layers[pos + 1] if pos + 1 < len(layers) else None
+            self.next_cls = (
+                type(nxt).__name__ if nxt is not None and _inbound(nxt) == [layer.name] else None
+            )
+            self.next_q = nxt.quantizer if self.next_cls == "QActivation" else None
             if c == "InputLayer":
                 self.input_layer(layer, first_q)
-            elif c in ("Dense", "QDense"):
-                self.dense(layer)
-            elif c == "QActivation":
-                self.quantizer(layer.name, layer.quantizer)
-            elif c == "Activation":
-                self.keras_activation(layer.name, layer.activation)
-            elif c == "ReLU":
-                self.keras_activation(layer.name, _Named("relu"))
-            elif c == "BatchNormalization":
-                self.batchnorm(layer)
-            elif c == "Dropout":
-                continue
-            elif c in ("Flatten", "Reshape"):
                 assert self.x is not None
-                shape = tuple(int(d) for d in layer.output_shape[1:])
-                self.add(Reshape(self.uniq(layer.name), [self.x], target_shape=shape,
-                                 source=layer.name), self.x.ftype)
+                produced[layer.name] = self.x
+                last = self.x
+                continue
+            inbound = _inbound(layer) or ([] if last is None else [None])
+            ins: list[Tensor] = []
+            for name in inbound:
+                if name in produced:
+                    ins.append(produced[name])
+                elif implicit_input is not None and not produced:
+                    ins.append(implicit_input)
+                elif name is None and last is not None:
+                    ins.append(last)
+                else:
+                    raise FrontendError(f"layer {layer.name}: input {name!r} was not converted")
+            self.x = ins[0]
+            if c in ("Add", "Concatenate"):
+                self.merge(layer, c, ins)
+            elif len(ins) != 1:
+                raise FrontendError(f"layer {layer.name} ({c}): expected one input, got {len(ins)}")
             else:
-                raise FrontendError(
-                    f"layer {layer.name} ({c}) is not supported; supported: {SUPPORTED_LAYERS}"
-                )
+                self.layer(layer, c)
+            assert self.x is not None
+            produced[layer.name] = self.x
+            last = self.x
+        self.x = last
         assert self.x is not None
         self.g.outputs = [self.x]
         self.g.meta["notes"] = self.notes
         self.g.meta["fully_quantized"] = all(n["exact"] for n in self.g.nodes)
         return self.g
+
+
+def _same_pads(size: tuple[int, ...], k: tuple[int, ...], st: tuple[int, ...]) -> tuple[int, ...]:
+    """Keras/TensorFlow 'same' padding: extra pixel goes after."""
+    pads: list[int] = []
+    for n, kk, ss in zip(size, k, st):
+        out = -(-n // ss)
+        total = max((out - 1) * ss + kk - n, 0)
+        pads += [total // 2, total - total // 2]
+    return tuple(pads)
+
+
+def _zero_pads(layer: Any, c: str) -> tuple[int, ...]:
+    p = layer.padding
+    if c == "ZeroPadding1D":
+        return (int(p[0]), int(p[1])) if isinstance(p, (tuple, list)) else (int(p), int(p))
+    (t, b), (left, r) = p
+    return (int(t), int(b), int(left), int(r))
 
 
 class _Named:

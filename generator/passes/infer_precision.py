@@ -16,13 +16,38 @@ from __future__ import annotations
 import numpy as np
 
 from ..fixed import FixedType, type_for_range
-from ..ir import Binarize, Dense, Graph, Node, Relu, Reshape, Ternarize
+from ..ir import (
+    Add,
+    Binarize,
+    Concat,
+    Conv,
+    Dense,
+    GlobalPool,
+    Graph,
+    Node,
+    Pad,
+    Pool,
+    Relu,
+    Reshape,
+    Ternarize,
+    Upsample,
+)
 
 PM1 = FixedType(2, 2, True)
 
 
-def dense_range(node: Dense, x: FixedType) -> tuple[int, int, int]:
-    """``(lo, hi, frac)``: raw bounds of every Dense output, at ``frac`` fraction bits."""
+def weight_matrix(node: Dense | Conv) -> np.ndarray:
+    """The weights as an (inputs per output, outputs) matrix for interval arithmetic."""
+    w = node.weights["weight"].data
+    if isinstance(node, Dense):
+        return w
+    if node["depthwise"]:
+        return w.reshape(-1, w.shape[-2])
+    return w.reshape(-1, w.shape[-1])
+
+
+def dense_range(node: Dense | Conv, x: FixedType) -> tuple[int, int, int]:
+    """``(lo, hi, frac)``: raw bounds of every Dense/Conv output, at ``frac`` fraction bits."""
     w = node.weights["weight"]
     b = node.weights.get("bias")
     frac = x.frac + w.ftype.frac
@@ -30,8 +55,9 @@ def dense_range(node: Dense, x: FixedType) -> tuple[int, int, int]:
         frac = max(frac, b.ftype.frac)
     sh = frac - (x.frac + w.ftype.frac)
     xmax = max(abs(x.min_raw), abs(x.max_raw))
-    bound = float(np.abs(w.data).sum(axis=0).max(initial=0)) * xmax * 2.0**sh
-    wd = w.data if bound < 2.0**60 else w.data.astype(object)
+    wm = weight_matrix(node)
+    bound = float(np.abs(wm).sum(axis=0).max(initial=0)) * xmax * 2.0**sh
+    wd = wm if bound < 2.0**60 else wm.astype(object)
     p1 = wd * x.min_raw
     p2 = wd * x.max_raw
     lo = np.minimum(p1, p2).sum(axis=0) * (1 << sh)
@@ -44,8 +70,29 @@ def dense_range(node: Dense, x: FixedType) -> tuple[int, int, int]:
     return int(min(lo)), int(max(hi)), frac
 
 
+def _sum_type(n: Add) -> FixedType:
+    f = max(t.ftype.frac for t in n.inputs)
+    lo = sum(t.ftype.min_raw << (f - t.ftype.frac) for t in n.inputs)
+    hi = sum(t.ftype.max_raw << (f - t.ftype.frac) for t in n.inputs)
+    return type_for_range(lo, hi, f)
+
+
+def _union_type(n: Concat) -> FixedType:
+    f = max(t.ftype.frac for t in n.inputs)
+    lo = min(t.ftype.min_raw << (f - t.ftype.frac) for t in n.inputs)
+    hi = max(t.ftype.max_raw << (f - t.ftype.frac) for t in n.inputs)
+    return type_for_range(lo, hi, f)
+
+
 def _derived_type(n: Node) -> FixedType | None:
-    if isinstance(n, Dense):
+    if isinstance(n, Add):
+        return _sum_type(n)
+    if isinstance(n, Concat):
+        return _union_type(n)
+    if isinstance(n, (Pad, Upsample)) or (isinstance(n, (Pool, GlobalPool)) and n["mode"] == "max"):
+        t = n.input.ftype
+        return FixedType(t.width, t.integer, t.signed)
+    if isinstance(n, (Dense, Conv)):
         lo, hi, frac = dense_range(n, n.input.ftype)
         return type_for_range(min(lo, 0), max(hi, 0), frac)
     if isinstance(n, Relu):

@@ -1,6 +1,7 @@
 """Count nonzero weights per layer and per output once, for every backend to read.
 
-Writes ``nnz`` (total nonzero weights) and ``nnz_per_output`` on each Dense node. The
+Writes ``nnz`` (total nonzero weights) and ``nnz_per_output`` (per output unit / filter)
+on each Dense and Conv node. The
 nonzero index lists themselves are derived from the weight array by
 :func:`nonzero_lists` so that they cannot disagree with it.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import Dense, Graph
+from ..ir import Conv, Dense, Graph
 
 
 def nonzero_lists(node: Dense) -> list[np.ndarray]:
@@ -20,9 +21,11 @@ def nonzero_lists(node: Dense) -> list[np.ndarray]:
 
 def sparsity(graph: Graph) -> bool:
     changed = False
-    for n in graph.of(Dense):
+    for n in graph.of(Dense) + graph.of(Conv):
         w = n.weights["weight"].data
-        per = tuple(int(c) for c in np.count_nonzero(w, axis=0))
+        w2 = w if isinstance(n, Dense) else (
+            w.reshape(-1, w.shape[-2]) if n["depthwise"] else w.reshape(-1, w.shape[-1]))
+        per = tuple(int(c) for c in np.count_nonzero(w2, axis=0))
         nnz = int(sum(per))
         if n["nnz"] != nnz or n["nnz_per_output"] != per:
             n.set("nnz", nnz)

@@ -1,0 +1,37 @@
+"""Convolutional networks: the reference equals QKeras bit for bit (issue 5, reference part)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from generator import config, ir, reference
+from generator.frontends.keras import from_model
+from generator.passes import run_pipeline
+
+pytestmark = pytest.mark.slow
+
+
+def test_cnn_reference_equals_qkeras(zoo_cnn) -> None:
+    g = from_model(zoo_cnn.model, config.load(None))
+    run_pipeline(g)
+    assert g.meta["fully_quantized"]
+    np.testing.assert_array_equal(reference.predict(g, zoo_cnn.x), zoo_cnn.y_source)
+
+
+def test_cnn_zoo_covers_every_layer(zoo_dir) -> None:
+    import zoo
+    from conftest import zoo_model
+
+    ops, conv_kinds = set(), set()
+    for e in zoo.CNN_ZOO:
+        g = from_model(zoo_model(e.name, zoo_dir).model, config.load(None))
+        for n in g.nodes:
+            ops.add(n.OP if n.OP not in ("Pool", "GlobalPool") else f"{n.OP}-{n['mode']}")
+            if isinstance(n, ir.Conv):
+                conv_kinds.add((len(n["kernel"]), n["depthwise"], any(s > 1 for s in n["strides"]),
+                                any(n["pads"])))
+    assert {"Conv", "Pool-max", "Pool-avg", "GlobalPool-avg", "GlobalPool-max", "Pad",
+            "Upsample", "Add", "Concat", "Reshape"} <= ops
+    assert (2, False, True, True) in conv_kinds  # strided, 'same'-padded 2-D conv
+    assert any(k[0] == 1 for k in conv_kinds) and any(k[1] for k in conv_kinds)
