@@ -154,8 +154,8 @@ class FixedType:
     def _parse(cls, text: str) -> FixedType:
         m = _INT_RE.match(text)
         if m:
-            w = int(m.group(2))
-            return cls(w, w, m.group(1) in ("ap_int", "int"))
+            bits = int(m.group(2))
+            return cls(bits, bits, m.group(1) in ("ap_int", "int"))
         m = _TYPE_RE.match(text)
         if not m:
             raise FixedError(
@@ -201,13 +201,23 @@ class FixedType:
     # -- conversions -----------------------------------------------------------------
     def quantize(self, x: npt.ArrayLike) -> IntArray:
         """Raw integers of float values ``x`` cast into this type (as ``T y = x;``)."""
-        v = np.ldexp(np.asarray(x, dtype=np.float64), self.frac)
-        if not np.all(np.isfinite(v)):
+        x = np.asarray(x, dtype=np.float64)
+        if not np.all(np.isfinite(x)):
             raise FixedError("cannot quantize NaN or infinite values")
+        with np.errstate(over="ignore", under="ignore"):
+            v = np.ldexp(x, self.frac)  # the value in LSBs
+        # ldexp may leave float64: above, x * 2**frac is a multiple of 2**972 (out of
+        # range for W <= 62, and 0 modulo 2**W), so any such power of two gives the same
+        # result; below, it may flush to zero, but for 0 < |v| < 1/2 every mode only looks
+        # at the sign (floor 0 or -1, remainder below or above one half, inexact).
+        v = np.where(np.isinf(v), np.copysign(2.0**1000, x), v)
+        v = np.where((x != 0) & (np.abs(v) < 0.25), np.copysign(0.125, x), v)
         fl = np.floor(v)
-        r = v - fl  # exact for doubles
-        cmp = np.sign(r - 0.5).astype(np.int64)
-        inexact = r != 0
+        inexact = v != fl
+        # compare the remainder v - fl with 1/2 without forming it: v - fl rounds when
+        # fl == -1 (v = -(1/2 - 2**-54) would look like a tie), v - (fl + 1/2) never has
+        # the wrong sign, and fl + 1/2 is exact whenever v is not an integer
+        cmp = np.where(inexact, np.sign(v - (fl + 0.5)), -1.0).astype(np.int64)
         neg = v < 0
         q = _apply_rounding(self.rounding, fl, cmp, inexact, neg)
         return self._overflow_float(q)
@@ -267,8 +277,10 @@ class FixedType:
             m = np.fmod(q, float(1 << self.width)).astype(np.int64)
             u = m.astype(np.uint64)
             return _wrap_u64(u, self.width, self.signed)
-        over = q > hi
-        under = q < lo
+        # hi = 2**k - 1 is not a double once W > 53 (it rounds up to 2**k), but hi + 1 and
+        # lo are powers of two (or 0), so compare against those exactly
+        over = q >= float(hi + 1)
+        under = q < float(lo)
         inside = np.clip(q, lo, hi).astype(np.int64)
         return self._saturate(inside, over, under)
 
