@@ -54,9 +54,7 @@ def cmd_convert(a: argparse.Namespace) -> int:
         load_board(a.board)
     if a.fit:
         raise CLIError("--fit is not implemented in this nnfab yet; convert without --fit")
-    g, times = project.build_graph(a.model, cfg)
-    if a.board:
-        g.meta["board"] = a.board
+    g, times = project.build_graph(a.model, cfg, a.board)
     wtimes = project.write_project(g, a.output, cfg)
     total = time.perf_counter() - t_start
     print(f"nnfab: wrote {a.output} ({len(g.nodes)} nodes)")
@@ -141,17 +139,24 @@ def cmd_report(a: argparse.Namespace) -> int:
 
 
 def cmd_build(a: argparse.Namespace) -> int:
+    """Run the vendor flow of OUT: the board flow (``OUT/board.json``) or, for a project
+    converted without ``--board``, the HLS flow. Exit 3 when the tool is not on PATH."""
     import shutil
-
-    tools = [t for t in ("vitis_hls", "vivado_hls") if shutil.which(t)]
-    if not tools:
-        raise CLIError(
-            "nnfab build needs vitis_hls or vivado_hls on PATH (source the Xilinx settings "
-            f"script); the project is ready for it: make -C {a.out} hls"
-        )
     import subprocess
 
-    return subprocess.call(["make", "-C", a.out, "hls", f"HLS={tools[0]}"])
+    from .backends.board import EXIT_TOOL_MISSING, VendorStep, vendor_step
+
+    if not os.path.isdir(a.out):
+        raise CLIError(f"output project {a.out} does not exist; run nnfab convert first")
+    step = vendor_step(a.out)
+    if step is None:
+        hls = next((t for t in ("vitis_hls", "vivado_hls") if shutil.which(t)), None)
+        step = VendorStep(hls or "vitis_hls", ".", ["make", "hls", f"HLS={hls or 'vitis_hls'}"])
+    if not shutil.which(step.tool):
+        print(f"nnfab: {step.tool} not found on PATH; on a machine with it run: "
+              f"{step.command(a.out)}", file=sys.stderr)
+        return EXIT_TOOL_MISSING
+    return subprocess.call(step.argv, cwd=os.path.join(a.out, step.cwd))
 
 
 def _samples(g: Any, n: int, seed: int = 0) -> np.ndarray:

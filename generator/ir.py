@@ -138,6 +138,7 @@ class Node:
         "source": Attr("str"),  # name of the layer in the source model
         "exact": Attr("bool", True),  # False when the node deviates from the source model
         "note": Attr("str"),
+        "tiling": Attr("json"),  # written by passes.tiling: the node's memories on the FPGA
     }
 
     def __init__(

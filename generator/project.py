@@ -41,10 +41,17 @@ def _write_rtl(g: Graph, out: str, cfg: Config) -> None:
     rtl.write(g, out, cfg)
 
 
+def _write_board(g: Graph, out: str, cfg: Config) -> None:
+    from .backends import board
+
+    board.write(g, out, cfg)
+
+
 WRITERS: list[tuple[str, Callable[[Graph, str, Config], None]]] = [
     ("hls", _write_hls),
     ("rtl", _write_rtl),
     ("report", lambda g, out, cfg: report.write(g, out)),
+    ("board", _write_board),
 ]
 
 
@@ -61,11 +68,17 @@ def file_sha256(path: str) -> str:
     return h.hexdigest()
 
 
-def build_graph(model_path: str, cfg: Config) -> tuple[Graph, dict[str, float]]:
+def build_graph(
+    model_path: str, cfg: Config, board: str | None = None
+) -> tuple[Graph, dict[str, float]]:
     """Frontend + pass pipeline for a model file; returns the graph and timings."""
     from .frontends.keras import convert_file
 
     g, times = convert_file(model_path, cfg)
+    if board:
+        from .boards import load_board
+
+        g.meta["board"] = load_board(board).name
     t0 = time.perf_counter()
     run_pipeline(g)
     times["passes"] = time.perf_counter() - t0

@@ -14,6 +14,7 @@ from .fold_batchnorm import fold_batchnorm
 from .folding import folding
 from .infer_precision import infer_precision
 from .sparsity import sparsity
+from .tiling import tiling
 
 Pass = Callable[[Graph], bool]
 
@@ -25,6 +26,7 @@ PIPELINE: list[tuple[str, Pass]] = [
     ("infer_precision_after_fold", infer_precision),
     ("sparsity", sparsity),
     ("folding", folding),
+    ("tiling", tiling),
 ]
 
 

@@ -1,0 +1,167 @@
+"""Map every on-chip memory of the design onto the FPGA's memory primitives (SRAM tiling).
+
+Memories come from the architecture the backends render: the schedule ROM of each folded
+Dense layer (``R`` words of ``M`` entries of weight + input index + output index bits, one
+word read per cycle), and the lookup tables of Table / Softmax nodes (one read per
+element and cycle). Each memory is given one implementation:
+
+* ``lut``   -- small ROMs become LUT logic (64 bits per LUT6);
+* ``bram``  -- block RAM tiles: the cheapest arrangement of one BRAM18/BRAM36 aspect ratio
+  (RAMB18: 16K x 1 ... 1K x 18, 512 x 36; RAMB36: 32K x 1 ... 1K x 36, 512 x 72), counted in
+  BRAM18 units (a RAMB36 is two), with the bits used and wasted;
+* URAM is never used for ROMs: it cannot be initialised by the bitstream.
+
+The choice between LUT and BRAM follows the cost model Yosys ``synth_xilinx`` applies
+(measured here: a ROM stays in LUTs while ``ceil(bits / 64) <= 128 x BRAM18 tiles``), so the
+estimate is the count synthesis infers; ``tests/test_tiling.py`` checks it against Yosys.
+The plan is written on each node (``tiling`` attribute) and summed against the board: a
+design whose BRAM does not fit is refused with one line saying by how much.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from ..ir import Dense, Graph, Node, Softmax, Table
+
+#: (depth, width) aspect ratios of one RAMB18 and one RAMB36 (7-series / UltraScale(+)).
+BRAM18_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
+BRAM36_SHAPES = ((32768, 1), (16384, 2), (8192, 4), (4096, 9), (2048, 18), (1024, 36), (512, 72))
+LUT_BITS = 64
+#: a ROM moves from LUTs to block RAM when ceil(bits / 64) exceeds this many LUT6 per BRAM18
+LUT_COST_PER_BRAM18 = 128
+
+
+class TilingError(ValueError):
+    """A design whose on-chip memories do not fit the board."""
+
+
+@dataclass(frozen=True)
+class Memory:
+    """One on-chip memory: ``depth`` words of ``width`` bits, ``ports`` reads per cycle."""
+
+    name: str
+    depth: int
+    width: int
+    ports: int = 1
+
+    @property
+    def bits(self) -> int:
+        return self.depth * self.width
+
+
+@dataclass(frozen=True)
+class Tiling:
+    memory: str
+    impl: str  # lut | bram
+    bram18: int  # BRAM18 units (a RAMB36 counts 2)
+    primitive: str  # RAMB18 / RAMB36 / LUT6
+    tiles: int  # primitives used
+    shape: tuple[int, int]  # (depth, width) of one primitive
+    luts: int
+    bits_used: int
+    bits_wasted: int
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["shape"] = list(self.shape)
+        return d
+
+
+def bram_tiles(depth: int, width: int) -> tuple[int, str, int, tuple[int, int]]:
+    """Cheapest block-RAM arrangement: (BRAM18 units, primitive, tiles, shape)."""
+    best: tuple[int, str, int, tuple[int, int]] | None = None
+    for prim, shapes, units in (("RAMB18", BRAM18_SHAPES, 1), ("RAMB36", BRAM36_SHAPES, 2)):
+        for d, w in shapes:
+            tiles = math.ceil(depth / d) * math.ceil(width / w)
+            cand = (tiles * units, prim, tiles, (d, w))
+            if best is None or cand[0] < best[0]:
+                best = cand
+    assert best is not None
+    return best
+
+
+def map_memory(m: Memory) -> Tiling:
+    """Implementation of one ROM (see the module docstring for the rule)."""
+    luts = math.ceil(m.bits / LUT_BITS) * max(1, m.ports)
+    units, prim, tiles, shape = bram_tiles(m.depth, m.width)
+    # a true dual-port BRAM serves two reads per cycle; more ports replicate it
+    copies = math.ceil(max(1, m.ports) / 2)
+    units, tiles = units * copies, tiles * copies
+    if luts <= LUT_COST_PER_BRAM18 * units:
+        return Tiling(m.name, "lut", 0, "LUT6", luts, (LUT_BITS, 1), luts, m.bits, 0)
+    cap = tiles * shape[0] * shape[1]
+    return Tiling(m.name, "bram", units, prim, tiles, shape, 0, m.bits * copies,
+                  cap - m.bits * copies)
+
+
+def _bits(n: int) -> int:
+    return max(1, int(n - 1).bit_length())
+
+
+def node_memories(n: Node) -> list[Memory]:
+    """The memories the backends build for node ``n``."""
+    if isinstance(n, Dense) and n["strategy"] == "resource":
+        from .folding import schedule
+
+        s = schedule(n)
+        w = n.weights["weight"].ftype.width
+        ew = w + _bits(n.input.shape[-1]) + _bits(n["units"])
+        return [Memory(f"{n.name}_schedule", s.reuse, s.mults * ew)]
+    if isinstance(n, Table):
+        t = n.weights["table"]
+        return [Memory(f"{n.name}_table", len(t.data), t.ftype.width, ports=n.input.size)]
+    if isinstance(n, Softmax):
+        e, i = n.weights["exp_table"], n.weights["inv_table"]
+        return [Memory(f"{n.name}_exp", len(e.data), e.ftype.width, ports=n.input.shape[-1]),
+                Memory(f"{n.name}_inv", len(i.data), i.ftype.width)]
+    return []
+
+
+def plan(graph: Graph) -> list[tuple[Node, list[Tiling]]]:
+    return [(n, [map_memory(m) for m in node_memories(n)]) for n in graph.nodes]
+
+
+def total_bram18(graph: Graph) -> int:
+    return int(sum(t.bram18 for _, ts in plan(graph) for t in ts))
+
+
+def tiling(graph: Graph) -> bool:
+    """Write each node's memory plan on it; refuse a design larger than its board."""
+    changed = False
+    for n, ts in plan(graph):
+        doc = [t.to_json() for t in ts] or None
+        if n["tiling"] != doc:
+            n.set("tiling", doc)
+            changed = True
+    board = graph.meta.get("board")
+    if board:
+        from ..boards import load_board
+
+        b = load_board(board)
+        need = total_bram18(graph)
+        if need > b.bram18:
+            raise TilingError(
+                f"the design needs {need} BRAM18 for its weight/table memories but board "
+                f"{b.name} has {b.bram18} (over by {need - b.bram18}); raise the reuse "
+                "factor less, prune more, use fewer bits, or pick a bigger board"
+            )
+    return changed
+
+
+def summary(graph: Graph) -> dict[str, Any]:
+    ts = [t for _, tl in plan(graph) for t in tl]
+    return {
+        "bram18": int(sum(t.bram18 for t in ts)),
+        "rom_luts": int(sum(t.luts for t in ts)),
+        "bits_used": int(sum(t.bits_used for t in ts if t.impl == "bram")),
+        "bits_wasted": int(sum(t.bits_wasted for t in ts)),
+        "memories": int(len(ts)),
+        "fill": float(np.round(
+            sum(t.bits_used for t in ts if t.impl == "bram")
+            / max(1, sum(t.bits_used + t.bits_wasted for t in ts if t.impl == "bram")), 4)),
+    }
