@@ -38,9 +38,13 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/python -m ruff check generator || true
 
+# convert for the board, verify every view (reference = C-sim = RTL), then the vendor
+# flow. Without the vendor tool, nnfab build prints the command to run elsewhere and exits
+# 3; make then reports "Error 3" (make's own exit status is 2 for any failed recipe).
 build: $(STAMP)
 	$(BIN)/nnfab convert $(MODEL) -o $(OUT) --board $(BOARD)
-	$(BIN)/nnfab verify $(OUT)
+	$(BIN)/nnfab verify $(OUT) --samples 200
+	$(BIN)/nnfab build $(OUT)
 
 clean:
 	rm -rf $(DEMO) build .pytest_cache

@@ -1,0 +1,194 @@
+// nnfab HLS kernel library: element-wise layer kernels and raw-bit helpers.
+//
+// Every kernel computes exactly what generator/reference.py computes for the same op:
+// casts between ap types are plain assignments (ap_fixed applies the destination's
+// rounding and overflow modes), products and sums of ap_fixed values are exact, and
+// table indices are computed on the raw two's-complement bits.
+//
+// Constant data (weights, tables) is stored as raw integers in plain C arrays so that
+// huge ROMs compile in seconds; nnfab::from_raw reinterprets those bits in the wanted
+// ap type (free in hardware). Dense layers are generated per layer by nnfab (the
+// zero-skipping and folding are decided in Python), not implemented here.
+#ifndef NNFAB_H_
+#define NNFAB_H_
+
+#include <ap_fixed.h>
+#include <ap_int.h>
+#include <hls_stream.h>
+
+namespace nnfab {
+
+// ---- raw bits --------------------------------------------------------------------
+
+// Set the raw two's-complement bits of t to the low W bits of r.
+template <int W, int I, bool S, ap_q_mode Q, ap_o_mode O, int N>
+inline void set_raw(ap_fixed_base<W, I, S, Q, O, N>& t, ap_slong r) {
+#pragma HLS INLINE
+    t.V = ap_int_base<W, S>(r).V;
+}
+
+// The value of T whose raw two's-complement bits are the low T::width bits of r.
+template <class T>
+inline T from_raw(ap_slong r) {
+#pragma HLS INLINE
+    T t;
+    set_raw(t, r);
+    return t;
+}
+
+// The raw bits of an ap_fixed / ap_ufixed value as an ap_int / ap_uint of its width.
+template <int W, int I, bool S, ap_q_mode Q, ap_o_mode O, int N>
+inline ap_int_base<W, S> raw(const ap_fixed_base<W, I, S, Q, O, N>& x) {
+#pragma HLS INLINE
+    ap_int_base<W, S> r;
+    r.V = x.V;
+    return r;
+}
+
+// The raw bits as a 64-bit integer (widths are at most 62 bits in nnfab).
+template <int W, int I, bool S, ap_q_mode Q, ap_o_mode O, int N>
+inline ap_slong raw64(const ap_fixed_base<W, I, S, Q, O, N>& x) {
+#pragma HLS INLINE
+    return raw(x).to_int64();
+}
+
+// acc += x * w with w given by its raw bits in type Tw: one exact product and an exact
+// sum (the accumulator type of a Dense layer holds every partial sum). Used once per
+// nonzero weight by the generated Dense layers.
+template <class Tw, class Tacc, class Tx>
+inline void mac(Tacc& acc, const Tx& x, ap_slong w_raw) {
+#pragma HLS INLINE
+    acc += x * from_raw<Tw>(w_raw);
+}
+
+// clip(v, 0, size - 1): the index rule shared by every view (reference.table_index).
+inline ap_slong clip_index(ap_slong v, ap_slong size) {
+#pragma HLS INLINE
+    return v < 0 ? ap_slong(0) : (v > size - 1 ? size - 1 : v);
+}
+
+// ---- element-wise kernels ----------------------------------------------------------
+
+// Quantize: cast with the output type's rounding and overflow modes.
+template <class Tin, class Tout, int N>
+void cast(const Tin x[N], Tout y[N]) {
+#pragma HLS INLINE
+    for (int i = 0; i < N; i++) {
+#pragma HLS UNROLL
+        y[i] = x[i];
+    }
+}
+
+// Relu: max(x, 0) cast to the output type.
+template <class Tin, class Tout, int N>
+void relu(const Tin x[N], Tout y[N]) {
+#pragma HLS INLINE
+    for (int i = 0; i < N; i++) {
+#pragma HLS UNROLL
+        if (raw64(x[i]) < 0)
+            y[i] = 0;
+        else
+            y[i] = x[i];
+    }
+}
+
+// Binarize: -1 where x < 0, else +1.
+template <class Tin, class Tout, int N>
+void binarize(const Tin x[N], Tout y[N]) {
+#pragma HLS INLINE
+    for (int i = 0; i < N; i++) {
+#pragma HLS UNROLL
+        y[i] = raw64(x[i]) < 0 ? -1 : 1;
+    }
+}
+
+// Ternarize: +1 where raw x >= THR, -1 where raw x <= -THR, else 0.
+template <class Tin, class Tout, int N, ap_slong THR>
+void ternarize(const Tin x[N], Tout y[N]) {
+#pragma HLS INLINE
+    for (int i = 0; i < N; i++) {
+#pragma HLS UNROLL
+        ap_slong r = raw64(x[i]);
+        y[i] = r >= THR ? 1 : (r <= -THR ? -1 : 0);
+    }
+}
+
+// Table: y = table[clip((x_raw >> SHIFT) - OFFSET, 0, SIZE - 1)] (raw in Tout).
+template <class Tin, class Tout, int N, int SHIFT, ap_slong OFFSET, int SIZE, class R>
+void table(const Tin x[N], Tout y[N], const R tab[SIZE]) {
+#pragma HLS INLINE
+    for (int i = 0; i < N; i++) {
+#pragma HLS UNROLL
+        ap_slong k = clip_index((raw64(x[i]) >> SHIFT) - OFFSET, SIZE);
+        y[i] = from_raw<Tout>(tab[k]);
+    }
+}
+
+// Softmax over N values (ir.Softmax): exp table on max - x, exact sum, inverse table.
+template <class Tin, class Tout, class Texp, class Tinv, class Tsum, int N, int ESHIFT,
+          int ESIZE, int ISHIFT, int ISIZE, class RE, class RI>
+void softmax(const Tin x[N], Tout y[N], const RE exp_tab[ESIZE], const RI inv_tab[ISIZE]) {
+#pragma HLS INLINE
+    ap_slong m = raw64(x[0]);
+    for (int i = 1; i < N; i++) {
+#pragma HLS UNROLL
+        ap_slong r = raw64(x[i]);
+        m = r > m ? r : m;
+    }
+    Texp e[N];
+#pragma HLS ARRAY_PARTITION variable=e complete
+    Tsum s = 0;
+    for (int i = 0; i < N; i++) {
+#pragma HLS UNROLL
+        ap_slong k = clip_index((m - raw64(x[i])) >> ESHIFT, ESIZE);
+        e[i] = from_raw<Texp>(exp_tab[k]);
+        s += e[i];
+    }
+    Tinv inv = from_raw<Tinv>(inv_tab[clip_index(raw64(s) >> ISHIFT, ISIZE)]);
+    for (int i = 0; i < N; i++) {
+#pragma HLS UNROLL
+        y[i] = e[i] * inv;
+    }
+}
+
+// ScaleShift: y = cast(x * scale[c] + shift[c]) with c the last-axis index (C channels).
+template <class Tin, class Tout, class Ts, class Tt, int N, int C, class RS, class RT>
+void scale_shift(const Tin x[N], Tout y[N], const RS scale[C], const RT shift[C]) {
+#pragma HLS INLINE
+    for (int i = 0; i < N; i++) {
+#pragma HLS UNROLL
+        y[i] = x[i] * from_raw<Ts>(scale[i % C]) + from_raw<Tt>(shift[i % C]);
+    }
+}
+
+// Reshape: row-major, no data change.
+template <class Tin, class Tout, int N>
+void copy(const Tin x[N], Tout y[N]) {
+#pragma HLS INLINE
+    for (int i = 0; i < N; i++) {
+#pragma HLS UNROLL
+        y[i] = x[i];
+    }
+}
+
+// ---- streams (io_stream tops) -------------------------------------------------------
+
+template <class T, int N>
+void read_stream(hls::stream<T>& s, T x[N]) {
+    for (int i = 0; i < N; i++) {
+#pragma HLS PIPELINE II=1
+        x[i] = s.read();
+    }
+}
+
+template <class T, int N>
+void write_stream(const T x[N], hls::stream<T>& s) {
+    for (int i = 0; i < N; i++) {
+#pragma HLS PIPELINE II=1
+        s.write(x[i]);
+    }
+}
+
+}  // namespace nnfab
+
+#endif  // NNFAB_H_

@@ -1,0 +1,219 @@
+"""HLS backend: generated firmware C-simulates bit-exactly against the reference.
+
+One C-sim executable per (model, configuration), run on all 1,000 zoo inputs at once.
+Also checks the zero-skipping and the folded ROMs in the generated source, the build
+cache and the standalone ``make csim`` of an output project.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from typing import Any
+
+import numpy as np
+import pytest
+
+from generator import config, reference
+from generator.backends import hls
+from generator.backends.hls import csim, firmware
+from generator.frontends.keras import from_model
+from generator.ir import Dense, Softmax, Table
+from generator.passes import run_pipeline
+from generator.passes.folding import schedule
+
+pytestmark = pytest.mark.slow
+
+
+def convert(model: Any, out: str, strategy: str = "latency", reuse: int = 1,
+            io: str = "parallel") -> Any:
+    cfg = config.load(None, strategy=strategy, reuse=reuse, io=io)
+    g = from_model(model, cfg)
+    run_pipeline(g)
+    if os.path.isdir(out):
+        shutil.rmtree(out)
+    os.makedirs(out)
+    hls.write(g, out, cfg)
+    return g
+
+
+CONFIGS = {
+    "latency-parallel": ("latency", 1, "parallel"),
+    "resource3-stream": ("resource", 3, "stream"),
+}
+
+
+@pytest.mark.parametrize("cfg_name", list(CONFIGS))
+def test_csim_equals_reference(zoo_q: Any, cfg_name: str, tmp_path: Any) -> None:
+    strategy, reuse, io = CONFIGS[cfg_name]
+    g = convert(zoo_q.model, str(tmp_path / "out"), strategy, reuse, io)
+    y = csim.run(g, str(tmp_path / "out"), zoo_q.x)
+    np.testing.assert_array_equal(y, reference.predict(g, zoo_q.x))
+
+
+@pytest.mark.parametrize("io", ["parallel", "stream"])
+@pytest.mark.parametrize("reuse", [2, 6])  # 6 divides none of mlp8's nonzero counts
+def test_csim_mlp8_reuse(reuse: int, io: str, tmp_path: Any, zoo_dir: str) -> None:
+    from conftest import zoo_model
+
+    zm = zoo_model("mlp8", zoo_dir)
+    out = str(tmp_path / "out")
+    g = convert(zm.model, out, "resource", reuse, io)
+    nnz = [n["nnz"] for n in g.of(Dense)]
+    if reuse == 6:
+        assert all(k % 6 for k in nnz), nnz  # the padded schedule is exercised
+    y = csim.run(g, out, zm.x)
+    np.testing.assert_array_equal(y, reference.predict(g, zm.x))
+
+
+@pytest.fixture(scope="module")
+def mlp8_project(tmp_path_factory: Any, zoo_dir: str) -> tuple[Any, str, Any]:
+    from conftest import zoo_model
+
+    zm = zoo_model("mlp8", zoo_dir)
+    out = str(tmp_path_factory.mktemp("hls_mlp8") / "out")
+    g = convert(zm.model, out)
+    return g, out, zm
+
+
+def test_second_run_hits_the_cache(mlp8_project: tuple[Any, str, Any]) -> None:
+    g, out, zm = mlp8_project
+    y1 = csim.run(g, out, zm.x[:50])
+    exe = csim.LAST["exe"]
+    y2 = csim.run(g, out, zm.x[:50])
+    assert csim.LAST["cached"] is True
+    assert csim.LAST["exe"] == exe
+    np.testing.assert_array_equal(y1, y2)
+
+
+def test_make_csim_passes_on_tb_data(mlp8_project: tuple[Any, str, Any]) -> None:
+    _, out, _ = mlp8_project
+    r = subprocess.run(["make", "-C", out, "csim"], capture_output=True, text=True, check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"{hls.TB_ROWS} rows, 0 mismatched" in r.stdout
+    with open(os.path.join(out, "Makefile")) as f:
+        text = f.read()
+    assert re.search(r"^AP_TYPES \?= /\S+", text, re.MULTILINE)
+    assert re.search(r"^HLS\s+\?= vitis_hls", text, re.MULTILINE)
+    # a corrupted expectation makes the standalone testbench fail
+    exp = os.path.join(out, "hls", "tb_data", "expected.bin")
+    data = np.fromfile(exp, dtype="<i8")
+    bad = os.path.join(out, "hls", "tb_data", "bad.bin")
+    data2 = data.copy()
+    data2[3] += 1
+    data2.tofile(bad)
+    tb = os.path.join(out, "hls", "tb", "tb_mlp8")
+    r = subprocess.run([tb, os.path.join(out, "hls", "tb_data", "inputs.bin"),
+                        os.path.join(out, "hls", "tb_data", "o.bin"), bad],
+                       capture_output=True, text=True, check=False)
+    assert r.returncode == 1 and "1 mismatched" in r.stdout
+
+
+def test_project_files(mlp8_project: tuple[Any, str, Any]) -> None:
+    g, out, _ = mlp8_project
+    d = os.path.join(out, "hls")
+    for rel in ("firmware/mlp8.cpp", "firmware/mlp8.h", "firmware/defines.h",
+                "firmware/weights.h", "firmware/nnfab/nnfab.h", "tb/tb_mlp8.cpp",
+                "tb_data/inputs.bin", "tb_data/expected.bin", "project.tcl", "build_hls.tcl"):
+        assert os.path.isfile(os.path.join(d, rel)), rel
+    with open(os.path.join(d, "firmware", "defines.h")) as f:
+        defines = f.read()
+    for t in g.tensors.values():
+        assert t.ftype.cpp() in defines
+    with open(os.path.join(d, "firmware", "mlp8.cpp")) as f:
+        top = f.read()
+    assert "#pragma HLS PIPELINE II=1" in top
+    assert "void mlp8(const input_t in[N_INPUT], result_t out[N_OUTPUT])" in top
+    with open(os.path.join(d, "project.tcl")) as f:
+        tcl = f.read()
+    assert "set nnfab_part       xcu250-figd2104-2L-e" in tcl
+    assert "set nnfab_top        mlp8" in tcl
+
+
+def _layer_source(out: str, layer: str) -> str:
+    with open(os.path.join(out, "hls", "firmware", "layers", f"{layer}.h")) as f:
+        return f.read()
+
+
+def _array(out: str, name: str) -> np.ndarray:
+    with open(os.path.join(out, "hls", "firmware", "weights.h")) as f:
+        text = f.read()
+    m = re.search(rf"static const \w+ {name}((?:\[\d+\])+) = (\{{.*?\}});\n", text, re.DOTALL)
+    assert m, name
+    dims = [int(v) for v in re.findall(r"\[(\d+)\]", m.group(1))]
+    vals = [int(v.rstrip("LU")) for v in re.findall(r"-?\d+[LU]*", m.group(2))]
+    return np.array(vals, dtype=np.int64).reshape(dims)
+
+
+def test_latency_dense_multiplies_nonzeros_only(tmp_path: Any, zoo_dir: str) -> None:
+    from conftest import zoo_model
+
+    zm = zoo_model("pruned80", zoo_dir)
+    out = str(tmp_path / "out")
+    g = convert(zm.model, out)
+    for n in g.of(Dense):
+        w = n.weights["weight"].data
+        nnz = int(np.count_nonzero(w))
+        assert nnz < w.size  # the layer is pruned
+        src = _layer_source(out, n.name)
+        assert src.count("nnfab::mac<") == nnz
+        assert "*" not in re.sub(r"/\*.*?\*/|//[^\n]*", "", src)  # no other product
+        nz = _array(out, f"{n.name}_w")
+        assert np.count_nonzero(nz) == nnz == len(nz)
+
+
+def test_resource_roms_hold_the_schedule(tmp_path: Any, zoo_dir: str) -> None:
+    from conftest import zoo_model
+
+    zm = zoo_model("pruned80", zoo_dir)
+    out = str(tmp_path / "out")
+    g = convert(zm.model, out, "resource", 4)
+    for n in g.of(Dense):
+        s = schedule(n)
+        np.testing.assert_array_equal(_array(out, f"{n.name}_w"), s.weight)
+        np.testing.assert_array_equal(_array(out, f"{n.name}_in_idx"), s.in_idx)
+        np.testing.assert_array_equal(_array(out, f"{n.name}_out_idx"), s.out_idx)
+        assert np.count_nonzero(s.weight) == n["nnz"]  # nonzeros + zero padding only
+        assert s.weight.size - n["nnz"] < s.reuse
+        src = _layer_source(out, n.name)
+        assert f"r < {s.reuse}; r++" in src and f"m < {s.mults}; m++" in src
+        assert "#pragma HLS PIPELINE II=1" in src
+        assert f"#pragma HLS ARRAY_PARTITION variable={n.name}_w dim=2 complete" in src
+        assert f"#pragma HLS BIND_STORAGE variable={n.name}_w type=rom_1p impl=bram" in src
+        assert f"#pragma HLS RESOURCE variable={n.name}_w core=ROM_1P_BRAM" in src
+
+
+def test_large_latency_layers_simulate_as_loops(
+    tmp_path: Any, zoo_dir: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conftest import zoo_model
+
+    monkeypatch.setattr(firmware, "CSIM_UNROLL_LIMIT", 100)
+    monkeypatch.setattr(firmware, "EXTERNAL_MIN", 200)
+    zm = zoo_model("mlp8", zoo_dir)
+    out = str(tmp_path / "out")
+    g = convert(zm.model, out)
+    assert "#if defined(NNFAB_CSIM_LOOPS)" in _layer_source(out, "fc1")
+    assert "#if defined(NNFAB_CSIM_LOOPS)" not in _layer_source(out, "out")  # 79 nonzeros
+    fc1 = g.node("fc1")
+    assert _layer_source(out, "fc1_unrolled").count("nnfab::mac<") == fc1["nnz"]
+    # arrays embedded into the C-sim from .bin hold exactly the synthesis initializer
+    wdir = os.path.join(out, "hls", "firmware", "weights")
+    for name in ("fc1_w", "fc2_w", "fc1_nz_in"):
+        with open(os.path.join(wdir, name + ".h")) as f:
+            text = [int(v) for v in re.findall(r"-?\d+", f.read())]
+        dtype = np.int8 if name.endswith("_w") else np.uint8
+        np.testing.assert_array_equal(np.fromfile(os.path.join(wdir, name + ".bin"), dtype), text)
+    y = csim.run(g, out, zm.x)
+    np.testing.assert_array_equal(y, reference.predict(g, zm.x))
+
+
+@pytest.mark.parametrize("io", ["parallel", "stream"])
+def test_tables_and_softmax(float_model: Any, io: str, tmp_path: Any) -> None:
+    out = str(tmp_path / "out")
+    g = convert(float_model.model, out, io=io)
+    assert g.of(Softmax) and g.of(Table)
+    y = csim.run(g, out, float_model.x)
+    np.testing.assert_array_equal(y, reference.predict(g, float_model.x))
