@@ -26,9 +26,9 @@ Resources (estimates; the rules, per layer):
   in LUTs; a requantizer costs its rounding adder plus two comparators and a result
   multiplexer; binarize is free (the sign bit); ternarize is two comparators per
   element; a table is ``ceil(depth/64)`` LUTs per output bit per element.
-* BRAM18: a ROM goes to block RAM when it holds more than 4 Kbit and is at least 32
-  words deep: ``max(ceil(bits / 18432), ceil(width / 36))`` BRAM18 per ROM (a RAMB18
-  is 512 x 36 at most); smaller ROMs are LUTs (``ceil(depth / 64)`` LUT6 per bit).
+* BRAM18: the SRAM tiling pass's plan (:mod:`generator.passes.tiling`): a ROM stays in
+  LUTs (one LUT6 per bit and 64 words) while that is cheaper than its block-RAM tiles by Yosys's
+  cost rule, else the cheapest RAMB18/RAMB36 aspect ratio, counted in BRAM18 units.
 * FF: every pipeline register bit.
 """
 
@@ -69,11 +69,12 @@ def is_dsp(a_bits: int, b_bits: int) -> bool:
 
 
 def rom_cost(depth: int, width: int) -> tuple[int, int]:
-    """(BRAM18, LUT) of a ROM of ``depth`` words of ``width`` bits."""
-    bits = depth * width
-    if bits > 4096 and depth >= 32:
-        return max(_cdiv(bits, BRAM18_BITS), _cdiv(width, 36)), 0
-    return 0, _cdiv(depth, 64) * width
+    """(BRAM18, LUT) of a ROM of ``depth`` words of ``width`` bits: the SRAM tiling
+    pass's choice (:func:`generator.passes.tiling.map_memory`, checked against Yosys)."""
+    from .passes.tiling import Memory, map_memory
+
+    t = map_memory(Memory("rom", depth, width))
+    return t.bram18, t.luts
 
 
 def _tree_regs(terms: int) -> int:

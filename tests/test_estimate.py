@@ -66,8 +66,8 @@ def test_cycle_model_parallel_and_folded():
 
 def test_resource_rules():
     assert estimate.is_dsp(9, 9) and not estimate.is_dsp(3, 3) and not estimate.is_dsp(1, 12)
-    assert estimate.rom_cost(16, 40) == (0, 40)  # small: LUT ROM
-    assert estimate.rom_cost(1024, 36) == (2, 0)  # 36 Kbit: two BRAM18
+    assert estimate.rom_cost(16, 40) == (0, 40)  # small: LUT ROM, one LUT6 per bit
+    assert estimate.rom_cost(1024, 36) == (2, 0)  # 36 Kbit: one RAMB36 = two BRAM18
     dense = estimate.estimate(dense_graph(0.0))["total"]
     pruned = estimate.estimate(dense_graph(0.75))["total"]
     assert dense["dsp"] == pruned["dsp"] == 0  # shift-add constant multiplies

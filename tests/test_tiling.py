@@ -27,7 +27,7 @@ def test_bram_tiles(depth, width, units, prim) -> None:
 
 def test_small_rom_stays_in_luts() -> None:
     t = map_memory(Memory("m", 64, 16))
-    assert t.impl == "lut" and t.bram18 == 0 and t.luts == 16
+    assert t.impl == "lut" and t.bram18 == 0 and t.luts == 16  # one LUT6 per bit
 
 
 def _yosys_stat(tmp, depth: int, width: int) -> dict[str, int]:

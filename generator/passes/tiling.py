@@ -5,14 +5,15 @@ Dense layer (``R`` words of ``M`` entries of weight + input index + output index
 word read per cycle), and the lookup tables of Table / Softmax nodes (one read per
 element and cycle). Each memory is given one implementation:
 
-* ``lut``   -- small ROMs become LUT logic (64 bits per LUT6);
+* ``lut``   -- small ROMs become LUT logic (one LUT6 per output bit and 64 words);
 * ``bram``  -- block RAM tiles: the cheapest arrangement of one BRAM18/BRAM36 aspect ratio
   (RAMB18: 16K x 1 ... 1K x 18, 512 x 36; RAMB36: 32K x 1 ... 1K x 36, 512 x 72), counted in
   BRAM18 units (a RAMB36 is two), with the bits used and wasted;
 * URAM is never used for ROMs: it cannot be initialised by the bitstream.
 
 The choice between LUT and BRAM follows the cost model Yosys ``synth_xilinx`` applies
-(measured here: a ROM stays in LUTs while ``ceil(bits / 64) <= 128 x BRAM18 tiles``), so the
+(measured here: a ROM stays in LUTs while ``width x ceil(depth / 64) <= 128 x BRAM18
+tiles``), so the
 estimate is the count synthesis infers; ``tests/test_tiling.py`` checks it against Yosys.
 The plan is written on each node (``tiling`` attribute) and summed against the board: a
 design whose BRAM does not fit is refused with one line saying by how much.
@@ -87,7 +88,8 @@ def bram_tiles(depth: int, width: int) -> tuple[int, str, int, tuple[int, int]]:
 
 def map_memory(m: Memory) -> Tiling:
     """Implementation of one ROM (see the module docstring for the rule)."""
-    luts = math.ceil(m.bits / LUT_BITS) * max(1, m.ports)
+    # as logic, each output bit takes one LUT6 per 64 words
+    luts = m.width * math.ceil(m.depth / LUT_BITS) * max(1, m.ports)
     units, prim, tiles, shape = bram_tiles(m.depth, m.width)
     # a true dual-port BRAM serves two reads per cycle; more ports replicate it
     copies = math.ceil(max(1, m.ports) / 2)
