@@ -7,8 +7,10 @@
 //
 // Constant data (weights, tables) is stored as raw integers in plain C arrays so that
 // huge ROMs compile in seconds; nnfab::from_raw reinterprets those bits in the wanted
-// ap type (free in hardware). Dense layers are generated per layer by nnfab (the
-// zero-skipping and folding are decided in Python), not implemented here.
+// ap type (free in hardware). Dense layers and the per-window sums of Conv layers are
+// generated per layer by nnfab (the zero-skipping and folding are decided in Python),
+// not implemented here. cnn.h holds the window/pooling/padding kernels, stream.h the
+// io_stream dataflow architecture.
 #ifndef NNFAB_H_
 #define NNFAB_H_
 
@@ -171,24 +173,10 @@ void copy(const Tin x[N], Tout y[N]) {
     }
 }
 
-// ---- streams (io_stream tops) -------------------------------------------------------
-
-template <class T, int N>
-void read_stream(hls::stream<T>& s, T x[N]) {
-    for (int i = 0; i < N; i++) {
-#pragma HLS PIPELINE II=1
-        x[i] = s.read();
-    }
-}
-
-template <class T, int N>
-void write_stream(const T x[N], hls::stream<T>& s) {
-    for (int i = 0; i < N; i++) {
-#pragma HLS PIPELINE II=1
-        s.write(x[i]);
-    }
-}
-
 }  // namespace nnfab
+
+// convolution kernels (arrays and window kernels) and the io_stream dataflow kernels
+#include "cnn.h"
+#include "stream.h"
 
 #endif  // NNFAB_H_

@@ -10,6 +10,10 @@
 * ``OUT/Makefile`` with ``csim``, ``hls``, ``rtlsim`` and ``bitstream`` targets.
 
 :mod:`.csim` compiles and runs the same testbench for ``nnfab csim`` / ``nnfab verify``.
+``io_stream`` designs are DATAFLOW regions of one process per layer connected by
+streams of one word per spatial position; :mod:`.dataflow` models them and computes
+the FIFO depths, which the threaded C-simulation enforces (a too-shallow FIFO
+deadlocks and is reported).
 """
 
 from __future__ import annotations

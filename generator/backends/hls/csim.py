@@ -27,8 +27,12 @@ from .firmware import top_name
 
 #: g++ flags of the C-simulation (and of ``make csim``). -O1 keeps the unrolled sums of
 #: latency layers quick to compile while ap_fixed arithmetic still runs fast.
-OPT_FLAGS = ["-O1", "-std=c++14"]
-DEFINES = ["-DNNFAB_CSIM_LOOPS"] + (["-DNNFAB_CSIM_INCBIN"] if sys.platform.startswith("linux") else [])
+OPT_FLAGS = ["-O1", "-std=c++14", "-pthread"]
+#: NNFAB_CSIM_THREADS: io_stream designs run one thread per dataflow process over FIFOs
+#: bounded to their synthesis depths, so a FIFO too shallow deadlocks (and is reported)
+#: in the C-simulation as it would in hardware.
+DEFINES = ["-DNNFAB_CSIM_LOOPS", "-DNNFAB_CSIM_THREADS"] + (
+    ["-DNNFAB_CSIM_INCBIN"] if sys.platform.startswith("linux") else [])
 
 #: Facts about the last :func:`run` (for tests and benchmarks): cached, build_seconds,
 #: run_seconds, exe.
@@ -177,7 +181,7 @@ def build(out: str, top: str) -> str:
                     f"C-simulation build of {os.path.basename(src)} failed (g++ exit "
                     f"{p.returncode}): {_first_error(log)}"
                 )
-        r = subprocess.run([cxx, *objs, "-o", os.path.join(tmp, f"tb_{top}")],
+        r = subprocess.run([cxx, "-pthread", *objs, "-o", os.path.join(tmp, f"tb_{top}")],
                            capture_output=True, text=True, check=False)
         if r.returncode != 0:
             raise VerifyError(f"C-simulation link failed: {_first_error(r.stderr + r.stdout)}")

@@ -10,7 +10,13 @@ schedules from ``passes.folding.schedule``. This module only turns them into tex
 * ``layers/<layer>.h``  one function per node: latency Dense layers are unrolled sums
   over each output's nonzero inputs (a pruned weight emits no multiply); resource Dense
   layers loop ``R`` times over ``M`` multipliers reading the schedule ROMs;
-* ``<top>.cpp/.h``  the top function (``io_parallel`` arrays or ``io_stream`` streams).
+* ``<top>.cpp/.h``  the top function: ``io_parallel`` passes arrays between layer
+  functions; ``io_stream`` is a DATAFLOW region of processes connected by streams of
+  one word per spatial position (``.dataflow`` models them and sizes the FIFOs).
+
+Conv layers are a window driver (``nnfab::window_array`` / the line-buffer
+``nnfab::window_stream``) around a generated per-window kernel: the Dense latency sums
+over the window, one multiply per nonzero weight.
 """
 
 from __future__ import annotations
@@ -27,21 +33,30 @@ import numpy as np
 
 from ...fixed import FixedType
 from ...ir import (
+    Add,
     Binarize,
+    Concat,
+    Conv,
     Dense,
+    GlobalPool,
     Graph,
     Input,
     Node,
+    Pad,
+    Pool,
     Quantize,
     Relu,
     Reshape,
     ScaleShift,
     Softmax,
     Table,
+    Tensor,
     Ternarize,
+    Upsample,
 )
 from ...passes.folding import schedule
 from ...passes.sparsity import nonzero_lists
+from . import dataflow
 
 #: Latency Dense layers with more nonzero weights than this are C-simulated as loops
 #: over the same nonzero arrays (``NNFAB_CSIM_LOOPS``) so the C-sim build stays fast;
@@ -68,6 +83,10 @@ _CPP_KEYWORDS = {
 
 class HlsError(ValueError):
     """A graph the HLS backend cannot render."""
+
+
+class ConvReuseError(HlsError):
+    """A Conv layer with a reuse factor other than 1 (not implemented yet)."""
 
 
 def c_ident(name: str) -> str:
@@ -146,13 +165,21 @@ class Ctx:
     names: Names
     tensor_type: dict[str, str] = field(default_factory=dict)
     tensor_var: dict[str, str] = field(default_factory=dict)
+    word_type: dict[str, str] = field(default_factory=dict)
     const_types: list[dict[str, str]] = field(default_factory=list)
     arrays: list[dict[str, Any]] = field(default_factory=list)
 
     def const_type(self, base: str, t: FixedType) -> str:
+        return self.const_cpp(base, t.cpp())
+
+    def const_cpp(self, base: str, cpp: str) -> str:
         name = self.names.take(base + "_t")
-        self.const_types.append({"name": name, "cpp": t.cpp()})
+        self.const_types.append({"name": name, "cpp": cpp})
         return name
+
+    def size(self, t: Tensor) -> int:
+        """Values one call of a layer function handles: the tensor (parallel), a word (stream)."""
+        return dataflow.word_size(t) if self.io == "stream" else t.size
 
     def array(self, base: str, data: np.ndarray, comment: str, csim_only: bool = False) -> str:
         name = self.names.take(base)
@@ -168,16 +195,26 @@ class Ctx:
 
 
 def _base(node: Node, ctx: Ctx, kind: str) -> dict[str, Any]:
+    fn = ctx.names.take("layer_" + node.name)
+    ins = [{"name": "x" if len(node.inputs) == 1 else f"x{i}", "type": ctx.tensor_type[t.name],
+            "w": ctx.word_type.get(t.name, ""), "n": ctx.size(t)} for i, t in enumerate(node.inputs)]
     return {
         "kind": kind,
         "op": node.OP,
         "name": node.name,
         "name_c": c_ident(node.name),
-        "fn": ctx.names.take("layer_" + node.name),
+        "fn": fn,
+        # the function computing one call's values: the layer itself (parallel) or one
+        # word of it, called by the stream process {fn} once per word
+        "fn_body": ctx.names.take(fn + "_word") if ctx.io == "stream" else fn,
+        "ins": ins,
         "in_type": ctx.tensor_type[node.input.name],
         "out_type": ctx.tensor_type[node.output.name],
-        "n_in": node.input.size,
-        "n_out": node.output.size,
+        "in_w": ctx.word_type.get(node.input.name, ""),
+        "out_w": ctx.word_type.get(node.output.name, ""),
+        "n_in": ctx.size(node.input),
+        "n_out": ctx.size(node.output),
+        "words": dataflow.words(node.output),
         "reuse": 1,
     }
 
@@ -187,7 +224,8 @@ def layer_data(node: Node, ctx: Ctx) -> dict[str, Any]:
     """Template data of one node's layer function (dispatch on the op class)."""
     raise HlsError(
         f"layer {node.name}: the HLS backend has no kernel for op {node.OP}; supported: "
-        "Dense, Quantize, Relu, Binarize, Ternarize, Table, Softmax, ScaleShift, Reshape"
+        "Dense, Conv, Pool, GlobalPool, Pad, Upsample, Add, Concat, Quantize, Relu, Binarize, "
+        "Ternarize, Table, Softmax, ScaleShift, Reshape"
     )
 
 
@@ -198,7 +236,7 @@ def _elementwise(node: Node, ctx: Ctx, call: str) -> dict[str, Any]:
 
 
 def _targs(node: Node, ctx: Ctx) -> str:
-    return f"{ctx.tensor_type[node.input.name]}, {ctx.tensor_type[node.output.name]}, {node.output.size}"
+    return f"{ctx.tensor_type[node.input.name]}, {ctx.tensor_type[node.output.name]}, {ctx.size(node.output)}"
 
 
 @layer_data.register
@@ -208,6 +246,11 @@ def _quantize(node: Quantize, ctx: Ctx) -> dict[str, Any]:
 
 @layer_data.register
 def _reshape(node: Reshape, ctx: Ctx) -> dict[str, Any]:
+    if ctx.io == "stream":  # regroup the words (Flatten collects the tensor into one)
+        ti, to = node.input, node.output
+        return _call(node, ctx, f"nnfab::regroup<{ctx.tensor_type[ti.name]}, {ctx.tensor_type[to.name]}, "
+                                f"{dataflow.words(ti)}, {dataflow.word_size(ti)}, "
+                                f"{dataflow.word_size(to)}>(x, y)")
     return _elementwise(node, ctx, f"nnfab::copy<{_targs(node, ctx)}>(x, y)")
 
 
@@ -242,7 +285,7 @@ def _table(node: Table, ctx: Ctx) -> dict[str, Any]:
 def _softmax(node: Softmax, ctx: Ctx) -> dict[str, Any]:
     et, it = node.weights["exp_table"], node.weights["inv_table"]
     n = node.output.shape[-1]
-    if node.output.size != n:
+    if ctx.size(node.output) != n:
         raise HlsError(f"layer {node.name}: softmax over a multi-dimensional tensor is not supported")
     te = ctx.const_type(f"{node.name}_exp", et.ftype)
     ti = ctx.const_type(f"{node.name}_inv", it.ftype)
@@ -268,12 +311,12 @@ def _scaleshift(node: ScaleShift, ctx: Ctx) -> dict[str, Any]:
     sa = ctx.array(f"{node.name}_scale", np.broadcast_to(s.data, (c,)), f"{node.name}: scale")
     ta = ctx.array(f"{node.name}_shift", np.broadcast_to(t.data, (c,)), f"{node.name}: shift")
     call = (f"nnfab::scale_shift<{ctx.tensor_type[node.input.name]}, "
-            f"{ctx.tensor_type[node.output.name]}, {tsn}, {ttn}, {node.output.size}, {c}>"
+            f"{ctx.tensor_type[node.output.name]}, {tsn}, {ttn}, {ctx.size(node.output)}, {c}>"
             f"(x, y, {sa}, {ta})")
     return _elementwise(node, ctx, call)
 
 
-def _check_dense_types(node: Dense) -> None:
+def _check_dense_types(node: Dense | Conv) -> None:
     w = node.weights["weight"]
     b = node.weights.get("bias")
     out, x = node.output.ftype, node.input.ftype
@@ -290,12 +333,13 @@ def _dense(node: Dense, ctx: Ctx) -> dict[str, Any]:
     w = node.weights["weight"]
     b = node.weights.get("bias")
     fan_in, units = w.data.shape
-    rows = node.input.size // fan_in
+    rows = ctx.size(node.input) // fan_in
     folded = node["strategy"] == "resource"
     d = _base(node, ctx, "dense_resource" if folded else "dense_latency")
     d.update({
         "fan_in": fan_in, "units": units, "rows": rows, "n_weights": int(w.data.size),
-        "w_type": ctx.const_type(f"{node.name}_w", w.ftype), "bias": b is not None,
+        "w_type": ctx.const_type(f"{node.name}_w", w.ftype), "w_cpp": w.ftype.cpp(),
+        "bias": b is not None,
     })
     if b is not None:
         d["b_type"] = ctx.const_type(f"{node.name}_b", b.ftype)
@@ -311,13 +355,24 @@ def _dense(node: Dense, ctx: Ctx) -> dict[str, Any]:
         d["oi"] = ctx.array(f"{node.name}_out_idx", s.out_idx, f"{node.name}: output index per multiplier")
         return d
     lists = nonzero_lists(node)
+    _latency_sums(d, node.name, lists, [w.data[li, j] for j, li in enumerate(lists)], w.data.size, ctx)
+    return d
+
+
+def _latency_sums(d: dict[str, Any], name: str, lists: list[np.ndarray], values: list[np.ndarray],
+                  n_weights: int, ctx: Ctx) -> None:
+    """Fill ``d`` with fully parallel sums: output ``j`` adds ``x[lists[j][t]] * values[j][t]``.
+
+    Only nonzero weights are listed, so a pruned weight emits no multiply. Layers with
+    more than :data:`CSIM_UNROLL_LIMIT` terms also get index arrays for C-sim loops.
+    """
     ins = np.concatenate([np.asarray(li, np.int64) for li in lists]) if lists else np.zeros(0, np.int64)
-    outs = np.concatenate([np.full(len(li), j, np.int64) for j, li in enumerate(lists)]) if lists else ins
-    nz = w.data[ins, outs]
+    nz = np.concatenate([np.asarray(v, np.int64) for v in values]) if lists else ins
+    assert np.all(nz != 0)
     d["nnz"] = len(nz)
-    d["w"] = ctx.array(f"{node.name}_w", nz,
-                       f"{node.name}: {len(nz)} nonzero weights of {w.data.size} (by output, then input), "
-                       f"{w.ftype.cpp()}")
+    d["w"] = ctx.array(f"{name}_w", nz,
+                       f"{name}: {len(nz)} nonzero weights of {n_weights} (by output, then input), "
+                       f"{d['w_cpp']}")
     outputs = []
     k = 0
     for j, li in enumerate(lists):
@@ -327,11 +382,149 @@ def _dense(node: Dense, ctx: Ctx) -> dict[str, Any]:
     d["outputs"] = outputs
     d["csim_loop"] = len(nz) > CSIM_UNROLL_LIMIT
     # the unrolled sums of a large layer go to their own file, which the C-sim never reads
-    d["unrolled_file"] = f"{c_ident(node.name)}_unrolled.h" if d["csim_loop"] else None
+    d["unrolled_file"] = f"{c_ident(name)}_unrolled.h" if d["csim_loop"] else None
     if d["csim_loop"]:
         ends = np.cumsum([len(li) for li in lists]).astype(np.int64)
-        d["nz_in"] = ctx.array(f"{node.name}_nz_in", ins, f"{node.name}: input index of each nonzero (C-sim loops)", True)
-        d["nz_end"] = ctx.array(f"{node.name}_nz_end", ends, f"{node.name}: end of each output's nonzeros (C-sim loops)", True)
+        d["nz_in"] = ctx.array(f"{name}_nz_in", ins, f"{name}: input index of each nonzero (C-sim loops)", True)
+        d["nz_end"] = ctx.array(f"{name}_nz_end", ends, f"{name}: end of each output's nonzeros (C-sim loops)", True)
+
+
+def _call(node: Node, ctx: Ctx, call: str) -> dict[str, Any]:
+    """A layer whose whole function body is one library call on x / y (arrays or streams)."""
+    d = _base(node, ctx, "call")
+    d["call"] = call
+    return d
+
+
+def _geom_args(g: dict[str, int], keys: str) -> str:
+    return ", ".join(str(g[k]) for k in keys.split())
+
+
+@layer_data.register
+def _conv(node: Conv, ctx: Ctx) -> dict[str, Any]:
+    if int(node["reuse"]) != 1:
+        raise ConvReuseError(
+            f"layer {node['source'] or node.name}: reuse factors for Conv layers are not supported "
+            f"yet; use 1 (got {node['reuse']})"
+        )
+    _check_dense_types(node)
+    w = node.weights["weight"]
+    b = node.weights.get("bias")
+    geo = dataflow.window_geometry(node)
+    c, f = geo["C"], int(node["filters"])
+    kk = geo["KH"] * geo["KW"]
+    d = _base(node, ctx, "conv")
+    d.update({
+        "fan_in": kk * c, "units": f, "rows": 1, "n_weights": int(w.data.size),
+        "w_type": ctx.const_type(f"{node.name}_w", w.ftype), "w_cpp": w.ftype.cpp(),
+        "bias": b is not None, "depthwise": bool(node["depthwise"]),
+        "kernel_struct": ctx.names.take(f"{node.name}_kernel"),
+    })
+    if b is not None:
+        d["b_type"] = ctx.const_type(f"{node.name}_b", b.ftype)
+        d["b"] = ctx.array(f"{node.name}_b", b.data, f"{node.name}: bias, {b.ftype.cpp()}")
+    # the window is x[(kh * KW + kw) * C + ch], the order of Keras's (*kernel, C, F) weights
+    if node["depthwise"]:
+        wd = w.data.reshape(kk, c)
+        lists = [np.flatnonzero(wd[:, ch]) * c + ch for ch in range(c)]
+        values = [wd[wd[:, ch] != 0, ch] for ch in range(c)]
+    else:
+        wm = w.data.reshape(kk * c, f)
+        lists = [np.flatnonzero(wm[:, j]) for j in range(f)]
+        values = [wm[li, j] for j, li in enumerate(lists)]
+    _latency_sums(d, node.name, lists, values, int(w.data.size), ctx)
+    tin, tout = ctx.tensor_type[node.input.name], ctx.tensor_type[node.output.name]
+    if ctx.io == "stream":
+        d["call"] = (f"nnfab::window_stream<{d['kernel_struct']}, {tin}, {tout}, "
+                     f"{_geom_args(geo, 'H W C KH KW SH SW PT PB PL PR')}, {f}>(x, y)")
+    else:
+        d["call"] = (f"nnfab::window_array<{d['kernel_struct']}, {tin}, {tout}, "
+                     f"{_geom_args(geo, 'H W C KH KW SH SW PT PL OH OW')}, {f}>(x, y)")
+    return d
+
+
+def _wide_type(node: Node, ctx: Ctx, area: int) -> str:
+    """The ``nnfab::div_cast`` intermediate type of an average over ``area`` values."""
+    tin, tout = node.input.ftype, node.output.ftype
+    d = tout.frac - tin.frac
+    big = area * max(abs(tin.min_raw), abs(tin.max_raw)) << max(d, 0)
+    if big >= 1 << 59 or area << max(-d, 0) >= 1 << 59:
+        raise HlsError(
+            f"layer {node.name}: average of {area} values of {tin} into {tout} needs more than "
+            "64-bit intermediates; use narrower types"
+        )
+    return ctx.const_cpp(f"{node.name}_wide", f"ap_fixed<64, {64 - (tout.frac + 2)}>")
+
+
+@layer_data.register
+def _pool(node: Pool, ctx: Ctx) -> dict[str, Any]:
+    geo = dataflow.window_geometry(node)
+    tin, tout = ctx.tensor_type[node.input.name], ctx.tensor_type[node.output.name]
+    c = geo["C"]
+    if node["mode"] == "max":
+        kern = f"nnfab::PoolMax<{tin}, {tout}, {geo['KH']}, {geo['KW']}, {c}, " \
+               f"{_geom_args(geo, 'H W PT PL')}>"
+    else:
+        wide = _wide_type(node, ctx, geo["KH"] * geo["KW"])
+        kern = (f"nnfab::PoolAvg<{tin}, {tout}, {wide}, {geo['KH']}, {geo['KW']}, {c}, "
+                f"{node.input.ftype.frac}, {node.output.ftype.frac}>")
+    if ctx.io == "stream":
+        call = (f"nnfab::window_stream<{kern}, {tin}, {tout}, "
+                f"{_geom_args(geo, 'H W C KH KW SH SW PT PB PL PR')}, {c}>(x, y)")
+    else:
+        call = (f"nnfab::window_array<{kern}, {tin}, {tout}, "
+                f"{_geom_args(geo, 'H W C KH KW SH SW PT PL OH OW')}, {c}>(x, y)")
+    return _call(node, ctx, call)
+
+
+@layer_data.register
+def _global_pool(node: GlobalPool, ctx: Ctx) -> dict[str, Any]:
+    tin, tout = ctx.tensor_type[node.input.name], ctx.tensor_type[node.output.name]
+    n, c = dataflow.words(node.input), dataflow.word_size(node.input)
+    suffix = "stream" if ctx.io == "stream" else "array"
+    if node["mode"] == "max":
+        return _call(node, ctx, f"nnfab::global_max_{suffix}<{tin}, {tout}, {n}, {c}>(x, y)")
+    wide = _wide_type(node, ctx, n)
+    return _call(node, ctx, f"nnfab::global_avg_{suffix}<{tin}, {tout}, {wide}, {n}, {c}, "
+                            f"{node.input.ftype.frac}, {node.output.ftype.frac}>(x, y)")
+
+
+@layer_data.register
+def _pad(node: Pad, ctx: Ctx) -> dict[str, Any]:
+    tin, tout = ctx.tensor_type[node.input.name], ctx.tensor_type[node.output.name]
+    h, w = dataflow.spatial(node.input.shape)
+    pt, pb, pl, pr = dataflow.pad_geometry(node["pads"])
+    suffix = "stream" if ctx.io == "stream" else "array"
+    return _call(node, ctx, f"nnfab::pad_{suffix}<{tin}, {tout}, {h}, {w}, "
+                            f"{dataflow.word_size(node.input)}, {pt}, {pb}, {pl}, {pr}>(x, y)")
+
+
+@layer_data.register
+def _upsample(node: Upsample, ctx: Ctx) -> dict[str, Any]:
+    tin, tout = ctx.tensor_type[node.input.name], ctx.tensor_type[node.output.name]
+    h, w = dataflow.spatial(node.input.shape)
+    f = node["factors"]
+    fh, fw = (1, f[0]) if len(f) == 1 else (f[0], f[1])
+    suffix = "stream" if ctx.io == "stream" else "array"
+    return _call(node, ctx, f"nnfab::upsample_{suffix}<{tin}, {tout}, {h}, {w}, "
+                            f"{dataflow.word_size(node.input)}, {fh}, {fw}>(x, y)")
+
+
+@layer_data.register
+def _add(node: Add, ctx: Ctx) -> dict[str, Any]:
+    return _base(node, ctx, "add")
+
+
+@layer_data.register
+def _concat(node: Concat, ctx: Ctx) -> dict[str, Any]:
+    d = _base(node, ctx, "concat")
+    off = 0
+    for i, t in zip(d["ins"], node.inputs):
+        i["off"] = off
+        i["c"] = dataflow.word_size(t)
+        off += i["c"]
+    d["c_out"] = off
+    d["positions"] = dataflow.words(node.output)
     return d
 
 
@@ -352,7 +545,8 @@ def render(g: Graph, io: str) -> dict[str, Any]:
     if io not in ("parallel", "stream"):
         raise HlsError(f"io type {io!r} is not supported; use parallel or stream")
     top = top_name(g)
-    names = Names({top, "input_t", "result_t", "in", "out", "v_in", "v_out", "nnfab", "x", "y", "acc"})
+    names = Names({top, "input_t", "result_t", "in", "out", "v_in", "v_out", "nnfab", "x", "y", "acc",
+                   "df", "a", "b", "i", "ch"})
     ctx = Ctx(g, io, names)
     tensor_types = []
     for n in g.nodes:
@@ -362,47 +556,114 @@ def render(g: Graph, io: str) -> dict[str, Any]:
         tensor_types.append({"name": tn, "cpp": t.ftype.cpp(), "tensor": t.name,
                              "shape": "x".join(map(str, t.shape))})
     tin, tout = g.inputs[0], g.outputs[0]
-    for n in g.nodes:
-        t = n.output
-        if t is tout:
-            ctx.tensor_var[t.name] = "out" if io == "parallel" else "v_out"
-        elif isinstance(n, Input):
-            ctx.tensor_var[t.name] = "in" if io == "parallel" else "v_in"
-        else:
-            ctx.tensor_var[t.name] = names.take("v_" + t.name)
-    layers = []
-    buffers = []
-    for n in g.nodes:
-        if isinstance(n, Input):
-            continue
-        d = layer_data(n, ctx)
-        d["x"] = ctx.tensor_var[n.input.name]
-        d["y"] = ctx.tensor_var[n.output.name]
-        d["file"] = f"{c_ident(n.name)}.h"
-        d["guard"] = f"{top.upper()}_LAYER_{c_ident(n.name).upper()}_H_"
-        layers.append(d)
-        if n.output is not tout or io == "stream":
-            buffers.append({"type": ctx.tensor_type[n.output.name],
-                            "var": ctx.tensor_var[n.output.name], "size": n.output.size})
     if isinstance(tout.producer, Input):
         raise HlsError("the graph output is its input: nothing to build")
-    return {
+    if tout.users:
+        raise HlsError(f"the graph output {tout.name} is also used by other layers; not supported")
+    data: dict[str, Any] = {
         "top": top,
         "guard": top.upper(),
         "graph_name": g.name,
         "io": io,
         "tensor_types": tensor_types,
-        "const_types": ctx.const_types,
-        "arrays": ctx.arrays,
-        "layers": layers,
-        "buffers": buffers,
-        "out_var": ctx.tensor_var[tout.name],
         "input_type": ctx.tensor_type[tin.name],
         "result_type": ctx.tensor_type[tout.name],
         "n_input": tin.size,
         "n_output": tout.size,
-        "ii": max([int(d["reuse"]) for d in layers] + [1]),
     }
+    if io == "stream":
+        for t in g.tensors.values():
+            ctx.word_type[t.name] = names.take(t.name + "_word")
+        data.update(_plan_stream(g, ctx))
+    else:
+        data.update(_plan_parallel(g, ctx))
+    data["const_types"] = ctx.const_types
+    data["arrays"] = ctx.arrays
+    data["word_types"] = [{"name": ctx.word_type[t.name], "type": ctx.tensor_type[t.name],
+                           "n": dataflow.word_size(t), "words": dataflow.words(t), "tensor": t.name}
+                          for t in g.tensors.values() if t.name in ctx.word_type]
+    data["ii"] = max([int(d["reuse"]) for d in data["layers"]] + [1])
+    return data
+
+
+def _layer(n: Node, ctx: Ctx, args: list[str]) -> dict[str, Any]:
+    d = layer_data(n, ctx)
+    top = top_name(ctx.g)
+    d["args"] = args
+    d["file"] = f"{c_ident(n.name)}.h"
+    d["guard"] = f"{top.upper()}_LAYER_{c_ident(n.name).upper()}_H_"
+    return d
+
+
+def _plan_parallel(g: Graph, ctx: Ctx) -> dict[str, Any]:
+    """io_parallel: one array per tensor, layer functions called in graph order."""
+    tin, tout = g.inputs[0], g.outputs[0]
+    for n in g.nodes:
+        t = n.output
+        if t is tout:
+            ctx.tensor_var[t.name] = "out"
+        elif t is tin:
+            ctx.tensor_var[t.name] = "in"
+        else:
+            ctx.tensor_var[t.name] = ctx.names.take("v_" + t.name)
+    layers, buffers = [], []
+    for n in g.nodes:
+        if isinstance(n, Input):
+            continue
+        layers.append(_layer(n, ctx, [ctx.tensor_var[t.name] for t in [*n.inputs, n.output]]))
+        if n.output is not tout:
+            buffers.append({"type": ctx.tensor_type[n.output.name],
+                            "var": ctx.tensor_var[n.output.name], "size": n.output.size})
+    return {"layers": layers, "buffers": buffers, "out_var": "out"}
+
+
+def _plan_stream(g: Graph, ctx: Ctx) -> dict[str, Any]:
+    """io_stream: streams, fork processes and FIFO depths (rule: :mod:`.dataflow`)."""
+    tin, tout = g.inputs[0], g.outputs[0]
+    depths = dataflow.fifo_depths(g)
+    streams: list[dict[str, Any]] = []
+    edge_var: dict[tuple[str, str, int], str] = {}
+    forks: list[dict[str, Any]] = []
+
+    def stream(base: str, t: Tensor, depth: int, why: str) -> str:
+        var = ctx.names.take(base)
+        streams.append({"var": var, "word": ctx.word_type[t.name], "depth": depth, "why": why})
+        return var
+
+    for t in g.tensors.values():
+        src = stream("s_" + t.name, t, dataflow.CHAIN_DEPTH, "chain")
+        ctx.tensor_var[t.name] = src
+        edges = dataflow.edges_of(g, t)
+        if len(edges) < 2:
+            for e in edges:
+                edge_var[(t.name, e.consumer.name, e.port)] = src
+            continue
+        outs = []
+        for k, e in enumerate(edges):
+            depth, why = depths[(t.name, k)]
+            var = stream(f"s_{t.name}_to_{e.consumer.name}", t, depth,
+                         f"fork {t.name} -> {e.consumer.name}: {why}")
+            edge_var[(t.name, e.consumer.name, e.port)] = var
+            outs.append(var)
+        forks.append({"fn": ctx.names.take("fork_" + t.name), "w": ctx.word_type[t.name],
+                      "words": dataflow.words(t), "x": src, "ys": outs, "after": t.name})
+    def forks_of(t: Tensor) -> list[str]:
+        return [f"{f['fn']}({', '.join([f['x'], *f['ys']])})" for f in forks if f["after"] == t.name]
+
+    layers = []
+    pack = f"nnfab::pack<input_t, {dataflow.words(tin)}, {dataflow.word_size(tin)}>"
+    procs = [f"{pack}(in, {ctx.tensor_var[tin.name]})", *forks_of(tin)]
+    for n in g.nodes:
+        if isinstance(n, Input):
+            continue
+        args = [edge_var[(t.name, n.name, p)] for p, t in enumerate(n.inputs)] + [ctx.tensor_var[n.output.name]]
+        d = _layer(n, ctx, args)
+        layers.append(d)
+        procs += [f"{d['fn']}({', '.join(args)})", *forks_of(n.output)]
+    procs.append(f"nnfab::unpack<result_t, {dataflow.words(tout)}, {dataflow.word_size(tout)}>"
+                 f"({ctx.tensor_var[tout.name]}, out)")
+    return {"layers": layers, "streams": streams, "forks": forks, "procs": procs,
+            "out_var": ctx.tensor_var[tout.name]}
 
 
 def write_firmware(data: dict[str, Any], fw_dir: str) -> list[str]:
