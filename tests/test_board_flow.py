@@ -392,7 +392,8 @@ def test_vitis_kernel_wrapper_csim(io: str, trees: dict[str, str], tmp_path: Any
     exe = str(tmp_path / "krnl")
     r = subprocess.run(["g++", "-O1", "-std=c++14", *DEFINES, f"-I{ap_types_dir()}", f"-I{fw}",
                         os.path.join(d, f"{bflow.KERNEL}.cpp"), os.path.join(fw, f"{top}.cpp"),
-                        str(main), "-o", exe], capture_output=True, text=True, check=False)
+                        str(main), "-pthread", "-o", exe], capture_output=True, text=True,
+                       check=False)
     assert r.returncode == 0, r.stderr[-2000:]
     lay = json.loads(_read(os.path.join(out, "board.json")))["layout"]
     got = str(tmp_path / "out.bin")
