@@ -52,9 +52,13 @@ def cmd_convert(a: argparse.Namespace) -> int:
         from .boards import load_board
 
         load_board(a.board)
+    if a.fit and not a.board:
+        raise CLIError("--fit needs a target board: add --board NAME (see 'nnfab boards')")
+    g, times = project.build_graph(a.model, cfg, a.board, fit=a.fit)
     if a.fit:
-        raise CLIError("--fit is not implemented in this nnfab yet; convert without --fit")
-    g, times = project.build_graph(a.model, cfg, a.board)
+        from .passes.fit import text as fit_text
+
+        print(fit_text(g.meta["fit"]))
     wtimes = project.write_project(g, a.output, cfg)
     total = time.perf_counter() - t_start
     print(f"nnfab: wrote {a.output} ({len(g.nodes)} nodes)")
@@ -127,14 +131,14 @@ def cmd_rtlsim(a: argparse.Namespace) -> int:
 
 
 def cmd_report(a: argparse.Namespace) -> int:
-    from . import estimate, project
+    from . import estimate, project, report
 
     g = project.load(a.out)
     rep = estimate.report(g, a.out, synth=a.synth)
     if a.json:
         print(json.dumps(rep))
     else:
-        print(estimate.text(rep))
+        print(report.text(g, rep))
     return 0
 
 

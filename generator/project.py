@@ -69,18 +69,40 @@ def file_sha256(path: str) -> str:
 
 
 def build_graph(
-    model_path: str, cfg: Config, board: str | None = None
+    model_path: str, cfg: Config, board: str | None = None, fit: str | None = None
 ) -> tuple[Graph, dict[str, float]]:
-    """Frontend + pass pipeline for a model file; returns the graph and timings."""
+    """Frontend + pass pipeline for a model file; returns the graph and timings.
+
+    With ``fit`` (``throughput`` | ``latency``, needs ``board``) every Dense layer's
+    strategy and reuse are chosen by :func:`generator.passes.fit.fit` after the pipeline
+    (which then runs without the board check), and the folding and tiling passes are
+    run again on the result; the plan is in ``g.meta["fit"]``.
+    """
     from .frontends.keras import convert_file
 
     g, times = convert_file(model_path, cfg)
+    board_name = None
     if board:
         from .boards import load_board
 
-        g.meta["board"] = load_board(board).name
+        board_name = load_board(board).name
+        if not fit:
+            g.meta["board"] = board_name
     t0 = time.perf_counter()
     run_pipeline(g)
+    if fit:
+        from .passes.fit import FitError
+        from .passes.fit import fit as fit_pass
+        from .passes.folding import folding
+        from .passes.tiling import tiling
+
+        if not board:
+            raise FitError("--fit needs a target board: add --board NAME (see 'nnfab boards')")
+        g.meta["board"] = board_name
+        fit_pass(g, board, fit)
+        folding(g)
+        tiling(g)
+        g.verify()
     times["passes"] = time.perf_counter() - t0
     g.meta["source_model"] = os.path.abspath(model_path)
     g.meta["source_sha256"] = file_sha256(model_path)

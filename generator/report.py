@@ -1,15 +1,24 @@
-"""Per-layer report of a typed graph: types, MACs, nonzeros (``report.json``, ``report.md``).
+"""Per-layer report of a typed graph (``OUT/report.json``, ``OUT/report.md``, ``OUT/plots``).
 
-Later stages (estimates, synthesis) add keys to the same per-layer records.
+Per layer: types, MACs, nonzeros and sparsity (:func:`layer_rows`), then the RTL
+estimate of :mod:`generator.estimate` (implementation, latency / II cycles, DSP, BRAM18,
+LUT, FF), the board fit of :mod:`generator.passes.fit` when the project was converted
+with ``--fit``, and the roofline data (arithmetic intensity and MAC/s of each Dense layer
+against the board's compute and memory roofs). :func:`write` writes all of it and the
+PNG plots of :mod:`generator.plots`; :func:`text` is the table ``nnfab report`` prints.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from typing import Any
 
 from .ir import Dense, Graph, Node
+
+#: clock assumed for MAC/s when the project has no board
+DEFAULT_CLOCK_MHZ = 100.0
 
 
 def layer_rows(g: Graph) -> list[dict[str, Any]]:
@@ -69,32 +78,259 @@ def text_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
-def markdown(g: Graph, rows: list[dict[str, Any]]) -> str:
+def estimate_doc(g: Graph) -> dict[str, Any]:
+    """The RTL estimate (``{"layers", "total"}``), or ``{"error": ...}`` when the RTL
+    backend cannot render the graph."""
+    from . import estimate
+    from .backends.rtl.plan import RTLUnsupported
+
+    try:
+        return estimate.estimate(g)
+    except RTLUnsupported as e:
+        return {"layers": [], "total": {}, "error": str(e)}
+
+
+def _board(g: Graph) -> Any:
+    name = g.meta.get("board")
+    if not name:
+        return None
+    from .boards import BoardError, load_board
+
+    try:
+        return load_board(name)
+    except BoardError:
+        return None
+
+
+def roofline_doc(g: Graph, est: dict[str, Any]) -> dict[str, Any] | None:
+    """Roofline data: per Dense layer its arithmetic intensity (nonzero MACs per byte of
+    weights read and activations in + out) and MAC/s at the design's II; the board's
+    roofs (:func:`generator.passes.fit.bound`)."""
+    if not est.get("total"):
+        return None
+    b = _board(g)
+    clock = float(b.clock_mhz) if b else DEFAULT_CLOCK_MHZ
+    ii = max(1, int(est["total"]["ii_cycles"]))
+    layers = []
+    for n in g.of(Dense):
+        nnz = int(n["nnz"] or 0)
+        wbits = n.weights["weight"].ftype.width
+        moved = (nnz * wbits + n.input.size * n.input.ftype.width
+                 + n.output.size * n.output.ftype.width) / 8.0
+        layers.append({
+            "name": n.name,
+            "nonzero_macs": nnz,
+            "bytes": moved,
+            "intensity_macs_per_byte": nnz / moved if moved else 0.0,
+            "macs_per_s": nnz * clock * 1e6 / ii,
+        })
+    doc: dict[str, Any] = {"board": b.name if b else None, "clock_mhz": clock,
+                           "ii_cycles": ii, "layers": layers}
+    if b is not None:
+        fitdoc = g.meta.get("fit")
+        if fitdoc and fitdoc.get("board") == b.name:
+            bd = fitdoc["bound"]
+        else:
+            from .passes.fit import bound
+
+            bd = bound(g, b)
+        macs = bd["nonzero_macs"] or 1.0
+        doc.update({
+            "compute_macs_per_s": bd["compute_roof_inferences_per_s"] * macs,
+            "dsp_macs_per_s": bd["dsp_only_roof_inferences_per_s"] * macs,
+            "bram_bytes_per_s": bd["bram_bandwidth_bytes_per_s"],
+            "offchip_bytes_per_s": bd["offchip_bandwidth_bytes_per_s"],
+            "bound_inferences_per_s": bd["bound_inferences_per_s"],
+            "achieved_inferences_per_s": clock * 1e6 / ii,
+        })
+        doc["fraction_of_bound"] = doc["achieved_inferences_per_s"] / doc["bound_inferences_per_s"]
+    return doc
+
+
+def merged_rows(rows: list[dict[str, Any]], est: dict[str, Any]) -> list[dict[str, Any]]:
+    """``rows`` with each layer's estimate (impl, cycles, DSP/BRAM18/LUT/FF) merged in."""
+    by = {r["name"]: r for r in est.get("layers", [])}
+    out = []
+    for r in rows:
+        e = by.get(r["name"])
+        m = dict(r)
+        if e:
+            for k in ("impl", "latency_cycles", "ii_cycles", "dsp", "bram18", "lut", "ff",
+                      "multipliers"):
+                if k in e:
+                    m[k] = e[k]
+        out.append(m)
+    return out
+
+
+def _fmt(v: Any, spec: str = "") -> str:
+    if v is None or v == "":
+        return ""
+    if isinstance(v, float) and math.isinf(v):
+        return "inf"
+    return format(v, spec)
+
+
+def markdown(g: Graph, rows: list[dict[str, Any]], doc: dict[str, Any] | None = None) -> str:
     s = summary(g)
+    doc = doc or {}
+    est = doc.get("estimate") or {}
     lines = [
         f"# nnfab report: {g.name}",
         "",
-        f"- weights: {s['weights']}, nonzero: {s['nonzero_weights']} "
-        f"({100 * s['sparsity']:.1f} % pruned)",
+        (f"- weights: {s['weights']}, nonzero: {s['nonzero_weights']} "
+        f"({100 * s['sparsity']:.1f} % pruned)"),
         f"- fully quantized source (bit-exact vs source expected): {s['fully_quantized']}",
+        f"- board: {g.meta.get('board') or 'none'}",
         "",
-        "| layer | op | shape | type | weights | nonzero | reuse |",
-        "|---|---|---|---|---|---|---|",
+        "## Layers",
+        "",
+        "| layer | op | shape | type | weights | nonzero | sparsity | strategy | reuse |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        sp = f"{100 * r['sparsity']:.1f} %" if "sparsity" in r else ""
         lines.append(
             f"| {r['name']} | {r['op']} | {'x'.join(map(str, r['shape']))} | `{r['type']}` | "
-            f"{r.get('weights', '')} | {r.get('nonzero', '')} | {r.get('reuse', '')} |"
+            f"{r.get('weights', '')} | {_fmt(r.get('nonzero'))} | {sp} | "
+            f"{r.get('strategy', '') or ''} | {_fmt(r.get('reuse'))} |"
         )
+    lines += ["", "## Resources and cycles (RTL estimate)", ""]
+    if est.get("error"):
+        lines.append(f"RTL estimate unavailable: {est['error']}")
+    elif est.get("layers"):
+        lines += [
+            ("| layer | implementation | multipliers | latency (cycles) | II (cycles) | DSP | "
+            "BRAM18 | LUT | FF |"),
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in est["layers"]:
+            lines.append(
+                f"| {r['name']} | {r['impl']} | {r.get('multipliers', '')} | "
+                f"{r['latency_cycles']} | {r['ii_cycles']} | {r['dsp']} | {r['bram18']} | "
+                f"{r['lut']} | {r['ff']} |")
+        t = est["total"]
+        lines.append(
+            f"| **total** | | | **{t['latency_cycles']}** | **{t['ii_cycles']}** | "
+            f"**{t['dsp']}** | **{t['bram18']}** | **{t['lut']}** | **{t['ff']}** |")
+        lines += ["", ("Latency counts the 1-cycle input skid buffer; the design II is the "
+                  "largest layer II. Resources are estimates (generator/estimate.py); "
+                  "`nnfab report OUT --synth` adds Yosys counts.")]
+    fit = doc.get("fit")
+    lines += ["", "## Board fit", ""]
+    if fit:
+        bd = fit["bound"]
+        lines += [
+            f"- goal: {fit['goal']} on {fit['board']} at {fit['clock_mhz']:g} MHz; budget "
+            + ", ".join(f"{k.upper()} {v}" for k, v in fit["budget"].items())
+            + " (80 % of the LUTs, all DSP/BRAM18/FF)",
+            (f"- II {fit['total']['ii_cycles']} cycles, latency {fit['total']['latency_cycles']} "
+            f"cycles: {fit['achieved_inferences_per_s'] / 1e6:.3f} M inferences/s"),
+            (f"- bound {bd['bound_inferences_per_s'] / 1e6:.3f} M inferences/s = min(compute "
+            f"roof {bd['compute_roof_inferences_per_s'] / 1e6:.3f} "
+            f"({int(bd['dsp_multipliers'])} DSP + {int(bd['lut_multipliers'])} LUT "
+            f"multipliers for {int(bd['nonzero_macs'])} nonzero MACs), memory roof "
+            f"{_fmt(bd['memory_roof_inferences_per_s'] / 1e6, '.1f')}); "
+            f"DSP-only roof {bd['dsp_only_roof_inferences_per_s'] / 1e6:.3f}"),
+            (f"- achieved: **{100 * fit['fraction_of_bound']:.1f} % of the bound**; "
+            f"binding resource: {fit['binding'].upper()}"),
+            f"- {fit['explanation']}",
+            "",
+            ("| layer | strategy | reuse | nonzero | multipliers | DSP | BRAM18 | LUT | FF | "
+            "latency | II |"),
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for p in fit["layers"]:
+            lines.append(
+                f"| {p['name']} | {p['strategy']} | {p['reuse']} | {p['nnz']} | "
+                f"{p['multipliers']} | {p['dsp']} | {p['bram18']} | {p['lut']} | {p['ff']} | "
+                f"{p['latency_cycles']} | {p['ii_cycles']} |")
+    else:
+        lines.append("not fitted (convert with `--board NAME --fit throughput|latency`)")
+    roof = doc.get("roofline")
+    if roof and roof.get("bound_inferences_per_s"):
+        lines += ["", "## Roofline", "",
+                  (f"At {roof['clock_mhz']:g} MHz and II {roof['ii_cycles']} the design runs "
+                  f"{roof['achieved_inferences_per_s'] / 1e6:.3f} M inferences/s, "
+                  f"{100 * roof['fraction_of_bound']:.1f} % of the board bound "
+                  f"{roof['bound_inferences_per_s'] / 1e6:.3f} M/s."), "",
+                  "| layer | nonzero MACs | bytes moved | MACs/byte | MAC/s |",
+                  "|---|---|---|---|---|"]
+        for p in roof["layers"]:
+            lines.append(f"| {p['name']} | {p['nonzero_macs']} | {p['bytes']:.0f} | "
+                         f"{p['intensity_macs_per_byte']:.2f} | {p['macs_per_s']:.3g} |")
+    plots = doc.get("plots")
+    lines += ["", "## Plots", ""]
+    if plots:
+        lines += [f"![{os.path.splitext(p)[0]}](plots/{p})" for p in plots]
+    else:
+        lines.append(doc.get("plots_note", "no plots"))
     for note in s["notes"]:
         lines.append(f"\n> {note}")
     return "\n".join(lines) + "\n"
 
 
-def write(g: Graph, out: str) -> None:
-    rows = layer_rows(g)
-    doc = {"summary": summary(g), "layers": rows}
+def build(g: Graph) -> dict[str, Any]:
+    """Everything ``report.json`` holds (no plots)."""
+    est = estimate_doc(g)
+    rows = merged_rows(layer_rows(g), est)
+    return {"summary": summary(g), "layers": rows, "estimate": est,
+            "fit": g.meta.get("fit"), "roofline": roofline_doc(g, est)}
+
+
+def write(g: Graph, out: str, plots: bool = True) -> dict[str, Any]:
+    """Write ``report.json``, ``report.md`` and (``plots``) ``plots/*.png`` into ``out``."""
+    doc = build(g)
+    if plots:
+        from . import plots as plotting
+
+        try:
+            paths = plotting.write_all(doc, os.path.join(out, "plots"))
+            doc["plots"] = [os.path.basename(p) for p in paths]
+        except plotting.PlotError as e:
+            doc["plots_note"] = str(e)
     with open(os.path.join(out, "report.json"), "w") as f:
         json.dump(doc, f, indent=1)
     with open(os.path.join(out, "report.md"), "w") as f:
-        f.write(markdown(g, rows))
+        f.write(markdown(g, doc["layers"], doc))
+    return doc
+
+
+def text(g: Graph, rep: dict[str, Any]) -> str:
+    """``nnfab report``: per layer implementation, sparsity, cycles and resources (from
+    :func:`generator.estimate.report`'s ``rep``), Yosys totals, and the fit summary."""
+    from . import estimate
+
+    if rep.get("error"):
+        return estimate.text(rep)
+    sp = {r["name"]: r for r in layer_rows(g)}
+    head = (f"{'layer':<16}{'impl':<15}{'R':>4}{'nnz':>7}{'sparse':>8}{'latency':>8}{'II':>5}"
+            f"{'DSP':>6}{'BRAM18':>7}{'LUT':>8}{'FF':>8}")
+    lines = [head, "-" * len(head)]
+    for r in rep["layers"]:
+        x = sp.get(r["name"], {})
+        nz = _fmt(x.get("nonzero"))
+        spr = f"{100 * x['sparsity']:.0f}%" if "sparsity" in x else ""
+        lines.append(f"{r['name']:<16}{r['impl']:<15}{_fmt(r.get('reuse')):>4}{nz:>7}{spr:>8}"
+                     f"{r['latency_cycles']:>8}{r['ii_cycles']:>5}{r['dsp']:>6}{r['bram18']:>7}"
+                     f"{r['lut']:>8}{r['ff']:>8}")
+    t = rep["total"]
+    lines.append("-" * len(head))
+    lines.append(f"{'total (estimate)':<50}{t['latency_cycles']:>8}{t['ii_cycles']:>5}"
+                 f"{t['dsp']:>6}{t['bram18']:>7}{t['lut']:>8}{t['ff']:>8}")
+    s = rep.get("synth")
+    if s:
+        lines.append(f"{'total (Yosys ' + s['family'] + ')':<63}{s['dsp']:>6}{s['bram18']:>7}"
+                     f"{s['lut']:>8}{s['ff']:>8}   CARRY {s['carry']}, LUTRAM {s['lutram']}")
+    lines.append("latency/II in clock cycles; latency counts the input skid buffer (1 cycle)")
+    b = _board(g)
+    if b is not None:
+        lines.append(f"board {b.name}: DSP {b.dsp}, BRAM18 {b.bram18}, LUT {b.lut}, FF {b.ff}, "
+                     f"{b.clock_mhz:g} MHz -> {b.clock_mhz / max(1, t['ii_cycles']):.3f} M "
+                     "inferences/s")
+    fit = g.meta.get("fit")
+    if fit:
+        from .passes.fit import text as fit_text
+
+        lines += ["", fit_text(fit)]
+    return "\n".join(lines)

@@ -1,0 +1,404 @@
+"""Board fit: choose every Dense layer's strategy and reuse factor for a board and a goal.
+
+``fit(graph, board, goal)`` rewrites ``strategy`` / ``reuse`` of every Dense node so the
+design fits the board's budget by the RTL estimate (:func:`generator.estimate.estimate`,
+read from the same plan the Verilog is generated from), and so that
+
+* ``goal = "throughput"``: the design initiation interval ``II`` (cycles between
+  inferences) is as small as possible;
+* ``goal = "latency"``: the latency of one inference (cycles) is as small as possible.
+
+**Budget.** ``DSP <= 100 %`` and ``BRAM18 <= 100 %`` of the board (hard blocks, placed
+exactly), ``FF <= 100 %``, and ``LUT <= 80 %`` (:data:`LUT_MARGIN`: headroom for routing,
+the AXI glue and the estimate's error against synthesis).
+
+**Search.** The pipeline is balanced: for a target interval ``T`` every layer is given
+the largest reuse that does not exceed ``T``, ``R = min(T, nnz)`` (a layer faster than
+the bottleneck only wastes hardware), or is left fully parallel (strategy ``latency``,
+``R = 1``, constant shift-add multiplies, no DSP) when that is cheaper. Every target
+``T = 1, 2, ..., 64`` and then a geometric sweep (x 1.08) up to the largest nonzero count
+plus each layer's nonzero count is tried; per target every parallel/folded combination
+is costed (per-layer costs are independent of the other layers' choices, so the
+estimate is evaluated once per target and combinations are summed with NumPy). For
+throughput the smallest ``T`` with a fitting combination wins (ties: the combination
+using the smallest fraction of the budget); for latency the combination of smallest
+latency over all targets wins (ties: smaller II, then smaller budget fraction).
+
+**Bound.** With ``f`` the board clock and ``MACs`` the nonzero multiply-accumulates of
+one inference (the sum of the Dense layers' nonzero weights):
+
+* multipliers the board can host per cycle ``P = DSP + floor(LUT_room / c)``: every
+  DSP48 is one multiplier, and a multiply by a constant weight can instead be built
+  from LUTs (the fully parallel shift-add layers) at ``c`` LUTs per nonzero weight, ``c``
+  the cheapest LUT-per-nonzero-weight of this model's fully parallel Dense layers (by
+  the estimate, adder tree included) and ``LUT_room`` the LUT budget minus the
+  element-wise layers' LUTs. Folded layers also spend LUTs on accumulators, multiplexers
+  and ROMs, which this ignores, so it is an upper bound;
+* compute roof ``= min(P, MACs) * f / MACs`` inferences/s (the streaming design
+  accepts at most one input per cycle, hence ``min(.., MACs)``); the DSP-only roof
+  ``min(DSP, MACs) * f / MACs`` is reported beside it;
+* memory roof ``= BRAM18 * 2 ports * 36 bit / 8 * f / weight_bytes`` inferences/s: the
+  on-chip block-RAM bandwidth over the bytes of nonzero weights read per inference
+  (``sum nnz * weight_bits / 8``); the input/output stream is not counted (it is
+  ``II``-limited, not memory-limited, at these sizes);
+* ``bound = min(compute roof, memory roof)``; the fit reports ``achieved = f / II`` and
+  ``fraction = achieved / bound``.
+
+The bound is reached when the whole model fits fully parallel (II 1). When it does not,
+the folded layers are what limits: a folded multiplier feeds ``units`` accumulators of
+the accumulator width plus an ``inputs:1`` multiplexer (``units * acc_bits +
+x_bits * ceil(inputs / 4)`` LUTs, e.g. 768 LUTs per multiplier in a 64->32 layer with a
+20-bit accumulator and 8-bit inputs, against about 55 LUTs per constant weight fully parallel), so LUTs
+run out long before DSPs and the fraction is well below 1; the fit names the binding
+resource (``FitResult.binding``) and says so in ``FitResult.explanation``.
+
+An impossible request (even the most folded design exceeds the budget) raises
+:class:`FitError`, one line naming the resource, by how much, and the smallest change
+that fits (the smallest board of ``boards/`` that fits, or fewer bits / more pruning).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..ir import Dense, Graph
+
+GOALS = ("throughput", "latency")
+#: fraction of the board's LUTs a fit may use (routing, AXI glue, estimate error)
+LUT_MARGIN = 0.8
+#: fraction of DSP / BRAM18 / FF a fit may use
+DSP_MARGIN = 1.0
+BRAM_MARGIN = 1.0
+FF_MARGIN = 1.0
+RESOURCES = ("dsp", "bram18", "lut", "ff")
+#: every target interval up to this is tried, then a geometric sweep
+DENSE_TARGETS = 64
+GEOMETRIC_STEP = 1.08
+#: up to this many Dense layers every parallel/folded combination is costed
+MAX_ENUMERATED_LAYERS = 12
+
+
+class FitError(ValueError):
+    """A fit request that no design can meet (one line: resource, excess, what fits)."""
+
+
+@dataclass
+class LayerPlan:
+    name: str
+    strategy: str
+    reuse: int
+    nnz: int
+    multipliers: int
+    dsp: int
+    bram18: int
+    lut: int
+    ff: int
+    latency_cycles: int
+    ii_cycles: int
+
+
+@dataclass
+class FitResult:
+    goal: str
+    board: str
+    clock_mhz: float
+    budget: dict[str, int]
+    layers: list[LayerPlan]
+    total: dict[str, int]
+    nonzero_macs: int
+    bound: dict[str, float]
+    achieved_inferences_per_s: float
+    fraction_of_bound: float
+    binding: str
+    explanation: str
+    targets_tried: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["layers"] = [asdict(p) for p in self.layers]
+        return d
+
+    def text(self) -> str:
+        return text(self.to_json())
+
+
+def budget(board: Any) -> dict[str, int]:
+    """The resources a fit may use on ``board`` (see the margins above)."""
+    return {
+        "dsp": math.floor(board.dsp * DSP_MARGIN),
+        "bram18": math.floor(board.bram18 * BRAM_MARGIN),
+        "lut": math.floor(board.lut * LUT_MARGIN),
+        "ff": math.floor(board.ff * FF_MARGIN),
+    }
+
+
+def _nnz(n: Dense) -> int:
+    return int(np.count_nonzero(n.weights["weight"].data))
+
+
+class _Costs:
+    """Per-layer costs of every (layer, implementation), from the RTL estimate.
+
+    Costing sets the Dense nodes' strategy/reuse; :meth:`restore` puts the original back.
+    """
+
+    def __init__(self, graph: Graph) -> None:
+        from .. import estimate
+
+        self.graph = graph
+        self.dense: list[Dense] = graph.of(Dense)
+        self.names = [n.name for n in self.dense]
+        self.nnz = [_nnz(n) for n in self.dense]
+        self._est = estimate.estimate
+        self._orig = [(str(n["strategy"]), int(n["reuse"])) for n in self.dense]
+        self._cache: dict[tuple[str, int], dict[str, Any]] = {}
+        rep = self.apply([("latency", 1)] * len(self.dense))
+        rows = {r["name"]: r for r in rep["layers"]}
+        self.parallel = [rows[n] for n in self.names]
+        tot = rep["total"]
+        self.fixed = {k: int(tot[k]) - sum(int(r[k]) for r in self.parallel) for k in RESOURCES}
+        self.fixed_latency = int(tot["latency_cycles"]) - sum(
+            int(r["latency_cycles"]) for r in self.parallel)
+
+    def restore(self) -> None:
+        self.apply(self._orig)
+
+    def apply(self, choice: list[tuple[str, int]]) -> dict[str, Any]:
+        for n, (s, r) in zip(self.dense, choice, strict=True):
+            n.set("strategy", s)
+            n.set("reuse", int(r))
+        return self._est(self.graph)
+
+    def folded(self, target: int) -> list[dict[str, Any]]:
+        reuses = [max(1, min(target, z)) for z in self.nnz]
+        if any((self.names[i], r) not in self._cache for i, r in enumerate(reuses)):
+            rep = self.apply([("resource", r) for r in reuses])
+            rows = {r["name"]: r for r in rep["layers"]}
+            for i, r in enumerate(reuses):
+                self._cache[(self.names[i], r)] = rows[self.names[i]]
+        return [self._cache[(self.names[i], r)] for i, r in enumerate(reuses)]
+
+
+def bound(graph: Graph, board: Any, costs: _Costs | None = None) -> dict[str, float]:
+    """Compute and memory roofs of ``board`` for ``graph`` (inferences/s, see module doc).
+
+    ``graph``'s strategy/reuse attributes are left as they are.
+    """
+    from ..boards import Board, load_board
+
+    b: Board = board if isinstance(board, Board) else load_board(board)
+    if costs is None:
+        costs = _Costs(graph)
+        costs.restore()
+    macs = sum(costs.nnz)
+    f = float(b.clock_mhz) * 1e6
+    wbytes = sum(z * n.weights["weight"].ftype.width
+                 for n, z in zip(costs.dense, costs.nnz, strict=True)) / 8.0
+    per_mac = [int(r["lut"]) / z for r, z in zip(costs.parallel, costs.nnz, strict=True) if z]
+    lut_per_mac = min(per_mac) if per_mac else 0.0
+    lut_room = max(0, budget(b)["lut"] - costs.fixed["lut"])
+    lut_mults = int(lut_room // lut_per_mac) if lut_per_mac else 0
+    mults = b.dsp + lut_mults
+    compute = min(mults, macs) * f / macs if macs else f
+    bram_bw = b.bram18 * 2 * 36 / 8.0 * f  # bytes/s
+    memory = bram_bw / wbytes if wbytes else math.inf
+    return {
+        "nonzero_macs": float(macs),
+        "weight_bytes": wbytes,
+        "clock_hz": f,
+        "dsp_multipliers": float(b.dsp),
+        "lut_per_constant_mac": float(lut_per_mac),
+        "lut_multipliers": float(lut_mults),
+        "compute_roof_inferences_per_s": compute,
+        "dsp_only_roof_inferences_per_s": min(b.dsp, macs) * f / macs if macs else f,
+        "memory_roof_inferences_per_s": memory,
+        "bram_bandwidth_bytes_per_s": bram_bw,
+        "offchip_bandwidth_bytes_per_s": float(b.mem_bandwidth_gbps) * 1e9,
+        "bound_inferences_per_s": min(compute, memory),
+        "compute_roof_macs_per_s": compute * macs,
+    }
+
+
+def _targets(max_nnz: int, nnzs: list[int]) -> list[int]:
+    ts = set(range(1, min(DENSE_TARGETS, max_nnz) + 1))
+    t = float(DENSE_TARGETS)
+    while t < max_nnz:
+        t *= GEOMETRIC_STEP
+        ts.add(min(max_nnz, math.ceil(t)))
+    ts.update(nnzs)
+    return sorted(ts)
+
+
+def _vec(row: dict[str, Any]) -> list[int]:
+    return [int(row[k]) for k in RESOURCES] + [int(row["latency_cycles"]), int(row["ii_cycles"])]
+
+
+def _combos(n_layers: int, par: np.ndarray, fold: np.ndarray) -> np.ndarray:
+    """0/1 rows (1 = folded) of the combinations to cost."""
+    if n_layers <= MAX_ENUMERATED_LAYERS:
+        return np.array(list(itertools.product((0, 1), repeat=n_layers)), dtype=np.int64)
+    # too many layers to enumerate: all folded, all parallel, and per layer the cheaper one
+    cheaper = (fold[:, 2] < par[:, 2]).astype(np.int64)
+    return np.stack([np.ones(n_layers, np.int64), np.zeros(n_layers, np.int64), cheaper])
+
+
+def _search(costs: _Costs, goal: str, budgets: dict[str, int]
+            ) -> tuple[list[tuple[str, int]] | None, int, np.ndarray | None]:
+    """Best choice within ``budgets`` (None when nothing fits), the number of targets
+    tried, and the total of the least-overflowing design (for the error message)."""
+    n_layers = len(costs.dense)
+    lim = np.array([budgets[k] for k in RESOURCES], dtype=np.float64)
+    fixed = np.array([costs.fixed[k] for k in RESOURCES] + [costs.fixed_latency, 1])
+    par = np.array([_vec(r) for r in costs.parallel])  # (L, 6)
+    best: tuple[tuple[float, ...], list[tuple[str, int]]] | None = None
+    least_over: tuple[float, np.ndarray] | None = None
+    tried = 0
+    for t in _targets(max(costs.nnz + [1]), costs.nnz):
+        tried += 1
+        frows = costs.folded(t)
+        fold = np.array([_vec(r) for r in frows])
+        c = _combos(n_layers, par, fold)  # (K, L)
+        sel = np.where(c[:, :, None] == 1, fold[None], par[None])  # (K, L, 6)
+        tot = sel[:, :, :4].sum(axis=1) + fixed[None, :4]
+        lat = sel[:, :, 4].sum(axis=1) + fixed[4]
+        ii = sel[:, :, 5].max(axis=1)
+        frac = tot / np.maximum(lim, 1)[None]
+        worst = frac.max(axis=1)
+        k = int(np.argmin(worst))
+        if least_over is None or worst[k] < least_over[0]:
+            least_over = (float(worst[k]), tot[k])
+        ok = np.all(tot <= lim[None], axis=1)
+        if not ok.any():
+            continue
+        use = frac.sum(axis=1)
+        for j in np.flatnonzero(ok):
+            key = ((float(ii[j]), float(use[j]), float(lat[j])) if goal == "throughput"
+                   else (float(lat[j]), float(ii[j]), float(use[j])))
+            if best is None or key < best[0]:
+                choice = [("resource", int(frows[i]["reuse"])) if c[j, i] else ("latency", 1)
+                          for i in range(n_layers)]
+                best = (key, choice)
+        if goal == "throughput":
+            break  # targets ascend: the first that fits has the smallest II
+    return (best[1] if best else None), tried, (least_over[1] if least_over else None)
+
+
+def _board_size(b: Any) -> tuple[float, str]:
+    return (b.lut + 100 * b.dsp + 50 * b.bram18, b.name)
+
+
+def smallest_board(costs: _Costs, goal: str) -> str | None:
+    """The smallest board of ``boards/`` (by LUT + 100 DSP + 50 BRAM18) the design fits."""
+    from ..boards import list_boards
+
+    for b in sorted(list_boards(), key=_board_size):
+        choice, _, _ = _search(costs, goal, budget(b))
+        if choice is not None:
+            return str(b.name)
+    return None
+
+
+def fit(graph: Graph, board: Any, goal: str = "throughput") -> FitResult:
+    """Set every Dense layer's strategy/reuse for ``goal`` on ``board`` (a Board or name).
+
+    Returns the plan (:class:`FitResult`) and stores it in ``graph.meta["fit"]``; raises
+    :class:`FitError` when no design fits (the graph is then left unchanged).
+    """
+    from ..boards import Board, load_board
+
+    if goal not in GOALS:
+        raise FitError(f"fit goal {goal!r} is not supported; choose one of: {', '.join(GOALS)}")
+    b: Board = board if isinstance(board, Board) else load_board(board)
+    lim = budget(b)
+    costs = _Costs(graph)
+    choice: list[tuple[str, int]] | None = []
+    tried, least = 0, None
+    if costs.dense:
+        choice, tried, least = _search(costs, goal, lim)
+    else:  # nothing to fold: the design is what it is
+        tot0 = np.array([costs.fixed[k] for k in RESOURCES])
+        if np.any(tot0 > np.array([lim[k] for k in RESOURCES])):
+            choice, least = None, tot0
+    if choice is None:
+        assert least is not None
+        costs.restore()
+        ratios = {k: float(least[i]) / max(1, lim[k]) for i, k in enumerate(RESOURCES)}
+        k = max(RESOURCES, key=lambda r: ratios[r])
+        need = int(least[RESOURCES.index(k)])
+        pct = f" ({int(LUT_MARGIN * 100)} % of {b.lut})" if k == "lut" else ""
+        bigger = smallest_board(costs, goal) if costs.dense else None
+        hint = f"board {bigger} fits" if bigger else "no board in boards/ fits"
+        raise FitError(
+            f"{graph.name} does not fit {b.name} even fully folded: it needs {need} "
+            f"{k.upper()} but the budget is {lim[k]}{pct}, over by {need - lim[k]}; "
+            f"smallest change: {hint}, or cut the {k.upper()} cost {ratios[k]:.1f}x "
+            "(fewer bits or more pruning)"
+        )
+    rep = costs.apply(choice)
+    rows = {r["name"]: r for r in rep["layers"]}
+    layers = []
+    for n, z in zip(costs.dense, costs.nnz, strict=True):
+        r = rows[n.name]
+        layers.append(LayerPlan(
+            n.name, str(n["strategy"]), int(n["reuse"]), z, int(r.get("multipliers", 0)),
+            int(r["dsp"]), int(r["bram18"]), int(r["lut"]), int(r["ff"]),
+            int(r["latency_cycles"]), int(r["ii_cycles"])))
+    tot = {k: int(v) for k, v in rep["total"].items()}
+    bd = bound(graph, b, costs)
+    ii = max(1, tot["ii_cycles"])
+    achieved = bd["clock_hz"] / ii
+    fraction = achieved / bd["bound_inferences_per_s"] if bd["bound_inferences_per_s"] else 0.0
+    use = {k: tot[k] / max(1, lim[k]) for k in RESOURCES}
+    binding = max(RESOURCES, key=lambda k: use[k])
+    res = FitResult(goal, b.name, float(b.clock_mhz), lim, layers, tot,
+                    int(bd["nonzero_macs"]), bd, achieved, fraction, binding,
+                    _explain(fraction, binding, use, ii, bd), tried)
+    graph.meta["fit"] = res.to_json()
+    return res
+
+
+def _explain(fraction: float, binding: str, use: dict[str, float], ii: int,
+             bd: dict[str, float]) -> str:
+    if fraction >= 0.8:
+        return (f"II {ii} reaches {100 * fraction:.0f} % of the bound; {binding.upper()} is "
+                f"the most used resource ({100 * use[binding]:.0f} % of its budget)")
+    roof_ii = bd["clock_hz"] / bd["bound_inferences_per_s"]
+    return (f"II {ii} against {roof_ii:.2f} at the bound ({100 * fraction:.1f} %): "
+            f"{binding.upper()} binds ({100 * use[binding]:.0f} % of its budget, DSP "
+            f"{100 * use['dsp']:.0f} %); the model does not fit fully parallel, and each folded "
+            "multiplier also costs units x accumulator-width LUTs of accumulators plus an "
+            "input multiplexer, so LUTs run out long before the DSPs")
+
+
+def text(doc: dict[str, Any]) -> str:
+    """The fit plan as a plain-text table (``FitResult.to_json()`` input)."""
+    head = (f"{'layer':<14}{'strategy':<10}{'R':>5}{'nnz':>6}{'mults':>6}{'DSP':>6}"
+            f"{'BRAM18':>7}{'LUT':>8}{'FF':>8}{'lat':>6}{'II':>5}")
+    lines = [f"fit {doc['goal']} on {doc['board']} ({doc['clock_mhz']:g} MHz), budget: "
+             + ", ".join(f"{k.upper()} {v}" for k, v in doc["budget"].items())
+             + f" (LUT {int(LUT_MARGIN * 100)} % of the device)", head, "-" * len(head)]
+    for p in doc["layers"]:
+        lines.append(f"{p['name']:<14}{p['strategy']:<10}{p['reuse']:>5}{p['nnz']:>6}"
+                     f"{p['multipliers']:>6}{p['dsp']:>6}{p['bram18']:>7}{p['lut']:>8}"
+                     f"{p['ff']:>8}{p['latency_cycles']:>6}{p['ii_cycles']:>5}")
+    t = doc["total"]
+    lines.append("-" * len(head))
+    lines.append(f"{'design total':<41}{t['dsp']:>6}{t['bram18']:>7}{t['lut']:>8}{t['ff']:>8}"
+                 f"{t['latency_cycles']:>6}{t['ii_cycles']:>5}")
+    bd = doc["bound"]
+    lines.append(
+        f"throughput {doc['achieved_inferences_per_s'] / 1e6:.3f} M inferences/s (f/II); "
+        f"bound {bd['bound_inferences_per_s'] / 1e6:.3f} M/s (compute roof "
+        f"{bd['compute_roof_inferences_per_s'] / 1e6:.3f} with {int(bd['dsp_multipliers'])} DSP + "
+        f"{int(bd['lut_multipliers'])} LUT multipliers, DSP-only "
+        f"{bd['dsp_only_roof_inferences_per_s'] / 1e6:.3f}, memory roof "
+        f"{bd['memory_roof_inferences_per_s'] / 1e6:.1f}); "
+        f"{100 * doc['fraction_of_bound']:.1f} % of the bound")
+    lines.append(doc["explanation"])
+    return "\n".join(lines)

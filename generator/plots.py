@@ -1,0 +1,202 @@
+"""PNG plots of a design's report (``OUT/plots/*.png``), drawn with matplotlib (Agg).
+
+Every function takes the plain data :mod:`generator.report` computes (``report.json``'s
+records), never the graph, so the plots show exactly what the report states:
+
+* :func:`roofline` -- arithmetic intensity (nonzero MACs per byte of weights and
+  activations a layer moves) against MAC/s at the design's II, with the board's compute
+  roofs (DSP + LUT multipliers, DSP only) and memory roofs (on-chip block RAM, off-chip
+  DDR/HBM) as lines;
+* :func:`resources` -- per-layer DSP, BRAM18, LUT and FF bars, and latency / II cycles;
+* :func:`sparsity` -- per Dense layer, the fraction of pruned weights (nonzero / total
+  written on each bar).
+
+matplotlib is imported lazily; :data:`MISSING` explains how to install it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+MISSING = "plots skipped: matplotlib is not installed (pip install matplotlib)"
+DPI = 100
+
+
+class PlotError(ValueError):
+    """Plots that cannot be drawn (one line: why)."""
+
+
+def _plt() -> Any:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=True)
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise PlotError(MISSING) from None
+    return plt
+
+
+def _si(v: float, unit: str) -> str:
+    for k, p in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= k:
+            return f"{v / k:.3g} {p}{unit}"
+    return f"{v:.3g} {unit}"
+
+
+def roofline(doc: dict[str, Any], path: str) -> str:
+    """Roofline of the design's layers (``doc`` = report.json)."""
+    plt = _plt()
+    import numpy as np
+
+    pts = doc["roofline"]["layers"]
+    roofs = doc["roofline"]
+    fig, ax = plt.subplots(figsize=(7.5, 6.0))
+    xs = [p["intensity_macs_per_byte"] for p in pts]
+    ys = [p["macs_per_s"] for p in pts]
+    lo = min(xs + [0.1]) / 3
+    hi = max(xs + [10.0]) * 6
+    xr = np.geomspace(lo, hi, 200)
+    top = max(ys + [1.0])
+    if roofs.get("compute_macs_per_s"):
+        c = roofs["compute_macs_per_s"]
+        ax.plot(xr, np.full_like(xr, c), color="tab:red", lw=2,
+                label=f"compute roof, DSP + LUT multipliers ({_si(c, 'MAC/s')})")
+        top = max(top, c)
+    if roofs.get("dsp_macs_per_s"):
+        c = roofs["dsp_macs_per_s"]
+        ax.plot(xr, np.full_like(xr, c), color="tab:red", lw=1.2, ls="--",
+                label=f"compute roof, DSP only ({_si(c, 'MAC/s')})")
+    for key, color, name in (("bram_bytes_per_s", "tab:blue", "on-chip BRAM"),
+                             ("offchip_bytes_per_s", "tab:purple", "off-chip memory")):
+        bw = roofs.get(key)
+        if bw:
+            y = bw * xr
+            if roofs.get("compute_macs_per_s"):  # the slope ends where it meets the roof
+                y = np.where(y <= roofs["compute_macs_per_s"], y, np.nan)
+            ax.plot(xr, y, color=color, lw=1.5, ls="-." if "off" in name else "-",
+                    label=f"{name} bandwidth roof ({_si(bw, 'B/s')})")
+    ax.scatter(xs, ys, s=40, color="black", zorder=5, label="layer at the design's II")
+    # labels to the right of the points, at heights at least a factor GAP apart, with a
+    # leader line to their point, so close points never get overlapping labels
+    gap = 1.9
+    order = sorted(range(len(pts)), key=lambda i: ys[i])
+    ty: list[float] = []
+    for i in order:
+        y = ys[i] if not ty else max(ys[i], ty[-1] * gap)
+        ty.append(y)
+    shift = (ty[-1] / ys[order[-1]]) ** 0.5 if ty else 1.0  # centre the column on the points
+    for i, y in zip(order, ty, strict=True):
+        ax.annotate(pts[i]["name"], (xs[i], ys[i]), xytext=(xs[i] * 2.2, y / shift),
+                    fontsize=9, va="center",
+                    arrowprops={"arrowstyle": "-", "color": "0.4", "lw": 0.8})
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(min(ys + [top]) / 10, top * 4)
+    ax.set_xlabel("arithmetic intensity (nonzero MACs per byte of weights + activations)")
+    ax.set_ylabel("throughput (nonzero MAC/s)")
+    board = roofs.get("board") or "no board (roofs not drawn)"
+    ax.set_title(f"{doc['summary']['model']}: roofline on {board}, "
+                 f"{roofs['clock_mhz']:g} MHz, II {roofs['ii_cycles']}")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def resources(doc: dict[str, Any], path: str) -> str:
+    """Per-layer DSP / BRAM18 / LUT / FF bars and latency / II cycles."""
+    plt = _plt()
+    import numpy as np
+
+    rows = doc["estimate"]["layers"]
+    names = [r["name"] for r in rows]
+    x = np.arange(len(rows))
+    fig, axes = plt.subplots(2, 3, figsize=(12, 6.6))
+    panels = (("dsp", "DSP48", "tab:red"), ("bram18", "BRAM18", "tab:blue"),
+              ("lut", "LUT", "tab:green"), ("ff", "FF", "tab:olive"))
+    total = doc["estimate"]["total"]
+    budget = (doc.get("fit") or {}).get("budget", {})
+    for ax, (key, label, color) in zip(axes.flat, panels, strict=False):
+        vals = [r[key] for r in rows]
+        ax.bar(x, vals, color=color)
+        ax.set_ylim(0, max(vals + [1]) * 1.15)
+        if not any(vals):
+            ax.text(0.5, 0.5, f"no {label}", ha="center", va="center", transform=ax.transAxes,
+                    color="0.4")
+        t = f"{label} per layer (total {total[key]}"
+        t += f" of budget {budget[key]})" if key in budget else ")"
+        ax.set_title(t, fontsize=10)
+        ax.set_ylabel(f"{label} (count)")
+    ax = axes.flat[4]
+    w = 0.4
+    ax.bar(x - w / 2, [r["latency_cycles"] for r in rows], w, label="latency", color="tab:gray")
+    ax.bar(x + w / 2, [r["ii_cycles"] for r in rows], w, label="II", color="tab:orange")
+    ax.set_title(f"cycles per layer (design latency {total['latency_cycles']}, "
+                 f"II {total['ii_cycles']})", fontsize=10)
+    ax.set_ylabel("clock cycles")
+    ax.legend(fontsize=8)
+    for ax in axes.flat[:5]:
+        ax.set_xticks(x)
+        ax.set_xticklabels(names, rotation=45, ha="right", fontsize=8)
+        ax.grid(True, axis="y", alpha=0.3)
+    # last panel: the implementation of each layer as a table
+    ax = axes.flat[5]
+    ax.axis("off")
+    lines = [f"{r['name']}: {r['impl']}" + (f", R={r['reuse']}, M={r['multipliers']}"
+                                            if "reuse" in r else "")
+             for r in rows if r["impl"].startswith("dense")]
+    ax.text(0, 1, "Dense layers\n" + "\n".join(lines), va="top", fontsize=9, family="monospace",
+            transform=ax.transAxes)
+    fig.suptitle(f"{doc['summary']['model']}: estimated resources and cycles per layer")
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def sparsity(doc: dict[str, Any], path: str) -> str:
+    """Fraction of pruned weights per Dense layer."""
+    plt = _plt()
+
+    rows = [r for r in doc["layers"] if "sparsity" in r]
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(rows) + 2), 4.2))
+    names = [r["name"] for r in rows]
+    vals = [100 * r["sparsity"] for r in rows]
+    bars = ax.bar(range(len(rows)), vals, color="tab:cyan")
+    for b, r in zip(bars, rows, strict=True):
+        ax.annotate(f"{r['nonzero']}/{r['weights']} nonzero", (b.get_x() + b.get_width() / 2,
+                    b.get_height()), textcoords="offset points", xytext=(0, 3), ha="center",
+                    fontsize=8)
+    ax.set_xticks(range(len(rows)))
+    ax.set_xticklabels(names, rotation=30, ha="right")
+    ax.set_ylim(0, 110)
+    ax.set_ylabel("pruned weights (%)")
+    ax.set_xlabel("Dense layer")
+    s = doc["summary"]
+    ax.set_title(f"{s['model']}: sparsity per layer (overall {100 * s['sparsity']:.1f} % pruned)")
+    ax.grid(True, axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+PLOTS = (("roofline.png", roofline), ("resources.png", resources), ("sparsity.png", sparsity))
+
+
+def write_all(doc: dict[str, Any], out_dir: str) -> list[str]:
+    """Write every plot of ``doc`` into ``out_dir``; returns the file paths."""
+    os.makedirs(out_dir, exist_ok=True)
+    paths = []
+    for name, fn in PLOTS:
+        if name == "roofline.png" and not doc.get("roofline"):
+            continue
+        if name == "resources.png" and not doc.get("estimate", {}).get("layers"):
+            continue
+        paths.append(fn(doc, os.path.join(out_dir, name)))
+    return paths
