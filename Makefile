@@ -27,7 +27,8 @@ demo: $(STAMP)
 	$(BIN)/nnfab inspect $(MODEL)
 	$(BIN)/nnfab convert $(MODEL) -o $(DEMO) --verbose
 	$(BIN)/nnfab verify $(DEMO) --samples 1000
-	@echo; echo "report: $(DEMO)/report.md"
+	$(BIN)/nnfab report $(DEMO)
+	@echo; echo "report: $(DEMO)/report.md; plots: $(DEMO)/plots/roofline.png, resources.png, sparsity.png"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --durations=15

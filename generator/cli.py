@@ -135,6 +135,7 @@ def cmd_report(a: argparse.Namespace) -> int:
 
     g = project.load(a.out)
     rep = estimate.report(g, a.out, synth=a.synth)
+    report.write(g, a.out, plots=True)  # report.md, report.json and OUT/plots/*.png
     if a.json:
         print(json.dumps(rep))
     else:

@@ -50,7 +50,8 @@ def _write_board(g: Graph, out: str, cfg: Config) -> None:
 WRITERS: list[tuple[str, Callable[[Graph, str, Config], None]]] = [
     ("hls", _write_hls),
     ("rtl", _write_rtl),
-    ("report", lambda g, out, cfg: report.write(g, out)),
+    # plots are drawn by `nnfab report` (matplotlib costs ~1 s; convert stays fast)
+    ("report", lambda g, out, cfg: report.write(g, out, plots=False)),
     ("board", _write_board),
 ]
 
