@@ -11,6 +11,15 @@ cycles cocotb measures):
 * design: latency = 1 + sum of layer latencies (first vector, empty pipeline, consumer
   ready); II = largest layer II.
 
+Streamed (CNN) designs (:mod:`generator.backends.rtl.stream`): the cycle model
+:mod:`generator.backends.rtl.cycles` simulates the handshakes of the block plan cycle by
+cycle (the control registers of every block, no data), which gives exactly the
+measured ``latency_cycles`` (first input beat to first output beat of frame 0),
+``latency_last_cycles`` (to its last output beat) and ``ii_cycles`` (cycles between
+frame starts at full rate); per-layer rows give the cycles a layer adds to a beat.
+Line and row buffers count BRAM18 / LUT by the tiling pass's RAM rule; fork FIFOs
+(depths from the cycle model) are rows of their own.
+
 Resources (estimates; the rules, per layer):
 
 * DSP: a multiplier is a DSP48 when its product is at least 9 bits wide and both
@@ -46,6 +55,7 @@ from .backends.rtl.plan import (
     Stage,
     clog2,
     plan,
+    stream_plan,
     totals,
 )
 from .fixed import Overflow, Rounding
@@ -92,6 +102,25 @@ def _tree_regs(terms: int) -> int:
 def _resources(s: Stage) -> dict[str, int]:
     n = s.node
     r = {"dsp": 0, "bram18": 0, "lut": 0, "ff": 0}
+    if s.kind in ("conv_parallel", "pool_parallel", "window", "upsample"):
+        # line / row buffers: the tiling pass's RAM rule (checked against Yosys)
+        from .passes.tiling import map_memory, node_memories
+
+        for m in node_memories(n):
+            t = map_memory(m)
+            r["bram18"] += t.bram18
+            r["lut"] += t.luts
+        if "KH" in s.info:  # the window register
+            r["ff"] += s.info["KH"] * s.info["KW"] * s.info["C"] * n.input.ftype.width
+    if s.kind == "conv_parallel":
+        aw = n.output.ftype.width
+        r["lut"] += s.info["adders"] * aw
+        r["ff"] += sum(_tree_regs(t) for t in s.info["terms_per_out"]) * aw + s.latency
+    elif s.kind == "pool_parallel":
+        r["ff"] += n.output.size // max(1, n.output.shape[0]) * n.output.ftype.width
+    elif s.kind in ("gpool", "collect"):
+        r["ff"] += n.output.size * n.output.ftype.width + n.input.shape[-1] * (
+            n.input.ftype.width + 8)
     if s.kind == "dense_parallel":
         aw = n.output.ftype.width
         r["lut"] = s.info["adders"] * aw
@@ -154,12 +183,24 @@ def estimate(g: Graph) -> dict[str, Any]:
             row["adder_tree_terms"] = s.info["terms"]
         layers.append(row)
     tin = g.inputs[0]
-    skid_ff = 2 * tin.size * tin.ftype.width + 2
+    beat = tin.size * tin.ftype.width
+    sp = stream_plan(stages)
+    if sp is not None:
+        beat = sp.streams[sp.input].bits
+        # fork FIFOs (depth from the cycle model): distributed RAM, ~1 LUT per 2 bits x 32
+        for b in sp.blocks:
+            if b.kind == "fifo":
+                bits = sp.streams[b.ins[0]].bits
+                layers.append({"name": b.name, "op": "FIFO", "impl": f"fifo[{b.p['DEPTH']}]",
+                               "latency_cycles": 1, "ii_cycles": 1, "dsp": 0, "bram18": 0,
+                               "lut": _cdiv(b.p["DEPTH"], 32) * _cdiv(bits, 2) + 8,
+                               "ff": 2 * clog2(b.p["DEPTH"] + 1) + 2, "depth": b.p["DEPTH"]})
+    skid_ff = 2 * beat + 2
     total = {
         **totals(stages),
         "dsp": sum(r["dsp"] for r in layers),
         "bram18": sum(r["bram18"] for r in layers),
-        "lut": sum(r["lut"] for r in layers) + tin.size * tin.ftype.width,
+        "lut": sum(r["lut"] for r in layers) + beat,
         "ff": sum(r["ff"] for r in layers) + skid_ff,
         "skid_latency_cycles": SKID_LATENCY,
     }

@@ -11,6 +11,9 @@ element and cycle). Each memory is given one implementation:
   BRAM18 units (a RAMB36 is two), with the bits used and wasted;
 * URAM is never used for ROMs: it cannot be initialised by the bitstream.
 
+RAMs (the line buffers and row buffers of the streamed CNN architecture) are LUT RAM or
+block RAM by the rule of :func:`node_memories` (``impl`` ``lutram`` or ``bram``).
+
 The choice between LUT and BRAM follows the cost model Yosys ``synth_xilinx`` applies
 (measured here: a ROM stays in LUTs while ``width x ceil(depth / 64) <= 128 x BRAM18
 tiles``), so the
@@ -27,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ..ir import Dense, Graph, Node, Softmax, Table
+from ..ir import Conv, Dense, Graph, Node, Pool, Softmax, Table, Upsample
 
 #: (depth, width) aspect ratios of one RAMB18 and one RAMB36 (7-series / UltraScale(+)).
 BRAM18_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
@@ -35,6 +38,9 @@ BRAM36_SHAPES = ((32768, 1), (16384, 2), (8192, 4), (4096, 9), (2048, 18), (1024
 LUT_BITS = 64
 #: a ROM moves from LUTs to block RAM when ceil(bits / 64) exceeds this many LUT6 per BRAM18
 LUT_COST_PER_BRAM18 = 128
+#: a RAM moves from LUT RAM to block RAM when it needs more LUT-RAM cells than this per
+#: BRAM18 of its block-RAM tiling (measured with Yosys synth_xilinx, see node_memories)
+LUTRAM_CELLS_PER_BRAM18 = 8
 
 
 class TilingError(ValueError):
@@ -49,6 +55,7 @@ class Memory:
     depth: int
     width: int
     ports: int = 1
+    kind: str = "rom"  # rom (initialised, read-only) | ram (line/row buffer: 1 write, 1 read)
 
     @property
     def bits(self) -> int:
@@ -58,7 +65,7 @@ class Memory:
 @dataclass(frozen=True)
 class Tiling:
     memory: str
-    impl: str  # lut | bram
+    impl: str  # lut | lutram | bram
     bram18: int  # BRAM18 units (a RAMB36 counts 2)
     primitive: str  # RAMB18 / RAMB36 / LUT6
     tiles: int  # primitives used
@@ -86,8 +93,23 @@ def bram_tiles(depth: int, width: int) -> tuple[int, str, int, tuple[int, int]]:
     return best
 
 
+def lutram_cells(depth: int, width: int) -> tuple[int, str]:
+    """Simple-dual-port LUT RAM cells of a RAM: RAM32M16 (32 x 14) or RAM64M8 (64 x 7)."""
+    if depth <= 32:
+        return math.ceil(width / 14), "RAM32M16"
+    return math.ceil(depth / 64) * math.ceil(width / 7), "RAM64M8"
+
+
 def map_memory(m: Memory) -> Tiling:
-    """Implementation of one ROM (see the module docstring for the rule)."""
+    """Implementation of one ROM or RAM (see the module docstring for the rules)."""
+    if m.kind == "ram":
+        units, prim, tiles, shape = bram_tiles(m.depth, m.width)
+        cells, cell = lutram_cells(m.depth, m.width)
+        if cells <= LUTRAM_CELLS_PER_BRAM18 * units:
+            return Tiling(m.name, "lutram", 0, cell, cells, (64 if cell == "RAM64M8" else 32,
+                          7 if cell == "RAM64M8" else 14), 8 * cells, m.bits, 0)
+        return Tiling(m.name, "bram", units, prim, tiles, shape, 0, m.bits,
+                      tiles * shape[0] * shape[1] - m.bits)
     # as logic, each output bit takes one LUT6 per 64 words
     luts = m.width * math.ceil(m.depth / LUT_BITS) * max(1, m.ports)
     units, prim, tiles, shape = bram_tiles(m.depth, m.width)
@@ -106,7 +128,23 @@ def _bits(n: int) -> int:
 
 
 def node_memories(n: Node) -> list[Memory]:
-    """The memories the backends build for node ``n``."""
+    """The memories the backends build for node ``n``.
+
+    ROMs: folded Dense schedules, Table / Softmax tables. RAMs of the streamed (CNN)
+    RTL architecture (``kind="ram"``, one write and one synchronous read port,
+    ``nnfab_ram_sdp``): the line buffer of a Conv/Pool window with ``KH > 1`` (one word
+    per padded column holding ``KH-1`` pixels: ``W_padded`` words of
+    ``(KH-1) x C x bits``), and the row buffer of an Upsample with a row factor above 1
+    (``W`` words of one pixel). A RAM is LUT RAM (RAM32M16 up to 32 words, else
+    RAM64M8 cells of 64 x 7 bits) while it needs at most
+    :data:`LUTRAM_CELLS_PER_BRAM18` cells per BRAM18 of its block-RAM tiling, else block
+    RAM -- the choice Yosys ``synth_xilinx`` makes (probed at 16..1024 words, 4..128
+    bits; ``tests/test_rtl_cnn.py`` checks a line buffer end to end). The FIFOs on the
+    branches of a forked tensor are not listed: they read asynchronously (distributed
+    RAM / registers, never block RAM) and their depths come from the cycle model of
+    the whole graph (``generator.backends.rtl.stream.size_fifos``); the RTL estimate
+    reports them.
+    """
     if isinstance(n, Dense) and n["strategy"] == "resource":
         from .folding import schedule
 
@@ -121,6 +159,15 @@ def node_memories(n: Node) -> list[Memory]:
         e, i = n.weights["exp_table"], n.weights["inv_table"]
         return [Memory(f"{n.name}_exp", len(e.data), e.ftype.width, ports=n.input.shape[-1]),
                 Memory(f"{n.name}_inv", len(i.data), i.ftype.width)]
+    if isinstance(n, (Conv, Pool)) and len(n["kernel"]) == 2 and n["kernel"][0] > 1:
+        shape = n.input.shape
+        wp = shape[1] + n["pads"][2] + n["pads"][3]
+        width = (n["kernel"][0] - 1) * shape[-1] * n.input.ftype.width
+        return [Memory(f"{n.name}_linebuf", wp, width, kind="ram")]
+    if isinstance(n, Upsample) and len(n["factors"]) == 2 and n["factors"][0] > 1:
+        shape = n.input.shape
+        return [Memory(f"{n.name}_rowbuf", shape[1], shape[-1] * n.input.ftype.width,
+                       kind="ram")]
     return []
 
 
@@ -162,7 +209,7 @@ def summary(graph: Graph) -> dict[str, Any]:
         "rom_luts": int(sum(t.luts for t in ts)),
         "bits_used": int(sum(t.bits_used for t in ts if t.impl == "bram")),
         "bits_wasted": int(sum(t.bits_wasted for t in ts)),
-        "memories": int(len(ts)),
+        "memories": len(ts),
         "fill": float(np.round(
             sum(t.bits_used for t in ts if t.impl == "bram")
             / max(1, sum(t.bits_used + t.bits_wasted for t in ts if t.impl == "bram")), 4)),

@@ -3,7 +3,9 @@
 :func:`write` renders the RTL plan of :mod:`.plan` through :mod:`.emit`, copies the
 hand-written library (``lib/nnfab_*.v``) next to it so ``OUT/rtl`` is self-contained,
 and writes ``OUT/sim`` (the cocotb test module, a copy of the ``testbenches`` package,
-and ``sim.json``, the runner configuration :mod:`.sim` reads). A graph the RTL backend
+and ``sim.json``, the runner configuration :mod:`.sim` reads). A CNN (any spatial op) is
+rendered as a pixel-streamed design (:mod:`.stream`: one beat per pixel in, pixels or one
+vector per frame out); its ``sim.json`` carries ``frame`` (``in_beats``/``out_beats``). A graph the RTL backend
 cannot render yet gets ``OUT/rtl/UNSUPPORTED.txt`` (one line) instead, so the other
 views still convert; :func:`generator.backends.rtl.sim.run` then reports that line.
 """
@@ -17,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ...ir import Graph
-from .plan import RTLUnsupported, plan, totals
+from .plan import RTLUnsupported, plan, stream_plan, totals
 
 LIB_DIR = Path(__file__).resolve().parent / "lib"
 #: the repository's cocotb testbench package (copied into OUT/sim)
@@ -41,7 +43,8 @@ def write(g: Graph, out: str, cfg: Any = None) -> dict[str, Any]:
     os.makedirs(sim, exist_ok=True)
     try:
         stages = plan(g)
-        top, files = emit.render(g, stages)
+        sp = stream_plan(stages)
+        top, files = emit.render_stream(g, sp) if sp is not None else emit.render(g, stages)
     except RTLUnsupported as e:
         with open(os.path.join(rtl, UNSUPPORTED), "w") as f:
             f.write(str(e) + "\n")
@@ -54,7 +57,7 @@ def write(g: Graph, out: str, cfg: Any = None) -> dict[str, Any]:
     sources = [f"{top}.v"] + sorted(n for n in files if n.endswith(".v") and n != f"{top}.v")
     sources += [p.name for p in library_files()]
     tin, tout = g.inputs[0], g.outputs[0]
-    conf = {
+    conf: dict[str, Any] = {
         "top": top,
         "sources": sources,
         "mem_dir_param": True,  # the top has a MEM_DIR parameter (prefix of .mem files)
@@ -63,6 +66,11 @@ def write(g: Graph, out: str, cfg: Any = None) -> dict[str, Any]:
                    "signed": tout.ftype.signed},
         "expected": totals(stages),
     }
+    if sp is not None:
+        si, so = sp.streams[sp.input], sp.streams[sp.output]
+        conf["input"]["size"] = si.elems
+        conf["output"]["size"] = so.elems
+        conf["frame"] = {"in_beats": si.beats, "out_beats": so.beats}
     write_sim(out, conf)
     return conf
 
@@ -73,7 +81,10 @@ def write_sim(out: str, conf: dict[str, Any]) -> None:
     ``conf`` holds ``top``, ``sources`` (file names in ``out/rtl``), ``mem_dir_param``
     (the top has a ``MEM_DIR`` parameter), ``input`` and
     ``output`` (``size``, ``width``, ``signed``) and ``expected`` cycles
-    (``latency_cycles``, ``ii_cycles``).
+    (``latency_cycles``, ``ii_cycles``; streamed designs also ``latency_last_cycles``
+    and ``frames``, the full-rate frames the timing phase streams) and, for a streamed
+    design, ``frame`` (``in_beats``, ``out_beats``: beats per input/output frame;
+    ``input``/``output`` ``size`` are then elements per beat).
     """
     sim = os.path.join(out, "sim")
     os.makedirs(sim, exist_ok=True)

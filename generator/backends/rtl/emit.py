@@ -5,9 +5,24 @@ the hand-written library modules in ``lib/`` (copied next to the generated files
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from ...ir import Binarize, Dense, Graph, Node, Quantize, Relu, Table, Ternarize
+from ...fixed import FixedType
+from ...ir import (
+    Binarize,
+    Conv,
+    Dense,
+    Graph,
+    Node,
+    Pool,
+    Quantize,
+    Relu,
+    Reshape,
+    Table,
+    Ternarize,
+)
 from .plan import (
     LEVELS_PER_STAGE,
     OVF_CODE,
@@ -18,6 +33,7 @@ from .plan import (
     fifo_aw,
     ident,
 )
+from .stream import Block, StreamPlan, _aligned_bias, conv_matrix
 
 
 def hexlit(width: int, value: int) -> str:
@@ -51,20 +67,33 @@ class _Lines:
 def dense_parallel_module(top: str, st: Stage) -> tuple[str, str]:
     """Module name and text of a fully parallel Dense layer."""
     n: Dense = st.node  # type: ignore[assignment]
-    mod = f"{top}_{ident(n.name)}"
     w = n.weights["weight"]
     b = n.weights.get("bias")
-    tx, to = n.input.ftype, n.output.ftype
-    xw, aw = tx.width, to.width
+    to = n.output.ftype
+    bias = None if b is None else [int(v) << (to.frac - b.ftype.frac) for v in b.data]
     n_in, n_out = w.data.shape
-    sh = st.info["shift"]
-    nt = st.info["terms"]
+    title = (f"{n.name}: fully parallel Dense {n_in} -> {n_out}, "
+             f"{int(np.count_nonzero(w.data))} nonzero weights")
+    return mac_module(f"{top}_{ident(n.name)}", title, w.data, w.ftype, bias, n.input.ftype,
+                      to, st.info, st.latency)
+
+
+def mac_module(mod: str, title: str, wmat: np.ndarray, wft: FixedType,
+               bias: list[int] | None, tx: FixedType, to: FixedType, info: dict,
+               latency: int) -> tuple[str, str]:
+    """A one-vector-per-cycle ``y = x @ wmat + bias`` of shift-add constant multiplies.
+
+    ``bias`` is already aligned to the output fraction; zero weights build nothing.
+    """
+    xw, aw = tx.width, to.width
+    n_in, n_out = wmat.shape
+    sh = info["shift"]
+    nt = info["terms"]
     o = _Lines()
     o("`default_nettype none")
-    o(f"// {n.name}: fully parallel Dense {n_in} -> {n_out}, {int(np.count_nonzero(w.data))} "
-      f"nonzero weights; x {tx.cpp()}, w {w.ftype.cpp()}, y {to.cpp()}")
+    o(f"// {title}; x {tx.cpp()}, w {wft.cpp()}, y {to.cpp()}")
     o(f"// one shift-add constant multiply per nonzero weight; adder trees of {nt} terms, "
-      f"latency {st.latency} cycles, II 1")
+      f"latency {latency} cycles, II 1")
     o(f"module {mod} (")
     o("    input  wire clk,")
     o("    input  wire rst,")
@@ -76,25 +105,25 @@ def dense_parallel_module(top: str, st: Stage) -> tuple[str, str]:
     o("    input  wire out_ready")
     o(");")
     o("    wire ce;")
-    o(f"    nnfab_pipe_ctrl #(.S({st.latency})) u_ctrl (.clk(clk), .rst(rst), "
+    o(f"    nnfab_pipe_ctrl #(.S({latency})) u_ctrl (.clk(clk), .rst(rst), "
       ".in_valid(in_valid), .in_ready(in_ready), .out_valid(out_valid), "
       ".out_ready(out_ready), .ce(ce));")
-    used = sorted({int(i) for i in np.flatnonzero(np.any(w.data != 0, axis=1))})
+    used = sorted({int(i) for i in np.flatnonzero(np.any(wmat != 0, axis=1))})
     for i in used:
         ext = f"x[{i * xw + xw - 1}]" if tx.signed else "1'b0"
         o(f"    wire signed [{xw}:0] x{i} = {{{ext}, x[{i * xw} +: {xw}]}};")
     for j in range(n_out):
         terms: list[str] = []
-        for i in np.flatnonzero(w.data[:, j]):
+        for i_nz in np.flatnonzero(wmat[:, j]):
             parts = []
-            for sign, k in csd(int(w.data[i, j])):
-                e = f"(x{int(i)} <<< {k + sh})" if k + sh else f"x{int(i)}"
+            for sign, k in csd(int(wmat[i_nz, j])):
+                e = f"(x{int(i_nz)} <<< {k + sh})" if k + sh else f"x{int(i_nz)}"
                 parts.append(("- " if sign < 0 else "+ ") + e)
             expr = " ".join(parts)
             expr = expr.removeprefix("+ ")
             terms.append(expr)
-        if b is not None and int(b.data[j]) != 0:
-            terms.append(hexlit(aw, int(b.data[j]) << (to.frac - b.ftype.frac)))
+        if bias is not None and int(bias[j]) != 0:
+            terms.append(hexlit(aw, int(bias[j])))
         while len(terms) < nt:
             terms.append(f"{aw}'d0")
         o(f"    wire [{nt * aw - 1}:0] t{j};")
@@ -126,9 +155,9 @@ def schedule_mem(st: Stage) -> tuple[list[str], int]:
     return lines, ew * sch.mults
 
 
-def _elementwise(o: _Lines, n: Node, xin: str, yout: str) -> None:
+def _elementwise(o: _Lines, n: Node, xin: str, yout: str, size: int | None = None) -> None:
     ti, to = n.input.ftype, n.output.ftype
-    size = n.output.size
+    size = n.output.size if size is None else size
     nm = ident(n.name)
     if isinstance(n, (Quantize, Relu)):
         o(f"    nnfab_quantize_vec #(.N({size}), .IN_W({ti.width}), .IN_S({int(ti.signed)}), "
@@ -150,6 +179,31 @@ def _elementwise(o: _Lines, n: Node, xin: str, yout: str) -> None:
           f"u_{nm} (.x({xin}), .y({yout}));")
     else:  # pragma: no cover - plan() refuses the rest
         raise TypeError(f"no element-wise RTL for {n.OP}")
+
+
+def _folded(o: _Lines, files: dict[str, str], s: Stage, nm: str, a: str, y: str) -> None:
+    """Instance of nnfab_dense_folded for stage ``s`` (input stream ``a``, output ``y``)."""
+    lines, _ = schedule_mem(s)
+    mem = f"{nm}_schedule.mem"
+    files[mem] = "\n".join(lines) + "\n"
+    dn: Dense = s.node  # type: ignore[assignment]
+    w = dn.weights["weight"]
+    b = dn.weights.get("bias")
+    to = dn.output.ftype
+    n_in = w.data.shape[0]
+    n_out = w.data.shape[1]
+    bias = [0] * n_out
+    if b is not None:
+        bias = [int(v) << (to.frac - b.ftype.frac) for v in b.data]
+    sch = s.info["schedule"]
+    o(f"    nnfab_dense_folded #(.N_IN({n_in}), .XW({dn.input.ftype.width}), "
+      f".XS({int(dn.input.ftype.signed)}), .N_OUT({n_out}), .ACC_W({to.width}), "
+      f".WW({w.ftype.width}), .WS({int(w.ftype.signed)}), .PSH({s.info['shift']}), "
+      f".R({sch.reuse}), .M({sch.mults}), .IA({max(1, clog2(n_in))}), "
+      f".OA({max(1, clog2(n_out))}), .RA({max(1, clog2(sch.reuse))}), "
+      f".FILE({{MEM_DIR, \"{mem}\"}}), .BIAS({pack(bias, to.width)})) u_{nm} "
+      f"(.clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), .in_ready({a}_r), "
+      f".y({y}_d), .out_valid({y}_v), .out_ready({y}_r));")
 
 
 def render(g: Graph, stages: list[Stage]) -> tuple[str, dict[str, str]]:
@@ -217,25 +271,7 @@ def render(g: Graph, stages: list[Stage]) -> tuple[str, dict[str, str]]:
             o(f"    {mod} u_{nm} (.clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), "
               f".in_ready({a}_r), .y({y}_d), .out_valid({y}_v), .out_ready({y}_r));")
         elif s.kind == "dense_folded":
-            lines, _ = schedule_mem(s)
-            mem = f"{nm}_schedule.mem"
-            files[mem] = "\n".join(lines) + "\n"
-            dn: Dense = n  # type: ignore[assignment]
-            w = dn.weights["weight"]
-            b = dn.weights.get("bias")
-            to = dn.output.ftype
-            bias = [0] * dn.output.size
-            if b is not None:
-                bias = [int(v) << (to.frac - b.ftype.frac) for v in b.data]
-            sch = s.info["schedule"]
-            o(f"    nnfab_dense_folded #(.N_IN({dn.input.size}), .XW({dn.input.ftype.width}), "
-              f".XS({int(dn.input.ftype.signed)}), .N_OUT({dn.output.size}), .ACC_W({to.width}), "
-              f".WW({w.ftype.width}), .WS({int(w.ftype.signed)}), .PSH({s.info['shift']}), "
-              f".R({sch.reuse}), .M({sch.mults}), .IA({max(1, clog2(dn.input.size))}), "
-              f".OA({max(1, clog2(dn.output.size))}), .RA({max(1, clog2(sch.reuse))}), "
-              f".FILE({{MEM_DIR, \"{mem}\"}}), .BIAS({pack(bias, to.width)})) u_{nm} "
-              f"(.clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), .in_ready({a}_r), "
-              f".y({y}_d), .out_valid({y}_v), .out_ready({y}_r));")
+            _folded(o, files, s, nm, a, y)
         else:  # pragma: no cover
             raise AssertionError(s.kind)
     yo = sig[tout.name]
@@ -248,6 +284,206 @@ def render(g: Graph, stages: list[Stage]) -> tuple[str, dict[str, str]]:
     o(f"    nnfab_fifo_bit #(.AW({fifo_aw(stages)})) u_last (.clk(clk), .rst(rst), "
       ".push(s_axis_tvalid & s_axis_tready), .din(s_axis_tlast), "
       ".pop(m_axis_tvalid & m_axis_tready), .dout(m_axis_tlast));")
+    o("endmodule")
+    o("`default_nettype wire")
+    files[f"{top}.v"] = o.text()
+    return top, files
+
+
+# -- streamed (pixel-per-beat) designs ---------------------------------------------------
+
+
+def _bitvec(bits: list[bool]) -> str:
+    """Verilog literal with bits[i] at bit i."""
+    v = sum(1 << i for i, b in enumerate(bits) if b)
+    return hexlit(len(bits), v)
+
+
+def _join(o: _Lines, blk: Block, sp: StreamPlan) -> None:
+    n = blk.node
+    assert n is not None
+    to = n.output.ftype
+    y = blk.outs[0]
+    ins = blk.ins
+    vs = " & ".join(f"{a}_v" for a in ins)
+    o(f"    assign {y}_v = {vs};")
+    for a in ins:
+        o(f"    assign {a}_r = {y}_r & {y}_v;")
+    ch = n.output.shape[-1]
+    aw = to.width
+
+    def elem(a: str, t: FixedType, k: int) -> str:
+        ext = f"{a}_d[{k * t.width + t.width - 1}]" if t.signed else "1'b0"
+        e = f"{{{{{aw - t.width}{{{ext}}}}}, {a}_d[{k * t.width} +: {t.width}]}}" \
+            if aw > t.width else f"{a}_d[{k * t.width} +: {t.width}]"
+        sh = to.frac - t.frac
+        return f"({e} << {sh})" if sh else e
+
+    if blk.p["op"] == "add":
+        for k in range(ch):
+            terms = " + ".join(elem(a, t.ftype, k) for a, t in zip(ins, n.inputs))
+            o(f"    assign {y}_d[{k * aw} +: {aw}] = {terms};")
+    else:
+        base = 0
+        for a, t in zip(ins, n.inputs):
+            for k in range(t.shape[-1]):
+                o(f"    assign {y}_d[{(base + k) * aw} +: {aw}] = {elem(a, t.ftype, k)};")
+            base += t.shape[-1]
+
+
+def render_stream(g: Graph, sp: StreamPlan) -> tuple[str, dict[str, str]]:
+    """Top module name and generated files of a streamed design (see :mod:`.stream`)."""
+    top = ident(g.name)
+    files: dict[str, str] = {}
+    tin, tout = g.inputs[0], g.outputs[0]
+    si, so = sp.streams[sp.input], sp.streams[sp.output]
+    in_pad = -(-si.bits // 8) * 8
+    out_pad = -(-so.bits // 8) * 8
+    o = _Lines()
+    o("// Generated by nnfab: thin wiring of the nnfab_* library modules. Do not edit.")
+    o(f"// input  {tin.name} {tuple(tin.shape)} {tin.ftype.cpp()}: one beat per pixel "
+      f"({si.beats} per frame, row-major), channel c at tdata[c*{si.width} +: {si.width}]; "
+      "s_axis_tlast is not used (positions are counted)")
+    if so.beats > 1:
+        o(f"// output {tout.name} {tuple(tout.shape)} {tout.ftype.cpp()}: one beat per pixel "
+          f"({so.beats} per frame), tlast on the last pixel of a frame")
+    else:
+        o(f"// output {tout.name} {tuple(tout.shape)} {tout.ftype.cpp()}: one beat per frame "
+          f"(element i at tdata[i*{so.width} +: {so.width}]), tlast on every beat")
+    o("`default_nettype none")
+    o(f"module {top} #(")
+    o("    parameter MEM_DIR = \"\"  // directory prefix of the .mem ROM images (with '/')")
+    o(") (")
+    o("    input  wire clk,")
+    o("    input  wire rst,  // synchronous, active high")
+    o(f"    input  wire [{in_pad - 1}:0] s_axis_tdata,")
+    o("    input  wire s_axis_tvalid,")
+    o("    output wire s_axis_tready,")
+    o("    input  wire s_axis_tlast,")
+    o(f"    output wire [{out_pad - 1}:0] m_axis_tdata,")
+    o("    output wire m_axis_tvalid,")
+    o("    input  wire m_axis_tready,")
+    o("    output wire m_axis_tlast")
+    o(");")
+    for st in sp.streams.values():
+        o(f"    wire [{st.bits - 1}:0] {st.name}_d;")
+        o(f"    wire {st.name}_v, {st.name}_r;")
+    for blk in sp.blocks:
+        n: Any = blk.node  # every block but fork/fifo renders one node
+        nm = blk.name
+        a = blk.ins[0]
+        y = blk.outs[0]
+        o(f"    // {blk.kind} {nm}" + (f" ({n.OP} {n.name})" if n is not None else ""))
+        k = blk.kind
+        if k == "skid":
+            o(f"    nnfab_axis_skid #(.W({si.bits})) u_skid (.clk(clk), .rst(rst), "
+              f".s_data(s_axis_tdata[{si.bits - 1}:0]), .s_valid(s_axis_tvalid), "
+              f".s_ready(s_axis_tready), .m_data({y}_d), .m_valid({y}_v), .m_ready({y}_r));")
+        elif k == "wire":
+            o(f"    assign {y}_v = {a}_v;")
+            o(f"    assign {a}_r = {y}_r;")
+            if isinstance(n, Reshape):
+                o(f"    assign {y}_d = {a}_d;")
+            else:
+                _elementwise(o, n, f"{a}_d", f"{y}_d", sp.streams[y].elems)
+                if isinstance(n, Table):
+                    tab = n.weights["table"]
+                    files[f"{ident(n.name)}_table.mem"] = "\n".join(
+                        f"{int(v) % (1 << tab.ftype.width):x}" for v in tab.data) + "\n"
+        elif k == "pipe":
+            impl = blk.p["impl"]
+            if impl == "dense":
+                mod, text = dense_parallel_module(top, blk.p["stage"])
+                files[f"{mod}.v"] = text
+            elif impl == "conv":
+                cn: Conv = n  # type: ignore[assignment]
+                w = cn.weights["weight"]
+                bias = _aligned_bias(cn)
+                wm = conv_matrix(cn)
+                title = (f"{cn.name}: {'depthwise ' if cn['depthwise'] else ''}conv "
+                         f"{tuple(cn['kernel'])} over a {blk.p['K']}-pixel window, "
+                         f"{int(np.count_nonzero(wm))} nonzero weights")
+                mod, text = mac_module(f"{top}_{ident(cn.name)}", title, wm, w.ftype,
+                                       None if bias is None else [int(v) for v in bias],
+                                       cn.input.ftype, cn.output.ftype, blk.p["mac"],
+                                       blk.p["S"])
+                files[f"{mod}.v"] = text
+            else:
+                pn: Pool = n  # type: ignore[assignment]
+                ti, to = pn.input.ftype, pn.output.ftype
+                avg = int(pn["mode"] == "avg")
+                mod = (f"nnfab_pool_win #(.K({blk.p['K']}), .C({pn.input.shape[-1]}), "
+                       f".IN_W({ti.width}), .IN_S({int(ti.signed)}), .AVG({avg}), "
+                       f".OUT_W({to.width}), .OUT_S({int(to.signed)}), .D({to.frac - ti.frac}), "
+                       f".ROUND({ROUND_CODE[to.rounding]}), .OVF({OVF_CODE[to.overflow]}))")
+            o(f"    {mod} u_{nm} (.clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), "
+              f".in_ready({a}_r), .y({y}_d), .out_valid({y}_v), .out_ready({y}_r));")
+        elif k == "folded":
+            _folded(o, files, blk.p["stage"], nm, a, y)
+        elif k == "window":
+            p = blk.p
+            ti = n.input.ftype
+            fill = pack([p["FILL"]] * p["C"], ti.width)
+            o(f"    nnfab_window #(.C({p['C']}), .DW({ti.width}), .KH({p['KH']}), "
+              f".KW({p['KW']}), .HP({p['HP']}), .WP({p['WP']}), .FILL({fill}), "
+              f".ROWR({_bitvec(p['ROWR'])}), .COLR({_bitvec(p['COLR'])}), "
+              f".ROWV({_bitvec(p['ROWV'])}), .COLV({_bitvec(p['COLV'])})) u_{nm} "
+              f"(.clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), .in_ready({a}_r), "
+              f".win({y}_d), .out_valid({y}_v), .out_ready({y}_r));")
+        elif k == "gpool":
+            ti, to = n.input.ftype, n.output.ftype
+            avg = int(n["mode"] == "avg")
+            o(f"    nnfab_global_pool #(.N({blk.p['N']}), .C({n.input.shape[-1]}), "
+              f".IN_W({ti.width}), .IN_S({int(ti.signed)}), .AVG({avg}), .OUT_W({to.width}), "
+              f".OUT_S({int(to.signed)}), .D({to.frac - ti.frac}), "
+              f".ROUND({ROUND_CODE[to.rounding]}), .OVF({OVF_CODE[to.overflow]})) u_{nm} "
+              f"(.clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), .in_ready({a}_r), "
+              f".y({y}_d), .out_valid({y}_v), .out_ready({y}_r));")
+        elif k == "collect":
+            o(f"    nnfab_collect #(.N({blk.p['N']}), .PB({sp.streams[a].bits})) u_{nm} "
+              f"(.clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), .in_ready({a}_r), "
+              f".y({y}_d), .out_valid({y}_v), .out_ready({y}_r));")
+        elif k == "upsample":
+            p = blk.p
+            o(f"    nnfab_upsample #(.W({p['W']}), .PB({sp.streams[a].bits}), .FX({p['FX']}), "
+              f".FY({p['FY']})) u_{nm} (.clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), "
+              f".in_ready({a}_r), .y({y}_d), .out_valid({y}_v), .out_ready({y}_r));")
+        elif k == "fork":
+            outs = blk.outs
+            o(f"    wire [{sp.streams[a].bits - 1}:0] {nm}_y;")
+            for f in outs:
+                o(f"    assign {f}_d = {nm}_y;")
+            vs = ", ".join(f"{f}_v" for f in reversed(outs))
+            rs = ", ".join(f"{f}_r" for f in reversed(outs))
+            o(f"    nnfab_fork #(.N({len(outs)}), .PB({sp.streams[a].bits})) u_{nm} "
+              f"(.clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), .in_ready({a}_r), "
+              f".y({nm}_y), .out_valid({{{vs}}}), .out_ready({{{rs}}}));")
+        elif k == "fifo":
+            o(f"    nnfab_fifo #(.DEPTH({blk.p['DEPTH']}), .PB({sp.streams[a].bits})) u_{nm} "
+              f"(.clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), .in_ready({a}_r), "
+              f".y({y}_d), .out_valid({y}_v), .out_ready({y}_r));")
+        elif k == "join":
+            _join(o, blk, sp)
+        else:  # pragma: no cover
+            raise AssertionError(k)
+    yo = sp.output
+    pad = out_pad - so.bits
+    data = f"{{{pad}'d0, {yo}_d}}" if pad else f"{yo}_d"
+    o(f"    assign m_axis_tdata = {data};")
+    o(f"    assign m_axis_tvalid = {yo}_v;")
+    o(f"    assign {yo}_r = m_axis_tready;")
+    if so.beats > 1:
+        ca = max(1, clog2(so.beats))
+        o("    // TLAST on the last pixel of each output frame")
+        o(f"    reg [{ca - 1}:0] out_pos;")
+        o("    always @(posedge clk) begin")
+        o(f"        if (rst) out_pos <= {ca}'d0;")
+        o("        else if (m_axis_tvalid && m_axis_tready)")
+        o(f"            out_pos <= (out_pos == {so.beats - 1}) ? {ca}'d0 : out_pos + 1'b1;")
+        o("    end")
+        o(f"    assign m_axis_tlast = (out_pos == {so.beats - 1});")
+    else:
+        o("    assign m_axis_tlast = 1'b1;  // one beat per frame")
     o("endmodule")
     o("`default_nettype wire")
     files[f"{top}.v"] = o.text()

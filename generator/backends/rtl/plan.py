@@ -18,6 +18,12 @@ the RTL does:
 
 Design totals: latency = 1 + sum of stage latencies (a vector entering an empty
 pipeline, consumer ready), II = max of stage IIs.
+
+A graph with spatial ops (Conv, Pool, GlobalPool, Pad, Upsample) is instead streamed one
+pixel per beat: its block-level architecture is :mod:`.stream` (line buffers, windows,
+forks with FIFOs sized by the cycle model, joins) and its totals come from the cycle
+model :mod:`.cycles`; :func:`plan` still returns one :class:`Stage` per node for the
+per-layer report.
 """
 
 from __future__ import annotations
@@ -117,6 +123,29 @@ class Stage:
         return self.node.name
 
 
+def mac_info(wmat: np.ndarray, bias: np.ndarray | None, sh: int) -> dict[str, Any]:
+    """Adder-tree shape of a fully parallel multiply-accumulate ``x @ wmat (+ bias)``.
+
+    ``wmat`` (inputs, outputs) raw weights, ``bias`` raw values already aligned (or None),
+    ``sh`` the product-to-accumulator left shift. Zero weights build nothing.
+    """
+    terms_per_out = []
+    digits = 0
+    adders = 0
+    for j in range(wmat.shape[1]):
+        nz = np.flatnonzero(wmat[:, j])
+        t = len(nz) + (1 if bias is not None and int(bias[j]) != 0 else 0)
+        terms_per_out.append(t)
+        for i in nz:
+            d = len(csd(int(wmat[i, j])))
+            digits += d
+            adders += d - 1
+        adders += max(0, t - 1)
+    nt = max(1, max(terms_per_out, default=1))
+    return {"terms": nt, "terms_per_out": terms_per_out, "shift": sh, "adders": adders,
+            "csd_digits": digits, "stages": tree_stages(nt)}
+
+
 def _dense_parallel(n: Dense) -> Stage:
     w = n.weights["weight"]
     b = n.weights.get("bias")
@@ -125,24 +154,9 @@ def _dense_parallel(n: Dense) -> Stage:
     sh = to.frac - (tx.frac + w.ftype.frac)
     if sh < 0:
         raise RTLUnsupported(f"layer {n.name}: accumulator has fewer fraction bits than products")
-    terms_per_out = []
-    digits = 0
-    adders = 0
-    for j in range(w.data.shape[1]):
-        nz = np.flatnonzero(w.data[:, j])
-        t = len(nz) + (1 if b is not None and int(b.data[j]) != 0 else 0)
-        terms_per_out.append(t)
-        for i in nz:
-            d = len(csd(int(w.data[i, j])))
-            digits += d
-            adders += d - 1
-        adders += max(0, t - 1)
-    nt = max(1, max(terms_per_out, default=1))
-    s = tree_stages(nt)
-    return Stage(n, "dense_parallel", s, 1, {
-        "terms": nt, "terms_per_out": terms_per_out, "shift": sh, "adders": adders,
-        "csd_digits": digits,
-    })
+    bias = None if b is None else b.data
+    info = mac_info(w.data, bias, sh)
+    return Stage(n, "dense_parallel", info["stages"], 1, info)
 
 
 def _dense_folded(n: Dense) -> Stage:
@@ -180,7 +194,40 @@ def stage_of(n: Node) -> Stage:
 
 
 def plan(g: Graph) -> list[Stage]:
-    """The RTL stages of ``g`` in topological order (raise :class:`RTLUnsupported`)."""
+    """The RTL stages of ``g`` in topological order (raise :class:`RTLUnsupported`).
+
+    A graph with spatial ops gets the streamed architecture of :mod:`.stream`: one
+    stage per node (``kind`` = its main block, ``latency`` = cycles its blocks add to a
+    beat at full rate, ``ii`` 1 beat per cycle) and the block-level plan in
+    ``stages[0].info["stream"]``.
+    """
+    from .stream import build, is_streamed
+
+    if is_streamed(g):
+        sp = build(g)
+        stages = []
+        for n in g.nodes:
+            blks = [b for b in sp.blocks if b.node is n]
+            main = blks[-1]
+            lat = sum(_block_latency(b) for b in blks)
+            kind = main.kind if main.kind != "pipe" else f"{main.p['impl']}_parallel"
+            info = dict(main.p)
+            info["blocks"] = [b.name for b in blks]
+            for b in blks:
+                if b.kind == "window" and b is not main:
+                    info.update({k: b.p[k] for k in ("KH", "KW", "C")})
+            if main.kind == "pipe" and main.p["impl"] == "conv":
+                info.update(main.p["mac"])
+            if main.kind == "pipe" and main.p["impl"] == "dense":
+                kind = "dense_parallel"
+                info = dict(main.p["stage"].info)
+            if main.kind == "folded":
+                kind = "dense_folded"
+                info = dict(main.p["stage"].info)
+            stages.append(Stage(n, "input" if isinstance(n, Input) else kind, lat,
+                                main.p["R"] if main.kind == "folded" else 1, info))
+        stages[0].info["stream"] = sp
+        return stages
     if len(g.inputs) != 1 or len(g.outputs) != 1:
         raise RTLUnsupported("the RTL backend supports one input and one output tensor")
     stages = []
@@ -189,14 +236,39 @@ def plan(g: Graph) -> list[Stage]:
             if len(t.users) > 1:
                 raise RTLUnsupported(
                     f"tensor {t.name} feeds {len(t.users)} layers; the RTL backend supports "
-                    "chains (each tensor used once)"
+                    "chains (each tensor used once) in whole-vector designs"
                 )
         stages.append(stage_of(n))
     return stages
 
 
+def _block_latency(b: Any) -> int:
+    """Cycles a block adds to a beat passing at full rate (pipeline depth)."""
+    return {"skid": 1, "wire": 0, "join": 0, "fork": 0, "fifo": 1, "window": 1, "gpool": 1,
+            "collect": 1, "upsample": 1}.get(b.kind, 0) + (
+        int(b.p["S"]) if b.kind == "pipe" else 0) + (
+        int(b.p["R"]) + 2 if b.kind == "folded" else 0)
+
+
+def stream_plan(stages: list[Stage]) -> Any:
+    """The block-level plan of a streamed design (None for whole-vector designs)."""
+    return stages[0].info.get("stream") if stages else None
+
+
 def totals(stages: list[Stage]) -> dict[str, int]:
-    """Design latency (cycles, empty pipeline) and initiation interval (cycles)."""
+    """Design latency (cycles, empty pipeline) and initiation interval (cycles).
+
+    Streamed designs: the cycle model of :mod:`.cycles` (``latency_cycles`` to the first
+    output beat, ``latency_last_cycles`` to the last beat of frame 0, ``ii_cycles``
+    between frames).
+    """
+    sp = stream_plan(stages)
+    if sp is not None:
+        from .cycles import model
+
+        m = model(sp)
+        return {k: m[k] for k in ("latency_cycles", "latency_last_cycles", "ii_cycles",
+                                  "frame_cycles", "frames")}
     return {
         "latency_cycles": SKID_LATENCY + sum(s.latency for s in stages),
         "ii_cycles": max([1] + [s.ii for s in stages]),

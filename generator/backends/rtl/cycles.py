@@ -1,0 +1,358 @@
+"""Cycle model of a streamed design: its handshakes simulated cycle by cycle.
+
+Each block of the :class:`~.stream.StreamPlan` is mirrored by a small state machine
+holding exactly the control registers of its Verilog module (position counters,
+valid bits, FIFO counts; no data). Every cycle: ``valid`` of each stream is computed
+forward (blocks in topological order), ``ready`` backward, a beat transfers where both
+are high, then every block updates its registers. Because the RTL control is this
+control, the model is exact: ``tests/test_rtl_cnn.py`` checks the latency and II it
+predicts against the cycles cocotb measures.
+
+Definitions (full rate: an input beat offered every cycle from the second cycle after
+reset release (:data:`LEAD_CYCLES`), the output always ready, pipeline empty):
+
+* ``latency_cycles``: first input beat of frame 0 to the first output beat of frame 0;
+* ``latency_last_cycles``: first input beat of frame 0 to the last output beat of frame 0;
+* ``ii_cycles``: cycles between the first input beats of consecutive frames, the
+  largest gap in the second half of the frames simulated (the steady state);
+* ``frame_cycles``: the same gap measured over many frames (``period``), reported for
+  information.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from .stream import Block, StreamPlan
+
+#: frames streamed by the timing phase of the testbench (and simulated by the model)
+TIMING_FRAMES = 4
+#: cycles between reset release and the first input beat offered (as in the testbench);
+#: a window scanner already walks top-left pad positions in them
+LEAD_CYCLES = 1
+
+
+class _Blk:
+    def __init__(self, b: Block) -> None:
+        self.b = b
+        self.i = b.ins
+        self.o = b.outs
+
+    def valid(self, V: dict[str, bool]) -> None:
+        raise NotImplementedError
+
+    def ready(self, V: dict[str, bool], R: dict[str, bool]) -> None:
+        raise NotImplementedError
+
+    def tick(self, V: dict[str, bool], R: dict[str, bool]) -> None:
+        raise NotImplementedError
+
+
+class _Skid(_Blk):
+    def __init__(self, b: Block) -> None:
+        super().__init__(b)
+        self.main_v = False
+        self.skid_v = False
+
+    def valid(self, V: dict[str, bool]) -> None:
+        V[self.o[0]] = self.main_v
+
+    def ready(self, V: dict[str, bool], R: dict[str, bool]) -> None:
+        R[self.i[0]] = not self.skid_v
+
+    def tick(self, V: dict[str, bool], R: dict[str, bool]) -> None:
+        s_valid = V[self.i[0]]
+        if R[self.o[0]] or not self.main_v:
+            if self.skid_v:
+                self.main_v, self.skid_v = True, False
+            else:
+                self.main_v = s_valid
+        elif s_valid and not self.skid_v:
+            self.skid_v = True
+
+
+class _Wire(_Blk):
+    def valid(self, V: dict[str, bool]) -> None:
+        V[self.o[0]] = V[self.i[0]]
+
+    def ready(self, V: dict[str, bool], R: dict[str, bool]) -> None:
+        R[self.i[0]] = R[self.o[0]]
+
+    def tick(self, V: dict[str, bool], R: dict[str, bool]) -> None:
+        pass
+
+
+class _Pipe(_Blk):
+    """nnfab_pipe_ctrl: S valid bits, global stall."""
+
+    def __init__(self, b: Block) -> None:
+        super().__init__(b)
+        self.v = [False] * int(b.p["S"])
+
+    def valid(self, V: dict[str, bool]) -> None:
+        V[self.o[0]] = self.v[-1]
+
+    def ready(self, V: dict[str, bool], R: dict[str, bool]) -> None:
+        R[self.i[0]] = R[self.o[0]] or not self.v[-1]
+
+    def tick(self, V: dict[str, bool], R: dict[str, bool]) -> None:
+        if R[self.o[0]] or not self.v[-1]:
+            self.v = [V[self.i[0]]] + self.v[:-1]
+
+
+class _Folded(_Blk):
+    """nnfab_dense_folded: row counter, two pipeline stages, output register."""
+
+    def __init__(self, b: Block) -> None:
+        super().__init__(b)
+        self.R = int(b.p["R"])
+        self.r = 0
+        self.out_v = self.v1 = self.v2 = self.last1 = self.last2 = False
+
+    def valid(self, V: dict[str, bool]) -> None:
+        V[self.o[0]] = self.out_v
+
+    def ready(self, V: dict[str, bool], R: dict[str, bool]) -> None:
+        ce = (not self.out_v) or R[self.o[0]]
+        R[self.i[0]] = ce and self.r == 0
+
+    def tick(self, V: dict[str, bool], R: dict[str, bool]) -> None:
+        ce = (not self.out_v) or R[self.o[0]]
+        if not ce:
+            return
+        start = self.r == 0
+        issue = V[self.i[0]] if start else True
+        last = self.r == self.R - 1
+        self.out_v = self.v2 and self.last2
+        self.v2, self.last2 = self.v1, self.last1
+        self.v1, self.last1 = issue, last
+        if issue:
+            self.r = 0 if last else self.r + 1
+
+
+class _Window(_Blk):
+    """nnfab_window: scans the padded frame; pad positions need no input."""
+
+    def __init__(self, b: Block) -> None:
+        super().__init__(b)
+        p = b.p
+        self.hp, self.wp = p["HP"], p["WP"]
+        self.rowv, self.colv, self.rowr, self.colr = p["ROWV"], p["COLV"], p["ROWR"], p["COLR"]
+        self.r = self.c = 0
+        self.out_v = False
+
+    def valid(self, V: dict[str, bool]) -> None:
+        V[self.o[0]] = self.out_v
+
+    def ready(self, V: dict[str, bool], R: dict[str, bool]) -> None:
+        free = (not self.out_v) or R[self.o[0]]
+        R[self.i[0]] = free and self.rowr[self.r] and self.colr[self.c]
+
+    def tick(self, V: dict[str, bool], R: dict[str, bool]) -> None:
+        free = (not self.out_v) or R[self.o[0]]
+        if not free:
+            return
+        real = self.rowr[self.r] and self.colr[self.c]
+        adv = (not real) or V[self.i[0]]
+        self.out_v = adv and self.rowv[self.r] and self.colv[self.c]
+        if adv:
+            self.c += 1
+            if self.c == self.wp:
+                self.c = 0
+                self.r = 0 if self.r + 1 == self.hp else self.r + 1
+
+
+class _Gather(_Blk):
+    """nnfab_global_pool / nnfab_collect: N beats in, one vector out."""
+
+    def __init__(self, b: Block) -> None:
+        super().__init__(b)
+        self.n = int(b.p["N"])
+        self.k = 0
+        self.out_v = False
+
+    def valid(self, V: dict[str, bool]) -> None:
+        V[self.o[0]] = self.out_v
+
+    def ready(self, V: dict[str, bool], R: dict[str, bool]) -> None:
+        R[self.i[0]] = (not self.out_v) or R[self.o[0]]
+
+    def tick(self, V: dict[str, bool], R: dict[str, bool]) -> None:
+        free = (not self.out_v) or R[self.o[0]]
+        if not free:
+            return
+        fire = V[self.i[0]]
+        self.out_v = fire and self.k == self.n - 1
+        if fire:
+            self.k = 0 if self.k == self.n - 1 else self.k + 1
+
+
+class _Upsample(_Blk):
+    """nnfab_upsample: FX copies of each pixel, FY replays of each row."""
+
+    def __init__(self, b: Block) -> None:
+        super().__init__(b)
+        p = b.p
+        self.fx, self.fy, self.w = p["FX"], p["FY"], p["W"]
+        self.ry = self.c = self.k = 0
+        self.out_v = False
+
+    def valid(self, V: dict[str, bool]) -> None:
+        V[self.o[0]] = self.out_v
+
+    def ready(self, V: dict[str, bool], R: dict[str, bool]) -> None:
+        free = (not self.out_v) or R[self.o[0]]
+        R[self.i[0]] = free and self.ry == 0 and self.k == self.fx - 1
+
+    def tick(self, V: dict[str, bool], R: dict[str, bool]) -> None:
+        free = (not self.out_v) or R[self.o[0]]
+        if not free:
+            return
+        adv = self.ry != 0 or V[self.i[0]]
+        self.out_v = adv
+        if adv:
+            self.k += 1
+            if self.k == self.fx:
+                self.k = 0
+                self.c += 1
+                if self.c == self.w:
+                    self.c = 0
+                    self.ry = 0 if self.ry + 1 == self.fy else self.ry + 1
+
+
+class _Fork(_Blk):
+    def __init__(self, b: Block) -> None:
+        super().__init__(b)
+        self.done = [False] * len(b.outs)
+
+    def valid(self, V: dict[str, bool]) -> None:
+        v = V[self.i[0]]
+        for k, o in enumerate(self.o):
+            V[o] = v and not self.done[k]
+
+    def ready(self, V: dict[str, bool], R: dict[str, bool]) -> None:
+        R[self.i[0]] = all(d or R[o] for d, o in zip(self.done, self.o))
+
+    def tick(self, V: dict[str, bool], R: dict[str, bool]) -> None:
+        if V[self.i[0]] and R[self.i[0]]:
+            self.done = [False] * len(self.o)
+        else:
+            self.done = [d or (V[o] and R[o]) for d, o in zip(self.done, self.o)]
+
+
+class _Fifo(_Blk):
+    def __init__(self, b: Block) -> None:
+        super().__init__(b)
+        self.depth = int(b.p["DEPTH"])
+        self.count = 0
+        self.peak = 0  # largest count + 1 seen at a push
+
+    def valid(self, V: dict[str, bool]) -> None:
+        V[self.o[0]] = self.count > 0
+
+    def ready(self, V: dict[str, bool], R: dict[str, bool]) -> None:
+        R[self.i[0]] = self.count < self.depth
+
+    def tick(self, V: dict[str, bool], R: dict[str, bool]) -> None:
+        push = V[self.i[0]] and self.count < self.depth
+        pop = self.count > 0 and R[self.o[0]]
+        if push:
+            self.peak = max(self.peak, self.count + 1)
+        self.count += int(push) - int(pop)
+
+
+class _Join(_Blk):
+    def valid(self, V: dict[str, bool]) -> None:
+        V[self.o[0]] = all(V[i] for i in self.i)
+
+    def ready(self, V: dict[str, bool], R: dict[str, bool]) -> None:
+        r = R[self.o[0]] and all(V[i] for i in self.i)
+        for i in self.i:
+            R[i] = r
+
+    def tick(self, V: dict[str, bool], R: dict[str, bool]) -> None:
+        pass
+
+
+_KINDS: dict[str, Any] = {
+    "skid": _Skid, "wire": _Wire, "pipe": _Pipe, "folded": _Folded, "window": _Window,
+    "gpool": _Gather, "collect": _Gather, "upsample": _Upsample, "fork": _Fork,
+    "fifo": _Fifo, "join": _Join,
+}
+
+
+@dataclass
+class Result:
+    in_cycles: list[int]
+    out_cycles: list[int]
+    in_beats: int
+    out_beats: int
+    frames: int
+    fifo_peak: dict[str, int] = field(default_factory=dict)
+
+    def stats(self) -> dict[str, Any]:
+        return frame_stats(self.in_cycles, self.out_cycles, self.in_beats, self.out_beats)
+
+
+def frame_stats(in_cycles: list[int], out_cycles: list[int], in_beats: int,
+                out_beats: int) -> dict[str, Any]:
+    """Latency / II of a full-rate run (the definitions of the module docstring).
+
+    The testbench computes its measured numbers with this same function.
+    """
+    starts = in_cycles[::in_beats]
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    return {
+        "latency_cycles": out_cycles[0] - in_cycles[0] if out_cycles else None,
+        "latency_last_cycles": (out_cycles[out_beats - 1] - in_cycles[0]
+                                if len(out_cycles) >= out_beats else None),
+        "ii_cycles": max(gaps[len(gaps) // 2:]) if gaps else None,
+    }
+
+
+def simulate(sp: StreamPlan, frames: int = TIMING_FRAMES, max_cycles: int | None = None
+             ) -> Result:
+    """Stream ``frames`` frames at full rate through the control of ``sp``."""
+    blks = [_KINDS[b.kind](b) for b in sp.blocks]
+    n_in = frames * sp.in_beats
+    n_out = frames * sp.out_beats
+    V: dict[str, bool] = {}
+    R: dict[str, bool] = {}
+    ins: list[int] = []
+    outs: list[int] = []
+    src, dst = "s_axis", sp.output
+    if max_cycles is None:
+        max_cycles = 1000 + 50 * n_in * max(1, max(s.beats for s in sp.streams.values()))
+    cycle = 0
+    rev = blks[::-1]
+    while len(outs) < n_out:
+        cycle += 1
+        if cycle > max_cycles:
+            raise RuntimeError(f"cycle model: no progress after {max_cycles} cycles "
+                               f"({len(ins)} beats in, {len(outs)} out)")
+        V[src] = cycle > LEAD_CYCLES and len(ins) < n_in
+        for b in blks:
+            b.valid(V)
+        R[dst] = True
+        for b in rev:
+            b.ready(V, R)
+        if V[src] and R[src]:
+            ins.append(cycle)
+        if V[dst]:
+            outs.append(cycle)
+        for b in blks:
+            b.tick(V, R)
+    peaks = {b.b.name: b.peak for b in blks if isinstance(b, _Fifo)}
+    return Result(ins, outs, sp.in_beats, sp.out_beats, frames, peaks)
+
+
+def model(sp: StreamPlan, frames: int = TIMING_FRAMES) -> dict[str, Any]:
+    """Latency / II of ``sp`` over ``frames`` full-rate frames, and the long-run period."""
+    res = simulate(sp, frames)
+    st = res.stats()
+    long = simulate(sp, max(frames, 8)).stats()
+    st["frame_cycles"] = long["ii_cycles"]
+    st["frames"] = frames
+    return st

@@ -1,0 +1,428 @@
+"""The streamed (pixel-per-beat) RTL architecture of a convolutional graph, as plain data.
+
+A graph with any spatial op (Conv, Pool, GlobalPool, Pad, Upsample) is rendered as a
+dataflow of hardware *blocks* joined by valid/ready *streams*. :func:`build` turns the
+graph into a :class:`StreamPlan`; :mod:`.emit` renders it as Verilog and
+:mod:`.cycles` simulates its handshakes cycle by cycle (the cycle model), so both read
+the same description.
+
+Top-level convention (a streamed design):
+
+* input ``s_axis``: one beat per PIXEL (all ``C`` channels of one spatial position,
+  channel ``c`` at ``tdata[c*W +: W]``), positions in row-major order (rank 1: one beat
+  per position); ``tlast`` is driven on the last pixel of a frame but not used: the
+  design counts positions;
+* output ``m_axis``: when the graph output still has spatial axes, one beat per pixel in
+  the same layout and ``tlast`` on the last pixel of each frame; when it is a vector
+  (after Flatten, GlobalPool, Dense) one beat per frame holding the whole vector
+  (element ``i`` at ``tdata[i*W +: W]``) with ``tlast`` on every beat.
+
+Blocks (``kind``) and their Verilog (``lib/``):
+
+* ``skid``     ``nnfab_axis_skid``: the input register slice (latency 1);
+* ``wire``     element-wise ops on each beat (Quantize, Relu, Binarize, Ternarize,
+  Table; ``nnfab_*_vec`` on the ``C`` channels) and vector Reshape: combinational;
+* ``window``   ``nnfab_window``: scans the *padded* frame one position per cycle (a pad
+  position needs no input and is filled with ``FILL``: 0 for Conv/Pad/avg-Pool, the
+  type minimum for max-Pool, which then ignores it), keeps ``KH-1`` rows in a line
+  buffer (``nnfab_ram_sdp``, one word of ``(KH-1)*C`` elements per padded column,
+  block-RAM inferrable) and a ``KH x KW`` window register, and emits the window of every
+  position on the stride grid only;
+* ``pipe``     a one-window-per-cycle pipeline under ``nnfab_pipe_ctrl``: a conv
+  (shift-add constant multiplies of the nonzero weights, one adder tree per output
+  channel: a fully parallel Dense over the flattened window), a pool window reduction
+  (``nnfab_pool_win``), or a fully parallel Dense;
+* ``folded``   ``nnfab_dense_folded`` (Dense strategy resource);
+* ``gpool``    ``nnfab_global_pool``: per-channel running sum / max over a frame;
+* ``collect``  ``nnfab_collect``: gathers the pixels of a frame into one vector (Flatten);
+* ``upsample`` ``nnfab_upsample``: repeats pixels, replays rows from a row buffer;
+* ``fork``     ``nnfab_fork``: a tensor with several users; each user gets the beat once;
+* ``fifo``     ``nnfab_fifo``: on every fork output (depth: see :func:`size_fifos`);
+* ``join``     Add (aligned exact sum) / Concat of beats that arrive together: comb.
+
+Every block's handshake is written so that ``valid`` depends only on registers and
+upstream ``valid`` (never on ``ready``): no combinational loop through forks and joins.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ...ir import (
+    Add,
+    Binarize,
+    Concat,
+    Conv,
+    Dense,
+    GlobalPool,
+    Graph,
+    Input,
+    Node,
+    Pad,
+    Pool,
+    Quantize,
+    Relu,
+    Reshape,
+    Table,
+    Ternarize,
+    Upsample,
+)
+from .plan import RTLUnsupported, clog2, ident, mac_info, tree_stages
+
+SPATIAL_OPS = (Conv, Pool, GlobalPool, Pad, Upsample)
+ELEMENTWISE = (Quantize, Relu, Binarize, Ternarize, Table)
+#: FIFO depth used while sizing (effectively unbounded)
+UNBOUNDED = 1 << 30
+
+
+def is_streamed(g: Graph) -> bool:
+    """Does ``g`` get the pixel-streamed architecture (it has a spatial op)?"""
+    return any(isinstance(n, SPATIAL_OPS) for n in g.nodes)
+
+
+@dataclass
+class Stream:
+    """A valid/ready channel: ``elems`` elements of ``width`` bits per beat."""
+
+    name: str
+    elems: int
+    width: int
+    signed: bool
+    beats: int  # beats per frame
+
+    @property
+    def bits(self) -> int:
+        return self.elems * self.width
+
+
+@dataclass
+class Block:
+    name: str
+    kind: str
+    ins: list[str]
+    outs: list[str]
+    node: Node | None = None
+    p: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StreamPlan:
+    blocks: list[Block]
+    streams: dict[str, Stream]
+    input: str  # stream name of the design input (after the skid)
+    output: str  # stream name of the design output
+    in_beats: int
+    out_beats: int
+
+    def block(self, name: str) -> Block:
+        return next(b for b in self.blocks if b.name == name)
+
+
+def _spatial(shape: tuple[int, ...]) -> tuple[int, int]:
+    """(H, W) of a channels-last spatial shape of rank 1 or 2."""
+    if len(shape) == 2:
+        return 1, shape[0]
+    if len(shape) == 3:
+        return shape[0], shape[1]
+    raise RTLUnsupported(f"shape {shape}: the RTL backend streams rank-1 and rank-2 images")
+
+
+def window_params(in_shape: tuple[int, ...], kernel: tuple[int, ...], strides: tuple[int, ...],
+                  pads: tuple[int, ...], fill: int, width: int) -> dict[str, Any]:
+    """Geometry of an ``nnfab_window`` (a rank-1 image is a 1-row rank-2 one)."""
+    h, w = _spatial(in_shape)
+    c = in_shape[-1]
+    if len(kernel) == 1:
+        kh, kw, sh, sw = 1, kernel[0], 1, strides[0]
+        pt, pb, pl, pr = 0, 0, pads[0], pads[1]
+    else:
+        kh, kw = kernel
+        sh, sw = strides
+        pt, pb, pl, pr = pads
+    hp, wp = h + pt + pb, w + pl + pr
+    ho, wo = (hp - kh) // sh + 1, (wp - kw) // sw + 1
+    if kh > 1 and wp < 2:
+        raise RTLUnsupported("a line buffer needs a padded width of at least 2")
+    rowv = [r >= kh - 1 and (r - kh + 1) % sh == 0 and (r - kh + 1) // sh < ho for r in range(hp)]
+    colv = [q >= kw - 1 and (q - kw + 1) % sw == 0 and (q - kw + 1) // sw < wo for q in range(wp)]
+    rowr = [pt <= r < pt + h for r in range(hp)]
+    colr = [pl <= q < pl + w for q in range(wp)]
+    return {"H": h, "W": w, "C": c, "KH": kh, "KW": kw, "SH": sh, "SW": sw, "PT": pt,
+            "PB": pb, "PL": pl, "PR": pr, "HP": hp, "WP": wp, "HO": ho, "WO": wo,
+            "FILL": int(fill) % (1 << width), "ROWV": rowv, "COLV": colv, "ROWR": rowr,
+            "COLR": colr, "linebuf_depth": wp if kh > 1 else 0,
+            "linebuf_width": (kh - 1) * c * width}
+
+
+def conv_matrix(n: Conv) -> np.ndarray:
+    """The conv as a Dense over the flattened window (index ``(i*KW + j)*C + c``)."""
+    w = n.weights["weight"].data
+    k = tuple(n["kernel"])
+    kk = int(np.prod(k))
+    cin = n.input.shape[-1]
+    if not n["depthwise"]:
+        return w.reshape(kk * cin, -1)
+    wd = w.reshape(kk, cin)
+    m = np.zeros((kk * cin, cin), np.int64)
+    for p in range(kk):
+        for c in range(cin):
+            m[p * cin + c, c] = wd[p, c]
+    return m
+
+
+def _aligned_bias(n: Node) -> np.ndarray | None:
+    b = n.weights.get("bias")
+    if b is None:
+        return None
+    return b.data.astype(np.int64) << (n.output.ftype.frac - b.ftype.frac)
+
+
+class _Builder:
+    def __init__(self, g: Graph) -> None:
+        self.g = g
+        self.blocks: list[Block] = []
+        self.streams: dict[str, Stream] = {}
+        self.src: dict[str, list[str]] = {}  # tensor -> streams its users read, in order
+        self.spatial: dict[str, bool] = {}
+
+    def stream(self, name: str, elems: int, ft: Any, beats: int) -> str:
+        if name in self.streams:
+            raise RTLUnsupported(f"two streams named {name}")
+        self.streams[name] = Stream(name, elems, ft.width, ft.signed, beats)
+        return name
+
+    def tensor_stream(self, t: Any, suffix: str = "") -> str:
+        sp = self.spatial[t.name]
+        elems = t.shape[-1] if sp else t.size
+        beats = int(np.prod(t.shape[:-1])) if sp else 1
+        return self.stream(ident(t.name) + suffix, elems, t.ftype, beats)
+
+    def take(self, t: Any) -> str:
+        """The stream a user of tensor ``t`` reads (one fork output per user)."""
+        return self.src[t.name].pop(0)
+
+    def publish(self, t: Any, s: str) -> None:
+        users = len(t.users)
+        if users <= 1:
+            self.src[t.name] = [s]
+            return
+        forks = [self._copy(s, f"{ident(t.name)}_f{k}") for k in range(users)]
+        self.blocks.append(Block(f"fork_{ident(t.name)}", "fork", [s], forks))
+        outs = []
+        for k, f in enumerate(forks):
+            q = self._copy(f, f"{ident(t.name)}_q{k}")
+            self.blocks.append(Block(f"fifo_{ident(t.name)}_{k}", "fifo", [f], [q],
+                                     p={"DEPTH": UNBOUNDED}))
+            outs.append(q)
+        self.src[t.name] = outs
+
+    def _copy(self, s: str, name: str) -> str:
+        st = self.streams[s]
+        self.streams[name] = Stream(name, st.elems, st.width, st.signed, st.beats)
+        return name
+
+    def node(self, n: Node) -> None:
+        nm = ident(n.name)
+        if isinstance(n, Input):
+            if len(n.output.shape) < 2:
+                raise RTLUnsupported("a streamed design needs an image input (rank 2 or 3)")
+            self.spatial[n.output.name] = True
+            s = self.tensor_stream(n.output)
+            self.blocks.append(Block("skid", "skid", ["s_axis"], [s], n))
+            self.publish(n.output, s)
+            return
+        ins = [self.take(t) for t in n.inputs]
+        t_in, t_out = n.inputs[0], n.output
+        if isinstance(n, (Pool, GlobalPool)) and n["mode"] == "max" and (
+                t_out.ftype.width, t_out.ftype.frac, t_out.ftype.signed) != (
+                t_in.ftype.width, t_in.ftype.frac, t_in.ftype.signed):
+            raise RTLUnsupported(f"layer {n.name}: max pooling into a different type "
+                                 "(the RTL passes raw values through)")
+        sp = self.spatial[t_in.name]
+        if isinstance(n, ELEMENTWISE):
+            self.spatial[t_out.name] = sp
+            s = self.tensor_stream(t_out)
+            self.blocks.append(Block(nm, "wire", ins, [s], n))
+        elif isinstance(n, Reshape):
+            if sp and len(t_out.shape) == 1:
+                self.spatial[t_out.name] = False
+                s = self.tensor_stream(t_out)
+                self.blocks.append(Block(nm, "collect", ins, [s], n,
+                                         {"N": self.streams[ins[0]].beats}))
+            elif not sp:
+                self.spatial[t_out.name] = False
+                s = self.tensor_stream(t_out)
+                self.blocks.append(Block(nm, "wire", ins, [s], n))
+            else:
+                raise RTLUnsupported(f"layer {n.name}: Reshape of an image to {t_out.shape} "
+                                     "(only Flatten to a vector is streamed)")
+        elif isinstance(n, Dense):
+            self.spatial[t_out.name] = sp
+            s = self.tensor_stream(t_out)
+            from .plan import stage_of
+
+            st = stage_of(n)
+            if st.kind == "dense_folded":
+                self.blocks.append(Block(nm, "folded", ins, [s], n, {"stage": st, "R": st.ii}))
+            else:
+                self.blocks.append(Block(nm, "pipe", ins, [s], n,
+                                         {"impl": "dense", "S": st.latency, "stage": st}))
+        elif isinstance(n, (Conv, Pool)):
+            if not sp:
+                raise RTLUnsupported(f"layer {n.name}: {n.OP} of a vector")
+            self.spatial[t_out.name] = True
+            tin = t_in.ftype
+            k, strides, pads = tuple(n["kernel"]), tuple(n["strides"]), tuple(n["pads"])
+            fill = tin.min_raw if isinstance(n, Pool) and n["mode"] == "max" else 0
+            wp = window_params(t_in.shape, k, strides, pads, fill, tin.width)
+            trivial = all(v == 1 for v in k) and all(v == 1 for v in strides) and not any(pads)
+            src = ins[0]
+            if not trivial:
+                src = self.stream(f"{nm}_win", wp["KH"] * wp["KW"] * wp["C"], tin,
+                                  wp["HO"] * wp["WO"])
+                self.blocks.append(Block(f"{nm}_win", "window", ins, [src], n, wp))
+            s = self.tensor_stream(t_out)
+            if isinstance(n, Conv):
+                w = n.weights["weight"]
+                sh = t_out.ftype.frac - (tin.frac + w.ftype.frac)
+                if sh < 0:
+                    raise RTLUnsupported(
+                        f"layer {n.name}: accumulator has fewer fraction bits than products")
+                if n["strategy"] != "latency" or n["reuse"] != 1:
+                    raise RTLUnsupported(f"layer {n.name}: only fully parallel convolutions")
+                info = mac_info(conv_matrix(n), _aligned_bias(n), sh)
+                self.blocks.append(Block(nm, "pipe", [src], [s], n,
+                                         {"impl": "conv", "S": info["stages"], "mac": info,
+                                          "K": wp["KH"] * wp["KW"]}))
+            else:
+                self.blocks.append(Block(nm, "pipe", [src], [s], n,
+                                         {"impl": "pool", "S": 1,
+                                          "K": wp["KH"] * wp["KW"]}))
+        elif isinstance(n, Pad):
+            if not sp:
+                raise RTLUnsupported(f"layer {n.name}: Pad of a vector")
+            self.spatial[t_out.name] = True
+            rank = len(t_in.shape) - 1
+            wp = window_params(t_in.shape, (1,) * rank, (1,) * rank, tuple(n["pads"]), 0,
+                               t_in.ftype.width)
+            s = self.tensor_stream(t_out)
+            self.blocks.append(Block(nm, "window", ins, [s], n, wp))
+        elif isinstance(n, Upsample):
+            self.spatial[t_out.name] = True
+            h, wd = _spatial(t_in.shape)
+            f = tuple(n["factors"])
+            fy, fx = (1, f[0]) if len(f) == 1 else f
+            s = self.tensor_stream(t_out)
+            self.blocks.append(Block(nm, "upsample", ins, [s], n,
+                                     {"H": h, "W": wd, "C": t_in.shape[-1], "FY": fy, "FX": fx}))
+        elif isinstance(n, GlobalPool):
+            if not sp:
+                raise RTLUnsupported(f"layer {n.name}: GlobalPool of a vector")
+            self.spatial[t_out.name] = False
+            s = self.tensor_stream(t_out)
+            self.blocks.append(Block(nm, "gpool", ins, [s], n,
+                                     {"N": self.streams[ins[0]].beats}))
+        elif isinstance(n, (Add, Concat)):
+            sps = {self.spatial[t.name] for t in n.inputs}
+            if sps != {True}:
+                raise RTLUnsupported(f"layer {n.name}: {n.OP} of vectors (images only)")
+            self.spatial[t_out.name] = True
+            s = self.tensor_stream(t_out)
+            self.blocks.append(Block(nm, "join", ins, [s], n,
+                                     {"op": "add" if isinstance(n, Add) else "concat"}))
+        else:
+            raise RTLUnsupported(
+                f"layer {n.name}: op {n.OP} has no streamed RTL implementation; supported: "
+                "Conv, Pool, GlobalPool, Pad, Upsample, Add, Concat, Dense, Quantize, Relu, "
+                "Binarize, Ternarize, Table, Flatten (use the HLS view)")
+        self.publish(t_out, s)
+
+
+def build(g: Graph, size: bool = True) -> StreamPlan:
+    """The streamed architecture of ``g`` (FIFO depths sized by the cycle model)."""
+    if len(g.inputs) != 1 or len(g.outputs) != 1:
+        raise RTLUnsupported("the RTL backend supports one input and one output tensor")
+    b = _Builder(g)
+    for n in g.nodes:
+        b.node(n)
+    tout = g.outputs[0]
+    out = b.src[tout.name][0]
+    first = b.blocks[0].outs[0]
+    sp = StreamPlan(b.blocks, b.streams, first, out, b.streams[first].beats,
+                    b.streams[out].beats)
+    if size:
+        size_fifos(sp)
+    return sp
+
+
+def _out_period(res: Any) -> int:
+    starts = res.out_cycles[::res.out_beats]
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    return max(gaps[len(gaps) // 2:])
+
+
+def size_fifos(sp: StreamPlan, frames: int = 6) -> None:
+    """Give every fork-output FIFO its depth from the cycle model.
+
+    Rule: the *target* is the steady-state output frame period the cycle model gives
+    with unbounded FIFOs (``frames`` frames at full rate: an input beat offered every
+    cycle, output always ready). Every FIFO then gets the smallest depth (all start at 1
+    and double together until the target is met, then each is cut by bisection) with
+    which the full-rate model neither deadlocks nor misses the target. So the depths
+    are what a branch really needs: for a residual Add, the skip FIFO holds the beats
+    the long branch consumes (line-buffer fill, pad scan, pipeline) before it emits
+    the matching output, plus what full-rate overlap needs.
+
+    Why this also cannot deadlock under any idle/backpressure pattern: a join waiting
+    for beat ``k`` of a branch that needs fork beat ``need(k)`` first requires the other
+    branch's FIFO to hold beats ``k .. need(k)-1``; ``need`` is a property of the data
+    dependencies (line buffer, padding, stride), not of timing, so a depth short of it
+    deadlocks the full-rate run too, which the search rejects. The cocotb stress phase
+    (random idle + backpressure, with a cycle bound) checks this for every zoo model.
+    """
+    from .cycles import simulate
+
+    fifos = [b for b in sp.blocks if b.kind == "fifo"]
+    if not fifos:
+        return
+    for f in fifos:
+        f.p["DEPTH"] = UNBOUNDED
+    ref = simulate(sp, frames)
+    target = _out_period(ref)
+    bound = 4 * ref.out_cycles[-1] + 1000
+
+    def ok() -> bool:
+        try:
+            return _out_period(simulate(sp, frames, max_cycles=bound)) <= target
+        except RuntimeError:  # deadlock
+            return False
+
+    d = 1
+    while True:
+        for f in fifos:
+            f.p["DEPTH"] = d
+        if ok():
+            break
+        d *= 2
+    for f in fifos:
+        lo, hi = max(1, d // 2), d  # hi works
+        while lo < hi:
+            mid = (lo + hi) // 2
+            f.p["DEPTH"] = mid
+            if ok():
+                hi = mid
+            else:
+                lo = mid + 1
+        f.p["DEPTH"] = hi
+
+
+def fifo_aw(depth: int) -> int:
+    return max(1, clog2(depth))
+
+
+__all__ = ["Block", "Stream", "StreamPlan", "build", "conv_matrix", "is_streamed",
+           "size_fifos", "tree_stages", "window_params"]

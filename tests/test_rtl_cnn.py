@@ -1,0 +1,246 @@
+"""Streamed CNN RTL: bit-exact and cycle-exact against the reference and the cycle model.
+
+* every CNN zoo model: Verilator + cocotb, 60 frames with seeded idle cycles and
+  backpressure (the stress phase has a cycle bound: a deadlock fails the test with
+  "deadlock?"), outputs equal to the NumPy reference, and latency / II measured in the
+  timing phase equal to the cycle model (:mod:`generator.backends.rtl.cycles`), exactly;
+* a design with a pixel-stream output (tlast per frame) and a per-pixel Dense;
+* an undersized fork FIFO deadlocks: the model says so and the testbench fails loudly;
+* a 3x3 conv over a 64-wide 8-channel 8-bit image: its line buffer (66 words x 128
+  bits) is block RAM, and Yosys's BRAM18 count equals the tiling estimate;
+* a 64x64x3 QKeras CNN with > 100k weights (50 % pruned, folded Dense) converts and
+  simulates 2 frames bit-exact; build and simulation times are printed.
+
+One Verilator build per design (module-scoped where shared).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+
+import numpy as np
+import pytest
+
+from generator import config, estimate, reference
+from generator.backends import rtl
+from generator.backends.rtl import cycles, sim, stream
+from generator.fixed import FixedType, Overflow, Rounding
+from generator.frontends.keras import from_model
+from generator.ir import Conv, Dense, Graph, Input, Quantize, Upsample, Weight
+from generator.passes import run_pipeline
+from generator.passes.folding import folding as check_folding
+from generator.passes.tiling import map_memory, node_memories
+from generator.verify import VerifyError
+
+FRAMES = 60
+
+
+def convert(model):
+    g = from_model(model, config.load(None))
+    run_pipeline(g)
+    return g
+
+
+def check_exact(g, out: str, x: np.ndarray, seed: int = 0):
+    """Simulate; outputs equal the reference, measured cycles equal the cycle model."""
+    rtl.write(g, out, None)
+    y, stats = sim.run(g, out, x, seed=seed)
+    np.testing.assert_array_equal(y, reference.predict(g, x))
+    assert stats["completed"] and stats["mismatched_rows"] == 0
+    assert stats["timing_mismatches"] == 0 and stats["tlast_errors"] == 0
+    sp = stream.build(g)
+    m = cycles.model(sp, frames=stats["timing_rows"])
+    for k in ("latency_cycles", "latency_last_cycles", "ii_cycles"):
+        assert stats[k] == m[k], (k, stats[k], m[k])
+    return stats, m
+
+
+@pytest.mark.slow
+@pytest.mark.rtl
+def test_cnn_zoo_bit_exact_and_cycle_exact(zoo_cnn, tmp_path):
+    g = convert(zoo_cnn.model)
+    stats, m = check_exact(g, str(tmp_path / "out"), zoo_cnn.x[:FRAMES], seed=7)
+    assert stats["rows"] == FRAMES
+    # the report's totals are the same model
+    tot = estimate.estimate(g)["total"]
+    assert (tot["latency_cycles"], tot["ii_cycles"]) == (m["latency_cycles"], m["ii_cycles"])
+    print(f"{zoo_cnn.name}: latency {stats['latency_cycles']} (last beat "
+          f"{stats['latency_last_cycles']}), II {stats['ii_cycles']} cycles; model "
+          f"{m['latency_cycles']}/{m['latency_last_cycles']}/{m['ii_cycles']}")
+
+
+def pixel_graph() -> Graph:
+    """Pixel-stream output: conv 3x3 'same' -> quantize -> upsample 2x2 -> per-pixel Dense."""
+    rng = np.random.default_rng(5)
+    g = Graph("pix_out")
+    t = g.add(Input("input", [], shape=(5, 6, 2)),
+              FixedType(6, 2, True, Rounding.RND_CONV, Overflow.SAT))
+    w = rng.integers(-15, 16, size=(3, 3, 2, 3))
+    w[rng.random(w.shape) < 0.4] = 0
+    c = g.add(Conv("conv", [t], {"weight": Weight(w, FixedType(5, 0)),
+                                 "bias": Weight(rng.integers(-8, 8, 3), FixedType(5, 1))},
+                   filters=3, kernel=(3, 3), strides=(1, 1), pads=(1, 1, 1, 1)),
+              FixedType(20, 10))
+    q = g.add(Quantize("q", [c]), FixedType(6, 2, False, Rounding.RND, Overflow.SAT))
+    u = g.add(Upsample("up", [q], factors=(2, 2)), FixedType(6, 2, False))
+    d = g.add(Dense("fc", [u], {"weight": Weight(rng.integers(-7, 8, size=(3, 4)),
+                                                  FixedType(4, 1))}, units=4),
+              FixedType(16, 8))
+    g.outputs = [d]
+    run_pipeline(g)
+    return g
+
+
+@pytest.mark.slow
+@pytest.mark.rtl
+def test_pixel_stream_output(tmp_path):
+    g = pixel_graph()
+    rng = np.random.default_rng(9)
+    x = np.ldexp(rng.integers(-32, 32, size=(40, 5, 6, 2)).astype(np.float64), -4)
+    stats, _ = check_exact(g, str(tmp_path / "out"), x, seed=4)
+    conf = rtl.write(g, str(tmp_path / "out"), None)
+    assert conf["frame"] == {"in_beats": 30, "out_beats": 120}
+    assert stats["latency_last_cycles"] > stats["latency_cycles"]
+
+
+@pytest.mark.slow
+@pytest.mark.rtl
+def test_undersized_fifo_deadlocks_loudly(zoo_dir, tmp_path):
+    """The skip FIFO of the residual block cut to 2 beats: model and RTL both stall."""
+    from conftest import zoo_model
+
+    zm = zoo_model("cnn_residual", zoo_dir)
+    g = convert(zm.model)
+    sp = stream.build(g)
+    fifos = [b for b in sp.blocks if b.kind == "fifo"]
+    skip = max(fifos, key=lambda b: b.p["DEPTH"])
+    assert skip.p["DEPTH"] > 2
+    skip.p["DEPTH"] = 2
+    with pytest.raises(RuntimeError, match="no progress"):
+        cycles.simulate(sp, 2)
+    out = str(tmp_path / "out")
+    rtl.write(g, out, None)
+    top = os.path.join(out, "rtl", f"{g.name}.v")
+    with open(top) as f:
+        text = f.read()
+    text, k = re.subn(rf"nnfab_fifo #\(\.DEPTH\(\d+\)(, \.PB\(\d+\)\) u_{skip.name} )",
+                      r"nnfab_fifo #(.DEPTH(2)\1", text)
+    assert k == 1
+    with open(top, "w") as f:
+        f.write(text)
+    with pytest.raises(VerifyError, match="deadlock"):
+        sim.run(g, out, zm.x[:4])
+
+
+# -- line buffer in block RAM: Yosys vs the tiling estimate ------------------------------
+
+
+def linebuf_graph(h: int = 4, w: int = 64, c: int = 8, f: int = 2) -> Graph:
+    """A 3x3 'same' conv over an h x w x c 8-bit image (5 % of the weights kept)."""
+    rng = np.random.default_rng(0)
+    wt = rng.integers(-31, 32, size=(3, 3, c, f))
+    wt[rng.random(wt.shape) >= 0.05] = 0
+    g = Graph("lb_conv")
+    t = g.add(Input("input", [], shape=(h, w, c)),
+              FixedType(8, 3, True, Rounding.RND_CONV, Overflow.SAT))
+    n = g.add(Conv("conv", [t], {"weight": Weight(wt, FixedType(6, 1))}, filters=f,
+                   kernel=(3, 3), strides=(1, 1), pads=(1, 1, 1, 1)), FixedType(24, 12))
+    g.outputs = [n]
+    run_pipeline(g)
+    return g
+
+
+def test_linebuf_memory_listed():
+    g = linebuf_graph()
+    mems = [m for n in g.nodes for m in node_memories(n)]
+    assert [(m.name, m.depth, m.width, m.kind) for m in mems] == [
+        ("conv_linebuf", 66, 2 * 8 * 8, "ram")]
+    t = map_memory(mems[0])
+    assert (t.impl, t.bram18) == ("bram", 4)
+    # small line buffers stay in LUT RAM
+    assert map_memory(node_memories(linebuf_graph(w=8, c=2).node("conv"))[0]).impl == "lutram"
+
+
+@pytest.mark.slow
+def test_linebuf_bram_count_equals_yosys(tmp_path):
+    """Yosys synth_xilinx of the whole generated layer: BRAM18 == tiling estimate.
+
+    Yosys sees every memory of this design (the line buffer is the only RAM; there is
+    no fork FIFO and no ROM), so the counts must agree exactly.
+    """
+    g = linebuf_graph()
+    out = str(tmp_path / "out")
+    conf = rtl.write(g, out, None)
+    res = estimate.synth(os.path.join(out, "rtl"), conf["top"], conf["sources"])
+    est = estimate.estimate(g)["total"]
+    assert est["bram18"] == 4
+    assert res["bram18"] == est["bram18"]
+    assert res["lutram"] == 0
+
+
+# -- a bigger CNN ---------------------------------------------------------------------------
+
+
+def big_cnn():
+    import qkeras as q
+    import tf_keras as keras
+    from zoo import init_weights
+
+    keras.utils.set_random_seed(21)
+    kq = q.quantized_bits(6, 0, alpha=1)
+    bq = q.quantized_bits(6, 1, alpha=1)
+    m = keras.Sequential([
+        keras.layers.InputLayer(input_shape=(64, 64, 3)),
+        q.QActivation(q.quantized_bits(8, 1, alpha=1), name="q_in"),
+        q.QConv2D(16, 3, padding="same", kernel_quantizer=kq, bias_quantizer=bq, name="c1"),
+        q.QActivation(q.quantized_relu(8, 3), name="r1"),
+        keras.layers.MaxPooling2D(2, name="p1"),
+        q.QConv2D(32, 3, kernel_quantizer=kq, bias_quantizer=bq, name="c2"),
+        q.QActivation(q.quantized_relu(8, 3), name="r2"),
+        keras.layers.MaxPooling2D(2, name="p2"),
+        q.QConv2D(32, 3, kernel_quantizer=kq, bias_quantizer=bq, name="c3"),
+        q.QActivation(q.quantized_relu(8, 3), name="r3"),
+        keras.layers.MaxPooling2D(2, name="p3"),
+        keras.layers.Flatten(name="flat"),
+        q.QDense(96, kernel_quantizer=kq, bias_quantizer=bq, name="fc1"),
+        q.QActivation(q.quantized_relu(8, 3), name="r4"),
+        q.QDense(10, kernel_quantizer=kq, bias_quantizer=bq, name="out"),
+    ], name="big_cnn")
+    init_weights(m, 21, 0.5)
+    return m
+
+
+@pytest.mark.slow
+@pytest.mark.rtl
+def test_big_cnn_two_frames_bit_exact(tmp_path):
+    m = big_cnn()
+    n_weights = sum(int(np.prod(w.shape)) for w in m.get_weights() if w.ndim > 1)
+    assert n_weights >= 100_000
+    g = convert(m)
+    # the 1152 -> 96 Dense (~55k nonzero weights) folded: R = 1152, 48 multipliers
+    fc1 = g.node("fc1")
+    fc1.set("strategy", "resource")
+    fc1.set("reuse", 1152)
+    check_folding(g)
+    rng = np.random.default_rng(3)
+    x = np.ldexp(rng.integers(-128, 128, size=(2, 64, 64, 3)).astype(np.float64), -6)
+    out = str(tmp_path / "out")
+    t0 = time.time()
+    rtl.write(g, out, None)
+    t1 = time.time()
+    sim.build(out)
+    t2 = time.time()
+    y, stats = sim.run(g, out, x, seed=1, idle=0.1, backpressure=0.1)
+    t3 = time.time()
+    np.testing.assert_array_equal(y, reference.predict(g, x))
+    assert stats["mismatched_rows"] == 0 and stats["tlast_errors"] == 0
+    sp = stream.build(g)
+    mod = cycles.model(sp, frames=stats["timing_rows"])
+    assert stats["latency_cycles"] == mod["latency_cycles"]
+    assert stats["latency_last_cycles"] == mod["latency_last_cycles"]
+    assert stats["ii_cycles"] == mod["ii_cycles"]
+    print(f"big_cnn: {n_weights} weights, write {t1 - t0:.1f} s, Verilator build "
+          f"{t2 - t1:.1f} s, simulation of 2 frames {t3 - t2:.1f} s; latency "
+          f"{stats['latency_cycles']} cycles, II {stats['ii_cycles']} cycles")
