@@ -5,8 +5,8 @@ YAML form (every key optional; unknown keys are refused)::
     model:
       precision: ap_fixed<16,6>          # default for every variable, or a mapping:
       # precision: {weight: ap_fixed<8,3>, bias: ..., result: ..., accum: ..., input: ...}
-      strategy: latency                  # latency | resource
-      reuse: 1
+      strategy: latency                  # latency | resource (Dense layers)
+      reuse: 1                           # default reuse factor of Dense layers
       io: parallel                       # parallel | stream
     layers:
       fc1:
@@ -64,6 +64,11 @@ class Config:
     def reuse_for(self, layer: str) -> int:
         lc = self.layers.get(layer)
         return lc.reuse if lc and lc.reuse is not None else self.reuse
+
+    def layer_reuse(self, layer: str) -> int | None:
+        """The reuse factor set for ``layer`` itself (not the model default)."""
+        lc = self.layers.get(layer)
+        return lc.reuse if lc else None
 
     def strategy_for(self, layer: str) -> str:
         lc = self.layers.get(layer)

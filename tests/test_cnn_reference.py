@@ -35,3 +35,20 @@ def test_cnn_zoo_covers_every_layer(zoo_dir) -> None:
             "Upsample", "Add", "Concat", "Reshape"} <= ops
     assert (2, False, True, True) in conv_kinds  # strided, 'same'-padded 2-D conv
     assert any(k[0] == 1 for k in conv_kinds) and any(k[1] for k in conv_kinds)
+
+
+def test_conv_reuse_refused_with_one_line(zoo_dir) -> None:
+    from conftest import zoo_model
+    from generator.passes.folding import FoldingError
+
+    m = zoo_model("cnn_basic", zoo_dir).model
+    cfg = config.from_dict({"layers": {"c1": {"reuse": 2}}})
+    g = from_model(m, cfg)
+    with pytest.raises(FoldingError, match=r"^layer c1: reuse factors for Conv layers are not "
+                       r"supported yet \(got 2\); Conv layers are fully parallel, use 1$"):
+        run_pipeline(g)
+    # the model-wide reuse is a Dense default: the convs stay parallel, the Dense folds
+    g = from_model(m, config.load(None, strategy="resource", reuse=4))
+    run_pipeline(g)
+    assert all(n["reuse"] == 1 for n in g.of(ir.Conv))
+    assert all(n["reuse"] == 4 for n in g.of(ir.Dense))

@@ -441,7 +441,9 @@ class _Builder:
         fully_q = kq is not None and (bias is None or bq is not None)
         node = Conv(self.uniq(name), [self.x], weights, filters=filters, kernel=k, strides=st,
                     pads=pads, depthwise=depthwise, source=name,
-                    reuse=self.cfg.reuse_for(name), strategy=self.cfg.strategy_for(name))
+                    # the model-wide reuse/strategy are Dense defaults; a Conv takes only
+                    # its own per-layer setting (checked by the folding pass)
+                    reuse=self.cfg.layer_reuse(name) or 1)
         self.finish_weighted(layer, node, fully_q)
 
     def pool(self, layer: Any, c: str) -> None:

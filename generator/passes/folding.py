@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from ..ir import Dense, Graph
+from ..ir import Conv, Dense, Graph
 
 
 class FoldingError(ValueError):
@@ -60,6 +60,12 @@ def schedule(node: Dense) -> Schedule:
 
 def folding(graph: Graph) -> bool:
     """Check every Dense node's strategy and reuse factor (raise :class:`FoldingError`)."""
+    for c in graph.of(Conv):
+        if int(c["reuse"]) != 1:
+            raise FoldingError(
+                f"layer {c['source'] or c.name}: reuse factors for Conv layers are not "
+                f"supported yet (got {c['reuse']}); Conv layers are fully parallel, use 1"
+            )
     for n in graph.of(Dense):
         lo, hi = valid_reuse(n)
         r = int(n["reuse"])
