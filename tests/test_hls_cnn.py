@@ -147,9 +147,16 @@ def test_conv_reuse_is_rejected(tmp_path: Any, zoo_dir: str) -> None:
     from conftest import zoo_model
 
     zm = zoo_model("cnn_basic", zoo_dir)
+    # convert refuses it in the folding pass (tests/test_cnn_reference.py); the writer
+    # guards its own input too, for a graph edited after the passes
+    cfg = config.load(None, io="parallel")
+    g = from_model(zm.model, cfg)
+    run_pipeline(g)
+    g.node("c1").set("reuse", 2)
+    os.makedirs(tmp_path / "out")
     with pytest.raises(firmware.ConvReuseError,
                        match=r"^layer c1: reuse factors for Conv layers are not supported yet; use 1"):
-        convert(zm.model, str(tmp_path / "out"), "parallel", strategy="resource", reuse=2)
+        hls.write(g, str(tmp_path / "out"), cfg)
 
 
 def test_conv_multiplies_nonzeros_only(zoo_dir: str, cnn_projects: Any) -> None:
