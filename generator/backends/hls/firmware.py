@@ -355,17 +355,18 @@ def _dense(node: Dense, ctx: Ctx) -> dict[str, Any]:
         d["oi"] = ctx.array(f"{node.name}_out_idx", s.out_idx, f"{node.name}: output index per multiplier")
         return d
     lists = nonzero_lists(node)
-    _latency_sums(d, node.name, lists, [w.data[li, j] for j, li in enumerate(lists)], w.data.size, ctx)
+    _latency_sums(d, node, lists, [w.data[li, j] for j, li in enumerate(lists)], w.data.size, ctx)
     return d
 
 
-def _latency_sums(d: dict[str, Any], name: str, lists: list[np.ndarray], values: list[np.ndarray],
-                  n_weights: int, ctx: Ctx) -> None:
+def _latency_sums(d: dict[str, Any], node: Dense | Conv, lists: list[np.ndarray],
+                  values: list[np.ndarray], n_weights: int, ctx: Ctx) -> None:
     """Fill ``d`` with fully parallel sums: output ``j`` adds ``x[lists[j][t]] * values[j][t]``.
 
     Only nonzero weights are listed, so a pruned weight emits no multiply. Layers with
     more than :data:`CSIM_UNROLL_LIMIT` terms also get index arrays for C-sim loops.
     """
+    name = node.name
     ins = np.concatenate([np.asarray(li, np.int64) for li in lists]) if lists else np.zeros(0, np.int64)
     nz = np.concatenate([np.asarray(v, np.int64) for v in values]) if lists else ins
     assert np.all(nz != 0)
@@ -384,6 +385,12 @@ def _latency_sums(d: dict[str, Any], name: str, lists: list[np.ndarray], values:
     # the unrolled sums of a large layer go to their own file, which the C-sim never reads
     d["unrolled_file"] = f"{c_ident(name)}_unrolled.h" if d["csim_loop"] else None
     if d["csim_loop"]:
+        # the loops sum raw integers in int64: every partial sum lies in the accumulator's
+        # range (the other inputs at 0 are a valid input), which is at most 62 bits
+        xt, wt, ot = node.input.ftype, node.weights["weight"].ftype, node.output.ftype
+        d["psh"] = ot.frac - (xt.frac + wt.frac)
+        bias = node.weights.get("bias")
+        d["bsh"] = ot.frac - bias.ftype.frac if bias is not None else 0
         ends = np.cumsum([len(li) for li in lists]).astype(np.int64)
         d["nz_in"] = ctx.array(f"{name}_nz_in", ins, f"{name}: input index of each nonzero (C-sim loops)", True)
         d["nz_end"] = ctx.array(f"{name}_nz_end", ends, f"{name}: end of each output's nonzeros (C-sim loops)", True)
@@ -432,7 +439,7 @@ def _conv(node: Conv, ctx: Ctx) -> dict[str, Any]:
         wm = w.data.reshape(kk * c, f)
         lists = [np.flatnonzero(wm[:, j]) for j in range(f)]
         values = [wm[li, j] for j, li in enumerate(lists)]
-    _latency_sums(d, node.name, lists, values, int(w.data.size), ctx)
+    _latency_sums(d, node, lists, values, int(w.data.size), ctx)
     tin, tout = ctx.tensor_type[node.input.name], ctx.tensor_type[node.output.name]
     if ctx.io == "stream":
         d["call"] = (f"nnfab::window_stream<{d['kernel_struct']}, {tin}, {tout}, "
