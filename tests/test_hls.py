@@ -39,15 +39,32 @@ def convert(model: Any, out: str, strategy: str = "latency", reuse: int = 1,
     return g
 
 
+#: every zoo model in both strategies (reuse 1, 2, 3 and a non-divisor) and both io types;
+#: "nd" is the smallest reuse > 3 that divides no layer's nonzero count (a padded last pass)
 CONFIGS = {
-    "latency-parallel": ("latency", 1, "parallel"),
-    "resource3-stream": ("resource", 3, "stream"),
+    f"{name}-{io}": (strategy, reuse, io)
+    for name, strategy, reuse in [("latency", "latency", 1), ("resource2", "resource", 2),
+                                  ("resource3", "resource", 3), ("resourceND", "resource", "nd")]
+    for io in ("parallel", "stream")
 }
+
+
+def non_divisor(model: Any) -> int:
+    g = from_model(model, config.load(None))
+    run_pipeline(g)
+    counts = [int(n["nnz"]) for n in g.of(Dense)]
+    r = 4
+    while any(c % r == 0 for c in counts) and r < min(counts):
+        r += 1
+    assert r <= min(counts) and all(c % r for c in counts)
+    return r
 
 
 @pytest.mark.parametrize("cfg_name", list(CONFIGS))
 def test_csim_equals_reference(zoo_q: Any, cfg_name: str, tmp_path: Any) -> None:
     strategy, reuse, io = CONFIGS[cfg_name]
+    if reuse == "nd":
+        reuse = non_divisor(zoo_q.model)
     g = convert(zoo_q.model, str(tmp_path / "out"), strategy, reuse, io)
     y = csim.run(g, str(tmp_path / "out"), zoo_q.x)
     np.testing.assert_array_equal(y, reference.predict(g, zoo_q.x))
