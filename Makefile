@@ -4,6 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 DEMO    := demo_out
+CNN     := examples/digits_cnn/digits_cnn.h5
 MODEL   ?= examples/digits_mlp/digits_mlp.h5
 BOARD   ?= pynq-z2
 OUT     ?= build/$(BOARD)
@@ -28,6 +29,9 @@ demo: $(STAMP)
 	$(BIN)/nnfab convert $(MODEL) -o $(DEMO) --verbose
 	$(BIN)/nnfab verify $(DEMO) --samples 1000
 	$(BIN)/nnfab report $(DEMO)
+	$(BIN)/nnfab convert $(CNN) -o $(DEMO)_cnn --io stream
+	$(BIN)/nnfab verify $(DEMO)_cnn --samples 200
+	$(BIN)/python examples/digits_cnn/accuracy.py $(DEMO)_cnn
 	@echo; echo "report: $(DEMO)/report.md; plots: $(DEMO)/plots/roofline.png, resources.png, sparsity.png"
 
 test: $(STAMP)
@@ -48,4 +52,4 @@ build: $(STAMP)
 	$(BIN)/nnfab build $(OUT)
 
 clean:
-	rm -rf $(DEMO) build .pytest_cache
+	rm -rf $(DEMO) $(DEMO)_cnn build .pytest_cache

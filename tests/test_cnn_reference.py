@@ -52,3 +52,20 @@ def test_conv_reuse_refused_with_one_line(zoo_dir) -> None:
     run_pipeline(g)
     assert all(n["reuse"] == 1 for n in g.of(ir.Conv))
     assert all(n["reuse"] == 4 for n in g.of(ir.Dense))
+
+
+def test_cnn_example_is_exact_and_pruned() -> None:
+    import os
+
+    from generator.frontends.keras import load_model
+
+    path = os.path.join(os.path.dirname(__file__), "..", "examples", "digits_cnn", "digits_cnn.h5")
+    m = load_model(path)
+    g = from_model(m, config.load(None))
+    run_pipeline(g)
+    w = [n.weights["weight"].data for n in g.of(ir.Conv) + g.of(ir.Dense)]
+    assert 1 - sum(int(np.count_nonzero(a)) for a in w) / sum(a.size for a in w) >= 0.45
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 17, size=(300, 8, 8, 1)) / 16.0
+    y = m.predict(x.astype(np.float32), verbose=0).astype(np.float64)
+    np.testing.assert_array_equal(reference.predict(g, x), y)
