@@ -9,13 +9,11 @@ never leaves a partial ``OUT``.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from typing import Any
 
 from . import ir, report
 from .config import Config
@@ -146,8 +144,3 @@ def write_project(g: Graph, out: str, cfg: Config) -> dict[str, float]:
 def load(out: str) -> Graph:
     """Read ``out/nnfab.json`` back (one-line error for a missing or old project)."""
     return ir.load(out)
-
-
-def read_json(path: str) -> Any:
-    with open(path) as f:
-        return json.load(f)

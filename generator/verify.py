@@ -10,7 +10,7 @@ reported instead and does not fail verification.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,7 +28,6 @@ class ViewResult:
     must_match: bool
     seconds: float
     error: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -44,7 +43,6 @@ class ViewResult:
             "ok": self.ok,
             "seconds": round(self.seconds, 4),
             "error": self.error,
-            **self.extra,
         }
 
 

@@ -240,10 +240,8 @@ class _Builder:
     def quantizer(self, layer: str, q: Any) -> None:
         kind, arg = activation_quantizer(layer, q)
         assert self.x is not None
-        if kind == "quantize":
-            self.add(Quantize(self.uniq(layer), [self.x], source=layer), arg)
-        elif kind == "relu_quantize":
-            # ap_ufixed<.., SAT> maps every negative value to 0: relu and cast in one
+        if kind in ("quantize", "relu_quantize"):
+            # (for quantized_relu the ap_ufixed<.., SAT> cast maps negatives to 0: relu too)
             self.add(Quantize(self.uniq(layer), [self.x], source=layer), arg)
         elif kind == "binary":
             self.add(Binarize(self.uniq(layer), [self.x], source=layer), FixedType(2, 2))
