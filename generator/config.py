@@ -8,11 +8,13 @@ YAML form (every key optional; unknown keys are refused)::
       strategy: latency                  # latency | resource (Dense layers)
       reuse: 1                           # default reuse factor of Dense layers
       io: parallel                       # parallel | stream
+      skip_zeros: false                  # folded Dense after a ReLU: skip zero inputs (RTL)
     layers:
       fc1:
         precision: {weight: ap_fixed<6,1>, result: ap_fixed<12,4,AP_RND,AP_SAT>}
         reuse: 4
         strategy: resource
+        skip_zeros: true
 
 Variables: ``weight``, ``bias`` (used when the source layer has no quantizer), ``result``
 (the cast after a float layer), ``accum`` (a cast of the exact sum; default: none,
@@ -44,6 +46,7 @@ class LayerConfig:
     precision: dict[str, FixedType] = field(default_factory=dict)
     reuse: int | None = None
     strategy: str | None = None
+    skip_zeros: bool | None = None
 
 
 @dataclass
@@ -52,6 +55,7 @@ class Config:
     strategy: str = "latency"
     reuse: int = 1
     io: str = "parallel"
+    skip_zeros: bool = False
     layers: dict[str, LayerConfig] = field(default_factory=dict)
 
     def var(self, layer: str, name: str) -> FixedType | None:
@@ -69,6 +73,14 @@ class Config:
         """The reuse factor set for ``layer`` itself (not the model default)."""
         lc = self.layers.get(layer)
         return lc.reuse if lc else None
+
+    def skip_zeros_for(self, layer: str, eligible: bool) -> bool:
+        """A layer's own ``skip_zeros``; else the model default where it applies (a
+        folded Dense after a ReLU: ``eligible``)."""
+        lc = self.layers.get(layer)
+        if lc and lc.skip_zeros is not None:
+            return lc.skip_zeros
+        return self.skip_zeros and eligible
 
     def strategy_for(self, layer: str) -> str:
         lc = self.layers.get(layer)
@@ -112,6 +124,12 @@ def _reuse(where: str, value: Any) -> int:
     return value
 
 
+def _bool(where: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}: must be true or false, got {value!r}")
+    return value
+
+
 def from_dict(d: dict[str, Any]) -> Config:
     if not isinstance(d, dict):
         raise ConfigError("config must be a mapping with keys 'model' and/or 'layers'")
@@ -129,9 +147,12 @@ def from_dict(d: dict[str, Any]) -> Config:
             cfg.reuse = _reuse("model.reuse", v)
         elif k == "io":
             cfg.io = _choice("model.io", v, IO_TYPES)
+        elif k == "skip_zeros":
+            cfg.skip_zeros = _bool("model.skip_zeros", v)
         else:
             raise ConfigError(
-                f"config model: unknown key {k!r}; supported: precision, strategy, reuse, io"
+                f"config model: unknown key {k!r}; supported: precision, strategy, reuse, io, "
+                "skip_zeros"
             )
     for name, lv in (d.get("layers") or {}).items():
         lc = LayerConfig()
@@ -143,9 +164,12 @@ def from_dict(d: dict[str, Any]) -> Config:
                 lc.reuse = _reuse(where, v)
             elif k == "strategy":
                 lc.strategy = _choice(where, v, STRATEGIES)
+            elif k == "skip_zeros":
+                lc.skip_zeros = _bool(where, v)
             else:
                 raise ConfigError(
-                    f"config layers.{name}: unknown key {k!r}; supported: precision, reuse, strategy"
+                    f"config layers.{name}: unknown key {k!r}; supported: precision, reuse, "
+                    "strategy, skip_zeros"
                 )
         cfg.layers[name] = lc
     return cfg

@@ -225,6 +225,8 @@ class Dense(Node):
         # written by passes.folding: latency (fully parallel) or resource (folded)
         "strategy": Attr("str", "latency"),
         "reuse": Attr("int", 1),
+        # folded only: skip the rows of zero inputs at run time (RTL; passes.folding)
+        "skip_zeros": Attr("bool", False),
         # written by passes.sparsity
         "nnz": Attr("int"),
         "nnz_per_output": Attr("ints"),

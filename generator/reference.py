@@ -23,14 +23,13 @@ from .ir import (
     Binarize,
     Concat,
     Conv,
-    GlobalPool,
-    Pad,
-    Pool,
-    Upsample,
     Dense,
+    GlobalPool,
     Graph,
     Input,
     Node,
+    Pad,
+    Pool,
     Quantize,
     Relu,
     Reshape,
@@ -38,6 +37,7 @@ from .ir import (
     Softmax,
     Table,
     Ternarize,
+    Upsample,
 )
 
 Raw = npt.NDArray[np.int64]

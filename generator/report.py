@@ -231,7 +231,10 @@ def markdown(g: Graph, rows: list[dict[str, Any]], doc: dict[str, Any] | None = 
             f"({int(bd['dsp_multipliers'])} DSP + {int(bd['lut_multipliers'])} LUT "
             f"multipliers for {int(bd['nonzero_macs'])} nonzero MACs), memory roof "
             f"{_fmt(bd['memory_roof_inferences_per_s'] / 1e6, '.1f')}); "
-            f"DSP-only roof {bd['dsp_only_roof_inferences_per_s'] / 1e6:.3f}"),
+            f"DSP-only roof {bd['dsp_only_roof_inferences_per_s'] / 1e6:.3f}"
+            + (f"; stream roof {bd['stream_roof_inferences_per_s'] / 1e6:.3f} (one pixel per "
+               f"clock, {int(bd['stream_beats_per_inference'])} beats per inference)"
+               if bd.get("stream_beats_per_inference", 1) > 1 else "")),
             (f"- achieved: **{100 * fit['fraction_of_bound']:.1f} % of the bound**; "
             f"binding resource: {fit['binding'].upper()}"),
             f"- {fit['explanation']}",

@@ -129,7 +129,10 @@ async def run_design(dut: Any) -> None:
         timing = frame_stats(t_mon.in_cycles, t_mon.out_cycles, pin, pout)
     else:
         timing = {"latency_cycles": t_mon.latency(0) if t_mon.out_cycles else None,
-                  "ii_cycles": t_mon.initiation_interval()}
+                  "ii_cycles": t_mon.initiation_interval(),
+                  # cycles between consecutive outputs at full rate: the measured
+                  # distribution of data-dependent (zero-skipping) designs
+                  "out_gaps": [b - a for a, b in itertools.pairwise(t_mon.out_cycles)]}
     stats = {
         "rows": n,
         "completed": bool(ok_s),

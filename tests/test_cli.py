@@ -166,6 +166,23 @@ def test_reuse_too_large(capsys, example_model, tmp_path) -> None:
     assert not (tmp_path / "o").exists()
 
 
+def test_conv_reuse_from_config(capsys, zoo_dir, tmp_path) -> None:
+    """A conv's reuse factor comes from the YAML's layers section; out of range: one line."""
+    from conftest import zoo_model
+
+    model = zoo_model("cnn_basic", zoo_dir).path
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("layers:\n  c1:\n    reuse: 4\n")
+    code, _, err = run(capsys, "convert", model, "-o", str(tmp_path / "ok"), "--config", str(cfg))
+    assert code == 0, err
+    assert ir.load(str(tmp_path / "ok")).node("c1")["reuse"] == 4
+    cfg.write_text("layers:\n  c1:\n    reuse: 36\n")
+    code, _, err = run(capsys, "convert", model, "-o", str(tmp_path / "o"), "--config", str(cfg))
+    _one_line_error(code, err, r"^nnfab: error: layer c1: reuse factor 36 is not possible; "
+                               r"valid: 1\.\.35 \(the conv has 35 nonzero weights\)$")
+    assert not (tmp_path / "o").exists()
+
+
 def test_reuse_needs_resource_strategy(capsys, example_model, tmp_path) -> None:
     code, _, err = run(capsys, "convert", example_model, "-o", str(tmp_path / "o"), "--reuse", "2")
     _one_line_error(code, err, r"^nnfab: error: layer fc1: reuse factor 2 needs --strategy resource")

@@ -39,14 +39,19 @@ def test_cnn_zoo_covers_every_layer(zoo_dir) -> None:
 
 def test_conv_reuse_refused_with_one_line(zoo_dir) -> None:
     from conftest import zoo_model
+
     from generator.passes.folding import FoldingError
 
     m = zoo_model("cnn_basic", zoo_dir).model
-    cfg = config.from_dict({"layers": {"c1": {"reuse": 2}}})
+    cfg = config.from_dict({"layers": {"c1": {"reuse": 36}}})
     g = from_model(m, cfg)
-    with pytest.raises(FoldingError, match=r"^layer c1: reuse factors for Conv layers are not "
-                       r"supported yet \(got 2\); Conv layers are fully parallel, use 1$"):
+    with pytest.raises(FoldingError, match=r"^layer c1: reuse factor 36 is not possible; "
+                       r"valid: 1\.\.35 \(the conv has 35 nonzero weights\)$"):
         run_pipeline(g)
+    # reuse 2 folds the conv (tests/test_rtl_cnn.py, tests/test_hls_cnn.py)
+    g = from_model(m, config.from_dict({"layers": {"c1": {"reuse": 2}}}))
+    run_pipeline(g)
+    assert g.node("c1")["reuse"] == 2
     # the model-wide reuse is a Dense default: the convs stay parallel, the Dense folds
     g = from_model(m, config.load(None, strategy="resource", reuse=4))
     run_pipeline(g)

@@ -7,6 +7,7 @@ simulated design); here: its rules, the report/text API, and that Yosys sees pru
 from __future__ import annotations
 
 import itertools
+import json
 import os
 
 import numpy as np
@@ -135,3 +136,33 @@ def test_report_synth_folded_layer(tmp_path):
     assert s["dsp"] == rep["total"]["dsp"]
     assert s["lut"] > 0 and s["ff"] > 0
     assert "Yosys" in estimate.text(rep)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["binary_net", "ternary_net"])
+def test_binary_ternary_mlps_synthesise_without_dsp(name, zoo_dir, tmp_path):
+    """Binary and ternary MLPs, fully parallel and folded: Yosys maps no DSP48.
+
+    Folded layers with +-1 (or +-2^k) weights use the add/subtract datapath (WMODE 1) of
+    nnfab_dense_folded; the estimate says 0 DSP too.
+    """
+    from conftest import zoo_model
+    from test_rtl import convert
+
+    zm = zoo_model(name, zoo_dir)
+    for strategy, reuse in (("latency", 1), ("resource", 3)):
+        g = convert(zm, strategy, reuse)
+        out = str(tmp_path / f"{strategy}{reuse}")
+        rtl.write(g, out, None)
+        with open(os.path.join(out, "sim", "sim.json")) as f:
+            conf = json.load(f)
+        with open(os.path.join(out, "rtl", f"{conf['top']}.v")) as f:
+            top = f.read()
+        if strategy == "resource":  # the +-1 / ternary layers build no multiplier
+            assert ".WMODE(1)" in top
+        elif name == "binary_net":  # binarized inputs x binary weights: XNOR-popcount
+            with open(os.path.join(out, "rtl", f"{conf['top']}_fc2.v")) as f:
+                assert "XNOR-popcount" in f.read()
+        res = estimate.synth(os.path.join(out, "rtl"), conf["top"], conf["sources"], "xc7")
+        assert res["dsp"] == 0, (strategy, res["cells"])
+        assert estimate.estimate(g)["total"]["dsp"] == 0

@@ -147,16 +147,61 @@ def test_conv_reuse_is_rejected(tmp_path: Any, zoo_dir: str) -> None:
     from conftest import zoo_model
 
     zm = zoo_model("cnn_basic", zoo_dir)
-    # convert refuses it in the folding pass (tests/test_cnn_reference.py); the writer
-    # guards its own input too, for a graph edited after the passes
+    # convert refuses it in the folding pass (tests/test_rtl_cnn.py); the writer guards
+    # its own input too, for a graph edited after the passes
     cfg = config.load(None, io="parallel")
     g = from_model(zm.model, cfg)
     run_pipeline(g)
-    g.node("c1").set("reuse", 2)
+    g.node("c1").set("reuse", 36)
     os.makedirs(tmp_path / "out")
     with pytest.raises(firmware.ConvReuseError,
-                       match=r"^layer c1: reuse factors for Conv layers are not supported yet; use 1"):
+                       match=r"^layer c1: reuse factor 36 is not possible; valid: 1\.\.35 "
+                             r"\(the conv has 35 nonzero weights\)$"):
         hls.write(g, str(tmp_path / "out"), cfg)
+
+
+#: (zoo model, per-layer reuse): divisor and non-divisor R, 1-D, a fork/join around folds
+FOLDED = [
+    ("cnn_basic", {"c1": 2}),
+    ("cnn_basic", {"c1": 7}),
+    ("cnn1d", {"c1": 3, "c2": 5}),
+    ("cnn_residual", {"c1": 3, "c2": 2}),
+]
+
+
+@pytest.mark.parametrize("io", IOS)
+@pytest.mark.parametrize("name,reuse", FOLDED,
+                         ids=["-".join([n, *(f"{k}{v}" for k, v in r.items())]) for n, r in FOLDED])
+def test_folded_conv_csim_equals_reference(name: str, reuse: dict[str, int], io: str,
+                                           zoo_dir: str, tmp_path: Any) -> None:
+    """A Conv with reuse R > 1: the per-window kernel is the folded loop over the
+    schedule of the conv matrix (R iterations of M multipliers); io_stream's FIFO depths
+    (the dataflow rule, enforced by the threaded C-simulation) still hold."""
+    from conftest import zoo_model
+
+    from generator.backends.rtl.stream import conv_matrix
+    from generator.passes.folding import schedule_matrix
+
+    zm = zoo_model(name, zoo_dir)
+    cfg = config.from_dict({"model": {"io": io},
+                            "layers": {k: {"reuse": v} for k, v in reuse.items()}})
+    g = from_model(zm.model, cfg)
+    run_pipeline(g)
+    out = str(tmp_path / "out")
+    os.makedirs(out)
+    hls.write(g, out, cfg)
+    for k, r in reuse.items():
+        n = g.node(k)
+        sch = schedule_matrix(conv_matrix(n), r)
+        with open(os.path.join(out, "hls", "firmware", "layers", f"{k}.h")) as f:
+            src = f.read()
+        assert f"for (int r = 0; r < {r}; r++)" in src
+        assert f"for (int m = 0; m < {sch.mults}; m++)" in src
+        assert src.count("nnfab::mac<") == 1
+        if io == "stream":
+            assert re.search(rf"window_stream<.*, {r}>\(x, y\)", src)
+    x = zm.x[: ROWS[io]]
+    np.testing.assert_array_equal(csim.run(g, out, x), reference.predict(g, x))
 
 
 def test_conv_multiplies_nonzeros_only(zoo_dir: str, cnn_projects: Any) -> None:

@@ -40,8 +40,8 @@ def test_zoo_covers_the_bar(zoo_q) -> None:
 
 
 def test_zoo_precision_span(zoo_dir) -> None:
-    from conftest import zoo_model
     import zoo
+    from conftest import zoo_model
 
     widths, ints, ops = set(), set(), set()
     for e in zoo.ZOO:
@@ -140,6 +140,7 @@ def test_pruning_narrows_accumulator(zoo_dir) -> None:
 
 def test_sparsity_lists_match_weights(zoo_dir) -> None:
     from conftest import zoo_model
+
     from generator.passes.sparsity import nonzero_lists
 
     g = convert(zoo_model("pruned80", zoo_dir).model)

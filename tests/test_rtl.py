@@ -74,6 +74,9 @@ FOLDED = [
     ("pruned80", 2, None),
     ("pruned80", 4, None),
     ("pruned80", 7, None),
+    # +-1 / ternary weights: add/subtract datapath (WMODE 1), no multipliers
+    ("binary_net", 3, None),
+    ("ternary_net", 5, None),
     # mixed: folded layers with different R around a fully parallel one
     ("pruned80", 0, {"fc1": ("resource", 5), "fc2": ("latency", 1), "out": ("resource", 3)}),
 ]
@@ -229,3 +232,49 @@ def test_unsupported_graph_reports_one_line(tmp_path):
     rtl.write(g, out, None)
     with pytest.raises(VerifyError, match=r"^layer soft: op Softmax has no RTL implementation"):
         sim.run(g, out, np.zeros((2, 4)))
+
+
+# -- dynamic pruning: zero-input skipping ---------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.rtl
+def test_skip_zeros_cycles_follow_the_data(zoo_dir, tmp_path):
+    """fc2 of mlp8 (after a quantized_relu) folded with skip_zeros: outputs exact, and
+    every vector takes exactly the cycles the model predicts from its zero activations
+    (max(1, rows of its nonzero inputs)): measured output gaps == model, per vector."""
+    from conftest import zoo_model
+
+    zm = zoo_model("mlp8", zoo_dir)
+    g = convert(zm, "latency", 1, {"fc2": ("resource", 8)})
+    g.node("fc2").set("skip_zeros", True)
+    check_folding(g)
+    x = zm.x[:ROWS]
+    y, stats = simulate(g, str(tmp_path / "out"), x, seed=5)
+    np.testing.assert_array_equal(y, reference.predict(g, x))
+    assert stats["mismatched_rows"] == 0 and stats["timing_mismatches"] == 0
+    c = estimate.skip_cycles(g, x)["fc2"]
+    est = estimate.estimate(g)
+    row = next(r for r in est["layers"] if r["name"] == "fc2")
+    assert row["impl"] == "dense_skip" and row["ii_best_cycles"] == 1
+    nt = stats["timing_rows"]
+    assert stats["out_gaps"] == [int(v) for v in c[1:nt]]
+    assert stats["latency_cycles"] == est["total"]["latency_cycles"] - row["ii_worst_cycles"] + c[0]
+    # the ReLU zeros are skipped: fewer cycles than the worst case on average, and the
+    # worst case is the static schedule (every input nonzero)
+    assert c.max() <= row["ii_worst_cycles"] and c.mean() < 0.8 * row["ii_worst_cycles"]
+    allones = np.ones((1, 16)) * 0.5
+    assert estimate.skip_cycles(g, allones)["fc2"][0] <= row["ii_worst_cycles"]
+
+
+def test_skip_zeros_needs_a_folded_layer_after_relu(zoo_dir):
+    from conftest import zoo_model
+
+    zm = zoo_model("mlp8", zoo_dir)
+    g = convert(zm)
+    g.node("fc2").set("skip_zeros", True)
+    with pytest.raises(Exception, match=r"^layer fc2: skip_zeros needs strategy resource"):
+        check_folding(g)
+    g = convert(zm, "resource", 4)
+    g.node("fc1").set("skip_zeros", True)  # fc1's input is the signed q_in
+    with pytest.raises(Exception, match=r"^layer fc1: skip_zeros is supported after a ReLU"):
+        check_folding(g)

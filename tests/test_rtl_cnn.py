@@ -9,7 +9,12 @@
 * a 3x3 conv over a 64-wide 8-channel 8-bit image: its line buffer (66 words x 128
   bits) is block RAM, and Yosys's BRAM18 count equals the tiling estimate;
 * a 64x64x3 QKeras CNN with > 100k weights (50 % pruned, folded Dense) converts and
-  simulates 2 frames bit-exact; build and simulation times are printed.
+  simulates 2 frames bit-exact; build and simulation times are printed;
+* convs folded by their reuse factor (``nnfab_dense_folded`` on the window vector, ``R``
+  cycles per output pixel): cnn_basic at reuse 2 and 7 (not a divisor of its 35
+  nonzero weights), the 1-D cnn1d and the residual block (fork FIFOs sized around the
+  folded convs) bit-exact under idle/backpressure and cycle-exact; the estimate's
+  latency / II are the cycle model's and its multipliers/DSPs shrink with ``R``.
 
 One Verilator build per design (module-scoped where shared).
 """
@@ -244,3 +249,84 @@ def test_big_cnn_two_frames_bit_exact(tmp_path):
     print(f"big_cnn: {n_weights} weights, write {t1 - t0:.1f} s, Verilator build "
           f"{t2 - t1:.1f} s, simulation of 2 frames {t3 - t2:.1f} s; latency "
           f"{stats['latency_cycles']} cycles, II {stats['ii_cycles']} cycles")
+
+
+# -- convs folded by their reuse factor ---------------------------------------------------
+
+
+def convert_reuse(model, reuse: dict[str, int]):
+    """Convert with per-layer reuse factors (the YAML ``layers: {name: {reuse: R}}``)."""
+    g = from_model(model, config.from_dict({"layers": {k: {"reuse": v} for k, v in reuse.items()}}))
+    run_pipeline(g)
+    return g
+
+
+def test_conv_reuse_plan_and_estimate(zoo_dir):
+    """cnn_basic's conv (35 nonzero weights) at R = 1, 2, 4, 7: the streamed plan folds it
+    (M = ceil(35 / R) multipliers, II R per pixel) and the estimate reads the same plan."""
+    from conftest import zoo_model
+
+    from generator.backends.rtl.plan import plan
+
+    m = zoo_model("cnn_basic", zoo_dir).model
+    rows = {}
+    for r in (1, 2, 4, 7):
+        g = convert_reuse(m, {"c1": r})
+        blk = stream.build(g).block("c1")
+        st = next(s for s in plan(g) if s.name == "c1")
+        row = next(x for x in estimate.estimate(g)["layers"] if x["name"] == "c1")
+        if r == 1:
+            assert (blk.kind, st.kind, row["impl"]) == ("pipe", "conv_parallel", "conv_parallel")
+        else:
+            sch = blk.p["stage"].info["schedule"]
+            assert (blk.kind, st.kind, row["impl"]) == ("folded", "conv_folded", "conv_folded")
+            assert (sch.reuse, sch.mults, int(sch.valid.sum())) == (r, -(-35 // r), 35)
+            assert (st.ii, row["ii_cycles"], row["reuse"], row["multipliers"]) == (r, r, r, sch.mults)
+            # the folded module + the parallel conv's line buffer / window register
+            assert row["ff"] > 3 * 3 * 1 * g.node("c1").input.ftype.width
+        rows[r] = (estimate.estimate(g)["total"], row)
+    for a, b in ((2, 4), (4, 7)):
+        assert rows[a][1]["dsp"] > rows[b][1]["dsp"] and rows[a][1]["lut"] > rows[b][1]["lut"]
+        assert rows[a][0]["ii_cycles"] < rows[b][0]["ii_cycles"]
+    assert rows[1][0]["ii_cycles"] < rows[2][0]["ii_cycles"]
+
+
+def test_conv_reuse_out_of_range(zoo_dir):
+    from conftest import zoo_model
+
+    from generator.passes.folding import FoldingError
+
+    m = zoo_model("cnn_basic", zoo_dir).model
+    for r in (36, 1000):
+        g = from_model(m, config.from_dict({"layers": {"c1": {"reuse": r}}}))
+        with pytest.raises(FoldingError, match=rf"^layer c1: reuse factor {r} is not possible; "
+                           r"valid: 1\.\.35 \(the conv has 35 nonzero weights\)$"):
+            run_pipeline(g)
+
+
+#: (zoo model, per-layer reuse): divisor and non-divisor R, 1-D, a fork/join around folds
+FOLDED = [
+    ("cnn_basic", {"c1": 2}),
+    ("cnn_basic", {"c1": 7}),
+    ("cnn1d", {"c1": 3, "c2": 5}),
+    ("cnn_residual", {"c1": 3, "c2": 2}),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.rtl
+@pytest.mark.parametrize("name,reuse", FOLDED,
+                         ids=["-".join([n, *(f"{k}{v}" for k, v in r.items())]) for n, r in FOLDED])
+def test_folded_conv_bit_exact_and_cycle_exact(name, reuse, zoo_dir, tmp_path):
+    from conftest import zoo_model
+
+    zm = zoo_model(name, zoo_dir)
+    g = convert_reuse(zm.model, reuse)
+    sp = stream.build(g)
+    for k, r in reuse.items():
+        assert sp.block(k).kind == "folded" and sp.block(k).p["R"] == r
+    stats, m = check_exact(g, str(tmp_path / "out"), zm.x[:30], seed=5)
+    tot = estimate.estimate(g)["total"]
+    assert (tot["latency_cycles"], tot["ii_cycles"]) == (m["latency_cycles"], m["ii_cycles"])
+    print(f"{name} {reuse}: latency {stats['latency_cycles']} (last beat "
+          f"{stats['latency_last_cycles']}), II {stats['ii_cycles']} cycles")

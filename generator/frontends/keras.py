@@ -45,7 +45,6 @@ from ..ir import (
     Input,
     Pad,
     Pool,
-    Upsample,
     Quantize,
     Relu,
     Reshape,
@@ -54,6 +53,7 @@ from ..ir import (
     Table,
     Tensor,
     Ternarize,
+    Upsample,
     Weight,
 )
 
@@ -84,8 +84,8 @@ def import_tf() -> Any:
     if os.environ["TF_USE_LEGACY_KERAS"] != "1":
         raise FrontendError("TF_USE_LEGACY_KERAS must be 1 for QKeras models (unset it)")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    import tensorflow as tf
     import qkeras  # noqa: F401  (registers QKeras layers)
+    import tensorflow as tf
     import tf_keras  # noqa: F401
 
     tf.get_logger().setLevel("ERROR")
@@ -365,7 +365,10 @@ class _Builder:
             )
         ws = self.weights_of(layer, kernel, bias, kq, bq)
         node = Dense(self.uniq(name), [self.x], ws, units=int(layer.units), source=name,
-                     reuse=self.cfg.reuse_for(name), strategy=self.cfg.strategy_for(name))
+                     reuse=self.cfg.reuse_for(name), strategy=self.cfg.strategy_for(name),
+                     skip_zeros=self.cfg.skip_zeros_for(
+                         name, self.cfg.strategy_for(name) == "resource"
+                         and (isinstance(self.x.producer, Relu) or not self.x.ftype.signed)))
         fully_q = kq is not None and (bias is None or bq is not None)
         self.finish_weighted(layer, node, fully_q)
 

@@ -25,32 +25,36 @@ using the smallest fraction of the budget); for latency the combination of small
 latency over all targets wins (ties: smaller II, then smaller budget fraction).
 
 **Bound.** With ``f`` the board clock and ``MACs`` the nonzero multiply-accumulates of
-one inference (the sum of the Dense layers' nonzero weights):
+one inference (a Dense layer's nonzero weights once, a Conv layer's once per output
+pixel):
 
 * multipliers the board can host per cycle ``P = DSP + floor(LUT_room / c)``: every
   DSP48 is one multiplier, and a multiply by a constant weight can instead be built
   from LUTs (the fully parallel shift-add layers) at ``c`` LUTs per nonzero weight, ``c``
-  the cheapest LUT-per-nonzero-weight of this model's fully parallel Dense layers (by
-  the estimate, adder tree included) and ``LUT_room`` the LUT budget minus the
+  the cheapest LUT-per-nonzero-weight of this model's fully parallel Dense/Conv layers
+  (by the estimate, adder tree included) and ``LUT_room`` the LUT budget minus the
   element-wise layers' LUTs. Folded layers also spend LUTs on accumulators, multiplexers
   and ROMs, which this ignores, so it is an upper bound;
-* compute roof ``= min(P, MACs) * f / MACs`` inferences/s (the streaming design
-  accepts at most one input per cycle, hence ``min(.., MACs)``); the DSP-only roof
+* compute roof ``= min(P, MACs) * f / MACs`` inferences/s (the design accepts at most
+  one input per cycle, hence ``min(.., MACs)``); the DSP-only roof
   ``min(DSP, MACs) * f / MACs`` is reported beside it;
 * memory roof ``= BRAM18 * 2 ports * 36 bit / 8 * f / weight_bytes`` inferences/s: the
   on-chip block-RAM bandwidth over the bytes of nonzero weights read per inference
-  (``sum nnz * weight_bits / 8``); the input/output stream is not counted (it is
-  ``II``-limited, not memory-limited, at these sizes);
+  (``MACs * weight_bits / 8``); the input/output stream is not counted;
 * ``bound = min(compute roof, memory roof)``; the fit reports ``achieved = f / II`` and
   ``fraction = achieved / bound``.
+* Reported beside it, not part of the bound: the *stream roof* ``f / beats``, ``beats``
+  the II of the design with every layer fully parallel. A streamed (CNN) design takes
+  one pixel per clock, so its II is at least its beats per frame (100 for the 8x8
+  digits CNN with a 'same' conv) however many multipliers the board has; when that is
+  what keeps the fraction low the explanation says so.
 
-The bound is reached when the whole model fits fully parallel (II 1). When it does not,
-the folded layers are what limits: a folded multiplier feeds ``units`` accumulators of
-the accumulator width plus an ``inputs:1`` multiplexer (``units * acc_bits +
-x_bits * ceil(inputs / 4)`` LUTs, e.g. 768 LUTs per multiplier in a 64->32 layer with a
-20-bit accumulator and 8-bit inputs, against about 55 LUTs per constant weight fully parallel), so LUTs
-run out long before DSPs and the fraction is well below 1; the fit names the binding
-resource (``FitResult.binding``) and says so in ``FitResult.explanation``.
+The bound is reached when the whole model fits fully parallel at II 1. When it does
+not, the folded layers are what limits: a folded multiplier adds an accumulate adder
+per output it reaches, a ``U:1`` input multiplexer and its share of the schedule ROM
+(:func:`generator.estimate.folded_resources`), which the bound does not count; the fit
+names the binding resource (``FitResult.binding``) and says so in
+``FitResult.explanation``.
 
 An impossible request (even the most folded design exceeds the budget) raises
 :class:`FitError`, one line naming the resource, by how much, and the smallest change
@@ -66,7 +70,7 @@ from typing import Any
 
 import numpy as np
 
-from ..ir import Dense, Graph
+from ..ir import Conv, Dense, Graph
 
 GOALS = ("throughput", "latency")
 #: fraction of the board's LUTs a fit may use (routing, AXI glue, estimate error)
@@ -162,6 +166,8 @@ class _Costs:
         rows = {r["name"]: r for r in rep["layers"]}
         self.parallel = [rows[n] for n in self.names]
         tot = rep["total"]
+        self.parallel_ii = max(1, int(tot["ii_cycles"]))  # the architecture's smallest II
+        self.conv_rows = [r for r in rep["layers"] if r["op"] == "Conv"]
         self.fixed = {k: int(tot[k]) - sum(int(r[k]) for r in self.parallel) for k in RESOURCES}
         self.fixed_latency = int(tot["latency_cycles"]) - sum(
             int(r["latency_cycles"]) for r in self.parallel)
@@ -196,11 +202,24 @@ def bound(graph: Graph, board: Any, costs: _Costs | None = None) -> dict[str, fl
     if costs is None:
         costs = _Costs(graph)
         costs.restore()
-    macs = sum(costs.nnz)
     f = float(b.clock_mhz) * 1e6
-    wbytes = sum(z * n.weights["weight"].ftype.width
-                 for n, z in zip(costs.dense, costs.nnz, strict=True)) / 8.0
-    per_mac = [int(r["lut"]) / z for r, z in zip(costs.parallel, costs.nnz, strict=True) if z]
+    # nonzero MACs and weight bytes read per inference: a Dense layer's nonzeros once, a
+    # Conv layer's once per output pixel
+    macs, wbits, lut_rows = 0, 0, []
+    for n, z, r in zip(costs.dense, costs.nnz, costs.parallel, strict=True):
+        macs += z
+        wbits += z * n.weights["weight"].ftype.width
+        lut_rows.append((int(r["lut"]), z))
+    convs = {r["name"]: r for r in costs.conv_rows}
+    for n in graph.of(Conv):
+        z = int(np.count_nonzero(n.weights["weight"].data))
+        pixels = n.output.size // n.output.shape[-1]
+        macs += z * pixels
+        wbits += z * pixels * n.weights["weight"].ftype.width
+        if n.name in convs and convs[n.name]["impl"] == "conv_parallel":
+            lut_rows.append((int(convs[n.name]["lut"]), z))
+    wbytes = wbits / 8.0
+    per_mac = [lut / z for lut, z in lut_rows if z]
     lut_per_mac = min(per_mac) if per_mac else 0.0
     lut_room = max(0, budget(b)["lut"] - costs.fixed["lut"])
     lut_mults = int(lut_room // lut_per_mac) if lut_per_mac else 0
@@ -208,6 +227,7 @@ def bound(graph: Graph, board: Any, costs: _Costs | None = None) -> dict[str, fl
     compute = min(mults, macs) * f / macs if macs else f
     bram_bw = b.bram18 * 2 * 36 / 8.0 * f  # bytes/s
     memory = bram_bw / wbytes if wbytes else math.inf
+    stream = f / costs.parallel_ii
     return {
         "nonzero_macs": float(macs),
         "weight_bytes": wbytes,
@@ -218,6 +238,8 @@ def bound(graph: Graph, board: Any, costs: _Costs | None = None) -> dict[str, fl
         "compute_roof_inferences_per_s": compute,
         "dsp_only_roof_inferences_per_s": min(b.dsp, macs) * f / macs if macs else f,
         "memory_roof_inferences_per_s": memory,
+        "stream_roof_inferences_per_s": stream,
+        "stream_beats_per_inference": float(costs.parallel_ii),
         "bram_bandwidth_bytes_per_s": bram_bw,
         "offchip_bandwidth_bytes_per_s": float(b.mem_bandwidth_gbps) * 1e9,
         "bound_inferences_per_s": min(compute, memory),
@@ -365,15 +387,24 @@ def fit(graph: Graph, board: Any, goal: str = "throughput") -> FitResult:
 
 def _explain(fraction: float, binding: str, use: dict[str, float], ii: int,
              bd: dict[str, float]) -> str:
+    beats = int(bd.get("stream_beats_per_inference", 1))
+    stream_frac = bd["stream_roof_inferences_per_s"] / bd["bound_inferences_per_s"] if \
+        bd.get("stream_roof_inferences_per_s") else 1.0
     if fraction >= 0.8:
         return (f"II {ii} reaches {100 * fraction:.0f} % of the bound; {binding.upper()} is "
                 f"the most used resource ({100 * use[binding]:.0f} % of its budget)")
     roof_ii = bd["clock_hz"] / bd["bound_inferences_per_s"]
-    return (f"II {ii} against {roof_ii:.2f} at the bound ({100 * fraction:.1f} %): "
-            f"{binding.upper()} binds ({100 * use[binding]:.0f} % of its budget, DSP "
-            f"{100 * use['dsp']:.0f} %); the model does not fit fully parallel, and each folded "
-            "multiplier also costs units x accumulator-width LUTs of accumulators plus an "
-            "input multiplexer, so LUTs run out long before the DSPs")
+    head = f"II {ii} against {roof_ii:.2f} at the bound ({100 * fraction:.1f} %): "
+    if beats > 1 and stream_frac < 0.8:
+        return (head + f"the streamed design takes one pixel per clock, {beats} beats per "
+                f"inference even fully parallel (stream roof = {100 * stream_frac:.1f} % of "
+                f"the bound); reaching the compute roof needs several pixels per clock, "
+                f"which nnfab does not build ({binding.upper()} is the most used resource, "
+                f"{100 * use[binding]:.0f} % of its budget)")
+    return (head + f"{binding.upper()} binds ({100 * use[binding]:.0f} % of its budget, DSP "
+            f"{100 * use['dsp']:.0f} %); the model does not fit fully parallel and the "
+            "folded layers' accumulators, input multiplexers and ROMs cost LUTs the bound "
+            "does not count")
 
 
 def text(doc: dict[str, Any]) -> str:
@@ -398,7 +429,10 @@ def text(doc: dict[str, Any]) -> str:
         f"{bd['compute_roof_inferences_per_s'] / 1e6:.3f} with {int(bd['dsp_multipliers'])} DSP + "
         f"{int(bd['lut_multipliers'])} LUT multipliers, DSP-only "
         f"{bd['dsp_only_roof_inferences_per_s'] / 1e6:.3f}, memory roof "
-        f"{bd['memory_roof_inferences_per_s'] / 1e6:.1f}); "
-        f"{100 * doc['fraction_of_bound']:.1f} % of the bound")
+        f"{bd['memory_roof_inferences_per_s'] / 1e6:.1f}"
+        + (f"; stream roof {bd['stream_roof_inferences_per_s'] / 1e6:.3f} at "
+           f"{int(bd['stream_beats_per_inference'])} beats/inference"
+           if bd.get("stream_beats_per_inference", 1) > 1 else "")
+        + f"); {100 * doc['fraction_of_bound']:.1f} % of the bound")
     lines.append(doc["explanation"])
     return "\n".join(lines)

@@ -3,10 +3,20 @@
 ``strategy = latency``: fully parallel, one multiplier per nonzero weight, ``reuse = 1``.
 ``strategy = resource``: reuse factor ``R``; each of ``M = ceil(nnz / R)`` multipliers is
 used ``R`` times. The weights that are iterated (and stored in ROM) are the nonzeros only,
-so cycles scale with nonzeros. The flat nonzero list (ordered by output, then input) is
-cut into ``R`` rows of ``M`` entries; the last row is padded with zero-weight entries
-when ``R`` does not divide ``nnz``. A requested ``R`` is implemented exactly or refused
-with the valid range: never replaced by a "closest" value.
+so cycles scale with nonzeros. A requested ``R`` is implemented exactly or refused with
+the valid range: never replaced by a "closest" value.
+
+**Schedule.** The flat nonzero list, ordered by output and then input, is cut into
+``M`` consecutive runs of ``R`` entries, one run per multiplier (balanced: every
+multiplier does ``R`` multiplies; only the last one carries the ``M*R - nnz < R``
+zero-weight padding entries). Row ``r`` of the schedule is what the multipliers do in
+cycle ``r``. Because each multiplier walks a consecutive stretch of the output-ordered
+list, it touches a *contiguous range of outputs* (``out_lo..out_hi``, at most
+``ceil(R / nnz_per_output) + 1`` of them) and at most ``R`` distinct inputs; an output
+is fed by the few multipliers whose runs overlap it. The hardware is built from these
+static lists: an output's accumulator adds only its own multipliers' products
+(``sum_j |S_j| ~ M + units`` adders instead of ``M * units``), and a multiplier selects
+among its own inputs only (a ``U:1`` multiplexer, ``U <= min(R, inputs)``).
 """
 
 from __future__ import annotations
@@ -16,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from ..ir import Conv, Dense, Graph
+from ..ir import Conv, Dense, Graph, Relu
 
 
 class FoldingError(ValueError):
@@ -25,7 +35,10 @@ class FoldingError(ValueError):
 
 @dataclass(frozen=True)
 class Schedule:
-    """``R`` rows of ``M`` (input index, output index, raw weight) entries; pads have w=0."""
+    """``R`` rows of ``M`` (input index, output index, raw weight) entries; pads have w=0.
+
+    Entry ``[r, m]`` is flat nonzero ``m * R + r`` (see the module docstring).
+    """
 
     reuse: int
     mults: int
@@ -34,6 +47,32 @@ class Schedule:
     weight: npt.NDArray[np.int64]  # (R, M)
     valid: npt.NDArray[np.bool_]  # (R, M) False on padding entries
 
+    def out_range(self, m: int) -> tuple[int, int]:
+        """First and last output multiplier ``m`` accumulates into."""
+        o = self.out_idx[self.valid[:, m], m]
+        return (int(o.min()), int(o.max())) if len(o) else (0, 0)
+
+    def inputs_of(self, m: int) -> list[int]:
+        """The distinct inputs multiplier ``m`` reads (sorted; [0] for an all-pad column)."""
+        i = np.unique(self.in_idx[self.valid[:, m], m])
+        return [int(v) for v in i] if len(i) else [0]
+
+
+def conv_matrix(n: Conv) -> np.ndarray:
+    """The conv as a Dense over the flattened window (index ``(i*KW + j)*C + c``)."""
+    w = n.weights["weight"].data
+    k = tuple(n["kernel"])
+    kk = int(np.prod(k))
+    cin = n.input.shape[-1]
+    if not n["depthwise"]:
+        return w.reshape(kk * cin, -1)
+    wd = w.reshape(kk, cin)
+    m = np.zeros((kk * cin, cin), np.int64)
+    for p in range(kk):
+        for c in range(cin):
+            m[p * cin + c, c] = wd[p, c]
+    return m
+
 
 def valid_reuse(node: Dense) -> tuple[int, int]:
     """Inclusive range of reuse factors ``node`` can implement."""
@@ -41,30 +80,112 @@ def valid_reuse(node: Dense) -> tuple[int, int]:
     return 1, max(1, nnz)
 
 
-def schedule(node: Dense) -> Schedule:
-    """The folded schedule of a Dense node (pure function of its weights and reuse)."""
-    w = node.weights["weight"].data
-    r = int(node["reuse"])
+def schedule_matrix(w: npt.NDArray[np.int64], reuse: int) -> Schedule:
+    """The folded schedule of ``y = x @ w`` (``w`` of shape inputs x outputs) at ``reuse``."""
+    r = int(reuse)
     outs, ins = np.nonzero(w.T)  # ordered by output, then input
     vals = w[ins, outs]
     nnz = len(vals)
     m = max(1, -(-nnz // r))
-    total = r * m
-    pad = total - nnz
-    in_idx = np.concatenate([ins, np.zeros(pad, np.int64)]).reshape(r, m)
-    out_idx = np.concatenate([outs, np.zeros(pad, np.int64)]).reshape(r, m)
-    wv = np.concatenate([vals, np.zeros(pad, np.int64)]).reshape(r, m)
-    valid = np.concatenate([np.ones(nnz, bool), np.zeros(pad, bool)]).reshape(r, m)
-    return Schedule(r, m, in_idx.astype(np.int64), out_idx.astype(np.int64), wv, valid)
+    pad = r * m - nnz
+
+    def cut(v: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        # run of multiplier k = flat[k*R:(k+1)*R] -> column k
+        return np.concatenate([v, np.zeros(pad, np.int64)]).astype(np.int64).reshape(m, r).T.copy()
+
+    valid = np.concatenate([np.ones(nnz, bool), np.zeros(pad, bool)]).reshape(m, r).T.copy()
+    return Schedule(r, m, cut(ins), cut(outs), cut(vals), valid)
+
+
+def schedule(node: Dense) -> Schedule:
+    """The folded schedule of a Dense node (pure function of its weights and reuse)."""
+    return schedule_matrix(node.weights["weight"].data, int(node["reuse"]))
+
+
+#: largest IN_LIST parameter (bits) the RTL gets; beyond it multipliers select from all inputs
+MAX_IN_LIST_BITS = 1 << 16
+
+
+def _bits(n: int) -> int:
+    return max(1, (int(n) - 1).bit_length())
+
+
+@dataclass(frozen=True)
+class RomLayout:
+    """The schedule as the RTL's ROM words (``nnfab_dense_folded``) and its static lists.
+
+    Entry of multiplier ``m`` (bits ``[m*EW +: EW]`` of a word) = ``{weight field (WF),
+    local input index (LA), local output index (OL)}``:
+
+    * weight field: the raw weight (``wmode = 0``, a multiplier); or, when every nonzero
+      weight is ``+-2^k`` for one ``k`` (binary, ternary, po2 with one exponent), two
+      bits ``{nonzero, negative}`` (``wmode = 1``: an add/subtract of ``x << k``, no
+      multiplier);
+    * local input index: position in the multiplier's input list ``in_list[m]``
+      (``local_in``), or the input index itself when lists would not be smaller;
+    * local output index: output minus ``out_lo[m]``.
+    """
+
+    wmode: int
+    wk: int
+    wf: int
+    local_in: bool
+    u: int  # inputs per multiplier list (N_IN when not local_in)
+    la: int
+    in_list: list[list[int]]  # M x U (padded with the list's first entry)
+    ol: int
+    out_lo: list[int]
+    out_hi: list[int]
+    ew: int
+    words: list[int]
+
+
+def rom_layout(s: Schedule, n_in: int, n_out: int, w_width: int) -> RomLayout:
+    """Pack schedule ``s`` of a layer with ``n_in`` inputs, ``n_out`` outputs."""
+    nz = np.abs(s.weight[s.valid])
+    wmode, wk = 0, 0
+    if len(nz) and np.all(nz == nz[0]) and int(nz[0]) & (int(nz[0]) - 1) == 0:
+        wmode, wk = 1, int(nz[0]).bit_length() - 1
+    wf = 2 if wmode else w_width
+    lists = [s.inputs_of(m) for m in range(s.mults)]
+    u = max(len(li) for li in lists)
+    local_in = u < n_in and s.mults * u * _bits(n_in) <= MAX_IN_LIST_BITS
+    if not local_in:
+        u, lists = n_in, [list(range(n_in))] * s.mults
+    la = _bits(u)
+    lo = [s.out_range(m)[0] for m in range(s.mults)]
+    hi = [s.out_range(m)[1] for m in range(s.mults)]
+    ol = _bits(max(h - low + 1 for low, h in zip(lo, hi)))
+    ew = wf + la + ol
+    words = []
+    for r in range(s.reuse):
+        word = 0
+        for m in range(s.mults):
+            w = int(s.weight[r, m])
+            if wmode:
+                field = (int(w != 0) << 1) | int(w < 0)
+            else:
+                field = w % (1 << w_width)
+            li = lists[m].index(int(s.in_idx[r, m])) if s.valid[r, m] else 0
+            lo_idx = int(s.out_idx[r, m]) - lo[m] if s.valid[r, m] else 0
+            word |= ((field << (la + ol)) | (li << ol) | lo_idx) << (m * ew)
+        words.append(word)
+    padded = [li + [li[0]] * (u - len(li)) for li in lists]
+    return RomLayout(wmode, wk, wf, local_in, u, la, padded, ol, lo, hi, ew, words)
 
 
 def folding(graph: Graph) -> bool:
-    """Check every Dense node's strategy and reuse factor (raise :class:`FoldingError`)."""
+    """Check every Dense node's strategy and reuse factor, and every Conv node's reuse
+    factor (a Conv with reuse ``R > 1`` folds its per-pixel matmul, ``R = 1`` is fully
+    parallel), raising :class:`FoldingError`."""
     for c in graph.of(Conv):
-        if int(c["reuse"]) != 1:
+        # a Conv folds its per-pixel matmul (window @ conv matrix) when reuse > 1
+        nnz = max(1, int(np.count_nonzero(c.weights["weight"].data)))
+        r = int(c["reuse"])
+        if not 1 <= r <= nnz:
             raise FoldingError(
-                f"layer {c['source'] or c.name}: reuse factors for Conv layers are not "
-                f"supported yet (got {c['reuse']}); Conv layers are fully parallel, use 1"
+                f"layer {c['source'] or c.name}: reuse factor {r} is not possible; valid: "
+                f"1..{nnz} (the conv has {nnz} nonzero weights)"
             )
     for n in graph.of(Dense):
         lo, hi = valid_reuse(n)
@@ -79,4 +200,75 @@ def folding(graph: Graph) -> bool:
                 f"layer {n['source'] or n.name}: reuse factor {r} is not possible; valid: "
                 f"{lo}..{hi} (the layer has {hi} nonzero weights)"
             )
+        if n["skip_zeros"] and n["strategy"] != "resource":
+            raise FoldingError(
+                f"layer {n['source'] or n.name}: skip_zeros needs strategy resource (a folded "
+                "layer); a fully parallel layer has no cycles to skip"
+            )
+        if n["skip_zeros"] and not after_relu(n):
+            raise FoldingError(
+                f"layer {n['source'] or n.name}: skip_zeros is supported after a ReLU (an "
+                f"input that cannot be negative); its input {n.inputs[0].name} is signed"
+            )
     return False
+
+
+def after_relu(n: Dense) -> bool:
+    """Is ``n``'s input a ReLU output (a Relu node, or a quantized_relu cast)?"""
+    t = n.inputs[0]
+    return isinstance(t.producer, Relu) or not t.ftype.signed
+
+
+@dataclass(frozen=True)
+class SkipSchedule:
+    """Input-serial schedule of a folded Dense that skips zero inputs at run time.
+
+    ``M`` multipliers; output ``j`` belongs to multiplier ``j % M`` (local index
+    ``j // M``). Input ``i`` occupies rows ``start[i] .. start[i+1]-1``
+    (``K_i = start[i+1] - start[i]`` = the most nonzero weights of row ``i`` of ``W``
+    that one multiplier owns); in those rows every multiplier multiplies ``x[i]`` by one
+    of its weights. At run time the rows of zero inputs are not issued: a vector costs
+    ``max(1, sum of K_i over its nonzero inputs)`` cycles (:meth:`cycles`); worst case
+    ``rows``, best case 1 (every input zero: only the bias).
+    """
+
+    mults: int
+    start: list[int]  # N_IN + 1 entries
+    out_local: npt.NDArray[np.int64]  # (rows, M) local output index (0 on pads)
+    weight: npt.NDArray[np.int64]  # (rows, M) raw weight (0 on pads)
+
+    @property
+    def rows(self) -> int:
+        return self.start[-1]
+
+    def rows_of(self) -> npt.NDArray[np.int64]:
+        return np.diff(np.asarray(self.start, np.int64))
+
+    def cycles(self, x_raw: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """Exact cycles per vector of ``x_raw`` (N, inputs): the rows of nonzero inputs."""
+        k = self.rows_of()
+        return np.maximum(1, (np.asarray(x_raw) != 0).astype(np.int64) @ k)
+
+
+def skip_schedule(node: Dense) -> SkipSchedule:
+    """The zero-skipping schedule of a folded Dense (``M = ceil(nnz / reuse)``)."""
+    w = node.weights["weight"].data
+    n_in, n_out = w.shape
+    nnz = int(np.count_nonzero(w))
+    m = max(1, -(-nnz // int(node["reuse"])))
+    m = min(m, n_out)  # more multipliers than outputs would idle
+    start = [0]
+    rows_w: list[list[int]] = []
+    rows_o: list[list[int]] = []
+    for i in range(n_in):
+        per: list[list[tuple[int, int]]] = [[] for _ in range(m)]
+        for j in np.flatnonzero(w[i]):
+            per[int(j) % m].append((int(j) // m, int(w[i, j])))
+        k = max(len(p) for p in per)
+        for r in range(k):
+            rows_o.append([p[r][0] if r < len(p) else 0 for p in per])
+            rows_w.append([p[r][1] if r < len(p) else 0 for p in per])
+        start.append(start[-1] + k)
+    if not rows_w:  # an all-zero layer: one row of pads
+        rows_o, rows_w = [[0] * m], [[0] * m]
+    return SkipSchedule(m, start, np.array(rows_o, np.int64), np.array(rows_w, np.int64))

@@ -146,12 +146,19 @@ def node_memories(n: Node) -> list[Memory]:
     reports them.
     """
     if isinstance(n, Dense) and n["strategy"] == "resource":
-        from .folding import schedule
+        from .folding import rom_layout, schedule, skip_schedule
 
+        ww = n.weights["weight"].ftype.width
+        if n["skip_zeros"]:  # nnfab_dense_skip: rows x M {weight field, local output}
+            k = skip_schedule(n)
+            lo = _bits(-(-n["units"] // k.mults))
+            nz = np.abs(k.weight[k.weight != 0])
+            addsub = len(nz) and np.all(nz == nz[0]) and int(nz[0]) & (int(nz[0]) - 1) == 0
+            return [Memory(f"{n.name}_schedule", max(1, k.rows),
+                           k.mults * ((2 if addsub else ww) + lo))]
         s = schedule(n)
-        w = n.weights["weight"].ftype.width
-        ew = w + _bits(n.input.shape[-1]) + _bits(n["units"])
-        return [Memory(f"{n.name}_schedule", s.reuse, s.mults * ew)]
+        lay = rom_layout(s, n.input.shape[-1], n["units"], ww)
+        return [Memory(f"{n.name}_schedule", s.reuse, s.mults * lay.ew)]
     if isinstance(n, Table):
         t = n.weights["table"]
         return [Memory(f"{n.name}_table", len(t.data), t.ftype.width, ports=n.input.size)]
@@ -159,11 +166,21 @@ def node_memories(n: Node) -> list[Memory]:
         e, i = n.weights["exp_table"], n.weights["inv_table"]
         return [Memory(f"{n.name}_exp", len(e.data), e.ftype.width, ports=n.input.shape[-1]),
                 Memory(f"{n.name}_inv", len(i.data), i.ftype.width)]
+    mems = []
+    if isinstance(n, Conv) and int(n["reuse"]) > 1:  # folded per-pixel matmul's ROM
+        from .folding import conv_matrix, rom_layout, schedule_matrix
+
+        wm = conv_matrix(n)
+        s = schedule_matrix(wm, int(n["reuse"]))
+        lay = rom_layout(s, wm.shape[0], wm.shape[1], n.weights["weight"].ftype.width)
+        mems.append(Memory(f"{n.name}_schedule", s.reuse, s.mults * lay.ew))
     if isinstance(n, (Conv, Pool)) and len(n["kernel"]) == 2 and n["kernel"][0] > 1:
         shape = n.input.shape
         wp = shape[1] + n["pads"][2] + n["pads"][3]
         width = (n["kernel"][0] - 1) * shape[-1] * n.input.ftype.width
-        return [Memory(f"{n.name}_linebuf", wp, width, kind="ram")]
+        return [Memory(f"{n.name}_linebuf", wp, width, kind="ram")] + mems
+    if mems:
+        return mems
     if isinstance(n, Upsample) and len(n["factors"]) == 2 and n["factors"][0] > 1:
         shape = n.input.shape
         return [Memory(f"{n.name}_rowbuf", shape[1], shape[-1] * n.input.ftype.width,

@@ -276,9 +276,11 @@ void regroup(stream<word<Tin, CIN> >& x, stream<word<Tout, COUT> >& y) {
 // word is read at every non-padded position. The line buffer holds the last KH - 1
 // rows (padded width WP), the window registers the last KW columns of the KH rows. An
 // output word is computed by Kernel and written at each position that completes a
-// window on the stride grid (only valid output positions are emitted).
+// window on the stride grid (only valid output positions are emitted). II is the scan
+// loop's initiation interval: 1, or the reuse factor R of a folded conv kernel (R cycles
+// per window, as hls4ml's conv reuse).
 template <class Kernel, class Tin, class Tout, int H, int W, int C, int KH, int KW, int SH,
-          int SW, int PT, int PB, int PL, int PR, int F>
+          int SW, int PT, int PB, int PL, int PR, int F, int II = 1>
 void window_stream(stream<word<Tin, C> >& x, stream<word<Tout, F> >& y) {
     const int HP = H + PT + PB, WP = W + PL + PR;
     const int LB = KH > 1 ? KH - 1 : 1;
@@ -289,7 +291,7 @@ void window_stream(stream<word<Tin, C> >& x, stream<word<Tout, F> >& y) {
 #pragma HLS ARRAY_PARTITION variable=win complete dim=0
     for (int r = 0; r < HP; r++) {
         for (int c = 0; c < WP; c++) {
-#pragma HLS PIPELINE II=1
+#pragma HLS PIPELINE II=II
             word<Tin, C> px;
             if (inside<PT, H>(r) && inside<PL, W>(c)) {
                 px = x.read();

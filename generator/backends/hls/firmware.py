@@ -16,7 +16,10 @@ schedules from ``passes.folding.schedule``. This module only turns them into tex
 
 Conv layers are a window driver (``nnfab::window_array`` / the line-buffer
 ``nnfab::window_stream``) around a generated per-window kernel: the Dense latency sums
-over the window, one multiply per nonzero weight.
+over the window, one multiply per nonzero weight; with reuse ``R > 1`` the kernel is the
+folded loop of the per-pixel matmul ``window @ conv_matrix`` (the schedule of
+``passes.folding.schedule_matrix``, as a resource Dense: ``R`` iterations of ``M``
+multipliers, II ``R`` per window).
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ from ...ir import (
     Ternarize,
     Upsample,
 )
-from ...passes.folding import schedule
+from ...passes.folding import Schedule, conv_matrix, schedule, schedule_matrix
 from ...passes.sparsity import nonzero_lists
 from . import dataflow
 
@@ -86,7 +89,7 @@ class HlsError(ValueError):
 
 
 class ConvReuseError(HlsError):
-    """A Conv layer with a reuse factor other than 1 (not implemented yet)."""
+    """A Conv layer with a reuse factor outside ``1..nonzero weights``."""
 
 
 def c_ident(name: str) -> str:
@@ -345,18 +348,25 @@ def _dense(node: Dense, ctx: Ctx) -> dict[str, Any]:
         d["b_type"] = ctx.const_type(f"{node.name}_b", b.ftype)
         d["b"] = ctx.array(f"{node.name}_b", b.data, f"{node.name}: bias, {b.ftype.cpp()}")
     if folded:
-        s = schedule(node)
-        d["reuse"], d["mults"] = s.reuse, s.mults
-        d["nnz"] = int(s.valid.sum())
-        d["w"] = ctx.array(f"{node.name}_w", s.weight,
-                           f"{node.name}: folded weights [R={s.reuse}][M={s.mults}], {w.ftype.cpp()} "
-                           f"({d['nnz']} nonzero, {s.reuse * s.mults - d['nnz']} padding)")
-        d["ii"] = ctx.array(f"{node.name}_in_idx", s.in_idx, f"{node.name}: input index per multiplier")
-        d["oi"] = ctx.array(f"{node.name}_out_idx", s.out_idx, f"{node.name}: output index per multiplier")
+        _folded_arrays(d, node, schedule(node), ctx)
         return d
     lists = nonzero_lists(node)
     _latency_sums(d, node, lists, [w.data[li, j] for j, li in enumerate(lists)], w.data.size, ctx)
     return d
+
+
+def _folded_arrays(d: dict[str, Any], node: Dense | Conv, s: Schedule, ctx: Ctx) -> None:
+    """Fill ``d`` with the ``[R][M]`` schedule ROMs of a folded matmul (Dense resource,
+    Conv with reuse > 1): multiplier ``m`` in cycle ``r`` adds ``x[ii[r][m]] * w[r][m]``
+    into output ``oi[r][m]`` (padding entries have weight 0)."""
+    name, wt = node.name, node.weights["weight"].ftype
+    d["reuse"], d["mults"] = s.reuse, s.mults
+    d["nnz"] = int(s.valid.sum())
+    d["w"] = ctx.array(f"{name}_w", s.weight,
+                       f"{name}: folded weights [R={s.reuse}][M={s.mults}], {wt.cpp()} "
+                       f"({d['nnz']} nonzero, {s.reuse * s.mults - d['nnz']} padding)")
+    d["ii"] = ctx.array(f"{name}_in_idx", s.in_idx, f"{name}: input index per multiplier")
+    d["oi"] = ctx.array(f"{name}_out_idx", s.out_idx, f"{name}: output index per multiplier")
 
 
 def _latency_sums(d: dict[str, Any], node: Dense | Conv, lists: list[np.ndarray],
@@ -409,18 +419,14 @@ def _geom_args(g: dict[str, int], keys: str) -> str:
 
 @layer_data.register
 def _conv(node: Conv, ctx: Ctx) -> dict[str, Any]:
-    if int(node["reuse"]) != 1:
-        raise ConvReuseError(
-            f"layer {node['source'] or node.name}: reuse factors for Conv layers are not supported "
-            f"yet; use 1 (got {node['reuse']})"
-        )
     _check_dense_types(node)
     w = node.weights["weight"]
     b = node.weights.get("bias")
     geo = dataflow.window_geometry(node)
     c, f = geo["C"], int(node["filters"])
     kk = geo["KH"] * geo["KW"]
-    d = _base(node, ctx, "conv")
+    reuse = int(node["reuse"])
+    d = _base(node, ctx, "conv_folded" if reuse > 1 else "conv")
     d.update({
         "fan_in": kk * c, "units": f, "rows": 1, "n_weights": int(w.data.size),
         "w_type": ctx.const_type(f"{node.name}_w", w.ftype), "w_cpp": w.ftype.cpp(),
@@ -431,7 +437,17 @@ def _conv(node: Conv, ctx: Ctx) -> dict[str, Any]:
         d["b_type"] = ctx.const_type(f"{node.name}_b", b.ftype)
         d["b"] = ctx.array(f"{node.name}_b", b.data, f"{node.name}: bias, {b.ftype.cpp()}")
     # the window is x[(kh * KW + kw) * C + ch], the order of Keras's (*kernel, C, F) weights
-    if node["depthwise"]:
+    if reuse > 1:
+        # the per-pixel matmul window @ conv_matrix folded: R cycles x M multipliers
+        wm = conv_matrix(node)
+        lo, hi = 1, max(1, int(np.count_nonzero(wm)))
+        if not lo <= reuse <= hi:
+            raise ConvReuseError(
+                f"layer {node['source'] or node.name}: reuse factor {reuse} is not possible; "
+                f"valid: {lo}..{hi} (the conv has {hi} nonzero weights)"
+            )
+        _folded_arrays(d, node, schedule_matrix(wm, reuse), ctx)
+    elif node["depthwise"]:
         wd = w.data.reshape(kk, c)
         lists = [np.flatnonzero(wd[:, ch]) * c + ch for ch in range(c)]
         values = [wd[wd[:, ch] != 0, ch] for ch in range(c)]
@@ -439,11 +455,13 @@ def _conv(node: Conv, ctx: Ctx) -> dict[str, Any]:
         wm = w.data.reshape(kk * c, f)
         lists = [np.flatnonzero(wm[:, j]) for j in range(f)]
         values = [wm[li, j] for j, li in enumerate(lists)]
-    _latency_sums(d, node, lists, values, int(w.data.size), ctx)
+    if reuse == 1:
+        _latency_sums(d, node, lists, values, int(w.data.size), ctx)
     tin, tout = ctx.tensor_type[node.input.name], ctx.tensor_type[node.output.name]
     if ctx.io == "stream":
+        # a folded kernel takes R cycles per window: the scan loop's II (hls4ml's rule)
         d["call"] = (f"nnfab::window_stream<{d['kernel_struct']}, {tin}, {tout}, "
-                     f"{_geom_args(geo, 'H W C KH KW SH SW PT PB PL PR')}, {f}>(x, y)")
+                     f"{_geom_args(geo, 'H W C KH KW SH SW PT PB PL PR')}, {f}, {reuse}>(x, y)")
     else:
         d["call"] = (f"nnfab::window_array<{d['kernel_struct']}, {tin}, {tout}, "
                      f"{_geom_args(geo, 'H W C KH KW SH SW PT PL OH OW')}, {f}>(x, y)")

@@ -23,6 +23,7 @@ from ...ir import (
     Table,
     Ternarize,
 )
+from ...passes.folding import Schedule, rom_layout
 from .plan import (
     LEVELS_PER_STAGE,
     OVF_CODE,
@@ -108,6 +109,11 @@ def mac_module(mod: str, title: str, wmat: np.ndarray, wft: FixedType,
     o(f"    nnfab_pipe_ctrl #(.S({latency})) u_ctrl (.clk(clk), .rst(rst), "
       ".in_valid(in_valid), .in_ready(in_ready), .out_valid(out_valid), "
       ".out_ready(out_ready), .ce(ce));")
+    if info.get("xnor_k") is not None:
+        _xnor_popcount(o, wmat, bias, aw, sh + int(info["xnor_k"]), nt)
+        o("endmodule")
+        o("`default_nettype wire")
+        return mod, o.text()
     used = sorted({int(i) for i in np.flatnonzero(np.any(wmat != 0, axis=1))})
     for i in used:
         ext = f"x[{i * xw + xw - 1}]" if tx.signed else "1'b0"
@@ -136,23 +142,31 @@ def mac_module(mod: str, title: str, wmat: np.ndarray, wft: FixedType,
     return mod, o.text()
 
 
-def schedule_mem(st: Stage) -> tuple[list[str], int]:
-    """Hex lines of the folded schedule ROM and its word width."""
-    n: Dense = st.node  # type: ignore[assignment]
-    sch = st.info["schedule"]
-    ww = n.weights["weight"].ftype.width
-    ia = max(1, clog2(n.input.size))
-    oa = max(1, clog2(n.output.size))
-    ew = ww + ia + oa
-    lines = []
-    for r in range(sch.reuse):
-        word = 0
-        for m in range(sch.mults):
-            e = ((int(sch.weight[r, m]) % (1 << ww)) << (ia + oa)) | (
-                int(sch.in_idx[r, m]) << oa) | int(sch.out_idx[r, m])
-            word |= e << (m * ew)
-        lines.append(f"{word:x}")
-    return lines, ew * sch.mults
+def _xnor_popcount(o: _Lines, wmat: np.ndarray, bias: list[int] | None, aw: int, k: int,
+                   nt: int) -> None:
+    """Binary x binary outputs as XNOR-popcount (``x`` +-1 in 2 bits, bit 1 = sign):
+    ``y_j = bias_j + (n_j - 2 * popcount(sign(x_i) ^ sign(w_ij))) << k`` over the ``n_j``
+    nonzero weights of output ``j``; the popcount runs through the same pipelined adder
+    tree (``nt`` terms, so the latency equals the shift-add form's), the final
+    constant add after its register."""
+    pw = max(1, clog2(nt + 1))
+    o(f"    // binary x binary: XNOR-popcount, y = bias + (n - 2 * popcount) << {k}")
+    for j in range(wmat.shape[1]):
+        nz = [int(i) for i in np.flatnonzero(wmat[:, j])]
+        bits = [f"x[{2 * i + 1}]" + (" ^ 1'b1" if wmat[i, j] < 0 else "") for i in nz]
+        o(f"    wire [{nt * pw - 1}:0] t{j};")
+        for t in range(nt):
+            e = f"{{{pw - 1}'d0, {bits[t]}}}" if pw > 1 and t < len(bits) else (
+                bits[t] if t < len(bits) else f"{pw}'d0")
+            o(f"    assign t{j}[{t * pw} +: {pw}] = {e};")
+        o(f"    wire [{pw - 1}:0] pop{j};")
+        o(f"    nnfab_adder_tree #(.N({nt}), .W({pw}), .LPS({LEVELS_PER_STAGE})) u_pop{j} "
+          f"(.clk(clk), .ce(ce), .terms(t{j}), .sum(pop{j}));")
+        b = 0 if bias is None else int(bias[j])
+        const = hexlit(aw, b + (len(nz) << k))
+        o(f"    assign y[{j * aw} +: {aw}] = {const} - ({{{{{aw - pw}{{1'b0}}}}, pop{j}}} "
+          f"<< {k + 1});" if aw > pw else
+          f"    assign y[{j * aw} +: {aw}] = {const} - (pop{j} << {k + 1});")
 
 
 def _elementwise(o: _Lines, n: Node, xin: str, yout: str, size: int | None = None) -> None:
@@ -181,29 +195,96 @@ def _elementwise(o: _Lines, n: Node, xin: str, yout: str, size: int | None = Non
         raise TypeError(f"no element-wise RTL for {n.OP}")
 
 
+def folded_instance(o: _Lines, files: dict[str, str], nm: str, sch: Schedule, n_in: int,
+                    wft: FixedType, bias: list[int], tx: FixedType, to: FixedType,
+                    shift: int, ports: str) -> None:
+    """Instance ``u_{nm}`` of nnfab_dense_folded computing ``y = x @ W + bias`` for an
+    ``n_in``-input layer by the folded schedule ``sch`` of ``W`` (``bias`` aligned to the
+    output fraction, one per output); its ROM image goes to ``files``; ``ports`` is the
+    port connection list."""
+    n_out = len(bias)
+    lay = rom_layout(sch, n_in, n_out, wft.width)
+    mem = f"{nm}_schedule.mem"
+    files[mem] = "\n".join(f"{w:x}" for w in lay.words) + "\n"
+    ia, oa = max(1, clog2(n_in)), max(1, clog2(n_out))
+    params = [
+        f".N_IN({n_in})", f".XW({tx.width})", f".XS({int(tx.signed)})", f".N_OUT({n_out})",
+        f".ACC_W({to.width})", f".WW({wft.width})", f".WS({int(wft.signed)})",
+        f".PSH({shift})", f".R({sch.reuse})", f".M({sch.mults})", f".IA({ia})",
+        f".OA({oa})", f".RA({max(1, clog2(sch.reuse))})", f".WMODE({lay.wmode})",
+        f".WK({lay.wk})", f".WF({lay.wf})", f".LOCAL({int(lay.local_in)})", f".U({lay.u})",
+        f".LA({lay.la})", f".OL({lay.ol})",
+    ]
+    if lay.local_in:
+        params.append(f".IN_LIST({pack([i for li in lay.in_list for i in li], ia)})")
+    params += [f".OLO({pack(lay.out_lo, oa)})", f".OHI({pack(lay.out_hi, oa)})",
+               f".FILE({{MEM_DIR, \"{mem}\"}})", f".BIAS({pack(bias, to.width)})"]
+    o(f"    nnfab_dense_folded #({', '.join(params)}) u_{nm} ({ports});")
+
+
 def _folded(o: _Lines, files: dict[str, str], s: Stage, nm: str, a: str, y: str) -> None:
     """Instance of nnfab_dense_folded for stage ``s`` (input stream ``a``, output ``y``)."""
-    lines, _ = schedule_mem(s)
-    mem = f"{nm}_schedule.mem"
-    files[mem] = "\n".join(lines) + "\n"
     dn: Dense = s.node  # type: ignore[assignment]
     w = dn.weights["weight"]
     b = dn.weights.get("bias")
     to = dn.output.ftype
-    n_in = w.data.shape[0]
-    n_out = w.data.shape[1]
+    n_in, n_out = w.data.shape
     bias = [0] * n_out
     if b is not None:
         bias = [int(v) << (to.frac - b.ftype.frac) for v in b.data]
-    sch = s.info["schedule"]
-    o(f"    nnfab_dense_folded #(.N_IN({n_in}), .XW({dn.input.ftype.width}), "
-      f".XS({int(dn.input.ftype.signed)}), .N_OUT({n_out}), .ACC_W({to.width}), "
-      f".WW({w.ftype.width}), .WS({int(w.ftype.signed)}), .PSH({s.info['shift']}), "
-      f".R({sch.reuse}), .M({sch.mults}), .IA({max(1, clog2(n_in))}), "
-      f".OA({max(1, clog2(n_out))}), .RA({max(1, clog2(sch.reuse))}), "
-      f".FILE({{MEM_DIR, \"{mem}\"}}), .BIAS({pack(bias, to.width)})) u_{nm} "
-      f"(.clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), .in_ready({a}_r), "
-      f".y({y}_d), .out_valid({y}_v), .out_ready({y}_r));")
+    folded_instance(o, files, nm, s.info["schedule"], n_in, w.ftype, bias, dn.input.ftype,
+                    to, s.info["shift"],
+                    f".clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), .in_ready({a}_r), "
+                    f".y({y}_d), .out_valid({y}_v), .out_ready({y}_r)")
+
+
+def _skip(o: _Lines, files: dict[str, str], s: Stage, nm: str, a: str, y: str) -> None:
+    """Instance of nnfab_dense_skip (zero-input skipping) for stage ``s``."""
+    dn: Dense = s.node  # type: ignore[assignment]
+    w = dn.weights["weight"]
+    b = dn.weights.get("bias")
+    tx, to = dn.input.ftype, dn.output.ftype
+    n_in, n_out = w.data.shape
+    bias = [0] * n_out
+    if b is not None:
+        bias = [int(v) << (to.frac - b.ftype.frac) for v in b.data]
+    sk = s.info["skip"]
+    m = sk.mults
+    nz = np.abs(sk.weight[sk.weight != 0])
+    wmode, wk = 0, 0
+    if len(nz) and np.all(nz == nz[0]) and int(nz[0]) & (int(nz[0]) - 1) == 0:
+        wmode, wk = 1, int(nz[0]).bit_length() - 1
+    wf = 2 if wmode else w.ftype.width
+    lo = max(1, clog2(-(-n_out // m)))
+    ew = wf + lo
+    lines = []
+    for row in range(max(1, sk.rows)):
+        word = 0
+        for k in range(m):
+            wv = int(sk.weight[row, k]) if row < sk.rows else 0
+            field = ((int(wv != 0) << 1) | int(wv < 0)) if wmode else wv % (1 << w.ftype.width)
+            ol = int(sk.out_local[row, k]) if row < sk.rows else 0
+            word |= ((field << lo) | ol) << (k * ew)
+        lines.append(f"{word:x}")
+    mem = f"{nm}_schedule.mem"
+    files[mem] = "\n".join(lines) + "\n"
+    t = max(1, sk.rows)
+    ra = max(1, clog2(t + 1))
+    starts = [min(v, t - 1) for v in sk.start[:-1]]
+    lasts = [max(0, e - 1) for e in sk.start[1:]]
+    has = [int(e > st) for st, e in zip(sk.start[:-1], sk.start[1:])]
+    params = [
+        f".N_IN({n_in})", f".XW({tx.width})", f".XS({int(tx.signed)})", f".N_OUT({n_out})",
+        f".ACC_W({to.width})", f".WW({w.ftype.width})", f".WS({int(w.ftype.signed)})",
+        f".PSH({s.info['shift']})", f".M({m})", f".T({t})", f".RA({ra})",
+        f".IA({max(1, clog2(n_in))})", f".LO({lo})", f".WMODE({wmode})", f".WK({wk})",
+        f".WF({wf})", f".START({pack(starts, ra)})", f".LAST({pack(lasts, ra)})",
+        f".HAS({pack(has, 1)})", f".FILE({{MEM_DIR, \"{mem}\"}})",
+        f".BIAS({pack(bias, to.width)})",
+    ]
+    o(f"    nnfab_dense_skip #({', '.join(params)}) u_{nm} (.clk(clk), .rst(rst), "
+      f".x({a}_d), .in_valid({a}_v), .in_ready({a}_r), .y({y}_d), .out_valid({y}_v), "
+      f".out_ready({y}_r));")
 
 
 def render(g: Graph, stages: list[Stage]) -> tuple[str, dict[str, str]]:
@@ -272,6 +353,8 @@ def render(g: Graph, stages: list[Stage]) -> tuple[str, dict[str, str]]:
               f".in_ready({a}_r), .y({y}_d), .out_valid({y}_v), .out_ready({y}_r));")
         elif s.kind == "dense_folded":
             _folded(o, files, s, nm, a, y)
+        elif s.kind == "dense_skip":
+            _skip(o, files, s, nm, a, y)
         else:  # pragma: no cover
             raise AssertionError(s.kind)
     yo = sig[tout.name]
@@ -418,6 +501,17 @@ def render_stream(g: Graph, sp: StreamPlan) -> tuple[str, dict[str, str]]:
                        f".ROUND({ROUND_CODE[to.rounding]}), .OVF({OVF_CODE[to.overflow]}))")
             o(f"    {mod} u_{nm} (.clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), "
               f".in_ready({a}_r), .y({y}_d), .out_valid({y}_v), .out_ready({y}_r));")
+        elif k == "folded" and isinstance(n, Conv):
+            # the conv's per-pixel matmul folded by its reuse factor, on the window vector
+            st = blk.p["stage"]
+            cw = n.weights["weight"]
+            o(f"    // {n.name}: {st.info['mults']} multipliers x {st.info['reuse']} cycles "
+              f"per output pixel over {int(st.info['schedule'].valid.sum())} nonzero weights")
+            folded_instance(o, files, nm, st.info["schedule"], st.info["n_in"], cw.ftype,
+                            st.info["bias"], n.input.ftype, n.output.ftype, st.info["shift"],
+                            f".clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), "
+                            f".in_ready({a}_r), .y({y}_d), .out_valid({y}_v), "
+                            f".out_ready({y}_r)")
         elif k == "folded":
             _folded(o, files, blk.p["stage"], nm, a, y)
         elif k == "window":

@@ -14,7 +14,11 @@ the RTL does:
   every :data:`LEVELS_PER_STAGE` adder levels and always after the last level:
   latency ``max(1, ceil(ceil(log2 T) / LEVELS_PER_STAGE))`` cycles, II 1;
 * a folded Dense (strategy ``resource``, reuse ``R``) is ``nnfab_dense_folded``:
-  latency ``R + 2`` cycles, II ``R``.
+  latency ``R + 2`` cycles, II ``R``;
+* a folded Dense with ``skip_zeros`` is ``nnfab_dense_skip``: a vector takes
+  ``c = max(1, sum of the row counts of its nonzero inputs)`` cycles
+  (:meth:`generator.passes.folding.SkipSchedule.cycles`, exact per vector), latency
+  ``c + 2``; the stage's static latency/II are the worst case (every input nonzero).
 
 Design totals: latency = 1 + sum of stage latencies (a vector entering an empty
 pipeline, consumer ready), II = max of stage IIs.
@@ -113,7 +117,8 @@ class Stage:
     """One node rendered in RTL."""
 
     node: Node
-    kind: str  # input | elementwise | reshape | dense_parallel | dense_folded
+    kind: str  # input | elementwise | reshape | dense_parallel | dense_folded | ...
+    # (streamed designs: conv_parallel, conv_folded, pool_parallel, window, ...)
     latency: int
     ii: int
     info: dict[str, Any] = field(default_factory=dict)
@@ -146,6 +151,20 @@ def mac_info(wmat: np.ndarray, bias: np.ndarray | None, sh: int) -> dict[str, An
             "csd_digits": digits, "stages": tree_stages(nt)}
 
 
+def xnor_exponent(n: Node) -> int | None:
+    """``k`` when ``n`` is a Dense of binarized inputs (+-1) and weights that are all
+    ``+-2^k`` (binary x binary): it is built as XNOR-popcount, ``sum_i w_i x_i = 2^k (n -
+    2 popcount(sign(x_i) xor sign(w_i)))`` per output; None otherwise."""
+    if not isinstance(n, Dense) or not isinstance(n.inputs[0].producer, Binarize) or \
+            n.inputs[0].ftype.width != 2:
+        return None
+    w = n.weights["weight"].data
+    nz = np.abs(w[w != 0])
+    if not len(nz) or not np.all(nz == nz[0]) or int(nz[0]) & (int(nz[0]) - 1):
+        return None
+    return int(nz[0]).bit_length() - 1
+
+
 def _dense_parallel(n: Dense) -> Stage:
     w = n.weights["weight"]
     b = n.weights.get("bias")
@@ -156,6 +175,7 @@ def _dense_parallel(n: Dense) -> Stage:
         raise RTLUnsupported(f"layer {n.name}: accumulator has fewer fraction bits than products")
     bias = None if b is None else b.data
     info = mac_info(w.data, bias, sh)
+    info["xnor_k"] = xnor_exponent(n)
     return Stage(n, "dense_parallel", info["stages"], 1, info)
 
 
@@ -174,11 +194,25 @@ def _dense_folded(n: Dense) -> Stage:
     })
 
 
+def _dense_skip(n: Dense) -> Stage:
+    from ...passes.folding import skip_schedule
+
+    st = _dense_folded(n)
+    sk = skip_schedule(n)
+    t = max(1, sk.rows)
+    return Stage(n, "dense_skip", t + 2, t, {
+        "skip": sk, "reuse": int(n["reuse"]), "mults": sk.mults, "shift": st.info["shift"],
+        "ii_best": 1, "ii_worst": t,
+    })
+
+
 def stage_of(n: Node) -> Stage:
     if isinstance(n, Input):
         return Stage(n, "input", 0, 1)
     if isinstance(n, Dense):
-        return _dense_folded(n) if n["strategy"] == "resource" else _dense_parallel(n)
+        if n["strategy"] == "resource":
+            return _dense_skip(n) if n["skip_zeros"] else _dense_folded(n)
+        return _dense_parallel(n)
     if isinstance(n, (Quantize, Relu, Binarize, Ternarize)):
         return Stage(n, "elementwise", 0, 1)
     if isinstance(n, Table):
@@ -204,6 +238,11 @@ def plan(g: Graph) -> list[Stage]:
     from .stream import build, is_streamed
 
     if is_streamed(g):
+        for d in g.of(Dense):
+            if d["skip_zeros"]:
+                raise RTLUnsupported(
+                    f"layer {d.name}: skip_zeros is supported in whole-vector (MLP) designs, "
+                    "not in streamed CNN designs")
         sp = build(g)
         stages = []
         for n in g.nodes:
@@ -221,9 +260,10 @@ def plan(g: Graph) -> list[Stage]:
             if main.kind == "pipe" and main.p["impl"] == "dense":
                 kind = "dense_parallel"
                 info = dict(main.p["stage"].info)
-            if main.kind == "folded":
-                kind = "dense_folded"
-                info = dict(main.p["stage"].info)
+            if main.kind == "folded":  # a folded Dense, or a folded Conv (+ its window)
+                kind = main.p["stage"].kind
+                info = {**{k: v for k, v in info.items() if k in ("KH", "KW", "C")},
+                        **main.p["stage"].info}
             stages.append(Stage(n, "input" if isinstance(n, Input) else kind, lat,
                                 main.p["R"] if main.kind == "folded" else 1, info))
         stages[0].info["stream"] = sp
@@ -281,7 +321,7 @@ def fifo_aw(stages: list[Stage]) -> int:
     for s in stages:
         if s.kind == "dense_parallel":
             hold += s.latency
-        elif s.kind == "dense_folded":
+        elif s.kind in ("dense_folded", "dense_skip"):
             hold += 4  # latched input, two pipeline stages, output register
     return max(1, clog2(hold + 1))
 

@@ -32,7 +32,9 @@ Blocks (``kind``) and their Verilog (``lib/``):
   (shift-add constant multiplies of the nonzero weights, one adder tree per output
   channel: a fully parallel Dense over the flattened window), a pool window reduction
   (``nnfab_pool_win``), or a fully parallel Dense;
-* ``folded``   ``nnfab_dense_folded`` (Dense strategy resource);
+* ``folded``   ``nnfab_dense_folded``: a Dense with strategy resource, or a Conv with
+  reuse ``R > 1`` (its per-pixel matmul ``window @ conv_matrix`` folded: ``R`` cycles
+  per output pixel, see :func:`conv_folded_stage`);
 * ``gpool``    ``nnfab_global_pool``: per-channel running sum / max over a frame;
 * ``collect``  ``nnfab_collect``: gathers the pixels of a frame into one vector (Flatten);
 * ``upsample`` ``nnfab_upsample``: repeats pixels, replays rows from a row buffer;
@@ -71,7 +73,8 @@ from ...ir import (
     Ternarize,
     Upsample,
 )
-from .plan import RTLUnsupported, clog2, ident, mac_info, tree_stages
+from ...passes.folding import conv_matrix
+from .plan import RTLUnsupported, Stage, clog2, ident, mac_info, tree_stages
 
 SPATIAL_OPS = (Conv, Pool, GlobalPool, Pad, Upsample)
 ELEMENTWISE = (Quantize, Relu, Binarize, Ternarize, Table)
@@ -158,27 +161,28 @@ def window_params(in_shape: tuple[int, ...], kernel: tuple[int, ...], strides: t
             "linebuf_width": (kh - 1) * c * width}
 
 
-def conv_matrix(n: Conv) -> np.ndarray:
-    """The conv as a Dense over the flattened window (index ``(i*KW + j)*C + c``)."""
-    w = n.weights["weight"].data
-    k = tuple(n["kernel"])
-    kk = int(np.prod(k))
-    cin = n.input.shape[-1]
-    if not n["depthwise"]:
-        return w.reshape(kk * cin, -1)
-    wd = w.reshape(kk, cin)
-    m = np.zeros((kk * cin, cin), np.int64)
-    for p in range(kk):
-        for c in range(cin):
-            m[p * cin + c, c] = wd[p, c]
-    return m
-
-
 def _aligned_bias(n: Node) -> np.ndarray | None:
     b = n.weights.get("bias")
     if b is None:
         return None
     return b.data.astype(np.int64) << (n.output.ftype.frac - b.ftype.frac)
+
+
+def conv_folded_stage(n: Conv, shift: int) -> Stage:
+    """The folded per-pixel matmul of a Conv with reuse ``R > 1`` (``nnfab_dense_folded``
+    on the window vector): the schedule of :func:`conv_matrix` at ``R``
+    (:func:`generator.passes.folding.schedule_matrix`), ``M = ceil(nnz / R)``
+    multipliers, latency ``R + 2`` cycles, II ``R`` cycles per output pixel."""
+    from ...passes.folding import schedule_matrix
+
+    wm = conv_matrix(n)
+    sch = schedule_matrix(wm, int(n["reuse"]))
+    b = _aligned_bias(n)
+    bias = [0] * wm.shape[1] if b is None else [int(v) for v in b]
+    return Stage(n, "conv_folded", sch.reuse + 2, sch.reuse, {
+        "schedule": sch, "reuse": sch.reuse, "mults": sch.mults, "shift": shift,
+        "n_in": int(wm.shape[0]), "n_out": int(wm.shape[1]), "bias": bias,
+    })
 
 
 class _Builder:
@@ -292,12 +296,16 @@ class _Builder:
                 if sh < 0:
                     raise RTLUnsupported(
                         f"layer {n.name}: accumulator has fewer fraction bits than products")
-                if n["strategy"] != "latency" or n["reuse"] != 1:
-                    raise RTLUnsupported(f"layer {n.name}: only fully parallel convolutions")
-                info = mac_info(conv_matrix(n), _aligned_bias(n), sh)
-                self.blocks.append(Block(nm, "pipe", [src], [s], n,
-                                         {"impl": "conv", "S": info["stages"], "mac": info,
-                                          "K": wp["KH"] * wp["KW"]}))
+                if int(n["reuse"]) > 1:
+                    st = conv_folded_stage(n, sh)
+                    self.blocks.append(Block(nm, "folded", [src], [s], n,
+                                             {"stage": st, "R": st.ii,
+                                              "K": wp["KH"] * wp["KW"]}))
+                else:
+                    info = mac_info(conv_matrix(n), _aligned_bias(n), sh)
+                    self.blocks.append(Block(nm, "pipe", [src], [s], n,
+                                             {"impl": "conv", "S": info["stages"], "mac": info,
+                                              "K": wp["KH"] * wp["KW"]}))
             else:
                 self.blocks.append(Block(nm, "pipe", [src], [s], n,
                                          {"impl": "pool", "S": 1,
@@ -424,5 +432,6 @@ def fifo_aw(depth: int) -> int:
     return max(1, clog2(depth))
 
 
-__all__ = ["Block", "Stream", "StreamPlan", "build", "conv_matrix", "is_streamed",
+__all__ = ["Block", "Stream", "StreamPlan", "build", "conv_folded_stage", "conv_matrix",
+           "is_streamed",
            "size_fifos", "tree_stages", "window_params"]

@@ -1,17 +1,28 @@
 // nnfab_dense_folded: a Dense layer folded in time (strategy "resource").
 //
-// M multipliers are each used R times per input vector. Row r (0..R-1) of the schedule
-// (generator.passes.folding.schedule) gives, per multiplier m, the input index, the
-// output index and the raw weight; only nonzero weights are scheduled (padding entries
-// have weight 0). The schedule is a ROM of R words; word r holds, for m = 0..M-1 at
-// bits [m*EW +: EW], the entry {weight (WW bits), in_idx (IA bits), out_idx (OA bits)}.
+// M multipliers are each used R times per input vector. Multiplier m walks its own run
+// of R consecutive entries of the layer's nonzero list (ordered by output, then input;
+// generator.passes.folding.schedule), so it reads only the U inputs of its list IN_LIST
+// and adds only into the contiguous outputs OLO[m]..OHI[m]: an output's accumulator has
+// one conditional adder per multiplier that can reach it, not one per multiplier.
+//
+// The schedule is a ROM of R words (generator.passes.folding.rom_layout); word r holds,
+// for m = 0..M-1 at bits [m*EW +: EW], the entry {weight field (WF bits), local input
+// index (LA bits), local output index (OL bits)}:
+//   WMODE 0: weight field = the raw weight; product = x * w (a multiplier).
+//   WMODE 1: every nonzero weight is +-2^WK: field = {nonzero, negative}; product =
+//            +-(x << WK) or 0 (an add/subtract, no multiplier: binary/ternary weights).
+//   LOCAL 1: local input index u selects input IN_LIST[m][u] (a U:1 multiplexer);
+//   LOCAL 0: it is the input index itself (U = N_IN).
+// Padding entries have weight 0 / field 0.
 //
 // Pipeline (all registers advance on ce = !out_valid || out_ready):
 //   issue   : row counter r addresses the ROM; at r == 0 a new vector is accepted and
 //             latched (in_ready = ce && r == 0)
-//   stage 1 : ROM word valid; x[in_idx] * weight -> product register
-//   stage 2 : acc[j] (+)= sum of products whose out_idx == j (first row: starts from
-//             the bias); on the last row the sums go to the output register.
+//   stage 1 : ROM word valid; select the input, multiply -> product register
+//   stage 2 : acc[j] (+)= products of the multipliers reaching j whose local output
+//             index points at j (first row: starts from the bias); on the last row the
+//             sums go to the output register.
 // Arithmetic is modulo 2^ACC_W (the Dense output width, which holds the exact sum).
 // Products are aligned to the accumulator fraction by PSH, the bias by its stored
 // value (already aligned by the generator). II = R cycles, latency = R + 2 cycles.
@@ -31,6 +42,16 @@ module nnfab_dense_folded #(
     parameter integer IA    = 1,   // input-index width (2^IA >= N_IN)
     parameter integer OA    = 1,   // output-index width (2^OA >= N_OUT)
     parameter integer RA    = 1,   // row-address width (2^RA >= R)
+    parameter integer WMODE = 0,   // 0: multiply by the weight; 1: +-(x << WK)
+    parameter integer WK    = 0,   // WMODE 1: the weights' common exponent
+    parameter integer WF    = WW,  // weight field bits of an entry (WW, or 2 for WMODE 1)
+    parameter integer LOCAL = 0,   // 1: per-multiplier input lists IN_LIST
+    parameter integer U     = N_IN,  // inputs per multiplier list (N_IN when LOCAL = 0)
+    parameter integer LA    = IA,  // local input-index width (2^LA >= U)
+    parameter integer OL    = OA,  // local output-index width
+    parameter [(LOCAL ? M*U*IA : 1)-1:0] IN_LIST = 0,  // input of (m, u) at [(m*U+u)*IA +: IA]
+    parameter [M*OA-1:0] OLO = 0,  // first output of multiplier m at [m*OA +: OA]
+    parameter [M*OA-1:0] OHI = 0,  // last output of multiplier m
     parameter        FILE  = "schedule.mem",  // ROM image of the schedule (R words)
     parameter [N_OUT*ACC_W-1:0] BIAS = 0     // aligned bias per output (output j at [j*ACC_W +: ACC_W])
 ) (
@@ -43,7 +64,7 @@ module nnfab_dense_folded #(
     output wire                   out_valid,
     input  wire                   out_ready
 );
-    localparam integer EW = WW + IA + OA;  // bits of one schedule entry
+    localparam integer EW = WF + LA + OL;  // bits of one schedule entry
     localparam integer PW = XW + WW + 2;   // exact signed product width
 
     initial begin
@@ -52,6 +73,10 @@ module nnfab_dense_folded #(
         if ((1 << IA) < N_IN) $error("%m: IA=%0d too small for N_IN=%0d", IA, N_IN);
         if ((1 << OA) < N_OUT) $error("%m: OA=%0d too small for N_OUT=%0d", OA, N_OUT);
         if ((1 << RA) < R) $error("%m: RA=%0d too small for R=%0d", RA, R);
+        if ((1 << LA) < U) $error("%m: LA=%0d too small for U=%0d", LA, U);
+        if (!LOCAL && U != N_IN) $error("%m: U=%0d must equal N_IN without LOCAL", U);
+        if (WMODE == 1 && WF != 2) $error("%m: WMODE 1 needs WF=2, got %0d", WF);
+        if (WMODE == 0 && WF != WW) $error("%m: WMODE 0 needs WF=WW, got %0d", WF);
         if (PSH < 0) $error("%m: PSH=%0d must be >= 0", PSH);
         if (ACC_W < 1 || ACC_W > 62) $error("%m: ACC_W=%0d not in 1..62", ACC_W);
     end
@@ -75,7 +100,7 @@ module nnfab_dense_folded #(
     nnfab_rom #(.DEPTH(R), .WIDTH(M * EW), .AW(RA), .FILE(FILE)) u_rom (
         .clk(clk), .en(ce), .addr(r), .dout(word));
 
-    // ---- stage 1: ROM word valid; multiply ----------------------------------------------
+    // ---- stage 1: ROM word valid; select the input, multiply ---------------------------
     reg v1, first1, last1;
     always @(posedge clk) begin
         if (rst) v1 <= 1'b0;
@@ -88,22 +113,38 @@ module nnfab_dense_folded #(
 
     reg v2, first2, last2;
     reg [M*ACC_W-1:0] prod;
-    reg [M*OA-1:0] osel;
-    genvar m, j;
+    reg [M*OL-1:0] osel;
+    genvar m, u, j;
     generate
         for (m = 0; m < M; m = m + 1) begin : g_mul
             wire [EW-1:0] e = word[m*EW +: EW];
-            wire [OA-1:0] oi = e[OA-1:0];
-            wire [IA-1:0] ii = e[OA +: IA];
-            wire [WW-1:0] wr = e[OA + IA +: WW];
-            wire [XW-1:0] xr = xq[ii*XW +: XW];
+            wire [OL-1:0] oi = e[OL-1:0];
+            wire [LA-1:0] li = e[OL +: LA];
+            wire [WF-1:0] wr = e[OL + LA +: WF];
+            wire [XW-1:0] xr;
+            if (LOCAL) begin : g_local
+                // this multiplier's inputs, wired by constant index: a U:1 multiplexer
+                wire [U*XW-1:0] cand;
+                for (u = 0; u < U; u = u + 1) begin : g_cand
+                    assign cand[u*XW +: XW] = xq[IN_LIST[(m*U + u)*IA +: IA]*XW +: XW];
+                end
+                assign xr = cand[li*XW +: XW];
+            end else begin : g_global
+                assign xr = xq[li*XW +: XW];
+            end
             wire signed [XW:0] xs = XS ? {xr[XW-1], xr} : {1'b0, xr};
-            wire signed [WW:0] ws = WS ? {wr[WW-1], wr} : {1'b0, wr};
-            wire signed [PW-1:0] p = xs * ws;
-            wire signed [ACC_W-1:0] pa = p;  // sign-extend or wrap to ACC_W
+            wire signed [ACC_W-1:0] pa;
+            if (WMODE == 1) begin : g_addsub
+                wire signed [ACC_W-1:0] xa = xs;  // sign-extend or wrap to ACC_W
+                assign pa = wr[1] ? (wr[0] ? -(xa <<< WK) : (xa <<< WK)) : {ACC_W{1'b0}};
+            end else begin : g_mult
+                wire signed [WW:0] ws = WS ? {wr[WW-1], wr} : {1'b0, wr};
+                wire signed [PW-1:0] p = xs * ws;
+                assign pa = p;  // sign-extend or wrap to ACC_W
+            end
             always @(posedge clk) if (ce) begin
                 prod[m*ACC_W +: ACC_W] <= pa << PSH;
-                osel[m*OA +: OA] <= oi;
+                osel[m*OL +: OL] <= oi;
             end
         end
     endgenerate
@@ -116,16 +157,26 @@ module nnfab_dense_folded #(
         end
     end
 
-    // ---- stage 2: accumulate per output -----------------------------------------------
+    // ---- stage 2: accumulate per output, from the multipliers that reach it ---------------
     reg [N_OUT*ACC_W-1:0] acc, yq;
     generate
         for (j = 0; j < N_OUT; j = j + 1) begin : g_acc
+            wire [M*ACC_W-1:0] t;  // product of multiplier m if it adds into j this cycle
+            for (m = 0; m < M; m = m + 1) begin : g_term
+                if (OLO[m*OA +: OA] <= j && j <= OHI[m*OA +: OA]) begin : g_on
+                    assign t[m*ACC_W +: ACC_W] = (osel[m*OL +: OL] == j - OLO[m*OA +: OA])
+                        ? prod[m*ACC_W +: ACC_W] : {ACC_W{1'b0}};
+                end else begin : g_off
+                    assign t[m*ACC_W +: ACC_W] = {ACC_W{1'b0}};
+                end
+            end
             reg [ACC_W-1:0] s;
             integer k;
             always @* begin
                 s = first2 ? BIAS[j*ACC_W +: ACC_W] : acc[j*ACC_W +: ACC_W];
                 for (k = 0; k < M; k = k + 1)
-                    if (osel[k*OA +: OA] == j) s = s + prod[k*ACC_W +: ACC_W];
+                    if (OLO[k*OA +: OA] <= j && j <= OHI[k*OA +: OA])
+                        s = s + t[k*ACC_W +: ACC_W];
             end
             always @(posedge clk) if (ce && v2) begin
                 if (last2) yq[j*ACC_W +: ACC_W] <= s;
