@@ -84,7 +84,9 @@ def build_graph(
     if board:
         from .boards import load_board
 
-        board_name = load_board(board).name
+        # a board file outside boards/ is kept by its path (later steps reload it)
+        board_name = os.path.abspath(board) if os.path.isfile(board) else load_board(board).name
+        load_board(board_name)
         if not fit:
             g.meta["board"] = board_name
     t0 = time.perf_counter()

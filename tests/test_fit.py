@@ -56,6 +56,20 @@ flow: part-only
 """
 
 
+#: a fake board smaller than the digits CNN fully parallel: the fit must fold a conv
+SMALL_BOARD = TINY_BOARD.replace("name: tiny", "name: small").replace(
+    "lut: 500", "lut: 10000").replace("ff: 1000", "ff: 20000").replace(
+    "dsp: 10", "dsp: 60").replace("bram18: 1", "bram18: 20")
+
+
+def _board_arg(board: str, tmp_path_factory) -> str:
+    if board != "small":
+        return board
+    p = tmp_path_factory.getbasetemp() / "small.yaml"
+    p.write_text(SMALL_BOARD)
+    return str(p)
+
+
 def _jet_builder():
     spec = importlib.util.spec_from_file_location(
         "nnfab_reference_speed", ROOT / "benchmarks" / "reference_speed.py")
@@ -226,7 +240,8 @@ _BUILT: dict[str, str] = {}
 
 def _sim_dir(g: Graph, base: Path) -> str:
     """One RTL directory per distinct plan, so identical plans share a Verilator build."""
-    key = g.name + "_" + "_".join(f"{n['strategy'][0]}{n['reuse']}" for n in g.of(Dense))
+    key = g.name + "_" + "_".join(f"{n['strategy'][0]}{n['reuse']}"
+                                  for n in g.nodes if n.OP in ("Dense", "Conv"))
     if key not in _BUILT:
         _BUILT[key] = str(base / key)
     return _BUILT[key]
@@ -235,13 +250,16 @@ def _sim_dir(g: Graph, base: Path) -> str:
 @pytest.mark.slow
 @pytest.mark.rtl
 @pytest.mark.parametrize("model,board", [(m, b) for m in ("jet", "digits", "cnn") for b in BOARDS]
-                         + [("jet_unpruned", "pynq-z2")])
+                         + [("jet_unpruned", "pynq-z2"), ("cnn", "small")])
 def test_fit_ii_measured_by_rtl_sim(model, board, jet_model, tmp_path_factory):
     from generator.backends import rtl
     from generator.backends.rtl import sim
 
     g = _graph(model, jet_model)
-    res = fit(g, board, "throughput")
+    res = fit(g, _board_arg(board, tmp_path_factory), "throughput")
+    if board == "small":  # too small fully parallel: a conv is folded, the II holds
+        assert any(p.strategy == "resource" for p in res.layers if p.name in ("c1", "c2"))
+        assert res.total["ii_cycles"] == res.bound["stream_beats_per_inference"]
     base = tmp_path_factory.getbasetemp() / "fit_sim"
     out = _sim_dir(g, base)
     rtl.write(g, out, None)

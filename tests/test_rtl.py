@@ -245,7 +245,8 @@ def test_skip_zeros_cycles_follow_the_data(zoo_dir, tmp_path):
     from conftest import zoo_model
 
     zm = zoo_model("mlp8", zoo_dir)
-    g = convert(zm, "latency", 1, {"fc2": ("resource", 8)})
+    # 512 nonzeros at reuse 32: 16 multipliers, one per output (the most skip_zeros allows)
+    g = convert(zm, "latency", 1, {"fc2": ("resource", 32)})
     g.node("fc2").set("skip_zeros", True)
     check_folding(g)
     x = zm.x[:ROWS]
@@ -277,4 +278,10 @@ def test_skip_zeros_needs_a_folded_layer_after_relu(zoo_dir):
     g = convert(zm, "resource", 4)
     g.node("fc1").set("skip_zeros", True)  # fc1's input is the signed q_in
     with pytest.raises(Exception, match=r"^layer fc1: skip_zeros is supported after a ReLU"):
+        check_folding(g)
+    g = convert(zm, "latency", 1, {"fc2": ("resource", 8)})
+    g.node("fc2").set("skip_zeros", True)
+    with pytest.raises(Exception, match=r"^layer fc2: skip_zeros issues one input per cycle on "
+                       r"at most 16 multipliers \(one per output\); reuse 8 needs 64: use "
+                       r"reuse 32\.\.512$"):
         check_folding(g)

@@ -1,6 +1,8 @@
-"""Board fit: choose every Dense layer's strategy and reuse factor for a board and a goal.
+"""Board fit: choose every layer's parallelism (reuse factor) for a board and a goal.
 
-``fit(graph, board, goal)`` rewrites ``strategy`` / ``reuse`` of every Dense node so the
+``fit(graph, board, goal)`` rewrites ``strategy`` / ``reuse`` of every Dense node (and
+the ``reuse`` of every Conv node: its per-output-pixel matmul folded onto ``ceil(nnz/R)``
+multipliers, ``R`` cycles per output pixel) so the
 design fits the board's budget by the RTL estimate (:func:`generator.estimate.estimate`,
 read from the same plan the Verilog is generated from), and so that
 
@@ -155,10 +157,17 @@ class _Costs:
     def __init__(self, graph: Graph) -> None:
         from .. import estimate
 
+        from ..backends.rtl.stream import is_streamed
+
         self.graph = graph
-        self.dense: list[Dense] = graph.of(Dense)
+        # the foldable layers: Dense (strategy + reuse) and Conv (reuse per output pixel)
+        self.dense: list[Dense | Conv] = [n for n in graph.nodes if isinstance(n, (Dense, Conv))]
         self.names = [n.name for n in self.dense]
         self.nnz = [_nnz(n) for n in self.dense]
+        self.streamed = is_streamed(graph)
+        # cycles per inference a reuse of 1 costs a layer: a Conv runs once per output pixel
+        self.pixels = [n.output.size // n.output.shape[-1] if isinstance(n, Conv) else 1
+                       for n in self.dense]
         self._est = estimate.estimate
         self._orig = [(str(n["strategy"]), int(n["reuse"])) for n in self.dense]
         self._cache: dict[tuple[str, int], dict[str, Any]] = {}
@@ -167,7 +176,6 @@ class _Costs:
         self.parallel = [rows[n] for n in self.names]
         tot = rep["total"]
         self.parallel_ii = max(1, int(tot["ii_cycles"]))  # the architecture's smallest II
-        self.conv_rows = [r for r in rep["layers"] if r["op"] == "Conv"]
         self.fixed = {k: int(tot[k]) - sum(int(r[k]) for r in self.parallel) for k in RESOURCES}
         self.fixed_latency = int(tot["latency_cycles"]) - sum(
             int(r["latency_cycles"]) for r in self.parallel)
@@ -181,8 +189,12 @@ class _Costs:
             n.set("reuse", int(r))
         return self._est(self.graph)
 
+    def reuse_at(self, target: int) -> list[int]:
+        """Each layer's largest reuse whose cycles per inference fit ``target``."""
+        return [max(1, min(target // p, z)) for p, z in zip(self.pixels, self.nnz, strict=True)]
+
     def folded(self, target: int) -> list[dict[str, Any]]:
-        reuses = [max(1, min(target, z)) for z in self.nnz]
+        reuses = self.reuse_at(target)
         if any((self.names[i], r) not in self._cache for i, r in enumerate(reuses)):
             rep = self.apply([("resource", r) for r in reuses])
             rows = {r["name"]: r for r in rep["layers"]}
@@ -206,18 +218,10 @@ def bound(graph: Graph, board: Any, costs: _Costs | None = None) -> dict[str, fl
     # nonzero MACs and weight bytes read per inference: a Dense layer's nonzeros once, a
     # Conv layer's once per output pixel
     macs, wbits, lut_rows = 0, 0, []
-    for n, z, r in zip(costs.dense, costs.nnz, costs.parallel, strict=True):
-        macs += z
-        wbits += z * n.weights["weight"].ftype.width
+    for n, z, p, r in zip(costs.dense, costs.nnz, costs.pixels, costs.parallel, strict=True):
+        macs += z * p
+        wbits += z * p * n.weights["weight"].ftype.width
         lut_rows.append((int(r["lut"]), z))
-    convs = {r["name"]: r for r in costs.conv_rows}
-    for n in graph.of(Conv):
-        z = int(np.count_nonzero(n.weights["weight"].data))
-        pixels = n.output.size // n.output.shape[-1]
-        macs += z * pixels
-        wbits += z * pixels * n.weights["weight"].ftype.width
-        if n.name in convs and convs[n.name]["impl"] == "conv_parallel":
-            lut_rows.append((int(convs[n.name]["lut"]), z))
     wbytes = wbits / 8.0
     per_mac = [lut / z for lut, z in lut_rows if z]
     lut_per_mac = min(per_mac) if per_mac else 0.0
@@ -257,8 +261,10 @@ def _targets(max_nnz: int, nnzs: list[int]) -> list[int]:
     return sorted(ts)
 
 
-def _vec(row: dict[str, Any]) -> list[int]:
-    return [int(row[k]) for k in RESOURCES] + [int(row["latency_cycles"]), int(row["ii_cycles"])]
+def _vec(row: dict[str, Any], pixels: int = 1) -> list[int]:
+    """Resources, latency and cycles per inference (II x output pixels of a Conv)."""
+    return [int(row[k]) for k in RESOURCES] + [int(row["latency_cycles"]),
+                                                int(row["ii_cycles"]) * pixels]
 
 
 def _combos(n_layers: int, par: np.ndarray, fold: np.ndarray) -> np.ndarray:
@@ -277,19 +283,22 @@ def _search(costs: _Costs, goal: str, budgets: dict[str, int]
     n_layers = len(costs.dense)
     lim = np.array([budgets[k] for k in RESOURCES], dtype=np.float64)
     fixed = np.array([costs.fixed[k] for k in RESOURCES] + [costs.fixed_latency, 1])
-    par = np.array([_vec(r) for r in costs.parallel])  # (L, 6)
+    par = np.array([_vec(r, p) for r, p in zip(costs.parallel, costs.pixels, strict=True)])
     best: tuple[tuple[float, ...], list[tuple[str, int]]] | None = None
     least_over: tuple[float, np.ndarray] | None = None
     tried = 0
-    for t in _targets(max(costs.nnz + [1]), costs.nnz):
+    work = [z * p for z, p in zip(costs.nnz, costs.pixels, strict=True)]
+    for t in _targets(max(work + [1]), work):
         tried += 1
         frows = costs.folded(t)
-        fold = np.array([_vec(r) for r in frows])
+        reuses = costs.reuse_at(t)
+        fold = np.array([_vec(r, p) for r, p in zip(frows, costs.pixels, strict=True)])
         c = _combos(n_layers, par, fold)  # (K, L)
         sel = np.where(c[:, :, None] == 1, fold[None], par[None])  # (K, L, 6)
         tot = sel[:, :, :4].sum(axis=1) + fixed[None, :4]
         lat = sel[:, :, 4].sum(axis=1) + fixed[4]
-        ii = sel[:, :, 5].max(axis=1)
+        # a streamed design never goes below its beats per inference (one pixel/clock)
+        ii = np.maximum(sel[:, :, 5].max(axis=1), costs.parallel_ii)
         frac = tot / np.maximum(lim, 1)[None]
         worst = frac.max(axis=1)
         k = int(np.argmin(worst))
@@ -303,7 +312,7 @@ def _search(costs: _Costs, goal: str, budgets: dict[str, int]
             key = ((float(ii[j]), float(use[j]), float(lat[j])) if goal == "throughput"
                    else (float(lat[j]), float(ii[j]), float(use[j])))
             if best is None or key < best[0]:
-                choice = [("resource", int(frows[i]["reuse"])) if c[j, i] else ("latency", 1)
+                choice = [("resource", reuses[i]) if c[j, i] else ("latency", 1)
                           for i in range(n_layers)]
                 best = (key, choice)
         if goal == "throughput":
@@ -327,7 +336,7 @@ def smallest_board(costs: _Costs, goal: str) -> str | None:
 
 
 def fit(graph: Graph, board: Any, goal: str = "throughput") -> FitResult:
-    """Set every Dense layer's strategy/reuse for ``goal`` on ``board`` (a Board or name).
+    """Set every Dense/Conv layer's strategy/reuse for ``goal`` on ``board`` (a Board or name).
 
     Returns the plan (:class:`FitResult`) and stores it in ``graph.meta["fit"]``; raises
     :class:`FitError` when no design fits (the graph is then left unchanged).

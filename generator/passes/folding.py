@@ -205,6 +205,13 @@ def folding(graph: Graph) -> bool:
                 f"layer {n['source'] or n.name}: skip_zeros needs strategy resource (a folded "
                 "layer); a fully parallel layer has no cycles to skip"
             )
+        if n["skip_zeros"] and -(-hi // r) > int(n["units"]):
+            low = -(-hi // int(n["units"]))
+            raise FoldingError(
+                f"layer {n['source'] or n.name}: skip_zeros issues one input per cycle on at "
+                f"most {n['units']} multipliers (one per output); reuse {r} needs "
+                f"{-(-hi // r)}: use reuse {low}..{hi}"
+            )
         if n["skip_zeros"] and not after_relu(n):
             raise FoldingError(
                 f"layer {n['source'] or n.name}: skip_zeros is supported after a ReLU (an "
@@ -255,8 +262,7 @@ def skip_schedule(node: Dense) -> SkipSchedule:
     w = node.weights["weight"].data
     n_in, n_out = w.shape
     nnz = int(np.count_nonzero(w))
-    m = max(1, -(-nnz // int(node["reuse"])))
-    m = min(m, n_out)  # more multipliers than outputs would idle
+    m = min(max(1, -(-nnz // int(node["reuse"]))), n_out)  # folding() refuses m > n_out
     start = [0]
     rows_w: list[list[int]] = []
     rows_o: list[list[int]] = []
