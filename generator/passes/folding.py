@@ -205,17 +205,17 @@ def folding(graph: Graph) -> bool:
                 f"layer {n['source'] or n.name}: skip_zeros needs strategy resource (a folded "
                 "layer); a fully parallel layer has no cycles to skip"
             )
+        if n["skip_zeros"] and not after_relu(n):
+            raise FoldingError(
+                f"layer {n['source'] or n.name}: skip_zeros is supported after a ReLU (an "
+                f"input that cannot be negative); its input {n.inputs[0].name} is signed"
+            )
         if n["skip_zeros"] and -(-hi // r) > int(n["units"]):
             low = -(-hi // int(n["units"]))
             raise FoldingError(
                 f"layer {n['source'] or n.name}: skip_zeros issues one input per cycle on at "
                 f"most {n['units']} multipliers (one per output); reuse {r} needs "
                 f"{-(-hi // r)}: use reuse {low}..{hi}"
-            )
-        if n["skip_zeros"] and not after_relu(n):
-            raise FoldingError(
-                f"layer {n['source'] or n.name}: skip_zeros is supported after a ReLU (an "
-                f"input that cannot be negative); its input {n.inputs[0].name} is signed"
             )
     return False
 
