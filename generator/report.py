@@ -15,7 +15,7 @@ import math
 import os
 from typing import Any
 
-from .ir import Dense, Graph, Node
+from .ir import Conv, Dense, Graph, Node
 
 #: clock assumed for MAC/s when the project has no board
 DEFAULT_CLOCK_MHZ = 100.0
@@ -103,7 +103,7 @@ def _board(g: Graph) -> Any:
 
 
 def roofline_doc(g: Graph, est: dict[str, Any]) -> dict[str, Any] | None:
-    """Roofline data: per Dense layer its arithmetic intensity (nonzero MACs per byte of
+    """Roofline data: per Dense and Conv layer its arithmetic intensity (nonzero MACs per byte of
     weights read and activations in + out) and MAC/s at the design's II; the board's
     roofs (:func:`generator.passes.fit.bound`)."""
     if not est.get("total"):
@@ -112,8 +112,12 @@ def roofline_doc(g: Graph, est: dict[str, Any]) -> dict[str, Any] | None:
     clock = float(b.clock_mhz) if b else DEFAULT_CLOCK_MHZ
     ii = max(1, int(est["total"]["ii_cycles"]))
     layers = []
-    for n in g.of(Dense):
-        nnz = int(n["nnz"] or 0)
+    for n in g.nodes:
+        if not isinstance(n, (Dense, Conv)):
+            continue
+        # a Conv applies its nonzero weights once per output pixel (and reads them again)
+        pixels = n.output.size // n.output.shape[-1] if isinstance(n, Conv) else 1
+        nnz = int(n["nnz"] or 0) * pixels
         wbits = n.weights["weight"].ftype.width
         moved = (nnz * wbits + n.input.size * n.input.ftype.width
                  + n.output.size * n.output.ftype.width) / 8.0
