@@ -108,7 +108,7 @@ def _load_file(path: Path) -> Board:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as e:
-        raise BoardError(f"{path}: cannot read board file: {_one_line(e)}") from None
+        raise BoardError(f"{path}: cannot read board file: {_one_line(str(e))}") from None
     except yaml.YAMLError as e:
         raise BoardError(f"{path}: invalid YAML: {_one_line(e)}") from None
     if not isinstance(data, dict):

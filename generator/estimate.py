@@ -244,7 +244,7 @@ def _resources(s: Stage) -> dict[str, int]:
         from .passes.folding import conv_matrix
 
         aw = n.output.ftype.width
-        r["lut"] += _mac_lut(conv_matrix(n), _aligned_bias(n), n.input.ftype.width, aw,
+        r["lut"] += _mac_lut(conv_matrix(n), _aligned_bias(n), n.input.ftype.width, aw,  # type: ignore[arg-type]
                              s.info["shift"])
         r["ff"] += sum(_tree_regs(t) for t in s.info["terms_per_out"]) * aw + s.latency
     elif s.kind == "conv_folded":  # nnfab_dense_folded on the window vector

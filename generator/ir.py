@@ -684,7 +684,7 @@ def save(g: Graph, out_dir: str) -> None:
     os.makedirs(out_dir, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out_dir, suffix=".npz.tmp")
     with os.fdopen(fd, "wb") as f:
-        np.savez_compressed(f, **arrays)
+        np.savez_compressed(f, **arrays)  # type: ignore[arg-type]
     os.replace(tmp, os.path.join(out_dir, "weights.npz"))
     fd, tmp = tempfile.mkstemp(dir=out_dir, suffix=".json.tmp")
     with os.fdopen(fd, "w") as f:

@@ -45,7 +45,7 @@ def _write_board(g: Graph, out: str, cfg: Config) -> None:
     board.write(g, out, cfg)
 
 
-WRITERS: list[tuple[str, Callable[[Graph, str, Config], None]]] = [
+WRITERS: list[tuple[str, Callable[[Graph, str, Config], object]]] = [
     ("hls", _write_hls),
     ("rtl", _write_rtl),
     # plots are drawn by `nnfab report` (matplotlib costs ~1 s; convert stays fast)

@@ -588,14 +588,15 @@ class _Builder:
             self.next_cls = (
                 type(nxt).__name__ if nxt is not None and _inbound(nxt) == [layer.name] else None
             )
-            self.next_q = nxt.quantizer if self.next_cls == "QActivation" else None
+            self.next_q = nxt.quantizer if nxt is not None and self.next_cls == "QActivation" \
+                else None
             if c == "InputLayer":
                 self.input_layer(layer, first_q)
                 assert self.x is not None
                 produced[layer.name] = self.x
                 last = self.x
                 continue
-            inbound = _inbound(layer) or ([] if last is None else [None])
+            inbound: list[str | None] = list(_inbound(layer) or []) or ([] if last is None else [None])
             ins: list[Tensor] = []
             for name in inbound:
                 if name in produced:

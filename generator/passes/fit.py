@@ -144,7 +144,7 @@ def budget(board: Any) -> dict[str, int]:
     }
 
 
-def _nnz(n: Dense) -> int:
+def _nnz(n: Dense | Conv) -> int:
     return int(np.count_nonzero(n.weights["weight"].data))
 
 
@@ -156,7 +156,6 @@ class _Costs:
 
     def __init__(self, graph: Graph) -> None:
         from .. import estimate
-
         from ..backends.rtl.stream import is_streamed
 
         self.graph = graph

@@ -249,7 +249,7 @@ class SkipSchedule:
         return self.start[-1]
 
     def rows_of(self) -> npt.NDArray[np.int64]:
-        return np.diff(np.asarray(self.start, np.int64))
+        return np.asarray(np.diff(np.asarray(self.start, np.int64)), np.int64)
 
     def cycles(self, x_raw: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """Exact cycles per vector of ``x_raw`` (N, inputs): the rows of nonzero inputs."""
