@@ -470,6 +470,14 @@ def report(g: Graph, out: str, synth: bool = False) -> dict[str, Any]:
     return rep
 
 
+def skip_lines(rep: dict[str, Any]) -> list[str]:
+    """One line per zero-skipping layer: its data-dependent II (best / typical / worst)."""
+    return [f"{r['name']} skips zero inputs: II per vector best {r['ii_best_cycles']}, "
+            f"typical {r['ii_typical_cycles']:g} (half the inputs zero), worst "
+            f"{r['ii_worst_cycles']} cycles (the table shows the worst case)"
+            for r in rep.get("layers", []) if r.get("impl") == "dense_skip"]
+
+
 def text(rep: dict[str, Any]) -> str:
     """A plain-text table of :func:`report`'s result."""
     if rep.get("error"):
@@ -489,10 +497,6 @@ def text(rep: dict[str, Any]) -> str:
         lines.append(f"{'total (Yosys ' + s['family'] + ')':<36}{'':>8}{'':>5}{s['dsp']:>6}"
                      f"{s['bram18']:>7}{s['lut']:>8}{s['ff']:>8}   CARRY {s['carry']}, "
                      f"LUTRAM {s['lutram']}")
-    for r in rep["layers"]:
-        if r["impl"] == "dense_skip":
-            lines.append(f"{r['name']} skips zero inputs: II per vector best "
-                         f"{r['ii_best_cycles']}, typical {r['ii_typical_cycles']:g} (half the "
-                         f"inputs zero), worst {r['ii_worst_cycles']} cycles (shown above)")
+    lines += skip_lines(rep)
     lines.append("latency/II in clock cycles; latency counts the input skid buffer (1 cycle)")
     return "\n".join(lines)

@@ -220,6 +220,9 @@ def markdown(g: Graph, rows: list[dict[str, Any]], doc: dict[str, Any] | None = 
         lines += ["", ("Latency counts the 1-cycle input skid buffer; the design II is the "
                   "largest layer II. Resources are estimates (generator/estimate.py); "
                   "`nnfab report OUT --synth` adds Yosys counts.")]
+        from .estimate import skip_lines
+
+        lines += [f"- {x}" for x in skip_lines(est)]
     fit = doc.get("fit")
     lines += ["", "## Board fit", ""]
     if fit:
@@ -329,6 +332,9 @@ def text(g: Graph, rep: dict[str, Any]) -> str:
     if s:
         lines.append(f"{'total (Yosys ' + s['family'] + ')':<63}{s['dsp']:>6}{s['bram18']:>7}"
                      f"{s['lut']:>8}{s['ff']:>8}   CARRY {s['carry']}, LUTRAM {s['lutram']}")
+    from .estimate import skip_lines
+
+    lines += skip_lines(rep)
     lines.append("latency/II in clock cycles; latency counts the input skid buffer (1 cycle)")
     b = _board(g)
     if b is not None:
