@@ -185,7 +185,7 @@ def folded_resources(sch: Schedule, n_in: int, n_out: int, tx: FixedType, wft: F
     # DSP48 absorbs its own product register
     prod_ff = min(aw, xw + ww + 1)
     if lay.wmode == 1:  # add/subtract of x << k
-        dsp, mul_lut, prod_ff = 0, m * aw, min(aw, xw + 2)
+        dsp, mul_lut, prod_ff = 0, m * min(aw, xw + lay.wk + 2), min(aw, xw + 2)
     elif is_dsp(xw + 1, ww + 1):
         dsp, mul_lut, prod_ff = m, 0, 0
     else:
@@ -210,7 +210,8 @@ def skip_resources(sk: SkipSchedule, n_in: int, n_out: int, tx: FixedType, wft: 
     ra = max(1, clog2(t + 1))
     prod_ff = min(aw, xw + ww + 1)
     if addsub:
-        dsp, mul_lut, prod_ff = 0, m * aw, min(aw, xw + 2)
+        wk = int(nz[0]).bit_length() - 1
+        dsp, mul_lut, prod_ff = 0, m * min(aw, xw + wk + 2), min(aw, xw + 2)
     elif is_dsp(xw + 1, ww + 1):
         dsp, mul_lut, prod_ff = m, 0, 0
     else:
