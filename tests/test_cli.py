@@ -186,3 +186,17 @@ def test_conv_reuse_from_config(capsys, zoo_dir, tmp_path) -> None:
 def test_reuse_needs_resource_strategy(capsys, example_model, tmp_path) -> None:
     code, _, err = run(capsys, "convert", example_model, "-o", str(tmp_path / "o"), "--reuse", "2")
     _one_line_error(code, err, r"^nnfab: error: layer fc1: reuse factor 2 needs --strategy resource")
+
+
+def test_config_for_a_layer_the_model_lacks_is_one_line(tmp_path, capsys, example_model):
+    """A misspelt layer name in the YAML is refused (it would otherwise change nothing)."""
+    from generator.cli import main
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("layers:\n  fc9:\n    reuse: 2\n")
+    out = tmp_path / "o"
+    rc = main(["convert", example_model, "-o", str(out), "--config", str(cfg)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "\n" not in err and not out.exists()
+    assert err.startswith("nnfab: error: config layers.fc9: model ") and "has no layer 'fc9'" in err
+    assert "fc1" in err

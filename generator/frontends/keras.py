@@ -679,6 +679,13 @@ def _safe(name: str) -> str:
 
 def from_model(model: Any, cfg: Config) -> Graph:
     """Convert an in-memory tf-keras / QKeras model."""
+    names = [layer.name for layer in model.layers]
+    unknown = sorted(set(cfg.layers) - set(names))
+    if unknown:  # a misspelt layer name would otherwise change nothing, silently
+        raise FrontendError(
+            f"config layers.{unknown[0]}: model {model.name} has no layer {unknown[0]!r}; "
+            f"its layers: {', '.join(names)}"
+        )
     return _Builder(model, cfg).convert()
 
 
