@@ -32,24 +32,27 @@ def layer_rows(g: Graph) -> list[dict[str, Any]]:
             "type": n.output.ftype.cpp(),
             "exact": bool(n["exact"]),
         }
-        if isinstance(n, Dense):
+        if isinstance(n, (Dense, Conv)):
             w = n.weights["weight"]
+            # a Conv applies its weights once per output pixel
+            pixels = n.output.size // n.output.shape[-1] if isinstance(n, Conv) else 1
             r["weight_type"] = w.ftype.cpp()
             b = n.weights.get("bias")
             r["bias_type"] = b.ftype.cpp() if b is not None else None
             r["weights"] = int(w.data.size)
             r["nonzero"] = int(n["nnz"]) if n["nnz"] is not None else None
             r["sparsity"] = round(1 - (r["nonzero"] or 0) / max(1, r["weights"]), 4)
-            r["macs"] = int(w.data.size)
-            r["nonzero_macs"] = r["nonzero"]
+            r["macs"] = int(w.data.size) * pixels
+            r["nonzero_macs"] = (r["nonzero"] or 0) * pixels
             r["reuse"] = n["reuse"]
-            r["strategy"] = n["strategy"]
+            r["strategy"] = n["strategy"] if isinstance(n, Dense) else (
+                "resource" if int(n["reuse"]) > 1 else "latency")
         rows.append(r)
     return rows
 
 
 def summary(g: Graph) -> dict[str, Any]:
-    dense: list[Node] = g.of(Dense)
+    dense: list[Node] = [n for n in g.nodes if isinstance(n, (Dense, Conv))]
     weights = sum(n.weights["weight"].data.size for n in dense)
     nnz = sum(int(n["nnz"] or 0) for n in dense)
     return {

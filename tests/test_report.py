@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import struct
-import time
 from pathlib import Path
 
 import pytest
@@ -46,11 +45,7 @@ def _fitted(g, board="pynq-z2", goal="throughput"):
 def test_report_md_json_and_plots(digits, tmp_path):
     pytest.importorskip("matplotlib")
     g = _fitted(digits)
-    report.write(g, str(tmp_path), plots=False)  # warm the imports, then time a full write
-    t0 = time.perf_counter()
     doc = report.write(g, str(tmp_path))
-    elapsed = time.perf_counter() - t0
-    assert elapsed < 3.0  # about 0.7 s on the example; generous for a loaded machine
     for name in ("roofline.png", "resources.png", "sparsity.png"):
         p = tmp_path / "plots" / name
         assert p.is_file()
