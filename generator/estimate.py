@@ -71,7 +71,7 @@ from .backends.rtl.plan import (
 )
 from .fixed import FixedType, Overflow, Rounding
 from .ir import Binarize, Dense, Graph, Quantize, Relu, Table, Ternarize
-from .passes.folding import Schedule, SkipSchedule, rom_layout
+from .passes.folding import Schedule, SkipSchedule, pow2_exponent, rom_layout
 
 DEFAULT_FAMILY = "xcup"
 BRAM18_BITS = 18432
@@ -202,16 +202,15 @@ def skip_resources(sk: SkipSchedule, n_in: int, n_out: int, tx: FixedType, wft: 
     """DSP/BRAM18/LUT/FF of one ``nnfab_dense_skip`` (zero-input skipping) layer."""
     xw, ww, aw = tx.width, wft.width, to.width
     m, t = sk.mults, max(1, sk.rows)
-    nz = np.abs(sk.weight[sk.weight != 0])
-    addsub = bool(len(nz)) and bool(np.all(nz == nz[0])) and int(nz[0]) & (int(nz[0]) - 1) == 0
+    wk = pow2_exponent(sk.weight)
+    addsub = wk is not None
     lo = max(1, clog2(_cdiv(n_out, m)))
     ew = (2 if addsub else ww) + lo
     bram, rom_lut = rom_cost(t, m * ew)
     ra = max(1, clog2(t + 1))
     prod_ff = min(aw, xw + ww + 1)
     if addsub:
-        wk = int(nz[0]).bit_length() - 1
-        dsp, mul_lut, prod_ff = 0, m * min(aw, xw + wk + 2), min(aw, xw + 2)
+        dsp, mul_lut, prod_ff = 0, m * min(aw, xw + (wk or 0) + 2), min(aw, xw + 2)
     elif is_dsp(xw + 1, ww + 1):
         dsp, mul_lut, prod_ff = m, 0, 0
     else:

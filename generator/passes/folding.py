@@ -140,12 +140,20 @@ class RomLayout:
     words: list[int]
 
 
+def pow2_exponent(weights: npt.ArrayLike) -> int | None:
+    """``k`` when every nonzero raw weight is ``+-2^k`` for one ``k`` (binary, ternary,
+    single-exponent po2): multiplies become add/subtract of ``x << k``; else None."""
+    w = np.asarray(weights)
+    nz = np.abs(w[w != 0])
+    if not len(nz) or not np.all(nz == nz[0]) or int(nz[0]) & (int(nz[0]) - 1):
+        return None
+    return int(nz[0]).bit_length() - 1
+
+
 def rom_layout(s: Schedule, n_in: int, n_out: int, w_width: int) -> RomLayout:
     """Pack schedule ``s`` of a layer with ``n_in`` inputs, ``n_out`` outputs."""
-    nz = np.abs(s.weight[s.valid])
-    wmode, wk = 0, 0
-    if len(nz) and np.all(nz == nz[0]) and int(nz[0]) & (int(nz[0]) - 1) == 0:
-        wmode, wk = 1, int(nz[0]).bit_length() - 1
+    k = pow2_exponent(s.weight[s.valid])
+    wmode, wk = (0, 0) if k is None else (1, k)
     wf = 2 if wmode else w_width
     lists = [s.inputs_of(m) for m in range(s.mults)]
     u = max(len(li) for li in lists)

@@ -146,14 +146,13 @@ def node_memories(n: Node) -> list[Memory]:
     reports them.
     """
     if isinstance(n, Dense) and n["strategy"] == "resource":
-        from .folding import rom_layout, schedule, skip_schedule
+        from .folding import pow2_exponent, rom_layout, schedule, skip_schedule
 
         ww = n.weights["weight"].ftype.width
         if n["skip_zeros"]:  # nnfab_dense_skip: rows x M {weight field, local output}
             k = skip_schedule(n)
             lo = _bits(-(-n["units"] // k.mults))
-            nz = np.abs(k.weight[k.weight != 0])
-            addsub = len(nz) and np.all(nz == nz[0]) and int(nz[0]) & (int(nz[0]) - 1) == 0
+            addsub = pow2_exponent(k.weight) is not None
             return [Memory(f"{n.name}_schedule", max(1, k.rows),
                            k.mults * ((2 if addsub else ww) + lo))]
         s = schedule(n)

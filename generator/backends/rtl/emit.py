@@ -23,7 +23,7 @@ from ...ir import (
     Table,
     Ternarize,
 )
-from ...passes.folding import Schedule, rom_layout
+from ...passes.folding import Schedule, pow2_exponent, rom_layout
 from .plan import (
     LEVELS_PER_STAGE,
     OVF_CODE,
@@ -250,10 +250,8 @@ def _skip(o: _Lines, files: dict[str, str], s: Stage, nm: str, a: str, y: str) -
         bias = [int(v) << (to.frac - b.ftype.frac) for v in b.data]
     sk = s.info["skip"]
     m = sk.mults
-    nz = np.abs(sk.weight[sk.weight != 0])
-    wmode, wk = 0, 0
-    if len(nz) and np.all(nz == nz[0]) and int(nz[0]) & (int(nz[0]) - 1) == 0:
-        wmode, wk = 1, int(nz[0]).bit_length() - 1
+    k2 = pow2_exponent(sk.weight)
+    wmode, wk = (0, 0) if k2 is None else (1, k2)
     wf = 2 if wmode else w.ftype.width
     lo = max(1, clog2(-(-n_out // m)))
     ew = wf + lo

@@ -158,11 +158,9 @@ def xnor_exponent(n: Node) -> int | None:
     if not isinstance(n, Dense) or not isinstance(n.inputs[0].producer, Binarize) or \
             n.inputs[0].ftype.width != 2:
         return None
-    w = n.weights["weight"].data
-    nz = np.abs(w[w != 0])
-    if not len(nz) or not np.all(nz == nz[0]) or int(nz[0]) & (int(nz[0]) - 1):
-        return None
-    return int(nz[0]).bit_length() - 1
+    from ...passes.folding import pow2_exponent
+
+    return pow2_exponent(n.weights["weight"].data)
 
 
 def _dense_parallel(n: Dense) -> Stage:
