@@ -240,11 +240,10 @@ def _resources(s: Stage) -> dict[str, int]:
         if "KH" in s.info:  # the window register
             r["ff"] += s.info["KH"] * s.info["KW"] * s.info["C"] * n.input.ftype.width
     if s.kind == "conv_parallel":
-        from .backends.rtl.stream import _aligned_bias
-        from .passes.folding import conv_matrix
+        from .passes.folding import aligned_bias, conv_matrix
 
         aw = n.output.ftype.width
-        r["lut"] += _mac_lut(conv_matrix(n), _aligned_bias(n), n.input.ftype.width, aw,  # type: ignore[arg-type]
+        r["lut"] += _mac_lut(conv_matrix(n), aligned_bias(n), n.input.ftype.width, aw,  # type: ignore[arg-type]
                              s.info["shift"])
         r["ff"] += sum(_tree_regs(t) for t in s.info["terms_per_out"]) * aw + s.latency
     elif s.kind == "conv_folded":  # nnfab_dense_folded on the window vector
@@ -259,9 +258,9 @@ def _resources(s: Stage) -> dict[str, int]:
             n.input.ftype.width + 8)
     if s.kind == "dense_parallel":
         aw = n.output.ftype.width
-        b = n.weights.get("bias")
-        bias = None if b is None else b.data.astype("int64") << (n.output.ftype.frac
-                                                                  - b.ftype.frac)
+        from .passes.folding import aligned_bias
+
+        bias = aligned_bias(n)  # type: ignore[arg-type]
         if s.info.get("xnor_k") is not None:  # XNOR-popcount (binary x binary)
             w = n.weights["weight"].data
             r["lut"] = sum(_popcount_bits(int(np.count_nonzero(w[:, j])))

@@ -74,6 +74,15 @@ def conv_matrix(n: Conv) -> np.ndarray:
     return m
 
 
+def aligned_bias(n: Dense | Conv) -> npt.NDArray[np.int64] | None:
+    """The bias as raw integers on the output's fraction grid (None without a bias): the
+    constant every backend adds to the exact sum ``x @ W`` of a Dense / Conv."""
+    b = n.weights.get("bias")
+    if b is None:
+        return None
+    return np.asarray(b.data, np.int64) << (n.output.ftype.frac - b.ftype.frac)
+
+
 def valid_reuse(node: Dense) -> tuple[int, int]:
     """Inclusive range of reuse factors ``node`` can implement."""
     nnz = int(np.count_nonzero(node.weights["weight"].data))

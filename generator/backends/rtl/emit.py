@@ -23,7 +23,7 @@ from ...ir import (
     Table,
     Ternarize,
 )
-from ...passes.folding import Schedule, pow2_exponent, rom_layout
+from ...passes.folding import Schedule, aligned_bias, pow2_exponent, rom_layout
 from .plan import (
     LEVELS_PER_STAGE,
     OVF_CODE,
@@ -34,7 +34,7 @@ from .plan import (
     fifo_aw,
     ident,
 )
-from .stream import Block, StreamPlan, _aligned_bias, conv_matrix
+from .stream import Block, StreamPlan, conv_matrix
 
 
 def hexlit(width: int, value: int) -> str:
@@ -69,9 +69,9 @@ def dense_parallel_module(top: str, st: Stage) -> tuple[str, str]:
     """Module name and text of a fully parallel Dense layer."""
     n: Dense = st.node  # type: ignore[assignment]
     w = n.weights["weight"]
-    b = n.weights.get("bias")
     to = n.output.ftype
-    bias = None if b is None else [int(v) << (to.frac - b.ftype.frac) for v in b.data]
+    ab = aligned_bias(n)
+    bias = None if ab is None else [int(v) for v in ab]
     n_in, n_out = w.data.shape
     title = (f"{n.name}: fully parallel Dense {n_in} -> {n_out}, "
              f"{int(np.count_nonzero(w.data))} nonzero weights")
@@ -226,12 +226,10 @@ def _folded(o: _Lines, files: dict[str, str], s: Stage, nm: str, a: str, y: str)
     """Instance of nnfab_dense_folded for stage ``s`` (input stream ``a``, output ``y``)."""
     dn: Dense = s.node  # type: ignore[assignment]
     w = dn.weights["weight"]
-    b = dn.weights.get("bias")
     to = dn.output.ftype
     n_in, n_out = w.data.shape
-    bias = [0] * n_out
-    if b is not None:
-        bias = [int(v) << (to.frac - b.ftype.frac) for v in b.data]
+    ab = aligned_bias(dn)
+    bias = [0] * n_out if ab is None else [int(v) for v in ab]
     folded_instance(o, files, nm, s.info["schedule"], n_in, w.ftype, bias, dn.input.ftype,
                     to, s.info["shift"],
                     f".clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), .in_ready({a}_r), "
@@ -242,12 +240,10 @@ def _skip(o: _Lines, files: dict[str, str], s: Stage, nm: str, a: str, y: str) -
     """Instance of nnfab_dense_skip (zero-input skipping) for stage ``s``."""
     dn: Dense = s.node  # type: ignore[assignment]
     w = dn.weights["weight"]
-    b = dn.weights.get("bias")
     tx, to = dn.input.ftype, dn.output.ftype
     n_in, n_out = w.data.shape
-    bias = [0] * n_out
-    if b is not None:
-        bias = [int(v) << (to.frac - b.ftype.frac) for v in b.data]
+    ab = aligned_bias(dn)
+    bias = [0] * n_out if ab is None else [int(v) for v in ab]
     sk = s.info["skip"]
     m = sk.mults
     k2 = pow2_exponent(sk.weight)
@@ -285,6 +281,24 @@ def _skip(o: _Lines, files: dict[str, str], s: Stage, nm: str, a: str, y: str) -
       f".out_ready({y}_r));")
 
 
+def _top_ports(o: _Lines, top: str, in_pad: int, out_pad: int) -> None:
+    """The generated top's header: MEM_DIR, clock/reset and the two AXI-Stream ports."""
+    o(f"module {top} #(")
+    o("    parameter MEM_DIR = \"\"  // directory prefix of the .mem ROM images (with '/')")
+    o(") (")
+    o("    input  wire clk,")
+    o("    input  wire rst,  // synchronous, active high")
+    o(f"    input  wire [{in_pad - 1}:0] s_axis_tdata,")
+    o("    input  wire s_axis_tvalid,")
+    o("    output wire s_axis_tready,")
+    o("    input  wire s_axis_tlast,")
+    o(f"    output wire [{out_pad - 1}:0] m_axis_tdata,")
+    o("    output wire m_axis_tvalid,")
+    o("    input  wire m_axis_tready,")
+    o("    output wire m_axis_tlast")
+    o(");")
+
+
 def render(g: Graph, stages: list[Stage]) -> tuple[str, dict[str, str]]:
     """Top module name and ``{file name: text}`` of every generated file."""
     top = ident(g.name)
@@ -300,20 +314,7 @@ def render(g: Graph, stages: list[Stage]) -> tuple[str, dict[str, str]]:
     o(f"// output {tout.name}: {tout.size} x {tout.ftype.cpp()}, element i at tdata[i*"
       f"{tout.ftype.width} +: {tout.ftype.width}]")
     o("`default_nettype none")
-    o(f"module {top} #(")
-    o("    parameter MEM_DIR = \"\"  // directory prefix of the .mem ROM images (with '/')")
-    o(") (")
-    o("    input  wire clk,")
-    o("    input  wire rst,  // synchronous, active high")
-    o(f"    input  wire [{in_pad - 1}:0] s_axis_tdata,")
-    o("    input  wire s_axis_tvalid,")
-    o("    output wire s_axis_tready,")
-    o("    input  wire s_axis_tlast,")
-    o(f"    output wire [{out_pad - 1}:0] m_axis_tdata,")
-    o("    output wire m_axis_tvalid,")
-    o("    input  wire m_axis_tready,")
-    o("    output wire m_axis_tlast")
-    o(");")
+    _top_ports(o, top, in_pad, out_pad)
     sig = {}
     for s in stages:
         t = s.node.output
@@ -432,20 +433,7 @@ def render_stream(g: Graph, sp: StreamPlan) -> tuple[str, dict[str, str]]:
         o(f"// output {tout.name} {tuple(tout.shape)} {tout.ftype.cpp()}: one beat per frame "
           f"(element i at tdata[i*{so.width} +: {so.width}]), tlast on every beat")
     o("`default_nettype none")
-    o(f"module {top} #(")
-    o("    parameter MEM_DIR = \"\"  // directory prefix of the .mem ROM images (with '/')")
-    o(") (")
-    o("    input  wire clk,")
-    o("    input  wire rst,  // synchronous, active high")
-    o(f"    input  wire [{in_pad - 1}:0] s_axis_tdata,")
-    o("    input  wire s_axis_tvalid,")
-    o("    output wire s_axis_tready,")
-    o("    input  wire s_axis_tlast,")
-    o(f"    output wire [{out_pad - 1}:0] m_axis_tdata,")
-    o("    output wire m_axis_tvalid,")
-    o("    input  wire m_axis_tready,")
-    o("    output wire m_axis_tlast")
-    o(");")
+    _top_ports(o, top, in_pad, out_pad)
     for st in sp.streams.values():
         o(f"    wire [{st.bits - 1}:0] {st.name}_d;")
         o(f"    wire {st.name}_v, {st.name}_r;")
@@ -479,7 +467,7 @@ def render_stream(g: Graph, sp: StreamPlan) -> tuple[str, dict[str, str]]:
             elif impl == "conv":
                 cn: Conv = n  # type: ignore[assignment]
                 w = cn.weights["weight"]
-                bias = _aligned_bias(cn)
+                bias = aligned_bias(cn)
                 wm = conv_matrix(cn)
                 title = (f"{cn.name}: {'depthwise ' if cn['depthwise'] else ''}conv "
                          f"{tuple(cn['kernel'])} over a {blk.p['K']}-pixel window, "

@@ -73,7 +73,7 @@ from ...ir import (
     Ternarize,
     Upsample,
 )
-from ...passes.folding import conv_matrix
+from ...passes.folding import aligned_bias, conv_matrix
 from .plan import RTLUnsupported, Stage, clog2, ident, mac_info, tree_stages
 
 SPATIAL_OPS = (Conv, Pool, GlobalPool, Pad, Upsample)
@@ -161,13 +161,6 @@ def window_params(in_shape: tuple[int, ...], kernel: tuple[int, ...], strides: t
             "linebuf_width": (kh - 1) * c * width}
 
 
-def _aligned_bias(n: Node) -> np.ndarray | None:
-    b = n.weights.get("bias")
-    if b is None:
-        return None
-    return b.data.astype(np.int64) << (n.output.ftype.frac - b.ftype.frac)
-
-
 def conv_folded_stage(n: Conv, shift: int) -> Stage:
     """The folded per-pixel matmul of a Conv with reuse ``R > 1`` (``nnfab_dense_folded``
     on the window vector): the schedule of :func:`conv_matrix` at ``R``
@@ -177,7 +170,7 @@ def conv_folded_stage(n: Conv, shift: int) -> Stage:
 
     wm = conv_matrix(n)
     sch = schedule_matrix(wm, int(n["reuse"]))
-    b = _aligned_bias(n)
+    b = aligned_bias(n)
     bias = [0] * wm.shape[1] if b is None else [int(v) for v in b]
     return Stage(n, "conv_folded", sch.reuse + 2, sch.reuse, {
         "schedule": sch, "reuse": sch.reuse, "mults": sch.mults, "shift": shift,
@@ -302,7 +295,7 @@ class _Builder:
                                              {"stage": st, "R": st.ii,
                                               "K": wp["KH"] * wp["KW"]}))
                 else:
-                    info = mac_info(conv_matrix(n), _aligned_bias(n), sh)
+                    info = mac_info(conv_matrix(n), aligned_bias(n), sh)
                     self.blocks.append(Block(nm, "pipe", [src], [s], n,
                                              {"impl": "conv", "S": info["stages"], "mac": info,
                                               "K": wp["KH"] * wp["KW"]}))
