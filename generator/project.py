@@ -107,7 +107,6 @@ def build_graph(
     times["passes"] = time.perf_counter() - t0
     g.meta["source_model"] = os.path.abspath(model_path)
     g.meta["source_sha256"] = file_sha256(model_path)
-    g.meta["config"] = {"io": cfg.io, "strategy": cfg.strategy, "reuse": cfg.reuse}
     return g, times
 
 

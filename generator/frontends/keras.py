@@ -686,7 +686,10 @@ def from_model(model: Any, cfg: Config) -> Graph:
             f"config layers.{unknown[0]}: model {model.name} has no layer {unknown[0]!r}; "
             f"its layers: {', '.join(names)}"
         )
-    return _Builder(model, cfg).convert()
+    g = _Builder(model, cfg).convert()
+    # the conversion options the backends read (io: how a CNN is built, see passes.unroll)
+    g.meta["config"] = {"io": cfg.io, "strategy": cfg.strategy, "reuse": cfg.reuse}
+    return g
 
 
 def convert_file(path: str, cfg: Config) -> tuple[Graph, dict[str, float]]:

@@ -299,6 +299,75 @@ def _top_ports(o: _Lines, top: str, in_pad: int, out_pad: int) -> None:
     o(");")
 
 
+def pool_win(n: Node, k: int, c: int) -> str:
+    """``nnfab_pool_win`` with its parameters for Pool/GlobalPool ``n`` over ``k`` pixels
+    of ``c`` channels (module name and parameter list, no instance name)."""
+    ti, to = n.input.ftype, n.output.ftype
+    avg = int(n["mode"] == "avg")
+    return (f"nnfab_pool_win #(.K({k}), .C({c}), .IN_W({ti.width}), .IN_S({int(ti.signed)}), "
+            f".AVG({avg}), .OUT_W({to.width}), .OUT_S({int(to.signed)}), "
+            f".D({to.frac - ti.frac}), .ROUND({ROUND_CODE[to.rounding]}), "
+            f".OVF({OVF_CODE[to.overflow]}))")
+
+
+def _select(x: str, idx: list[int], w: int, fill: int) -> str:
+    """Verilog concatenation of elements ``idx`` of bus ``x`` (``w`` bits each; ``-1`` is
+    the constant ``fill``), element ``idx[0]`` in the least significant bits."""
+    parts = [f"{x}[{i * w} +: {w}]" if i >= 0 else hexlit(w, fill) for i in reversed(idx)]
+    return parts[0] if len(parts) == 1 else "{" + ", ".join(parts) + "}"
+
+
+def _unrolled(o: _Lines, files: dict[str, str], top: str, s: Stage, nm: str, a: str,
+              y: str) -> None:
+    """One stage of an unrolled CNN (whole frames per beat; see :mod:`.plan`)."""
+    n = s.node
+    ports = (f".clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), .in_ready({a}_r), "
+             f".y({y}_d), .out_valid({y}_v), .out_ready({y}_r)")
+    if s.kind == "conv_unrolled":
+        w = s.info["matrix"]
+        bias = s.info["bias"]
+        title = (f"{n.name}: {'depthwise ' if n['depthwise'] else ''}conv {tuple(n['kernel'])}"
+                 f" unrolled over the frame, {w.shape[0]} -> {w.shape[1]}, "
+                 f"{int(np.count_nonzero(w))} nonzero weight x pixel products")
+        mod, text = mac_module(f"{top}_{nm}", title, w, n.weights["weight"].ftype,
+                               None if bias is None else [int(v) for v in bias],
+                               n.input.ftype, n.output.ftype, s.info, s.latency)
+        files[f"{mod}.v"] = text
+        o(f"    {mod} u_{nm} ({ports});")
+    elif s.kind == "conv_unrolled_folded":
+        bias = s.info["bias"]
+        o(f"    // {n.name}: {s.info['mults']} multipliers x {s.info['reuse']} cycles per frame")
+        folded_instance(o, files, nm, s.info["schedule"], s.info["n_in"],
+                        n.weights["weight"].ftype,
+                        [0] * s.info["n_out"] if bias is None else [int(v) for v in bias],
+                        n.input.ftype, n.output.ftype, s.info["shift"], ports)
+    elif s.kind == "gather":
+        wd = n.output.ftype.width
+        o(f"    assign {y}_v = {a}_v;")
+        o(f"    assign {a}_r = {y}_r;")
+        o(f"    assign {y}_d = {_select(a + '_d', [int(i) for i in s.info['gather'][:, 0]], wd, 0)};")
+    elif s.kind == "pool_unrolled":
+        gi = s.info["gather"]  # (outputs, k): output = position * C + channel
+        ti = n.input.ftype
+        c = n.input.shape[-1]
+        k = gi.shape[1]
+        # per output position, its window as nnfab_pool_win wants it: pixel p, channel ch
+        # at (p*C + ch); padding (max pooling only) reads the type minimum, never the max
+        wins = gi.reshape(-1, c, k).transpose(0, 2, 1).reshape(-1, k * c)
+        mod = pool_win(n, k, c)
+        tw = n.output.ftype.width
+        o(f"    wire [{len(wins) - 1}:0] {nm}_iv, {nm}_ov;")
+        for p, row in enumerate(wins):
+            xs = _select(f"{a}_d", [int(i) for i in row], ti.width, ti.min_raw)
+            o(f"    {mod} u_{nm}_{p} (.clk(clk), .rst(rst), .x({xs}), .in_valid({a}_v), "
+              f".in_ready({nm}_iv[{p}]), .y({y}_d[{p * c * tw} +: {c * tw}]), "
+              f".out_valid({nm}_ov[{p}]), .out_ready({y}_r));")
+        o(f"    assign {a}_r = {nm}_iv[0];  // every window's control is the same")
+        o(f"    assign {y}_v = {nm}_ov[0];")
+    else:  # pragma: no cover
+        raise AssertionError(s.kind)
+
+
 def render(g: Graph, stages: list[Stage]) -> tuple[str, dict[str, str]]:
     """Top module name and ``{file name: text}`` of every generated file."""
     top = ident(g.name)
@@ -354,6 +423,8 @@ def render(g: Graph, stages: list[Stage]) -> tuple[str, dict[str, str]]:
             _folded(o, files, s, nm, a, y)
         elif s.kind == "dense_skip":
             _skip(o, files, s, nm, a, y)
+        elif s.kind in ("conv_unrolled", "conv_unrolled_folded", "gather", "pool_unrolled"):
+            _unrolled(o, files, top, s, nm, a, y)
         else:  # pragma: no cover
             raise AssertionError(s.kind)
     yo = sig[tout.name]
@@ -478,13 +549,7 @@ def render_stream(g: Graph, sp: StreamPlan) -> tuple[str, dict[str, str]]:
                                        blk.p["S"])
                 files[f"{mod}.v"] = text
             else:
-                pn: Pool = n  # type: ignore[assignment]
-                ti, to = pn.input.ftype, pn.output.ftype
-                avg = int(pn["mode"] == "avg")
-                mod = (f"nnfab_pool_win #(.K({blk.p['K']}), .C({pn.input.shape[-1]}), "
-                       f".IN_W({ti.width}), .IN_S({int(ti.signed)}), .AVG({avg}), "
-                       f".OUT_W({to.width}), .OUT_S({int(to.signed)}), .D({to.frac - ti.frac}), "
-                       f".ROUND({ROUND_CODE[to.rounding]}), .OVF({OVF_CODE[to.overflow]}))")
+                mod = pool_win(n, blk.p["K"], n.input.shape[-1])
             o(f"    {mod} u_{nm} (.clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), "
               f".in_ready({a}_r), .y({y}_d), .out_valid({y}_v), .out_ready({y}_r));")
         elif k == "folded" and isinstance(n, Conv):

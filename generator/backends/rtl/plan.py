@@ -23,11 +23,23 @@ the RTL does:
 Design totals: latency = 1 + sum of stage latencies (a vector entering an empty
 pipeline, consumer ready), II = max of stage IIs.
 
-A graph with spatial ops (Conv, Pool, GlobalPool, Pad, Upsample) is instead streamed one
-pixel per beat: its block-level architecture is :mod:`.stream` (line buffers, windows,
-forks with FIFOs sized by the cycle model, joins) and its totals come from the cycle
-model :mod:`.cycles`; :func:`plan` still returns one :class:`Stage` per node for the
-per-layer report.
+A graph with spatial ops (Conv, Pool, GlobalPool, Pad, Upsample) and ``io: parallel`` is
+*unrolled* (:mod:`generator.passes.unroll`): the whole frame is one beat, as an MLP's
+vector is, and every spatial op is a one-frame-per-cycle stage of the same chain:
+
+* a Conv (``conv_unrolled``) is the fully parallel Dense over flattened frames of
+  :func:`generator.passes.unroll.conv_dense` (one shift-add constant multiply per nonzero
+  weight and valid output pixel, padding builds nothing): latency and II as a fully
+  parallel Dense; with reuse ``R > 1`` (``conv_unrolled_folded``) that matrix is folded
+  onto ``nnfab_dense_folded`` exactly as a folded Dense: latency ``R + 2``, II ``R``;
+* a Pool / GlobalPool (``pool_unrolled``) reduces every window at once (a max tree, or
+  an exact sum cast by ``nnfab_div_round``) into a register: latency 1, II 1;
+* Pad, Upsample and Reshape (``gather``, ``reshape``) are wiring: 0 cycles.
+
+With ``io: stream`` such a graph is instead streamed one pixel per beat: its block-level
+architecture is :mod:`.stream` (line buffers, windows, forks with FIFOs sized by the cycle
+model, joins) and its totals come from the cycle model :mod:`.cycles`; :func:`plan` still
+returns one :class:`Stage` per node for the per-layer report.
 """
 
 from __future__ import annotations
@@ -41,15 +53,20 @@ import numpy as np
 from ...fixed import FixedType, Overflow, Rounding
 from ...ir import (
     Binarize,
+    Conv,
     Dense,
+    GlobalPool,
     Graph,
     Input,
     Node,
+    Pad,
+    Pool,
     Quantize,
     Relu,
     Reshape,
     Table,
     Ternarize,
+    Upsample,
 )
 
 #: adder-tree levels between pipeline registers in a fully parallel Dense
@@ -166,13 +183,8 @@ def xnor_exponent(n: Node) -> int | None:
 def _dense_parallel(n: Dense) -> Stage:
     w = n.weights["weight"]
     b = n.weights.get("bias")
-    tx = n.input.ftype
-    to = n.output.ftype
-    sh = to.frac - (tx.frac + w.ftype.frac)
-    if sh < 0:
-        raise RTLUnsupported(f"layer {n.name}: accumulator has fewer fraction bits than products")
     bias = None if b is None else b.data
-    info = mac_info(w.data, bias, sh)
+    info = mac_info(w.data, bias, _linear_shift(n))
     info["xnor_k"] = xnor_exponent(n)
     return Stage(n, "dense_parallel", info["stages"], 1, info)
 
@@ -181,14 +193,8 @@ def _dense_folded(n: Dense) -> Stage:
     from ...passes.folding import schedule
 
     sch = schedule(n)
-    w = n.weights["weight"]
-    tx = n.input.ftype
-    to = n.output.ftype
-    sh = to.frac - (tx.frac + w.ftype.frac)
-    if sh < 0:
-        raise RTLUnsupported(f"layer {n.name}: accumulator has fewer fraction bits than products")
     return Stage(n, "dense_folded", sch.reuse + 2, sch.reuse, {
-        "schedule": sch, "reuse": sch.reuse, "mults": sch.mults, "shift": sh,
+        "schedule": sch, "reuse": sch.reuse, "mults": sch.mults, "shift": _linear_shift(n),
     })
 
 
@@ -204,7 +210,46 @@ def _dense_skip(n: Dense) -> Stage:
     })
 
 
-def stage_of(n: Node) -> Stage:
+def _linear_shift(n: Dense | Conv) -> int:
+    sh = n.output.ftype.frac - (n.input.ftype.frac + n.weights["weight"].ftype.frac)
+    if sh < 0:
+        raise RTLUnsupported(f"layer {n.name}: accumulator has fewer fraction bits than products")
+    return sh
+
+
+def _conv_unrolled(n: Conv) -> Stage:
+    from ...passes.folding import schedule_matrix
+    from ...passes.unroll import conv_dense
+
+    w, bias = conv_dense(n)
+    sh = _linear_shift(n)
+    base = {"matrix": w, "bias": bias, "shift": sh, "n_in": w.shape[0], "n_out": w.shape[1]}
+    r = int(n["reuse"])
+    if r > 1:
+        sch = schedule_matrix(w, r)
+        return Stage(n, "conv_unrolled_folded", sch.reuse + 2, sch.reuse,
+                     {**base, "schedule": sch, "reuse": sch.reuse, "mults": sch.mults})
+    info = mac_info(w, bias, sh)
+    return Stage(n, "conv_unrolled", info["stages"], 1, {**base, **info})
+
+
+def _gather(n: Node) -> Stage:
+    from ...passes.unroll import gather
+
+    gi = gather(n)
+    if isinstance(n, (Pool, GlobalPool)):
+        ti, to = n.input.ftype, n.output.ftype
+        if n["mode"] == "max" and (ti.width, ti.frac, ti.signed) != (to.width, to.frac, to.signed):
+            raise RTLUnsupported(f"layer {n.name}: max pooling that changes the type")
+        return Stage(n, "pool_unrolled", 1, 1, {"gather": gi, "mode": n["mode"]})
+    return Stage(n, "gather", 0, 1, {"gather": gi})
+
+
+def stage_of(n: Node, unrolled: bool = False) -> Stage:
+    if unrolled and isinstance(n, Conv):
+        return _conv_unrolled(n)
+    if unrolled and isinstance(n, (Pool, GlobalPool, Pad, Upsample)):
+        return _gather(n)
     if isinstance(n, Input):
         return Stage(n, "input", 0, 1)
     if isinstance(n, Dense):
@@ -220,8 +265,9 @@ def stage_of(n: Node) -> Stage:
     if isinstance(n, Reshape):
         return Stage(n, "reshape", 0, 1)
     raise RTLUnsupported(
-        f"layer {n.name}: op {n.OP} has no RTL implementation yet; supported: Dense, "
-        "Quantize, Relu, Binarize, Ternarize, Table, Reshape (use the HLS view)"
+        f"layer {n.name}: op {n.OP} has no RTL implementation yet; supported: Dense, Conv, "
+        "Pool, GlobalPool, Pad, Upsample, Quantize, Relu, Binarize, Ternarize, Table, Reshape "
+        "(use the HLS view)"
     )
 
 
@@ -266,8 +312,11 @@ def plan(g: Graph) -> list[Stage]:
                                 main.p["R"] if main.kind == "folded" else 1, info))
         stages[0].info["stream"] = sp
         return stages
+    from ...passes.unroll import unrolled
+
     if len(g.inputs) != 1 or len(g.outputs) != 1:
         raise RTLUnsupported("the RTL backend supports one input and one output tensor")
+    unr = unrolled(g)
     stages = []
     for n in g.nodes:
         for t in n.inputs:
@@ -275,8 +324,9 @@ def plan(g: Graph) -> list[Stage]:
                 raise RTLUnsupported(
                     f"tensor {t.name} feeds {len(t.users)} layers; the RTL backend supports "
                     "chains (each tensor used once) in whole-vector designs"
+                    + (" (for this CNN use --io stream)" if unr else "")
                 )
-        stages.append(stage_of(n))
+        stages.append(stage_of(n, unr))
     return stages
 
 
@@ -317,9 +367,9 @@ def fifo_aw(stages: list[Stage]) -> int:
     """log2 depth of the TLAST side-band FIFO: above the vectors the design can hold."""
     hold = 2 + 1  # skid buffer + margin
     for s in stages:
-        if s.kind == "dense_parallel":
+        if s.kind in ("dense_parallel", "conv_unrolled", "pool_unrolled"):
             hold += s.latency
-        elif s.kind in ("dense_folded", "dense_skip"):
+        elif s.kind in ("dense_folded", "dense_skip", "conv_unrolled_folded"):
             hold += 4  # latched input, two pipeline stages, output register
     return max(1, clog2(hold + 1))
 

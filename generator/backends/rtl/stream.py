@@ -83,8 +83,11 @@ UNBOUNDED = 1 << 30
 
 
 def is_streamed(g: Graph) -> bool:
-    """Does ``g`` get the pixel-streamed architecture (it has a spatial op)?"""
-    return any(isinstance(n, SPATIAL_OPS) for n in g.nodes)
+    """Does ``g`` get the pixel-streamed architecture (a spatial op and ``io: stream``;
+    with ``io: parallel`` a CNN is unrolled instead, see :mod:`generator.passes.unroll`)?"""
+    from ...passes.unroll import io_type
+
+    return io_type(g) == "stream" and any(isinstance(n, SPATIAL_OPS) for n in g.nodes)
 
 
 @dataclass
