@@ -256,6 +256,23 @@ def _resources(s: Stage) -> dict[str, int]:
     elif s.kind in ("gpool", "collect"):
         r["ff"] += n.output.size * n.output.ftype.width + n.input.shape[-1] * (
             n.input.ftype.width + 8)
+    if s.kind == "conv_unrolled":  # a fully parallel Dense over the flattened frames
+        aw = n.output.ftype.width
+        r["lut"] = _mac_lut(s.info["matrix"], s.info["bias"], n.input.ftype.width, aw,
+                            s.info["shift"])
+        r["ff"] = sum(_tree_regs(t) for t in s.info["terms_per_out"]) * aw + s.latency
+    elif s.kind == "conv_unrolled_folded":
+        r.update(folded_resources(s.info["schedule"], s.info["n_in"], s.info["n_out"],
+                                  n.input.ftype, n.weights["weight"].ftype, n.output.ftype))
+    elif s.kind == "pool_unrolled":
+        # per output: a (k-1)-comparison max tree (compare + select ~ one LUT per bit) or
+        # a (k-1)-adder sum of the exact width and the rounding of nnfab_div_round
+        k = s.info["gather"].shape[1]
+        ti, to = n.input.ftype, n.output.ftype
+        per = (k - 1) * ti.width if s.info["mode"] == "max" else (
+            (k - 1) * (ti.width + clog2(k + 1) + 1) + 2 * to.width)
+        r["lut"] = n.output.size * per
+        r["ff"] = n.output.size * to.width + 1
     if s.kind == "dense_parallel":
         aw = n.output.ftype.width
         from .passes.folding import aligned_bias
@@ -315,7 +332,7 @@ def estimate(g: Graph) -> dict[str, Any]:
             "ii_cycles": s.ii,
             **_resources(s),
         }
-        if s.kind in ("dense_folded", "conv_folded", "dense_skip"):
+        if s.kind in ("dense_folded", "conv_folded", "dense_skip", "conv_unrolled_folded"):
             row["reuse"] = s.info["reuse"]
             row["multipliers"] = s.info["mults"]
         if s.kind == "dense_skip":
@@ -324,7 +341,7 @@ def estimate(g: Graph) -> dict[str, Any]:
             k = s.info["skip"].rows_of()
             row.update({"ii_best_cycles": 1, "ii_worst_cycles": s.ii,
                         "ii_typical_cycles": max(1.0, float(k.sum()) / 2.0)})
-        if s.kind == "dense_parallel":
+        if s.kind in ("dense_parallel", "conv_unrolled"):
             row["adder_tree_terms"] = s.info["terms"]
         layers.append(row)
     tin = g.inputs[0]

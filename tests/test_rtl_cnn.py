@@ -43,7 +43,7 @@ FRAMES = 60
 
 
 def convert(model):
-    g = from_model(model, config.load(None))
+    g = from_model(model, config.load(None, io="stream"))
     run_pipeline(g)
     return g
 
@@ -80,6 +80,7 @@ def pixel_graph() -> Graph:
     """Pixel-stream output: conv 3x3 'same' -> quantize -> upsample 2x2 -> per-pixel Dense."""
     rng = np.random.default_rng(5)
     g = Graph("pix_out")
+    g.meta["config"] = {"io": "stream"}
     t = g.add(Input("input", [], shape=(5, 6, 2)),
               FixedType(6, 2, True, Rounding.RND_CONV, Overflow.SAT))
     w = rng.integers(-15, 16, size=(3, 3, 2, 3))
@@ -148,6 +149,7 @@ def linebuf_graph(h: int = 4, w: int = 64, c: int = 8, f: int = 2) -> Graph:
     wt = rng.integers(-31, 32, size=(3, 3, c, f))
     wt[rng.random(wt.shape) >= 0.05] = 0
     g = Graph("lb_conv")
+    g.meta["config"] = {"io": "stream"}
     t = g.add(Input("input", [], shape=(h, w, c)),
               FixedType(8, 3, True, Rounding.RND_CONV, Overflow.SAT))
     n = g.add(Conv("conv", [t], {"weight": Weight(wt, FixedType(6, 1))}, filters=f,
@@ -256,7 +258,8 @@ def test_big_cnn_two_frames_bit_exact(tmp_path):
 
 def convert_reuse(model, reuse: dict[str, int]):
     """Convert with per-layer reuse factors (the YAML ``layers: {name: {reuse: R}}``)."""
-    g = from_model(model, config.from_dict({"layers": {k: {"reuse": v} for k, v in reuse.items()}}))
+    g = from_model(model, config.from_dict({"model": {"io": "stream"},
+                                            "layers": {k: {"reuse": v} for k, v in reuse.items()}}))
     run_pipeline(g)
     return g
 

@@ -1,8 +1,9 @@
 """Board fit: choose every layer's parallelism (reuse factor) for a board and a goal.
 
 ``fit(graph, board, goal)`` rewrites ``strategy`` / ``reuse`` of every Dense node (and
-the ``reuse`` of every Conv node: its per-output-pixel matmul folded onto ``ceil(nnz/R)``
-multipliers, ``R`` cycles per output pixel) so the
+the ``reuse`` of every Conv node: streamed, its per-output-pixel matmul folded onto
+``ceil(nnz/R)`` multipliers, ``R`` cycles per output pixel; unrolled, its whole-frame
+matrix folded, ``R`` cycles per frame) so the
 design fits the board's budget by the RTL estimate (:func:`generator.estimate.estimate`,
 read from the same plan the Verilog is generated from), and so that
 
@@ -35,8 +36,12 @@ pixel):
   from LUTs (the fully parallel shift-add layers) at ``c`` LUTs per nonzero weight, ``c``
   the cheapest LUT-per-nonzero-weight of this model's fully parallel Dense/Conv layers
   (by the estimate, adder tree included) and ``LUT_room`` the LUT budget minus the
-  element-wise layers' LUTs. Folded layers also spend LUTs on accumulators, multiplexers
-  and ROMs, which this ignores, so it is an upper bound;
+  element-wise layers' LUTs. For a CNN both architectures are costed (pixel-streamed
+  with ``io: stream``, unrolled with ``io: parallel``: an unrolled Conv builds one
+  multiply per nonzero weight and output pixel whose tap is not padding) and the
+  smaller ``c`` and larger ``LUT_room`` are taken, so the bound does not depend on the
+  io type. Folded layers also spend LUTs on accumulators, multiplexers and ROMs, which
+  this ignores, so it is an upper bound;
 * compute roof ``= min(P, MACs) * f / MACs`` inferences/s (the design accepts at most
   one input per cycle, hence ``min(.., MACs)``); the DSP-only roof
   ``min(DSP, MACs) * f / MACs`` is reported beside it;
@@ -46,10 +51,13 @@ pixel):
 * ``bound = min(compute roof, memory roof)``; the fit reports ``achieved = f / II`` and
   ``fraction = achieved / bound``.
 * Reported beside it, not part of the bound: the *stream roof* ``f / beats``, ``beats``
-  the II of the design with every layer fully parallel. A streamed (CNN) design takes
-  one pixel per clock, so its II is at least its beats per frame (100 for the 8x8
-  digits CNN with a 'same' conv) however many multipliers the board has; when that is
-  what keeps the fraction low the explanation says so.
+  the II of the design with every layer fully parallel. A streamed (CNN, ``io: stream``)
+  design takes one pixel per clock, so its II is at least its beats per frame (100 for
+  the 8x8 digits CNN with a 'same' conv) however many multipliers the board has; when
+  that is what keeps the fraction low the explanation says so. An unrolled CNN
+  (``io: parallel``, :mod:`generator.passes.unroll`) takes a whole frame per clock: its
+  Conv layers are folded as Dense layers are, over the whole frame (``R`` cycles per
+  frame).
 
 The bound is reached when the whole model fits fully parallel at II 1. When it does
 not, the folded layers are what limits: a folded multiplier adds an accumulate adder
@@ -73,6 +81,7 @@ from typing import Any
 import numpy as np
 
 from ..ir import Conv, Dense, Graph
+from .unroll import SPATIAL_OPS
 
 GOALS = ("throughput", "latency")
 #: fraction of the board's LUTs a fit may use (routing, AXI glue, estimate error)
@@ -164,9 +173,21 @@ class _Costs:
         self.names = [n.name for n in self.dense]
         self.nnz = [_nnz(n) for n in self.dense]
         self.streamed = is_streamed(graph)
-        # cycles per inference a reuse of 1 costs a layer: a Conv runs once per output pixel
-        self.pixels = [n.output.size // n.output.shape[-1] if isinstance(n, Conv) else 1
-                       for n in self.dense]
+        # output positions: a Conv's nonzero weights are used once per output pixel
+        self.positions = [n.output.size // n.output.shape[-1] if isinstance(n, Conv) else 1
+                          for n in self.dense]
+        # cycles per inference a reuse of 1 costs a layer: a streamed Conv runs once per
+        # output pixel, an unrolled one (io parallel) once per frame
+        self.pixels = self.positions if self.streamed else [1] * len(self.dense)
+        # constant multiplies a fully parallel layer builds: an unrolled Conv one per
+        # nonzero weight and output pixel whose tap is not padding
+        self.built = list(self.nnz)
+        if not self.streamed:
+            from .unroll import conv_dense, unrolled
+
+            if unrolled(graph):
+                self.built = [int(np.count_nonzero(conv_dense(n)[0])) if isinstance(n, Conv)
+                              else z for n, z in zip(self.dense, self.nnz, strict=True)]
         self._est = estimate.estimate
         self._orig = [(str(n["strategy"]), int(n["reuse"])) for n in self.dense]
         self._cache: dict[tuple[str, int], dict[str, Any]] = {}
@@ -202,6 +223,28 @@ class _Costs:
         return [self._cache[(self.names[i], r)] for i, r in enumerate(reuses)]
 
 
+def _other_arch(graph: Graph) -> _Costs:
+    """The fully parallel costs of ``graph`` built with the other io type (a CNN: the
+    streamed architecture for an unrolled one and back); a conv too large to unroll
+    costs as streamed twice."""
+    from ..backends.rtl.plan import RTLUnsupported
+    from .unroll import io_type
+
+    cfg = graph.meta.setdefault("config", {})
+    io = io_type(graph)
+    cfg["io"] = "stream" if io == "parallel" else "parallel"
+    try:
+        c = _Costs(graph)
+        c.restore()
+    except RTLUnsupported:
+        cfg["io"] = "stream"
+        c = _Costs(graph)
+        c.restore()
+    finally:
+        cfg["io"] = io
+    return c
+
+
 def bound(graph: Graph, board: Any, costs: _Costs | None = None) -> dict[str, float]:
     """Compute and memory roofs of ``board`` for ``graph`` (inferences/s, see module doc).
 
@@ -216,15 +259,21 @@ def bound(graph: Graph, board: Any, costs: _Costs | None = None) -> dict[str, fl
     f = float(b.clock_mhz) * 1e6
     # nonzero MACs and weight bytes read per inference: a Dense layer's nonzeros once, a
     # Conv layer's once per output pixel
-    macs, wbits, lut_rows = 0, 0, []
-    for n, z, p, r in zip(costs.dense, costs.nnz, costs.pixels, costs.parallel, strict=True):
+    macs, wbits = 0, 0
+    for n, z, p in zip(costs.dense, costs.nnz, costs.positions, strict=True):
         macs += z * p
         wbits += z * p * n.weights["weight"].ftype.width
-        lut_rows.append((int(r["lut"]), z))
     wbytes = wbits / 8.0
-    per_mac = [lut / z for lut, z in lut_rows if z]
+    # a CNN's roof must not depend on how nnfab builds it: both of its architectures
+    # (pixel-streamed and unrolled) are costed and the cheaper constant multiply and the
+    # smaller element-wise overhead are taken
+    archs = [costs]
+    if any(isinstance(n, SPATIAL_OPS) for n in graph.nodes):
+        archs.append(_other_arch(graph))
+    per_mac = [int(r["lut"]) / k for c in archs for r, k in zip(c.parallel, c.built, strict=True)
+               if k]
     lut_per_mac = min(per_mac) if per_mac else 0.0
-    lut_room = max(0, budget(b)["lut"] - costs.fixed["lut"])
+    lut_room = max(0, budget(b)["lut"] - min(c.fixed["lut"] for c in archs))
     lut_mults = int(lut_room // lut_per_mac) if lut_per_mac else 0
     mults = b.dsp + lut_mults
     compute = min(mults, macs) * f / macs if macs else f
@@ -406,8 +455,9 @@ def _explain(fraction: float, binding: str, use: dict[str, float], ii: int,
     if beats > 1 and stream_frac < 0.8:
         return (head + f"the streamed design takes one pixel per clock, {beats} beats per "
                 f"inference even fully parallel (stream roof = {100 * stream_frac:.1f} % of "
-                f"the bound); reaching the compute roof needs several pixels per clock, "
-                f"which nnfab does not build ({binding.upper()} is the most used resource, "
+                f"the bound); reaching the compute roof needs several pixels per clock: "
+                f"with --io parallel the CNN is unrolled, a whole frame per clock "
+                f"({binding.upper()} is the most used resource, "
                 f"{100 * use[binding]:.0f} % of its budget)")
     return (head + f"{binding.upper()} binds ({100 * use[binding]:.0f} % of its budget, DSP "
             f"{100 * use['dsp']:.0f} %); the model does not fit fully parallel and the "

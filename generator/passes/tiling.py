@@ -127,8 +127,10 @@ def _bits(n: int) -> int:
     return max(1, int(n - 1).bit_length())
 
 
-def node_memories(n: Node) -> list[Memory]:
-    """The memories the backends build for node ``n``.
+def node_memories(n: Node, unrolled: bool = False) -> list[Memory]:
+    """The memories the backends build for node ``n`` (``unrolled``: of an unrolled CNN,
+    :mod:`generator.passes.unroll`, which has no line or row buffers and folds a Conv's
+    whole-frame matrix).
 
     ROMs: folded Dense schedules, Table / Softmax tables. RAMs of the streamed (CNN)
     RTL architecture (``kind="ram"``, one write and one synchronous read port,
@@ -165,6 +167,16 @@ def node_memories(n: Node) -> list[Memory]:
         e, i = n.weights["exp_table"], n.weights["inv_table"]
         return [Memory(f"{n.name}_exp", len(e.data), e.ftype.width, ports=n.input.shape[-1]),
                 Memory(f"{n.name}_inv", len(i.data), i.ftype.width)]
+    if unrolled:
+        if isinstance(n, Conv) and int(n["reuse"]) > 1:  # the folded whole-frame matrix
+            from .folding import rom_layout, schedule_matrix
+            from .unroll import conv_dense
+
+            wm, _ = conv_dense(n)
+            s = schedule_matrix(wm, int(n["reuse"]))
+            lay = rom_layout(s, wm.shape[0], wm.shape[1], n.weights["weight"].ftype.width)
+            return [Memory(f"{n.name}_schedule", s.reuse, s.mults * lay.ew)]
+        return []
     mems = []
     if isinstance(n, Conv) and int(n["reuse"]) > 1:  # folded per-pixel matmul's ROM
         from .folding import conv_matrix, rom_layout, schedule_matrix
@@ -188,7 +200,10 @@ def node_memories(n: Node) -> list[Memory]:
 
 
 def plan(graph: Graph) -> list[tuple[Node, list[Tiling]]]:
-    return [(n, [map_memory(m) for m in node_memories(n)]) for n in graph.nodes]
+    from .unroll import unrolled
+
+    unr = unrolled(graph)
+    return [(n, [map_memory(m) for m in node_memories(n, unr)]) for n in graph.nodes]
 
 
 def total_bram18(graph: Graph) -> int:

@@ -217,10 +217,23 @@ def _linear_shift(n: Dense | Conv) -> int:
     return sh
 
 
+#: largest unrolled Conv: constant multiplies (nonzero weights x output pixels) and the
+#: elements of its whole-frame weight matrix (inputs x outputs)
+MAX_UNROLLED_PRODUCTS = 200_000
+MAX_UNROLLED_MATRIX = 1 << 24
+
+
 def _conv_unrolled(n: Conv) -> Stage:
     from ...passes.folding import schedule_matrix
     from ...passes.unroll import conv_dense
 
+    products = int(np.count_nonzero(n.weights["weight"].data)) * (
+        n.output.size // n.output.shape[-1])
+    if products > MAX_UNROLLED_PRODUCTS or n.input.size * n.output.size > MAX_UNROLLED_MATRIX:
+        raise RTLUnsupported(
+            f"layer {n.name}: unrolling this conv over the frame (io parallel) builds "
+            f"{products} multiplies (limit {MAX_UNROLLED_PRODUCTS}); use --io stream "
+            "(one pixel per clock)")
     w, bias = conv_dense(n)
     sh = _linear_shift(n)
     base = {"matrix": w, "bias": bias, "shift": sh, "n_in": w.shape[0], "n_out": w.shape[1]}

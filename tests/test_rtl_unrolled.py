@@ -1,0 +1,183 @@
+"""Unrolled CNN RTL (io parallel): a whole frame per beat, every layer one frame per cycle.
+
+* the whole-frame forms of :mod:`generator.passes.unroll` against the reference's own
+  conv / pool / pad / upsample kernels (an independent path: sliding windows over the
+  batch), on every CNN zoo model;
+* the chain zoo CNNs under Verilator + cocotb with seeded idle cycles and backpressure:
+  outputs equal the NumPy reference, and the measured latency / II equal the plan's
+  (II 1 fully parallel; a conv folded by ``R`` over the whole frame: II ``R``);
+* graphs the unrolled form does not build (a forked tensor, a conv too large to unroll)
+  are refused with one line naming the way out (``--io stream``);
+* the LUT/FF estimate of an unrolled design against Yosys ``synth_xilinx``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from generator import config, estimate, reference
+from generator.backends import rtl
+from generator.backends.rtl import sim
+from generator.backends.rtl.plan import RTLUnsupported, plan, totals
+from generator.fixed import FixedType, Overflow, Rounding
+from generator.frontends.keras import from_model
+from generator.ir import Conv, GlobalPool, Graph, Input, Pad, Pool, Upsample, Weight
+from generator.passes import run_pipeline
+from generator.passes.unroll import conv_dense, gather, unrolled
+
+#: zoo CNNs that are chains (every tensor read by one layer): the unrolled form builds them
+CHAINS = ["cnn_basic", "cnn_strided_same", "cnn1d", "cnn_pruned_gmax"]
+FRAMES = 60
+
+
+def convert(model, reuse: dict[str, int] | None = None) -> Graph:
+    g = from_model(model, config.from_dict(
+        {"layers": {k: {"reuse": v} for k, v in (reuse or {}).items()}}))
+    run_pipeline(g)
+    assert unrolled(g)  # io parallel is the default
+    return g
+
+
+def test_whole_frame_forms_equal_the_reference(zoo_cnn):
+    """conv_dense / gather reproduce the reference kernels on 50 zoo inputs, bit for bit."""
+    g = convert(zoo_cnn.model)
+    x = zoo_cnn.x[:50]
+    vals = reference.run(g, x, keep=True)
+    seen = set()
+    for n in g.nodes:
+        xi = vals[n.inputs[0].name].reshape(len(x), -1) if n.inputs else None
+        want = vals[n.output.name].reshape(len(x), -1)
+        if isinstance(n, Conv):
+            w, b = conv_dense(n)
+            sh = n.output.ftype.frac - (n.input.ftype.frac + n.weights["weight"].ftype.frac)
+            got = (xi @ w) << sh
+            if b is not None:
+                got = got + b
+            # padding builds nothing: no more products than nonzero weights x pixels
+            assert np.count_nonzero(w) <= np.count_nonzero(n.weights["weight"].data) * (
+                n.output.size // n.output.shape[-1])
+        elif isinstance(n, (Pool, GlobalPool)):
+            gi = gather(n)
+            if n["mode"] == "max":
+                got = np.where(gi >= 0, xi[:, gi], n.input.ftype.min_raw).max(axis=-1)
+            else:
+                assert (gi >= 0).all()
+                got = reference.div_cast(xi[:, gi].sum(axis=-1), n.input.ftype, gi.shape[1],
+                                         n.output.ftype)
+        elif isinstance(n, (Pad, Upsample)):
+            gi = gather(n)[:, 0]
+            got = np.where(gi >= 0, xi[:, gi], 0)
+        else:
+            continue
+        seen.add(n.OP)
+        np.testing.assert_array_equal(got, want, err_msg=n.name)
+    assert "Conv" in seen
+
+
+def check_exact(g: Graph, out: str, x: np.ndarray, seed: int) -> dict:
+    rtl.write(g, out, None)
+    y, stats = sim.run(g, out, x, seed=seed)
+    np.testing.assert_array_equal(y, reference.predict(g, x))
+    assert stats["completed"] and stats["mismatched_rows"] == 0
+    assert stats["timing_mismatches"] == 0 and stats["tlast_errors"] == 0
+    want = totals(plan(g))
+    assert (stats["latency_cycles"], stats["ii_cycles"]) == (
+        want["latency_cycles"], want["ii_cycles"])
+    tot = estimate.estimate(g)["total"]
+    assert (tot["latency_cycles"], tot["ii_cycles"]) == (
+        want["latency_cycles"], want["ii_cycles"])
+    return stats
+
+
+@pytest.mark.slow
+@pytest.mark.rtl
+@pytest.mark.parametrize("name", CHAINS)
+def test_unrolled_zoo_bit_exact_and_cycle_exact(name, zoo_dir, tmp_path):
+    from conftest import zoo_model
+
+    zm = zoo_model(name, zoo_dir)
+    g = convert(zm.model)
+    kinds = {s.name: s.kind for s in plan(g)}
+    assert all(kinds[n.name] == "conv_unrolled" for n in g.of(Conv))
+    stats = check_exact(g, str(tmp_path / "out"), zm.x[:FRAMES], seed=7)
+    assert stats["ii_cycles"] == 1
+    conf = json.loads((tmp_path / "out" / "sim" / "sim.json").read_text())
+    assert "frame" not in conf and conf["input"]["size"] == g.inputs[0].size  # one beat
+    print(f"{name} unrolled: latency {stats['latency_cycles']}, II {stats['ii_cycles']}")
+
+
+#: convs folded over the whole frame: a non-divisor R, and two convs of a 1-D model
+FOLDED = [("cnn_basic", {"c1": 7}), ("cnn1d", {"c1": 3, "c2": 5})]
+
+
+@pytest.mark.slow
+@pytest.mark.rtl
+@pytest.mark.parametrize("name,reuse", FOLDED, ids=["cnn_basic-c17", "cnn1d-c13-c25"])
+def test_unrolled_folded_conv_bit_exact(name, reuse, zoo_dir, tmp_path):
+    from conftest import zoo_model
+
+    zm = zoo_model(name, zoo_dir)
+    g = convert(zm.model, reuse)
+    st = {s.name: s for s in plan(g)}
+    for k, r in reuse.items():
+        s = st[k]
+        assert s.kind == "conv_unrolled_folded" and s.ii == r
+        w = s.info["matrix"]
+        assert s.info["mults"] == -(-int(np.count_nonzero(w)) // r)
+    stats = check_exact(g, str(tmp_path / "out"), zm.x[:30], seed=5)
+    assert stats["ii_cycles"] == max(reuse.values())
+
+
+def test_forked_cnn_refused_with_one_line(zoo_dir, tmp_path):
+    from conftest import zoo_model
+
+    g = convert(zoo_model("cnn_residual", zoo_dir).model)
+    with pytest.raises(RTLUnsupported) as e:
+        plan(g)
+    msg = str(e.value)
+    assert "\n" not in msg and "feeds 2 layers" in msg and "--io stream" in msg
+    # rtl.write records the line; the other views still convert
+    assert rtl.write(g, str(tmp_path / "o"), None) == {}
+    assert (tmp_path / "o" / "rtl" / "UNSUPPORTED.txt").read_text().strip() == msg
+
+
+def test_conv_too_large_to_unroll_is_one_line():
+    g = Graph("big")
+    t = g.add(Input("input", [], shape=(64, 64, 8)),
+              FixedType(8, 3, True, Rounding.RND_CONV, Overflow.SAT))
+    w = np.ones((3, 3, 8, 8), np.int64)
+    c = g.add(Conv("conv", [t], {"weight": Weight(w, FixedType(4, 1))}, filters=8,
+                   kernel=(3, 3), strides=(1, 1), pads=(1, 1, 1, 1)), FixedType(20, 8))
+    g.outputs = [c]
+    run_pipeline(g)
+    with pytest.raises(RTLUnsupported, match=r"^layer conv: unrolling this conv over the frame "
+                       r"\(io parallel\) builds 2359296 multiplies \(limit 200000\); use "
+                       r"--io stream \(one pixel per clock\)$"):
+        plan(g)
+    g.meta["config"] = {"io": "stream"}
+    assert plan(g)[1].kind == "conv_parallel"  # streamed: one pixel per clock
+
+
+@pytest.mark.slow
+def test_unrolled_lut_ff_estimate_against_yosys(zoo_dir, tmp_path):
+    """cnn_basic unrolled (conv 3x3 over 6x6 pixels, max pool, dense) and with its conv
+    folded (R=7): estimate within 30 % of Yosys synth_xilinx xc7, DSP and BRAM18 exact."""
+    from conftest import zoo_model
+
+    m = zoo_model("cnn_basic", zoo_dir).model
+    for reuse in ({}, {"c1": 7}):
+        g = convert(m, reuse)
+        out = str(tmp_path / f"out{len(reuse)}")
+        rtl.write(g, out, None)
+        with open(os.path.join(out, "sim", "sim.json")) as f:
+            conf = json.load(f)
+        got = estimate.synth(os.path.join(out, "rtl"), conf["top"], conf["sources"], "xc7")
+        est = estimate.estimate(g)["total"]
+        print(reuse, {k: (est[k], got[k]) for k in ("lut", "ff", "dsp", "bram18")})
+        assert got["dsp"] == est["dsp"] and got["bram18"] == est["bram18"]
+        for k in ("lut", "ff"):
+            assert 0.7 <= est[k] / got[k] <= 1.3, (reuse, k, est[k], got[k])
