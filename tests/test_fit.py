@@ -4,8 +4,9 @@ The jet-tagging MLP (16-64-32-32-5, 8-bit, 75 % pruned, seeded weights from
 ``benchmarks/reference_speed.py``) and the digits example fit pynq-z2 and zcu104 for
 throughput; the fit is optimal among balanced plans (one interval less does not fit);
 the RTL-sim-measured II equals the plan's II; the MLPs reach 100 % of the bound (fully
-parallel, II 1), the streamed digits CNN its stream roof (one pixel per clock) and the
-unpruned jet MLP, too big for pynq-z2 fully parallel, a folded plan.
+parallel, II 1), and so does the unrolled digits CNN (io parallel) on zcu104; the
+streamed digits CNN reaches its stream roof (one pixel per clock); the unrolled digits
+CNN on pynq-z2 and the unpruned jet MLP, too big fully parallel, get folded plans.
 An impossible request is one line. Folded cycles scale with the nonzeros.
 """
 
@@ -98,6 +99,8 @@ def _graph(name: str, jet_model) -> Graph:
         g = from_model(_jet_builder()(seed=0, sparsity=0.0), config.load(None))
     elif name == "cnn":
         g, _ = convert_file(str(DIGITS_CNN), config.load(None, io="stream"))
+    elif name == "cnn_unrolled":  # io parallel: the whole frame per clock
+        g, _ = convert_file(str(DIGITS_CNN), config.load(None))
     else:
         g, _ = convert_file(str(DIGITS), config.load(None))
     run_pipeline(g)
@@ -115,7 +118,7 @@ def _fits(tot: dict, lim: dict) -> bool:
 
 
 @pytest.mark.parametrize("board", BOARDS)
-@pytest.mark.parametrize("model", ["jet", "digits", "cnn"])
+@pytest.mark.parametrize("model", ["jet", "digits", "cnn", "cnn_unrolled"])
 def test_fit_throughput_by_the_estimate(model, board, jet_model):
     g = _graph(model, jet_model)
     res = fit(g, board, "throughput")
@@ -131,13 +134,15 @@ def test_fit_throughput_by_the_estimate(model, board, jet_model):
         if n["strategy"] == "resource":
             assert n["reuse"] == min(ii, int(n["nnz"]))
     # optimal among balanced plans: at II - 1 no parallel/folded combination fits (unless
-    # the II is already the architecture's smallest, the stream's beats per inference)
+    # the II is already the architecture's smallest, the stream's beats per inference);
+    # an unrolled Conv folds like a Dense (R cycles per frame)
     if ii > res.bound["stream_beats_per_inference"]:
-        dense = g.of(Dense)
-        for combo in itertools.product((0, 1), repeat=len(dense)):
-            for n, folded in zip(dense, combo, strict=True):
+        layers = [n for n in g.nodes if n.OP in ("Dense", "Conv")]
+        for combo in itertools.product((0, 1), repeat=len(layers)):
+            for n, folded in zip(layers, combo, strict=True):
+                nnz = int(np.count_nonzero(n.weights["weight"].data))
                 n.set("strategy", "resource" if folded else "latency")
-                n.set("reuse", min(ii - 1, int(n["nnz"])) if folded else 1)
+                n.set("reuse", min(ii - 1, nnz) if folded else 1)
             assert not _fits(estimate.estimate(g)["total"], lim)
     bd = res.bound
     assert res.achieved_inferences_per_s == pytest.approx(b.clock_mhz * 1e6 / ii)
@@ -145,9 +150,20 @@ def test_fit_throughput_by_the_estimate(model, board, jet_model):
         res.achieved_inferences_per_s / bd["bound_inferences_per_s"])
     assert bd["bound_inferences_per_s"] <= b.clock_mhz * 1e6  # one input per clock at most
     assert g.meta["fit"]["total"]["ii_cycles"] == ii
-    if model in ("jet", "digits"):
-        # the issue's bar: the MLPs fit fully parallel, II 1 = the bound (the clock)
+    if model in ("jet", "digits") or (model, board) == ("cnn_unrolled", "zcu104"):
+        # the issue's bar: the MLPs fit fully parallel, II 1 = the bound (the clock); so
+        # does the unrolled digits CNN on zcu104 (a whole frame per clock)
         assert ii == 1 and res.fraction_of_bound == pytest.approx(1.0)
+    elif model == "cnn_unrolled":
+        # pynq-z2: fully parallel needs ~118 k LUT; folded convs (whole-frame matrices
+        # folded over DSP multipliers) fit at a larger II, far below the bound, and the
+        # explanation names the binding resource. The bound is the streamed design's too.
+        assert 1 < ii < 100 and res.fraction_of_bound < 0.8
+        assert any(p.strategy == "resource" for p in res.layers if p.name in ("c1", "c2"))
+        assert res.binding.upper() in res.explanation
+        gs = _graph("cnn", jet_model)
+        assert fit(gs, board, "throughput").bound["bound_inferences_per_s"] == pytest.approx(
+            bd["bound_inferences_per_s"])
     else:
         # the streamed CNN: fully parallel, one pixel per clock (its stream roof), a small
         # fraction of the compute roof; the explanation says why
@@ -249,7 +265,8 @@ def _sim_dir(g: Graph, base: Path) -> str:
 
 @pytest.mark.slow
 @pytest.mark.rtl
-@pytest.mark.parametrize("model,board", [(m, b) for m in ("jet", "digits", "cnn") for b in BOARDS]
+@pytest.mark.parametrize("model,board", [(m, b) for m in ("jet", "digits", "cnn", "cnn_unrolled")
+                                         for b in BOARDS]
                          + [("jet_unpruned", "pynq-z2"), ("cnn", "small")])
 def test_fit_ii_measured_by_rtl_sim(model, board, jet_model, tmp_path_factory):
     from generator.backends import rtl
