@@ -82,6 +82,11 @@ class Config:
             return lc.skip_zeros
         return self.skip_zeros and eligible
 
+    def layer_strategy(self, layer: str) -> str | None:
+        """The strategy set for ``layer`` itself (not the model default)."""
+        lc = self.layers.get(layer)
+        return lc.strategy if lc else None
+
     def strategy_for(self, layer: str) -> str:
         lc = self.layers.get(layer)
         return lc.strategy if lc and lc.strategy is not None else self.strategy

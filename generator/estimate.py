@@ -261,6 +261,16 @@ def _resources(s: Stage) -> dict[str, int]:
         r["lut"] = _mac_lut(s.info["matrix"], s.info["bias"], n.input.ftype.width, aw,
                             s.info["shift"])
         r["ff"] = sum(_tree_regs(t) for t in s.info["terms_per_out"]) * aw + s.latency
+    elif s.kind == "conv_unrolled_shared":  # k window kernels, R beats per frame
+        aw, tx = n.output.ftype.width, n.input.ftype
+        r_, k = s.info["reuse"], s.info["instances"]
+        bw = k * s.info["windows"].shape[1] * tx.width  # bits of one beat of windows
+        # kernels; the R:1 beat multiplexer (a LUT6 selects among 4); the frame register,
+        # the kernels' tree registers and the collected output frame
+        r["lut"] = _mac_lut(s.info["kernel"], s.info["kbias"], tx.width, aw,
+                            s.info["shift"]) + bw * _cdiv(r_, 4)
+        r["ff"] = (n.input.size * tx.width + sum(_tree_regs(t) for t in s.info["terms_per_out"])
+                   * aw + r_ * k * n.output.shape[-1] * aw + 2 * clog2(r_ + 1) + 2)
     elif s.kind == "conv_unrolled_folded":
         r.update(folded_resources(s.info["schedule"], s.info["n_in"], s.info["n_out"],
                                   n.input.ftype, n.weights["weight"].ftype, n.output.ftype))
@@ -332,7 +342,8 @@ def estimate(g: Graph) -> dict[str, Any]:
             "ii_cycles": s.ii,
             **_resources(s),
         }
-        if s.kind in ("dense_folded", "conv_folded", "dense_skip", "conv_unrolled_folded"):
+        if s.kind in ("dense_folded", "conv_folded", "dense_skip", "conv_unrolled_folded",
+                      "conv_unrolled_shared"):
             row["reuse"] = s.info["reuse"]
             row["multipliers"] = s.info["mults"]
         if s.kind == "dense_skip":

@@ -149,8 +149,8 @@ def resources(doc: dict[str, Any], path: str) -> str:
     ax.axis("off")
     lines = [f"{r['name']}: {r['impl']}" + (f", R={r['reuse']}, M={r['multipliers']}"
                                             if "reuse" in r else "")
-             for r in rows if r["impl"].startswith("dense")]
-    ax.text(0, 1, "Dense layers\n" + "\n".join(lines), va="top", fontsize=9, family="monospace",
+             for r in rows if r["impl"].startswith(("dense", "conv"))]
+    ax.text(0, 1, "Dense / Conv layers\n" + "\n".join(lines), va="top", fontsize=9, family="monospace",
             transform=ax.transAxes)
     fig.suptitle(f"{doc['summary']['model']}: estimated resources and cycles per layer")
     fig.tight_layout()

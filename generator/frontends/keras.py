@@ -444,7 +444,8 @@ class _Builder:
                     pads=pads, depthwise=depthwise, source=name,
                     # the model-wide reuse/strategy are Dense defaults; a Conv takes only
                     # its own per-layer setting (checked by the folding pass)
-                    reuse=self.cfg.layer_reuse(name) or 1)
+                    reuse=self.cfg.layer_reuse(name) or 1,
+                    strategy=self.cfg.layer_strategy(name) or "latency")
         self.finish_weighted(layer, node, fully_q)
 
     def pool(self, layer: Any, c: str) -> None:

@@ -81,7 +81,7 @@ from typing import Any
 import numpy as np
 
 from ..ir import Conv, Dense, Graph
-from .unroll import SPATIAL_OPS
+from .unroll import SPATIAL_OPS, conv_dense, io_type, unrolled
 
 GOALS = ("throughput", "latency")
 #: fraction of the board's LUTs a fit may use (routing, AXI glue, estimate error)
@@ -173,6 +173,8 @@ class _Costs:
         self.names = [n.name for n in self.dense]
         self.nnz = [_nnz(n) for n in self.dense]
         self.streamed = is_streamed(graph)
+        self.unrolled = unrolled(graph)
+        self.lim: dict[str, int] = {}  # the budget (set by the search)
         # output positions: a Conv's nonzero weights are used once per output pixel
         self.positions = [n.output.size // n.output.shape[-1] if isinstance(n, Conv) else 1
                           for n in self.dense]
@@ -182,12 +184,9 @@ class _Costs:
         # constant multiplies a fully parallel layer builds: an unrolled Conv one per
         # nonzero weight and output pixel whose tap is not padding
         self.built = list(self.nnz)
-        if not self.streamed:
-            from .unroll import conv_dense, unrolled
-
-            if unrolled(graph):
-                self.built = [int(np.count_nonzero(conv_dense(n)[0])) if isinstance(n, Conv)
-                              else z for n, z in zip(self.dense, self.nnz, strict=True)]
+        if self.unrolled:
+            self.built = [int(np.count_nonzero(conv_dense(n)[0])) if isinstance(n, Conv)
+                          else z for n, z in zip(self.dense, self.nnz, strict=True)]
         self._est = estimate.estimate
         self._orig = [(str(n["strategy"]), int(n["reuse"])) for n in self.dense]
         self._cache: dict[tuple[str, int], dict[str, Any]] = {}
@@ -214,13 +213,29 @@ class _Costs:
         return [max(1, min(target // p, z)) for p, z in zip(self.pixels, self.nnz, strict=True)]
 
     def folded(self, target: int) -> list[dict[str, Any]]:
+        """Each layer's estimate row at its reuse for ``target``; ``row["strategy"]`` is
+        how it folds. An unrolled Conv has two ways, both costed, the one using the
+        smaller share of the budget taken: ``resource`` (its whole-frame matrix on
+        ``ceil(nnz/R)`` multipliers) and ``latency`` (its constant-weight window kernels
+        shared by R output pixels each)."""
         reuses = self.reuse_at(target)
         if any((self.names[i], r) not in self._cache for i, r in enumerate(reuses)):
-            rep = self.apply([("resource", r) for r in reuses])
-            rows = {r["name"]: r for r in rep["layers"]}
+            ways = ["resource", "latency"] if self.unrolled else ["resource"]
+            cand: list[list[dict[str, Any]]] = [[] for _ in reuses]
+            for way in ways:
+                rep = self.apply([(way if isinstance(n, Conv) else "resource", r)
+                                  for n, r in zip(self.dense, reuses, strict=True)])
+                rows = {r["name"]: r for r in rep["layers"]}
+                for i, n in enumerate(self.dense):
+                    if way == "resource" or isinstance(n, Conv):
+                        cand[i].append({**rows[n.name], "strategy": way})
             for i, r in enumerate(reuses):
-                self._cache[(self.names[i], r)] = rows[self.names[i]]
+                self._cache[(self.names[i], r)] = min(cand[i], key=self._share)
         return [self._cache[(self.names[i], r)] for i, r in enumerate(reuses)]
+
+    def _share(self, row: dict[str, Any]) -> float:
+        """The largest fraction of the budget a layer's estimate row uses."""
+        return max(int(row[k]) / max(1, self.lim.get(k, 1)) for k in RESOURCES)
 
 
 def _other_arch(graph: Graph) -> _Costs:
@@ -228,7 +243,6 @@ def _other_arch(graph: Graph) -> _Costs:
     streamed architecture for an unrolled one and back); a conv too large to unroll
     costs as streamed twice."""
     from ..backends.rtl.plan import RTLUnsupported
-    from .unroll import io_type
 
     cfg = graph.meta.setdefault("config", {})
     io = io_type(graph)
@@ -330,6 +344,7 @@ def _search(costs: _Costs, goal: str, budgets: dict[str, int]
     tried, and the total of the least-overflowing design (for the error message)."""
     n_layers = len(costs.dense)
     lim = np.array([budgets[k] for k in RESOURCES], dtype=np.float64)
+    costs.lim = dict(budgets)
     fixed = np.array([costs.fixed[k] for k in RESOURCES] + [costs.fixed_latency, 1])
     par = np.array([_vec(r, p) for r, p in zip(costs.parallel, costs.pixels, strict=True)])
     best: tuple[tuple[float, ...], list[tuple[str, int]]] | None = None
@@ -360,7 +375,7 @@ def _search(costs: _Costs, goal: str, budgets: dict[str, int]
             key = ((float(ii[j]), float(use[j]), float(lat[j])) if goal == "throughput"
                    else (float(lat[j]), float(ii[j]), float(use[j])))
             if best is None or key < best[0]:
-                choice = [("resource", reuses[i]) if c[j, i] else ("latency", 1)
+                choice = [(frows[i]["strategy"], reuses[i]) if c[j, i] else ("latency", 1)
                           for i in range(n_layers)]
                 best = (key, choice)
         if goal == "throughput":

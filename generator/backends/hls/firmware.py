@@ -426,7 +426,11 @@ def _conv(node: Conv, ctx: Ctx) -> dict[str, Any]:
     c, f = geo["C"], int(node["filters"])
     kk = geo["KH"] * geo["KW"]
     reuse = int(node["reuse"])
-    d = _base(node, ctx, "conv_folded" if reuse > 1 else "conv")
+    # io parallel, strategy latency, reuse R > 1: the constant-weight window kernels stay
+    # (the top's PIPELINE II=R lets the scheduler share each among R output pixels, as
+    # the unrolled RTL does); otherwise reuse R > 1 folds the per-pixel matmul
+    folded = reuse > 1 and not (ctx.io == "parallel" and node["strategy"] != "resource")
+    d = _base(node, ctx, "conv_folded" if folded else "conv")
     d.update({
         "fan_in": kk * c, "units": f, "rows": 1, "n_weights": int(w.data.size),
         "w_type": ctx.const_type(f"{node.name}_w", w.ftype), "w_cpp": w.ftype.cpp(),
@@ -437,15 +441,15 @@ def _conv(node: Conv, ctx: Ctx) -> dict[str, Any]:
         d["b_type"] = ctx.const_type(f"{node.name}_b", b.ftype)
         d["b"] = ctx.array(f"{node.name}_b", b.data, f"{node.name}: bias, {b.ftype.cpp()}")
     # the window is x[(kh * KW + kw) * C + ch], the order of Keras's (*kernel, C, F) weights
-    if reuse > 1:
+    wm = conv_matrix(node)
+    hi = max(1, int(np.count_nonzero(wm)))
+    if not 1 <= reuse <= hi:
+        raise ConvReuseError(
+            f"layer {node['source'] or node.name}: reuse factor {reuse} is not possible; "
+            f"valid: 1..{hi} (the conv has {hi} nonzero weights)"
+        )
+    if folded:
         # the per-pixel matmul window @ conv_matrix folded: R cycles x M multipliers
-        wm = conv_matrix(node)
-        lo, hi = 1, max(1, int(np.count_nonzero(wm)))
-        if not lo <= reuse <= hi:
-            raise ConvReuseError(
-                f"layer {node['source'] or node.name}: reuse factor {reuse} is not possible; "
-                f"valid: {lo}..{hi} (the conv has {hi} nonzero weights)"
-            )
         _folded_arrays(d, node, schedule_matrix(wm, reuse), ctx)
     elif node["depthwise"]:
         wd = w.data.reshape(kk, c)
@@ -455,7 +459,7 @@ def _conv(node: Conv, ctx: Ctx) -> dict[str, Any]:
         wm = w.data.reshape(kk * c, f)
         lists = [np.flatnonzero(wm[:, j]) for j in range(f)]
         values = [wm[li, j] for j, li in enumerate(lists)]
-    if reuse == 1:
+    if not folded:
         _latency_sums(d, node, lists, values, int(w.data.size), ctx)
     tin, tout = ctx.tensor_type[node.input.name], ctx.tensor_type[node.output.name]
     if ctx.io == "stream":

@@ -341,6 +341,41 @@ def _unrolled(o: _Lines, files: dict[str, str], top: str, s: Stage, nm: str, a: 
                         n.weights["weight"].ftype,
                         [0] * s.info["n_out"] if bias is None else [int(v) for v in bias],
                         n.input.ftype, n.output.ftype, s.info["shift"], ports)
+    elif s.kind == "conv_unrolled_shared":
+        r, k, idx = s.info["reuse"], s.info["instances"], s.info["windows"]
+        tx, to = n.input.ftype, n.output.ftype
+        f = n.output.shape[-1]
+        win = idx.shape[1]
+        bw, pw = k * win * tx.width, k * f * to.width
+        title = (f"{n.name}: {k} window kernels of a {'depthwise ' if n['depthwise'] else ''}"
+                 f"conv {tuple(n['kernel'])}, each shared by {r} output pixels")
+        mod, text = mac_module(f"{top}_{nm}", title, s.info["kernel"], n.weights["weight"].ftype,
+                               None if s.info["kbias"] is None else
+                               [int(v) for v in s.info["kbias"]], tx, to, s.info,
+                               s.info["stages"])
+        files[f"{mod}.v"] = text
+        ka = max(1, clog2(r))
+        fb = n.input.size * tx.width
+        o(f"    // {n.name}: beat t of a frame holds the windows of pixels t*{k} .. t*{k}+{k - 1}")
+        o(f"    wire [{fb - 1}:0] {nm}_xq;")
+        o(f"    wire [{ka - 1}:0] {nm}_k;")
+        o(f"    wire {nm}_wv, {nm}_wr, {nm}_pv, {nm}_pr;")
+        o(f"    nnfab_serialize #(.N({r}), .FB({fb}), .KA({ka})) u_{nm}_ser (.clk(clk), "
+          f".rst(rst), .x({a}_d), .in_valid({a}_v), .in_ready({a}_r), .xq({nm}_xq), "
+          f".k({nm}_k), .out_valid({nm}_wv), .out_ready({nm}_wr));")
+        beats: list[int] = []
+        for p in range(r * k):  # a pixel past the last one reads a zero window
+            beats += [int(v) for v in idx[p]] if p < len(idx) else [-1] * win
+        o(f"    wire [{r * bw - 1}:0] {nm}_beats = {_select(nm + '_xq', beats, tx.width, 0)};")
+        o(f"    wire [{pw - 1}:0] {nm}_p;")
+        o(f"    {mod} u_{nm} (.clk(clk), .rst(rst), .x({nm}_beats[{nm}_k * {bw} +: {bw}]), "
+          f".in_valid({nm}_wv), .in_ready({nm}_wr), .y({nm}_p), .out_valid({nm}_pv), "
+          f".out_ready({nm}_pr));")
+        o(f"    wire [{r * pw - 1}:0] {nm}_c;")
+        o(f"    nnfab_collect #(.N({r}), .PB({pw})) u_{nm}_col (.clk(clk), .rst(rst), "
+          f".x({nm}_p), .in_valid({nm}_pv), .in_ready({nm}_pr), .y({nm}_c), "
+          f".out_valid({y}_v), .out_ready({y}_r));")
+        o(f"    assign {y}_d = {nm}_c[{n.output.size * to.width - 1}:0];")
     elif s.kind == "gather":
         wd = n.output.ftype.width
         o(f"    assign {y}_v = {a}_v;")
@@ -423,7 +458,8 @@ def render(g: Graph, stages: list[Stage]) -> tuple[str, dict[str, str]]:
             _folded(o, files, s, nm, a, y)
         elif s.kind == "dense_skip":
             _skip(o, files, s, nm, a, y)
-        elif s.kind in ("conv_unrolled", "conv_unrolled_folded", "gather", "pool_unrolled"):
+        elif s.kind in ("conv_unrolled", "conv_unrolled_folded", "conv_unrolled_shared",
+                        "gather", "pool_unrolled"):
             _unrolled(o, files, top, s, nm, a, y)
         else:  # pragma: no cover
             raise AssertionError(s.kind)

@@ -31,7 +31,12 @@ vector is, and every spatial op is a one-frame-per-cycle stage of the same chain
   :func:`generator.passes.unroll.conv_dense` (one shift-add constant multiply per nonzero
   weight and valid output pixel, padding builds nothing): latency and II as a fully
   parallel Dense; with reuse ``R > 1`` (``conv_unrolled_folded``) that matrix is folded
-  onto ``nnfab_dense_folded`` exactly as a folded Dense: latency ``R + 2``, II ``R``;
+  onto ``nnfab_dense_folded`` exactly as a folded Dense: latency ``R + 2``, II ``R``
+  (strategy ``resource``); with strategy ``latency`` and reuse ``R > 1``
+  (``conv_unrolled_shared``) its constant-weight window kernels are shared instead:
+  ``k = ceil(pixels / R)`` kernels take ``R`` beats of ``k`` windows per frame
+  (``nnfab_serialize`` holds the frame and counts the beats, ``nnfab_collect`` gathers
+  the outputs): latency ``S + R + 1`` (``S`` the kernels' adder-tree stages), II ``R``;
 * a Pool / GlobalPool (``pool_unrolled``) reduces every window at once (a max tree, or
   an exact sum cast by ``nnfab_div_round``) into a register: latency 1, II 1;
 * Pad, Upsample and Reshape (``gather``, ``reshape``) are wiring: 0 cycles.
@@ -238,12 +243,32 @@ def _conv_unrolled(n: Conv) -> Stage:
     sh = _linear_shift(n)
     base = {"matrix": w, "bias": bias, "shift": sh, "n_in": w.shape[0], "n_out": w.shape[1]}
     r = int(n["reuse"])
+    if r > 1 and n["strategy"] != "resource":
+        return _conv_shared(n, r, base)
     if r > 1:
         sch = schedule_matrix(w, r)
         return Stage(n, "conv_unrolled_folded", sch.reuse + 2, sch.reuse,
                      {**base, "schedule": sch, "reuse": sch.reuse, "mults": sch.mults})
     info = mac_info(w, bias, sh)
     return Stage(n, "conv_unrolled", info["stages"], 1, {**base, **info})
+
+
+def _conv_shared(n: Conv, r: int, base: dict[str, Any]) -> Stage:
+    """An unrolled Conv whose constant-weight window kernels are shared by ``r`` output
+    pixels each: ``k = ceil(pixels / r)`` kernels (one fully parallel Dense over one
+    window each), fed ``r`` beats of ``k`` windows per frame."""
+    from ...passes.folding import aligned_bias, conv_matrix
+    from ...passes.unroll import windows_index
+
+    idx = windows_index(n)
+    k = -(-idx.shape[0] // r)
+    kern = np.kron(np.eye(k, dtype=np.int64), conv_matrix(n))  # k windows -> k pixels
+    ab = aligned_bias(n)
+    kbias = None if ab is None else np.tile(ab, k)
+    info = mac_info(kern, kbias, base["shift"])
+    return Stage(n, "conv_unrolled_shared", info["stages"] + r + 1, r, {
+        **base, **info, "reuse": r, "instances": k, "windows": idx, "kernel": kern,
+        "kbias": kbias, "mults": int(np.count_nonzero(kern))})
 
 
 def _gather(n: Node) -> Stage:
@@ -383,7 +408,9 @@ def fifo_aw(stages: list[Stage]) -> int:
         if s.kind in ("dense_parallel", "conv_unrolled", "pool_unrolled"):
             hold += s.latency
         elif s.kind in ("dense_folded", "dense_skip", "conv_unrolled_folded"):
-            hold += 4  # latched input, two pipeline stages, output register
+            hold += 4
+        elif s.kind == "conv_unrolled_shared":  # a frame held, beats in the kernels, one out
+            hold += s.info["stages"] + 3  # latched input, two pipeline stages, output register
     return max(1, clog2(hold + 1))
 
 
