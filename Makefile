@@ -32,6 +32,8 @@ demo: $(STAMP)
 	$(BIN)/nnfab convert $(CNN) -o $(DEMO)_cnn --io stream
 	$(BIN)/nnfab verify $(DEMO)_cnn --samples 200
 	$(BIN)/python examples/digits_cnn/accuracy.py $(DEMO)_cnn
+	$(BIN)/nnfab convert $(CNN) -o $(DEMO)_cnn_fit --board zcu104 --fit throughput
+	$(BIN)/nnfab verify $(DEMO)_cnn_fit --samples 200
 	@echo; echo "report: $(DEMO)/report.md; plots: $(DEMO)/plots/roofline.png, resources.png, sparsity.png"
 
 test: $(STAMP)
@@ -52,4 +54,4 @@ build: $(STAMP)
 	$(BIN)/nnfab build $(OUT)
 
 clean:
-	rm -rf $(DEMO) $(DEMO)_cnn build .pytest_cache
+	rm -rf $(DEMO) $(DEMO)_cnn $(DEMO)_cnn_fit build .pytest_cache

@@ -5,7 +5,8 @@ YAML form (every key optional; unknown keys are refused)::
     model:
       precision: ap_fixed<16,6>          # default for every variable, or a mapping:
       # precision: {weight: ap_fixed<8,3>, bias: ..., result: ..., accum: ..., input: ...}
-      strategy: latency                  # latency | resource (Dense layers)
+      strategy: latency                  # latency | resource (Dense layers; a Conv
+                                         # takes only its own layers: entry)
       reuse: 1                           # default reuse factor of Dense layers
       io: parallel                       # parallel | stream
       skip_zeros: false                  # folded Dense after a ReLU: skip zero inputs (RTL)
@@ -15,6 +16,10 @@ YAML form (every key optional; unknown keys are refused)::
         reuse: 4
         strategy: resource
         skip_zeros: true
+      conv1:                             # a Conv with reuse R: R cycles per output pixel
+        reuse: 4                         # (io stream) or per frame (io parallel: strategy
+        strategy: latency                # latency shares window kernels among R pixels,
+                                         # resource folds the whole-frame matrix)
 
 Variables: ``weight``, ``bias`` (used when the source layer has no quantizer), ``result``
 (the cast after a float layer), ``accum`` (a cast of the exact sum; default: none,

@@ -184,7 +184,8 @@ def test_folded_conv_csim_equals_reference(name: str, reuse: dict[str, int], io:
 
     zm = zoo_model(name, zoo_dir)
     cfg = config.from_dict({"model": {"io": io},
-                            "layers": {k: {"reuse": v} for k, v in reuse.items()}})
+                            "layers": {k: {"reuse": v, "strategy": "resource"}
+                                       for k, v in reuse.items()}})
     g = from_model(zm.model, cfg)
     run_pipeline(g)
     out = str(tmp_path / "out")
@@ -201,6 +202,33 @@ def test_folded_conv_csim_equals_reference(name: str, reuse: dict[str, int], io:
         if io == "stream":
             assert re.search(rf"window_stream<.*, {r}>\(x, y\)", src)
     x = zm.x[: ROWS[io]]
+    np.testing.assert_array_equal(csim.run(g, out, x), reference.predict(g, x))
+
+
+def test_shared_conv_csim_equals_reference(zoo_dir: str, tmp_path: Any) -> None:
+    """io parallel, strategy latency, reuse R > 1: the conv keeps its constant-weight
+    window kernel (one multiply per nonzero weight, no folded loop) and the top is
+    pipelined at II R, so the scheduler shares each kernel among R output pixels (the
+    unrolled RTL's conv_unrolled_shared); the C-simulation equals the reference."""
+    from conftest import zoo_model
+
+    zm = zoo_model("cnn1d", zoo_dir)
+    cfg = config.from_dict({"layers": {"c1": {"reuse": 3}, "c2": {"reuse": 5}}})
+    g = from_model(zm.model, cfg)
+    run_pipeline(g)
+    out = str(tmp_path / "out")
+    os.makedirs(out)
+    hls.write(g, out, cfg)
+    fw = os.path.join(out, "hls", "firmware")
+    for k in ("c1", "c2"):
+        with open(os.path.join(fw, "layers", f"{k}.h")) as f:
+            src = f.read()
+        assert "for (int r = 0;" not in src
+        assert src.count("nnfab::mac<") == int(np.count_nonzero(g.node(k).weights["weight"].data))
+    with open(os.path.join(fw, f"{g.name}.cpp")) as f:
+        top = f.read()
+    assert "#pragma HLS PIPELINE II=5" in top
+    x = zm.x[: ROWS["parallel"]]
     np.testing.assert_array_equal(csim.run(g, out, x), reference.predict(g, x))
 
 

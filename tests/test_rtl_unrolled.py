@@ -5,7 +5,8 @@
   batch), on every CNN zoo model;
 * the chain zoo CNNs under Verilator + cocotb with seeded idle cycles and backpressure:
   outputs equal the NumPy reference, and the measured latency / II equal the plan's
-  (II 1 fully parallel; a conv folded by ``R`` over the whole frame: II ``R``);
+  (II 1 fully parallel; a conv with reuse ``R``, folded over the whole frame or with its
+  window kernels shared by ``R`` pixels: II ``R``);
 * graphs the unrolled form does not build (a forked tensor, a conv too large to unroll)
   are refused with one line naming the way out (``--io stream``);
 * the LUT/FF estimate of an unrolled design against Yosys ``synth_xilinx``.
@@ -34,9 +35,9 @@ CHAINS = ["cnn_basic", "cnn_strided_same", "cnn1d", "cnn_pruned_gmax"]
 FRAMES = 60
 
 
-def convert(model, reuse: dict[str, int] | None = None) -> Graph:
+def convert(model, reuse: dict[str, int] | None = None, strategy: str = "latency") -> Graph:
     g = from_model(model, config.from_dict(
-        {"layers": {k: {"reuse": v} for k, v in (reuse or {}).items()}}))
+        {"layers": {k: {"reuse": v, "strategy": strategy} for k, v in (reuse or {}).items()}}))
     run_pipeline(g)
     assert unrolled(g)  # io parallel is the default
     return g
@@ -110,24 +111,38 @@ def test_unrolled_zoo_bit_exact_and_cycle_exact(name, zoo_dir, tmp_path):
     print(f"{name} unrolled: latency {stats['latency_cycles']}, II {stats['ii_cycles']}")
 
 
-#: convs folded over the whole frame: a non-divisor R, and two convs of a 1-D model
-FOLDED = [("cnn_basic", {"c1": 7}), ("cnn1d", {"c1": 3, "c2": 5})]
+#: convs with reuse R: a non-divisor R, two convs of a 1-D model, a padded max pool and
+#: a ternary conv after a folded one; strategy resource folds the whole-frame matrix
+#: onto multipliers, strategy latency shares constant-weight window kernels
+FOLDED = [("cnn_basic", {"c1": 7}, "resource"), ("cnn1d", {"c1": 3, "c2": 5}, "resource"),
+          ("cnn_basic", {"c1": 7}, "latency"), ("cnn1d", {"c1": 3, "c2": 5}, "latency"),
+          ("cnn_pruned_gmax", {"c1": 4, "c2": 2}, "latency")]
 
 
 @pytest.mark.slow
 @pytest.mark.rtl
-@pytest.mark.parametrize("name,reuse", FOLDED, ids=["cnn_basic-c17", "cnn1d-c13-c25"])
-def test_unrolled_folded_conv_bit_exact(name, reuse, zoo_dir, tmp_path):
+@pytest.mark.parametrize("name,reuse,strategy", FOLDED,
+                         ids=["-".join([n, *(f"{k}{v}" for k, v in r.items()), s])
+                              for n, r, s in FOLDED])
+def test_unrolled_folded_conv_bit_exact(name, reuse, strategy, zoo_dir, tmp_path):
     from conftest import zoo_model
 
     zm = zoo_model(name, zoo_dir)
-    g = convert(zm.model, reuse)
+    g = convert(zm.model, reuse, strategy)
     st = {s.name: s for s in plan(g)}
     for k, r in reuse.items():
         s = st[k]
-        assert s.kind == "conv_unrolled_folded" and s.ii == r
-        w = s.info["matrix"]
-        assert s.info["mults"] == -(-int(np.count_nonzero(w)) // r)
+        assert s.ii == r
+        if strategy == "resource":
+            assert s.kind == "conv_unrolled_folded"
+            assert s.info["mults"] == -(-int(np.count_nonzero(s.info["matrix"])) // r)
+        else:  # ceil(pixels / R) kernels, each one multiply per nonzero weight
+            n = g.node(k)
+            pixels = n.output.size // n.output.shape[-1]
+            assert s.kind == "conv_unrolled_shared"
+            assert s.info["instances"] == -(-pixels // r)
+            assert s.info["mults"] == s.info["instances"] * int(
+                np.count_nonzero(n.weights["weight"].data))
     stats = check_exact(g, str(tmp_path / "out"), zm.x[:30], seed=5)
     assert stats["ii_cycles"] == max(reuse.values())
 
@@ -164,14 +179,16 @@ def test_conv_too_large_to_unroll_is_one_line():
 
 @pytest.mark.slow
 def test_unrolled_lut_ff_estimate_against_yosys(zoo_dir, tmp_path):
-    """cnn_basic unrolled (conv 3x3 over 6x6 pixels, max pool, dense) and with its conv
-    folded (R=7): estimate within 30 % of Yosys synth_xilinx xc7, DSP and BRAM18 exact."""
+    """cnn_basic unrolled (conv 3x3 over 6x6 pixels, max pool, dense), with its conv
+    folded (R=7) and with its window kernels shared (R=4): estimate within 30 % of Yosys
+    synth_xilinx xc7, DSP and BRAM18 exact."""
     from conftest import zoo_model
 
     m = zoo_model("cnn_basic", zoo_dir).model
-    for reuse in ({}, {"c1": 7}):
-        g = convert(m, reuse)
-        out = str(tmp_path / f"out{len(reuse)}")
+    for i, (reuse, strategy) in enumerate([({}, "latency"), ({"c1": 7}, "resource"),
+                                           ({"c1": 4}, "latency")]):
+        g = convert(m, reuse, strategy)
+        out = str(tmp_path / f"out{i}")
         rtl.write(g, out, None)
         with open(os.path.join(out, "sim", "sim.json")) as f:
             conf = json.load(f)

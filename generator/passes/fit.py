@@ -452,13 +452,14 @@ def fit(graph: Graph, board: Any, goal: str = "throughput") -> FitResult:
     binding = max(RESOURCES, key=lambda k: use[k])
     res = FitResult(goal, b.name, float(b.clock_mhz), lim, layers, tot,
                     int(bd["nonzero_macs"]), bd, achieved, fraction, binding,
-                    _explain(fraction, binding, use, ii, bd), tried)
+                    _explain(fraction, binding, use, ii, bd,
+                             costs.fixed["lut"] if costs.unrolled else None), tried)
     graph.meta["fit"] = res.to_json()
     return res
 
 
 def _explain(fraction: float, binding: str, use: dict[str, float], ii: int,
-             bd: dict[str, float]) -> str:
+             bd: dict[str, float], unrolled_fixed_lut: int | None = None) -> str:
     beats = int(bd.get("stream_beats_per_inference", 1))
     stream_frac = bd["stream_roof_inferences_per_s"] / bd["bound_inferences_per_s"] if \
         bd.get("stream_roof_inferences_per_s") else 1.0
@@ -474,10 +475,14 @@ def _explain(fraction: float, binding: str, use: dict[str, float], ii: int,
                 f"with --io parallel the CNN is unrolled, a whole frame per clock "
                 f"({binding.upper()} is the most used resource, "
                 f"{100 * use[binding]:.0f} % of its budget)")
-    return (head + f"{binding.upper()} binds ({100 * use[binding]:.0f} % of its budget, DSP "
-            f"{100 * use['dsp']:.0f} %); the model does not fit fully parallel and the "
-            "folded layers' accumulators, input multiplexers and ROMs cost LUTs the bound "
-            "does not count")
+    head += (f"{binding.upper()} binds ({100 * use[binding]:.0f} % of its budget, DSP "
+             f"{100 * use['dsp']:.0f} %); the model does not fit fully parallel and ")
+    if unrolled_fixed_lut is not None:  # an unrolled CNN
+        return (head + "the unrolled element-wise layers (requantizers, pools: "
+                f"{unrolled_fixed_lut} LUT), the shared kernels' beat multiplexers and the "
+                "folded layers' accumulators cost LUTs the bound does not count")
+    return (head + "the folded layers' accumulators, input multiplexers and ROMs cost LUTs "
+            "the bound does not count")
 
 
 def text(doc: dict[str, Any]) -> str:

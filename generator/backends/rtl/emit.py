@@ -16,7 +16,6 @@ from ...ir import (
     Dense,
     Graph,
     Node,
-    Pool,
     Quantize,
     Relu,
     Reshape,

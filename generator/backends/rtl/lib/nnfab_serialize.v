@@ -20,8 +20,9 @@ module nnfab_serialize #(
     output wire          out_valid,
     input  wire          out_ready
 );
+    localparam integer KLAST = N - 1;
     reg busy;
-    wire last = (k == N - 1);
+    wire last = ({{(32 - KA){1'b0}}, k} == KLAST);
     wire done = busy & out_ready & last;  // the last beat leaves this cycle
     wire take = in_valid & (~busy | done);
     assign in_ready = ~busy | done;
