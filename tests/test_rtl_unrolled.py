@@ -179,14 +179,14 @@ def test_conv_too_large_to_unroll_is_one_line():
 
 @pytest.mark.slow
 def test_unrolled_lut_ff_estimate_against_yosys(zoo_dir, tmp_path):
-    """cnn_basic unrolled (conv 3x3 over 6x6 pixels, max pool, dense), with its conv
-    folded (R=7) and with its window kernels shared (R=4): estimate within 30 % of Yosys
-    synth_xilinx xc7, DSP and BRAM18 exact."""
+    """cnn_basic unrolled (conv 3x3 over 6x6 pixels, max pool, dense) and with its window
+    kernels shared (R=4): estimate within 30 % of Yosys synth_xilinx xc7, DSP and BRAM18
+    exact. (The whole-frame folded conv is the folded Dense module, whose estimate
+    test_estimate checks; Yosys takes over 15 minutes on it here.)"""
     from conftest import zoo_model
 
     m = zoo_model("cnn_basic", zoo_dir).model
-    for i, (reuse, strategy) in enumerate([({}, "latency"), ({"c1": 7}, "resource"),
-                                           ({"c1": 4}, "latency")]):
+    for i, (reuse, strategy) in enumerate([({}, "latency"), ({"c1": 4}, "latency")]):
         g = convert(m, reuse, strategy)
         out = str(tmp_path / f"out{i}")
         rtl.write(g, out, None)

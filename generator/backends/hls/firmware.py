@@ -461,6 +461,7 @@ def _conv(node: Conv, ctx: Ctx) -> dict[str, Any]:
         values = [wm[li, j] for j, li in enumerate(lists)]
     if not folded:
         _latency_sums(d, node, lists, values, int(w.data.size), ctx)
+        d["reuse"] = reuse  # shared kernels: the top's II
     tin, tout = ctx.tensor_type[node.input.name], ctx.tensor_type[node.output.name]
     if ctx.io == "stream":
         # a folded kernel takes R cycles per window: the scan loop's II (hls4ml's rule)
