@@ -179,22 +179,22 @@ def test_conv_too_large_to_unroll_is_one_line():
 
 @pytest.mark.slow
 def test_unrolled_lut_ff_estimate_against_yosys(zoo_dir, tmp_path):
-    """cnn_basic unrolled (conv 3x3 over 6x6 pixels, max pool, dense) and with its window
-    kernels shared (R=4): estimate within 30 % of Yosys synth_xilinx xc7, DSP and BRAM18
+    """cnn1d unrolled (two convs, max / average / global average pools, dense) and
+    cnn_basic with its window kernels shared (R=4: nine kernels, a 4:1 beat multiplexer,
+    max pool, dense): estimate within 30 % of Yosys synth_xilinx xc7, DSP and BRAM18
     exact. (The whole-frame folded conv is the folded Dense module, whose estimate
     test_estimate checks; Yosys takes over 15 minutes on it here.)"""
     from conftest import zoo_model
 
-    m = zoo_model("cnn_basic", zoo_dir).model
-    for i, (reuse, strategy) in enumerate([({}, "latency"), ({"c1": 4}, "latency")]):
-        g = convert(m, reuse, strategy)
+    for i, (name, reuse) in enumerate([("cnn1d", {}), ("cnn_basic", {"c1": 4})]):
+        g = convert(zoo_model(name, zoo_dir).model, reuse)
         out = str(tmp_path / f"out{i}")
         rtl.write(g, out, None)
         with open(os.path.join(out, "sim", "sim.json")) as f:
             conf = json.load(f)
         got = estimate.synth(os.path.join(out, "rtl"), conf["top"], conf["sources"], "xc7")
         est = estimate.estimate(g)["total"]
-        print(reuse, {k: (est[k], got[k]) for k in ("lut", "ff", "dsp", "bram18")})
+        print(name, reuse, {k: (est[k], got[k]) for k in ("lut", "ff", "dsp", "bram18")})
         assert got["dsp"] == est["dsp"] and got["bram18"] == est["bram18"]
         for k in ("lut", "ff"):
             assert 0.7 <= est[k] / got[k] <= 1.3, (reuse, k, est[k], got[k])
