@@ -269,8 +269,9 @@ def _resources(s: Stage) -> dict[str, int]:
         # the kernels' tree registers and the collected output frame
         r["lut"] = _mac_lut(s.info["kernel"], s.info["kbias"], tx.width, aw,
                             s.info["shift"]) + bw * _cdiv(r_, 4)
+        cw = s.info["fused"].output.ftype.width if "fused" in s.info else aw  # collected
         r["ff"] = (n.input.size * tx.width + sum(_tree_regs(t) for t in s.info["terms_per_out"])
-                   * aw + r_ * k * n.output.shape[-1] * aw + 2 * clog2(r_ + 1) + 2)
+                   * aw + r_ * k * n.output.shape[-1] * cw + 2 * clog2(r_ + 1) + 2)
     elif s.kind == "conv_unrolled_folded":
         r.update(folded_resources(s.info["schedule"], s.info["n_in"], s.info["n_out"],
                                   n.input.ftype, n.weights["weight"].ftype, n.output.ftype))
@@ -306,7 +307,7 @@ def _resources(s: Stage) -> dict[str, int]:
                                   d.input.ftype, d.weights["weight"].ftype, d.output.ftype))
     elif s.kind == "elementwise":
         ti, to = n.input.ftype, n.output.ftype
-        size = n.output.size
+        size = s.info.get("size", n.output.size)  # fused into a shared conv: per beat
         if isinstance(n, (Quantize, Relu)):
             # fitted to Yosys synth_xilinx on nnfab_quantize_vec (10 shapes, 20->8 etc.):
             # rounding ~ half a LUT per kept bit, saturation = result mux + range check

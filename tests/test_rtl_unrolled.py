@@ -143,6 +143,11 @@ def test_unrolled_folded_conv_bit_exact(name, reuse, strategy, zoo_dir, tmp_path
             assert s.info["instances"] == -(-pixels // r)
             assert s.info["mults"] == s.info["instances"] * int(
                 np.count_nonzero(n.weights["weight"].data))
+            # a Quantize / Relu right after it requantizes each beat (k pixels)
+            (u,) = n.output.users
+            if u.OP in ("Quantize", "Relu"):
+                assert s.info["fused"] is u and st[u.name].info["fused_into"] == k
+                assert st[u.name].info["size"] == s.info["instances"] * n.output.shape[-1]
     stats = check_exact(g, str(tmp_path / "out"), zm.x[:30], seed=5)
     assert stats["ii_cycles"] == max(reuse.values())
 

@@ -80,7 +80,7 @@ from typing import Any
 
 import numpy as np
 
-from ..ir import Conv, Dense, Graph
+from ..ir import Conv, Dense, Graph, Quantize, Relu
 from .unroll import SPATIAL_OPS, conv_dense, io_type, unrolled
 
 GOALS = ("throughput", "latency")
@@ -198,6 +198,21 @@ class _Costs:
         self.fixed = {k: int(tot[k]) - sum(int(r[k]) for r in self.parallel) for k in RESOURCES}
         self.fixed_latency = int(tot["latency_cycles"]) - sum(
             int(r["latency_cycles"]) for r in self.parallel)
+        # the search charges a layer with the Quantize / Relu right after it: its cost
+        # depends on the layer's choice (a shared-kernel conv requantizes per beat)
+        self.follow = {n.name: [u.name for u in n.output.users if isinstance(u, (Quantize, Relu))]
+                       if len(n.output.users) == 1 else [] for n in self.dense}
+        self.parallel_att = [self._att(rows, n) for n in self.names]
+        self.fixed_att = {k: int(tot[k]) - sum(int(r[k]) for r in self.parallel_att)
+                          for k in RESOURCES}
+
+    def _att(self, rows: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:
+        """Layer ``name``'s estimate row with its followers' resources added."""
+        r = dict(rows[name])
+        for f in self.follow[name]:
+            for k in RESOURCES:
+                r[k] = int(r[k]) + int(rows[f][k])
+        return r
 
     def restore(self) -> None:
         self.apply(self._orig)
@@ -228,7 +243,7 @@ class _Costs:
                 rows = {r["name"]: r for r in rep["layers"]}
                 for i, n in enumerate(self.dense):
                     if way == "resource" or isinstance(n, Conv):
-                        cand[i].append({**rows[n.name], "strategy": way})
+                        cand[i].append({**self._att(rows, n.name), "strategy": way})
             for i, r in enumerate(reuses):
                 self._cache[(self.names[i], r)] = min(cand[i], key=self._share)
         return [self._cache[(self.names[i], r)] for i, r in enumerate(reuses)]
@@ -345,8 +360,8 @@ def _search(costs: _Costs, goal: str, budgets: dict[str, int]
     n_layers = len(costs.dense)
     lim = np.array([budgets[k] for k in RESOURCES], dtype=np.float64)
     costs.lim = dict(budgets)
-    fixed = np.array([costs.fixed[k] for k in RESOURCES] + [costs.fixed_latency, 1])
-    par = np.array([_vec(r, p) for r, p in zip(costs.parallel, costs.pixels, strict=True)])
+    fixed = np.array([costs.fixed_att[k] for k in RESOURCES] + [costs.fixed_latency, 1])
+    par = np.array([_vec(r, p) for r, p in zip(costs.parallel_att, costs.pixels, strict=True)])
     best: tuple[tuple[float, ...], list[tuple[str, int]]] | None = None
     least_over: tuple[float, np.ndarray] | None = None
     tried = 0
@@ -453,7 +468,8 @@ def fit(graph: Graph, board: Any, goal: str = "throughput") -> FitResult:
     res = FitResult(goal, b.name, float(b.clock_mhz), lim, layers, tot,
                     int(bd["nonzero_macs"]), bd, achieved, fraction, binding,
                     _explain(fraction, binding, use, ii, bd,
-                             costs.fixed["lut"] if costs.unrolled else None), tried)
+                             tot["lut"] - sum(p.lut for p in layers) if costs.unrolled
+                             else None), tried)
     graph.meta["fit"] = res.to_json()
     return res
 

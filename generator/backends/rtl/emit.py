@@ -370,9 +370,17 @@ def _unrolled(o: _Lines, files: dict[str, str], top: str, s: Stage, nm: str, a: 
         o(f"    {mod} u_{nm} (.clk(clk), .rst(rst), .x({nm}_beats[{nm}_k * {bw} +: {bw}]), "
           f".in_valid({nm}_wv), .in_ready({nm}_wr), .y({nm}_p), .out_valid({nm}_pv), "
           f".out_ready({nm}_pr));")
+        px = f"{nm}_p"
+        if "fused" in s.info:  # the following Quantize / Relu on each beat's k pixels
+            e = s.info["fused"]
+            to = e.output.ftype
+            px = f"{nm}_pq"
+            o(f"    wire [{k * f * to.width - 1}:0] {px};")
+            _elementwise(o, e, f"{nm}_p", px, k * f)
+            pw = k * f * to.width
         o(f"    wire [{r * pw - 1}:0] {nm}_c;")
         o(f"    nnfab_collect #(.N({r}), .PB({pw})) u_{nm}_col (.clk(clk), .rst(rst), "
-          f".x({nm}_p), .in_valid({nm}_pv), .in_ready({nm}_pr), .y({nm}_c), "
+          f".x({px}), .in_valid({nm}_pv), .in_ready({nm}_pr), .y({nm}_c), "
           f".out_valid({y}_v), .out_ready({y}_r));")
         o(f"    assign {y}_d = {nm}_c[{n.output.size * to.width - 1}:0];")
     elif s.kind == "gather":
@@ -423,8 +431,13 @@ def render(g: Graph, stages: list[Stage]) -> tuple[str, dict[str, str]]:
         t = s.node.output
         nm = ident(t.name)
         sig[t.name] = nm
+        if "fused" in s.info:  # drives its requantizer's output directly
+            continue
         o(f"    wire [{_bits(t) - 1}:0] {nm}_d;")
         o(f"    wire {nm}_v, {nm}_r;")
+    for s in stages:
+        if "fused" in s.info:
+            sig[s.node.output.name] = sig[s.info["fused"].output.name]
     i0 = sig[tin.name]
     o(f"    nnfab_axis_skid #(.W({in_bits})) u_skid (.clk(clk), .rst(rst), "
       f".s_data(s_axis_tdata[{in_bits - 1}:0]), .s_valid(s_axis_tvalid), "
@@ -436,6 +449,9 @@ def render(g: Graph, stages: list[Stage]) -> tuple[str, dict[str, str]]:
         a = sig[n.input.name]
         y = sig[n.output.name]
         nm = ident(n.name)
+        if "fused_into" in s.info:
+            o(f"    // {n.OP} {n.name}: applied per beat inside {s.info['fused_into']}")
+            continue
         o(f"    // {n.OP} {n.name}: latency {s.latency}, II {s.ii}")
         if s.kind in ("elementwise", "reshape"):
             o(f"    assign {y}_v = {a}_v;")

@@ -37,6 +37,7 @@ vector is, and every spatial op is a one-frame-per-cycle stage of the same chain
   ``k = ceil(pixels / R)`` kernels take ``R`` beats of ``k`` windows per frame
   (``nnfab_serialize`` holds the frame and counts the beats, ``nnfab_collect`` gathers
   the outputs): latency ``S + R + 1`` (``S`` the kernels' adder-tree stages), II ``R``;
+  a Quantize / Relu right after it is applied per beat, before the collection;
 * a Pool / GlobalPool (``pool_unrolled``) reduces every window at once (a max tree, or
   an exact sum cast by ``nnfab_div_round``) into a register: latency 1, II 1;
 * Pad, Upsample and Reshape (``gather``, ``reshape``) are wiring: 0 cycles.
@@ -365,7 +366,27 @@ def plan(g: Graph) -> list[Stage]:
                     + (" (for this CNN use --io stream)" if unr else "")
                 )
         stages.append(stage_of(n, unr))
+    if unr:
+        _fuse_requant(stages)
     return stages
+
+
+def _fuse_requant(stages: list[Stage]) -> None:
+    """A Quantize / Relu right after a shared-kernel Conv is applied to each beat's
+    ``k`` pixels before they are collected (``k x F`` requantizers instead of one per
+    output element, and the collected frame holds the narrow type): the conv stage gets
+    ``info["fused"]`` (the element-wise node), the element-wise stage
+    ``info["fused_into"]`` and ``info["size"]`` (the elements it is built for)."""
+    by_node = {s.node.name: s for s in stages}
+    for s in stages:
+        if s.kind != "conv_unrolled_shared":
+            continue
+        users = s.node.output.users
+        if len(users) == 1 and isinstance(users[0], (Quantize, Relu)):
+            e = by_node[users[0].name]
+            s.info["fused"] = e.node
+            e.info.update({"fused_into": s.node.name,
+                           "size": s.info["instances"] * s.node.output.shape[-1]})
 
 
 def _block_latency(b: Any) -> int:
