@@ -137,13 +137,16 @@ def test_fit_throughput_by_the_estimate(model, board, jet_model):
     # the II is already the architecture's smallest, the stream's beats per inference);
     # an unrolled Conv folds like a Dense (R cycles per frame)
     if ii > res.bound["stream_beats_per_inference"]:
+        # (an unrolled Conv also folds as window kernels shared by R pixels: "shared")
         layers = [n for n in g.nodes if n.OP in ("Dense", "Conv")]
-        for combo in itertools.product((0, 1), repeat=len(layers)):
-            for n, folded in zip(layers, combo, strict=True):
+        ways = [("par", "res", "shared") if n.OP == "Conv" and model == "cnn_unrolled"
+                else ("par", "res") for n in layers]
+        for combo in itertools.product(*ways):
+            for n, way in zip(layers, combo, strict=True):
                 nnz = int(np.count_nonzero(n.weights["weight"].data))
-                n.set("strategy", "resource" if folded else "latency")
-                n.set("reuse", min(ii - 1, nnz) if folded else 1)
-            assert not _fits(estimate.estimate(g)["total"], lim)
+                n.set("strategy", "resource" if way == "res" else "latency")
+                n.set("reuse", min(ii - 1, nnz) if way != "par" else 1)
+            assert not _fits(estimate.estimate(g)["total"], lim), combo
     bd = res.bound
     assert res.achieved_inferences_per_s == pytest.approx(b.clock_mhz * 1e6 / ii)
     assert res.fraction_of_bound == pytest.approx(
