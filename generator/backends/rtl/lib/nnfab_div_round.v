@@ -38,18 +38,9 @@ module nnfab_div_round #(
     wire inexact = rem != 0;
     wire up = twice > 0;
     wire tie = twice == 0;
-    reg inc;
-    always @* begin
-        case (ROUND)
-            0: inc = 1'b0;
-            1: inc = neg & inexact;
-            2: inc = up | tie;
-            3: inc = up | (tie & neg);
-            4: inc = up;
-            5: inc = up | (tie & ~neg);
-            default: inc = up | (tie & fl[0]);
-        endcase
-    end
+    wire inc;
+    nnfab_round_inc #(.ROUND(ROUND)) u_inc (.neg(neg), .inexact(inexact), .up(up), .tie(tie),
+                                            .lsb(fl[0]), .inc(inc));
     wire signed [VW-1:0] rq = fl + {{(VW - 1){1'b0}}, inc};
     nnfab_requant #(.IN_W(VW), .IN_S(1), .OUT_W(OUT_W), .OUT_S(OUT_S), .SHIFT(0),
                     .ROUND(0), .OVF(OVF)) u_ovf (.din(rq), .dout(q));

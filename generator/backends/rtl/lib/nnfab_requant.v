@@ -58,18 +58,9 @@ module nnfab_requant #(
             wire inexact = |rem;
             wire up  = half & rest;                        // remainder > 1/2
             wire tie = half & ~rest;                       // remainder == 1/2
-            reg inc;
-            always @* begin
-                case (ROUND)
-                    0: inc = 1'b0;
-                    1: inc = neg & inexact;
-                    2: inc = up | tie;
-                    3: inc = up | (tie & neg);
-                    4: inc = up;
-                    5: inc = up | (tie & ~neg);
-                    default: inc = up | (tie & fl[0]);
-                endcase
-            end
+            wire inc;
+            nnfab_round_inc #(.ROUND(ROUND)) u_inc (.neg(neg), .inexact(inexact), .up(up),
+                                                    .tie(tie), .lsb(fl[0]), .inc(inc));
             assign q = fl + {{(VW - 1){1'b0}}, inc};
         end else begin : g_noround
             assign q = a <<< LSH;
