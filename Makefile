@@ -43,7 +43,7 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: $(STAMP)
-	$(BIN)/python -m ruff check generator || true
+	$(BIN)/python -m ruff check generator tests benchmarks examples testbenches
 
 # convert for the board, verify every view (reference = C-sim = RTL), then the vendor
 # flow. Without the vendor tool, nnfab build prints the command to run elsewhere and exits

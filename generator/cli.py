@@ -192,7 +192,7 @@ def cmd_verify(a: argparse.Namespace) -> int:
     results = verify.run_all(g, a.out, x, views=a.views)
     ok = all(r.ok for r in results)
     if a.json:
-        print(json.dumps({"ok": ok, "rows": int(len(x)), "views": [r.to_json() for r in results]}))
+        print(json.dumps({"ok": ok, "rows": len(x), "views": [r.to_json() for r in results]}))
     else:
         print(verify.table(results))
         print("\nverify: " + ("PASS (all required views bit-exact)" if ok else "FAIL"))

@@ -145,7 +145,7 @@ def from_dict(d: dict[str, Any]) -> Config:
         raise ConfigError("config must be a mapping with keys 'model' and/or 'layers'")
     unknown = set(d) - {"model", "layers"}
     if unknown:
-        raise ConfigError(f"config: unknown key {sorted(unknown)[0]!r}; supported: model, layers")
+        raise ConfigError(f"config: unknown key {min(unknown)!r}; supported: model, layers")
     cfg = Config(precision=_parse_precision("model.precision", DEFAULT_PRECISION))
     m = d.get("model") or {}
     for k, v in m.items():

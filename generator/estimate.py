@@ -158,7 +158,7 @@ def _popcount_bits(n: int) -> int:
 
 
 def _mac_lut(wmat: Any, bias: Any, xw: int, aw: int, sh: int) -> int:
-    return int(round(MAC_LUT_PER_BIT * mac_adder_bits(wmat, bias, xw, aw, sh)))
+    return round(MAC_LUT_PER_BIT * mac_adder_bits(wmat, bias, xw, aw, sh))
 
 
 def _tree_regs(terms: int) -> int:

@@ -208,7 +208,7 @@ class Input(Node):
     """A model input; float inputs are quantised to the output type (its modes)."""
 
     OP = "Input"
-    ATTRS = {"shape": Attr("ints", required=True)}
+    ATTRS: ClassVar[dict[str, Attr]] = {"shape": Attr("ints", required=True)}
 
     def output_shape(self) -> tuple[int, ...]:
         return tuple(self.attrs["shape"])
@@ -220,7 +220,7 @@ class Dense(Node):
 
     OP = "Dense"
     WEIGHTS = ("weight", "bias")
-    ATTRS = {
+    ATTRS: ClassVar[dict[str, Attr]] = {
         "units": Attr("int", required=True),
         # written by passes.folding: latency (fully parallel) or resource (folded)
         "strategy": Attr("str", "latency"),
@@ -278,7 +278,7 @@ class Ternarize(Node):
     """
 
     OP = "Ternarize"
-    ATTRS = {"threshold_raw": Attr("int", required=True)}
+    ATTRS: ClassVar[dict[str, Attr]] = {"threshold_raw": Attr("int", required=True)}
 
 
 @op
@@ -299,7 +299,7 @@ class Table(Node):
 
     OP = "Table"
     WEIGHTS = ("table",)
-    ATTRS = {
+    ATTRS: ClassVar[dict[str, Attr]] = {
         "function": Attr("str", required=True),
         "index_shift": Attr("int", 0),
         "index_offset": Attr("int", 0),
@@ -319,7 +319,7 @@ class Softmax(Node):
 
     OP = "Softmax"
     WEIGHTS = ("exp_table", "inv_table")
-    ATTRS = {"exp_shift": Attr("int", 0), "inv_shift": Attr("int", 0)}
+    ATTRS: ClassVar[dict[str, Attr]] = {"exp_shift": Attr("int", 0), "inv_shift": Attr("int", 0)}
 
 
 @op
@@ -327,7 +327,7 @@ class Reshape(Node):
     """Change the per-sample shape (row-major order; Flatten is a Reshape)."""
 
     OP = "Reshape"
-    ATTRS = {"target_shape": Attr("ints", required=True)}
+    ATTRS: ClassVar[dict[str, Attr]] = {"target_shape": Attr("ints", required=True)}
 
     def output_shape(self) -> tuple[int, ...]:
         return tuple(self.attrs["target_shape"])
@@ -359,7 +359,7 @@ class Conv(Node):
 
     OP = "Conv"
     WEIGHTS = ("weight", "bias")
-    ATTRS = {
+    ATTRS: ClassVar[dict[str, Attr]] = {
         "filters": Attr("int", required=True),
         "kernel": Attr("ints", required=True),
         "strides": Attr("ints", required=True),
@@ -394,7 +394,7 @@ class Pool(Node):
     """
 
     OP = "Pool"
-    ATTRS = {
+    ATTRS: ClassVar[dict[str, Attr]] = {
         "mode": Attr("str", required=True),
         "kernel": Attr("ints", required=True),
         "strides": Attr("ints", required=True),
@@ -416,7 +416,7 @@ class GlobalPool(Node):
     """Global max / average over all spatial positions: output shape (C,)."""
 
     OP = "GlobalPool"
-    ATTRS = {"mode": Attr("str", required=True)}
+    ATTRS: ClassVar[dict[str, Attr]] = {"mode": Attr("str", required=True)}
 
     def output_shape(self) -> tuple[int, ...]:
         return (self.inputs[0].shape[-1],)
@@ -427,7 +427,7 @@ class Pad(Node):
     """Zero padding of the spatial axes (``pads``: before/after per axis)."""
 
     OP = "Pad"
-    ATTRS = {"pads": Attr("ints", required=True)}
+    ATTRS: ClassVar[dict[str, Attr]] = {"pads": Attr("ints", required=True)}
 
     def output_shape(self) -> tuple[int, ...]:
         s = self.inputs[0].shape
@@ -441,7 +441,7 @@ class Upsample(Node):
     """Nearest-neighbour upsampling of the spatial axes by integer ``factors``."""
 
     OP = "Upsample"
-    ATTRS = {"factors": Attr("ints", required=True)}
+    ATTRS: ClassVar[dict[str, Attr]] = {"factors": Attr("ints", required=True)}
 
     def output_shape(self) -> tuple[int, ...]:
         s = self.inputs[0].shape

@@ -30,7 +30,8 @@ def example_out(tmp_path_factory: pytest.TempPathFactory, example_model: str) ->
 def test_convert_writes_project(example_out: str) -> None:
     for f in ("nnfab.json", "weights.npz", "report.json", "report.md"):
         assert os.path.isfile(os.path.join(example_out, f)), f
-    rep = json.load(open(os.path.join(example_out, "report.json")))
+    with open(os.path.join(example_out, "report.json")) as f:
+        rep = json.load(f)
     assert rep["summary"]["sparsity"] >= 0.70
     assert not [p for p in os.listdir(os.path.dirname(example_out)) if p.startswith(".nnfab-")]
 
@@ -143,9 +144,9 @@ def test_old_project_format(capsys, example_out, tmp_path) -> None:
 
     old = tmp_path / "old"
     shutil.copytree(example_out, old)
-    doc = json.load(open(old / "nnfab.json"))
+    doc = json.loads((old / "nnfab.json").read_text())
     doc["format"] = 0
-    json.dump(doc, open(old / "nnfab.json", "w"))
+    (old / "nnfab.json").write_text(json.dumps(doc))
     code, _, err = run(capsys, "verify", str(old))
     _one_line_error(code, err, r"^nnfab: error: nnfab.json has format 0 .*re-run 'nnfab convert'")
 

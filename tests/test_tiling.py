@@ -19,7 +19,7 @@ ROM_V = os.path.join(os.path.dirname(__file__), "..", "generator", "backends", "
 ])
 def test_bram_tiles(depth, width, units, prim) -> None:
     u, p, tiles, (d, w) = bram_tiles(depth, width)
-    assert u == units
+    assert (u, p) == (units, prim)
     assert tiles * d * w >= depth * width
 
 

@@ -20,12 +20,12 @@ import sys
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "digits_mlp"))
 
-from train import apply_masks  # noqa: E402  (the MLP example's pruning helpers)
+from train import apply_masks  # the MLP example's pruning helpers
 
 SEED = 4321
 SPARSITY = 0.5
@@ -122,7 +122,7 @@ def main() -> None:
     apply_masks(model, masks)
     model.save(a.output)
     acc = {"float": accuracy(float_model, xte, yte), "qkeras": accuracy(model, xte, yte),
-           "test_rows": int(len(yte)), "seed": SEED, "sparsity": SPARSITY}
+           "test_rows": len(yte), "seed": SEED, "sparsity": SPARSITY}
     with open(os.path.join(os.path.dirname(a.output), "accuracy.json"), "w") as f:
         json.dump(acc, f, indent=1)
     print(f"saved {a.output}: float {acc['float']:.4f}, QKeras {acc['qkeras']:.4f} "

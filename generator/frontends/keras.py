@@ -293,7 +293,7 @@ class _Builder:
             # 2**bits entries over [-8, 8): index step 2**-(bits-4)
             shift = max(tin.frac - (bits - 4), 0)
             step = 2.0 ** (shift - tin.frac)
-            offset = int(math.floor(-8.0 / step))
+            offset = math.floor(-8.0 / step)
             size = 1 << bits
         k = np.arange(size, dtype=np.int64)
         lo_raw = (k + offset) << shift
