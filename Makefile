@@ -34,7 +34,9 @@ demo: $(STAMP)
 	$(BIN)/python examples/digits_cnn/accuracy.py $(DEMO)_cnn
 	$(BIN)/nnfab convert $(CNN) -o $(DEMO)_cnn_fit --board zcu104 --fit throughput
 	$(BIN)/nnfab verify $(DEMO)_cnn_fit --samples 200
-	@echo; echo "report: $(DEMO)/report.md; plots: $(DEMO)/plots/roofline.png, resources.png, sparsity.png"
+	$(BIN)/nnfab report $(DEMO)_cnn_fit
+	@echo; echo "reports: $(DEMO)/report.md, $(DEMO)_cnn_fit/report.md"
+	@echo "plots: $(DEMO)/plots/ and $(DEMO)_cnn_fit/plots/ (roofline.png with the zcu104 roofs, resources.png, sparsity.png)"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --durations=15

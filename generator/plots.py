@@ -8,8 +8,8 @@ records), never the graph, so the plots show exactly what the report states:
   roofs (DSP + LUT multipliers, DSP only) and memory roofs (on-chip block RAM, off-chip
   DDR/HBM) as lines;
 * :func:`resources` -- per-layer DSP, BRAM18, LUT and FF bars, and latency / II cycles;
-* :func:`sparsity` -- per Dense layer, the fraction of pruned weights (nonzero / total
-  written on each bar).
+* :func:`sparsity` -- per weighted (Dense / Conv) layer, the fraction of pruned weights
+  (nonzero / total written on each bar).
 
 matplotlib is imported lazily; :data:`MISSING` explains how to install it.
 """
@@ -160,7 +160,7 @@ def resources(doc: dict[str, Any], path: str) -> str:
 
 
 def sparsity(doc: dict[str, Any], path: str) -> str:
-    """Fraction of pruned weights per Dense layer."""
+    """Fraction of pruned weights per weighted (Dense / Conv) layer."""
     plt = _plt()
 
     rows = [r for r in doc["layers"] if "sparsity" in r]
@@ -176,7 +176,8 @@ def sparsity(doc: dict[str, Any], path: str) -> str:
     ax.set_xticklabels(names, rotation=30, ha="right")
     ax.set_ylim(0, 110)
     ax.set_ylabel("pruned weights (%)")
-    ax.set_xlabel("Dense layer")
+    ops = {r.get("op") for r in rows}
+    ax.set_xlabel(" / ".join(o for o in ("Dense", "Conv") if o in ops) + " layer")
     s = doc["summary"]
     ax.set_title(f"{s['model']}: sparsity per layer (overall {100 * s['sparsity']:.1f} % pruned)")
     ax.grid(True, axis="y", alpha=0.3)
