@@ -16,6 +16,7 @@ YAML form (every key optional; unknown keys are refused)::
         reuse: 4
         strategy: resource
         skip_zeros: true
+        multipliers: lut                 # folded Dense: dsp (default) | lut (shift-adds)
       conv1:                             # a Conv with reuse R: R cycles per output pixel
         reuse: 4                         # (io stream) or per frame (io parallel: strategy
         strategy: latency                # latency shares window kernels among R pixels,
@@ -39,6 +40,7 @@ from .fixed import FixedError, FixedType
 VARIABLES = ("weight", "bias", "result", "accum", "input", "table")
 DEFAULT_PRECISION = "ap_fixed<16,6>"
 STRATEGIES = ("latency", "resource")
+MULTIPLIERS = ("dsp", "lut")
 IO_TYPES = ("parallel", "stream")
 
 
@@ -52,6 +54,7 @@ class LayerConfig:
     reuse: int | None = None
     strategy: str | None = None
     skip_zeros: bool | None = None
+    multipliers: str | None = None
 
 
 @dataclass
@@ -86,6 +89,11 @@ class Config:
         if lc and lc.skip_zeros is not None:
             return lc.skip_zeros
         return self.skip_zeros and eligible
+
+    def multipliers_for(self, layer: str) -> str:
+        """A folded Dense layer's multipliers: ``dsp`` unless the layer sets ``lut``."""
+        lc = self.layers.get(layer)
+        return lc.multipliers if lc and lc.multipliers else "dsp"
 
     def layer_strategy(self, layer: str) -> str | None:
         """The strategy set for ``layer`` itself (not the model default)."""
@@ -176,10 +184,12 @@ def from_dict(d: dict[str, Any]) -> Config:
                 lc.strategy = _choice(where, v, STRATEGIES)
             elif k == "skip_zeros":
                 lc.skip_zeros = _bool(where, v)
+            elif k == "multipliers":
+                lc.multipliers = _choice(where, v, MULTIPLIERS)
             else:
                 raise ConfigError(
                     f"config layers.{name}: unknown key {k!r}; supported: precision, reuse, "
-                    "strategy, skip_zeros"
+                    "strategy, skip_zeros, multipliers"
                 )
         cfg.layers[name] = lc
     return cfg

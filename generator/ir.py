@@ -227,6 +227,9 @@ class Dense(Node):
         "reuse": Attr("int", 1),
         # folded only: skip the rows of zero inputs at run time (RTL; passes.folding)
         "skip_zeros": Attr("bool", False),
+        # folded only: "dsp" (a multiply synthesis maps to a DSP48 when the operands are
+        # wide enough) or "lut" (a shift-add in fabric, no DSP; RTL and HLS)
+        "multipliers": Attr("str", "dsp"),
         # written by passes.sparsity
         "nnz": Attr("int"),
         "nnz_per_output": Attr("ints"),

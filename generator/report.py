@@ -249,13 +249,14 @@ def markdown(g: Graph, rows: list[dict[str, Any]], doc: dict[str, Any] | None = 
             f"binding resource: {fit['binding'].upper()}"),
             f"- {fit['explanation']}",
             "",
-            ("| layer | strategy | reuse | nonzero | multipliers | DSP | BRAM18 | LUT | FF | "
-            "latency | II |"),
-            "|---|---|---|---|---|---|---|---|---|---|---|",
+            ("| layer | strategy | multipliers in | reuse | nonzero | multipliers | DSP | BRAM18 "
+             "| LUT | FF | latency | II |"),
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for p in fit["layers"]:
             lines.append(
-                f"| {p['name']} | {p['strategy']} | {p['reuse']} | {p['nnz']} | "
+                f"| {p['name']} | {p['strategy']} | {p.get('mul', '-')} | {p['reuse']} | "
+                f"{p['nnz']} | "
                 f"{p['multipliers']} | {p['dsp']} | {p['bram18']} | {p['lut']} | {p['ff']} | "
                 f"{p['latency_cycles']} | {p['ii_cycles']} |")
     else:

@@ -184,6 +184,31 @@ def test_conv_reuse_from_config(capsys, zoo_dir, tmp_path) -> None:
     assert not (tmp_path / "o").exists()
 
 
+def test_lut_multipliers_from_config(capsys, example_model, tmp_path) -> None:
+    """``multipliers: lut`` on a folded layer reaches the IR; on a fully parallel layer or
+    with a value other than dsp/lut it is one line naming the layer and what is allowed."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("layers:\n  fc1:\n    strategy: resource\n    reuse: 8\n"
+                   "    multipliers: lut\n")
+    code, _, err = run(capsys, "convert", example_model, "-o", str(tmp_path / "ok"),
+                       "--config", str(cfg))
+    assert code == 0, err
+    g = ir.load(str(tmp_path / "ok"))
+    assert g.node("fc1")["multipliers"] == "lut" and g.node("fc2")["multipliers"] == "dsp"
+    cfg.write_text("layers:\n  fc1:\n    multipliers: lut\n")
+    code, _, err = run(capsys, "convert", example_model, "-o", str(tmp_path / "o"),
+                       "--config", str(cfg))
+    _one_line_error(code, err, r"^nnfab: error: layer fc1: multipliers lut needs strategy "
+                               r"resource without skip_zeros")
+    assert not (tmp_path / "o").exists()
+    cfg.write_text("layers:\n  fc1:\n    multipliers: bram\n")
+    code, _, err = run(capsys, "convert", example_model, "-o", str(tmp_path / "o"),
+                       "--config", str(cfg))
+    _one_line_error(code, err, r"^nnfab: error: layers\.fc1\.multipliers: 'bram' is not "
+                               r"supported; use one of dsp, lut$")
+    assert not (tmp_path / "o").exists()
+
+
 def test_reuse_needs_resource_strategy(capsys, example_model, tmp_path) -> None:
     code, _, err = run(capsys, "convert", example_model, "-o", str(tmp_path / "o"), "--reuse", "2")
     _one_line_error(code, err, r"^nnfab: error: layer fc1: reuse factor 2 needs --strategy resource")

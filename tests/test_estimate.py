@@ -139,6 +139,26 @@ def test_report_synth_folded_layer(tmp_path):
 
 
 @pytest.mark.slow
+def test_lut_multipliers_synthesise_without_dsp(tmp_path):
+    """A folded layer with ``multipliers: lut``: Yosys maps no DSP48 (the same layer with
+    DSP multipliers maps one per multiplier), and its LUTs are near the estimate."""
+    res, est = {}, {}
+    for mul in ("dsp", "lut"):
+        g = dense_graph(0.25, "resource", 4, n=16)
+        g.of(Dense)[0].set("multipliers", mul)
+        out = str(tmp_path / mul)
+        conf = rtl.write(g, out, None)
+        res[mul] = estimate.synth(os.path.join(out, "rtl"), conf["top"], conf["sources"], "xc7")
+        est[mul] = estimate.estimate(g)["total"]
+    mults = est["dsp"]["dsp"]
+    assert mults > 0 and res["dsp"]["dsp"] == mults
+    assert res["lut"]["dsp"] == est["lut"]["dsp"] == 0
+    added = res["lut"]["lut"] - res["dsp"]["lut"]  # what the multipliers cost in fabric
+    assert added > 0
+    assert 0.75 < est["lut"]["lut"] / res["lut"]["lut"] < 1.33
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["binary_net", "ternary_net"])
 def test_binary_ternary_mlps_synthesise_without_dsp(name, zoo_dir, tmp_path):
     """Binary and ternary MLPs, fully parallel and folded: Yosys maps no DSP48.

@@ -30,6 +30,7 @@ from generator.passes import run_pipeline
 from generator.passes.fit import (
     LUT_MARGIN,
     FitError,
+    _Costs,
     budget,
     fit,
 )
@@ -137,15 +138,19 @@ def test_fit_throughput_by_the_estimate(model, board, jet_model):
     # the II is already the architecture's smallest, the stream's beats per inference);
     # an unrolled Conv folds like a Dense (R cycles per frame)
     if ii > res.bound["stream_beats_per_inference"]:
-        # (an unrolled Conv also folds as window kernels shared by R pixels: "shared")
+        # (an unrolled Conv also folds as window kernels shared by R pixels: "shared"; a
+        # folded Dense may put its multipliers in LUTs: "lut")
         layers = [n for n in g.nodes if n.OP in ("Dense", "Conv")]
         ways = [("par", "res", "shared") if n.OP == "Conv" and model == "cnn_unrolled"
-                else ("par", "res") for n in layers]
+                else ("par", "res", "lut") if n.OP == "Dense" else ("par", "res")
+                for n in layers]
         for combo in itertools.product(*ways):
             for n, way in zip(layers, combo, strict=True):
                 nnz = int(np.count_nonzero(n.weights["weight"].data))
-                n.set("strategy", "resource" if way == "res" else "latency")
+                n.set("strategy", "resource" if way in ("res", "lut") else "latency")
                 n.set("reuse", min(ii - 1, nnz) if way != "par" else 1)
+                if n.OP == "Dense":
+                    n.set("multipliers", "lut" if way == "lut" else "dsp")
             assert not _fits(estimate.estimate(g)["total"], lim), combo
     bd = res.bound
     assert res.achieved_inferences_per_s == pytest.approx(b.clock_mhz * 1e6 / ii)
@@ -192,6 +197,15 @@ def test_fit_plans_expected(jet_model):
     assert 1 < r.total["ii_cycles"] <= 32
     assert any(p.strategy == "resource" for p in r.layers)
     assert r.fraction_of_bound < 1.0 and r.binding.upper() in r.explanation
+    # the DSPs alone cannot host the folded multipliers at this II: some layers put theirs
+    # in LUTs (0 DSP), and the II is below the plan with every multiplier on a DSP
+    assert any(p.mul == "lut" and p.dsp == 0 for p in r.layers)
+    assert r.total["dsp"] <= 220
+    with pytest.MonkeyPatch.context() as mp:  # the search without the LUT option
+        mp.setattr(_Costs, "folded_lut", lambda self, t: [None] * len(self.dense))
+        r_dsp = fit(_graph("jet_unpruned", jet_model), "pynq-z2")
+    assert all(p.mul != "lut" for p in r_dsp.layers)
+    assert r.total["ii_cycles"] < r_dsp.total["ii_cycles"]
     for name in ("digits", "jet"):
         g = _graph(name, jet_model)
         lat = fit(g, "pynq-z2", "latency")
@@ -260,8 +274,10 @@ _BUILT: dict[str, str] = {}
 
 def _sim_dir(g: Graph, base: Path) -> str:
     """One RTL directory per distinct plan, so identical plans share a Verilator build."""
-    key = g.name + "_" + "_".join(f"{n['strategy'][0]}{n['reuse']}"
-                                  for n in g.nodes if n.OP in ("Dense", "Conv"))
+    key = g.name + "_" + "_".join(
+        f"{n['strategy'][0]}{n['reuse']}" + ("L" if n.OP == "Dense" and n["multipliers"] == "lut"
+                                             else "")
+        for n in g.nodes if n.OP in ("Dense", "Conv"))
     if key not in _BUILT:
         _BUILT[key] = str(base / key)
     return _BUILT[key]

@@ -85,6 +85,31 @@ def test_csim_mlp8_reuse(reuse: int, io: str, tmp_path: Any, zoo_dir: str) -> No
     np.testing.assert_array_equal(y, reference.predict(g, zm.x))
 
 
+@pytest.mark.parametrize("io", ["parallel", "stream"])
+def test_csim_lut_multipliers(io: str, tmp_path: Any, zoo_dir: str) -> None:
+    """Folded layers with ``multipliers: lut`` bind their products to fabric (Vitis
+    BIND_OP / Vivado HLS RESOURCE Mul_LUT) and C-simulate bit-exactly; a DSP layer next
+    to them keeps nnfab::mac."""
+    from conftest import zoo_model
+
+    zm = zoo_model("mlp8", zoo_dir)
+    cfg = config.load(None, strategy="resource", reuse=3, io=io)
+    g = from_model(zm.model, cfg)
+    for n in g.of(Dense):
+        n.set("multipliers", "dsp" if n.name == "fc2" else "lut")
+    run_pipeline(g)
+    out = str(tmp_path / "out")
+    os.makedirs(out)
+    hls.write(g, out, cfg)
+    for name, lut in (("fc1", True), ("fc2", False), ("out", True)):
+        src = _layer_source(out, name)
+        assert ("#pragma HLS BIND_OP variable=p op=mul impl=fabric" in src) == lut
+        assert ("#pragma HLS RESOURCE variable=p core=Mul_LUT" in src) == lut
+        assert ("nnfab::mac<" in src) != lut
+    y = csim.run(g, out, zm.x)
+    np.testing.assert_array_equal(y, reference.predict(g, zm.x))
+
+
 @pytest.fixture(scope="module")
 def mlp8_project(tmp_path_factory: Any, zoo_dir: str) -> tuple[Any, str, Any]:
     from conftest import zoo_model

@@ -34,9 +34,10 @@ def convert(zm, strategy: str = "latency", reuse: int = 1, per_layer=None):
         from generator.ir import Dense
 
         for n in g.of(Dense):
-            s, r = per_layer.get(n.name, (strategy, reuse))
+            s, r, *mul = per_layer.get(n.name, (strategy, reuse))
             n.set("strategy", s)
             n.set("reuse", r)
+            n.set("multipliers", mul[0] if mul else "dsp")
         check_folding(g)
     return g
 
@@ -79,20 +80,26 @@ FOLDED = [
     ("ternary_net", 5, None),
     # mixed: folded layers with different R around a fully parallel one
     ("pruned80", 0, {"fc1": ("resource", 5), "fc2": ("latency", 1), "out": ("resource", 3)}),
+    # multipliers in LUTs (MUL_LUT shift-adds) beside DSP ones; signed and unsigned inputs
+    ("mlp8", 0, {"fc1": ("resource", 4, "lut"), "fc2": ("resource", 4), "out": ("resource", 2, "lut")}),
+    ("w12_i4", 0, {"fc1": ("resource", 3, "lut"), "fc2": ("resource", 3, "lut"),
+                   "out": ("resource", 3, "lut")}),
 ]
 
 
 @pytest.mark.slow
 @pytest.mark.rtl
 @pytest.mark.parametrize("name,reuse,per_layer", FOLDED,
-                         ids=[f"{n}-R{r}" if r else f"{n}-mixed" for n, r, _ in FOLDED])
+                         ids=[f"{n}-R{r}" if r else f"{n}-mixed" + (
+                             "-lut" if any(len(v) > 2 for v in p.values()) else "")
+                              for n, r, p in FOLDED])
 def test_folded_bit_exact(name, reuse, per_layer, zoo_dir, tmp_path):
     from conftest import zoo_model
 
     zm = zoo_model(name, zoo_dir)
     if per_layer:
         g = convert(zm, "resource", 1, per_layer)
-        expect_ii = max(r for _, r in per_layer.values())
+        expect_ii = max(v[1] for v in per_layer.values())
     else:
         g = convert(zm, "resource", reuse)
         expect_ii = reuse

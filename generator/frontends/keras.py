@@ -366,6 +366,7 @@ class _Builder:
         ws = self.weights_of(layer, kernel, bias, kq, bq)
         node = Dense(self.uniq(name), [self.x], ws, units=int(layer.units), source=name,
                      reuse=self.cfg.reuse_for(name), strategy=self.cfg.strategy_for(name),
+                     multipliers=self.cfg.multipliers_for(name),
                      skip_zeros=self.cfg.skip_zeros_for(
                          name, self.cfg.strategy_for(name) == "resource"
                          and (isinstance(self.x.producer, Relu) or not self.x.ftype.signed)))

@@ -1,6 +1,7 @@
 """Board fit: choose every layer's parallelism (reuse factor) for a board and a goal.
 
-``fit(graph, board, goal)`` rewrites ``strategy`` / ``reuse`` of every Dense node (and
+``fit(graph, board, goal)`` rewrites ``strategy`` / ``reuse`` / ``multipliers`` of every
+Dense node (and
 the ``reuse`` of every Conv node: streamed, its per-output-pixel matmul folded onto
 ``ceil(nnz/R)`` multipliers, ``R`` cycles per output pixel; unrolled, its whole-frame
 matrix folded, ``R`` cycles per frame) so the
@@ -18,11 +19,14 @@ the AXI glue and the estimate's error against synthesis).
 **Search.** The pipeline is balanced: for a target interval ``T`` every layer is given
 the largest reuse that does not exceed ``T``, ``R = min(T, nnz)`` (a layer faster than
 the bottleneck only wastes hardware), or is left fully parallel (strategy ``latency``,
-``R = 1``, constant shift-add multiplies, no DSP) when that is cheaper. Every target
+``R = 1``, constant shift-add multiplies, no DSP) when that is cheaper. A folded Dense
+layer has a third way: its multipliers in LUTs (``multipliers: lut``, shift-adds, no
+DSP), which is how a design goes on past the DSPs when LUTs are left. Every target
 ``T = 1, 2, ..., 64`` and then a geometric sweep (x 1.08) up to the largest nonzero count
 plus each layer's nonzero count is tried; per target every parallel/folded combination
 is costed (per-layer costs are independent of the other layers' choices, so the
-estimate is evaluated once per target and combinations are summed with NumPy). For
+estimate is evaluated once per target and combinations are summed with NumPy; up to
+:data:`MAX_COMBINATIONS` combinations include the LUT-multiplier way). For
 throughput the smallest ``T`` with a fitting combination wins (ties: the combination
 using the smallest fraction of the budget); for latency the combination of smallest
 latency over all targets wins (ties: smaller II, then smaller budget fraction).
@@ -96,6 +100,11 @@ DENSE_TARGETS = 64
 GEOMETRIC_STEP = 1.08
 #: up to this many Dense layers every parallel/folded combination is costed
 MAX_ENUMERATED_LAYERS = 12
+#: up to this many combinations a folded Dense layer may also put its multipliers in LUTs
+MAX_COMBINATIONS = 20000
+DSP, LUT = "dsp", "lut"
+#: one layer's plan: (strategy, reuse, multipliers of a folded Dense)
+Choice = tuple[str, int, str]
 
 
 class FitError(ValueError):
@@ -115,6 +124,9 @@ class LayerPlan:
     ff: int
     latency_cycles: int
     ii_cycles: int
+    #: where a folded layer's multipliers are: "dsp" | "lut" ("-": fully parallel, or a
+    #: Conv: constant shift-adds or synthesis's choice)
+    mul: str = "-"
 
 
 @dataclass
@@ -188,9 +200,12 @@ class _Costs:
             self.built = [int(np.count_nonzero(conv_dense(n)[0])) if isinstance(n, Conv)
                           else z for n, z in zip(self.dense, self.nnz, strict=True)]
         self._est = estimate.estimate
-        self._orig = [(str(n["strategy"]), int(n["reuse"])) for n in self.dense]
+        self._orig = [(str(n["strategy"]), int(n["reuse"]),
+                       str(n["multipliers"]) if isinstance(n, Dense) else DSP)
+                      for n in self.dense]
         self._cache: dict[tuple[str, int], dict[str, Any]] = {}
-        rep = self.apply([("latency", 1)] * len(self.dense))
+        self._lut_cache: dict[tuple[str, int], list[dict[str, Any] | None]] = {}
+        rep = self.apply([("latency", 1, DSP)] * len(self.dense))
         rows = {r["name"]: r for r in rep["layers"]}
         self.parallel = [rows[n] for n in self.names]
         tot = rep["total"]
@@ -217,10 +232,12 @@ class _Costs:
     def restore(self) -> None:
         self.apply(self._orig)
 
-    def apply(self, choice: list[tuple[str, int]]) -> dict[str, Any]:
-        for n, (s, r) in zip(self.dense, choice, strict=True):
+    def apply(self, choice: list[Choice]) -> dict[str, Any]:
+        for n, (s, r, mul) in zip(self.dense, choice, strict=True):
             n.set("strategy", s)
             n.set("reuse", int(r))
+            if isinstance(n, Dense):
+                n.set("multipliers", mul)
         return self._est(self.graph)
 
     def reuse_at(self, target: int) -> list[int]:
@@ -238,7 +255,7 @@ class _Costs:
             ways = ["resource", "latency"] if self.unrolled else ["resource"]
             cand: list[list[dict[str, Any]]] = [[] for _ in reuses]
             for way in ways:
-                rep = self.apply([(way if isinstance(n, Conv) else "resource", r)
+                rep = self.apply([(way if isinstance(n, Conv) else "resource", r, DSP)
                                   for n, r in zip(self.dense, reuses, strict=True)])
                 rows = {r["name"]: r for r in rep["layers"]}
                 for i, n in enumerate(self.dense):
@@ -247,6 +264,24 @@ class _Costs:
             for i, r in enumerate(reuses):
                 self._cache[(self.names[i], r)] = min(cand[i], key=self._share)
         return [self._cache[(self.names[i], r)] for i, r in enumerate(reuses)]
+
+    def folded_lut(self, target: int) -> list[dict[str, Any] | None]:
+        """Each folded Dense layer's estimate row at its reuse for ``target`` with its
+        multipliers in LUTs (``multipliers: lut``); None where that saves no DSP (a
+        Conv, or a Dense whose folded multipliers are add/subtracts or LUTs anyway)."""
+        reuses = self.reuse_at(target)
+        key = ("lut", target)
+        if key not in self._lut_cache:
+            dsp_rows = self.folded(target)
+            rep = self.apply([("resource", r, LUT) if isinstance(n, Dense) else
+                              ("resource", r, DSP)
+                              for n, r in zip(self.dense, reuses, strict=True)])
+            rows = {r["name"]: r for r in rep["layers"]}
+            self._lut_cache[key] = [
+                {**self._att(rows, n.name), "strategy": "resource", "multipliers": LUT}
+                if isinstance(n, Dense) and int(d["dsp"]) > 0 else None
+                for n, d in zip(self.dense, dsp_rows, strict=True)]
+        return self._lut_cache[key]
 
     def _share(self, row: dict[str, Any]) -> float:
         """The largest fraction of the budget a layer's estimate row uses."""
@@ -344,8 +379,13 @@ def _vec(row: dict[str, Any], pixels: int = 1) -> list[int]:
                                                 int(row["ii_cycles"]) * pixels]
 
 
-def _combos(n_layers: int, par: np.ndarray, fold: np.ndarray) -> np.ndarray:
-    """0/1 rows (1 = folded) of the combinations to cost."""
+def _combos(n_layers: int, par: np.ndarray, fold: np.ndarray,
+            lut_ok: list[bool] | None = None) -> np.ndarray:
+    """Rows of the combinations to cost: per layer 0 = parallel, 1 = folded, 2 = folded
+    with its multipliers in LUTs (only where ``lut_ok``)."""
+    ways = [(0, 1, 2) if lut_ok and lut_ok[i] else (0, 1) for i in range(n_layers)]
+    if n_layers <= MAX_ENUMERATED_LAYERS and math.prod(len(w) for w in ways) <= MAX_COMBINATIONS:
+        return np.array(list(itertools.product(*ways)), dtype=np.int64)
     if n_layers <= MAX_ENUMERATED_LAYERS:
         return np.array(list(itertools.product((0, 1), repeat=n_layers)), dtype=np.int64)
     # too many layers to enumerate: all folded, all parallel, and per layer the cheaper one
@@ -354,7 +394,7 @@ def _combos(n_layers: int, par: np.ndarray, fold: np.ndarray) -> np.ndarray:
 
 
 def _search(costs: _Costs, goal: str, budgets: dict[str, int]
-            ) -> tuple[list[tuple[str, int]] | None, int, np.ndarray | None]:
+            ) -> tuple[list[Choice] | None, int, np.ndarray | None]:
     """Best choice within ``budgets`` (None when nothing fits), the number of targets
     tried, and the total of the least-overflowing design (for the error message)."""
     n_layers = len(costs.dense)
@@ -369,10 +409,14 @@ def _search(costs: _Costs, goal: str, budgets: dict[str, int]
     for t in _targets(max(work + [1]), work):
         tried += 1
         frows = costs.folded(t)
+        lrows = costs.folded_lut(t)
         reuses = costs.reuse_at(t)
         fold = np.array([_vec(r, p) for r, p in zip(frows, costs.pixels, strict=True)])
-        c = _combos(n_layers, par, fold)  # (K, L)
-        sel = np.where(c[:, :, None] == 1, fold[None], par[None])  # (K, L, 6)
+        lfold = np.array([_vec(r if r is not None else f, p)
+                          for r, f, p in zip(lrows, frows, costs.pixels, strict=True)])
+        c = _combos(n_layers, par, fold, [r is not None for r in lrows])  # (K, L)
+        sel = np.where(c[:, :, None] == 2, lfold[None],
+                       np.where(c[:, :, None] == 1, fold[None], par[None]))  # (K, L, 6)
         tot = sel[:, :, :4].sum(axis=1) + fixed[None, :4]
         lat = sel[:, :, 4].sum(axis=1) + fixed[4]
         # a streamed design never goes below its beats per inference (one pixel/clock)
@@ -390,8 +434,8 @@ def _search(costs: _Costs, goal: str, budgets: dict[str, int]
             key = ((float(ii[j]), float(use[j]), float(lat[j])) if goal == "throughput"
                    else (float(lat[j]), float(ii[j]), float(use[j])))
             if best is None or key < best[0]:
-                choice = [(frows[i]["strategy"], reuses[i]) if c[j, i] else ("latency", 1)
-                          for i in range(n_layers)]
+                choice = [(frows[i]["strategy"], reuses[i], LUT if c[j, i] == 2 else DSP)
+                          if c[j, i] else ("latency", 1, DSP) for i in range(n_layers)]
                 best = (key, choice)
         if goal == "throughput":
             break  # targets ascend: the first that fits has the smallest II
@@ -426,7 +470,7 @@ def fit(graph: Graph, board: Any, goal: str = "throughput") -> FitResult:
     b: Board = board if isinstance(board, Board) else load_board(board)
     lim = budget(b)
     costs = _Costs(graph)
-    choice: list[tuple[str, int]] | None = []
+    choice: list[Choice] | None = []
     tried, least = 0, None
     if costs.dense:
         choice, tried, least = _search(costs, goal, lim)
@@ -457,7 +501,9 @@ def fit(graph: Graph, board: Any, goal: str = "throughput") -> FitResult:
         layers.append(LayerPlan(
             n.name, str(n["strategy"]), int(n["reuse"]), z, int(r.get("multipliers", 0)),
             int(r["dsp"]), int(r["bram18"]), int(r["lut"]), int(r["ff"]),
-            int(r["latency_cycles"]), int(r["ii_cycles"])))
+            int(r["latency_cycles"]), int(r["ii_cycles"]),
+            str(n["multipliers"]) if isinstance(n, Dense) and n["strategy"] == "resource"
+            else "-"))
     tot = {k: int(v) for k, v in rep["total"].items()}
     bd = bound(graph, b, costs)
     ii = max(1, tot["ii_cycles"])
@@ -503,18 +549,19 @@ def _explain(fraction: float, binding: str, use: dict[str, float], ii: int,
 
 def text(doc: dict[str, Any]) -> str:
     """The fit plan as a plain-text table (``FitResult.to_json()`` input)."""
-    head = (f"{'layer':<14}{'strategy':<10}{'R':>5}{'nnz':>6}{'mults':>6}{'DSP':>6}"
+    head = (f"{'layer':<14}{'strategy':<10}{'mul':<5}{'R':>4}{'nnz':>6}{'mults':>6}{'DSP':>6}"
             f"{'BRAM18':>7}{'LUT':>8}{'FF':>8}{'lat':>6}{'II':>5}")
     lines = [f"fit {doc['goal']} on {doc['board']} ({doc['clock_mhz']:g} MHz), budget: "
              + ", ".join(f"{k.upper()} {v}" for k, v in doc["budget"].items())
              + f" (LUT {int(LUT_MARGIN * 100)} % of the device)", head, "-" * len(head)]
     for p in doc["layers"]:
-        lines.append(f"{p['name']:<14}{p['strategy']:<10}{p['reuse']:>5}{p['nnz']:>6}"
+        lines.append(f"{p['name']:<14}{p['strategy']:<10}{p.get('mul', '-'):<5}{p['reuse']:>4}"
+                     f"{p['nnz']:>6}"
                      f"{p['multipliers']:>6}{p['dsp']:>6}{p['bram18']:>7}{p['lut']:>8}"
                      f"{p['ff']:>8}{p['latency_cycles']:>6}{p['ii_cycles']:>5}")
     t = doc["total"]
     lines.append("-" * len(head))
-    lines.append(f"{'design total':<41}{t['dsp']:>6}{t['bram18']:>7}{t['lut']:>8}{t['ff']:>8}"
+    lines.append(f"{'design total':<45}{t['dsp']:>6}{t['bram18']:>7}{t['lut']:>8}{t['ff']:>8}"
                  f"{t['latency_cycles']:>6}{t['ii_cycles']:>5}")
     bd = doc["bound"]
     lines.append(

@@ -217,6 +217,17 @@ def folding(graph: Graph) -> bool:
                 f"layer {n['source'] or n.name}: reuse factor {r} is not possible; valid: "
                 f"{lo}..{hi} (the layer has {hi} nonzero weights)"
             )
+        if n["multipliers"] not in ("dsp", "lut"):
+            raise FoldingError(
+                f"layer {n['source'] or n.name}: multipliers {n['multipliers']!r} is not "
+                "supported; choose dsp or lut"
+            )
+        if n["multipliers"] == "lut" and (n["strategy"] != "resource" or n["skip_zeros"]):
+            raise FoldingError(
+                f"layer {n['source'] or n.name}: multipliers lut needs strategy resource "
+                "without skip_zeros (a fully parallel layer has no multipliers: its "
+                "constant weights are shift-adds already)"
+            )
         if n["skip_zeros"] and n["strategy"] != "resource":
             raise FoldingError(
                 f"layer {n['source'] or n.name}: skip_zeros needs strategy resource (a folded "

@@ -349,6 +349,7 @@ def _dense(node: Dense, ctx: Ctx) -> dict[str, Any]:
         d["b"] = ctx.array(f"{node.name}_b", b.data, f"{node.name}: bias, {b.ftype.cpp()}")
     if folded:
         _folded_arrays(d, node, schedule(node), ctx)
+        d["mul_lut"] = node["multipliers"] == "lut"
         return d
     lists = nonzero_lists(node)
     _latency_sums(d, node, lists, [w.data[li, j] for j, li in enumerate(lists)], w.data.size, ctx)

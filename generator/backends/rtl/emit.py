@@ -196,11 +196,11 @@ def _elementwise(o: _Lines, n: Node, xin: str, yout: str, size: int | None = Non
 
 def folded_instance(o: _Lines, files: dict[str, str], nm: str, sch: Schedule, n_in: int,
                     wft: FixedType, bias: list[int], tx: FixedType, to: FixedType,
-                    shift: int, ports: str) -> None:
+                    shift: int, ports: str, mul_lut: bool = False) -> None:
     """Instance ``u_{nm}`` of nnfab_dense_folded computing ``y = x @ W + bias`` for an
     ``n_in``-input layer by the folded schedule ``sch`` of ``W`` (``bias`` aligned to the
     output fraction, one per output); its ROM image goes to ``files``; ``ports`` is the
-    port connection list."""
+    port connection list; ``mul_lut``: shift-add multipliers in LUTs instead of DSP48s."""
     n_out = len(bias)
     lay = rom_layout(sch, n_in, n_out, wft.width)
     mem = f"{nm}_schedule.mem"
@@ -212,7 +212,7 @@ def folded_instance(o: _Lines, files: dict[str, str], nm: str, sch: Schedule, n_
         f".PSH({shift})", f".R({sch.reuse})", f".M({sch.mults})", f".IA({ia})",
         f".OA({oa})", f".RA({max(1, clog2(sch.reuse))})", f".WMODE({lay.wmode})",
         f".WK({lay.wk})", f".WF({lay.wf})", f".LOCAL({int(lay.local_in)})", f".U({lay.u})",
-        f".LA({lay.la})", f".OL({lay.ol})",
+        f".LA({lay.la})", f".OL({lay.ol})", f".MUL_LUT({int(mul_lut and not lay.wmode)})",
     ]
     if lay.local_in:
         params.append(f".IN_LIST({pack([i for li in lay.in_list for i in li], ia)})")
@@ -232,7 +232,8 @@ def _folded(o: _Lines, files: dict[str, str], s: Stage, nm: str, a: str, y: str)
     folded_instance(o, files, nm, s.info["schedule"], n_in, w.ftype, bias, dn.input.ftype,
                     to, s.info["shift"],
                     f".clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), .in_ready({a}_r), "
-                    f".y({y}_d), .out_valid({y}_v), .out_ready({y}_r)")
+                    f".y({y}_d), .out_valid({y}_v), .out_ready({y}_r)",
+                    mul_lut=dn["multipliers"] == "lut")
 
 
 def _skip(o: _Lines, files: dict[str, str], s: Stage, nm: str, a: str, y: str) -> None:

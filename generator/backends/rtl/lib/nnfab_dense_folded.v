@@ -12,6 +12,9 @@
 //   WMODE 0: weight field = the raw weight; product = x * w (a multiplier).
 //   WMODE 1: every nonzero weight is +-2^WK: field = {nonzero, negative}; product =
 //            +-(x << WK) or 0 (an add/subtract, no multiplier: binary/ternary weights).
+//   MUL_LUT 1 (WMODE 0): the multiplier is built in fabric as a shift-add over the
+//            weight's bits (the sign bit subtracts), so synthesis spends LUTs, not a
+//            DSP48, on it (the board fit uses this when the DSPs run out).
 //   LOCAL 1: local input index u selects input IN_LIST[m][u] (a U:1 multiplexer);
 //   LOCAL 0: it is the input index itself (U = N_IN).
 // Padding entries have weight 0 / field 0.
@@ -45,6 +48,7 @@ module nnfab_dense_folded #(
     parameter integer WMODE = 0,   // 0: multiply by the weight; 1: +-(x << WK)
     parameter integer WK    = 0,   // WMODE 1: the weights' common exponent
     parameter integer WF    = WW,  // weight field bits of an entry (WW, or 2 for WMODE 1)
+    parameter integer MUL_LUT = 0, // WMODE 0: 1 = shift-add multipliers in LUTs (no DSP)
     parameter integer LOCAL = 0,   // 1: per-multiplier input lists IN_LIST
     parameter integer U     = N_IN,  // inputs per multiplier list (N_IN when LOCAL = 0)
     parameter integer LA    = IA,  // local input-index width (2^LA >= U)
@@ -137,6 +141,18 @@ module nnfab_dense_folded #(
             if (WMODE == 1) begin : g_addsub
                 wire signed [ACC_W-1:0] xa = xs;  // sign-extend or wrap to ACC_W
                 assign pa = wr[1] ? (wr[0] ? -(xa <<< WK) : (xa <<< WK)) : {ACC_W{1'b0}};
+            end else if (MUL_LUT) begin : g_lutmul
+                // x * w = sum of (x << k) over w's set bits; the sign bit (WS) weighs
+                // -2^(WW-1). Exact in PW bits like the multiplier below.
+                wire signed [PW-1:0] xp = xs;
+                reg signed [PW-1:0] p;
+                integer k;
+                always @* begin
+                    p = {PW{1'b0}};
+                    for (k = 0; k < WW; k = k + 1)
+                        if (wr[k]) p = (WS && k == WW - 1) ? p - (xp <<< k) : p + (xp <<< k);
+                end
+                assign pa = p;  // sign-extend or wrap to ACC_W
             end else begin : g_mult
                 wire signed [WW:0] ws = WS ? {wr[WW-1], wr} : {1'b0, wr};
                 wire signed [PW-1:0] p = xs * ws;
