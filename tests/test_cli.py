@@ -195,18 +195,16 @@ def test_lut_multipliers_from_config(capsys, example_model, tmp_path) -> None:
     assert code == 0, err
     g = ir.load(str(tmp_path / "ok"))
     assert g.node("fc1")["multipliers"] == "lut" and g.node("fc2")["multipliers"] == "dsp"
-    cfg.write_text("layers:\n  fc1:\n    multipliers: lut\n")
-    code, _, err = run(capsys, "convert", example_model, "-o", str(tmp_path / "o"),
-                       "--config", str(cfg))
-    _one_line_error(code, err, r"^nnfab: error: layer fc1: multipliers lut needs strategy "
-                               r"resource without skip_zeros")
-    assert not (tmp_path / "o").exists()
-    cfg.write_text("layers:\n  fc1:\n    multipliers: bram\n")
-    code, _, err = run(capsys, "convert", example_model, "-o", str(tmp_path / "o"),
-                       "--config", str(cfg))
-    _one_line_error(code, err, r"^nnfab: error: layers\.fc1\.multipliers: 'bram' is not "
-                               r"supported; use one of dsp, lut$")
-    assert not (tmp_path / "o").exists()
+    for value, pattern in (
+            ("lut", r"^nnfab: error: layer fc1: multipliers lut needs strategy resource "
+                    r"without skip_zeros"),
+            ("bram", r"^nnfab: error: layers\.fc1\.multipliers: 'bram' is not supported; "
+                     r"use one of dsp, lut$")):
+        cfg.write_text(f"layers:\n  fc1:\n    multipliers: {value}\n")
+        code, _, err = run(capsys, "convert", example_model, "-o", str(tmp_path / "o"),
+                           "--config", str(cfg))
+        _one_line_error(code, err, pattern)
+        assert not (tmp_path / "o").exists()
 
 
 def test_reuse_needs_resource_strategy(capsys, example_model, tmp_path) -> None:
