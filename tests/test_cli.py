@@ -196,10 +196,10 @@ def test_lut_multipliers_from_config(capsys, example_model, tmp_path) -> None:
     g = ir.load(str(tmp_path / "ok"))
     assert g.node("fc1")["multipliers"] == "lut" and g.node("fc2")["multipliers"] == "dsp"
     for value, pattern in (
-            ("lut", r"^nnfab: error: layer fc1: multipliers lut needs strategy resource "
-                    r"without skip_zeros"),
-            ("bram", r"^nnfab: error: layers\.fc1\.multipliers: 'bram' is not supported; "
-                     r"use one of dsp, lut$")):
+            ("lut", (r"^nnfab: error: layer fc1: multipliers lut needs strategy resource "
+                    r"without skip_zeros")),
+            ("bram", (r"^nnfab: error: layers\.fc1\.multipliers: 'bram' is not supported; "
+                     r"use one of dsp, lut$"))):
         cfg.write_text(f"layers:\n  fc1:\n    multipliers: {value}\n")
         code, _, err = run(capsys, "convert", example_model, "-o", str(tmp_path / "o"),
                            "--config", str(cfg))
