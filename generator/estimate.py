@@ -47,7 +47,7 @@ Resources (estimates; the rules, per layer):
   binarize is free (the sign bit); ternarize is two comparators per element; a table
   is ``ceil(depth/64)`` LUTs per output bit per element. Checked against Yosys on the
   jet MLP (fully parallel: 37.4 k estimated vs 36.0 k; folded R=25: 10.6 k vs 11.0 k;
-  R=4: 17.1 k vs 12.6 k).
+  R=4: 14.1 k vs 12.6 k).
 * BRAM18: the SRAM tiling pass's plan (:mod:`generator.passes.tiling`): a ROM stays in
   LUTs (one LUT6 per bit and 64 words) while that is cheaper than its block-RAM tiles by Yosys's
   cost rule, else the cheapest RAMB18/RAMB36 aspect ratio, counted in BRAM18 units.
