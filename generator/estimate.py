@@ -190,7 +190,7 @@ def lut_multiplier(xw: int, ww: int, aw: int) -> int:
     return round(LUT_MUL_FACTOR * ww * min(aw, xw + ww + 1))
 
 
-def _lut_rom_sharing(lay: Any, m: int, rom_lut: int) -> tuple[int, int]:
+def _lut_rom_sharing(lay: Any, m: int, depth: int) -> tuple[int, int]:
     """(LUTs, input multiplexers) of a folded layer whose schedule ROM is LUT logic.
 
     Each ROM output bit is a function of the row address: a bit column that is constant
@@ -206,8 +206,10 @@ def _lut_rom_sharing(lay: Any, m: int, rom_lut: int) -> tuple[int, int]:
     bits = np.unpackbits(raw, axis=1, bitorder="little")[:, :width]  # (R, width)
     varying = bits[:, (bits != bits[:1]).any(axis=0)]
     distinct = np.unique(varying, axis=1).shape[1] if varying.shape[1] else 0
-    per_bit = rom_lut // max(1, width)
-    lut = distinct * per_bit
+    # the tiling pass's LUT-ROM rule on the distinct columns: one LUT6 per bit, 64 words
+    from .passes.tiling import LUT_BITS
+
+    lut = distinct * _cdiv(depth, LUT_BITS)
     keys = set()
     for j in range(m):
         lo = j * lay.ew + lay.ol
@@ -217,23 +219,23 @@ def _lut_rom_sharing(lay: Any, m: int, rom_lut: int) -> tuple[int, int]:
 
 
 def folded_resources(sch: Schedule, n_in: int, n_out: int, tx: FixedType, wft: FixedType,
-                     to: FixedType, mul_lut: bool = False) -> dict[str, int]:
+                     to: FixedType, lut_mults: bool = False) -> dict[str, int]:
     """DSP/BRAM18/LUT/FF of one ``nnfab_dense_folded`` running schedule ``sch``
-    (``mul_lut``: its multipliers are shift-adds in LUTs, ``MUL_LUT``)."""
+    (``lut_mults``: its multipliers are shift-adds in LUTs, ``MUL_LUT``)."""
     lay = rom_layout(sch, n_in, n_out, wft.width)
     xw, ww, aw = tx.width, wft.width, to.width
     m, reuse = sch.mults, sch.reuse
     bram, rom_lut = rom_cost(reuse, m * lay.ew)
     muxes = m
     if not bram:  # a LUT ROM is logic: synthesis merges its equal bit columns
-        rom_lut, muxes = _lut_rom_sharing(lay, m, rom_lut)
+        rom_lut, muxes = _lut_rom_sharing(lay, m, reuse)
     links = sum(h - lo + 1 for lo, h in zip(lay.out_lo, lay.out_hi))  # (output, mult) adders
     # product register bits: the exact product (its copies of the sign bit merge); a
     # DSP48 absorbs its own product register
     prod_ff = min(aw, xw + ww + 1)
     if lay.wmode == 1:  # add/subtract of x << k
         dsp, mul_lut, prod_ff = 0, m * min(aw, xw + lay.wk + 2), min(aw, xw + 2)
-    elif mul_lut:
+    elif lut_mults:
         dsp, mul_lut = 0, m * lut_multiplier(xw, ww, aw)
     elif is_dsp(xw + 1, ww + 1):
         dsp, mul_lut, prod_ff = m, 0, 0
@@ -354,7 +356,7 @@ def _resources(s: Stage) -> dict[str, int]:
         d: Dense = n  # type: ignore[assignment]
         r.update(folded_resources(s.info["schedule"], d.input.size, d.output.size,
                                   d.input.ftype, d.weights["weight"].ftype, d.output.ftype,
-                                  mul_lut=d["multipliers"] == "lut"))
+                                  lut_mults=d["multipliers"] == "lut"))
     elif s.kind == "elementwise":
         ti, to = n.input.ftype, n.output.ftype
         size = s.info.get("size", n.output.size)  # fused into a shared conv: per beat

@@ -204,7 +204,7 @@ class _Costs:
                        str(n["multipliers"]) if isinstance(n, Dense) else DSP)
                       for n in self.dense]
         self._cache: dict[tuple[str, int], dict[str, Any]] = {}
-        self._lut_cache: dict[tuple[str, int], list[dict[str, Any] | None]] = {}
+        self._lut_cache: dict[int, list[dict[str, Any] | None]] = {}
         rep = self.apply([("latency", 1, DSP)] * len(self.dense))
         rows = {r["name"]: r for r in rep["layers"]}
         self.parallel = [rows[n] for n in self.names]
@@ -270,18 +270,17 @@ class _Costs:
         multipliers in LUTs (``multipliers: lut``); None where that saves no DSP (a
         Conv, or a Dense whose folded multipliers are add/subtracts or LUTs anyway)."""
         reuses = self.reuse_at(target)
-        key = ("lut", target)
-        if key not in self._lut_cache:
+        if target not in self._lut_cache:
             dsp_rows = self.folded(target)
             rep = self.apply([("resource", r, LUT) if isinstance(n, Dense) else
                               ("resource", r, DSP)
                               for n, r in zip(self.dense, reuses, strict=True)])
             rows = {r["name"]: r for r in rep["layers"]}
-            self._lut_cache[key] = [
-                {**self._att(rows, n.name), "strategy": "resource", "multipliers": LUT}
+            self._lut_cache[target] = [
+                {**self._att(rows, n.name), "strategy": "resource"}
                 if isinstance(n, Dense) and int(d["dsp"]) > 0 else None
                 for n, d in zip(self.dense, dsp_rows, strict=True)]
-        return self._lut_cache[key]
+        return self._lut_cache[target]
 
     def _share(self, row: dict[str, Any]) -> float:
         """The largest fraction of the budget a layer's estimate row uses."""

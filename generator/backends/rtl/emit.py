@@ -212,7 +212,7 @@ def folded_instance(o: _Lines, files: dict[str, str], nm: str, sch: Schedule, n_
         f".PSH({shift})", f".R({sch.reuse})", f".M({sch.mults})", f".IA({ia})",
         f".OA({oa})", f".RA({max(1, clog2(sch.reuse))})", f".WMODE({lay.wmode})",
         f".WK({lay.wk})", f".WF({lay.wf})", f".LOCAL({int(lay.local_in)})", f".U({lay.u})",
-        f".LA({lay.la})", f".OL({lay.ol})", f".MUL_LUT({int(mul_lut and not lay.wmode)})",
+        f".LA({lay.la})", f".OL({lay.ol})", f".MUL_LUT({int(mul_lut)})",
     ]
     if lay.local_in:
         params.append(f".IN_LIST({pack([i for li in lay.in_list for i in li], ia)})")
