@@ -5,8 +5,8 @@ records), never the graph, so the plots show exactly what the report states:
 
 * :func:`roofline` -- arithmetic intensity (nonzero MACs per byte of weights and
   activations a layer moves) against MAC/s at the design's II, with the board's compute
-  roofs (DSP + LUT multipliers, DSP only) and memory roofs (on-chip block RAM, off-chip
-  DDR/HBM) as lines;
+  roofs (DSP + LUT multipliers, DSP only) and memory roofs (on-chip block RAM + LUT
+  ROM, off-chip DDR/HBM) as lines;
 * :func:`resources` -- per-layer DSP, BRAM18, LUT and FF bars, and latency / II cycles;
 * :func:`sparsity` -- per weighted (Dense / Conv) layer, the fraction of pruned weights
   (nonzero / total written on each bar).
@@ -68,7 +68,8 @@ def roofline(doc: dict[str, Any], path: str) -> str:
         c = roofs["dsp_macs_per_s"]
         ax.plot(xr, np.full_like(xr, c), color="tab:red", lw=1.2, ls="--",
                 label=f"compute roof, DSP only ({_si(c, 'MAC/s')})")
-    for key, color, name in (("bram_bytes_per_s", "tab:blue", "on-chip BRAM"),
+    for key, color, name in (("onchip_read_bytes_per_s", "tab:blue",
+                              "on-chip BRAM + LUT ROM"),
                              ("offchip_bytes_per_s", "tab:purple", "off-chip memory")):
         bw = roofs.get(key)
         if bw:

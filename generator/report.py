@@ -146,6 +146,8 @@ def roofline_doc(g: Graph, est: dict[str, Any]) -> dict[str, Any] | None:
             "compute_macs_per_s": bd["compute_roof_inferences_per_s"] * macs,
             "dsp_macs_per_s": bd["dsp_only_roof_inferences_per_s"] * macs,
             "bram_bytes_per_s": bd["bram_bandwidth_bytes_per_s"],
+            "onchip_read_bytes_per_s": bd.get("onchip_read_bandwidth_bytes_per_s",
+                                              bd["bram_bandwidth_bytes_per_s"]),
             "offchip_bytes_per_s": bd["offchip_bandwidth_bytes_per_s"],
             "bound_inferences_per_s": bd["bound_inferences_per_s"],
             "achieved_inferences_per_s": clock * 1e6 / ii,

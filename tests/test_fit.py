@@ -64,6 +64,13 @@ SMALL_BOARD = TINY_BOARD.replace("name: tiny", "name: small").replace(
     "dsp: 10", "dsp: 60").replace("bram18: 1", "bram18: 20")
 
 
+#: a fake board with few block RAMs: a model whose weights are hard-wired in its
+#: multipliers runs faster than these could stream the weights
+FEW_BRAM_BOARD = TINY_BOARD.replace("name: tiny", "name: few-bram").replace(
+    "lut: 500", "lut: 4000").replace("ff: 1000", "ff: 100000").replace(
+    "dsp: 10", "dsp: 12").replace("bram18: 1", "bram18: 8")
+
+
 def _board_arg(board: str, tmp_path_factory) -> str:
     if board != "small":
         return board
@@ -373,3 +380,56 @@ def test_fit_is_used_by_report(jet_model, tmp_path):
     assert doc["fit"]["board"] == "pynq-z2"
     assert doc["roofline"]["fraction_of_bound"] == pytest.approx(doc["fit"]["fraction_of_bound"])
     assert os.path.isfile(tmp_path / "report.json")
+
+
+@pytest.mark.parametrize("name", ["ternary_net", "mlp8", "binary_net"])
+def test_fit_never_beats_its_bound(name, zoo_dir, tmp_path):
+    """The bound is an upper bound: no fitted design exceeds it, not even one whose
+    weights are hard-wired in its multipliers (it reads none, so block-RAM bandwidth does
+    not bound it)."""
+    from conftest import zoo_model
+
+    yaml = tmp_path / "few_bram.yaml"
+    yaml.write_text(FEW_BRAM_BOARD)
+    zm = zoo_model(name, zoo_dir)
+    g = from_model(zm.model, config.load(None))
+    run_pipeline(g)
+    res = fit(g, str(yaml), "throughput")
+    assert res.fraction_of_bound <= 1.0 + 1e-12
+    bd = res.bound
+    # the block-RAM ports alone, every nonzero weight read once per inference
+    bram_only = 8 * 2 * 36 * bd["clock_hz"] / sum(
+        np.count_nonzero(n.weights["weight"].data) * n.weights["weight"].ftype.width
+        for n in g.of(Dense))
+    if name == "ternary_net":  # every MAC fits the board hard-wired: II 1, no ROM at all
+        assert res.total["ii_cycles"] == 1 and res.fraction_of_bound == 1.0
+        assert all(p.strategy == "latency" for p in res.layers) and res.total["bram18"] == 0
+        assert res.achieved_inferences_per_s > bram_only
+        assert bd["memory_roof_inferences_per_s"] == bd["clock_hz"]
+
+
+def test_fit_names_the_other_io_type(zoo_dir, tmp_path):
+    """A CNN that does not fit unrolled on a board, or fits worse than streamed, is told
+    what ``--io stream`` reaches there: the II of the streamed fit itself."""
+    from conftest import zoo_model
+
+    yaml = tmp_path / "few_bram.yaml"
+    yaml.write_text(FEW_BRAM_BOARD)
+
+    def graph(name: str, io: str) -> Graph:
+        g = from_model(zoo_model(name, zoo_dir).model, config.load(None, io=io))
+        run_pipeline(g)
+        return g
+
+    ii = fit(graph("cnn_basic", "stream"), str(yaml), "throughput").total["ii_cycles"]
+    with pytest.raises(FitError) as e:
+        fit(graph("cnn_basic", "parallel"), str(yaml), "throughput")
+    assert "\n" not in str(e.value)
+    assert f"smallest change: --io stream fits few-bram (II {ii}), board " in str(e.value)
+    streamed = fit(graph("cnn1d", "stream"), str(yaml), "throughput")
+    unrolled = fit(graph("cnn1d", "parallel"), str(yaml), "throughput")
+    assert streamed.total["ii_cycles"] < unrolled.total["ii_cycles"]
+    assert unrolled.explanation.endswith(
+        f"; --io stream reaches II {streamed.total['ii_cycles']} on this board")
+    assert streamed.explanation.endswith(
+        f"; it does no better here (II {unrolled.total['ii_cycles']})")

@@ -49,9 +49,14 @@ pixel):
 * compute roof ``= min(P, MACs) * f / MACs`` inferences/s (the design accepts at most
   one input per cycle, hence ``min(.., MACs)``); the DSP-only roof
   ``min(DSP, MACs) * f / MACs`` is reported beside it;
-* memory roof ``= BRAM18 * 2 ports * 36 bit / 8 * f / weight_bytes`` inferences/s: the
-  on-chip block-RAM bandwidth over the bytes of nonzero weights read per inference
-  (``MACs * weight_bits / 8``); the input/output stream is not counted;
+* memory roof ``= min(f, B / bits_read)`` inferences/s: a multiplier either is
+  hard-wired to its weight (a constant multiply reads nothing; at most ``min(P, MACs)``
+  MACs can be) or reads a weight per MAC from on-chip memory, whose bandwidth ``B`` is
+  the block-RAM ports (``BRAM18 * 2 ports * 36 bit`` per cycle) plus LUTs used as
+  64 x 1 ROMs (one bit per LUT of ``LUT_room`` per cycle); ``bits_read`` is the least a
+  design must read per inference, the narrowest weights of the ``MACs - min(P, MACs)``
+  MACs left. A model whose every MAC can be hard-wired reads nothing (roof ``f``). The
+  input/output stream is not counted;
 * ``bound = min(compute roof, memory roof)``; the fit reports ``achieved = f / II`` and
   ``fraction = achieved / bound``.
 * Reported beside it, not part of the bound: the *stream roof* ``f / beats``, ``beats``
@@ -323,9 +328,12 @@ def bound(graph: Graph, board: Any, costs: _Costs | None = None) -> dict[str, fl
     # nonzero MACs and weight bytes read per inference: a Dense layer's nonzeros once, a
     # Conv layer's once per output pixel
     macs, wbits = 0, 0
+    widths: list[tuple[int, int]] = []  # (weight width, MACs of that width)
     for n, z, p in zip(costs.dense, costs.nnz, costs.positions, strict=True):
+        w = n.weights["weight"].ftype.width
         macs += z * p
-        wbits += z * p * n.weights["weight"].ftype.width
+        wbits += z * p * w
+        widths.append((w, z * p))
     wbytes = wbits / 8.0
     # a CNN's roof must not depend on how nnfab builds it: both of its architectures
     # (pixel-streamed and unrolled) are costed and the cheaper constant multiply and the
@@ -341,7 +349,18 @@ def bound(graph: Graph, board: Any, costs: _Costs | None = None) -> dict[str, fl
     mults = b.dsp + lut_mults
     compute = min(mults, macs) * f / macs if macs else f
     bram_bw = b.bram18 * 2 * 36 / 8.0 * f  # bytes/s
-    memory = bram_bw / wbytes if wbytes else math.inf
+    # weights are read from on-chip memory -- block RAM ports, or LUTs as 64 x 1 ROMs (one
+    # bit per LUT per cycle) -- unless a multiplier is hard-wired to its weight: at most
+    # min(P, MACs) of the MACs can be, and the least the others read is their narrowest
+    # weights'
+    read_bw = bram_bw + lut_room / 8.0 * f  # bytes/s
+    to_read = macs - min(mults, macs)
+    read_bits = 0
+    for w, k in sorted(widths):
+        take = min(k, to_read)
+        read_bits += take * w
+        to_read -= take
+    memory = min(f, read_bw * 8.0 / read_bits) if read_bits else f
     stream = f / costs.parallel_ii
     return {
         "nonzero_macs": float(macs),
@@ -356,6 +375,8 @@ def bound(graph: Graph, board: Any, costs: _Costs | None = None) -> dict[str, fl
         "stream_roof_inferences_per_s": stream,
         "stream_beats_per_inference": float(costs.parallel_ii),
         "bram_bandwidth_bytes_per_s": bram_bw,
+        "onchip_read_bandwidth_bytes_per_s": read_bw,
+        "min_weight_bytes_read": read_bits / 8.0,
         "offchip_bandwidth_bytes_per_s": float(b.mem_bandwidth_gbps) * 1e9,
         "bound_inferences_per_s": min(compute, memory),
         "compute_roof_macs_per_s": compute * macs,
@@ -486,6 +507,9 @@ def fit(graph: Graph, board: Any, goal: str = "throughput") -> FitResult:
         pct = f" ({int(LUT_MARGIN * 100)} % of {b.lut})" if k == "lut" else ""
         bigger = smallest_board(costs, goal) if costs.dense else None
         hint = f"board {bigger} fits" if bigger else "no board in boards/ fits"
+        stream_ii = _io_fit(graph, "stream", goal, lim) if costs.unrolled else None
+        if stream_ii is not None:
+            hint = f"--io stream fits {b.name} (II {stream_ii}), {hint}"
         raise FitError(
             f"{graph.name} does not fit {b.name} even fully folded: it needs {need} "
             f"{k.upper()} but the budget is {lim[k]}{pct}, over by {need - lim[k]}; "
@@ -510,17 +534,44 @@ def fit(graph: Graph, board: Any, goal: str = "throughput") -> FitResult:
     fraction = achieved / bd["bound_inferences_per_s"] if bd["bound_inferences_per_s"] else 0.0
     use = {k: tot[k] / max(1, lim[k]) for k in RESOURCES}
     binding = max(RESOURCES, key=lambda k: use[k])
+    # a CNN short of the bound: what the other architecture reaches on this board
+    other_io, other_ii = None, None
+    if fraction < 0.8 and any(isinstance(n, SPATIAL_OPS) for n in graph.nodes):
+        other_io = "stream" if costs.unrolled else "parallel"
+        other_ii = _io_fit(graph, other_io, goal, lim)
     res = FitResult(goal, b.name, float(b.clock_mhz), lim, layers, tot,
                     int(bd["nonzero_macs"]), bd, achieved, fraction, binding,
                     _explain(fraction, binding, use, ii, bd,
                              tot["lut"] - sum(p.lut for p in layers) if costs.unrolled
-                             else None), tried)
+                             else None, other_io, other_ii), tried)
     graph.meta["fit"] = res.to_json()
     return res
 
 
+def _io_fit(graph: Graph, io: str, goal: str, lim: dict[str, int]) -> int | None:
+    """The II of the best design of CNN ``graph`` built with I/O type ``io`` within
+    ``lim``, or None when none fits (the graph is left unchanged)."""
+    from ..backends.rtl.plan import RTLUnsupported
+
+    cfg = graph.meta.setdefault("config", {})
+    was = io_type(graph)
+    cfg["io"] = io
+    costs = None
+    try:
+        costs = _Costs(graph)
+        choice, _, _ = _search(costs, goal, lim)
+        return None if choice is None else int(costs.apply(choice)["total"]["ii_cycles"])
+    except RTLUnsupported:
+        return None
+    finally:
+        if costs is not None:
+            costs.restore()
+        cfg["io"] = was
+
+
 def _explain(fraction: float, binding: str, use: dict[str, float], ii: int,
-             bd: dict[str, float], unrolled_fixed_lut: int | None = None) -> str:
+             bd: dict[str, float], unrolled_fixed_lut: int | None = None,
+             other_io: str | None = None, other_ii: int | None = None) -> str:
     beats = int(bd.get("stream_beats_per_inference", 1))
     stream_frac = bd["stream_roof_inferences_per_s"] / bd["bound_inferences_per_s"] if \
         bd.get("stream_roof_inferences_per_s") else 1.0
@@ -529,21 +580,30 @@ def _explain(fraction: float, binding: str, use: dict[str, float], ii: int,
                 f"the most used resource ({100 * use[binding]:.0f} % of its budget)")
     roof_ii = bd["clock_hz"] / bd["bound_inferences_per_s"]
     head = f"II {ii} against {roof_ii:.2f} at the bound ({100 * fraction:.1f} %): "
+    # the other I/O type, said only as far as it was costed on this board
+    subject = "it" if beats > 1 and stream_frac < 0.8 else f"--io {other_io}"
+    if other_io is None:
+        other = ""
+    elif other_ii is None:
+        other = f"; {subject} does not fit this board"
+    elif other_ii < ii:
+        other = f"; {subject} reaches II {other_ii} on this board"
+    else:
+        other = f"; {subject} does no better here (II {other_ii})"
     if beats > 1 and stream_frac < 0.8:
         return (head + f"the streamed design takes one pixel per clock, {beats} beats per "
                 f"inference even fully parallel (stream roof = {100 * stream_frac:.1f} % of "
-                f"the bound); reaching the compute roof needs several pixels per clock: "
-                f"with --io parallel the CNN is unrolled, a whole frame per clock "
-                f"({binding.upper()} is the most used resource, "
-                f"{100 * use[binding]:.0f} % of its budget)")
+                f"the bound; {binding.upper()} is the most used resource, "
+                f"{100 * use[binding]:.0f} % of its budget); several pixels per clock need "
+                f"--io parallel (the CNN unrolled, a whole frame per clock){other}")
     head += (f"{binding.upper()} binds ({100 * use[binding]:.0f} % of its budget, DSP "
              f"{100 * use['dsp']:.0f} %); the model does not fit fully parallel and ")
     if unrolled_fixed_lut is not None:  # an unrolled CNN
         return (head + "the unrolled element-wise layers (requantizers, pools: "
                 f"{unrolled_fixed_lut} LUT), the shared kernels' beat multiplexers and the "
-                "folded layers' accumulators cost LUTs the bound does not count")
+                f"folded layers' accumulators cost LUTs the bound does not count{other}")
     return (head + "the folded layers' accumulators, input multiplexers and ROMs cost LUTs "
-            "the bound does not count")
+            f"the bound does not count{other}")
 
 
 def text(doc: dict[str, Any]) -> str:
