@@ -508,7 +508,7 @@ def fit(graph: Graph, board: Any, goal: str = "throughput") -> FitResult:
         bigger = smallest_board(costs, goal) if costs.dense else None
         hint = f"board {bigger} fits" if bigger else "no board in boards/ fits"
         stream_ii = _io_fit(graph, "stream", goal, lim) if costs.unrolled else None
-        if stream_ii is not None:
+        if isinstance(stream_ii, int):
             hint = f"--io stream fits {b.name} (II {stream_ii}), {hint}"
         raise FitError(
             f"{graph.name} does not fit {b.name} even fully folded: it needs {need} "
@@ -548,9 +548,10 @@ def fit(graph: Graph, board: Any, goal: str = "throughput") -> FitResult:
     return res
 
 
-def _io_fit(graph: Graph, io: str, goal: str, lim: dict[str, int]) -> int | None:
+def _io_fit(graph: Graph, io: str, goal: str, lim: dict[str, int]) -> int | str | None:
     """The II of the best design of CNN ``graph`` built with I/O type ``io`` within
-    ``lim``, or None when none fits (the graph is left unchanged)."""
+    ``lim``, None when none fits, or why that architecture cannot build the graph (the
+    graph is left unchanged)."""
     from ..backends.rtl.plan import RTLUnsupported
 
     cfg = graph.meta.setdefault("config", {})
@@ -561,8 +562,8 @@ def _io_fit(graph: Graph, io: str, goal: str, lim: dict[str, int]) -> int | None
         costs = _Costs(graph)
         choice, _, _ = _search(costs, goal, lim)
         return None if choice is None else int(costs.apply(choice)["total"]["ii_cycles"])
-    except RTLUnsupported:
-        return None
+    except RTLUnsupported as e:
+        return str(e).split(";")[0]
     finally:
         if costs is not None:
             costs.restore()
@@ -571,7 +572,7 @@ def _io_fit(graph: Graph, io: str, goal: str, lim: dict[str, int]) -> int | None
 
 def _explain(fraction: float, binding: str, use: dict[str, float], ii: int,
              bd: dict[str, float], unrolled_fixed_lut: int | None = None,
-             other_io: str | None = None, other_ii: int | None = None) -> str:
+             other_io: str | None = None, other_ii: int | str | None = None) -> str:
     beats = int(bd.get("stream_beats_per_inference", 1))
     stream_frac = bd["stream_roof_inferences_per_s"] / bd["bound_inferences_per_s"] if \
         bd.get("stream_roof_inferences_per_s") else 1.0
@@ -586,6 +587,8 @@ def _explain(fraction: float, binding: str, use: dict[str, float], ii: int,
         other = ""
     elif other_ii is None:
         other = f"; {subject} does not fit this board"
+    elif isinstance(other_ii, str):
+        other = f"; {subject} cannot build this graph ({other_ii})"
     elif other_ii < ii:
         other = f"; {subject} reaches II {other_ii} on this board"
     else:
