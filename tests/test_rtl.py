@@ -20,6 +20,7 @@ from generator.backends.rtl import sim
 from generator.backends.rtl.plan import OVF_CODE, ROUND_CODE
 from generator.fixed import FixedType, Overflow, Rounding
 from generator.frontends.keras import from_model
+from generator.ir import Dense
 from generator.passes import run_pipeline
 from generator.passes.folding import folding as check_folding
 from generator.verify import VerifyError
@@ -105,6 +106,74 @@ def test_folded_bit_exact(name, reuse, per_layer, zoo_dir, tmp_path):
         expect_ii = reuse
     stats = check(g, str(tmp_path / "out"), zm.x[:ROWS], seed=reuse + 3)
     assert stats["ii_cycles"] == expect_ii
+
+
+def _acc_modes(out: str) -> list[int]:
+    text = "".join(open(os.path.join(out, "rtl", f)).read()
+                   for f in sorted(os.listdir(os.path.join(out, "rtl"))) if f.endswith(".v"))
+    return [int(v) for v in re.findall(r"\.ACC\((\d)\)", text)]
+
+
+# layers folded onto fewer multipliers than outputs: an accumulator per multiplier (ACC 1),
+# runs ending mid-output (shared outputs), padded schedules, LUT and add/sub multipliers
+RUN_ACC = [
+    ("mlp8", {"fc1": ("resource", 100), "fc2": ("resource", 130, "lut"),
+              "out": ("resource", 30)}, ()),
+    ("ternary_net", {"fc1": ("resource", 60), "fc2": ("resource", 40),
+                     "out": ("resource", 20)}, ()),
+    # outputs without a nonzero weight inside a multiplier's run (they are their bias)
+    ("mlp8", {"fc1": ("resource", 100), "fc2": ("resource", 64), "out": ("resource", 30)},
+     (("fc1", (5, 6, 20)), ("fc2", (0, 7)))),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.rtl
+@pytest.mark.parametrize("name,per_layer,zero_cols", RUN_ACC,
+                         ids=["mlp8-mixed", "ternary", "mlp8-empty-outputs"])
+def test_folded_run_accumulators(name, per_layer, zero_cols, zoo_dir, tmp_path):
+    """Folded far (fewer multipliers than outputs), every layer gets per-multiplier
+    accumulators, and the design is bit-exact with the cycle model's latency and II."""
+    import tf_keras as keras
+    from conftest import zoo_model
+
+    zm = zoo_model(name, zoo_dir)
+    model = zm.model
+    if zero_cols:  # a copy with some output columns of the kernels pruned whole
+        model = keras.models.clone_model(zm.model)
+        model.set_weights(zm.model.get_weights())
+        for layer, cols in zero_cols:
+            ws = model.get_layer(layer).get_weights()
+            ws[0][:, list(cols)] = 0.0
+            model.get_layer(layer).set_weights(ws)
+    g = from_model(model, config.load(None, strategy="resource"))
+    run_pipeline(g)
+    for n in g.of(Dense):
+        s, r, *mul = per_layer[n.name]
+        n.set("strategy", s)
+        n.set("reuse", r)
+        n.set("multipliers", mul[0] if mul else "dsp")
+    check_folding(g)
+    out = str(tmp_path / "out")
+    stats = check(g, out, zm.x[:ROWS], seed=5)
+    assert _acc_modes(out) == [1, 1, 1]
+    assert stats["ii_cycles"] == max(v[1] for v in per_layer.values())
+    if zero_cols:
+        assert "HAS(" in open(os.path.join(out, "rtl", f"{g.name}.v")).read()
+
+
+def test_accumulator_way_by_fold(zoo_dir, tmp_path):
+    """Folded a little (more multipliers than outputs) a layer keeps an accumulator per
+    output; folded far, one per multiplier."""
+    from conftest import zoo_model
+
+    zm = zoo_model("mlp8", zoo_dir)
+    for reuse, mode in ((2, 0), (64, 1)):
+        g = from_model(zm.model, config.load(None, strategy="resource", reuse=reuse))
+        run_pipeline(g)
+        out = str(tmp_path / f"r{reuse}")
+        rtl.write(g, out, None)
+        assert set(_acc_modes(out)) == {mode}
 
 
 @pytest.mark.slow

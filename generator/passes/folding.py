@@ -132,7 +132,8 @@ class RomLayout:
       multiplier);
     * local input index: position in the multiplier's input list ``in_list[m]``
       (``local_in``), or the input index itself when lists would not be smaller;
-    * local output index: output minus ``out_lo[m]``.
+    * local output index: output minus ``out_lo[m]`` (a padding entry, weight 0, keeps
+      the index of its multiplier's last nonzero: the run's output does not change).
     """
 
     wmode: int
@@ -175,6 +176,7 @@ def rom_layout(s: Schedule, n_in: int, n_out: int, w_width: int) -> RomLayout:
     ol = _bits(max(h - low + 1 for low, h in zip(lo, hi)))
     ew = wf + la + ol
     words = []
+    last = [0] * s.mults  # a padding entry keeps its multiplier's last output index
     for r in range(s.reuse):
         word = 0
         for m in range(s.mults):
@@ -184,8 +186,9 @@ def rom_layout(s: Schedule, n_in: int, n_out: int, w_width: int) -> RomLayout:
             else:
                 field = w % (1 << w_width)
             li = lists[m].index(int(s.in_idx[r, m])) if s.valid[r, m] else 0
-            lo_idx = int(s.out_idx[r, m]) - lo[m] if s.valid[r, m] else 0
-            word |= ((field << (la + ol)) | (li << ol) | lo_idx) << (m * ew)
+            if s.valid[r, m]:
+                last[m] = int(s.out_idx[r, m]) - lo[m]
+            word |= ((field << (la + ol)) | (li << ol) | last[m]) << (m * ew)
         words.append(word)
     padded = [li + [li[0]] * (u - len(li)) for li in lists]
     return RomLayout(wmode, wk, wf, local_in, u, la, padded, ol, lo, hi, ew, words)

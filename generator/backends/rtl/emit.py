@@ -201,8 +201,11 @@ def folded_instance(o: _Lines, files: dict[str, str], nm: str, sch: Schedule, n_
     ``n_in``-input layer by the folded schedule ``sch`` of ``W`` (``bias`` aligned to the
     output fraction, one per output); its ROM image goes to ``files``; ``ports`` is the
     port connection list; ``mul_lut``: shift-add multipliers in LUTs instead of DSP48s."""
+    from ...estimate import accumulators, has_outputs
+
     n_out = len(bias)
     lay = rom_layout(sch, n_in, n_out, wft.width)
+    acc = accumulators(sch, lay, n_out, to.width)["acc"]
     mem = f"{nm}_schedule.mem"
     files[mem] = "\n".join(f"{w:x}" for w in lay.words) + "\n"
     ia, oa = max(1, clog2(n_in)), max(1, clog2(n_out))
@@ -212,12 +215,14 @@ def folded_instance(o: _Lines, files: dict[str, str], nm: str, sch: Schedule, n_
         f".PSH({shift})", f".R({sch.reuse})", f".M({sch.mults})", f".IA({ia})",
         f".OA({oa})", f".RA({max(1, clog2(sch.reuse))})", f".WMODE({lay.wmode})",
         f".WK({lay.wk})", f".WF({lay.wf})", f".LOCAL({int(lay.local_in)})", f".U({lay.u})",
-        f".LA({lay.la})", f".OL({lay.ol})", f".MUL_LUT({int(mul_lut)})",
+        f".LA({lay.la})", f".OL({lay.ol})", f".MUL_LUT({int(mul_lut)})", f".ACC({acc})",
     ]
     if lay.local_in:
         params.append(f".IN_LIST({pack([i for li in lay.in_list for i in li], ia)})")
     params += [f".OLO({pack(lay.out_lo, oa)})", f".OHI({pack(lay.out_hi, oa)})",
                f".FILE({{MEM_DIR, \"{mem}\"}})", f".BIAS({pack(bias, to.width)})"]
+    if acc:
+        params.append(f".HAS({pack(has_outputs(sch, n_out), 1)})")
     o(f"    nnfab_dense_folded #({', '.join(params)}) u_{nm} ({ports});")
 
 

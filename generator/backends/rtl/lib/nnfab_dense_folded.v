@@ -23,9 +23,18 @@
 //   issue   : row counter r addresses the ROM; at r == 0 a new vector is accepted and
 //             latched (in_ready = ce && r == 0)
 //   stage 1 : ROM word valid; select the input, multiply -> product register
-//   stage 2 : acc[j] (+)= products of the multipliers reaching j whose local output
-//             index points at j (first row: starts from the bias); on the last row the
-//             sums go to the output register.
+//   stage 2, ACC 0 (an accumulator per output): acc[j] (+)= products of the multipliers
+//             reaching j whose local output index points at j (first row: starts from
+//             the bias); on the last row the sums go to the output register.
+//   stage 2, ACC 1 (an accumulator per multiplier, for layers folded onto fewer
+//             multipliers than outputs): multiplier m's running sum a[m] restarts --
+//             from the bias if m is the first multiplier reaching that output, else
+//             from 0 -- whenever its local output index changes (padding entries keep
+//             the last one), and every row writes a[m] + product to the output it
+//             works on; an output reached by one multiplier is then complete after its
+//             last entry, one shared by several (the ends of their runs) is the sum of
+//             their parts on the last row: the part of a multiplier that moved on was
+//             kept in head[m]. Outputs with no nonzero weight (HAS[j] = 0) are their bias.
 // Arithmetic is modulo 2^ACC_W (the Dense output width, which holds the exact sum).
 // Products are aligned to the accumulator fraction by PSH, the bias by its stored
 // value (already aligned by the generator). II = R cycles, latency = R + 2 cycles.
@@ -49,6 +58,7 @@ module nnfab_dense_folded #(
     parameter integer WK    = 0,   // WMODE 1: the weights' common exponent
     parameter integer WF    = WW,  // weight field bits of an entry (WW, or 2 for WMODE 1)
     parameter integer MUL_LUT = 0, // WMODE 0: 1 = shift-add multipliers in LUTs (no DSP)
+    parameter integer ACC   = 0,   // 0: an accumulator per output; 1: per multiplier
     parameter integer LOCAL = 0,   // 1: per-multiplier input lists IN_LIST
     parameter integer U     = N_IN,  // inputs per multiplier list (N_IN when LOCAL = 0)
     parameter integer LA    = IA,  // local input-index width (2^LA >= U)
@@ -57,7 +67,8 @@ module nnfab_dense_folded #(
     parameter [M*OA-1:0] OLO = 0,  // first output of multiplier m at [m*OA +: OA]
     parameter [M*OA-1:0] OHI = 0,  // last output of multiplier m
     parameter        FILE  = "schedule.mem",  // ROM image of the schedule (R words)
-    parameter [N_OUT*ACC_W-1:0] BIAS = 0     // aligned bias per output (output j at [j*ACC_W +: ACC_W])
+    parameter [N_OUT*ACC_W-1:0] BIAS = 0,    // aligned bias per output (output j at [j*ACC_W +: ACC_W])
+    parameter [N_OUT-1:0] HAS = {N_OUT{1'b1}} // ACC 1: output j has a nonzero weight
 ) (
     input  wire                   clk,
     input  wire                   rst,
@@ -118,6 +129,7 @@ module nnfab_dense_folded #(
     reg v2, first2, last2;
     reg [M*ACC_W-1:0] prod;
     reg [M*OL-1:0] osel;
+    reg [M-1:0] newo;  // ACC 1: the entry starts an output of its multiplier's run
     genvar m, u, j;
     generate
         for (m = 0; m < M; m = m + 1) begin : g_mul
@@ -161,6 +173,9 @@ module nnfab_dense_folded #(
             always @(posedge clk) if (ce) begin
                 prod[m*ACC_W +: ACC_W] <= pa << PSH;
                 osel[m*OL +: OL] <= oi;
+                // osel still holds the previous row's index (rows of a frame are issued
+                // back to back; the first row of a frame always starts an output)
+                newo[m] <= first1 | (oi != osel[m*OL +: OL]);
             end
         end
     endgenerate
@@ -176,6 +191,60 @@ module nnfab_dense_folded #(
     // ---- stage 2: accumulate per output, from the multipliers that reach it ---------------
     reg [N_OUT*ACC_W-1:0] acc, yq;
     generate
+        if (ACC == 1) begin : g_run
+            // a[m] + product, the running sum of the output multiplier m works on
+            wire [M*ACC_W-1:0] an;
+            reg [M*ACC_W-1:0] a, head;
+            for (m = 0; m < M; m = m + 1) begin : g_ma
+                localparam integer LO = OLO[m*OA +: OA];
+                localparam integer HI = OHI[m*OA +: OA];
+                // restart value: the output's bias if no earlier multiplier reaches it
+                reg [ACC_W-1:0] st;
+                integer q;
+                always @* begin
+                    st = {ACC_W{1'b0}};
+                    for (q = 0; q <= HI - LO; q = q + 1)
+                        if (osel[m*OL +: OL] == q
+                            && (q > 0 || m == 0 || OHI[(m > 0 ? m - 1 : 0)*OA +: OA] < LO))
+                            st = BIAS[(LO + q)*ACC_W +: ACC_W];
+                end
+                assign an[m*ACC_W +: ACC_W] = (newo[m] ? st : a[m*ACC_W +: ACC_W])
+                                              + prod[m*ACC_W +: ACC_W];
+                always @(posedge clk) if (ce && v2) begin
+                    a[m*ACC_W +: ACC_W] <= an[m*ACC_W +: ACC_W];
+                    if (osel[m*OL +: OL] == 0) head[m*ACC_W +: ACC_W] <= an[m*ACC_W +: ACC_W];
+                end
+            end
+            for (j = 0; j < N_OUT; j = j + 1) begin : g_out
+                // the multipliers reaching j: those whose run ends at j are on it in the
+                // last row; the one (at most) whose run goes on past j kept it in head
+                reg [ACC_W-1:0] s, one;
+                reg on_j;
+                integer k, n;
+                always @* begin
+                    s = {ACC_W{1'b0}};
+                    one = {ACC_W{1'b0}};
+                    n = 0;
+                    on_j = 1'b0;
+                    for (k = 0; k < M; k = k + 1)
+                        if (OLO[k*OA +: OA] <= j && j <= OHI[k*OA +: OA]) begin
+                            n = n + 1;
+                            one = an[k*ACC_W +: ACC_W];
+                            if (OHI[k*OA +: OA] == j) s = s + an[k*ACC_W +: ACC_W];
+                            else s = s + head[k*ACC_W +: ACC_W];
+                            if (osel[k*OL +: OL] == j - OLO[k*OA +: OA]) on_j = 1'b1;
+                        end
+                end
+                if (!HAS[j]) begin : g_const
+                    always @(posedge clk) yq[j*ACC_W +: ACC_W] <= BIAS[j*ACC_W +: ACC_W];
+                end else begin : g_sum
+                    // one multiplier: its running sum, written on every row it is on j
+                    // (the last write is the whole sum); several: on the last row
+                    always @(posedge clk) if (ce && v2 && (n > 1 ? last2 : on_j))
+                        yq[j*ACC_W +: ACC_W] <= (n > 1) ? s : one;
+                end
+            end
+        end else begin : g_outacc
         for (j = 0; j < N_OUT; j = j + 1) begin : g_acc
             wire [M*ACC_W-1:0] t;  // product of multiplier m if it adds into j this cycle
             for (m = 0; m < M; m = m + 1) begin : g_term
@@ -198,6 +267,7 @@ module nnfab_dense_folded #(
                 if (last2) yq[j*ACC_W +: ACC_W] <= s;
                 else acc[j*ACC_W +: ACC_W] <= s;
             end
+        end
         end
     endgenerate
     always @(posedge clk) begin
