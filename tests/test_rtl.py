@@ -109,8 +109,9 @@ def test_folded_bit_exact(name, reuse, per_layer, zoo_dir, tmp_path):
 
 
 def _acc_modes(out: str) -> list[int]:
-    text = "".join(open(os.path.join(out, "rtl", f)).read()
-                   for f in sorted(os.listdir(os.path.join(out, "rtl"))) if f.endswith(".v"))
+    from pathlib import Path
+
+    text = "".join(p.read_text() for p in sorted(Path(out, "rtl").glob("*.v")))
     return [int(v) for v in re.findall(r"\.ACC\((\d)\)", text)]
 
 
@@ -159,7 +160,8 @@ def test_folded_run_accumulators(name, per_layer, zero_cols, zoo_dir, tmp_path):
     assert _acc_modes(out) == [1, 1, 1]
     assert stats["ii_cycles"] == max(v[1] for v in per_layer.values())
     if zero_cols:
-        assert "HAS(" in open(os.path.join(out, "rtl", f"{g.name}.v")).read()
+        with open(os.path.join(out, "rtl", f"{g.name}.v")) as f:
+            assert "HAS(" in f.read()
 
 
 def test_accumulator_way_by_fold(zoo_dir, tmp_path):
