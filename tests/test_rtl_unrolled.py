@@ -28,7 +28,8 @@ from generator.fixed import FixedType, Overflow, Rounding
 from generator.frontends.keras import from_model
 from generator.ir import Conv, GlobalPool, Graph, Input, Pad, Pool, Upsample, Weight
 from generator.passes import run_pipeline
-from generator.passes.unroll import conv_dense, gather, unrolled
+from generator.passes.folding import conv_matrix
+from generator.passes.unroll import conv_dense, gather, unrolled, windows_index
 
 #: zoo CNNs that are chains (every tensor read by one layer): the unrolled form builds them
 CHAINS = ["cnn_basic", "cnn_strided_same", "cnn1d", "cnn_pruned_gmax"]
@@ -136,13 +137,26 @@ def test_unrolled_folded_conv_bit_exact(name, reuse, strategy, zoo_dir, tmp_path
         if strategy == "resource":
             assert s.kind == "conv_unrolled_folded"
             assert s.info["mults"] == -(-int(np.count_nonzero(s.info["matrix"])) // r)
-        else:  # ceil(pixels / R) kernels, each one multiply per nonzero weight
-            n = g.node(k)
+        else:  # ceil(pixels / R) kernels, each one multiply per nonzero weight of a tap
+            n = g.node(k)  # some pixel of the kernel reads (not padding for all of them)
             pixels = n.output.size // n.output.shape[-1]
             assert s.kind == "conv_unrolled_shared"
-            assert s.info["instances"] == -(-pixels // r)
-            assert s.info["mults"] == s.info["instances"] * int(
-                np.count_nonzero(n.weights["weight"].data))
+            kk = s.info["instances"]
+            assert kk == -(-pixels // r)
+            order = s.info["order"]
+            assert sorted(q for q in order if q >= 0) == list(range(pixels))
+            idx, cm = windows_index(n), conv_matrix(n)
+            want = sum(int(np.count_nonzero(cm[np.any(idx[[q for q in order[j::kk] if q >= 0]]
+                                                             >= 0, axis=0)]))
+                       for j in range(kk))
+            # never more than kernels of the raster order (pixel t*kk + j), all taps each
+            raster = list(range(pixels)) + [-1] * (r * kk - pixels)
+            before = sum(int(np.count_nonzero(cm[np.any(idx[[q for q in raster[j::kk]
+                                                             if q >= 0]] >= 0, axis=0)]))
+                         for j in range(kk))
+            full = kk * int(np.count_nonzero(n.weights["weight"].data))
+            assert s.info["mults"] == want <= before <= full
+            print(name, k, r, "multiplies", want, "raster order", before, "all taps", full)
             # a Quantize / Relu right after it requantizes each beat (k pixels)
             (u,) = n.output.users
             if u.OP in ("Quantize", "Relu"):

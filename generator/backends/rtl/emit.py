@@ -361,7 +361,9 @@ def _unrolled(o: _Lines, files: dict[str, str], top: str, s: Stage, nm: str, a: 
         files[f"{mod}.v"] = text
         ka = max(1, clog2(r))
         fb = n.input.size * tx.width
-        o(f"    // {n.name}: beat t of a frame holds the windows of pixels t*{k} .. t*{k}+{k - 1}")
+        order = s.info["order"]
+        o(f"    // {n.name}: beat t of a frame holds the windows of {k} pixels, kernel j the "
+          f"pixel order[t*{k}+j] (pixels grouped by the padding their windows read)")
         o(f"    wire [{fb - 1}:0] {nm}_xq;")
         o(f"    wire [{ka - 1}:0] {nm}_k;")
         o(f"    wire {nm}_wv, {nm}_wr, {nm}_pv, {nm}_pr;")
@@ -369,8 +371,8 @@ def _unrolled(o: _Lines, files: dict[str, str], top: str, s: Stage, nm: str, a: 
           f".rst(rst), .x({a}_d), .in_valid({a}_v), .in_ready({a}_r), .xq({nm}_xq), "
           f".k({nm}_k), .out_valid({nm}_wv), .out_ready({nm}_wr));")
         beats: list[int] = []
-        for p in range(r * k):  # a pixel past the last one reads a zero window
-            beats += [int(v) for v in idx[p]] if p < len(idx) else [-1] * win
+        for p in order:  # a slot past the last pixel reads a zero window
+            beats += [int(v) for v in idx[p]] if p >= 0 else [-1] * win
         o(f"    wire [{r * bw - 1}:0] {nm}_beats = {_select(nm + '_xq', beats, tx.width, 0)};")
         o(f"    wire [{pw - 1}:0] {nm}_p;")
         o(f"    {mod} u_{nm} (.clk(clk), .rst(rst), .x({nm}_beats[{nm}_k * {bw} +: {bw}]), "
@@ -388,7 +390,9 @@ def _unrolled(o: _Lines, files: dict[str, str], top: str, s: Stage, nm: str, a: 
         o(f"    nnfab_collect #(.N({r}), .PB({pw})) u_{nm}_col (.clk(clk), .rst(rst), "
           f".x({px}), .in_valid({nm}_pv), .in_ready({nm}_pr), .y({nm}_c), "
           f".out_valid({y}_v), .out_ready({y}_r));")
-        o(f"    assign {y}_d = {nm}_c[{n.output.size * to.width - 1}:0];")
+        slot = {p: i for i, p in enumerate(order) if p >= 0}  # the collected frame, by slot
+        pick = [slot[p] * f + c for p in range(len(idx)) for c in range(f)]
+        o(f"    assign {y}_d = {_select(nm + '_c', pick, to.width, 0)};")
     elif s.kind == "gather":
         wd = n.output.ftype.width
         o(f"    assign {y}_v = {a}_v;")

@@ -55,6 +55,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from ...fixed import FixedType, Overflow, Rounding
 from ...ir import (
@@ -254,22 +255,66 @@ def _conv_unrolled(n: Conv) -> Stage:
     return Stage(n, "conv_unrolled", info["stages"], 1, {**base, **info})
 
 
+def shared_order(idx: npt.NDArray[np.int64], r: int,
+                 row_nnz: npt.NDArray[np.int64]) -> list[int]:
+    """Which output pixel each (beat, kernel) slot of a shared-kernel conv computes:
+    ``order[t * k + j]`` is the pixel kernel ``j`` takes in beat ``t`` (``-1``: none,
+    past the last pixel), ``idx`` the conv's windows (:func:`windows_index`), ``row_nnz``
+    the nonzero weights of each window element (row of the conv matrix).
+
+    Pixels are grouped by which taps of their window fall on padding (the interior,
+    each edge, each corner), largest group first, and each kernel takes ``r``
+    consecutive pixels of that list: a kernel builds only the taps some pixel of its
+    own reads, so kernels of edge and corner pixels spend no multiplier on padding (the
+    raster order, pixel ``t * k + j``, is kept when it builds no more)."""
+    p = idx.shape[0]
+    k = -(-p // r)
+    groups: dict[bytes, list[int]] = {}
+    for q in range(p):
+        groups.setdefault((idx[q] >= 0).tobytes(), []).append(q)
+    seq = [q for key in sorted(groups, key=lambda g: (-len(groups[g]), g)) for q in groups[key]]
+    seq += [-1] * (r * k - p)
+    order = [-1] * (r * k)
+    for j in range(k):
+        for t in range(r):
+            order[t * k + j] = seq[j * r + t]
+    raster = list(range(p)) + [-1] * (r * k - p)  # pixel t*k + j in beat t, kernel j
+    return min(raster, order, key=lambda o: shared_multiplies(idx, o, k, row_nnz))
+
+
+def shared_multiplies(idx: npt.NDArray[np.int64], order: list[int], k: int,
+                      row_nnz: npt.NDArray[np.int64]) -> int:
+    """Constant multiplies the ``k`` kernels of a shared-kernel conv build (``order`` as
+    in :func:`shared_order`): per kernel, the nonzero weights of the window elements
+    that are not padding for some pixel it computes."""
+    return sum(int(row_nnz[np.any(idx[[q for q in order[j::k] if q >= 0]] >= 0, axis=0)].sum())
+               for j in range(k))
+
+
 def _conv_shared(n: Conv, r: int, base: dict[str, Any]) -> Stage:
     """An unrolled Conv whose constant-weight window kernels are shared by ``r`` output
     pixels each: ``k = ceil(pixels / r)`` kernels (one fully parallel Dense over one
-    window each), fed ``r`` beats of ``k`` windows per frame."""
+    window each), fed ``r`` beats of ``k`` windows per frame; kernel ``j`` computes the
+    pixels ``order[t * k + j]`` (:func:`shared_order`) and builds the taps they read."""
     from ...passes.folding import aligned_bias, conv_matrix
     from ...passes.unroll import windows_index
 
     idx = windows_index(n)
     k = -(-idx.shape[0] // r)
-    kern = np.kron(np.eye(k, dtype=np.int64), conv_matrix(n))  # k windows -> k pixels
+    cm = conv_matrix(n)
+    order = shared_order(idx, r, np.count_nonzero(cm, axis=1))
+    kern = np.zeros((k * cm.shape[0], k * cm.shape[1]), np.int64)  # k windows -> k pixels
+    for j in range(k):
+        px = [q for q in order[j::k] if q >= 0]
+        used = np.any(idx[px] >= 0, axis=0) if px else np.zeros(cm.shape[0], bool)
+        kern[j * cm.shape[0]:(j + 1) * cm.shape[0], j * cm.shape[1]:(j + 1) * cm.shape[1]] = \
+            cm * used[:, None]
     ab = aligned_bias(n)
     kbias = None if ab is None else np.tile(ab, k)
     info = mac_info(kern, kbias, base["shift"])
     return Stage(n, "conv_unrolled_shared", info["stages"] + r + 1, r, {
-        **base, **info, "reuse": r, "instances": k, "windows": idx, "kernel": kern,
-        "kbias": kbias, "mults": int(np.count_nonzero(kern))})
+        **base, **info, "reuse": r, "instances": k, "windows": idx, "order": order,
+        "kernel": kern, "kbias": kbias, "mults": int(np.count_nonzero(kern))})
 
 
 def _gather(n: Node) -> Stage:
