@@ -349,11 +349,11 @@ def _resources(s: Stage) -> dict[str, int]:
     elif s.kind == "conv_unrolled_shared":  # k window kernels, R beats per frame
         aw, tx = n.output.ftype.width, n.input.ftype
         r_, k = s.info["reuse"], s.info["instances"]
-        bw = k * s.info["windows"].shape[1] * tx.width  # bits of one beat of windows
-        # kernels; the R:1 beat multiplexer (a LUT6 selects among 4); the frame register,
-        # the kernels' tree registers and the collected output frame
+        # kernels; the R:1 beat multiplexers, one per distinct tuple of selected inputs
+        # (synthesis merges equal ones; a LUT6 selects among 4); the frame register, the
+        # kernels' tree registers and the collected output frame
         r["lut"] = _mac_lut(s.info["kernel"], s.info["kbias"], tx.width, aw,
-                            s.info["shift"]) + bw * _cdiv(r_, 4)
+                            s.info["shift"]) + s.info["muxes"] * tx.width * _cdiv(r_, 4)
         cw = s.info["fused"].output.ftype.width if "fused" in s.info else aw  # collected
         r["ff"] = (n.input.size * tx.width + sum(_tree_regs(t) for t in s.info["terms_per_out"])
                    * aw + r_ * k * n.output.shape[-1] * cw + 2 * clog2(r_ + 1) + 2)

@@ -362,8 +362,10 @@ def _unrolled(o: _Lines, files: dict[str, str], top: str, s: Stage, nm: str, a: 
         ka = max(1, clog2(r))
         fb = n.input.size * tx.width
         order = s.info["order"]
+        how = ("raster order" if order[:len(idx)] == list(range(len(idx)))
+               else "pixels grouped by the padding their windows read")
         o(f"    // {n.name}: beat t of a frame holds the windows of {k} pixels, kernel j the "
-          f"pixel order[t*{k}+j] (pixels grouped by the padding their windows read)")
+          f"pixel order[t*{k}+j] ({how})")
         o(f"    wire [{fb - 1}:0] {nm}_xq;")
         o(f"    wire [{ka - 1}:0] {nm}_k;")
         o(f"    wire {nm}_wv, {nm}_wr, {nm}_pv, {nm}_pr;")

@@ -255,6 +255,11 @@ def _conv_unrolled(n: Conv) -> Stage:
     return Stage(n, "conv_unrolled", info["stages"], 1, {**base, **info})
 
 
+#: a constant multiply costs about this many LUTs per input bit (shift-adds over its
+#: canonical signed digits and its share of the adder tree), a 4:1 beat multiplexer one
+MUL_LUT_PER_BIT = 4
+
+
 def shared_order(idx: npt.NDArray[np.int64], r: int,
                  row_nnz: npt.NDArray[np.int64]) -> list[int]:
     """Which output pixel each (beat, kernel) slot of a shared-kernel conv computes:
@@ -262,11 +267,12 @@ def shared_order(idx: npt.NDArray[np.int64], r: int,
     past the last pixel), ``idx`` the conv's windows (:func:`windows_index`), ``row_nnz``
     the nonzero weights of each window element (row of the conv matrix).
 
-    Pixels are grouped by which taps of their window fall on padding (the interior,
-    each edge, each corner), largest group first, and each kernel takes ``r``
-    consecutive pixels of that list: a kernel builds only the taps some pixel of its
-    own reads, so kernels of edge and corner pixels spend no multiplier on padding (the
-    raster order, pixel ``t * k + j``, is kept when it builds no more)."""
+    A kernel builds only the taps some pixel of its own reads (:func:`shared_cost`). Two
+    orders are costed: the raster order (pixel ``t * k + j``: neighbouring kernels read
+    overlapping windows, so their beat multiplexers coincide and synthesis merges them)
+    and pixels grouped by which taps of their window fall on padding (interior, edges,
+    corners; largest group first, ``r`` consecutive pixels per kernel: kernels of edge
+    pixels drop the taps they never read). The cheaper one is taken."""
     p = idx.shape[0]
     k = -(-p // r)
     groups: dict[bytes, list[int]] = {}
@@ -274,21 +280,37 @@ def shared_order(idx: npt.NDArray[np.int64], r: int,
         groups.setdefault((idx[q] >= 0).tobytes(), []).append(q)
     seq = [q for key in sorted(groups, key=lambda g: (-len(groups[g]), g)) for q in groups[key]]
     seq += [-1] * (r * k - p)
-    order = [-1] * (r * k)
+    grouped = [-1] * (r * k)
     for j in range(k):
         for t in range(r):
-            order[t * k + j] = seq[j * r + t]
-    raster = list(range(p)) + [-1] * (r * k - p)  # pixel t*k + j in beat t, kernel j
-    return min(raster, order, key=lambda o: shared_multiplies(idx, o, k, row_nnz))
+            grouped[t * k + j] = seq[j * r + t]
+    raster = list(range(p)) + [-1] * (r * k - p)
+
+    def lut_per_bit(order: list[int]) -> int:
+        mults, muxes = shared_cost(idx, order, k, row_nnz)
+        return MUL_LUT_PER_BIT * mults + muxes * -(-r // 4)
+
+    return min(raster, grouped, key=lut_per_bit)
 
 
-def shared_multiplies(idx: npt.NDArray[np.int64], order: list[int], k: int,
-                      row_nnz: npt.NDArray[np.int64]) -> int:
-    """Constant multiplies the ``k`` kernels of a shared-kernel conv build (``order`` as
-    in :func:`shared_order`): per kernel, the nonzero weights of the window elements
-    that are not padding for some pixel it computes."""
-    return sum(int(row_nnz[np.any(idx[[q for q in order[j::k] if q >= 0]] >= 0, axis=0)].sum())
-               for j in range(k))
+def shared_cost(idx: npt.NDArray[np.int64], order: list[int], k: int,
+                row_nnz: npt.NDArray[np.int64]) -> tuple[int, int]:
+    """``(multiplies, multiplexers)`` of the ``k`` kernels of a shared-kernel conv
+    (``order`` as in :func:`shared_order`): per kernel, the nonzero weights of the window
+    elements that are not padding for some pixel it computes; and the distinct beat
+    multiplexers over those elements (one per distinct tuple of the inputs the beats
+    select, one input element wide; a tuple of one input is a wire)."""
+    mults, tuples = 0, set()
+    for j in range(k):
+        px = order[j::k]
+        real = [q for q in px if q >= 0]
+        used = np.any(idx[real] >= 0, axis=0) if real else np.zeros(idx.shape[1], bool)
+        mults += int(row_nnz[used].sum())
+        for e in np.flatnonzero(used & (row_nnz > 0)):
+            t = tuple(int(idx[q, e]) if q >= 0 else -1 for q in px)
+            if len(set(t)) > 1:
+                tuples.add(t)
+    return mults, len(tuples)
 
 
 def _conv_shared(n: Conv, r: int, base: dict[str, Any]) -> Stage:
@@ -312,9 +334,11 @@ def _conv_shared(n: Conv, r: int, base: dict[str, Any]) -> Stage:
     ab = aligned_bias(n)
     kbias = None if ab is None else np.tile(ab, k)
     info = mac_info(kern, kbias, base["shift"])
+    _, muxes = shared_cost(idx, order, k, np.count_nonzero(cm, axis=1))
     return Stage(n, "conv_unrolled_shared", info["stages"] + r + 1, r, {
         **base, **info, "reuse": r, "instances": k, "windows": idx, "order": order,
-        "kernel": kern, "kbias": kbias, "mults": int(np.count_nonzero(kern))})
+        "kernel": kern, "kbias": kbias, "mults": int(np.count_nonzero(kern)),
+        "muxes": muxes})
 
 
 def _gather(n: Node) -> Stage:
