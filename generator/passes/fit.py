@@ -49,14 +49,15 @@ pixel):
 * compute roof ``= min(P, MACs) * f / MACs`` inferences/s (the design accepts at most
   one input per cycle, hence ``min(.., MACs)``); the DSP-only roof
   ``min(DSP, MACs) * f / MACs`` is reported beside it;
-* memory roof ``= min(f, B / bits_read)`` inferences/s: a multiplier either is
-  hard-wired to its weight (a constant multiply reads nothing; at most ``min(P, MACs)``
-  MACs can be) or reads a weight per MAC from on-chip memory, whose bandwidth ``B`` is
-  the block-RAM ports (``BRAM18 * 2 ports * 36 bit`` per cycle) plus LUTs used as
-  64 x 1 ROMs (one bit per LUT of ``LUT_room`` per cycle); ``bits_read`` is the least a
-  design must read per inference, the narrowest weights of the ``MACs - min(P, MACs)``
-  MACs left. A model whose every MAC can be hard-wired reads nothing (roof ``f``). The
-  input/output stream is not counted;
+* memory roof ``= min(f, B / bits_read)`` inferences/s: a nonzero weight is either
+  hard-wired into a multiplier (a constant multiply reads nothing; at most ``P`` weights
+  can be, and a conv's hard-wired weight serves every output pixel) or read from on-chip
+  memory at least once per inference, whose bandwidth ``B`` is the block-RAM ports
+  (``BRAM18 * 2 ports * 36 bit`` per cycle) plus LUTs used as 64 x 1 ROMs (one bit per
+  LUT of ``LUT_room`` per cycle); ``bits_read`` is the least a design must read per
+  inference: the narrowest of the weights left when ``P`` are hard-wired. A model whose
+  every weight can be hard-wired reads nothing (roof ``f``). The input/output stream is
+  not counted;
 * ``bound = min(compute roof, memory roof)``; the fit reports ``achieved = f / II`` and
   ``fraction = achieved / bound``.
 * Reported beside it, not part of the bound: the *stream roof* ``f / beats``, ``beats``
@@ -328,12 +329,12 @@ def bound(graph: Graph, board: Any, costs: _Costs | None = None) -> dict[str, fl
     # nonzero MACs and weight bytes read per inference: a Dense layer's nonzeros once, a
     # Conv layer's once per output pixel
     macs, wbits = 0, 0
-    widths: list[tuple[int, int]] = []  # (weight width, MACs of that width)
+    widths: list[tuple[int, int]] = []  # (weight width, nonzero weights of that width)
     for n, z, p in zip(costs.dense, costs.nnz, costs.positions, strict=True):
         w = n.weights["weight"].ftype.width
         macs += z * p
         wbits += z * p * w
-        widths.append((w, z * p))
+        widths.append((w, z))
     wbytes = wbits / 8.0
     # a CNN's roof must not depend on how nnfab builds it: both of its architectures
     # (pixel-streamed and unrolled) are costed and the cheaper constant multiply and the
@@ -349,12 +350,12 @@ def bound(graph: Graph, board: Any, costs: _Costs | None = None) -> dict[str, fl
     mults = b.dsp + lut_mults
     compute = min(mults, macs) * f / macs if macs else f
     bram_bw = b.bram18 * 2 * 36 / 8.0 * f  # bytes/s
-    # weights are read from on-chip memory -- block RAM ports, or LUTs as 64 x 1 ROMs (one
-    # bit per LUT per cycle) -- unless a multiplier is hard-wired to its weight: at most
-    # min(P, MACs) of the MACs can be, and the least the others read is their narrowest
-    # weights'
+    # a weight is read from on-chip memory -- block RAM ports, or LUTs as 64 x 1 ROMs (one
+    # bit per LUT per cycle) -- at least once per inference unless a multiplier is
+    # hard-wired to it: at most P weights can be, and the least the others read is the
+    # narrowest weights'
     read_bw = bram_bw + lut_room / 8.0 * f  # bytes/s
-    to_read = macs - min(mults, macs)
+    to_read = max(0, sum(k for _, k in widths) - mults)
     read_bits = 0
     for w, k in sorted(widths):
         take = min(k, to_read)
