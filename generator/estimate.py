@@ -245,13 +245,6 @@ def accumulators(sch: Schedule, lay: RomLayout, n_out: int, aw: int) -> dict[str
     return {"acc": 1, "lut": lut1, "ff": ff1}
 
 
-def has_outputs(sch: Schedule, n_out: int) -> list[int]:
-    """1 for each output with a nonzero weight in schedule ``sch``, else 0."""
-    has = np.zeros(n_out, np.int64)
-    has[sch.out_idx[sch.valid]] = 1
-    return [int(v) for v in has]
-
-
 def folded_resources(sch: Schedule, n_in: int, n_out: int, tx: FixedType, wft: FixedType,
                      to: FixedType, lut_mults: bool = False) -> dict[str, int]:
     """DSP/BRAM18/LUT/FF of one ``nnfab_dense_folded`` running schedule ``sch``

@@ -85,6 +85,8 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -293,24 +295,33 @@ class _Costs:
         return max(int(row[k]) / max(1, self.lim.get(k, 1)) for k in RESOURCES)
 
 
+@contextmanager
+def _built_as(graph: Graph, io: str) -> Iterator[None]:
+    """Cost ``graph`` as if converted with I/O type ``io``; the conversion's own io type
+    is put back on exit."""
+    cfg = graph.meta.setdefault("config", {})
+    was = io_type(graph)
+    cfg["io"] = io
+    try:
+        yield
+    finally:
+        cfg["io"] = was
+
+
 def _other_arch(graph: Graph) -> _Costs:
     """The fully parallel costs of ``graph`` built with the other io type (a CNN: the
     streamed architecture for an unrolled one and back); a conv too large to unroll
     costs as streamed twice."""
     from ..backends.rtl.plan import RTLUnsupported
 
-    cfg = graph.meta.setdefault("config", {})
-    io = io_type(graph)
-    cfg["io"] = "stream" if io == "parallel" else "parallel"
     try:
-        c = _Costs(graph)
-        c.restore()
+        with _built_as(graph, "stream" if io_type(graph) == "parallel" else "parallel"):
+            c = _Costs(graph)
+            c.restore()
     except RTLUnsupported:
-        cfg["io"] = "stream"
-        c = _Costs(graph)
-        c.restore()
-    finally:
-        cfg["io"] = io
+        with _built_as(graph, "stream"):
+            c = _Costs(graph)
+            c.restore()
     return c
 
 
@@ -555,20 +566,17 @@ def _io_fit(graph: Graph, io: str, goal: str, lim: dict[str, int]) -> int | str 
     graph is left unchanged)."""
     from ..backends.rtl.plan import RTLUnsupported
 
-    cfg = graph.meta.setdefault("config", {})
-    was = io_type(graph)
-    cfg["io"] = io
     costs = None
-    try:
-        costs = _Costs(graph)
-        choice, _, _ = _search(costs, goal, lim)
-        return None if choice is None else int(costs.apply(choice)["total"]["ii_cycles"])
-    except RTLUnsupported as e:
-        return str(e).split(";")[0]
-    finally:
-        if costs is not None:
-            costs.restore()
-        cfg["io"] = was
+    with _built_as(graph, io):
+        try:
+            costs = _Costs(graph)
+            choice, _, _ = _search(costs, goal, lim)
+            return None if choice is None else int(costs.apply(choice)["total"]["ii_cycles"])
+        except RTLUnsupported as e:
+            return str(e).split(";")[0]
+        finally:
+            if costs is not None:
+                costs.restore()
 
 
 def _explain(fraction: float, binding: str, use: dict[str, float], ii: int,

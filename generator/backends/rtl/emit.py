@@ -201,7 +201,7 @@ def folded_instance(o: _Lines, files: dict[str, str], nm: str, sch: Schedule, n_
     ``n_in``-input layer by the folded schedule ``sch`` of ``W`` (``bias`` aligned to the
     output fraction, one per output); its ROM image goes to ``files``; ``ports`` is the
     port connection list; ``mul_lut``: shift-add multipliers in LUTs instead of DSP48s."""
-    from ...estimate import accumulators, has_outputs
+    from ...estimate import accumulators
 
     n_out = len(bias)
     lay = rom_layout(sch, n_in, n_out, wft.width)
@@ -221,8 +221,10 @@ def folded_instance(o: _Lines, files: dict[str, str], nm: str, sch: Schedule, n_
         params.append(f".IN_LIST({pack([i for li in lay.in_list for i in li], ia)})")
     params += [f".OLO({pack(lay.out_lo, oa)})", f".OHI({pack(lay.out_hi, oa)})",
                f".FILE({{MEM_DIR, \"{mem}\"}})", f".BIAS({pack(bias, to.width)})"]
-    if acc:
-        params.append(f".HAS({pack(has_outputs(sch, n_out), 1)})")
+    if acc:  # the outputs with a nonzero weight; the others are their bias
+        has = np.zeros(n_out, np.int64)
+        has[sch.out_idx[sch.valid]] = 1
+        params.append(f".HAS({pack([int(v) for v in has], 1)})")
     o(f"    nnfab_dense_folded #({', '.join(params)}) u_{nm} ({ports});")
 
 

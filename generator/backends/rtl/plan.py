@@ -260,19 +260,50 @@ def _conv_unrolled(n: Conv) -> Stage:
 MUL_LUT_PER_BIT = 4
 
 
+def kernel_taps(idx: npt.NDArray[np.int64], order: list[int],
+                k: int) -> list[npt.NDArray[np.bool_]]:
+    """Per kernel ``j`` of a shared-kernel conv (``order`` as in :func:`shared_order`),
+    the window elements some pixel it computes reads (not padding for all of them)."""
+    taps = []
+    for j in range(k):
+        real = [q for q in order[j::k] if q >= 0]
+        taps.append(np.any(idx[real] >= 0, axis=0) if real else np.zeros(idx.shape[1], bool))
+    return taps
+
+
+def shared_cost(idx: npt.NDArray[np.int64], order: list[int], k: int,
+                row_nnz: npt.NDArray[np.int64]) -> tuple[int, int]:
+    """``(multiplies, multiplexers)`` of the ``k`` kernels of a shared-kernel conv
+    (``order`` as in :func:`shared_order`): per kernel, the nonzero weights of the window
+    elements it reads (:func:`kernel_taps`); and the distinct beat multiplexers over those
+    elements (one per distinct tuple of the inputs the beats select, one input element
+    wide; a tuple of one input is a wire)."""
+    mults, tuples = 0, set()
+    for j, used in enumerate(kernel_taps(idx, order, k)):
+        mults += int(row_nnz[used].sum())
+        px = order[j::k]
+        for e in np.flatnonzero(used & (row_nnz > 0)):
+            t = tuple(int(idx[q, e]) if q >= 0 else -1 for q in px)
+            if len(set(t)) > 1:
+                tuples.add(t)
+    return mults, len(tuples)
+
+
 def shared_order(idx: npt.NDArray[np.int64], r: int,
-                 row_nnz: npt.NDArray[np.int64]) -> list[int]:
-    """Which output pixel each (beat, kernel) slot of a shared-kernel conv computes:
+                 row_nnz: npt.NDArray[np.int64]) -> tuple[list[int], int]:
+    """Which output pixel each (beat, kernel) slot of a shared-kernel conv computes, and
+    the number of distinct beat multiplexers that order needs (:func:`shared_cost`):
     ``order[t * k + j]`` is the pixel kernel ``j`` takes in beat ``t`` (``-1``: none,
     past the last pixel), ``idx`` the conv's windows (:func:`windows_index`), ``row_nnz``
     the nonzero weights of each window element (row of the conv matrix).
 
-    A kernel builds only the taps some pixel of its own reads (:func:`shared_cost`). Two
+    A kernel builds only the taps some pixel of its own reads (:func:`kernel_taps`). Two
     orders are costed: the raster order (pixel ``t * k + j``: neighbouring kernels read
     overlapping windows, so their beat multiplexers coincide and synthesis merges them)
     and pixels grouped by which taps of their window fall on padding (interior, edges,
     corners; largest group first, ``r`` consecutive pixels per kernel: kernels of edge
-    pixels drop the taps they never read). The cheaper one is taken."""
+    pixels drop the taps they never read). The cheaper one is taken (the raster order on
+    a tie)."""
     p = idx.shape[0]
     k = -(-p // r)
     groups: dict[bytes, list[int]] = {}
@@ -285,32 +316,14 @@ def shared_order(idx: npt.NDArray[np.int64], r: int,
         for t in range(r):
             grouped[t * k + j] = seq[j * r + t]
     raster = list(range(p)) + [-1] * (r * k - p)
-
-    def lut_per_bit(order: list[int]) -> int:
+    best: tuple[int, list[int], int] | None = None
+    for order in (raster, grouped):
         mults, muxes = shared_cost(idx, order, k, row_nnz)
-        return MUL_LUT_PER_BIT * mults + muxes * -(-r // 4)
-
-    return min(raster, grouped, key=lut_per_bit)
-
-
-def shared_cost(idx: npt.NDArray[np.int64], order: list[int], k: int,
-                row_nnz: npt.NDArray[np.int64]) -> tuple[int, int]:
-    """``(multiplies, multiplexers)`` of the ``k`` kernels of a shared-kernel conv
-    (``order`` as in :func:`shared_order`): per kernel, the nonzero weights of the window
-    elements that are not padding for some pixel it computes; and the distinct beat
-    multiplexers over those elements (one per distinct tuple of the inputs the beats
-    select, one input element wide; a tuple of one input is a wire)."""
-    mults, tuples = 0, set()
-    for j in range(k):
-        px = order[j::k]
-        real = [q for q in px if q >= 0]
-        used = np.any(idx[real] >= 0, axis=0) if real else np.zeros(idx.shape[1], bool)
-        mults += int(row_nnz[used].sum())
-        for e in np.flatnonzero(used & (row_nnz > 0)):
-            t = tuple(int(idx[q, e]) if q >= 0 else -1 for q in px)
-            if len(set(t)) > 1:
-                tuples.add(t)
-    return mults, len(tuples)
+        cost = MUL_LUT_PER_BIT * mults + muxes * -(-r // 4)
+        if best is None or cost < best[0]:
+            best = (cost, order, muxes)
+    assert best is not None
+    return best[1], best[2]
 
 
 def _conv_shared(n: Conv, r: int, base: dict[str, Any]) -> Stage:
@@ -324,17 +337,14 @@ def _conv_shared(n: Conv, r: int, base: dict[str, Any]) -> Stage:
     idx = windows_index(n)
     k = -(-idx.shape[0] // r)
     cm = conv_matrix(n)
-    order = shared_order(idx, r, np.count_nonzero(cm, axis=1))
-    kern = np.zeros((k * cm.shape[0], k * cm.shape[1]), np.int64)  # k windows -> k pixels
-    for j in range(k):
-        px = [q for q in order[j::k] if q >= 0]
-        used = np.any(idx[px] >= 0, axis=0) if px else np.zeros(cm.shape[0], bool)
-        kern[j * cm.shape[0]:(j + 1) * cm.shape[0], j * cm.shape[1]:(j + 1) * cm.shape[1]] = \
-            cm * used[:, None]
+    order, muxes = shared_order(idx, r, np.count_nonzero(cm, axis=1))
+    h, w = cm.shape
+    kern = np.zeros((k * h, k * w), np.int64)  # k windows -> k pixels
+    for j, used in enumerate(kernel_taps(idx, order, k)):
+        kern[j * h:(j + 1) * h, j * w:(j + 1) * w] = cm * used[:, None]
     ab = aligned_bias(n)
     kbias = None if ab is None else np.tile(ab, k)
     info = mac_info(kern, kbias, base["shift"])
-    _, muxes = shared_cost(idx, order, k, np.count_nonzero(cm, axis=1))
     return Stage(n, "conv_unrolled_shared", info["stages"] + r + 1, r, {
         **base, **info, "reuse": r, "instances": k, "windows": idx, "order": order,
         "kernel": kern, "kbias": kbias, "mults": int(np.count_nonzero(kern)),
