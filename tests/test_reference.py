@@ -172,3 +172,27 @@ def test_example_is_pruned_8bit(example_model) -> None:
     assert 1 - nnz / total >= 0.70
     assert all(n.weights["weight"].ftype.width <= 8 for n in dense)
     assert os.path.getsize(example_model) < 200_000
+
+
+@pytest.mark.parametrize("name", ["mlp8", "ternary_net", "cnn_residual"])
+def test_keras_format_converts_like_h5(name, zoo_dir, tmp_path) -> None:
+    """A model saved as ``.keras`` (the zip format, whose QActivation quantizers are stored
+    as dicts) converts to the same graph as its ``.h5`` and the reference still equals the
+    reloaded model's own predict."""
+    from conftest import zoo_model
+
+    from generator.frontends.keras import load_model
+
+    zm = zoo_model(name, zoo_dir)
+    path = str(tmp_path / f"{name}.keras")
+    zm.model.save(path)
+    m = load_model(path)
+    g, g_h5 = convert(m), convert(load_model(zm.path))
+    (d, a), (d_h5, a_h5) = ir.to_json(g), ir.to_json(g_h5)
+    assert d == d_h5
+    assert a.keys() == a_h5.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], a_h5[k])
+    x = zm.x[:200]
+    np.testing.assert_array_equal(reference.predict(g, x),
+                                  m.predict(x, verbose=0).astype(np.float64))

@@ -92,21 +92,48 @@ def import_tf() -> Any:
     return tf
 
 
-def load_model(path: str) -> Any:
-    """Load a Keras 2 / QKeras model file (``.h5`` or a SavedModel directory)."""
-    if not os.path.exists(path):
-        raise FrontendError(f"model file {path} does not exist")
-    if not (path.endswith((".h5", ".hdf5", ".keras")) or os.path.isdir(path)):
-        raise FrontendError(
-            f"model file {path}: unsupported format; supported: .h5/.hdf5 (Keras 2 / QKeras), "
-            "a SavedModel directory"
-        )
-    import_tf()
-    import tf_keras
+def _qkeras_objects() -> dict[str, Any]:
+    """QKeras's custom objects for ``load_model``, with ``QActivation`` able to restore
+    itself from a ``.keras`` file.
+
+    The ``.keras`` (zip) format stores a ``QActivation``'s quantizer as a serialized dict
+    and hands that dict to ``QActivation(activation=...)``, which QKeras 0.9.0 keeps as it
+    is (it only parses strings), so the model fails to rebuild. The quantizer is rebuilt
+    here with QKeras's own ``get_quantizer`` (which reads such dicts), giving the object
+    the layer was saved with; the layer class is QKeras's, subclassed under its own name.
+    """
+    from qkeras import qlayers
+    from qkeras.quantizers import get_quantizer
     from qkeras.utils import _add_supported_quantized_objects
 
     objs: dict[str, Any] = {}
     _add_supported_quantized_objects(objs)
+
+    class QActivation(qlayers.QActivation):  # type: ignore[misc]
+        @classmethod
+        def from_config(cls, config: dict[str, Any]) -> Any:
+            config = dict(config)
+            if isinstance(config.get("activation"), dict):
+                config["activation"] = get_quantizer(config["activation"])
+            return cls(**config)
+
+    objs["QActivation"] = QActivation
+    return objs
+
+
+def load_model(path: str) -> Any:
+    """Load a Keras 2 / QKeras model file (``.h5``, ``.keras`` or a SavedModel directory)."""
+    if not os.path.exists(path):
+        raise FrontendError(f"model file {path} does not exist")
+    if not (path.endswith((".h5", ".hdf5", ".keras")) or os.path.isdir(path)):
+        raise FrontendError(
+            f"model file {path}: unsupported format; supported: .h5/.hdf5 and .keras "
+            "(Keras 2 / QKeras), a SavedModel directory"
+        )
+    import_tf()
+    import tf_keras
+
+    objs = _qkeras_objects()
     try:
         return tf_keras.models.load_model(path, custom_objects=objs, compile=False)
     except Exception as e:  # noqa: BLE001 - h5py/keras raise many kinds
