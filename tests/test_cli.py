@@ -102,6 +102,75 @@ def test_unsupported_layer(capsys, tmp_path) -> None:
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".nnfab-")]
 
 
+@pytest.mark.parametrize("layer,pattern", [
+    ("relu_max", (r"^nnfab: error: layer r: ReLU with max_value=0\.75 is not supported; "
+                  r"supported: ReLU\(\) \(max_value=None, negative_slope=0, threshold=0\)")),
+    ("relu_slope", r"^nnfab: error: layer r: ReLU with negative_slope=0\.25 is not supported"),
+    ("relu_threshold", r"^nnfab: error: layer r: ReLU with threshold=0\.5 is not supported"),
+    ("groups", r"^nnfab: error: layer r: groups=2 is not supported; supported: groups=1"),
+])
+def test_layer_option_not_converted_silently(capsys, tmp_path, layer, pattern) -> None:
+    """A layer option nnfab does not implement is refused, never dropped (a ReLU's
+    max_value/negative_slope/threshold, a grouped conv)."""
+    import tf_keras as keras
+
+    L = keras.layers
+    r = {"relu_max": lambda: L.ReLU(max_value=0.75, name="r"),
+         "relu_slope": lambda: L.ReLU(negative_slope=0.25, name="r"),
+         "relu_threshold": lambda: L.ReLU(threshold=0.5, name="r"),
+         "groups": lambda: L.Conv2D(4, 3, groups=2, name="r")}[layer]()
+    shape = (6, 6, 2) if layer == "groups" else (8,)
+    m = keras.Sequential([L.InputLayer(input_shape=shape), L.Dense(2) if layer != "groups"
+                          else L.Activation("linear"), r])
+    p = str(tmp_path / "m.h5")
+    m.save(p)
+    out = tmp_path / "o"
+    code, _, err = run(capsys, "convert", p, "-o", str(out), "--precision", "ap_fixed<16,6>")
+    _one_line_error(code, err, pattern)
+    assert not out.exists()
+
+
+def test_keras_relu_and_softmax_layers_convert(tmp_path) -> None:
+    """A plain Keras ReLU layer is max(x, 0) bit-exactly (fully quantized model); a Softmax
+    layer converts as Activation('softmax') does, to the same graph."""
+    import tf_keras as keras
+    from qkeras import QActivation, QDense
+
+    from generator import config, ir, reference
+    from generator.frontends.keras import from_model
+    from generator.passes import run_pipeline
+    from generator.verify import source_predict
+
+    L = keras.layers
+    keras.utils.set_random_seed(3)
+    qb = "quantized_bits(8,0,alpha=1)"
+
+    def model(last):
+        i = L.Input((16,), name="x")
+        h = QActivation("quantized_bits(8,2)", name="q")(i)
+        h = QDense(8, kernel_quantizer=qb, bias_quantizer=qb, name="d")(h)
+        return keras.Model(i, last(h))
+
+    m = model(lambda h: QActivation("quantized_bits(8,2)", name="q2")(L.ReLU(name="r")(h)))
+    g = from_model(m, config.load(None, None))
+    run_pipeline(g)
+    assert g.meta["fully_quantized"]
+    x = np.ldexp(np.random.default_rng(3).integers(-128, 128, (500, 16)).astype(np.float64), -5)
+    np.testing.assert_array_equal(reference.predict(g, x), source_predict(m, x))
+
+    graphs = []
+    for last in (lambda h: L.Softmax(name="s")(h), lambda h: L.Activation("softmax", name="s")(h)):
+        mm = model(last)
+        mm.set_weights(m.get_weights()[:len(mm.get_weights())])
+        gg = from_model(mm, config.load(None, None))
+        run_pipeline(gg)
+        d, a = ir.to_json(gg)
+        graphs.append(({k: v for k, v in d.items() if k != "name"}, a))  # the Keras model's name
+    assert graphs[0][0] == graphs[1][0]
+    for k in graphs[1][1]:
+        np.testing.assert_array_equal(graphs[0][1][k], graphs[1][1][k])
+
+
 def test_corrupt_file(capsys, tmp_path) -> None:
     p = tmp_path / "bad.h5"
     p.write_bytes(b"this is not hdf5")

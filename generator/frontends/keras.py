@@ -1,6 +1,6 @@
 """Keras 2 (tf-keras) and QKeras models to the nnfab IR.
 
-Loads ``.h5`` / SavedModel files through tf-keras with ``TF_USE_LEGACY_KERAS=1`` (QKeras
+Loads ``.h5`` / ``.keras`` / SavedModel files through tf-keras with ``TF_USE_LEGACY_KERAS=1`` (QKeras
 needs it) and maps each layer to IR nodes:
 
 =====================  ==============================================================
@@ -11,6 +11,8 @@ Dense / QDense         Dense (exact sum) [+ Quantize(accum)] [+ Quantize(result)
                        a float layer] + the layer's activation
 QActivation            Quantize / Relu+Quantize / Binarize / Ternarize
 Activation             Relu, Table (sigmoid, tanh), Softmax; linear is dropped
+ReLU / Softmax         Relu (plain ``max(x, 0)`` only: a ``max_value``, ``negative_slope``
+                       or ``threshold`` is refused) / Softmax over the last axis
 BatchNormalization     ScaleShift (folded into the Dense by ``fold_batchnorm``)
 Dropout                dropped (inference)
 Flatten / Reshape      Reshape
@@ -71,7 +73,8 @@ SUPPORTED_LAYERS = (
     "InputLayer, Dense, QDense, Conv1D, Conv2D, QConv1D, QConv2D, DepthwiseConv2D, "
     "QDepthwiseConv2D, MaxPooling1D/2D, AveragePooling1D/2D, GlobalAveragePooling1D/2D, "
     "GlobalMaxPooling1D/2D, ZeroPadding1D/2D, UpSampling1D/2D, Add, Concatenate, "
-    "QActivation, Activation (linear, relu, sigmoid, tanh, softmax), BatchNormalization, "
+    "QActivation, Activation (linear, relu, sigmoid, tanh, softmax), ReLU (plain), Softmax, "
+    "BatchNormalization, "
     "Dropout, Flatten, Reshape"
 )
 SUPPORTED_QUANTIZERS = "quantized_bits, quantized_relu, binary, ternary"
@@ -448,6 +451,9 @@ class _Builder:
         if layer.padding not in ("valid", "same"):
             raise FrontendError(f"layer {name}: padding {layer.padding!r} is not supported; "
                                 "supported: valid, same")
+        if int(getattr(layer, "groups", 1)) != 1:
+            raise FrontendError(f"layer {name}: groups={layer.groups} is not supported; "
+                                "supported: groups=1 (or a DepthwiseConv)")
         if depthwise and int(layer.depth_multiplier) != 1:
             raise FrontendError(f"layer {name}: depth_multiplier must be 1")
         if len(self.x.shape) != rank + 1:
@@ -562,7 +568,13 @@ class _Builder:
         elif c == "Activation":
             self.keras_activation(name, layer.activation)
         elif c == "ReLU":
+            _plain_relu(layer)
             self.keras_activation(name, _Named("relu"))
+        elif c == "Softmax":
+            if _axes(layer.axis) not in ((-1,), (len(self.x.shape),)):
+                raise FrontendError(f"layer {name}: Softmax axis {layer.axis} is not supported; "
+                                    "supported: the last axis (-1)")
+            self.keras_activation(name, _Named("softmax"))
         elif c == "BatchNormalization":
             self.batchnorm(layer)
         elif c == "Dropout":
@@ -675,6 +687,23 @@ def _zero_pads(layer: Any, c: str) -> tuple[int, ...]:
 class _Named:
     def __init__(self, name: str) -> None:
         self.__name__ = name
+
+
+def _axes(axis: Any) -> tuple[int, ...]:
+    return tuple(int(a) for a in axis) if isinstance(axis, (list, tuple)) else (int(axis),)
+
+
+def _plain_relu(layer: Any) -> None:
+    """A Keras ``ReLU`` layer is converted as ``max(x, 0)`` only when it is exactly that."""
+    cfg = {"max_value": getattr(layer, "max_value", None),
+           "negative_slope": float(getattr(layer, "negative_slope", 0.0) or 0.0),
+           "threshold": float(getattr(layer, "threshold", 0.0) or 0.0)}
+    mv = cfg["max_value"]
+    if (mv is not None and not np.isinf(float(mv))) or cfg["negative_slope"] or cfg["threshold"]:
+        set_ = ", ".join(f"{k}={v}" for k, v in cfg.items() if v not in (None, 0.0))
+        raise FrontendError(f"layer {layer.name}: ReLU with {set_} is not supported; supported: "
+                            "ReLU() (max_value=None, negative_slope=0, threshold=0); use a "
+                            "QActivation quantized_relu for a clipped ReLU")
 
 
 def _bn_params(layer: Any) -> tuple[np.ndarray, ...]:
