@@ -108,20 +108,31 @@ def test_unsupported_layer(capsys, tmp_path) -> None:
     ("relu_slope", r"^nnfab: error: layer r: ReLU with negative_slope=0\.25 is not supported"),
     ("relu_threshold", r"^nnfab: error: layer r: ReLU with threshold=0\.5 is not supported"),
     ("groups", r"^nnfab: error: layer r: groups=2 is not supported; supported: groups=1"),
+    ("pool_channels_first", r"^nnfab: error: layer r: only data_format='channels_last' is "),
+    ("flatten_channels_first", r"^nnfab: error: layer r: only data_format='channels_last' is "),
+    ("bn_axis", (r"^nnfab: error: layer r: BatchNormalization axis \[1\] is not supported; "
+                 r"supported: the last \(channel\) axis")),
+    ("softmax_axis", r"^nnfab: error: layer r: Softmax axis \[1\] is not supported"),
 ])
 def test_layer_option_not_converted_silently(capsys, tmp_path, layer, pattern) -> None:
     """A layer option nnfab does not implement is refused, never dropped (a ReLU's
-    max_value/negative_slope/threshold, a grouped conv)."""
+    max_value/negative_slope/threshold, a grouped conv, channels-first pooling and
+    flattening, batch normalization or softmax over another axis than the channels)."""
     import tf_keras as keras
 
     L = keras.layers
     r = {"relu_max": lambda: L.ReLU(max_value=0.75, name="r"),
          "relu_slope": lambda: L.ReLU(negative_slope=0.25, name="r"),
          "relu_threshold": lambda: L.ReLU(threshold=0.5, name="r"),
-         "groups": lambda: L.Conv2D(4, 3, groups=2, name="r")}[layer]()
-    shape = (6, 6, 2) if layer == "groups" else (8,)
-    m = keras.Sequential([L.InputLayer(input_shape=shape), L.Dense(2) if layer != "groups"
-                          else L.Activation("linear"), r])
+         "groups": lambda: L.Conv2D(4, 3, groups=2, name="r"),
+         "pool_channels_first": lambda: L.MaxPooling2D(2, data_format="channels_first", name="r"),
+         "flatten_channels_first": lambda: L.Flatten(data_format="channels_first", name="r"),
+         "bn_axis": lambda: L.BatchNormalization(axis=1, name="r"),
+         "softmax_axis": lambda: L.Softmax(axis=1, name="r")}[layer]()
+    spatial = layer not in ("relu_max", "relu_slope", "relu_threshold")
+    shape = (6, 6, 2) if spatial else (8,)
+    m = keras.Sequential([L.InputLayer(input_shape=shape),
+                          L.Activation("linear") if spatial else L.Dense(2), r])
     p = str(tmp_path / "m.h5")
     m.save(p)
     out = tmp_path / "o"

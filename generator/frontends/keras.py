@@ -543,6 +543,10 @@ class _Builder:
 
     def batchnorm(self, layer: Any) -> None:
         name = layer.name
+        assert self.x is not None
+        if _axes(layer.axis) not in ((-1,), (len(self.x.shape),)):
+            raise FrontendError(f"layer {name}: BatchNormalization axis {list(_axes(layer.axis))} is not "
+                                "supported; supported: the last (channel) axis, -1")
         gamma, beta, mean, var = _bn_params(layer)
         scale = gamma / np.sqrt(var + layer.epsilon)
         shift = beta - mean * scale
@@ -559,6 +563,8 @@ class _Builder:
         """Convert one single-input layer (appends to the current tensor ``self.x``)."""
         assert self.x is not None
         name = layer.name
+        if getattr(layer, "data_format", None) == "channels_first" and len(self.x.shape) > 1:
+            raise FrontendError(f"layer {name}: only data_format='channels_last' is supported")
         if c in ("Dense", "QDense"):
             self.dense(layer)
         elif c in CONV_LAYERS:
@@ -572,7 +578,7 @@ class _Builder:
             self.keras_activation(name, _Named("relu"))
         elif c == "Softmax":
             if _axes(layer.axis) not in ((-1,), (len(self.x.shape),)):
-                raise FrontendError(f"layer {name}: Softmax axis {layer.axis} is not supported; "
+                raise FrontendError(f"layer {name}: Softmax axis {list(_axes(layer.axis))} is not supported; "
                                     "supported: the last axis (-1)")
             self.keras_activation(name, _Named("softmax"))
         elif c == "BatchNormalization":
