@@ -141,6 +141,40 @@ def test_layer_option_not_converted_silently(capsys, tmp_path, layer, pattern) -
     assert not out.exists()
 
 
+@pytest.mark.parametrize("kind,pattern", [
+    ("two_inputs", (r"^nnfab: error: model m has 2 inputs and 1 output; supported: one input "
+                    r"and one output$")),
+    ("two_outputs", r"^nnfab: error: model m has 1 input and 2 outputs; supported: one input "),
+    ("shared_layer", (r"^nnfab: error: layer d \(Dense\) is called 2 times \(shared weights\); "
+                      r"supported: each layer called once$")),
+    ("multiply", (r"^nnfab: error: layer mul \(Multiply\) takes 2 inputs; supported layers of "
+                  r"several inputs: Add, Concatenate$")),
+])
+def test_graph_nnfab_cannot_build_is_refused(capsys, tmp_path, kind, pattern) -> None:
+    """Several inputs or outputs, a layer called twice or an unsupported merge are refused in
+    one line (a second output or a shared layer's second call was silently dropped)."""
+    import tf_keras as keras
+
+    L = keras.layers
+    a = L.Input((8,), name="a")
+    if kind == "two_inputs":
+        b = L.Input((8,), name="b")
+        m = keras.Model([a, b], L.Add()([a, b]), name="m")
+    elif kind == "two_outputs":
+        m = keras.Model(a, [L.Dense(2)(a), L.Dense(3)(a)], name="m")
+    elif kind == "shared_layer":
+        d = L.Dense(8, name="d")
+        m = keras.Model(a, d(L.ReLU()(d(a))), name="m")
+    else:
+        m = keras.Model(a, L.Multiply(name="mul")([a, L.Dense(8)(a)]), name="m")
+    p = str(tmp_path / "m.h5")
+    m.save(p)
+    out = tmp_path / "o"
+    code, _, err = run(capsys, "convert", p, "-o", str(out), "--precision", "ap_fixed<16,6>")
+    _one_line_error(code, err, pattern)
+    assert not out.exists()
+
+
 def test_keras_relu_and_softmax_layers_convert(tmp_path) -> None:
     """A plain Keras ReLU layer is max(x, 0) bit-exactly (fully quantized model); a Softmax
     layer converts as Activation('softmax') does, to the same graph."""

@@ -607,6 +607,7 @@ class _Builder:
 
     def convert(self) -> Graph:
         layers = list(self.model.layers)
+        _check_structure(self.model, layers)
         first_q = None
         for layer in layers:
             c = type(layer).__name__
@@ -658,13 +659,15 @@ class _Builder:
             if c in ("Add", "Concatenate"):
                 self.merge(layer, c, ins)
             elif len(ins) != 1:
-                raise FrontendError(f"layer {layer.name} ({c}): expected one input, got {len(ins)}")
+                raise FrontendError(f"layer {layer.name} ({c}) takes {len(ins)} inputs; supported "
+                                    "layers of several inputs: Add, Concatenate")
             else:
                 self.layer(layer, c)
             assert self.x is not None
             produced[layer.name] = self.x
             last = self.x
-        self.x = last
+        out = _output_layer(self.model)
+        self.x = produced.get(out, last) if out is not None else last
         assert self.x is not None
         self.g.outputs = [self.x]
         self.g.meta["notes"] = self.notes
@@ -688,6 +691,34 @@ def _zero_pads(layer: Any, c: str) -> tuple[int, ...]:
         return (int(p[0]), int(p[1])) if isinstance(p, (tuple, list)) else (int(p), int(p))
     (t, b), (left, r) = p
     return (int(t), int(b), int(left), int(r))
+
+
+def _calls(model: Any, layer: Any) -> int:
+    """How many times ``model`` calls ``layer`` (its nodes in this model's graph)."""
+    nodes = getattr(layer, "_inbound_nodes", None) or []
+    net = getattr(model, "_network_nodes", None)
+    if net is None:
+        return len(nodes)
+    return sum(1 for i in range(len(nodes)) if f"{layer.name}_ib-{i}" in net)
+
+
+def _output_layer(model: Any) -> str | None:
+    names = list(getattr(model, "output_names", None) or [])
+    return names[0] if len(names) == 1 else None
+
+
+def _check_structure(model: Any, layers: list[Any]) -> None:
+    """One input, one output, every layer called once (a graph nnfab can build)."""
+    n_in, n_out = len(model.inputs or []), len(model.outputs or [])
+    if n_in != 1 or n_out != 1:
+        raise FrontendError(f"model {model.name} has {n_in} input{'s' * (n_in != 1)} and "
+                            f"{n_out} output{'s' * (n_out != 1)}; supported: one input and one "
+                            "output")
+    for layer in layers:
+        k = _calls(model, layer)
+        if k > 1:
+            raise FrontendError(f"layer {layer.name} ({type(layer).__name__}) is called {k} "
+                                "times (shared weights); supported: each layer called once")
 
 
 class _Named:
