@@ -65,6 +65,10 @@ class Config:
     io: str = "parallel"
     skip_zeros: bool = False
     layers: dict[str, LayerConfig] = field(default_factory=dict)
+    #: where a parallelism option (strategy, reuse, multipliers, skip_zeros) was set
+    #: (``--reuse``, ``model.strategy``, ``layers.fc1.reuse``, ...): ``--fit`` chooses
+    #: these itself and refuses to override one
+    parallelism_set: list[str] = field(default_factory=list)
 
     def var(self, layer: str, name: str) -> FixedType | None:
         """The configured type of ``name`` for ``layer`` (layer, then model default)."""
@@ -161,12 +165,15 @@ def from_dict(d: dict[str, Any]) -> Config:
             cfg.precision.update(_parse_precision("model.precision", v))
         elif k == "strategy":
             cfg.strategy = _choice("model.strategy", v, STRATEGIES)
+            cfg.parallelism_set.append("model.strategy")
         elif k == "reuse":
             cfg.reuse = _reuse("model.reuse", v)
+            cfg.parallelism_set.append("model.reuse")
         elif k == "io":
             cfg.io = _choice("model.io", v, IO_TYPES)
         elif k == "skip_zeros":
             cfg.skip_zeros = _bool("model.skip_zeros", v)
+            cfg.parallelism_set.append("model.skip_zeros")
         else:
             raise ConfigError(
                 f"config model: unknown key {k!r}; supported: precision, strategy, reuse, io, "
@@ -176,6 +183,8 @@ def from_dict(d: dict[str, Any]) -> Config:
         lc = LayerConfig()
         for k, v in (lv or {}).items():
             where = f"layers.{name}.{k}"
+            if k in ("reuse", "strategy", "skip_zeros", "multipliers"):
+                cfg.parallelism_set.append(where)
             if k == "precision":
                 lc.precision = _parse_precision(where, v)
             elif k == "reuse":
@@ -211,8 +220,10 @@ def load(path: str | None, precision: str | None = None, **options: Any) -> Conf
         cfg.precision.update(_parse_precision("--precision", precision))
     if options.get("strategy") is not None:
         cfg.strategy = _choice("--strategy", options["strategy"], STRATEGIES)
+        cfg.parallelism_set.append("--strategy")
     if options.get("reuse") is not None:
         cfg.reuse = _reuse("--reuse", options["reuse"])
+        cfg.parallelism_set.append("--reuse")
     if options.get("io") is not None:
         cfg.io = _choice("--io", options["io"], IO_TYPES)
     return cfg

@@ -79,6 +79,14 @@ def build_graph(
     """
     from .frontends.keras import convert_file
 
+    if fit and cfg.parallelism_set:
+        from .passes.fit import FitError
+
+        given = cfg.parallelism_set
+        raise FitError(
+            f"--fit {fit} chooses every layer's strategy, reuse, multipliers and zero skipping, "
+            f"so it would override {', '.join(given)}: remove "
+            f"{'it' if len(given) == 1 else 'them'}, or convert without --fit to keep them")
     g, times = convert_file(model_path, cfg)
     board_name = None
     if board:

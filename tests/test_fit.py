@@ -251,6 +251,21 @@ def test_cli_fit_errors(jet_h5, tmp_path, capsys):
     assert rc == 2 and err.count("\n") == 0
     assert err.startswith("nnfab: error: jet_mlp does not fit tiny even fully folded")
     assert not (tmp_path / "o").exists()
+    # a parallelism setting the fit would override is refused, not silently replaced
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("model:\n  strategy: resource\nlayers:\n  fc1:\n    reuse: 4\n"
+                   "    precision: {result: 'ap_fixed<12,4>'}\n  fc2:\n    multipliers: lut\n")
+    for extra, given in ((["--reuse", "4", "--strategy", "resource"], "--strategy, --reuse"),
+                         (["--config", str(cfg)],
+                          "model.strategy, layers.fc1.reuse, layers.fc2.multipliers")):
+        rc = main(["convert", jet_h5, "-o", str(tmp_path / "o"), "--board", "pynq-z2",
+                   "--fit", "latency", *extra])
+        err = capsys.readouterr().err.strip()
+        assert rc == 2
+        assert err == ("nnfab: error: --fit latency chooses every layer's strategy, reuse, "
+                       f"multipliers and zero skipping, so it would override {given}: remove "
+                       "them, or convert without --fit to keep them")
+        assert not (tmp_path / "o").exists()
 
 
 def test_cli_fit_writes_plan_and_report(jet_h5, tmp_path, capsys, monkeypatch):
