@@ -61,6 +61,8 @@ def cmd_convert(a: argparse.Namespace) -> int:
         print(fit_text(g.meta["fit"]))
     wtimes = project.write_project(g, a.output, cfg)
     total = time.perf_counter() - t_start
+    for note in g.meta.get("notes", []):
+        print(f"note: {note}")
     print(f"nnfab: wrote {a.output} ({len(g.nodes)} nodes)")
     if a.verbose:
         after_tf = total - times["import_tf"]

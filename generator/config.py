@@ -55,6 +55,8 @@ class LayerConfig:
     strategy: str | None = None
     skip_zeros: bool | None = None
     multipliers: str | None = None
+    #: the precision was one type string (every variable of the layer), not a mapping
+    precision_all: bool = False
 
 
 @dataclass
@@ -187,6 +189,7 @@ def from_dict(d: dict[str, Any]) -> Config:
                 cfg.parallelism_set.append(where)
             if k == "precision":
                 lc.precision = _parse_precision(where, v)
+                lc.precision_all = isinstance(v, str)
             elif k == "reuse":
                 lc.reuse = _reuse(where, v)
             elif k == "strategy":

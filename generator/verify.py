@@ -72,7 +72,7 @@ def table(results: list[ViewResult]) -> str:
         elif r.must_match:
             verdict = "MISMATCH"
         else:
-            verdict = "deviates (source not fully quantized)"
+            verdict = "deviates (by design: float layers or a narrowed type, see the notes)"
         lines.append(
             f"{r.name:<14}{r.rows:>7}{r.mismatched_rows:>10}{r.max_abs_diff:>12.3g}"
             f"{r.seconds:>9.3f}  {verdict}"

@@ -175,6 +175,51 @@ def test_graph_nnfab_cannot_build_is_refused(capsys, tmp_path, kind, pattern) ->
     assert not out.exists()
 
 
+@pytest.mark.parametrize("yaml_text,pattern", [
+    ("layers:\n  fc1:\n    precision: {weight: 'ap_fixed<4,1>'}\n",
+     (r"^nnfab: error: config layers\.fc1\.precision\.weight: layer fc1 \(QDense\) does not "
+      r"take this type from the config \(its QKeras quantizers set its types, or it has no such "
+      r"variable\); supported here: accum; remove it$")),
+    ("layers:\n  fc1:\n    precision: ap_fixed<10,4>\n",
+     r"^nnfab: error: config layers\.fc1\.precision: layer fc1 \(QDense\) does not take a type "),
+    ("layers:\n  relu1:\n    precision: {result: 'ap_fixed<10,4>'}\n",
+     (r"^nnfab: error: config layers\.relu1\.precision\.result: layer relu1 \(QActivation\) .*"
+      r"supported here: none; remove it$")),
+])
+def test_config_precision_a_layer_ignores_is_refused(capsys, zoo_dir, tmp_path, yaml_text,
+                                                     pattern) -> None:
+    """A configured type that the conversion would not use (QKeras's quantizers set it) is
+    refused, naming the key, instead of changing nothing silently."""
+    from conftest import zoo_model
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml_text)
+    out = tmp_path / "o"
+    code, _, err = run(capsys, "convert", zoo_model("mlp8", zoo_dir).path, "-o", str(out),
+                       "--config", str(cfg))
+    _one_line_error(code, err, pattern)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("key,value,applies", [("reuse", "4", "Dense and Conv layers"),
+                                               ("strategy", "resource", "Dense and Conv layers"),
+                                               ("multipliers", "lut", "Dense layers"),
+                                               ("skip_zeros", "true", "Dense layers")])
+def test_config_parallelism_on_other_layers_is_refused(capsys, zoo_dir, tmp_path, key, value,
+                                                       applies) -> None:
+    from conftest import zoo_model
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"layers:\n  relu1:\n    {key}: {value}\n")
+    out = tmp_path / "o"
+    code, _, err = run(capsys, "convert", zoo_model("mlp8", zoo_dir).path, "-o", str(out),
+                       "--config", str(cfg))
+    _one_line_error(code, err, rf"^nnfab: error: config layers\.relu1\.{key}: layer relu1 "
+                               rf"\(QActivation\) has no {key}; it applies to {applies}; "
+                               r"remove it$")
+    assert not out.exists()
+
+
 def test_keras_relu_and_softmax_layers_convert(tmp_path) -> None:
     """A plain Keras ReLU layer is max(x, 0) bit-exactly (fully quantized model); a Softmax
     layer converts as Activation('softmax') does, to the same graph."""

@@ -196,3 +196,23 @@ def test_keras_format_converts_like_h5(name, zoo_dir, tmp_path) -> None:
     x = zm.x[:200]
     np.testing.assert_array_equal(reference.predict(g, x),
                                   m.predict(x, verbose=0).astype(np.float64))
+
+
+def test_configured_accumulator_marks_deviation(zoo_dir) -> None:
+    """A configured accumulator narrower than the exact sum is applied, and the graph says
+    the design deviates from QKeras (verify then reports the deviation instead of failing);
+    one that holds every value of the exact sum keeps the design exact."""
+    from conftest import zoo_model
+
+    zm = zoo_model("mlp8", zoo_dir)
+    exact = convert(zm.model)
+    t = next(n for n in exact.of(ir.Dense) if n["source"] == "fc1").output.ftype
+    for acc, same in ((f"ap_fixed<{t.width + 2},{t.integer + 1}>", True),
+                      (f"ap_fixed<{t.width - 8},{t.integer - 3}>", False)):
+        g = from_model(zm.model, config.from_dict(
+            {"layers": {"fc1": {"precision": {"accum": acc}}}}))
+        run_pipeline(g)
+        assert g.meta["fully_quantized"] is same
+        assert any("fc1: accum" in note for note in g.meta["notes"]) is not same
+        y = reference.predict(g, zm.x)
+        assert np.array_equal(y, zm.y_source) is same

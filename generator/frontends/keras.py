@@ -246,9 +246,15 @@ class _Builder:
         self.next_q: Any = None  # quantizer of the next layer when it is a QActivation
         self.notes: list[str] = []
         self.layer_names = {layer.name for layer in model.layers}
+        self.used: set[tuple[str, str]] = set()  # (layer, precision variable) read
+
+    def var(self, layer: str, var: str) -> FixedType | None:
+        """The configured type of ``var`` for ``layer``, recorded as used."""
+        self.used.add((layer, var))
+        return self.cfg.var(layer, var)
 
     def need(self, layer: str, var: str) -> FixedType:
-        t = self.cfg.var(layer, var)
+        t = self.var(layer, var)
         assert t is not None  # Config always has defaults
         return t
 
@@ -309,7 +315,7 @@ class _Builder:
     def table(self, layer: str, fn: str) -> None:
         assert self.x is not None
         tin = self.x.ftype
-        out_t = self.cfg.var(layer, "table") if layer in self.cfg.layers else None
+        out_t = self.var(layer, "table") if layer in self.cfg.layers else None
         if out_t is None:
             out_t = (
                 FixedType(16, 0, False, Rounding.RND, Overflow.SAT)
@@ -355,7 +361,7 @@ class _Builder:
         centre = (kk + 0.5) * step if inv_shift > 0 else np.maximum(kk, 1) * step
         it = FixedType(18, 1, False, Rounding.RND, Overflow.SAT)
         inv_tab = quantize_float(np.minimum(1.0 / np.maximum(centre, 1.0), 1.0), it)
-        out_t = self.cfg.var(layer, "table") if layer in self.cfg.layers else None
+        out_t = self.var(layer, "table") if layer in self.cfg.layers else None
         if out_t is None:
             out_t = FixedType(16, 0, False, Rounding.RND, Overflow.SAT)
         self.add(
@@ -428,9 +434,16 @@ class _Builder:
         t = _derived_type(node)
         assert t is not None and self.x is not None
         self.x.ftype = t
-        acc = self.cfg.var(name, "accum")
+        acc = self.var(name, "accum")
         if acc is not None:
-            self.add(Quantize(self.uniq(name + "_accum"), [self.x], source=name), acc)
+            # a cast that can change a value of the exact sum makes the design deviate
+            exact = (acc.frac >= t.frac and acc.min_value <= t.min_value
+                     and acc.max_value >= t.max_value)
+            self.add(Quantize(self.uniq(name + "_accum"), [self.x], source=name, exact=exact),
+                     acc)
+            if not exact:
+                self.notes.append(f"{name}: accum {acc} is narrower than the exact sum {t}: "
+                                  "the design deviates from the source model")
         act = layer.activation
         bn_next = self.next_cls == "BatchNormalization" and getattr(act, "__name__", "") == "linear"
         if not quantized and not bn_next:
@@ -693,6 +706,41 @@ def _zero_pads(layer: Any, c: str) -> tuple[int, ...]:
     return (int(t), int(b), int(left), int(r))
 
 
+def _check_parallelism_keys(model: Any, cfg: Config) -> None:
+    """``reuse`` / ``strategy`` apply to Dense and Conv layers, ``multipliers`` and
+    ``skip_zeros`` to Dense layers: set on another layer they would change nothing."""
+    kinds = {layer.name: type(layer).__name__ for layer in model.layers}
+    for name, lc in cfg.layers.items():
+        for k in ("reuse", "strategy", "multipliers", "skip_zeros"):
+            if getattr(lc, k) is None:
+                continue
+            dense = kinds[name] in ("Dense", "QDense")
+            if dense or (kinds[name] in CONV_LAYERS and k in ("reuse", "strategy")):
+                continue
+            applies = "Dense and Conv layers" if k in ("reuse", "strategy") else "Dense layers"
+            raise FrontendError(f"config layers.{name}.{k}: layer {name} ({kinds[name]}) has no "
+                                f"{k}; it applies to {applies}; remove it")
+
+
+def _check_precisions_used(model: Any, cfg: Config, used: set[tuple[str, str]]) -> None:
+    """A layer's configured precision that the conversion never read would change nothing,
+    silently: a QKeras quantizer sets that type (QKeras's types are kept exactly), or the
+    layer has no such variable. One type string for a layer must be read at least once."""
+    kinds = {layer.name: type(layer).__name__ for layer in model.layers}
+    for name, lc in cfg.layers.items():
+        read = {v for (n, v) in used if n == name}
+        took = read & set(lc.precision)
+        unread = [] if lc.precision_all and took else sorted(set(lc.precision) - read)
+        if lc.precision and unread:
+            where = (f"layers.{name}.precision" if lc.precision_all
+                     else f"layers.{name}.precision.{unread[0]}")
+            raise FrontendError(
+                f"config {where}: layer {name} ({kinds[name]}) does not take "
+                f"{'a type' if lc.precision_all else 'this type'} from the config (its QKeras "
+                "quantizers set its types, or it has no such variable); supported here: "
+                + (", ".join(sorted(read)) or "none") + "; remove it")
+
+
 def _calls(model: Any, layer: Any) -> int:
     """How many times ``model`` calls ``layer`` (its nodes in this model's graph)."""
     nodes = getattr(layer, "_inbound_nodes", None) or []
@@ -781,7 +829,10 @@ def from_model(model: Any, cfg: Config) -> Graph:
             f"config layers.{unknown[0]}: model {model.name} has no layer {unknown[0]!r}; "
             f"its layers: {', '.join(names)}"
         )
-    g = _Builder(model, cfg).convert()
+    _check_parallelism_keys(model, cfg)
+    b = _Builder(model, cfg)
+    g = b.convert()
+    _check_precisions_used(model, cfg, b.used)
     # the conversion options the backends read (io: how a CNN is built, see passes.unroll)
     g.meta["config"] = {"io": cfg.io, "strategy": cfg.strategy, "reuse": cfg.reuse}
     return g
