@@ -71,6 +71,9 @@ class Config:
     #: (``--reuse``, ``model.strategy``, ``layers.fc1.reuse``, ...): ``--fit`` chooses
     #: these itself and refuses to override one
     parallelism_set: list[str] = field(default_factory=list)
+    #: the model-wide precision variables the user set, and where (``--precision`` or
+    #: ``model.precision``); the rest of ``precision`` are nnfab's defaults
+    precision_from: dict[str, str] = field(default_factory=dict)
 
     def var(self, layer: str, name: str) -> FixedType | None:
         """The configured type of ``name`` for ``layer`` (layer, then model default)."""
@@ -164,7 +167,9 @@ def from_dict(d: dict[str, Any]) -> Config:
     m = d.get("model") or {}
     for k, v in m.items():
         if k == "precision":
-            cfg.precision.update(_parse_precision("model.precision", v))
+            given = _parse_precision("model.precision", v)
+            cfg.precision.update(given)
+            cfg.precision_from.update({var: "model.precision" for var in given})
         elif k == "strategy":
             cfg.strategy = _choice("model.strategy", v, STRATEGIES)
             cfg.parallelism_set.append("model.strategy")
@@ -220,7 +225,9 @@ def load(path: str | None, precision: str | None = None, **options: Any) -> Conf
             raise ConfigError(f"config {path}: not valid YAML ({str(e).splitlines()[0]})") from None
     cfg = from_dict(d)
     if precision is not None:
-        cfg.precision.update(_parse_precision("--precision", precision))
+        given = _parse_precision("--precision", precision)
+        cfg.precision.update(given)
+        cfg.precision_from.update({var: "--precision" for var in given})
     if options.get("strategy") is not None:
         cfg.strategy = _choice("--strategy", options["strategy"], STRATEGIES)
         cfg.parallelism_set.append("--strategy")

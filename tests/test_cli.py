@@ -201,6 +201,24 @@ def test_config_precision_a_layer_ignores_is_refused(capsys, zoo_dir, tmp_path, 
     assert not out.exists()
 
 
+def test_precision_a_quantized_model_ignores_is_refused(capsys, zoo_dir, tmp_path) -> None:
+    """--precision on a fully quantized QKeras model would change no type: refused. On a
+    model with float layers it is used (and convert prints what it quantized)."""
+    from conftest import zoo_model
+
+    out = tmp_path / "o"
+    code, _, err = run(capsys, "convert", zoo_model("mlp8", zoo_dir).path, "-o", str(out),
+                       "--precision", "ap_fixed<8,3>")
+    _one_line_error(code, err, r"^nnfab: error: --precision: no layer of model mlp8 takes a "
+                               r"type from it \(its QKeras quantizers set every type\); "
+                               r"remove it$")
+    assert not out.exists()
+    code, printed, _ = run(capsys, "convert", zoo_model("float_bn", zoo_dir).path, "-o",
+                           str(out), "--precision", "ap_fixed<18,8>")
+    assert code == 0
+    assert "note: bn1: float BatchNormalization quantized to ap_fixed<18,8>" in printed
+
+
 @pytest.mark.parametrize("key,value,applies", [("reuse", "4", "Dense and Conv layers"),
                                                ("strategy", "resource", "Dense and Conv layers"),
                                                ("multipliers", "lut", "Dense layers"),

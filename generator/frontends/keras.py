@@ -247,10 +247,14 @@ class _Builder:
         self.notes: list[str] = []
         self.layer_names = {layer.name for layer in model.layers}
         self.used: set[tuple[str, str]] = set()  # (layer, precision variable) read
+        self.defaulted: set[str] = set()  # user-set model-wide variables a layer took
 
     def var(self, layer: str, var: str) -> FixedType | None:
         """The configured type of ``var`` for ``layer``, recorded as used."""
         self.used.add((layer, var))
+        lc = self.cfg.layers.get(layer)
+        if not (lc and var in lc.precision) and var in self.cfg.precision_from:
+            self.defaulted.add(var)
         return self.cfg.var(layer, var)
 
     def need(self, layer: str, var: str) -> FixedType:
@@ -833,6 +837,10 @@ def from_model(model: Any, cfg: Config) -> Graph:
     b = _Builder(model, cfg)
     g = b.convert()
     _check_precisions_used(model, cfg, b.used)
+    if cfg.precision_from and not b.defaulted & set(cfg.precision_from):
+        where = " and ".join(sorted(set(cfg.precision_from.values())))
+        raise FrontendError(f"{where}: no layer of model {model.name} takes a type from it (its "
+                            "QKeras quantizers set every type); remove it")
     # the conversion options the backends read (io: how a CNN is built, see passes.unroll)
     g.meta["config"] = {"io": cfg.io, "strategy": cfg.strategy, "reuse": cfg.reuse}
     return g
