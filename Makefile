@@ -56,4 +56,4 @@ build: $(STAMP)
 	$(BIN)/nnfab build $(OUT)
 
 clean:
-	rm -rf $(DEMO) $(DEMO)_cnn $(DEMO)_cnn_fit build .pytest_cache
+	rm -rf $(DEMO) $(DEMO)_cnn $(DEMO)_cnn_fit api_out build .pytest_cache

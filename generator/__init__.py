@@ -1,3 +1,11 @@
-"""nnfab: quantized, pruned Keras/QKeras networks to bit-exact HLS C++ and Verilog."""
+"""nnfab: quantized, pruned Keras/QKeras networks to bit-exact HLS C++ and Verilog.
+
+The Python API (:mod:`generator.api`): ``convert``, ``load`` and the ``Project`` they
+return (``predict``, ``csim``, ``rtlsim``, ``verify``, ``report``).
+"""
+
+from .api import Project, Verification, convert, load
+
+__all__ = ["Project", "Verification", "convert", "load"]
 
 __version__ = "0.1.0"

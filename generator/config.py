@@ -223,7 +223,12 @@ def load(path: str | None, precision: str | None = None, **options: Any) -> Conf
             raise ConfigError(f"config {path}: cannot read ({e.strerror})") from None
         except yaml.YAMLError as e:
             raise ConfigError(f"config {path}: not valid YAML ({str(e).splitlines()[0]})") from None
-    cfg = from_dict(d)
+    return apply_options(from_dict(d), precision, **options)
+
+
+def apply_options(cfg: Config, precision: str | None = None, **options: Any) -> Config:
+    """``--precision`` and the CLI options (``strategy``, ``reuse``, ``io``) on top of a
+    config (they win over the file's model-wide values)."""
     if precision is not None:
         given = _parse_precision("--precision", precision)
         cfg.precision.update(given)

@@ -1,0 +1,141 @@
+"""The Python API: what the ``nnfab`` CLI does, as functions and a project object.
+
+::
+
+    import generator as nnfab
+
+    p = nnfab.convert("model.h5", "out", board="pynq-z2", fit="throughput")
+    y = p.predict(x)              # the NumPy reference (the golden model)
+    y_c = p.csim(x)               # HLS C-simulation (g++ with the ap_fixed headers)
+    y_r, cycles = p.rtlsim(x)     # Verilator under cocotb; cycles["ii_cycles"], ...
+    res = p.verify(samples=1000)  # every view against the reference; res.ok, print(res)
+    rep = p.report()              # estimate (+ Yosys with synth=True); writes report.md
+
+    p = nnfab.load("out")         # an existing project
+
+``convert`` takes the same options as ``nnfab convert`` (``config`` is a YAML path or the
+same mapping as a dict) and raises the same one-line errors, as exceptions derived from
+``ValueError`` (:class:`generator.frontends.keras.FrontendError`,
+:class:`generator.config.ConfigError`, :class:`generator.passes.fit.FitError`, ...). Inputs
+``x`` are float arrays of shape ``(N, *input_shape)``, quantized to the model's input type
+as the CLI does; outputs are float64 arrays holding the exact fixed-point values.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .ir import Graph
+
+
+@dataclass
+class Verification:
+    """The result of :meth:`Project.verify`: every view compared with the reference."""
+
+    ok: bool
+    rows: int
+    views: list[Any]  # generator.verify.ViewResult
+
+    def __str__(self) -> str:
+        from .verify import table
+
+        return table(self.views) + "\n\nverify: " + (
+            "PASS (all required views bit-exact)" if self.ok else "FAIL")
+
+
+class Project:
+    """A converted project directory ``out`` and its graph."""
+
+    def __init__(self, out: str, graph: Graph | None = None) -> None:
+        from . import project
+
+        self.out = os.path.abspath(out)
+        self.graph = graph if graph is not None else project.load(self.out)
+
+    def __repr__(self) -> str:
+        return f"Project({self.out!r}, {len(self.graph.nodes)} nodes)"
+
+    @property
+    def fit(self) -> dict[str, Any] | None:
+        """The board-fit plan (``--fit``), or None."""
+        return self.graph.meta.get("fit")
+
+    def predict(self, x: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """The NumPy reference on ``x``."""
+        from . import reference
+
+        return reference.predict(self.graph, np.asarray(x, dtype=np.float64))
+
+    def csim(self, x: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """The HLS C-simulation (built with g++ on first use) on ``x``."""
+        from .backends.hls import csim
+
+        return csim.run(self.graph, self.out, np.asarray(x, dtype=np.float64))
+
+    def rtlsim(self, x: npt.ArrayLike) -> tuple[npt.NDArray[np.float64], dict[str, Any]]:
+        """The Verilog under Verilator/cocotb on ``x``: outputs and the measured cycles
+        (``latency_cycles``, ``ii_cycles``, ...)."""
+        from .backends.rtl import sim
+
+        return sim.run(self.graph, self.out, np.asarray(x, dtype=np.float64))
+
+    def verify(self, x: npt.ArrayLike | None = None, samples: int = 1000,
+               views: str | None = None) -> Verification:
+        """Every view (or the comma-separated ``views``) against the reference on ``x``, or
+        on ``samples`` seeded inputs spanning the input type (as ``nnfab verify``)."""
+        from . import verify
+        from .cli import _samples
+
+        xs = _samples(self.graph, samples) if x is None else np.asarray(x, dtype=np.float64)
+        results = verify.run_all(self.graph, self.out, xs, views=views)
+        return Verification(all(r.ok for r in results), len(xs), results)
+
+    def report(self, synth: bool = False) -> dict[str, Any]:
+        """The per-layer estimate (and Yosys ``synth_xilinx`` with ``synth``); writes
+        ``report.md``, ``report.json`` and the plots, as ``nnfab report`` does."""
+        from . import estimate, report
+
+        rep = estimate.report(self.graph, self.out, synth=synth)
+        report.write(self.graph, self.out, plots=True)
+        return rep
+
+
+def convert(model: str | os.PathLike[str], out: str | os.PathLike[str], *,
+            config: str | os.PathLike[str] | dict[str, Any] | None = None,
+            precision: str | None = None, reuse: int | None = None,
+            strategy: str | None = None, io: str | None = None, board: str | None = None,
+            fit: str | None = None) -> Project:
+    """Convert the model file ``model`` (``.h5``, ``.keras`` or a SavedModel directory)
+    into the project directory ``out``, as ``nnfab convert`` does."""
+    from . import config as config_mod
+    from . import project
+    from .passes.fit import FitError
+
+    if not isinstance(model, (str, os.PathLike)):
+        raise TypeError("convert takes a model file (save an in-memory model first: "
+                        "model.save('m.h5'))")
+    if isinstance(config, dict):
+        cfg = config_mod.from_dict(config)
+        cfg = config_mod.apply_options(cfg, precision, strategy=strategy, reuse=reuse, io=io)
+    else:
+        cfg = config_mod.load(os.fspath(config) if config is not None else None, precision,
+                              strategy=strategy, reuse=reuse, io=io)
+    if board is not None:
+        from .boards import load_board
+
+        load_board(board)
+    if fit and not board:
+        raise FitError("--fit needs a target board: add --board NAME (see 'nnfab boards')")
+    g, _ = project.build_graph(os.fspath(model), cfg, board, fit=fit)
+    project.write_project(g, os.fspath(out), cfg)
+    return Project(os.fspath(out))
+
+
+def load(out: str | os.PathLike[str]) -> Project:
+    """An existing project directory written by :func:`convert` or ``nnfab convert``."""
+    return Project(os.fspath(out))
