@@ -1,7 +1,7 @@
 """Keras 2 (tf-keras) and QKeras models to the nnfab IR.
 
-Loads ``.h5`` / ``.keras`` / SavedModel files through tf-keras with ``TF_USE_LEGACY_KERAS=1`` (QKeras
-needs it) and maps each layer to IR nodes:
+Loads ``.h5`` / ``.keras`` / SavedModel files through tf-keras with
+``TF_USE_LEGACY_KERAS=1`` (QKeras needs it) and maps each layer to IR nodes:
 
 =====================  ==============================================================
 Keras / QKeras layer   IR
@@ -562,8 +562,9 @@ class _Builder:
         name = layer.name
         assert self.x is not None
         if _axes(layer.axis) not in ((-1,), (len(self.x.shape),)):
-            raise FrontendError(f"layer {name}: BatchNormalization axis {list(_axes(layer.axis))} is not "
-                                "supported; supported: the last (channel) axis, -1")
+            raise FrontendError(f"layer {name}: BatchNormalization axis "
+                                f"{list(_axes(layer.axis))} is not supported; supported: the "
+                                "last (channel) axis, -1")
         gamma, beta, mean, var = _bn_params(layer)
         scale = gamma / np.sqrt(var + layer.epsilon)
         shift = beta - mean * scale
@@ -595,8 +596,8 @@ class _Builder:
             self.keras_activation(name, _Named("relu"))
         elif c == "Softmax":
             if _axes(layer.axis) not in ((-1,), (len(self.x.shape),)):
-                raise FrontendError(f"layer {name}: Softmax axis {list(_axes(layer.axis))} is not supported; "
-                                    "supported: the last axis (-1)")
+                raise FrontendError(f"layer {name}: Softmax axis {list(_axes(layer.axis))} is "
+                                    "not supported; supported: the last axis (-1)")
             self.keras_activation(name, _Named("softmax"))
         elif c == "BatchNormalization":
             self.batchnorm(layer)
