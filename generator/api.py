@@ -4,7 +4,7 @@
 
     import generator as nnfab
 
-    p = nnfab.convert("model.h5", "out", board="pynq-z2", fit="throughput")
+    p = nnfab.convert("model.h5", "out", board="pynq-z2", fit="throughput")  # or a model
     y = p.predict(x)              # the NumPy reference (the golden model)
     y_c = p.csim(x)               # HLS C-simulation (g++ with the ap_fixed headers)
     y_r, cycles = p.rtlsim(x)     # Verilator under cocotb; cycles["ii_cycles"], ...
@@ -24,6 +24,7 @@ as the CLI does; outputs are float64 arrays holding the exact fixed-point values
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,20 +106,18 @@ class Project:
         return rep
 
 
-def convert(model: str | os.PathLike[str], out: str | os.PathLike[str], *,
+def convert(model: Any, out: str | os.PathLike[str], *,
             config: str | os.PathLike[str] | dict[str, Any] | None = None,
             precision: str | None = None, reuse: int | None = None,
             strategy: str | None = None, io: str | None = None, board: str | None = None,
             fit: str | None = None) -> Project:
-    """Convert the model file ``model`` (``.h5``, ``.keras`` or a SavedModel directory)
-    into the project directory ``out``, as ``nnfab convert`` does."""
+    """Convert ``model`` -- a model file (``.h5``, ``.keras`` or a SavedModel directory) or
+    an in-memory tf-keras / QKeras model, which is saved as ``out/source_model.h5`` for
+    the source view -- into the project directory ``out``, as ``nnfab convert`` does."""
     from . import config as config_mod
     from . import project
     from .passes.fit import FitError
 
-    if not isinstance(model, (str, os.PathLike)):
-        raise TypeError("convert takes a model file (save an in-memory model first: "
-                        "model.save('m.h5'))")
     if isinstance(config, dict):
         cfg = config_mod.from_dict(config)
         cfg = config_mod.apply_options(cfg, precision, strategy=strategy, reuse=reuse, io=io)
@@ -131,9 +130,38 @@ def convert(model: str | os.PathLike[str], out: str | os.PathLike[str], *,
         load_board(board)
     if fit and not board:
         raise FitError("--fit needs a target board: add --board NAME (see 'nnfab boards')")
-    g, _ = project.build_graph(os.fspath(model), cfg, board, fit=fit)
-    project.write_project(g, os.fspath(out), cfg)
+    if isinstance(model, (str, os.PathLike)):
+        g, _ = project.build_graph(os.fspath(model), cfg, board, fit=fit)
+        project.write_project(g, os.fspath(out), cfg)
+        return Project(os.fspath(out))
+    # an in-memory model: saved as OUT/source_model.h5, the file the source view reads
+    with tempfile.TemporaryDirectory(prefix="nnfab-model-") as d:
+        src = os.path.join(d, SOURCE_MODEL)
+        _save_model(model, src)
+        g, _ = project.build_graph(src, cfg, board, fit=fit)
+        g.meta["source_model"] = os.path.join(os.path.abspath(os.fspath(out)), SOURCE_MODEL)
+        project.write_project(g, os.fspath(out), cfg, extra_files={SOURCE_MODEL: src})
     return Project(os.fspath(out))
+
+
+#: where :func:`convert` keeps an in-memory model it was given, inside the project
+SOURCE_MODEL = "source_model.h5"
+
+
+def _save_model(model: Any, path: str) -> None:
+    from .frontends.keras import FrontendError, import_tf
+
+    if not hasattr(model, "save") or not hasattr(model, "layers"):
+        raise FrontendError(f"model {type(model).__name__} is neither a model file nor a "
+                            "tf-keras / QKeras model")
+    import_tf()
+    try:
+        model.save(path)
+    except Exception as e:  # noqa: BLE001 - keras raises many kinds
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise FrontendError(f"model {getattr(model, 'name', '?')} cannot be saved as a "
+                            "tf-keras .h5 file (a Keras 3 model? set TF_USE_LEGACY_KERAS=1): "
+                            f"{msg}") from None
 
 
 def load(out: str | os.PathLike[str]) -> Project:

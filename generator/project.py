@@ -118,8 +118,10 @@ def build_graph(
     return g, times
 
 
-def write_project(g: Graph, out: str, cfg: Config) -> dict[str, float]:
-    """Write ``out`` atomically (temporary sibling directory, then rename)."""
+def write_project(g: Graph, out: str, cfg: Config,
+                  extra_files: dict[str, str] | None = None) -> dict[str, float]:
+    """Write ``out`` atomically (temporary sibling directory, then rename); ``extra_files``
+    (name in ``out`` -> file) are copied in before the rename."""
     out = os.path.abspath(out)
     if os.path.exists(out) and not os.path.isdir(out):
         raise ProjectError(f"output {out} exists and is not a directory")
@@ -141,6 +143,8 @@ def write_project(g: Graph, out: str, cfg: Config) -> dict[str, float]:
             t0 = time.perf_counter()
             writer(g, tmp, cfg)
             times[name] = time.perf_counter() - t0
+        for name, src in (extra_files or {}).items():
+            shutil.copyfile(src, os.path.join(tmp, name))
         if os.path.isdir(out):
             shutil.rmtree(out)
         os.replace(tmp, out)

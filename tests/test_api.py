@@ -48,6 +48,29 @@ def test_api_errors_are_the_cli_errors(zoo_dir, tmp_path) -> None:
         nnfab.convert(zm.path, out, config={"layers": {"fc1": {"reuse": 0}}})
     with pytest.raises(FitError, match=r"^--fit needs a target board"):
         nnfab.convert(zm.path, out, fit="throughput")
-    with pytest.raises(TypeError, match=r"save an in-memory model first"):
-        nnfab.convert(zm.model, out)
+    with pytest.raises(FrontendError, match=r"^model dict is neither a model file nor a "):
+        nnfab.convert({"not": "a model"}, out)
     assert not out.exists()
+
+
+def test_api_converts_an_in_memory_model(zoo_dir, tmp_path) -> None:
+    """An in-memory QKeras model converts to the same graph as its file, and the project
+    keeps it (out/source_model.h5) for the source view."""
+    from conftest import zoo_model
+
+    from generator import ir
+
+    zm = zoo_model("cnn_basic", zoo_dir)
+    p = nnfab.convert(zm.model, tmp_path / "o", io="stream")
+    (d, a), (d_f, a_f) = ir.to_json(p.graph), ir.to_json(nnfab.convert(
+        zm.path, tmp_path / "f", io="stream").graph)
+    skip = ("source_model", "source_sha256")
+    assert {k: v for k, v in d["meta"].items() if k not in skip} == \
+        {k: v for k, v in d_f["meta"].items() if k not in skip}
+    assert {k: v for k, v in d.items() if k != "meta"} == \
+        {k: v for k, v in d_f.items() if k != "meta"}
+    for k in a_f:
+        np.testing.assert_array_equal(a[k], a_f[k])
+    assert p.graph.meta["source_model"] == str(tmp_path / "o" / "source_model.h5")
+    res = p.verify(x=zm.x[:100], views="source")
+    assert res.ok and res.views[1].mismatched_rows == 0
