@@ -13,7 +13,8 @@ QActivation            Quantize / Relu+Quantize / Binarize / Ternarize
 Activation             Relu, Table (sigmoid, tanh), Softmax; linear is dropped
 ReLU / Softmax         Relu (plain ``max(x, 0)`` only: a ``max_value``, ``negative_slope``
                        or ``threshold`` is refused) / Softmax over the last axis
-BatchNormalization     ScaleShift (folded into the Dense by ``fold_batchnorm``)
+BatchNormalization     ScaleShift (folded into the Dense by ``fold_batchnorm``); a
+(QBatchNormalization)  QBatchNormalization's parameters through its quantizers first
 Dropout                dropped (inference)
 Flatten / Reshape      Reshape
 =====================  ==============================================================
@@ -74,7 +75,7 @@ SUPPORTED_LAYERS = (
     "QDepthwiseConv2D, MaxPooling1D/2D, AveragePooling1D/2D, GlobalAveragePooling1D/2D, "
     "GlobalMaxPooling1D/2D, ZeroPadding1D/2D, UpSampling1D/2D, Add, Concatenate, "
     "QActivation, Activation (linear, relu, sigmoid, tanh, softmax), ReLU (plain), Softmax, "
-    "BatchNormalization, "
+    "BatchNormalization, QBatchNormalization, "
     "Dropout, Flatten, Reshape"
 )
 SUPPORTED_QUANTIZERS = "quantized_bits, quantized_relu, binary, ternary"
@@ -449,7 +450,7 @@ class _Builder:
                 self.notes.append(f"{name}: accum {acc} is narrower than the exact sum {t}: "
                                   "the design deviates from the source model")
         act = layer.activation
-        bn_next = self.next_cls == "BatchNormalization" and getattr(act, "__name__", "") == "linear"
+        bn_next = self.next_cls in ("BatchNormalization", "QBatchNormalization") and getattr(act, "__name__", "") == "linear"
         if not quantized and not bn_next:
             self.add(Quantize(self.uniq(name + "_result"), [self.x], source=name, exact=False),
                      self.need(name, "result"))
@@ -566,6 +567,8 @@ class _Builder:
                                 f"{list(_axes(layer.axis))} is not supported; supported: the "
                                 "last (channel) axis, -1")
         gamma, beta, mean, var = _bn_params(layer)
+        if type(layer).__name__ == "QBatchNormalization":
+            gamma, beta, mean, var = _qbn_params(layer, gamma, beta, mean, var)
         scale = gamma / np.sqrt(var + layer.epsilon)
         shift = beta - mean * scale
         assert self.x is not None
@@ -599,7 +602,7 @@ class _Builder:
                 raise FrontendError(f"layer {name}: Softmax axis {list(_axes(layer.axis))} is "
                                     "not supported; supported: the last axis (-1)")
             self.keras_activation(name, _Named("softmax"))
-        elif c == "BatchNormalization":
+        elif c in ("BatchNormalization", "QBatchNormalization"):
             self.batchnorm(layer)
         elif c == "Dropout":
             return
@@ -803,6 +806,21 @@ def _bn_params(layer: Any) -> tuple[np.ndarray, ...]:
     gamma = ws.get("gamma", np.ones(n))
     beta = ws.get("beta", np.zeros(n))
     return gamma, beta, ws["moving_mean"], ws["moving_variance"]
+
+
+def _qbn_params(layer: Any, gamma: np.ndarray, beta: np.ndarray, mean: np.ndarray,
+                var: np.ndarray) -> tuple[np.ndarray, ...]:
+    """A QBatchNormalization's parameters as its ``call`` uses them: each through its
+    quantizer where QKeras applies one (gamma only with ``scale``, beta only with
+    ``center``); the normalization itself is float, as in a BatchNormalization."""
+    def q(name: str, v: np.ndarray, on: bool = True) -> np.ndarray:
+        if not (on and getattr(layer, f"{name}_quantizer", None)):
+            return v
+        fn = getattr(layer, f"{name}_quantizer_internal")
+        return np.asarray(fn(v.astype(np.float32)), dtype=np.float64)
+
+    return (q("gamma", gamma, bool(layer.scale)), q("beta", beta, bool(layer.center)),
+            q("mean", mean), q("variance", var))
 
 
 def _inbound(layer: Any) -> list[str] | None:

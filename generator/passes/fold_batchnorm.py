@@ -1,10 +1,11 @@
-"""Fold a ScaleShift (an unfolded BatchNormalization) into the Dense that feeds it.
+"""Fold a ScaleShift (an unfolded BatchNormalization) into the Dense or Conv that feeds it.
 
 ``cast(((x @ W) + b) * s + t)`` equals ``cast(x @ (W * s) + (b * s + t))`` exactly in
-integer arithmetic, so the fold never changes a result: the folded weights are the exact
+integer arithmetic (a Conv is such a sum per output pixel and channel; a depthwise Conv's
+channel is its weight's second-last axis), so the fold never changes a result: the folded weights are the exact
 products ``W_raw * s_raw`` (type ``W * s``), trimmed of trailing zero bits. The
 ScaleShift's output type becomes a Quantize after the Dense. The fold is skipped when the
-Dense output has other users or the widened weights would exceed 62 bits.
+layer's output has other users or the widened weights would exceed 62 bits.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..fixed import MAX_WIDTH, FixedType, mul_type
-from ..ir import Dense, Graph, Quantize, ScaleShift, Weight
+from ..ir import Conv, Dense, Graph, Quantize, ScaleShift, Weight
 
 
 def trim(w: Weight) -> Weight:
@@ -41,13 +42,17 @@ def fold_batchnorm(graph: Graph) -> bool:
     changed = False
     for ss in graph.of(ScaleShift):
         src = ss.input.producer
-        if not isinstance(src, Dense) or len(ss.input.users) != 1 or ss.input in graph.outputs:
+        if not isinstance(src, (Dense, Conv)) or len(ss.input.users) != 1 \
+                or ss.input in graph.outputs:
             continue
         w, s, t = src.weights["weight"], ss.weights["scale"], ss.weights["shift"]
         wt = mul_type(w.ftype, s.ftype)
         if wt.width > MAX_WIDTH:
             continue
-        new_w = trim(Weight(w.data * s.data[None, :], wt))
+        # the output channel: a Dense's and a Conv's last weight axis, a depthwise Conv's
+        # second-last
+        per_channel = s.data[:, None] if isinstance(src, Conv) and src["depthwise"] else s.data
+        new_w = trim(Weight(w.data * per_channel, wt))
         # bias' = b * s + t, aligned to a common fraction
         b = src.weights.get("bias")
         bt = mul_type(b.ftype, s.ftype) if b is not None else None
