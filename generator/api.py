@@ -90,9 +90,8 @@ class Project:
         """Every view (or the comma-separated ``views``) against the reference on ``x``, or
         on ``samples`` seeded inputs spanning the input type (as ``nnfab verify``)."""
         from . import verify
-        from .cli import _samples
 
-        xs = _samples(self.graph, samples) if x is None else np.asarray(x, dtype=np.float64)
+        xs = verify.samples(self.graph, samples) if x is None else np.asarray(x, np.float64)
         results = verify.run_all(self.graph, self.out, xs, views=views)
         return Verification(all(r.ok for r in results), len(xs), results)
 
@@ -106,6 +105,10 @@ class Project:
         return rep
 
 
+#: where :func:`convert` keeps an in-memory model it was given, inside the project
+SOURCE_MODEL = "source_model.h5"
+
+
 def convert(model: Any, out: str | os.PathLike[str], *,
             config: str | os.PathLike[str] | dict[str, Any] | None = None,
             precision: str | None = None, reuse: int | None = None,
@@ -116,7 +119,6 @@ def convert(model: Any, out: str | os.PathLike[str], *,
     the source view -- into the project directory ``out``, as ``nnfab convert`` does."""
     from . import config as config_mod
     from . import project
-    from .passes.fit import FitError
 
     if isinstance(config, dict):
         cfg = config_mod.from_dict(config)
@@ -124,12 +126,6 @@ def convert(model: Any, out: str | os.PathLike[str], *,
     else:
         cfg = config_mod.load(os.fspath(config) if config is not None else None, precision,
                               strategy=strategy, reuse=reuse, io=io)
-    if board is not None:
-        from .boards import load_board
-
-        load_board(board)
-    if fit and not board:
-        raise FitError("--fit needs a target board: add --board NAME (see 'nnfab boards')")
     if isinstance(model, (str, os.PathLike)):
         g, _ = project.build_graph(os.fspath(model), cfg, board, fit=fit)
         project.write_project(g, os.fspath(out), cfg)
@@ -142,10 +138,6 @@ def convert(model: Any, out: str | os.PathLike[str], *,
         g.meta["source_model"] = os.path.join(os.path.abspath(os.fspath(out)), SOURCE_MODEL)
         project.write_project(g, os.fspath(out), cfg, extra_files={SOURCE_MODEL: src})
     return Project(os.fspath(out))
-
-
-#: where :func:`convert` keeps an in-memory model it was given, inside the project
-SOURCE_MODEL = "source_model.h5"
 
 
 def _save_model(model: Any, path: str) -> None:

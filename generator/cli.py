@@ -12,7 +12,6 @@ import json
 import os
 import sys
 import time
-from typing import Any
 
 import numpy as np
 
@@ -178,19 +177,11 @@ def cmd_build(a: argparse.Namespace) -> int:
     return subprocess.call(step.argv, cwd=os.path.join(a.out, step.cwd))
 
 
-def _samples(g: Any, n: int, seed: int = 0) -> np.ndarray:
-    """Seeded random inputs on the input type's grid, spanning its whole range."""
-    t = g.inputs[0]
-    rng = np.random.default_rng(seed)
-    raw = rng.integers(t.ftype.min_raw, t.ftype.max_raw + 1, size=(n, *t.shape))
-    return t.ftype.to_float(raw)
-
-
 def cmd_verify(a: argparse.Namespace) -> int:
     from . import project, verify
 
     g = project.load(a.out)
-    x = _load_x(a.input) if a.input else _samples(g, a.samples)
+    x = _load_x(a.input) if a.input else verify.samples(g, a.samples)
     results = verify.run_all(g, a.out, x, views=a.views)
     ok = all(r.ok for r in results)
     if a.json:

@@ -78,10 +78,11 @@ def build_graph(
     run again on the result; the plan is in ``g.meta["fit"]``.
     """
     from .frontends.keras import convert_file
+    from .passes.fit import FitError
 
+    if fit and not board:
+        raise FitError("--fit needs a target board: add --board NAME (see 'nnfab boards')")
     if fit and cfg.parallelism_set:
-        from .passes.fit import FitError
-
         given = cfg.parallelism_set
         raise FitError(
             f"--fit {fit} chooses every layer's strategy, reuse, multipliers and zero skipping, "
@@ -100,13 +101,10 @@ def build_graph(
     t0 = time.perf_counter()
     run_pipeline(g)
     if fit:
-        from .passes.fit import FitError
         from .passes.fit import fit as fit_pass
         from .passes.folding import folding
         from .passes.tiling import tiling
 
-        if not board:
-            raise FitError("--fit needs a target board: add --board NAME (see 'nnfab boards')")
         g.meta["board"] = board_name
         fit_pass(g, board, fit)
         folding(g)

@@ -80,6 +80,14 @@ def table(results: list[ViewResult]) -> str:
     return "\n".join(lines)
 
 
+def samples(g: Any, n: int, seed: int = 0) -> npt.NDArray[np.float64]:
+    """Seeded random inputs on the input type's grid, spanning its whole range."""
+    t = g.inputs[0]
+    rng = np.random.default_rng(seed)
+    raw = rng.integers(t.ftype.min_raw, t.ftype.max_raw + 1, size=(n, *t.shape))
+    return np.asarray(t.ftype.to_float(raw), dtype=np.float64)
+
+
 class VerifyError(ValueError):
     """A view that cannot run (missing tool, missing source model)."""
 

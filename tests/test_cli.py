@@ -102,6 +102,17 @@ def test_unsupported_layer(capsys, tmp_path) -> None:
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".nnfab-")]
 
 
+def _convert_is_refused(capsys, tmp_path, model, pattern: str) -> None:
+    """``nnfab convert`` of ``model`` (saved as .h5; float parts at ap_fixed<16,6>) exits
+    with the one-line error ``pattern`` and writes no project."""
+    p = str(tmp_path / "m.h5")
+    model.save(p)
+    out = tmp_path / "o"
+    code, _, err = run(capsys, "convert", p, "-o", str(out), "--precision", "ap_fixed<16,6>")
+    _one_line_error(code, err, pattern)
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("layer,pattern", [
     ("relu_max", (r"^nnfab: error: layer r: ReLU with max_value=0\.75 is not supported; "
                   r"supported: ReLU\(\) \(max_value=None, negative_slope=0, threshold=0\)")),
@@ -133,12 +144,7 @@ def test_layer_option_not_converted_silently(capsys, tmp_path, layer, pattern) -
     shape = (6, 6, 2) if spatial else (8,)
     m = keras.Sequential([L.InputLayer(input_shape=shape),
                           L.Activation("linear") if spatial else L.Dense(2), r])
-    p = str(tmp_path / "m.h5")
-    m.save(p)
-    out = tmp_path / "o"
-    code, _, err = run(capsys, "convert", p, "-o", str(out), "--precision", "ap_fixed<16,6>")
-    _one_line_error(code, err, pattern)
-    assert not out.exists()
+    _convert_is_refused(capsys, tmp_path, m, pattern)
 
 
 @pytest.mark.parametrize("kind,pattern", [
@@ -167,12 +173,7 @@ def test_graph_nnfab_cannot_build_is_refused(capsys, tmp_path, kind, pattern) ->
         m = keras.Model(a, d(L.ReLU()(d(a))), name="m")
     else:
         m = keras.Model(a, L.Multiply(name="mul")([a, L.Dense(8)(a)]), name="m")
-    p = str(tmp_path / "m.h5")
-    m.save(p)
-    out = tmp_path / "o"
-    code, _, err = run(capsys, "convert", p, "-o", str(out), "--precision", "ap_fixed<16,6>")
-    _one_line_error(code, err, pattern)
-    assert not out.exists()
+    _convert_is_refused(capsys, tmp_path, m, pattern)
 
 
 @pytest.mark.parametrize("yaml_text,pattern", [

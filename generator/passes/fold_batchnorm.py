@@ -2,9 +2,9 @@
 
 ``cast(((x @ W) + b) * s + t)`` equals ``cast(x @ (W * s) + (b * s + t))`` exactly in
 integer arithmetic (a Conv is such a sum per output pixel and channel; a depthwise Conv's
-channel is its weight's second-last axis), so the fold never changes a result: the folded weights are the exact
-products ``W_raw * s_raw`` (type ``W * s``), trimmed of trailing zero bits. The
-ScaleShift's output type becomes a Quantize after the Dense. The fold is skipped when the
+channel is its weight's second-last axis), so the fold never changes a result: the folded
+weights are the exact products ``W_raw * s_raw`` (type ``W * s``), trimmed of trailing
+zero bits. The ScaleShift's output type becomes a Quantize after the layer. The fold is skipped when the
 layer's output has other users or the widened weights would exceed 62 bits.
 """
 
