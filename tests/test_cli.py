@@ -124,6 +124,10 @@ def _convert_is_refused(capsys, tmp_path, model, pattern: str) -> None:
     ("bn_axis", (r"^nnfab: error: layer r: BatchNormalization axis \[1\] is not supported; "
                  r"supported: the last \(channel\) axis")),
     ("softmax_axis", r"^nnfab: error: layer r: Softmax axis \[1\] is not supported"),
+    ("separable_multiplier", (r"^nnfab: error: layer r: depth_multiplier=2 is not supported; "
+                              r"supported: 1$")),
+    ("separable_causal", (r"^nnfab: error: layer r: padding 'causal' is not supported; "
+                          r"supported: valid, same$")),
 ])
 def test_layer_option_not_converted_silently(capsys, tmp_path, layer, pattern) -> None:
     """A layer option nnfab does not implement is refused, never dropped (a ReLU's
@@ -139,9 +143,12 @@ def test_layer_option_not_converted_silently(capsys, tmp_path, layer, pattern) -
          "pool_channels_first": lambda: L.MaxPooling2D(2, data_format="channels_first", name="r"),
          "flatten_channels_first": lambda: L.Flatten(data_format="channels_first", name="r"),
          "bn_axis": lambda: L.BatchNormalization(axis=1, name="r"),
-         "softmax_axis": lambda: L.Softmax(axis=1, name="r")}[layer]()
+         "softmax_axis": lambda: L.Softmax(axis=1, name="r"),
+         "separable_multiplier": lambda: L.SeparableConv2D(4, 3, depth_multiplier=2, name="r"),
+         "separable_causal": lambda: L.SeparableConv1D(4, 3, padding="causal", name="r")}[layer]()
     spatial = layer not in ("relu_max", "relu_slope", "relu_threshold")
     shape = (6, 6, 2) if spatial else (8,)
+    shape = (6, 2) if layer == "separable_causal" else shape
     m = keras.Sequential([L.InputLayer(input_shape=shape),
                           L.Activation("linear") if spatial else L.Dense(2), r])
     _convert_is_refused(capsys, tmp_path, m, pattern)

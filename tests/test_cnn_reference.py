@@ -37,6 +37,37 @@ def test_cnn_zoo_covers_every_layer(zoo_dir) -> None:
     assert any(k[0] == 1 for k in conv_kinds) and any(k[1] for k in conv_kinds)
 
 
+@pytest.mark.parametrize("rank", [1, 2])
+def test_separable_conv_equals_keras_on_the_grid(rank: int) -> None:
+    """A float SeparableConv1D/2D converts to a depthwise Conv and a 1x1 Conv with no
+    rounding between them: with weights and inputs on the configured grids and a result
+    type holding every sum, the reference equals Keras's float32 ``predict`` exactly."""
+    import tf_keras as keras
+
+    L = keras.layers
+    shape = (9, 3) if rank == 1 else (6, 6, 3)
+    sep = L.SeparableConv1D if rank == 1 else L.SeparableConv2D
+    m = keras.Sequential([L.InputLayer(input_shape=shape),
+                          sep(4, 3, padding="same", name="sep")])
+    rng = np.random.default_rng(21)
+    ws = [rng.integers(-128, 128, w.shape) / 64.0 for w in m.get_weights()]  # ap_fixed<8,2>
+    for w in ws[:2]:
+        w[rng.random(w.shape) < 0.3] = 0.0
+    m.set_weights([w.astype(np.float32) for w in ws])
+    cfg = config.from_dict({"model": {"precision": {
+        "weight": "ap_fixed<8,2>", "bias": "ap_fixed<8,2>", "input": "ap_fixed<8,3>",
+        "result": "ap_fixed<28,10>"}}})
+    g = from_model(m, cfg)
+    run_pipeline(g)
+    convs = g.of(ir.Conv)
+    assert [(n.name, n["depthwise"], tuple(n["kernel"])) for n in convs] == [
+        ("sep_dw", True, (3,) * rank), ("sep_pw", False, (1,) * rank)]
+    assert "bias" not in convs[0].weights and "bias" in convs[1].weights
+    x = rng.integers(-128, 128, (200, *shape)) / 32.0  # on the ap_fixed<8,3> grid
+    y = m.predict(x.astype(np.float32), verbose=0).astype(np.float64)
+    np.testing.assert_array_equal(reference.predict(g, x), y)
+
+
 def test_conv_reuse_refused_with_one_line(zoo_dir) -> None:
     from conftest import zoo_model
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from generator import config, reference
+from generator import config, ir, reference
 from generator.backends import hls
 from generator.backends.hls import csim, dataflow, firmware
 from generator.frontends.keras import from_model
@@ -166,6 +166,7 @@ FOLDED = [
     ("cnn_basic", {"c1": 7}),
     ("cnn1d", {"c1": 3, "c2": 5}),
     ("cnn_residual", {"c1": 3, "c2": 2}),
+    ("cnn_separable", {"sep1": 3}),
 ]
 
 
@@ -191,10 +192,12 @@ def test_folded_conv_csim_equals_reference(name: str, reuse: dict[str, int], io:
     out = str(tmp_path / "out")
     os.makedirs(out)
     hls.write(g, out, cfg)
-    for k, r in reuse.items():
-        n = g.node(k)
+    folded = [n for n in g.of(ir.Conv) if n["source"] in reuse]  # a separable conv: two
+    assert {n["source"] for n in folded} == set(reuse)
+    for n in folded:
+        r = reuse[n["source"]]
         sch = schedule_matrix(conv_matrix(n), r)
-        with open(os.path.join(out, "hls", "firmware", "layers", f"{k}.h")) as f:
+        with open(os.path.join(out, "hls", "firmware", "layers", f"{n.name}.h")) as f:
             src = f.read()
         assert f"for (int r = 0; r < {r}; r++)" in src
         assert f"for (int m = 0; m < {sch.mults}; m++)" in src

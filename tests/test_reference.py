@@ -248,10 +248,12 @@ def test_qbatchnormalization_uses_its_quantized_parameters() -> None:
     assert np.mean(d == 0) >= 0.999
 
 
-@pytest.mark.parametrize("conv", ["Conv2D", "DepthwiseConv2D", "Conv1D"])
+@pytest.mark.parametrize("conv", ["Conv2D", "DepthwiseConv2D", "Conv1D", "DepthwiseConv1D",
+                                  "SeparableConv2D"])
 def test_fold_batchnorm_into_conv_is_exact(conv) -> None:
     """A BatchNormalization after a Conv folds into it (per output channel; a depthwise
-    Conv's channel is its weight's second-last axis) without changing any result."""
+    Conv's channel is its weight's second-last axis; a separable conv's BN folds into its
+    1x1 conv) without changing any result."""
     import tf_keras as keras
 
     from generator.passes.fold_batchnorm import fold_batchnorm
@@ -259,10 +261,12 @@ def test_fold_batchnorm_into_conv_is_exact(conv) -> None:
 
     L = keras.layers
     keras.utils.set_random_seed(7)
-    shape = (7, 3) if conv == "Conv1D" else (6, 6, 3)
+    shape = (7, 3) if conv.endswith("1D") else (6, 6, 3)
     layer = {"Conv2D": lambda: L.Conv2D(4, 3, padding="same"),
              "DepthwiseConv2D": lambda: L.DepthwiseConv2D(3),
-             "Conv1D": lambda: L.Conv1D(4, 3)}[conv]()
+             "Conv1D": lambda: L.Conv1D(4, 3),
+             "DepthwiseConv1D": lambda: L.DepthwiseConv1D(3, padding="same"),
+             "SeparableConv2D": lambda: L.SeparableConv2D(4, 3)}[conv]()
     m = keras.Sequential([L.InputLayer(input_shape=shape), layer, L.BatchNormalization(),
                           L.Activation("relu")])
     rng = np.random.default_rng(7)

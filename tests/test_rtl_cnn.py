@@ -313,6 +313,7 @@ FOLDED = [
     ("cnn_basic", {"c1": 7}),
     ("cnn1d", {"c1": 3, "c2": 5}),
     ("cnn_residual", {"c1": 3, "c2": 2}),
+    ("cnn_separable", {"sep1": 3}),
 ]
 
 
@@ -326,8 +327,10 @@ def test_folded_conv_bit_exact_and_cycle_exact(name, reuse, zoo_dir, tmp_path):
     zm = zoo_model(name, zoo_dir)
     g = convert_reuse(zm.model, reuse)
     sp = stream.build(g)
-    for k, r in reuse.items():
-        assert sp.block(k).kind == "folded" and sp.block(k).p["R"] == r
+    folded = [n for n in g.of(Conv) if n["source"] in reuse]
+    assert {n["source"] for n in folded} == set(reuse)  # a separable conv: two convs
+    for n in folded:
+        assert sp.block(n.name).kind == "folded" and sp.block(n.name).p["R"] == reuse[n["source"]]
     stats, m = check_exact(g, str(tmp_path / "out"), zm.x[:30], seed=5)
     tot = estimate.estimate(g)["total"]
     assert (tot["latency_cycles"], tot["ii_cycles"]) == (m["latency_cycles"], m["ii_cycles"])

@@ -32,7 +32,7 @@ from generator.passes.folding import conv_matrix
 from generator.passes.unroll import conv_dense, gather, unrolled, windows_index
 
 #: zoo CNNs that are chains (every tensor read by one layer): the unrolled form builds them
-CHAINS = ["cnn_basic", "cnn_strided_same", "cnn1d", "cnn_pruned_gmax"]
+CHAINS = ["cnn_basic", "cnn_strided_same", "cnn1d", "cnn_pruned_gmax", "cnn_separable"]
 FRAMES = 60
 
 

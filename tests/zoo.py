@@ -197,7 +197,7 @@ def init_weights(model: Any, seed: int, prune: float,
                         rng.uniform(-0.5, 0.5, w.shape), rng.uniform(0.5, 2.0, w.shape)][i]
                 new.append(base.astype(np.float32))
                 continue
-            if i == 0:
+            if i == 0 or (i == 1 and "Separable" in cls):  # a kernel (separable: two)
                 k = rng.uniform(-1.0, 1.0, w.shape) * (wscale or {}).get(layer.name, 1.0)
                 if prune > 0:
                     k[rng.random(w.shape) < prune] = 0.0
@@ -342,6 +342,28 @@ def cnn_pruned_gmax() -> Any:
     ], name="cnn_pruned_gmax")
 
 
+def cnn_separable() -> Any:
+    """Separable convs ('same', then ternary depthwise), 30 % pruned, max pooling."""
+    keras, q = _layers()
+    return keras.Sequential([
+        keras.layers.InputLayer(input_shape=(7, 7, 3)),
+        q.QActivation(q.quantized_bits(6, 1, alpha=1), name="q_in"),
+        q.QSeparableConv2D(5, 3, padding="same",
+                           depthwise_quantizer=q.quantized_bits(5, 0, alpha=1),
+                           pointwise_quantizer=q.quantized_bits(5, 0, alpha=1),
+                           bias_quantizer=q.quantized_bits(5, 1, alpha=1), name="sep1"),
+        q.QActivation(q.quantized_relu(6, 2), name="r1"),
+        keras.layers.MaxPooling2D(2, name="mp"),
+        q.QSeparableConv2D(4, 2, depthwise_quantizer=q.ternary(alpha=1),
+                           pointwise_quantizer=q.quantized_bits(4, 0, alpha=1),
+                           bias_quantizer=q.quantized_bits(5, 1, alpha=1), name="sep2"),
+        q.QActivation(q.quantized_bits(8, 3, alpha=1), name="q2"),
+        keras.layers.Flatten(name="flat"),
+        q.QDense(3, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
+                 bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="out"),
+    ], name="cnn_separable")
+
+
 CNN_ZOO: list[ZooEntry] = [
     ZooEntry("cnn_basic", cnn_basic, 8, 1, seed=11),
     ZooEntry("cnn_strided_same", cnn_strided_same, 6, 1, seed=12),
@@ -349,4 +371,5 @@ CNN_ZOO: list[ZooEntry] = [
     ZooEntry("cnn1d", cnn1d, 6, 1, seed=14),
     ZooEntry("cnn_depthwise_concat", cnn_depthwise_concat, 6, 1, seed=15),
     ZooEntry("cnn_pruned_gmax", cnn_pruned_gmax, 8, 2, prune=0.7, seed=16),
+    ZooEntry("cnn_separable", cnn_separable, 6, 1, prune=0.3, seed=17),
 ]

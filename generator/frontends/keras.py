@@ -13,7 +13,13 @@ QActivation            Quantize / Relu+Quantize / Binarize / Ternarize
 Activation             Relu, Table (sigmoid, tanh), Softmax; linear is dropped
 ReLU / Softmax         Relu (plain ``max(x, 0)`` only: a ``max_value``, ``negative_slope``
                        or ``threshold`` is refused) / Softmax over the last axis
-BatchNormalization     ScaleShift (folded into the Dense by ``fold_batchnorm``); a
+Conv1D/2D, QConv1D/2D  Conv (exact sum), as Dense; DepthwiseConv1D/2D and
+                       QDepthwiseConv2D: Conv(depthwise)
+SeparableConv1D/2D,    Conv(depthwise, no bias) -> Conv(1x1, the bias): the depthwise
+QSeparableConv1D/2D    sums stay exact between the two, as in the layer's own call
+Pooling, Padding,      Pool, GlobalPool, Pad, Upsample, Add, Concat
+UpSampling, merges
+BatchNormalization     ScaleShift (folded into the Dense / Conv by ``fold_batchnorm``); a
 (QBatchNormalization)  QBatchNormalization's parameters through its quantizers first
 Dropout                dropped (inference)
 Flatten / Reshape      Reshape
@@ -67,12 +73,14 @@ class FrontendError(ValueError):
     """A model nnfab cannot convert (one line: the layer and what is supported)."""
 
 
-CONV_LAYERS = ("Conv1D", "Conv2D", "QConv1D", "QConv2D", "DepthwiseConv2D", "QDepthwiseConv2D")
+CONV_LAYERS = ("Conv1D", "Conv2D", "QConv1D", "QConv2D", "DepthwiseConv1D", "DepthwiseConv2D",
+               "QDepthwiseConv2D")
+SEPARABLE_LAYERS = ("SeparableConv1D", "SeparableConv2D", "QSeparableConv1D", "QSeparableConv2D")
 POOL_LAYERS = ("MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D",
                "QAveragePooling2D")
 SUPPORTED_LAYERS = (
-    "InputLayer, Dense, QDense, Conv1D, Conv2D, QConv1D, QConv2D, DepthwiseConv2D, "
-    "QDepthwiseConv2D, MaxPooling1D/2D, AveragePooling1D/2D, GlobalAveragePooling1D/2D, "
+    "InputLayer, Dense, QDense, Conv1D, Conv2D, QConv1D, QConv2D, DepthwiseConv1D/2D, "
+    "QDepthwiseConv2D, SeparableConv1D/2D, QSeparableConv1D/2D, MaxPooling1D/2D, AveragePooling1D/2D, GlobalAveragePooling1D/2D, "
     "GlobalMaxPooling1D/2D, ZeroPadding1D/2D, UpSampling1D/2D, Add, Concatenate, "
     "QActivation, Activation (linear, relu, sigmoid, tanh, softmax), ReLU (plain), Softmax, "
     "BatchNormalization, QBatchNormalization, "
@@ -456,11 +464,10 @@ class _Builder:
                      self.need(name, "result"))
         self.keras_activation(name, act)
 
-    def conv(self, layer: Any, c: str) -> None:
+    def conv_checks(self, layer: Any, rank: int) -> None:
+        """What every convolution layer needs (one line naming the layer otherwise)."""
         name = layer.name
         assert self.x is not None
-        rank = 1 if "1D" in c else 2
-        depthwise = "Depthwise" in c
         if getattr(layer, "data_format", "channels_last") != "channels_last":
             raise FrontendError(f"layer {name}: only data_format='channels_last' is supported")
         if any(int(d) != 1 for d in layer.dilation_rate):
@@ -472,10 +479,18 @@ class _Builder:
         if int(getattr(layer, "groups", 1)) != 1:
             raise FrontendError(f"layer {name}: groups={layer.groups} is not supported; "
                                 "supported: groups=1 (or a DepthwiseConv)")
-        if depthwise and int(layer.depth_multiplier) != 1:
-            raise FrontendError(f"layer {name}: depth_multiplier must be 1")
+        if int(getattr(layer, "depth_multiplier", 1)) != 1:
+            raise FrontendError(f"layer {name}: depth_multiplier={layer.depth_multiplier} is not "
+                                "supported; supported: 1")
         if len(self.x.shape) != rank + 1:
             raise FrontendError(f"layer {name}: expected a {rank + 1}-D input, got {self.x.shape}")
+
+    def conv(self, layer: Any, c: str) -> None:
+        name = layer.name
+        assert self.x is not None
+        rank = 1 if "1D" in c else 2
+        depthwise = "Depthwise" in c
+        self.conv_checks(layer, rank)
         ws = layer.get_weights()
         kernel = ws[0]
         bias = ws[1] if layer.use_bias else None
@@ -498,6 +513,44 @@ class _Builder:
                     # its own per-layer setting (checked by the folding pass)
                     reuse=self.cfg.layer_reuse(name) or 1,
                     strategy=self.cfg.layer_strategy(name) or "latency")
+        self.finish_weighted(layer, node, fully_q)
+
+    def separable(self, layer: Any, c: str) -> None:
+        """A separable conv as its two convolutions: a depthwise Conv (no bias) whose exact
+        sums feed a 1x1 Conv with the bias, as the layer computes them (no rounding between
+        the two; QKeras's float32 is exact while the sums fit its 24-bit mantissa)."""
+        name = layer.name
+        assert self.x is not None
+        rank = 1 if "1D" in c else 2
+        self.conv_checks(layer, rank)
+        ws = layer.get_weights()
+        dk, pk = ws[0], ws[1]
+        bias = ws[2] if layer.use_bias else None
+        quantized = c.startswith("Q")
+        dq = getattr(layer, "depthwise_quantizer_internal", None) if quantized else None
+        pq = getattr(layer, "pointwise_quantizer_internal", None) if quantized else None
+        bq = getattr(layer, "bias_quantizer_internal", None) if quantized else None
+        k = tuple(int(v) for v in layer.kernel_size)
+        st = tuple(int(v) for v in layer.strides)
+        pads = (_same_pads(tuple(self.x.shape[:-1]), k, st) if layer.padding == "same"
+                else (0,) * (2 * rank))
+        dw = self.weights_of(layer, dk, None, dq, None)
+        reuse = self.cfg.layer_reuse(name) or 1
+        strategy = self.cfg.layer_strategy(name) or "latency"
+        node = Conv(self.uniq(name + "_dw"), [self.x], dw, filters=int(self.x.shape[-1]),
+                    kernel=k, strides=st, pads=pads, depthwise=True, source=name,
+                    reuse=reuse, strategy=strategy)
+        from ..passes.infer_precision import _derived_type
+
+        self.add(node, FixedType(2, 2))  # placeholder; the exact type follows
+        t = _derived_type(node)
+        assert t is not None and self.x is not None
+        self.x.ftype = t
+        pw = self.weights_of(layer, pk, bias, pq, bq)
+        node = Conv(self.uniq(name + "_pw"), [self.x], pw, filters=int(layer.filters),
+                    kernel=(1,) * rank, strides=(1,) * rank, pads=(0,) * (2 * rank),
+                    source=name, reuse=reuse, strategy=strategy)
+        fully_q = dq is not None and pq is not None and (bias is None or bq is not None)
         self.finish_weighted(layer, node, fully_q)
 
     def pool(self, layer: Any, c: str) -> None:
@@ -590,6 +643,8 @@ class _Builder:
             self.dense(layer)
         elif c in CONV_LAYERS:
             self.conv(layer, c)
+        elif c in SEPARABLE_LAYERS:
+            self.separable(layer, c)
         elif c == "QActivation":
             self.quantizer(name, layer.quantizer)
         elif c == "Activation":
@@ -723,7 +778,8 @@ def _check_parallelism_keys(model: Any, cfg: Config) -> None:
             if getattr(lc, k) is None:
                 continue
             dense = kinds[name] in ("Dense", "QDense")
-            if dense or (kinds[name] in CONV_LAYERS and k in ("reuse", "strategy")):
+            conv = kinds[name] in CONV_LAYERS + SEPARABLE_LAYERS
+            if dense or (conv and k in ("reuse", "strategy")):
                 continue
             applies = "Dense and Conv layers" if k in ("reuse", "strategy") else "Dense layers"
             raise FrontendError(f"config layers.{name}.{k}: layer {name} ({kinds[name]}) has no "
