@@ -267,6 +267,31 @@ class Relu(Node):
 
 
 @op
+class LeakyRelu(Node):
+    """Leaky ReLU with slope ``2**-shift``: ``cast(x)`` where ``x >= 0``; where ``x < 0``,
+    ``neg(x) * 2**-shift`` with ``neg`` the negative branch's own cast (its rounding and
+    overflow modes), exact in the output type (``out.frac == neg.frac + shift``).
+
+    Keras ``LeakyReLU(alpha=2**-k)``: ``neg`` is the input type (no rounding anywhere);
+    QKeras ``quantized_relu(bits, integer, negative_slope=2**-k)``: the output is
+    ``ap_fixed<bits, integer+1>`` and ``neg`` is ``ap_fixed<bits-k, integer+1>`` (both
+    RND_CONV, SAT), which is how its ``__call__`` rounds and clips the two halves.
+    """
+
+    OP = "LeakyRelu"
+    ATTRS: ClassVar[dict[str, Attr]] = {"shift": Attr("int", required=True),
+                                        "neg": Attr("type", required=True)}
+
+    def check(self) -> None:
+        k, neg, out = self.attrs["shift"], self.attrs["neg"], self.output.ftype
+        if k < 1 or not (neg.signed and out.signed) or out.frac != neg.frac + k:
+            raise IRError(f"node {self.name}: leaky relu needs shift >= 1 and signed types with "
+                          f"out.frac == neg.frac + shift (shift {k}, neg {neg}, out {out})")
+        if neg.min_value * 2.0**-k < out.min_value:
+            raise IRError(f"node {self.name}: the negative branch {neg} >> {k} does not fit {out}")
+
+
+@op
 class Binarize(Node):
     """QKeras ``binary(alpha=1)``: -1 where x < 0, else +1."""
 

@@ -27,6 +27,7 @@ from .ir import (
     GlobalPool,
     Graph,
     Input,
+    LeakyRelu,
     Node,
     Pad,
     Pool,
@@ -87,6 +88,14 @@ def _quantize(node: Quantize, xs: list[Raw]) -> Raw:
 @kernel.register
 def _relu(node: Relu, xs: list[Raw]) -> Raw:
     return node.output.ftype.cast(np.maximum(xs[0], 0), node.input.ftype)
+
+
+@kernel.register
+def _leaky_relu(node: LeakyRelu, xs: list[Raw]) -> Raw:
+    x, tx = xs[0], node.input.ftype
+    # neg.frac + shift == out.frac: the negative branch's raw value is the output's raw value
+    neg = node["neg"].cast(x, tx)
+    return np.where(x >= 0, node.output.ftype.cast(x, tx), neg)
 
 
 @kernel.register

@@ -126,13 +126,20 @@ def _convert_is_refused(capsys, tmp_path, model, pattern: str) -> None:
     ("softmax_axis", r"^nnfab: error: layer r: Softmax axis \[1\] is not supported"),
     ("separable_multiplier", (r"^nnfab: error: layer r: depth_multiplier=2 is not supported; "
                               r"supported: 1$")),
+    ("leaky_alpha", (r"^nnfab: error: layer r: LeakyReLU alpha=0\.3 is not supported; "
+                     r"supported: a power of two below 1 ")),
+    ("leaky_slope", (r"^nnfab: error: layer r: quantized_relu\(4,1\) negative_slope=0\.0625 "
+                     r"is not supported; supported: a power of two from 2\^-1 to 2\^-3$")),
     ("separable_causal", (r"^nnfab: error: layer r: padding 'causal' is not supported; "
                           r"supported: valid, same$")),
 ])
 def test_layer_option_not_converted_silently(capsys, tmp_path, layer, pattern) -> None:
     """A layer option nnfab does not implement is refused, never dropped (a ReLU's
     max_value/negative_slope/threshold, a grouped conv, channels-first pooling and
-    flattening, batch normalization or softmax over another axis than the channels)."""
+    flattening, batch normalization or softmax over another axis than the channels, a
+    separable conv's depth multiplier or causal padding, a leaky slope that is no power of
+    two or below the quantizer's grid)."""
+    import qkeras
     import tf_keras as keras
 
     L = keras.layers
@@ -145,8 +152,12 @@ def test_layer_option_not_converted_silently(capsys, tmp_path, layer, pattern) -
          "bn_axis": lambda: L.BatchNormalization(axis=1, name="r"),
          "softmax_axis": lambda: L.Softmax(axis=1, name="r"),
          "separable_multiplier": lambda: L.SeparableConv2D(4, 3, depth_multiplier=2, name="r"),
-         "separable_causal": lambda: L.SeparableConv1D(4, 3, padding="causal", name="r")}[layer]()
-    spatial = layer not in ("relu_max", "relu_slope", "relu_threshold")
+         "separable_causal": lambda: L.SeparableConv1D(4, 3, padding="causal", name="r"),
+         "leaky_alpha": lambda: L.LeakyReLU(alpha=0.3, name="r"),
+         "leaky_slope": lambda: qkeras.QActivation(
+             qkeras.quantized_relu(4, 1, negative_slope=0.0625), name="r")}[layer]()
+    spatial = layer not in ("relu_max", "relu_slope", "relu_threshold", "leaky_alpha",
+                            "leaky_slope")
     shape = (6, 6, 2) if spatial else (8,)
     shape = (6, 2) if layer == "separable_causal" else shape
     m = keras.Sequential([L.InputLayer(input_shape=shape),

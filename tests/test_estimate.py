@@ -17,7 +17,7 @@ from generator import estimate
 from generator.backends import rtl
 from generator.backends.rtl.plan import csd, tree_stages
 from generator.fixed import FixedType, Overflow, Rounding
-from generator.ir import Dense, Graph, Input, Weight
+from generator.ir import Dense, Graph, Input, LeakyRelu, Weight
 from generator.passes import run_pipeline
 
 
@@ -186,3 +186,28 @@ def test_binary_ternary_mlps_synthesise_without_dsp(name, zoo_dir, tmp_path):
         res = estimate.synth(os.path.join(out, "rtl"), conf["top"], conf["sources"], "xc7")
         assert res["dsp"] == 0, (strategy, res["cells"])
         assert estimate.estimate(g)["total"]["dsp"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["qkeras", "keras"])
+def test_leaky_relu_lut_estimate_against_yosys(kind, tmp_path):
+    """nnfab_leaky_vec on 12 values: a QKeras quantized_relu(6, 2, negative_slope=1/4)
+    after a 17-bit sum (two rounding casts), a Keras LeakyReLU(1/8) (exact: a mux per
+    bit); the design's LUT estimate is within 20 % of Yosys synth_xilinx (xc7)."""
+    r = (Rounding.RND_CONV, Overflow.SAT)
+    ti, to, neg, k = {"qkeras": (FixedType(17, 7), FixedType(6, 3, True, *r),
+                                 FixedType(4, 3, True, *r), 2),
+                      "keras": (FixedType(8, 3, True, *r), FixedType(11, 3),
+                                FixedType(8, 3, True, *r), 3)}[kind]
+    g = Graph("leaky")
+    t = g.add(Input("input", [], shape=(12,)), ti)
+    n = LeakyRelu("lr", [t], shift=k, neg=neg)
+    g.add(n, to)
+    g.outputs = [n.output]
+    run_pipeline(g)
+    out = str(tmp_path / "out")
+    conf = rtl.write(g, out, None)
+    res = estimate.synth(os.path.join(out, "rtl"), conf["top"], conf["sources"], "xc7")
+    est = estimate.estimate(g)["total"]
+    assert 0.8 < est["lut"] / res["lut"] < 1.2, (est["lut"], res["lut"])
+    assert res["dsp"] == 0

@@ -282,3 +282,30 @@ def test_fold_batchnorm_into_conv_is_exact(conv) -> None:
     g.verify()
     assert not g.of(ir.ScaleShift)
     np.testing.assert_array_equal(reference.predict(g, x), before)
+
+
+@pytest.mark.parametrize("alpha", [0.5, 0.125, 0.0])
+def test_keras_leaky_relu_equals_keras_on_the_grid(alpha) -> None:
+    """A float model's LeakyReLU(alpha = 2^-k) is exact (the negative half shifted k bits,
+    alpha 0 a plain ReLU): with weights and inputs on the configured grids and a result type
+    holding every sum, the reference equals Keras's float32 ``predict``; after an unsigned
+    (ReLU) tensor it is the identity and adds no node."""
+    import tf_keras as keras
+
+    L = keras.layers
+    m = keras.Sequential([L.InputLayer(input_shape=(10,)), L.Dense(6, name="fc"),
+                          L.LeakyReLU(alpha=alpha, name="lr"), L.ReLU(name="r"),
+                          L.LeakyReLU(alpha=0.25, name="lr2")])
+    rng = np.random.default_rng(31)
+    m.set_weights([(rng.integers(-128, 128, w.shape) / 64.0).astype(np.float32)
+                   for w in m.get_weights()])  # on the ap_fixed<8,2> grid
+    cfg = config.from_dict({"model": {"precision": {
+        "weight": "ap_fixed<8,2>", "bias": "ap_fixed<8,2>", "input": "ap_fixed<8,3>",
+        "result": "ap_fixed<24,10>"}}})
+    g = from_model(m, cfg)
+    run_pipeline(g)
+    ops = [(n.name, n.OP) for n in g.nodes if n["source"] in ("lr", "lr2")]
+    assert ops == [("lr", "Relu" if alpha == 0 else "LeakyRelu")]
+    x = rng.integers(-128, 128, (500, 10)) / 32.0  # on the ap_fixed<8,3> grid
+    y = m.predict(x.astype(np.float32), verbose=0).astype(np.float64)
+    np.testing.assert_array_equal(reference.predict(g, x), y)

@@ -169,6 +169,26 @@ def float_bn() -> Any:
     ], name="float_bn")
 
 
+def leaky_mlp() -> Any:
+    """Leaky ReLUs: QKeras quantized_relu with negative slopes 1/4 and 1/2 (each half on
+    its own grid), and a Keras LeakyReLU(alpha=1/8) before a quantizer."""
+    keras, q = _layers()
+    return keras.Sequential([
+        keras.layers.InputLayer(input_shape=(16,)),
+        q.QActivation(q.quantized_bits(8, 2, alpha=1), name="q_in"),
+        q.QDense(12, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
+                 bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="fc1"),
+        q.QActivation(q.quantized_relu(6, 2, negative_slope=0.25), name="lr1"),
+        q.QDense(8, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
+                 bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="fc2"),
+        keras.layers.LeakyReLU(alpha=0.125, name="lr2"),
+        q.QActivation(q.quantized_bits(8, 3, alpha=1), name="q2"),
+        q.QDense(4, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
+                 bias_quantizer=q.quantized_bits(6, 1, alpha=1),
+                 activation=q.quantized_relu(5, 1, negative_slope=0.5), name="out"),
+    ], name="leaky_mlp")
+
+
 ZOO: list[ZooEntry] = [
     ZooEntry("mlp8", mlp8, 8, 2, seed=1),
     ZooEntry("w2_qbits_act", w2_qbits_act, 6, 1, seed=2),
@@ -177,6 +197,7 @@ ZOO: list[ZooEntry] = [
     ZooEntry("ternary_net", ternary_net, 6, 2, seed=5),
     ZooEntry("pruned80", pruned80, 8, 1, prune=0.8, seed=6),
     ZooEntry("auto_po2", auto_po2, 8, 3, seed=7),
+    ZooEntry("leaky_mlp", leaky_mlp, 8, 2, seed=9),
 ]
 FLOAT_ZOO: list[ZooEntry] = [ZooEntry("float_bn", float_bn, 8, 3, fully_quantized=False, seed=8)]
 
@@ -343,7 +364,8 @@ def cnn_pruned_gmax() -> Any:
 
 
 def cnn_separable() -> Any:
-    """Separable convs ('same', then ternary depthwise), 30 % pruned, max pooling."""
+    """Separable convs ('same', then ternary depthwise), 30 % pruned, a leaky quantized_relu
+    (negative_slope 1/4), max pooling."""
     keras, q = _layers()
     return keras.Sequential([
         keras.layers.InputLayer(input_shape=(7, 7, 3)),
@@ -352,7 +374,7 @@ def cnn_separable() -> Any:
                            depthwise_quantizer=q.quantized_bits(5, 0, alpha=1),
                            pointwise_quantizer=q.quantized_bits(5, 0, alpha=1),
                            bias_quantizer=q.quantized_bits(5, 1, alpha=1), name="sep1"),
-        q.QActivation(q.quantized_relu(6, 2), name="r1"),
+        q.QActivation(q.quantized_relu(6, 2, negative_slope=0.25), name="r1"),
         keras.layers.MaxPooling2D(2, name="mp"),
         q.QSeparableConv2D(4, 2, depthwise_quantizer=q.ternary(alpha=1),
                            pointwise_quantizer=q.quantized_bits(4, 0, alpha=1),

@@ -13,6 +13,8 @@ QActivation            Quantize / Relu+Quantize / Binarize / Ternarize
 Activation             Relu, Table (sigmoid, tanh), Softmax; linear is dropped
 ReLU / Softmax         Relu (plain ``max(x, 0)`` only: a ``max_value``, ``negative_slope``
                        or ``threshold`` is refused) / Softmax over the last axis
+LeakyReLU              LeakyRelu (alpha a power of two: exact); so is QKeras
+                       ``quantized_relu`` with a ``negative_slope``
 Conv1D/2D, QConv1D/2D  Conv (exact sum), as Dense; DepthwiseConv1D/2D and
                        QDepthwiseConv2D: Conv(depthwise)
 SeparableConv1D/2D,    Conv(depthwise, no bias) -> Conv(1x1, the bias): the depthwise
@@ -52,6 +54,7 @@ from ..ir import (
     GlobalPool,
     Graph,
     Input,
+    LeakyRelu,
     Pad,
     Pool,
     Quantize,
@@ -82,7 +85,8 @@ SUPPORTED_LAYERS = (
     "InputLayer, Dense, QDense, Conv1D, Conv2D, QConv1D, QConv2D, DepthwiseConv1D/2D, "
     "QDepthwiseConv2D, SeparableConv1D/2D, QSeparableConv1D/2D, MaxPooling1D/2D, AveragePooling1D/2D, GlobalAveragePooling1D/2D, "
     "GlobalMaxPooling1D/2D, ZeroPadding1D/2D, UpSampling1D/2D, Add, Concatenate, "
-    "QActivation, Activation (linear, relu, sigmoid, tanh, softmax), ReLU (plain), Softmax, "
+    "QActivation, Activation (linear, relu, sigmoid, tanh, softmax), ReLU (plain), "
+    "LeakyReLU (alpha a power of two), Softmax, "
     "BatchNormalization, QBatchNormalization, "
     "Dropout, Flatten, Reshape"
 )
@@ -180,12 +184,24 @@ def activation_quantizer(layer: str, q: Any) -> tuple[str, Any]:
             return ("quantize", FixedType(bits, integer + 1, True, Rounding.RND_CONV, ov))
         return ("quantize", FixedType(bits, integer, False, Rounding.RND_CONV, ov))
     if kind == "quantized_relu":
-        if float(q.negative_slope) != 0.0 or q.use_sigmoid:
-            raise FrontendError(
-                f"layer {layer}: quantized_relu with negative_slope/use_sigmoid is not supported"
-            )
+        if q.use_sigmoid:
+            raise FrontendError(f"layer {layer}: quantized_relu with use_sigmoid is not supported")
         if not q.is_quantized_clip and q.relu_upper_bound is not None:
             raise FrontendError(f"layer {layer}: quantized_relu with relu_upper_bound is not supported")
+        slope = float(q.negative_slope)
+        if slope != 0.0:
+            # QKeras rounds the two halves on their own grids: x >= 0 onto
+            # ap_fixed<bits, integer+1> (its top half), x < 0 as round(x * 2^(f-k)) clipped
+            # to [-2^(bits-1-k), 0], times 2^-k: ap_fixed<bits-k, integer+1> shifted by k
+            bits, integer = int(q.bits), int(q.integer)
+            k = _po2_shift(slope)
+            if k is None or k < 1 or bits - k < 1:
+                raise FrontendError(
+                    f"layer {layer}: quantized_relu({bits},{integer}) negative_slope={slope} is "
+                    f"not supported; supported: a power of two from 2^-1 to 2^-{bits - 1}")
+            out = FixedType(bits, integer + 1, True, Rounding.RND_CONV, Overflow.SAT)
+            neg = FixedType(bits - k, integer + 1, True, Rounding.RND_CONV, Overflow.SAT)
+            return ("leaky_quantize", (out, neg, k))
         return (
             "relu_quantize",
             FixedType(int(q.bits), int(q.integer), False, Rounding.RND_CONV, Overflow.SAT),
@@ -292,6 +308,9 @@ class _Builder:
         if kind in ("quantize", "relu_quantize"):
             # (for quantized_relu the ap_ufixed<.., SAT> cast maps negatives to 0: relu too)
             self.add(Quantize(self.uniq(layer), [self.x], source=layer), arg)
+        elif kind == "leaky_quantize":
+            out, neg, k = arg
+            self.add(LeakyRelu(self.uniq(layer), [self.x], shift=k, neg=neg, source=layer), out)
         elif kind == "binary":
             self.add(Binarize(self.uniq(layer), [self.x], source=layer), FixedType(2, 2))
         else:
@@ -324,6 +343,25 @@ class _Builder:
             f"layer {layer}: activation {name!r} is not supported; supported: linear, relu, "
             f"sigmoid, tanh, softmax, {SUPPORTED_QUANTIZERS}"
         )
+
+    def leaky_relu(self, layer: Any) -> None:
+        """Keras ``LeakyReLU(alpha=2**-k)``: exact (the negative half shifted by k bits)."""
+        assert self.x is not None
+        alpha = float(np.float32(layer.alpha))
+        if alpha == 0.0:
+            self.add(Relu(self.uniq(layer.name), [self.x], source=layer.name), self.x.ftype)
+            return
+        k = _po2_shift(alpha)
+        if k is None or k < 1:
+            raise FrontendError(
+                f"layer {layer.name}: LeakyReLU alpha={layer.alpha:g} is not supported; "
+                "supported: a power of two below 1 (0.5, 0.25, 0.125, ...: exact shifts), or "
+                "a QActivation quantized_relu(bits, integer, negative_slope=2^-k)")
+        t = self.x.ftype
+        if not t.signed or isinstance(self.x.producer, Relu):  # never negative: the identity
+            return
+        self.add(LeakyRelu(self.uniq(layer.name), [self.x], shift=k, neg=t, source=layer.name),
+                 FixedType(t.width + k, t.integer, True))
 
     def table(self, layer: str, fn: str) -> None:
         assert self.x is not None
@@ -652,6 +690,8 @@ class _Builder:
         elif c == "ReLU":
             _plain_relu(layer)
             self.keras_activation(name, _Named("relu"))
+        elif c == "LeakyReLU":
+            self.leaky_relu(layer)
         elif c == "Softmax":
             if _axes(layer.axis) not in ((-1,), (len(self.x.shape),)):
                 raise FrontendError(f"layer {name}: Softmax axis {list(_axes(layer.axis))} is "
@@ -749,6 +789,12 @@ class _Builder:
         self.g.meta["notes"] = self.notes
         self.g.meta["fully_quantized"] = all(n["exact"] for n in self.g.nodes)
         return self.g
+
+
+def _po2_shift(v: float) -> int | None:
+    """``k`` with ``v == 2**-k`` exactly, else None."""
+    m, e = math.frexp(v)
+    return 1 - e if v > 0 and m == 0.5 else None
 
 
 def _same_pads(size: tuple[int, ...], k: tuple[int, ...], st: tuple[int, ...]) -> tuple[int, ...]:

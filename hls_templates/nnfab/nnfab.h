@@ -94,6 +94,25 @@ void relu(const Tin x[N], Tout y[N]) {
     }
 }
 
+// Leaky ReLU with slope 2^-SHIFT: y = x where x >= 0; where x < 0, y = Tneg(x) * 2^-SHIFT
+// (Tneg rounds and saturates the negative half on its own grid; Twide is Tneg with SHIFT
+// more fraction bits, so the shift is exact, as is the cast into Tout).
+template <class Tin, class Tout, class Tneg, class Twide, int SHIFT, int N>
+void leaky_relu(const Tin x[N], Tout y[N]) {
+#pragma HLS INLINE
+    for (int i = 0; i < N; i++) {
+#pragma HLS UNROLL
+        if (raw64(x[i]) < 0) {
+            Tneg z = x[i];
+            Twide w = z;
+            w >>= SHIFT;
+            y[i] = w;
+        } else {
+            y[i] = x[i];
+        }
+    }
+}
+
 // Binarize: -1 where x < 0, else +1.
 template <class Tin, class Tout, int N>
 void binarize(const Tin x[N], Tout y[N]) {

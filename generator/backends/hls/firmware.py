@@ -44,6 +44,7 @@ from ...ir import (
     GlobalPool,
     Graph,
     Input,
+    LeakyRelu,
     Node,
     Pad,
     Pool,
@@ -227,8 +228,8 @@ def layer_data(node: Node, ctx: Ctx) -> dict[str, Any]:
     """Template data of one node's layer function (dispatch on the op class)."""
     raise HlsError(
         f"layer {node.name}: the HLS backend has no kernel for op {node.OP}; supported: "
-        "Dense, Conv, Pool, GlobalPool, Pad, Upsample, Add, Concat, Quantize, Relu, Binarize, "
-        "Ternarize, Table, Softmax, ScaleShift, Reshape"
+        "Dense, Conv, Pool, GlobalPool, Pad, Upsample, Add, Concat, Quantize, Relu, LeakyRelu, "
+        "Binarize, Ternarize, Table, Softmax, ScaleShift, Reshape"
     )
 
 
@@ -260,6 +261,16 @@ def _reshape(node: Reshape, ctx: Ctx) -> dict[str, Any]:
 @layer_data.register
 def _relu(node: Relu, ctx: Ctx) -> dict[str, Any]:
     return _elementwise(node, ctx, f"nnfab::relu<{_targs(node, ctx)}>(x, y)")
+
+
+@layer_data.register
+def _leaky_relu(node: LeakyRelu, ctx: Ctx) -> dict[str, Any]:
+    neg, k = node["neg"], int(node["shift"])
+    tn = ctx.const_type(f"{node.name}_neg", neg)
+    tw = ctx.const_type(f"{node.name}_neg_wide", FixedType(neg.width + k, neg.integer, True))
+    ti, to = ctx.tensor_type[node.input.name], ctx.tensor_type[node.output.name]
+    return _elementwise(node, ctx, f"nnfab::leaky_relu<{ti}, {to}, {tn}, {tw}, {k}, "
+                                   f"{ctx.size(node.output)}>(x, y)")
 
 
 @layer_data.register

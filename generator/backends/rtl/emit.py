@@ -15,6 +15,7 @@ from ...ir import (
     Conv,
     Dense,
     Graph,
+    LeakyRelu,
     Node,
     Quantize,
     Relu,
@@ -177,6 +178,13 @@ def _elementwise(o: _Lines, n: Node, xin: str, yout: str, size: int | None = Non
           f".OUT_W({to.width}), .OUT_S({int(to.signed)}), .SHIFT({ti.frac - to.frac}), "
           f".ROUND({ROUND_CODE[to.rounding]}), .OVF({OVF_CODE[to.overflow]}), "
           f".RELU({int(isinstance(n, Relu))})) u_{nm} (.x({xin}), .y({yout}));")
+    elif isinstance(n, LeakyRelu):
+        tn = n["neg"]
+        o(f"    nnfab_leaky_vec #(.N({size}), .IN_W({ti.width}), .IN_S({int(ti.signed)}), "
+          f".OUT_W({to.width}), .NEG_W({tn.width}), .SHIFT_P({ti.frac - to.frac}), "
+          f".SHIFT_N({ti.frac - tn.frac}), .ROUND_P({ROUND_CODE[to.rounding]}), "
+          f".OVF_P({OVF_CODE[to.overflow]}), .ROUND_N({ROUND_CODE[tn.rounding]}), "
+          f".OVF_N({OVF_CODE[tn.overflow]})) u_{nm} (.x({xin}), .y({yout}));")
     elif isinstance(n, Binarize):
         o(f"    nnfab_binarize_vec #(.N({size}), .IN_W({ti.width}), .IN_S({int(ti.signed)}), "
           f".OUT_W({to.width})) u_{nm} (.x({xin}), .y({yout}));")

@@ -5,7 +5,7 @@ and resource model (:mod:`generator.estimate`) read, so the model predicts exact
 the RTL does:
 
 * the input stream passes a 2-register AXI-Stream skid buffer: 1 cycle;
-* element-wise nodes (Quantize, Relu, Binarize, Ternarize, Table, Reshape) are
+* element-wise nodes (Quantize, Relu, LeakyRelu, Binarize, Ternarize, Table, Reshape) are
   combinational: 0 cycles, II 1;
 * a fully parallel Dense (strategy ``latency``) is one constant shift-add multiply per
   nonzero weight (canonical signed digits, no multiplier cells) feeding, per output, a
@@ -65,6 +65,7 @@ from ...ir import (
     GlobalPool,
     Graph,
     Input,
+    LeakyRelu,
     Node,
     Pad,
     Pool,
@@ -374,7 +375,7 @@ def stage_of(n: Node, unrolled: bool = False) -> Stage:
         if n["strategy"] == "resource":
             return _dense_skip(n) if n["skip_zeros"] else _dense_folded(n)
         return _dense_parallel(n)
-    if isinstance(n, (Quantize, Relu, Binarize, Ternarize)):
+    if isinstance(n, (Quantize, Relu, LeakyRelu, Binarize, Ternarize)):
         return Stage(n, "elementwise", 0, 1)
     if isinstance(n, Table):
         if n["index_shift"] < 0 or abs(n["index_offset"]) >= 1 << 30:
@@ -384,7 +385,8 @@ def stage_of(n: Node, unrolled: bool = False) -> Stage:
         return Stage(n, "reshape", 0, 1)
     raise RTLUnsupported(
         f"layer {n.name}: op {n.OP} has no RTL implementation yet; supported: Dense, Conv, "
-        "Pool, GlobalPool, Pad, Upsample, Quantize, Relu, Binarize, Ternarize, Table, Reshape "
+        "Pool, GlobalPool, Pad, Upsample, Quantize, Relu, LeakyRelu, Binarize, Ternarize, "
+        "Table, Reshape "
         "(use the HLS view)"
     )
 

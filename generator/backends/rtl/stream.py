@@ -20,7 +20,7 @@ Top-level convention (a streamed design):
 Blocks (``kind``) and their Verilog (``lib/``):
 
 * ``skid``     ``nnfab_axis_skid``: the input register slice (latency 1);
-* ``wire``     element-wise ops on each beat (Quantize, Relu, Binarize, Ternarize,
+* ``wire``     element-wise ops on each beat (Quantize, Relu, LeakyRelu, Binarize, Ternarize,
   Table; ``nnfab_*_vec`` on the ``C`` channels) and vector Reshape: combinational;
 * ``window``   ``nnfab_window``: scans the *padded* frame one position per cycle (a pad
   position needs no input and is filled with ``FILL``: 0 for Conv/Pad/avg-Pool, the
@@ -63,6 +63,7 @@ from ...ir import (
     GlobalPool,
     Graph,
     Input,
+    LeakyRelu,
     Node,
     Pad,
     Pool,
@@ -77,7 +78,7 @@ from ...passes.folding import aligned_bias, conv_matrix
 from .plan import RTLUnsupported, Stage, clog2, ident, mac_info, tree_stages
 
 SPATIAL_OPS = (Conv, Pool, GlobalPool, Pad, Upsample)
-ELEMENTWISE = (Quantize, Relu, Binarize, Ternarize, Table)
+ELEMENTWISE = (Quantize, Relu, LeakyRelu, Binarize, Ternarize, Table)
 #: FIFO depth used while sizing (effectively unbounded)
 UNBOUNDED = 1 << 30
 
@@ -342,7 +343,7 @@ class _Builder:
             raise RTLUnsupported(
                 f"layer {n.name}: op {n.OP} has no streamed RTL implementation; supported: "
                 "Conv, Pool, GlobalPool, Pad, Upsample, Add, Concat, Dense, Quantize, Relu, "
-                "Binarize, Ternarize, Table, Flatten (use the HLS view)")
+                "LeakyRelu, Binarize, Ternarize, Table, Flatten (use the HLS view)")
         self.publish(t_out, s)
 
 

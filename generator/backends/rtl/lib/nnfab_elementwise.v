@@ -31,6 +31,49 @@ module nnfab_quantize_vec #(
     endgenerate
 endmodule
 
+// Leaky ReLU with slope 2^-k: x >= 0 is cast into the output type; x < 0 is cast into
+// the negative branch's type (NEG_W bits, its own rounding and overflow), whose fraction
+// is the output's minus k, so the shift by k is the raw value sign-extended into OUT_W.
+module nnfab_leaky_vec #(
+    parameter integer N = 1,        // number of elements
+    parameter integer IN_W = 16,    // input element width
+    parameter integer IN_S = 1,     // input signed
+    parameter integer OUT_W = 8,    // output element width (signed)
+    parameter integer NEG_W = 6,    // negative branch width (signed, <= OUT_W)
+    parameter integer SHIFT_P = 0,  // input fraction bits - output fraction bits
+    parameter integer SHIFT_N = 0,  // input fraction bits - negative branch fraction bits
+    parameter integer ROUND_P = 0,  // output rounding mode code (nnfab_requant)
+    parameter integer OVF_P = 0,    // output overflow mode code
+    parameter integer ROUND_N = 0,  // negative branch rounding mode code
+    parameter integer OVF_N = 0     // negative branch overflow mode code
+) (
+    input  wire [N*IN_W-1:0]  x,
+    output wire [N*OUT_W-1:0] y
+);
+    initial begin
+        if (N < 1) $error("%m: N=%0d must be >= 1", N);
+        if (NEG_W > OUT_W) $error("%m: NEG_W=%0d does not fit OUT_W=%0d", NEG_W, OUT_W);
+    end
+    genvar i;
+    generate
+        for (i = 0; i < N; i = i + 1) begin : g_el
+            wire [IN_W-1:0] xi = x[i*IN_W +: IN_W];
+            wire [OUT_W-1:0] pos;
+            wire [NEG_W-1:0] neg;
+            nnfab_requant #(
+                .IN_W(IN_W), .IN_S(IN_S), .OUT_W(OUT_W), .OUT_S(1),
+                .SHIFT(SHIFT_P), .ROUND(ROUND_P), .OVF(OVF_P)
+            ) u_pos (.din(xi), .dout(pos));
+            nnfab_requant #(
+                .IN_W(IN_W), .IN_S(IN_S), .OUT_W(NEG_W), .OUT_S(1),
+                .SHIFT(SHIFT_N), .ROUND(ROUND_N), .OVF(OVF_N)
+            ) u_neg (.din(xi), .dout(neg));
+            wire [OUT_W-1:0] neg_x = {{(OUT_W - NEG_W){neg[NEG_W-1]}}, neg};
+            assign y[i*OUT_W +: OUT_W] = (IN_S != 0 && xi[IN_W-1]) ? neg_x : pos;
+        end
+    endgenerate
+endmodule
+
 // QKeras binary(alpha=1): -1 where x < 0, else +1 (raw, in an OUT_W-bit signed type)
 module nnfab_binarize_vec #(
     parameter integer N = 1,     // number of elements
