@@ -19,7 +19,7 @@ all: test
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[keras,sim,dev]'
+	$(BIN)/pip install --quiet -e '.[keras,onnx,sim,dev]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -56,4 +56,4 @@ build: $(STAMP)
 	$(BIN)/nnfab build $(OUT)
 
 clean:
-	rm -rf $(DEMO) $(DEMO)_cnn $(DEMO)_cnn_fit api_out build .pytest_cache
+	rm -rf $(DEMO) $(DEMO)_cnn $(DEMO)_cnn_fit api_out qonnx_out build .pytest_cache

@@ -114,9 +114,10 @@ def convert(model: Any, out: str | os.PathLike[str], *,
             precision: str | None = None, reuse: int | None = None,
             strategy: str | None = None, io: str | None = None, board: str | None = None,
             fit: str | None = None) -> Project:
-    """Convert ``model`` -- a model file (``.h5``, ``.keras`` or a SavedModel directory) or
-    an in-memory tf-keras / QKeras model, which is saved as ``out/source_model.h5`` for
-    the source view -- into the project directory ``out``, as ``nnfab convert`` does."""
+    """Convert ``model`` -- a model file (``.h5``, ``.keras``, a SavedModel directory or a
+    QONNX ``.onnx``) or an in-memory tf-keras / QKeras model, which is saved as
+    ``out/source_model.h5`` for the source view -- into the project directory ``out``, as
+    ``nnfab convert`` does."""
     from . import config as config_mod
     from . import project
 

@@ -77,7 +77,7 @@ def build_graph(
     (which then runs without the board check), and the folding and tiling passes are
     run again on the result; the plan is in ``g.meta["fit"]``.
     """
-    from .frontends.keras import convert_file
+    from .frontends import convert_file
     from .passes.fit import FitError
 
     if fit and not board:

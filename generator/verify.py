@@ -107,7 +107,7 @@ def source_predict(model: Any, x: npt.NDArray[np.float64]) -> npt.NDArray[np.flo
 def _source_view(g: Any, out: str, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     import os
 
-    from .frontends.keras import load_model
+    from .frontends import source_predict_file
     from .project import file_sha256
 
     path = g.meta.get("source_model")
@@ -115,7 +115,7 @@ def _source_view(g: Any, out: str, x: npt.NDArray[np.float64]) -> npt.NDArray[np
         raise VerifyError(f"source model {path} is no longer there")
     if file_sha256(path) != g.meta.get("source_sha256"):
         raise VerifyError(f"source model {path} changed since convert; re-run convert")
-    return source_predict(load_model(path), x)
+    return source_predict_file(path, x)
 
 
 def _csim_view(g: Any, out: str, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

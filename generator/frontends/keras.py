@@ -144,7 +144,7 @@ def load_model(path: str) -> Any:
     if not (path.endswith((".h5", ".hdf5", ".keras")) or os.path.isdir(path)):
         raise FrontendError(
             f"model file {path}: unsupported format; supported: .h5/.hdf5 and .keras "
-            "(Keras 2 / QKeras), a SavedModel directory"
+            "(Keras 2 / QKeras), a SavedModel directory, .onnx (QONNX)"
         )
     import_tf()
     import tf_keras

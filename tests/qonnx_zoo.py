@@ -1,0 +1,113 @@
+"""QONNX test models, written with ``onnx.helper`` as Brevitas exports them: ``Quant`` /
+``BipolarQuant`` nodes (domain ``qonnx.custom_op.general``) on the input, on every weight
+and bias and on the activations; seeded weights. qonnx's own execution is their source
+view."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+DOMAIN = "qonnx.custom_op.general"
+
+
+class _Net:
+    def __init__(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.nodes: list[Any] = []
+        self.inits: list[Any] = []
+
+    def const(self, name: str, value: Any) -> str:
+        from onnx import numpy_helper
+
+        self.inits.append(numpy_helper.from_array(np.asarray(value, np.float32), name))
+        return name
+
+    def quant(self, x: str, out: str, scale: float, bits: int, signed: int = 1,
+              narrow: int = 0, rounding: str = "ROUND", zeropt: float = 0.0) -> str:
+        from onnx import helper
+
+        n = f"{out}_q"
+        self.nodes.append(helper.make_node(
+            "Quant", [x, self.const(n + "_scale", scale), self.const(n + "_zeropt", zeropt),
+                      self.const(n + "_bits", float(bits))], [out], name=n, domain=DOMAIN,
+            signed=signed, narrow=narrow, rounding_mode=rounding))
+        return out
+
+    def bipolar(self, x: str, out: str, scale: float = 1.0) -> str:
+        from onnx import helper
+
+        n = f"{out}_q"
+        self.nodes.append(helper.make_node("BipolarQuant", [x, self.const(n + "_scale", scale)],
+                                           [out], name=n, domain=DOMAIN))
+        return out
+
+    def weight(self, name: str, shape: tuple[int, ...], prune: float) -> str:
+        w = self.rng.uniform(-1, 1, shape)
+        w[self.rng.random(shape) < prune] = 0.0
+        return self.const(name, w)
+
+    def node(self, op: str, ins: list[str], out: str, **attrs: Any) -> str:
+        from onnx import helper
+
+        self.nodes.append(helper.make_node(op, ins, [out], name=out, **attrs))
+        return out
+
+    def save(self, path: str, name: str, in_shape: tuple[int, ...], n_out: int,
+             out: str) -> None:
+        import onnx
+        from onnx import TensorProto, helper
+
+        g = helper.make_graph(
+            self.nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, *in_shape])],
+            [helper.make_tensor_value_info(out, TensorProto.FLOAT, [1, n_out])], self.inits)
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13),
+                                                helper.make_opsetid(DOMAIN, 1)])
+        onnx.save(m, path)
+
+
+def tfc_w4a4(path: str) -> None:
+    """FINN's TFC shape, small: 8-bit input, MatMul + Add(bias) with 4-bit narrow weights
+    (30 % pruned), ReLU + unsigned 4-bit activations, an 8-bit output."""
+    n = _Net(41)
+    x = n.quant("x", "xq", 2**-4, 8)
+    width = 16
+    for i, h in enumerate((12, 8, 4)):
+        w = n.quant(n.weight(f"w{i}", (width, h), 0.3), f"w{i}q", 2**-3, 4, narrow=1)
+        b = n.quant(n.const(f"b{i}", n.rng.uniform(-1, 1, h)), f"b{i}q", 2**-6, 10)
+        y = n.node("Add", [n.node("MatMul", [x, w], f"fc{i}"), b], f"bias{i}")
+        if i < 2:
+            x = n.quant(n.node("Relu", [y], f"relu{i}"), f"act{i}", 2**-2, 4, signed=0)
+        else:
+            x = n.quant(y, "y", 2**-3, 8, rounding="FLOOR")
+        width = h
+    n.save(path, "tfc_w4a4", (16,), 4, x)
+
+
+def tfc_w1a1(path: str) -> None:
+    """Bipolar weights and activations (XNOR-popcount), a Gemm with ``transB`` and bias,
+    a 4x4 input image flattened, 6-bit narrow input."""
+    n = _Net(42)
+    x = n.node("Flatten", [n.quant("x", "xq", 2**-3, 6, narrow=1)], "flat", axis=1)
+    w0 = n.bipolar(n.weight("w0", (16, 10), 0.0), "w0q")
+    b0 = n.quant(n.const("b0", n.rng.uniform(-2, 2, 10)), "b0q", 2**-4, 8)
+    x = n.bipolar(n.node("Add", [n.node("MatMul", [x, w0], "fc0"), b0], "bias0"), "act0")
+    w1 = n.bipolar(n.weight("w1", (8, 10), 0.0), "w1q")  # (out, in): Gemm transB
+    b1 = n.quant(n.const("b1", n.rng.uniform(-2, 2, 8)), "b1q", 2**-2, 6)
+    x = n.bipolar(n.node("Gemm", [x, w1, b1], "fc1", transB=1), "act1")
+    w2 = n.quant(n.weight("w2", (8, 3), 0.2), "w2q", 2**-2, 3)
+    y = n.quant(n.node("MatMul", [x, w2], "fc2"), "y", 2**-2, 8)
+    n.save(path, "tfc_w1a1", (1, 4, 4), 3, y)
+
+
+QONNX_ZOO = {"tfc_w4a4": tfc_w4a4, "tfc_w1a1": tfc_w1a1}
+
+
+def inputs(name: str, n: int = 400) -> np.ndarray:
+    """Seeded inputs on the input Quant's grid, past its range (to exercise clipping): a
+    float64 input off the grid may round differently once the QONNX execution has cast it
+    to float32, a difference of the input, not of the arithmetic."""
+    rng = np.random.default_rng({"tfc_w4a4": 43, "tfc_w1a1": 44}[name])
+    shape, frac, top = {"tfc_w4a4": ((16,), 4, 200), "tfc_w1a1": ((1, 4, 4), 3, 50)}[name]
+    return np.ldexp(rng.integers(-top, top + 1, (n, *shape)).astype(np.float64), -frac)

@@ -1,0 +1,198 @@
+"""QONNX models (Brevitas / FINN exports): bit-exact against qonnx's own execution in
+every view, the CLI on them, and one clear line for what the frontend does not take."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import qonnx_zoo as qz
+
+from generator import config, ir, reference
+from generator.cli import main
+from generator.frontends import qonnx as fq
+from generator.passes import run_pipeline
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def qonnx_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    d = str(tmp_path_factory.mktemp("qonnx"))
+    for name, build in qz.QONNX_ZOO.items():
+        build(os.path.join(d, f"{name}.onnx"))
+    return d
+
+
+def graph(path: str, cfg: dict | None = None) -> ir.Graph:
+    g = fq.from_model(fq.load_model(path), config.from_dict(cfg or {}))
+    run_pipeline(g)
+    return g
+
+
+@pytest.mark.parametrize("name", list(qz.QONNX_ZOO))
+def test_reference_equals_qonnx_execution(name: str, qonnx_dir: str) -> None:
+    """The NumPy reference equals qonnx's ``execute_onnx`` bit for bit, clipping included."""
+    path = os.path.join(qonnx_dir, f"{name}.onnx")
+    g = graph(path)
+    assert g.meta["fully_quantized"]
+    x = qz.inputs(name)
+    y = fq.predict(path, x)
+    np.testing.assert_array_equal(reference.predict(g, x), y)
+    assert len(np.unique(y)) > 5  # the outputs vary: the check is not vacuous
+
+
+def test_ops_map_to_the_ir(qonnx_dir: str) -> None:
+    """Quant -> Quantize types, MatMul + Add(bias) and Gemm(transB) -> Dense with the bias,
+    BipolarQuant -> Binarize with +-1 weights, Flatten -> Reshape."""
+    g = graph(os.path.join(qonnx_dir, "tfc_w4a4.onnx"))
+    dense = g.of(ir.Dense)
+    assert [n.output.shape[0] for n in dense] == [12, 8, 4]
+    assert all("bias" in n.weights for n in dense)
+    assert [str(n.output.ftype) for n in g.of(ir.Quantize)] == [
+        "ap_fixed<8,4,AP_RND_CONV,AP_SAT>", "ap_ufixed<4,2,AP_RND_CONV,AP_SAT>",
+        "ap_ufixed<4,2,AP_RND_CONV,AP_SAT>", "ap_fixed<8,5,AP_TRN,AP_SAT>"]
+    w = dense[0].weights["weight"]
+    assert w.ftype.frac == 3 and np.abs(w.data).max() <= 7  # 4-bit narrow, scale 2^-3
+    g = graph(os.path.join(qonnx_dir, "tfc_w1a1.onnx"))
+    assert str(g.inputs[0].ftype) == "ap_fixed<6,3,AP_RND_CONV,AP_SAT_SYM>"
+    assert len(g.of(ir.Binarize)) == 2 and len(g.of(ir.Reshape)) == 1
+    d0, d1, _ = g.of(ir.Dense)
+    assert set(np.unique(d0.weights["weight"].data)) == {-1, 1}
+    assert d1.weights["weight"].data.shape == (10, 8)  # Gemm transB: (out, in) transposed
+
+
+def test_bipolar_layer_is_xnor_popcount(qonnx_dir: str, tmp_path) -> None:
+    """BipolarQuant activations times BipolarQuant weights: XNOR-popcount in the RTL."""
+    from generator.backends import rtl
+
+    g = graph(os.path.join(qonnx_dir, "tfc_w1a1.onnx"))
+    rtl.write(g, str(tmp_path / "o"), None)
+    with open(tmp_path / "o" / "rtl" / "tfc_w1a1_Gemm_0.v") as f:
+        assert "XNOR-popcount" in f.read()
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize("name,opts", [("tfc_w4a4", ["--board", "pynq-z2", "--fit", "throughput"]),
+                                       ("tfc_w1a1", ["--strategy", "resource", "--reuse", "2"])])
+def test_cli_convert_and_verify_every_view(capsys, name: str, opts: list[str], qonnx_dir: str,
+                                           tmp_path) -> None:
+    """``nnfab convert MODEL.onnx`` then ``nnfab verify``: the reference, qonnx's execution
+    (the source view), the HLS C-simulation and the Verilator RTL simulation agree on every
+    row (a fitted design, a folded binary one)."""
+    path = os.path.join(qonnx_dir, f"{name}.onnx")
+    out = str(tmp_path / "o")
+    code, text, err = _cli(capsys, "convert", path, "-o", out, *opts)
+    assert code == 0, err
+    np.save(tmp_path / "x.npy", qz.inputs(name, 300))
+    code, text, err = _cli(capsys, "verify", out, "-i", str(tmp_path / "x.npy"), "--json")
+    assert code == 0, err
+    doc = json.loads(text)
+    views = {v["view"]: v for v in doc["views"]}
+    assert set(views) == {"reference", "source", "csim", "rtl"}
+    assert all(v["mismatched_rows"] == 0 for v in views.values())
+    assert views["source"]["bit_exact_required"]
+    if name == "tfc_w1a1":  # folded +-1 weights: the add/subtract datapath, no multiplier
+        with open(os.path.join(out, "rtl", "tfc_w1a1.v")) as f:
+            assert f.read().count(".WMODE(1)") == 2
+    code, text, _ = _cli(capsys, "inspect", path)
+    assert code == 0 and "fully quantized: True" in text
+
+
+def _bad(kind: str, path: str) -> None:
+    n = qz._Net(7)
+    if kind == "scale":
+        x = n.quant("x", "xq", 0.1, 8)
+    elif kind == "zeropt":
+        x = n.quant("x", "xq", 2**-4, 8, zeropt=3.0)
+    elif kind == "rounding":
+        x = n.quant("x", "xq", 2**-4, 8, rounding="CEIL")
+    else:
+        x = n.node("Sigmoid", [n.quant("x", "xq", 2**-4, 8)], "sig")
+    w = n.quant(n.weight("w", (4, 2), 0.0), "wq", 2**-3, 4)
+    n.save(path, "bad", (4,), 2, n.quant(n.node("MatMul", [x, w], "fc"), "y", 2**-3, 8))
+
+
+@pytest.mark.parametrize("kind,pattern", [
+    ("scale", (r"^nnfab: error: node Quant_0 \(Quant\): scale \[0\.1\d*\] is not one power of "
+               r"two; supported: a scalar power-of-two scale")),
+    ("zeropt", (r"^nnfab: error: node Quant_0 \(Quant\): zero point \[3\.0\] is not "
+                r"supported; supported: 0$")),
+    ("rounding", (r"^nnfab: error: node Quant_0 \(Quant\): rounding_mode CEIL is not supported; "
+                  r"supported: ROUND, HALF_EVEN, FLOOR")),
+    ("op", (r"^nnfab: error: node Sigmoid_0 \(Sigmoid\) is not supported; supported: Quant, "
+            r"BipolarQuant, MatMul, Gemm")),
+    ("corrupt", r"^nnfab: error: model file .*bad\.onnx: not a readable ONNX model"),
+])
+def test_unsupported_qonnx_refused_in_one_line(capsys, kind: str, pattern: str, tmp_path) -> None:
+    path = str(tmp_path / "bad.onnx")
+    if kind == "corrupt":
+        with open(path, "wb") as f:
+            f.write(b"\x08\x07not an onnx protobuf at all")
+    else:
+        _bad(kind, path)
+    out = tmp_path / "o"
+    code, _, err = _cli(capsys, "convert", path, "-o", str(out))
+    assert code == 2
+    lines = [ln for ln in err.strip().splitlines() if ln.startswith("nnfab:")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    import re
+
+    assert re.match(pattern, lines[0]), lines[0]
+    assert not out.exists()
+
+
+def test_config_names_qonnx_nodes(qonnx_dir: str) -> None:
+    """Per-layer settings use the node names ``nnfab inspect`` shows; a misspelt node, a
+    reuse on a node without one and a type no node reads are refused, never ignored."""
+    path = os.path.join(qonnx_dir, "tfc_w4a4.onnx")
+    g = graph(path, {"layers": {"MatMul_1": {"reuse": 4, "strategy": "resource"}}})
+    assert [(n["strategy"], n["reuse"]) for n in g.of(ir.Dense)] == [
+        ("latency", 1), ("resource", 4), ("latency", 1)]
+    for cfg, pattern in [
+        ({"layers": {"fc1": {"reuse": 2}}}, r"^config layers\.fc1: the model has no node 'fc1'"),
+        ({"layers": {"Relu_0": {"reuse": 2}}},
+         (r"^config layers\.Relu_0\.reuse: node Relu_0 \(Relu\) has no reuse; it applies to "
+          r"MatMul and Gemm nodes")),
+        ({"model": {"precision": "ap_fixed<12,4>"}},
+         r"^model\.precision: no node of the model takes a type from it"),
+    ]:
+        with pytest.raises(ValueError, match=pattern):
+            graph(path, cfg)
+
+
+def test_shipped_qonnx_export_equals_the_qkeras_model(example_model: str, tmp_path) -> None:
+    """``examples/digits_mlp/digits_mlp.onnx`` is what ``export_qonnx.py`` writes from the
+    shipped QKeras model, and both files convert to the same arithmetic: equal reference
+    outputs, each equal to its own source (qonnx's execution, QKeras's ``predict``)."""
+    import subprocess
+    import sys
+
+    from generator.frontends.keras import convert_file
+    from generator.verify import source_predict
+
+    shipped = os.path.join(os.path.dirname(example_model), "digits_mlp.onnx")
+    again = str(tmp_path / "again.onnx")
+    subprocess.run([sys.executable, os.path.join(os.path.dirname(example_model),
+                                                 "export_qonnx.py"), "-o", again],
+                   check=True, capture_output=True)
+    with open(shipped, "rb") as f1, open(again, "rb") as f2:
+        assert f1.read() == f2.read()
+    g_onnx = graph(shipped)
+    g_h5, _ = convert_file(example_model, config.load(None))
+    run_pipeline(g_h5)
+    x = np.random.default_rng(9).integers(0, 17, (500, 64)) / 16.0  # digits pixels / 16
+    y = reference.predict(g_onnx, x)
+    np.testing.assert_array_equal(y, reference.predict(g_h5, x))
+    np.testing.assert_array_equal(y, fq.predict(shipped, x))
+    from generator.frontends.keras import load_model
+
+    np.testing.assert_array_equal(y, source_predict(load_model(example_model), x))
