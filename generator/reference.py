@@ -266,18 +266,33 @@ def _concat(node: Concat, xs: list[Raw]) -> Raw:
     return np.concatenate([x << (f - t.ftype.frac) for x, t in zip(xs, node.inputs)], axis=-1)
 
 
+def input_shape(graph: Graph) -> tuple[int, ...]:
+    """The per-sample shape users give inputs in: the source model's (a QONNX CNN's
+    ``(C, *spatial)``; the graph itself is channels-last), else the graph input's."""
+    lay = graph.meta.get("input_layout")
+    return tuple(lay["shape"]) if lay else tuple(graph.inputs[0].shape)
+
+
+def to_graph_layout(graph: Graph, a: np.ndarray) -> np.ndarray:
+    """Inputs ``(N, *input_shape(graph))`` in the graph input's layout."""
+    lay = graph.meta.get("input_layout")
+    return a.transpose(0, *(p + 1 for p in lay["perm"])) if lay else a
+
+
 def quantize_input(graph: Graph, x: npt.ArrayLike, index: int = 0) -> Raw:
-    """Quantise float inputs of shape ``(N, *input_shape)`` to the input type."""
+    """Quantise float inputs of shape ``(N, *input_shape)`` to the input type (and into the
+    graph's layout)."""
     t = graph.inputs[index]
     a = np.asarray(x, dtype=np.float64)
-    if a.shape[1:] != tuple(t.shape):
+    want = input_shape(graph)
+    if a.shape[1:] != want:
         raise ReferenceError_(
             f"input has shape {a.shape[1:]} per sample; model input {t.name} expects "
-            f"{tuple(t.shape)} (array shape (N, {', '.join(map(str, t.shape))}))"
+            f"{want} (array shape (N, {', '.join(map(str, want))}))"
         )
     if not np.all(np.isfinite(a)):
         raise ReferenceError_("input contains NaN or infinite values")
-    return t.ftype.quantize(a)
+    return t.ftype.quantize(to_graph_layout(graph, a))
 
 
 def run(graph: Graph, x: npt.ArrayLike, keep: bool = False) -> dict[str, Raw]:

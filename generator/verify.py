@@ -82,9 +82,11 @@ def table(results: list[ViewResult]) -> str:
 
 def samples(g: Any, n: int, seed: int = 0) -> npt.NDArray[np.float64]:
     """Seeded random inputs on the input type's grid, spanning its whole range."""
+    from .reference import input_shape
+
     t = g.inputs[0]
     rng = np.random.default_rng(seed)
-    raw = rng.integers(t.ftype.min_raw, t.ftype.max_raw + 1, size=(n, *t.shape))
+    raw = rng.integers(t.ftype.min_raw, t.ftype.max_raw + 1, size=(n, *input_shape(g)))
     return np.asarray(t.ftype.to_float(raw), dtype=np.float64)
 
 

@@ -18,10 +18,10 @@ class _Net:
         self.nodes: list[Any] = []
         self.inits: list[Any] = []
 
-    def const(self, name: str, value: Any) -> str:
+    def const(self, name: str, value: Any, dtype: Any = np.float32) -> str:
         from onnx import numpy_helper
 
-        self.inits.append(numpy_helper.from_array(np.asarray(value, np.float32), name))
+        self.inits.append(numpy_helper.from_array(np.asarray(value, dtype), name))
         return name
 
     def quant(self, x: str, out: str, scale: float, bits: int, signed: int = 1,
@@ -101,13 +101,57 @@ def tfc_w1a1(path: str) -> None:
     n.save(path, "tfc_w1a1", (1, 4, 4), 3, y)
 
 
-QONNX_ZOO = {"tfc_w4a4": tfc_w4a4, "tfc_w1a1": tfc_w1a1}
+def cnv_w4a4(path: str) -> None:
+    """A small CNV (NCHW, as Brevitas exports): 'same' 3x3 Conv with bias, ReLU + 4-bit
+    unsigned activations, 2x2 MaxPool, a depthwise 3x3 Conv (group = channels), a 1x1
+    Conv, Flatten (channel-major in ONNX) and a MatMul; 4-bit weights, 25 % pruned."""
+    n = _Net(45)
+    x = n.quant("x", "xq", 2**-4, 8)
+    w = n.quant(n.weight("cw0", (4, 2, 3, 3), 0.25), "cw0q", 2**-3, 4, narrow=1)
+    b = n.quant(n.const("cb0", n.rng.uniform(-1, 1, 4)), "cb0q", 2**-5, 8)
+    x = n.node("Conv", [x, w, b], "conv0", kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    x = n.quant(n.node("Relu", [x], "relu0"), "act0", 2**-2, 4, signed=0)
+    x = n.node("MaxPool", [x], "pool0", kernel_shape=[2, 2], strides=[2, 2])
+    w = n.quant(n.weight("cw1", (4, 1, 3, 3), 0.25), "cw1q", 2**-3, 4, narrow=1)
+    x = n.node("Conv", [x, w], "dw1", kernel_shape=[3, 3], group=4)
+    x = n.quant(x, "act1", 2**-2, 6)
+    w = n.quant(n.weight("cw2", (8, 4, 1, 1), 0.25), "cw2q", 2**-3, 4, narrow=1)
+    b = n.quant(n.const("cb2", n.rng.uniform(-1, 1, 8)), "cb2q", 2**-5, 8)
+    x = n.node("Conv", [x, w, b], "pw2", kernel_shape=[1, 1])
+    x = n.quant(n.node("Relu", [x], "relu2"), "act2", 2**-2, 4, signed=0)
+    x = n.node("Flatten", [x], "flat", axis=1)
+    w = n.quant(n.weight("w3", (32, 5), 0.25), "w3q", 2**-3, 4, narrow=1)
+    b = n.quant(n.const("b3", n.rng.uniform(-1, 1, 5)), "b3q", 2**-6, 10)
+    y = n.node("Add", [n.node("MatMul", [x, w], "fc3"), b], "bias3")
+    n.save(path, "cnv_w4a4", (2, 8, 8), 5, n.quant(y, "y", 2**-3, 8))
+
+
+def cnv_gap(path: str) -> None:
+    """Strided Conv with asymmetric pads, global average pooling over 16 positions (exact),
+    Flatten of the pooled (C, 1, 1) and a Gemm."""
+    n = _Net(46)
+    x = n.quant("x", "xq", 2**-3, 6)
+    w = n.quant(n.weight("cw0", (6, 1, 3, 3), 0.2), "cw0q", 2**-3, 5)
+    x = n.node("Conv", [x, w], "conv0", kernel_shape=[3, 3], strides=[2, 2], pads=[0, 0, 1, 1])
+    x = n.quant(n.node("Relu", [x], "relu0"), "act0", 2**-3, 6, signed=0)
+    x = n.node("Flatten", [n.node("GlobalAveragePool", [x], "gap")], "flat", axis=1)
+    w = n.quant(n.weight("w1", (3, 6), 0.0), "w1q", 2**-3, 5)
+    b = n.quant(n.const("b1", n.rng.uniform(-1, 1, 3)), "b1q", 2**-6, 10)
+    y = n.node("Gemm", [x, w, b], "fc1", transB=1)
+    n.save(path, "cnv_gap", (1, 8, 8), 3, n.quant(y, "y", 2**-4, 10))
+
+
+QONNX_ZOO = {"tfc_w4a4": tfc_w4a4, "tfc_w1a1": tfc_w1a1, "cnv_w4a4": cnv_w4a4,
+             "cnv_gap": cnv_gap}
+#: per model: the input shape (without N), the input Quant's fraction bits, a raw bound
+INPUTS = {"tfc_w4a4": ((16,), 4, 200, 43), "tfc_w1a1": ((1, 4, 4), 3, 50, 44),
+          "cnv_w4a4": ((2, 8, 8), 4, 200, 47), "cnv_gap": ((1, 8, 8), 3, 50, 48)}
 
 
 def inputs(name: str, n: int = 400) -> np.ndarray:
     """Seeded inputs on the input Quant's grid, past its range (to exercise clipping): a
     float64 input off the grid may round differently once the QONNX execution has cast it
     to float32, a difference of the input, not of the arithmetic."""
-    rng = np.random.default_rng({"tfc_w4a4": 43, "tfc_w1a1": 44}[name])
-    shape, frac, top = {"tfc_w4a4": ((16,), 4, 200), "tfc_w1a1": ((1, 4, 4), 3, 50)}[name]
+    shape, frac, top, seed = INPUTS[name]
+    rng = np.random.default_rng(seed)
     return np.ldexp(rng.integers(-top, top + 1, (n, *shape)).astype(np.float64), -frac)

@@ -64,6 +64,46 @@ def test_ops_map_to_the_ir(qonnx_dir: str) -> None:
     assert d1.weights["weight"].data.shape == (10, 8)  # Gemm transB: (out, in) transposed
 
 
+def test_conv_model_is_channels_last_inside(qonnx_dir: str) -> None:
+    """An NCHW QONNX CNN becomes a channels-last graph: inputs are given as (N, C, H, W)
+    and transposed on the way in, ONNX's (C_out, C_in, kh, kw) kernels take the Keras
+    layout, a group-per-channel Conv is depthwise, pads reorder to (top, bottom, left,
+    right), and the MatMul after a Flatten takes its rows in the order the IR flattens."""
+    g = graph(os.path.join(qonnx_dir, "cnv_w4a4.onnx"))
+    assert g.inputs[0].shape == (8, 8, 2)
+    assert g.meta["input_layout"] == {"shape": [2, 8, 8], "perm": [1, 2, 0]}
+    c0, dw, pw = g.of(ir.Conv)
+    assert (c0["pads"], c0.weights["weight"].data.shape) == ((1, 1, 1, 1), (3, 3, 2, 4))
+    assert dw["depthwise"] and dw.weights["weight"].data.shape == (3, 3, 4, 1)
+    assert pw.output.shape == (2, 2, 8)
+    x = qz.inputs("cnv_w4a4", 20)
+    with pytest.raises(ValueError, match=r"input has shape \(8, 8, 2\) per sample; model "
+                                         r"input global_in expects \(2, 8, 8\)"):
+        reference.predict(g, x.transpose(0, 2, 3, 1))
+    g = graph(os.path.join(qonnx_dir, "cnv_gap.onnx"))
+    assert g.of(ir.Conv)[0]["pads"] == (0, 1, 0, 1)  # ONNX [0, 0, 1, 1]: after, both axes
+    assert not g.of(ir.Reshape)  # the pooled (C, 1, 1) is already flat
+
+
+def test_batchnorm_folds_and_is_reported(tmp_path) -> None:
+    """A float BatchNormalization after a Conv folds into it; the model is then not
+    fully quantized, and the conversion says so."""
+    n = qz._Net(5)
+    x = n.quant("x", "xq", 2**-4, 8)
+    w = n.quant(n.weight("cw", (3, 1, 3, 3), 0.0), "cwq", 2**-3, 4)
+    x = n.node("Conv", [x, w], "conv", kernel_shape=[3, 3])
+    x = n.node("BatchNormalization", [x, n.const("g", [1.5, 0.5, 1.0]), n.const("be", [0.1, 0, 0]),
+                                      n.const("m", [0.2, 0, 0.1]), n.const("v", [1.0, 2.0, 0.5])],
+               "bn", epsilon=1e-3)
+    x = n.node("Flatten", [n.quant(x, "act", 2**-3, 6)], "flat", axis=1)
+    w = n.quant(n.weight("w", (12, 2), 0.0), "wq", 2**-3, 4)
+    path = str(tmp_path / "bn.onnx")
+    n.save(path, "bn", (1, 4, 4), 2, n.quant(n.node("MatMul", [x, w], "fc"), "y", 2**-3, 8))
+    g = graph(path)
+    assert not g.of(ir.ScaleShift) and not g.meta["fully_quantized"]
+    assert any("BatchNormalization" in note for note in g.meta["notes"])
+
+
 def test_bipolar_layer_is_xnor_popcount(qonnx_dir: str, tmp_path) -> None:
     """BipolarQuant activations times BipolarQuant weights: XNOR-popcount in the RTL."""
     from generator.backends import rtl
@@ -82,7 +122,9 @@ def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
 
 @pytest.mark.rtl
 @pytest.mark.parametrize("name,opts", [("tfc_w4a4", ["--board", "pynq-z2", "--fit", "throughput"]),
-                                       ("tfc_w1a1", ["--strategy", "resource", "--reuse", "2"])])
+                                       ("tfc_w1a1", ["--strategy", "resource", "--reuse", "2"]),
+                                       ("cnv_w4a4", ["--io", "stream"]),
+                                       ("cnv_gap", [])])
 def test_cli_convert_and_verify_every_view(capsys, name: str, opts: list[str], qonnx_dir: str,
                                            tmp_path) -> None:
     """``nnfab convert MODEL.onnx`` then ``nnfab verify``: the reference, qonnx's execution
@@ -115,6 +157,23 @@ def _bad(kind: str, path: str) -> None:
         x = n.quant("x", "xq", 2**-4, 8, zeropt=3.0)
     elif kind == "rounding":
         x = n.quant("x", "xq", 2**-4, 8, rounding="CEIL")
+    elif kind == "group":
+        x = n.node("Conv", [n.quant("x", "xq", 2**-4, 8),
+                            n.quant(n.weight("cw", (4, 2, 1, 1), 0.0), "cwq", 2**-3, 4)],
+                   "conv", kernel_shape=[1, 1], group=2)
+        w = n.quant(n.weight("w", (16, 2), 0.0), "wq", 2**-3, 4)
+        x = n.node("MatMul", [n.node("Flatten", [x], "flat", axis=1), w], "fc")
+        n.save(path, "bad", (4, 2, 2), 2, n.quant(x, "y", 2**-3, 8))
+        return
+    elif kind == "reshape":
+        x = n.quant("x", "xq", 2**-4, 8)
+        x = n.node("Conv", [n.node("Reshape", [x, n.const("sh", [1, 2, 2, 1], np.int64)], "rs"),
+                            n.quant(n.weight("cw", (4, 1, 1, 1), 0.0), "cwq", 2**-3, 4)],
+                   "conv", kernel_shape=[1, 1], group=2)
+        x = n.node("Flatten", [x], "flat", axis=1)
+        w = n.quant(n.weight("w", (8, 2), 0.0), "wq", 2**-3, 4)
+        n.save(path, "bad", (4,), 2, n.quant(n.node("MatMul", [x, w], "fc"), "y", 2**-3, 8))
+        return
     else:
         x = n.node("Sigmoid", [n.quant("x", "xq", 2**-4, 8)], "sig")
     w = n.quant(n.weight("w", (4, 2), 0.0), "wq", 2**-3, 4)
@@ -131,6 +190,10 @@ def _bad(kind: str, path: str) -> None:
     ("op", (r"^nnfab: error: node Sigmoid_0 \(Sigmoid\) is not supported; supported: Quant, "
             r"BipolarQuant, MatMul, Gemm")),
     ("corrupt", r"^nnfab: error: model file .*bad\.onnx: not a readable ONNX model"),
+    ("group", (r"^nnfab: error: node Conv_0 \(Conv\): group=2 is not supported; supported: "
+               r"1, or one group per channel")),
+    ("reshape", (r"^nnfab: error: node Reshape_0 \(Reshape\): a reshape to \(2, 2, 1\) in a "
+               r"convolutional model is not supported; supported: flattening$")),
 ])
 def test_unsupported_qonnx_refused_in_one_line(capsys, kind: str, pattern: str, tmp_path) -> None:
     path = str(tmp_path / "bad.onnx")

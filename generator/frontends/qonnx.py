@@ -15,11 +15,22 @@ Quant               on a constant: the weight / bias values it computes (qonnx's
                     clipping SAT (``narrow`` signed: SAT_SYM)
 BipolarQuant        on a constant: +-scale weights; on an activation (scale 1): Binarize
 MatMul, Gemm        Dense (exact sum; Gemm with ``transB``, alpha = beta = 1)
+Conv                Conv (exact sum; weights to the Keras layout; one group per channel:
+                    depthwise); explicit pads, strides, dilation 1
+MaxPool             Pool(max); GlobalAverage/MaxPool: GlobalPool (an exact average:
+                    power-of-two area)
+BatchNormalization  ScaleShift (float, in the configured types; folded by fold_batchnorm)
 Add                 a constant after a MatMul: that Dense's bias; two tensors: Add
 Relu                Relu
 Flatten, Reshape    Reshape (a tensor flattened, or reshaped without its batch axis)
 Identity            dropped
 ==================  ==================================================================
+
+A model with a Conv or a pooling node is converted channels-last (the IR's and the
+hardware's layout, as in FINN): the IR input is ``(*spatial, C)`` and
+``g.meta["input_layout"]`` tells :func:`generator.reference.quantize_input` to transpose
+inputs given as ``(N, C, *spatial)``; a Flatten's IR order differs from ONNX's
+channel-major one, so the MatMul after it takes its weight rows permuted to match.
 
 ``Quant`` computes ``clip(round(x / scale + zeropt), min, max) - zeropt) * scale``; with a
 power-of-two scale and zero point 0 that is exactly the ``ap_fixed`` cast above, and the
@@ -39,11 +50,29 @@ import numpy as np
 
 from ..config import Config
 from ..fixed import FixedType, Overflow, Rounding
-from ..ir import Add, Binarize, Dense, Graph, Input, Quantize, Relu, Reshape, Tensor, Weight
+from ..ir import (
+    Add,
+    Binarize,
+    Conv,
+    Dense,
+    GlobalPool,
+    Graph,
+    Input,
+    Pool,
+    Quantize,
+    Relu,
+    Reshape,
+    ScaleShift,
+    Tensor,
+    Weight,
+)
 from .keras import FrontendError, exact_grid, quantize_float
 
-SUPPORTED_OPS = ("Quant, BipolarQuant, MatMul, Gemm, Add (a bias or two tensors), Relu, "
+SUPPORTED_OPS = ("Quant, BipolarQuant, MatMul, Gemm, Conv, MaxPool, GlobalAveragePool, "
+                 "GlobalMaxPool, BatchNormalization, Add (a bias or two tensors), Relu, "
                  "Flatten, Reshape, Identity")
+#: ops on NCHW tensors: a model with one of them is converted channels-last
+SPATIAL_OPS = ("Conv", "MaxPool", "GlobalAveragePool", "GlobalMaxPool")
 QONNX_DOMAIN = "qonnx.custom_op.general"
 ROUNDING = {"ROUND": Rounding.RND_CONV, "HALF_EVEN": Rounding.RND_CONV,
             "FLOOR": Rounding.TRN, "HALF_UP": Rounding.RND_INF,
@@ -98,6 +127,9 @@ class _Builder:
         self.t: dict[str, Tensor] = {}  # activation tensors
         self.notes: list[str] = []
         self.used: set[tuple[str, str]] = set()  # (node, precision variable) read
+        # a flat tensor of a channels-last model: IR element i is ONNX element perm[i]
+        self.perm: dict[str, np.ndarray] = {}
+        self.spatial = any(n.op_type in SPATIAL_OPS for n in m.graph.node)
         for init in m.graph.initializer:
             self.const[init.name] = np.asarray(m.get_initializer(init.name), dtype=np.float64)
 
@@ -115,8 +147,18 @@ class _Builder:
                                 "an activation nnfab converted")
         return self.t[name]
 
-    def out(self, node: Any, t: Tensor) -> None:
+    def out(self, node: Any, t: Tensor, keep_perm: bool = False) -> None:
+        """``node``'s output is ``t`` (an element-wise op keeps its input's order)."""
         self.t[node.output[0]] = t
+        if keep_perm and node.input[0] in self.perm:
+            self.perm[node.output[0]] = self.perm[node.input[0]]
+
+    def no_perm(self, node: Any) -> None:
+        for i in node.input:
+            if i in self.perm:
+                raise FrontendError(f"node {node.name} ({node.op_type}): the flattened "
+                                    "feature map of a channels-last conversion may only feed "
+                                    "element-wise nodes and a MatMul / Gemm")
 
     # -- quantizers --------------------------------------------------------------------
     def quant_type(self, node: Any) -> FixedType:
@@ -170,7 +212,8 @@ class _Builder:
         if t.width == 1 and t.signed:  # qonnx: 1-bit signed Quant is bipolar
             raise FrontendError(f"node {node.name} (Quant): a 1-bit signed Quant is not "
                                 "supported; supported: BipolarQuant")
-        self.out(node, self.g.add(Quantize(self.uniq(node.name), [x], source=node.name), t))
+        self.out(node, self.g.add(Quantize(self.uniq(node.name), [x], source=node.name), t),
+                 keep_perm=True)
 
     def bipolar(self, node: Any) -> None:
         scale = self.c(node, 1, "scale")
@@ -184,7 +227,7 @@ class _Builder:
                                 f"{np.unique(scale)[:4].tolist()} on an activation is not "
                                 "supported; supported: 1")
         self.out(node, self.g.add(Binarize(self.uniq(node.name), [self.x(node)],
-                                           source=node.name), FixedType(2, 2)))
+                                           source=node.name), FixedType(2, 2)), keep_perm=True)
 
     # -- layers ------------------------------------------------------------------------
     def uniq(self, base: str) -> str:
@@ -215,6 +258,8 @@ class _Builder:
         from ..passes.infer_precision import _derived_type
 
         x = self.x(node)
+        if node.input[0] in self.perm and w.ndim == 2 and w.shape[0] == x.shape[0]:
+            w = w[self.perm[node.input[0]]]  # rows in the order the IR flattens
         if len(x.shape) != 1 or w.ndim != 2 or w.shape[0] != x.shape[0]:
             raise FrontendError(f"node {node.name} ({node.op_type}): a {x.shape} input times a "
                                 f"{w.shape} weight is not supported; supported: a flat input "
@@ -269,12 +314,158 @@ class _Builder:
             d.output.ftype = t
             self.out(node, x)
             return
+        pa, pb = self.perm.get(node.input[0]), self.perm.get(node.input[1])
+        if (pa is None) != (pb is None) or (pa is not None and not np.array_equal(pa, pb)):
+            self.no_perm(node)
         n = Add(self.uniq(node.name), [self.x(node, 0), self.x(node, 1)], source=node.name)
         y = self.g.add(n, FixedType(2, 2))
         t = _derived_type(n)
         assert t is not None
         y.ftype = t
+        self.out(node, y, keep_perm=True)
+
+    # -- convolutional nodes (channels-last in the IR) -----------------------------------
+    def attrs(self, node: Any) -> dict[str, Any]:
+        from onnx import helper
+
+        return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+    def spatial_x(self, node: Any) -> Tensor:
+        x = self.x(node)
+        self.no_perm(node)
+        if len(x.shape) < 2:
+            raise FrontendError(f"node {node.name} ({node.op_type}): its input is not a "
+                                "feature map (N, C, *spatial)")
+        return x
+
+    def window(self, node: Any, rank: int, k: tuple[int, ...]) -> tuple[tuple[int, ...],
+                                                                        tuple[int, ...]]:
+        """Strides and pads (before/after per axis) of a Conv / MaxPool node."""
+        a = self.attrs(node)
+        where = f"node {node.name} ({node.op_type})"
+        if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+            raise FrontendError(f"{where}: auto_pad {a['auto_pad']!r} is not supported; "
+                                "supported: explicit pads (NOTSET)")
+        if any(int(d) != 1 for d in a.get("dilations", [1] * rank)):
+            raise FrontendError(f"{where}: dilations {list(a['dilations'])} are not "
+                                "supported; supported: 1")
+        if int(a.get("ceil_mode", 0)):
+            raise FrontendError(f"{where}: ceil_mode=1 is not supported; supported: 0")
+        st = tuple(int(v) for v in a.get("strides", [1] * rank))
+        p = [int(v) for v in a.get("pads", [0] * (2 * rank))]
+        pads = tuple(v for d in range(rank) for v in (p[d], p[rank + d]))
+        if any(pb >= kk or pa >= kk for pb, pa, kk in zip(pads[::2], pads[1::2], k)):
+            raise FrontendError(f"{where}: pads {p} are not smaller than the kernel {list(k)}")
+        return st, pads
+
+    def conv(self, node: Any) -> None:
+        from ..passes.infer_precision import _derived_type
+
+        x = self.spatial_x(node)
+        rank = len(x.shape) - 1
+        w = self.c(node, 1, "weight")
+        a = self.attrs(node)
+        cin, cout = int(x.shape[-1]), int(w.shape[0])
+        group = int(a.get("group", 1))
+        k = tuple(int(v) for v in w.shape[2:])
+        where = f"node {node.name} (Conv)"
+        if len(k) != rank:
+            raise FrontendError(f"{where}: a {rank}-D input with a {len(k)}-D kernel")
+        depthwise = group == cin == cout and w.shape[1] == 1 and group > 1
+        if group != 1 and not depthwise:
+            raise FrontendError(f"{where}: group={group} is not supported; supported: 1, or "
+                                "one group per channel (depthwise, one filter each)")
+        st, pads = self.window(node, rank, k)
+        # ONNX (C_out, C_in/group, *k) -> the IR's Keras layout (*k, C_in, C_out | 1)
+        wk = np.transpose(w, (*range(2, 2 + rank), 1, 0))
+        if depthwise:
+            wk = np.transpose(w, (*range(2, 2 + rank), 0, 1))
+        ws = {"weight": self.weight(node, node.input[1], wk, "weight")}
+        has_b = len(node.input) > 2 and node.input[2] != ""
+        if has_b:
+            ws["bias"] = self.weight(node, node.input[2], self.c(node, 2, "bias").reshape(-1),
+                                     "bias")
+        exact = node.input[1] in self.quantized and (not has_b or node.input[2] in self.quantized)
+        name = _safe(node.name)
+        if not exact:
+            self.notes.append(f"{name}: float weights quantized to the configured types")
+        n = Conv(self.uniq(name), [x], ws, filters=cout, kernel=k, strides=st, pads=pads,
+                 depthwise=depthwise, source=name, exact=exact,
+                 reuse=self.cfg.layer_reuse(name) or 1,
+                 strategy=self.cfg.layer_strategy(name) or "latency")
+        y = self.g.add(n, FixedType(2, 2))
+        t = _derived_type(n)
+        assert t is not None
+        y.ftype = t
         self.out(node, y)
+
+    def pool(self, node: Any) -> None:
+        x = self.spatial_x(node)
+        rank = len(x.shape) - 1
+        op = node.op_type
+        name = _safe(node.name)
+        if op == "MaxPool":
+            a = self.attrs(node)
+            if int(a.get("storage_order", 0)):
+                raise FrontendError(f"node {node.name} (MaxPool): storage_order=1 is not "
+                                    "supported")
+            k = tuple(int(v) for v in a["kernel_shape"])
+            st, pads = self.window(node, rank, k)
+            n: Any = Pool(self.uniq(name), [x], mode="max", kernel=k, strides=st, pads=pads,
+                          source=name)
+            self.out(node, self.g.add(n, x.ftype))
+            return
+        mode = "max" if op == "GlobalMaxPool" else "avg"
+        t = x.ftype
+        if mode == "avg":
+            area = int(np.prod(x.shape[:-1]))
+            if area & (area - 1):
+                raise FrontendError(f"node {node.name} (GlobalAveragePool): an average over "
+                                    f"{area} positions is not exact; supported: a power-of-two "
+                                    "area")
+            lg = area.bit_length() - 1
+            t = FixedType(t.width + lg, t.integer, t.signed)
+        # (N, C, 1, 1) in ONNX; (C,) in the IR, which a Flatten leaves as it is
+        self.out(node, self.g.add(GlobalPool(self.uniq(name), [x], mode=mode, source=name), t))
+
+    def batchnorm(self, node: Any) -> None:
+        x = self.x(node)
+        self.no_perm(node)
+        a = self.attrs(node)
+        gamma, beta, mean, var = (self.c(node, i, w) for i, w in
+                                  ((1, "scale"), (2, "bias"), (3, "mean"), (4, "variance")))
+        scale = gamma / np.sqrt(var + float(a.get("epsilon", 1e-5)))
+        shift = beta - mean * scale
+        name = _safe(node.name)
+        st, bt = self.var(name, "weight"), self.var(name, "bias")
+        n = ScaleShift(self.uniq(name), [x], {"scale": quantize_float(scale, st),
+                                               "shift": quantize_float(shift, bt)},
+                       source=name, exact=False)
+        self.out(node, self.g.add(n, self.var(name, "result")))
+        self.notes.append(f"{name}: float BatchNormalization quantized to {st} / {bt}")
+
+    def reshape(self, node: Any) -> None:
+        x = self.x(node)
+        known = self.m.get_tensor_shape(node.output[0])
+        if known is None:
+            raise FrontendError(f"node {node.name} ({node.op_type}): its output shape is "
+                                "unknown (ONNX shape inference could not tell)")
+        shape = tuple(int(d) for d in known[1:])
+        flat = node.op_type == "Flatten" or len(shape) == 1
+        if not flat and self.spatial:
+            raise FrontendError(f"node {node.name} (Reshape): a reshape to {shape} in a "
+                                "convolutional model is not supported; supported: flattening")
+        if flat:
+            shape = (int(np.prod(x.shape)),)
+        if len(x.shape) == 1:  # already flat (a global pool's (C, 1, 1) is (C,) here)
+            self.out(node, x, keep_perm=True)
+            return
+        self.out(node, self.g.add(Reshape(self.uniq(node.name), [x], target_shape=shape,
+                                          source=node.name), x.ftype))
+        if self.spatial:  # the IR flattens (*spatial, C); ONNX flattens (C, *spatial)
+            onnx_index = np.arange(x.size).reshape(x.shape[-1], *x.shape[:-1])
+            self.perm[node.output[0]] = onnx_index.transpose(
+                *range(1, len(x.shape)), 0).reshape(-1)
 
     def node(self, node: Any) -> None:
         op = node.op_type
@@ -304,16 +495,17 @@ class _Builder:
         elif op == "Relu":
             x = self.x(node)
             self.out(node, self.g.add(Relu(self.uniq(node.name), [x], source=node.name),
-                                      x.ftype))
+                                      x.ftype), keep_perm=True)
         elif op in ("Flatten", "Reshape"):
-            x = self.x(node)
-            shape = tuple(int(d) for d in self.m.get_tensor_shape(node.output[0])[1:])
-            if op == "Flatten" or len(shape) == 1:
-                shape = (int(np.prod(x.shape)),)
-            self.out(node, self.g.add(Reshape(self.uniq(node.name), [x], target_shape=shape,
-                                              source=node.name), x.ftype))
+            self.reshape(node)
         elif op == "Identity":
-            self.out(node, self.x(node))
+            self.out(node, self.x(node), keep_perm=True)
+        elif op == "Conv":
+            self.conv(node)
+        elif op in ("MaxPool", "GlobalAveragePool", "GlobalMaxPool"):
+            self.pool(node)
+        elif op == "BatchNormalization":
+            self.batchnorm(node)
         else:
             raise FrontendError(f"node {node.name} ({op}) is not supported; supported: "
                                 f"{SUPPORTED_OPS}")
@@ -346,12 +538,22 @@ class _Builder:
         t = self.quant_type(first) if first is not None and first.op_type == "Quant" else None
         if t is None:
             t = self.var(iname, "input")
-        self.t[iname] = self.g.add(Input(_safe(iname), [], shape=shape, source=iname), t)
+        ir_shape = shape
+        if self.spatial and len(shape) >= 2:
+            # the IR (and the hardware stream) is channels-last, as FINN's is; inputs are
+            # given in the ONNX layout (N, C, *spatial) and transposed on the way in
+            perm = [*range(1, len(shape)), 0]
+            ir_shape = tuple(shape[p] for p in perm)
+            self.g.meta["input_layout"] = {"shape": list(shape), "perm": perm}
+        self.t[iname] = self.g.add(Input(_safe(iname), [], shape=ir_shape, source=iname), t)
         for node in gr.node:
             self.node(node)
         oname = gr.output[0].name
         if oname not in self.t:
             raise FrontendError(f"model output {oname!r} is not computed from the input")
+        if oname in self.perm or (self.spatial and len(self.t[oname].shape) > 1):
+            raise FrontendError(f"model output {oname!r} is a feature map; supported: a flat "
+                                "output (a MatMul / Gemm / global pooling at the end)")
         self.g.outputs = [self.t[oname]]
         self.g.meta["notes"] = self.notes
         self.g.meta["fully_quantized"] = all(n["exact"] for n in self.g.nodes)

@@ -148,7 +148,12 @@ def layout(g: Graph) -> dict[str, Any]:
     in_bits = packing.beat_bits(tin.size, fi.width)
     out_bits = packing.beat_bits(tout.size, fo.width)
     return {
-        "input_shape": tuple(int(s) for s in tin.shape),
+        "input_shape": tuple(int(s) for s in tin.shape),  # the graph's (channels-last) layout
+        # inputs are given in the source model's layout (a QONNX CNN: (C, *spatial))
+        "source_shape": tuple(int(s) for s in g.meta.get("input_layout", {}).get(
+            "shape", tin.shape)),
+        "input_perm": (tuple(g.meta["input_layout"]["perm"]) if "input_layout" in g.meta
+                       else None),
         "output_shape": tuple(int(s) for s in tout.shape),
         "in_elems": int(tin.size), "in_width": fi.width, "in_frac": fi.frac,
         "in_signed": bool(fi.signed), "in_cpp": fi.cpp(),
@@ -166,9 +171,10 @@ def reference_data(g: Graph, rows: int = SELFTEST_ROWS, seed: int = 0) -> tuple[
 
     t = g.inputs[0]
     rng = np.random.default_rng(seed)
-    xr = rng.integers(t.ftype.min_raw, t.ftype.max_raw + 1, size=(rows, *t.shape))
+    xr = rng.integers(t.ftype.min_raw, t.ftype.max_raw + 1, size=(rows, *reference.input_shape(g)))
     x = t.ftype.to_float(xr)
     yr = reference.run(g, x)[g.outputs[0].name]
+    xr = reference.to_graph_layout(g, xr)  # the order the accelerator streams
     return x, xr.reshape(rows, -1), g.outputs[0].ftype.to_float(yr), yr.reshape(rows, -1)
 
 

@@ -52,9 +52,12 @@ def _fmt_ns(v: float) -> str:
 
 def tb_inputs(g: Graph, rows: int = TB_ROWS, seed: int = 0) -> np.ndarray:
     """Seeded float inputs on the input type's grid covering its whole range."""
+    from ...reference import input_shape
+
     t = g.inputs[0]
     rng = np.random.default_rng(seed)
-    raw = rng.integers(t.ftype.min_raw, t.ftype.max_raw, size=(rows, *t.shape), endpoint=True)
+    raw = rng.integers(t.ftype.min_raw, t.ftype.max_raw, size=(rows, *input_shape(g)),
+                       endpoint=True)
     if rows >= 2:
         raw[0] = t.ftype.min_raw
         raw[1] = t.ftype.max_raw
