@@ -35,7 +35,10 @@ channel-major one, so the MatMul after it takes its weight rows permuted to matc
 ``Quant`` computes ``clip(round(x / scale + zeropt), min, max) - zeropt) * scale``; with a
 power-of-two scale and zero point 0 that is exactly the ``ap_fixed`` cast above, and the
 QONNX execution (float32, exact while sums fit its 24-bit mantissa) is the source view
-that ``verify`` compares with. Scales that are not powers of two, zero points other than
+that ``verify`` compares with. A weight scale that is not a power of two gives weights
+that are the float32 values qonnx computes, exactly, on a fine binary grid (wide); a
+layer whose exact sums need more than 24 bits is marked as possibly deviating from the
+float32 source, and ``verify`` reports what it measures. Scales that are not powers of two, zero points other than
 0, and every other op are refused in one line naming the node.
 """
 
@@ -230,6 +233,15 @@ class _Builder:
                                            source=node.name), FixedType(2, 2)), keep_perm=True)
 
     # -- layers ------------------------------------------------------------------------
+    def float32_exact(self, n: Any, t: FixedType) -> None:
+        """qonnx executes in float32: a sum whose exact type is wider than its 24-bit
+        mantissa may be rounded there, so such a node is not bit-exact by construction
+        (``verify`` still measures the source view; it no longer requires it)."""
+        if t.width > 24 and n["exact"]:
+            n.set("exact", False)
+            self.notes.append(f"{n.name}: its exact sums need {t.width} bits ({t}); qonnx's "
+                              "float32 execution rounds beyond 24, so the source may deviate")
+
     def uniq(self, base: str) -> str:
         name = _safe(base)
         names = {n.name for n in self.g.nodes}
@@ -281,6 +293,7 @@ class _Builder:
         t = _derived_type(d)
         assert t is not None
         y.ftype = t
+        self.float32_exact(d, t)
         self.out(node, y)
 
     def add(self, node: Any) -> None:
@@ -312,6 +325,7 @@ class _Builder:
             t = _derived_type(d)
             assert t is not None
             d.output.ftype = t
+            self.float32_exact(d, t)
             self.out(node, x)
             return
         pa, pb = self.perm.get(node.input[0]), self.perm.get(node.input[1])
@@ -322,6 +336,7 @@ class _Builder:
         t = _derived_type(n)
         assert t is not None
         y.ftype = t
+        self.float32_exact(n, t)
         self.out(node, y, keep_perm=True)
 
     # -- convolutional nodes (channels-last in the IR) -----------------------------------
@@ -397,6 +412,7 @@ class _Builder:
         t = _derived_type(n)
         assert t is not None
         y.ftype = t
+        self.float32_exact(n, t)
         self.out(node, y)
 
     def pool(self, node: Any) -> None:
