@@ -309,3 +309,21 @@ def test_keras_leaky_relu_equals_keras_on_the_grid(alpha) -> None:
     x = rng.integers(-128, 128, (500, 10)) / 32.0  # on the ap_fixed<8,3> grid
     y = m.predict(x.astype(np.float32), verbose=0).astype(np.float64)
     np.testing.assert_array_equal(reference.predict(g, x), y)
+
+
+def test_wide_sums_are_not_claimed_exact() -> None:
+    """QKeras computes in float32: a QDense whose exact sums need more than 24 bits may be
+    rounded there, so the conversion does not claim it bit-exact (the source view is then
+    measured, not required) and says why; the zoo's widest layer (23 bits) stays exact."""
+    import qkeras as q
+    import tf_keras as keras
+
+    m = keras.Sequential([keras.layers.InputLayer(input_shape=(16,)),
+                          q.QActivation(q.quantized_bits(14, 4, alpha=1), name="q_in"),
+                          q.QDense(4, kernel_quantizer=q.quantized_bits(14, 2, alpha=1),
+                                   use_bias=False, name="fc")])
+    g = from_model(m, config.load(None))
+    run_pipeline(g)
+    d = g.node("fc")
+    assert d.output.ftype.width > 24 and not d["exact"] and not g.meta["fully_quantized"]
+    assert any(n.startswith("fc: its exact sums need") for n in g.meta["notes"])

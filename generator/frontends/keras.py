@@ -287,6 +287,15 @@ class _Builder:
         assert t is not None  # Config always has defaults
         return t
 
+    def float32_exact(self, n: Any, t: FixedType) -> None:
+        """QKeras computes in float32: a sum whose exact type is wider than its 24-bit
+        mantissa may be rounded there, so the node is not bit-exact by construction
+        (``verify`` still measures the source view; it no longer requires it)."""
+        if t.width > 24 and n["exact"]:
+            n.set("exact", False)
+            self.notes.append(f"{n['source']}: its exact sums need {t.width} bits ({t}); the "
+                              "source model's float32 rounds beyond 24, so it may deviate")
+
     def add(self, node: Any, t: FixedType) -> Tensor:
         self.x = self.g.add(node, t)
         return self.x
@@ -485,6 +494,8 @@ class _Builder:
         t = _derived_type(node)
         assert t is not None and self.x is not None
         self.x.ftype = t
+        if quantized:  # (a float layer deviates anyway: its result is cast below)
+            self.float32_exact(node, t)
         acc = self.var(name, "accum")
         if acc is not None:
             # a cast that can change a value of the exact sum makes the design deviate
@@ -584,6 +595,8 @@ class _Builder:
         t = _derived_type(node)
         assert t is not None and self.x is not None
         self.x.ftype = t
+        if dq is not None:
+            self.float32_exact(node, t)
         pw = self.weights_of(layer, pk, bias, pq, bq)
         node = Conv(self.uniq(name + "_pw"), [self.x], pw, filters=int(layer.filters),
                     kernel=(1,) * rank, strides=(1,) * rank, pads=(0,) * (2 * rank),
@@ -649,6 +662,7 @@ class _Builder:
         t = _derived_type(self.g.nodes[-1])
         assert t is not None and self.x is not None
         self.x.ftype = t
+        self.float32_exact(self.g.nodes[-1], t)
 
     def batchnorm(self, layer: Any) -> None:
         name = layer.name
