@@ -141,11 +141,41 @@ def cnv_gap(path: str) -> None:
     n.save(path, "cnv_gap", (1, 8, 8), 3, n.quant(y, "y", 2**-4, 10))
 
 
+def cnn1d_residual(path: str) -> None:
+    """A 1-D conv in a residual Add with its input, MaxPool, and a Quant between the
+    Flatten and the MatMul (the flattened order passes through it)."""
+    n = _Net(47)
+    x = n.quant("x", "xq", 2**-4, 8)
+    w = n.quant(n.weight("cw", (3, 3, 3), 0.2), "cwq", 2**-3, 4)
+    y = n.quant(n.node("Conv", [x, w], "c1", kernel_shape=[3], pads=[1, 1]), "a1", 2**-3, 8)
+    z = n.quant(n.node("Relu", [n.node("Add", [x, y], "res")], "r"), "a2", 2**-3, 6, signed=0)
+    z = n.node("MaxPool", [z], "mp", kernel_shape=[2], strides=[2])
+    f = n.quant(n.node("Flatten", [z], "fl", axis=1), "a3", 2**-2, 5, signed=0)
+    w = n.quant(n.weight("w", (15, 4), 0.0), "wq", 2**-3, 4)
+    n.save(path, "cnn1d_residual", (3, 10), 4,
+           n.quant(n.node("MatMul", [f, w], "fc"), "y", 2**-3, 8))
+
+
+def bipolar_cnn(path: str) -> None:
+    """Bipolar conv weights and activations, a strided bipolar conv, global max pooling."""
+    n = _Net(48)
+    x = n.quant("x", "xq", 2**-4, 8)
+    w = n.bipolar(n.weight("cw", (4, 2, 3, 3), 0.0), "cwq")
+    y = n.bipolar(n.node("Conv", [x, w], "c1", kernel_shape=[3, 3]), "a1")
+    w = n.bipolar(n.weight("cw2", (4, 4, 2, 2), 0.0), "cw2q")
+    y = n.quant(n.node("Conv", [y, w], "c2", kernel_shape=[2, 2], strides=[2, 2]), "a2", 1.0, 6)
+    f = n.node("Flatten", [n.node("GlobalMaxPool", [y], "gm")], "fl", axis=1)
+    w = n.quant(n.weight("w", (4, 3), 0.0), "wq", 2**-3, 4)
+    n.save(path, "bipolar_cnn", (2, 6, 6), 3,
+           n.quant(n.node("MatMul", [f, w], "fc"), "y", 2**-3, 8))
+
+
 QONNX_ZOO = {"tfc_w4a4": tfc_w4a4, "tfc_w1a1": tfc_w1a1, "cnv_w4a4": cnv_w4a4,
-             "cnv_gap": cnv_gap}
+             "cnv_gap": cnv_gap, "cnn1d_residual": cnn1d_residual, "bipolar_cnn": bipolar_cnn}
 #: per model: the input shape (without N), the input Quant's fraction bits, a raw bound
 INPUTS = {"tfc_w4a4": ((16,), 4, 200, 43), "tfc_w1a1": ((1, 4, 4), 3, 50, 44),
-          "cnv_w4a4": ((2, 8, 8), 4, 200, 47), "cnv_gap": ((1, 8, 8), 3, 50, 48)}
+          "cnv_w4a4": ((2, 8, 8), 4, 200, 47), "cnv_gap": ((1, 8, 8), 3, 50, 48),
+          "cnn1d_residual": ((3, 10), 4, 200, 49), "bipolar_cnn": ((2, 6, 6), 4, 200, 50)}
 
 
 def inputs(name: str, n: int = 400) -> np.ndarray:

@@ -124,7 +124,8 @@ def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
 @pytest.mark.parametrize("name,opts", [("tfc_w4a4", ["--board", "pynq-z2", "--fit", "throughput"]),
                                        ("tfc_w1a1", ["--strategy", "resource", "--reuse", "2"]),
                                        ("cnv_w4a4", ["--io", "stream"]),
-                                       ("cnv_gap", [])])
+                                       ("cnv_gap", []),
+                                       ("cnn1d_residual", ["--io", "stream"])])
 def test_cli_convert_and_verify_every_view(capsys, name: str, opts: list[str], qonnx_dir: str,
                                            tmp_path) -> None:
     """``nnfab convert MODEL.onnx`` then ``nnfab verify``: the reference, qonnx's execution

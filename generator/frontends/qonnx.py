@@ -44,7 +44,6 @@ float32 source, and ``verify`` reports what it measures. Scales that are not pow
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from typing import Any
@@ -69,7 +68,7 @@ from ..ir import (
     Tensor,
     Weight,
 )
-from .keras import FrontendError, exact_grid, quantize_float
+from .keras import FrontendError, _po2_shift, exact_grid, quantize_float
 
 SUPPORTED_OPS = ("Quant, BipolarQuant, MatMul, Gemm, Conv, MaxPool, GlobalAveragePool, "
                  "GlobalMaxPool, BatchNormalization, Add (a bias or two tensors), Relu, "
@@ -94,7 +93,12 @@ def load_model(path: str, batch: int | None = None) -> Any:
         m = ModelWrapper(path)
     except (DecodeError, OSError, ValueError) as e:
         raise FrontendError(f"model file {path}: not a readable ONNX model ({e})") from None
-    return cleanup_model(m, override_inpsize=batch)
+    try:
+        return cleanup_model(m, override_inpsize=batch)
+    except Exception as e:  # noqa: BLE001 - onnx shape inference raises many kinds
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise FrontendError(f"model file {path}: qonnx cannot clean it up (shapes, constants): "
+                            f"{msg}") from None
 
 
 def predict(path: str, x: np.ndarray) -> np.ndarray:
@@ -104,20 +108,12 @@ def predict(path: str, x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     m = load_model(path, batch=len(x))
     iname, oname = m.graph.input[0].name, m.graph.output[0].name
-    y = execute_onnx(m, {iname: x})[oname]
-    return np.asarray(y, dtype=np.float64).reshape(len(x), -1).reshape(
-        (len(x), *np.asarray(y).shape[1:]))
+    return np.asarray(execute_onnx(m, {iname: x})[oname], dtype=np.float64)
 
 
 def _safe(name: str) -> str:
     out = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
     return out if out and not out[0].isdigit() else "n_" + out
-
-
-def _po2(v: float) -> int | None:
-    """``f`` with ``v == 2**-f`` exactly, else None."""
-    m, e = math.frexp(v)
-    return 1 - e if v > 0 and m == 0.5 else None
 
 
 class _Builder:
@@ -173,7 +169,7 @@ class _Builder:
         narrow = bool(a["narrow"].i) if "narrow" in a else False
         rmode = a["rounding_mode"].s.decode().upper() if "rounding_mode" in a else "ROUND"
         where = f"node {node.name} (Quant)"
-        if np.unique(scale).size != 1 or _po2(float(scale.flat[0])) is None:
+        if np.unique(scale).size != 1 or _po2_shift(float(scale.flat[0])) is None:
             raise FrontendError(f"{where}: scale {np.unique(scale)[:4].tolist()} is not one "
                                 "power of two; supported: a scalar power-of-two scale "
                                 "(Brevitas restrict_scaling_type=POWER_OF_TWO)")
@@ -189,7 +185,7 @@ class _Builder:
         if narrow and not signed:
             raise FrontendError(f"{where}: narrow unsigned (0..2^b-2) is not supported; "
                                 "supported: narrow signed, or not narrow")
-        f = _po2(float(scale.flat[0]))
+        f = _po2_shift(float(scale.flat[0]))
         assert f is not None
         b = int(bits.flat[0])
         ovf = Overflow.SAT_SYM if narrow else Overflow.SAT
