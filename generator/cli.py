@@ -62,10 +62,17 @@ def cmd_convert(a: argparse.Namespace) -> int:
     total = time.perf_counter() - t_start
     for note in g.meta.get("notes", []):
         print(f"note: {note}")
+    from .backends.rtl import UNSUPPORTED
+
+    unsupported = os.path.join(a.output, "rtl", UNSUPPORTED)
+    if os.path.isfile(unsupported):  # the other views are written; say so now, not at verify
+        with open(unsupported) as f:
+            print(f"note: no RTL view (rtl/{UNSUPPORTED}): {f.read().strip()}")
     print(f"nnfab: wrote {a.output} ({len(g.nodes)} nodes)")
     if a.verbose:
-        after_tf = total - times["import_tf"]
-        print(f"  import tensorflow {times['import_tf']:.3f} s")
+        after_tf = total - times.get("import_tf", 0.0)  # (a QONNX model imports no TF)
+        if "import_tf" in times:
+            print(f"  import tensorflow {times['import_tf']:.3f} s")
         print(f"  load model        {times['load_model']:.3f} s")
         print(f"  frontend          {times['frontend']:.3f} s")
         print(f"  passes            {times['passes']:.3f} s")

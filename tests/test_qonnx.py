@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -150,6 +151,21 @@ def test_cli_convert_and_verify_every_view(capsys, name: str, opts: list[str], q
     assert code == 0 and "fully quantized: True" in text
 
 
+def test_convert_notes_and_verbose(capsys, qonnx_dir: str, tmp_path) -> None:
+    """``convert --verbose`` times a QONNX conversion (no TensorFlow to import), and a
+    design the whole-vector RTL cannot build (a residual fork under --io parallel) says
+    so at convert, naming the option that builds it."""
+    code, out, err = _cli(capsys, "convert", os.path.join(qonnx_dir, "tfc_w4a4.onnx"), "-o",
+                          str(tmp_path / "a"), "--verbose")
+    assert code == 0, err
+    assert "load model" in out and "import tensorflow" not in out
+    code, out, err = _cli(capsys, "convert", os.path.join(qonnx_dir, "cnn1d_residual.onnx"),
+                          "-o", str(tmp_path / "b"))
+    assert code == 0, err
+    assert re.search(r"^note: no RTL view \(rtl/UNSUPPORTED\.txt\): tensor \S+ feeds 2 "
+                     r"layers; .*use --io stream\)$", out, re.MULTILINE), out
+
+
 def _bad(kind: str, path: str) -> None:
     n = qz._Net(7)
     if kind == "scale":
@@ -208,8 +224,6 @@ def test_unsupported_qonnx_refused_in_one_line(capsys, kind: str, pattern: str, 
     assert code == 2
     lines = [ln for ln in err.strip().splitlines() if ln.startswith("nnfab:")]
     assert len(lines) == 1 and "Traceback" not in err, err
-    import re
-
     assert re.match(pattern, lines[0]), lines[0]
     assert not out.exists()
 
