@@ -261,6 +261,87 @@ def quantize_float(values: np.ndarray, t: FixedType) -> Weight:
 # -- conversion ---------------------------------------------------------------------------
 
 
+class TypeReads:
+    """The configured types a conversion read: ``var`` returns one and records it, so
+    :func:`check_types_read` can refuse a configured type that changed nothing."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.used: set[tuple[str, str]] = set()  # (layer, precision variable) read
+        self.defaulted: set[str] = set()  # user-set model-wide variables a layer took
+
+    def var(self, layer: str, var: str) -> FixedType | None:
+        self.used.add((layer, var))
+        lc = self.cfg.layers.get(layer)
+        if not (lc and var in lc.precision) and var in self.cfg.precision_from:
+            self.defaulted.add(var)
+        return self.cfg.var(layer, var)
+
+    def need(self, layer: str, var: str) -> FixedType:
+        """``var`` for a variable the config always has a default for."""
+        t = self.var(layer, var)
+        assert t is not None
+        return t
+
+
+def check_types_read(reads: TypeReads, kinds: dict[str, str], noun: str, setters: str,
+                     nobody: str) -> None:
+    """A configured type the conversion never read would change nothing, silently: a
+    layer's own (its ``setters`` set that type, or it has no such variable; one type string
+    for a layer must be read at least once), or the model-wide ones (``nobody`` took any)."""
+    cfg = reads.cfg
+    for name, lc in cfg.layers.items():
+        read = {v for (n, v) in reads.used if n == name}
+        took = read & set(lc.precision)
+        unread = [] if lc.precision_all and took else sorted(set(lc.precision) - read)
+        if lc.precision and unread:
+            where = (f"layers.{name}.precision" if lc.precision_all
+                     else f"layers.{name}.precision.{unread[0]}")
+            raise FrontendError(
+                f"config {where}: {noun} {name} ({kinds[name]}) does not take "
+                f"{'a type' if lc.precision_all else 'this type'} from the config (its "
+                f"{setters} set its types, or it has no such variable); supported here: "
+                + (", ".join(sorted(read)) or "none") + "; remove it")
+    if cfg.precision_from and not reads.defaulted & set(cfg.precision_from):
+        where = " and ".join(sorted(set(cfg.precision_from.values())))
+        raise FrontendError(f"{where}: {nobody} takes a type from it (its {setters} set every "
+                            "type); remove it")
+
+
+def add_exact(g: Graph, node: Any) -> Tensor:
+    """Add a Dense / Conv / Add node whose output type is its exact sum's."""
+    from ..passes.infer_precision import _derived_type
+
+    y = g.add(node, FixedType(2, 2))  # placeholder; the exact type follows
+    t = _derived_type(node)
+    assert t is not None
+    y.ftype = t
+    return y
+
+
+def float32_exact(n: Any, notes: list[str], source: str) -> None:
+    """The source model computes in float32: a sum whose exact type is wider than its
+    24-bit mantissa may be rounded there, so the node is not bit-exact by construction
+    (``verify`` still measures the source view; it no longer requires it)."""
+    t = n.output.ftype
+    if t.width > 24 and n["exact"]:
+        n.set("exact", False)
+        notes.append(f"{n['source']}: its exact sums need {t.width} bits ({t}); {source} "
+                     "rounds beyond 24, so it may deviate")
+
+
+def unique_name(g: Graph, base: str) -> str:
+    """``base`` made a C/Verilog identifier, suffixed ``_1``, ``_2``, ... if ``g`` has it."""
+    name = _safe(base)
+    names = {n.name for n in g.nodes}
+    if name not in names:
+        return name
+    i = 1
+    while f"{name}_{i}" in names:
+        i += 1
+    return f"{name}_{i}"
+
+
 class _Builder:
     def __init__(self, model: Any, cfg: Config) -> None:
         self.model = model
@@ -271,44 +352,29 @@ class _Builder:
         self.next_q: Any = None  # quantizer of the next layer when it is a QActivation
         self.notes: list[str] = []
         self.layer_names = {layer.name for layer in model.layers}
-        self.used: set[tuple[str, str]] = set()  # (layer, precision variable) read
-        self.defaulted: set[str] = set()  # user-set model-wide variables a layer took
+        self.reads = TypeReads(cfg)
 
     def var(self, layer: str, var: str) -> FixedType | None:
-        """The configured type of ``var`` for ``layer``, recorded as used."""
-        self.used.add((layer, var))
-        lc = self.cfg.layers.get(layer)
-        if not (lc and var in lc.precision) and var in self.cfg.precision_from:
-            self.defaulted.add(var)
-        return self.cfg.var(layer, var)
+        """The configured type of ``var`` for ``layer``, recorded as read."""
+        return self.reads.var(layer, var)
 
     def need(self, layer: str, var: str) -> FixedType:
-        t = self.var(layer, var)
-        assert t is not None  # Config always has defaults
-        return t
+        return self.reads.need(layer, var)
 
-    def float32_exact(self, n: Any, t: FixedType) -> None:
-        """QKeras computes in float32: a sum whose exact type is wider than its 24-bit
-        mantissa may be rounded there, so the node is not bit-exact by construction
-        (``verify`` still measures the source view; it no longer requires it)."""
-        if t.width > 24 and n["exact"]:
-            n.set("exact", False)
-            self.notes.append(f"{n['source']}: its exact sums need {t.width} bits ({t}); the "
-                              "source model's float32 rounds beyond 24, so it may deviate")
+    def add_exact(self, node: Any, float32_source: bool) -> Tensor:
+        """Append a node whose output is its exact sum (a QKeras sum: checked against
+        float32's mantissa when ``float32_source``)."""
+        self.x = add_exact(self.g, node)
+        if float32_source:
+            float32_exact(node, self.notes, "the source model's float32")
+        return self.x
 
     def add(self, node: Any, t: FixedType) -> Tensor:
         self.x = self.g.add(node, t)
         return self.x
 
     def uniq(self, base: str) -> str:
-        name = _safe(base)
-        names = {n.name for n in self.g.nodes}
-        if name not in names:
-            return name
-        i = 1
-        while f"{name}_{i}" in names:
-            i += 1
-        return f"{name}_{i}"
+        return unique_name(self.g, base)
 
     # activations -------------------------------------------------------------------
     def quantizer(self, layer: str, q: Any) -> None:
@@ -487,15 +553,9 @@ class _Builder:
 
     def finish_weighted(self, layer: Any, node: Any, quantized: bool) -> None:
         """Exact accumulator, optional accum/result casts, then the layer's activation."""
-        from ..passes.infer_precision import _derived_type
-
         name = layer.name
-        self.add(node, FixedType(2, 2))  # placeholder; the exact type follows
-        t = _derived_type(node)
-        assert t is not None and self.x is not None
-        self.x.ftype = t
-        if quantized:  # (a float layer deviates anyway: its result is cast below)
-            self.float32_exact(node, t)
+        # (a float layer deviates anyway: its result is cast below)
+        t = self.add_exact(node, float32_source=quantized).ftype
         acc = self.var(name, "accum")
         if acc is not None:
             # a cast that can change a value of the exact sum makes the design deviate
@@ -589,14 +649,7 @@ class _Builder:
         node = Conv(self.uniq(name + "_dw"), [self.x], dw, filters=int(self.x.shape[-1]),
                     kernel=k, strides=st, pads=pads, depthwise=True, source=name,
                     reuse=reuse, strategy=strategy)
-        from ..passes.infer_precision import _derived_type
-
-        self.add(node, FixedType(2, 2))  # placeholder; the exact type follows
-        t = _derived_type(node)
-        assert t is not None and self.x is not None
-        self.x.ftype = t
-        if dq is not None:
-            self.float32_exact(node, t)
+        self.add_exact(node, float32_source=dq is not None)
         pw = self.weights_of(layer, pk, bias, pq, bq)
         node = Conv(self.uniq(name + "_pw"), [self.x], pw, filters=int(layer.filters),
                     kernel=(1,) * rank, strides=(1,) * rank, pads=(0,) * (2 * rank),
@@ -656,13 +709,7 @@ class _Builder:
         if c == "Concatenate" and int(layer.axis) not in (-1, len(ins[0].shape)):
             raise FrontendError(f"layer {name}: Concatenate supports the channel axis (-1) only")
         cls = Add if c == "Add" else Concat
-        self.add(cls(self.uniq(name), ins, source=name), FixedType(2, 2))
-        from ..passes.infer_precision import _derived_type
-
-        t = _derived_type(self.g.nodes[-1])
-        assert t is not None and self.x is not None
-        self.x.ftype = t
-        self.float32_exact(self.g.nodes[-1], t)
+        self.add_exact(cls(self.uniq(name), ins, source=name), float32_source=True)
 
     def batchnorm(self, layer: Any) -> None:
         name = layer.name
@@ -846,25 +893,6 @@ def _check_parallelism_keys(model: Any, cfg: Config) -> None:
                                 f"{k}; it applies to {applies}; remove it")
 
 
-def _check_precisions_used(model: Any, cfg: Config, used: set[tuple[str, str]]) -> None:
-    """A layer's configured precision that the conversion never read would change nothing,
-    silently: a QKeras quantizer sets that type (QKeras's types are kept exactly), or the
-    layer has no such variable. One type string for a layer must be read at least once."""
-    kinds = {layer.name: type(layer).__name__ for layer in model.layers}
-    for name, lc in cfg.layers.items():
-        read = {v for (n, v) in used if n == name}
-        took = read & set(lc.precision)
-        unread = [] if lc.precision_all and took else sorted(set(lc.precision) - read)
-        if lc.precision and unread:
-            where = (f"layers.{name}.precision" if lc.precision_all
-                     else f"layers.{name}.precision.{unread[0]}")
-            raise FrontendError(
-                f"config {where}: layer {name} ({kinds[name]}) does not take "
-                f"{'a type' if lc.precision_all else 'this type'} from the config (its QKeras "
-                "quantizers set its types, or it has no such variable); supported here: "
-                + (", ".join(sorted(read)) or "none") + "; remove it")
-
-
 def _calls(model: Any, layer: Any) -> int:
     """How many times ``model`` calls ``layer`` (its nodes in this model's graph)."""
     nodes = getattr(layer, "_inbound_nodes", None) or []
@@ -971,11 +999,8 @@ def from_model(model: Any, cfg: Config) -> Graph:
     _check_parallelism_keys(model, cfg)
     b = _Builder(model, cfg)
     g = b.convert()
-    _check_precisions_used(model, cfg, b.used)
-    if cfg.precision_from and not b.defaulted & set(cfg.precision_from):
-        where = " and ".join(sorted(set(cfg.precision_from.values())))
-        raise FrontendError(f"{where}: no layer of model {model.name} takes a type from it (its "
-                            "QKeras quantizers set every type); remove it")
+    check_types_read(b.reads, {layer.name: type(layer).__name__ for layer in model.layers},
+                     "layer", "QKeras quantizers", f"no layer of model {model.name}")
     # the conversion options the backends read (io: how a CNN is built, see passes.unroll)
     g.meta["config"] = {"io": cfg.io, "strategy": cfg.strategy, "reuse": cfg.reuse}
     return g

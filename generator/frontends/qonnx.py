@@ -68,7 +68,18 @@ from ..ir import (
     Tensor,
     Weight,
 )
-from .keras import FrontendError, _po2_shift, exact_grid, quantize_float
+from .keras import (
+    FrontendError,
+    TypeReads,
+    _po2_shift,
+    _safe,
+    add_exact,
+    check_types_read,
+    exact_grid,
+    float32_exact,
+    quantize_float,
+    unique_name,
+)
 
 SUPPORTED_OPS = ("Quant, BipolarQuant, MatMul, Gemm, Conv, MaxPool, GlobalAveragePool, "
                  "GlobalMaxPool, BatchNormalization, Add (a bias or two tensors), Relu, "
@@ -111,11 +122,6 @@ def predict(path: str, x: np.ndarray) -> np.ndarray:
     return np.asarray(execute_onnx(m, {iname: x})[oname], dtype=np.float64)
 
 
-def _safe(name: str) -> str:
-    out = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
-    return out if out and not out[0].isdigit() else "n_" + out
-
-
 class _Builder:
     def __init__(self, m: Any, cfg: Config, name: str) -> None:
         self.m = m
@@ -125,7 +131,7 @@ class _Builder:
         self.quantized: set[str] = set()  # constants computed by a Quant / BipolarQuant
         self.t: dict[str, Tensor] = {}  # activation tensors
         self.notes: list[str] = []
-        self.used: set[tuple[str, str]] = set()  # (node, precision variable) read
+        self.reads = TypeReads(cfg)
         # a flat tensor of a channels-last model: IR element i is ONNX element perm[i]
         self.perm: dict[str, np.ndarray] = {}
         self.spatial = any(n.op_type in SPATIAL_OPS for n in m.graph.node)
@@ -160,14 +166,19 @@ class _Builder:
                                     "element-wise nodes and a MatMul / Gemm")
 
     # -- quantizers --------------------------------------------------------------------
-    def quant_type(self, node: Any) -> FixedType:
-        """The ap_fixed type a Quant on an activation is (or a one-line refusal)."""
+    def quant_args(self, node: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool, bool,
+                                             str]:
+        """A Quant's scale, zero point, bit width (constants), signed, narrow, rounding."""
         scale, zp, bits = (self.c(node, i, w) for i, w in
                            ((1, "scale"), (2, "zero point"), (3, "bit width")))
-        a = {x.name: x for x in node.attribute}
-        signed = bool(a["signed"].i) if "signed" in a else True
-        narrow = bool(a["narrow"].i) if "narrow" in a else False
-        rmode = a["rounding_mode"].s.decode().upper() if "rounding_mode" in a else "ROUND"
+        a = self.attrs(node)
+        rmode = a.get("rounding_mode", b"ROUND")
+        rmode = (rmode.decode() if isinstance(rmode, bytes) else rmode).upper()
+        return (scale, zp, bits, bool(a.get("signed", 1)), bool(a.get("narrow", 0)), rmode)
+
+    def quant_type(self, node: Any) -> FixedType:
+        """The ap_fixed type a Quant on an activation is (or a one-line refusal)."""
+        scale, zp, bits, signed, narrow, rmode = self.quant_args(node)
         where = f"node {node.name} (Quant)"
         if np.unique(scale).size != 1 or _po2_shift(float(scale.flat[0])) is None:
             raise FrontendError(f"{where}: scale {np.unique(scale)[:4].tolist()} is not one "
@@ -195,14 +206,10 @@ class _Builder:
         from qonnx.custom_op.general.intquant import int_quant
 
         if node.input[0] in self.const:  # weights: the values qonnx computes, kept exactly
-            a = {x.name: x for x in node.attribute}
+            scale, zp, bits, signed, narrow, rmode = self.quant_args(node)
             vals = int_quant(self.const[node.input[0]].astype(np.float32),
-                             self.c(node, 1, "scale").astype(np.float32),
-                             self.c(node, 2, "zero point").astype(np.float32),
-                             self.c(node, 3, "bit width").astype(np.float32),
-                             int(a["signed"].i) if "signed" in a else 1,
-                             int(a["narrow"].i) if "narrow" in a else 0,
-                             a["rounding_mode"].s.decode() if "rounding_mode" in a else "ROUND")
+                             scale.astype(np.float32), zp.astype(np.float32),
+                             bits.astype(np.float32), int(signed), int(narrow), rmode)
             self.const[node.output[0]] = np.asarray(vals, dtype=np.float64)
             self.quantized.add(node.output[0])
             return
@@ -229,31 +236,19 @@ class _Builder:
                                            source=node.name), FixedType(2, 2)), keep_perm=True)
 
     # -- layers ------------------------------------------------------------------------
-    def float32_exact(self, n: Any, t: FixedType) -> None:
-        """qonnx executes in float32: a sum whose exact type is wider than its 24-bit
-        mantissa may be rounded there, so such a node is not bit-exact by construction
-        (``verify`` still measures the source view; it no longer requires it)."""
-        if t.width > 24 and n["exact"]:
-            n.set("exact", False)
-            self.notes.append(f"{n.name}: its exact sums need {t.width} bits ({t}); qonnx's "
-                              "float32 execution rounds beyond 24, so the source may deviate")
+    def add_exact(self, node: Any) -> Tensor:
+        """Append a node whose output is its exact sum (checked against float32's mantissa:
+        qonnx executes in float32)."""
+        y = add_exact(self.g, node)
+        float32_exact(node, self.notes, "qonnx's float32 execution")
+        return y
 
     def uniq(self, base: str) -> str:
-        name = _safe(base)
-        names = {n.name for n in self.g.nodes}
-        i = 1
-        cand = name
-        while cand in names:
-            cand = f"{name}_{i}"
-            i += 1
-        return cand
+        return unique_name(self.g, base)
 
     def var(self, node: str, var: str) -> FixedType:
-        """The configured type of ``var`` for ``node``, recorded as used."""
-        self.used.add((_safe(node), var))
-        t = self.cfg.var(_safe(node), var)
-        assert t is not None  # Config always has defaults
-        return t
+        """The configured type of ``var`` for ``node``, recorded as read."""
+        return self.reads.need(_safe(node), var)
 
     def weight(self, node: Any, tensor: str, values: np.ndarray, what: str) -> Weight:
         """A Quant's output exactly; a float constant in the configured type."""
@@ -263,7 +258,6 @@ class _Builder:
 
     def dense(self, node: Any, w: np.ndarray, wname: str, bias: np.ndarray | None = None,
               bname: str | None = None) -> None:
-        from ..passes.infer_precision import _derived_type
 
         x = self.x(node)
         if node.input[0] in self.perm and w.ndim == 2 and w.shape[0] == x.shape[0]:
@@ -285,12 +279,7 @@ class _Builder:
                   skip_zeros=self.cfg.skip_zeros_for(
                       name, self.cfg.strategy_for(name) == "resource"
                       and (isinstance(x.producer, Relu) or not x.ftype.signed)))
-        y = self.g.add(d, FixedType(2, 2))
-        t = _derived_type(d)
-        assert t is not None
-        y.ftype = t
-        self.float32_exact(d, t)
-        self.out(node, y)
+        self.out(node, self.add_exact(d))
 
     def add(self, node: Any) -> None:
         from ..passes.infer_precision import _derived_type
@@ -321,19 +310,14 @@ class _Builder:
             t = _derived_type(d)
             assert t is not None
             d.output.ftype = t
-            self.float32_exact(d, t)
+            float32_exact(d, self.notes, "qonnx's float32 execution")
             self.out(node, x)
             return
         pa, pb = self.perm.get(node.input[0]), self.perm.get(node.input[1])
         if (pa is None) != (pb is None) or (pa is not None and not np.array_equal(pa, pb)):
             self.no_perm(node)
         n = Add(self.uniq(node.name), [self.x(node, 0), self.x(node, 1)], source=node.name)
-        y = self.g.add(n, FixedType(2, 2))
-        t = _derived_type(n)
-        assert t is not None
-        y.ftype = t
-        self.float32_exact(n, t)
-        self.out(node, y, keep_perm=True)
+        self.out(node, self.add_exact(n), keep_perm=True)
 
     # -- convolutional nodes (channels-last in the IR) -----------------------------------
     def attrs(self, node: Any) -> dict[str, Any]:
@@ -370,7 +354,6 @@ class _Builder:
         return st, pads
 
     def conv(self, node: Any) -> None:
-        from ..passes.infer_precision import _derived_type
 
         x = self.spatial_x(node)
         rank = len(x.shape) - 1
@@ -401,15 +384,10 @@ class _Builder:
         if not exact:
             self.notes.append(f"{name}: float weights quantized to the configured types")
         n = Conv(self.uniq(name), [x], ws, filters=cout, kernel=k, strides=st, pads=pads,
-                 depthwise=depthwise, source=name, exact=exact,
-                 reuse=self.cfg.layer_reuse(name) or 1,
-                 strategy=self.cfg.layer_strategy(name) or "latency")
-        y = self.g.add(n, FixedType(2, 2))
-        t = _derived_type(n)
-        assert t is not None
-        y.ftype = t
-        self.float32_exact(n, t)
-        self.out(node, y)
+                 depthwise=depthwise, source=name, exact=exact)
+        # (a per-node reuse / strategy is for MatMul / Gemm nodes, checked in from_model;
+        # --fit chooses a Conv's)
+        self.out(node, self.add_exact(n))
 
     def pool(self, node: Any) -> None:
         x = self.spatial_x(node)
@@ -589,16 +567,8 @@ def from_model(m: Any, cfg: Config, name: str | None = None) -> Graph:
                                     "it applies to MatMul and Gemm nodes; remove it")
     b = _Builder(m, cfg, name)
     g = b.convert()
-    for key, lc in cfg.layers.items():
-        unread = sorted(set(lc.precision) - {v for (n, v) in b.used if n == key})
-        if unread and not (lc.precision_all and any(n == key for n, _ in b.used)):
-            raise FrontendError(f"config layers.{key}.precision: node {key} does not take "
-                                f"{unread[0]} from the config (its Quant nodes set its types, "
-                                "or it has no such variable); remove it")
-    if cfg.precision_from and not {v for _, v in b.used} & set(cfg.precision_from):
-        where = " and ".join(sorted(set(cfg.precision_from.values())))
-        raise FrontendError(f"{where}: no node of the model takes a type from it (its Quant "
-                            "nodes set every type); remove it")
+    check_types_read(b.reads, {_safe(n.name): n.op_type for n in m.graph.node}, "node",
+                     "Quant nodes", "no node of the model")
     g.meta["config"] = {"io": cfg.io, "strategy": cfg.strategy, "reuse": cfg.reuse}
     return g
 

@@ -94,19 +94,17 @@ void relu(const Tin x[N], Tout y[N]) {
     }
 }
 
-// Leaky ReLU with slope 2^-SHIFT: y = x where x >= 0; where x < 0, y = Tneg(x) * 2^-SHIFT
-// (Tneg rounds and saturates the negative half on its own grid; Twide is Tneg with SHIFT
-// more fraction bits, so the shift is exact, as is the cast into Tout).
-template <class Tin, class Tout, class Tneg, class Twide, int SHIFT, int N>
+// Leaky ReLU with slope 2^-k: y = x where x >= 0; where x < 0, y = Tneg(x) * 2^-k. Tneg
+// rounds and saturates the negative half on its own grid; the IR holds Tout's fraction
+// bits = Tneg's + k, so the shift by k is Tneg's raw value read as a Tout.
+template <class Tin, class Tout, class Tneg, int N>
 void leaky_relu(const Tin x[N], Tout y[N]) {
 #pragma HLS INLINE
     for (int i = 0; i < N; i++) {
 #pragma HLS UNROLL
         if (raw64(x[i]) < 0) {
             Tneg z = x[i];
-            Twide w = z;
-            w >>= SHIFT;
-            y[i] = w;
+            y[i] = from_raw<Tout>(raw64(z));
         } else {
             y[i] = x[i];
         }

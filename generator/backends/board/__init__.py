@@ -168,13 +168,11 @@ def reference_data(g: Graph, rows: int = SELFTEST_ROWS, seed: int = 0) -> tuple[
     """Seeded inputs on the input grid, their raw values, and the reference outputs
     (float and raw) — the drivers' self-test data."""
     from ... import reference
+    from ...verify import samples
 
-    t = g.inputs[0]
-    rng = np.random.default_rng(seed)
-    xr = rng.integers(t.ftype.min_raw, t.ftype.max_raw + 1, size=(rows, *reference.input_shape(g)))
-    x = t.ftype.to_float(xr)
+    x = samples(g, rows, seed)
+    xr = reference.quantize_input(g, x)  # exact: on the grid; in the order the accelerator streams
     yr = reference.run(g, x)[g.outputs[0].name]
-    xr = reference.to_graph_layout(g, xr)  # the order the accelerator streams
     return x, xr.reshape(rows, -1), g.outputs[0].ftype.to_float(yr), yr.reshape(rows, -1)
 
 

@@ -52,16 +52,14 @@ def _fmt_ns(v: float) -> str:
 
 def tb_inputs(g: Graph, rows: int = TB_ROWS, seed: int = 0) -> np.ndarray:
     """Seeded float inputs on the input type's grid covering its whole range."""
-    from ...reference import input_shape
+    from ...verify import samples
 
-    t = g.inputs[0]
-    rng = np.random.default_rng(seed)
-    raw = rng.integers(t.ftype.min_raw, t.ftype.max_raw, size=(rows, *input_shape(g)),
-                       endpoint=True)
-    if rows >= 2:
-        raw[0] = t.ftype.min_raw
-        raw[1] = t.ftype.max_raw
-    return t.ftype.to_float(raw)
+    t = g.inputs[0].ftype
+    x = samples(g, rows, seed)
+    if rows >= 2:  # the range's two ends
+        x[0] = t.to_float(t.min_raw)
+        x[1] = t.to_float(t.max_raw)
+    return x
 
 
 def write_tb_data(g: Graph, tb_data: str, rows: int = TB_ROWS) -> None:

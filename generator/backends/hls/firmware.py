@@ -243,6 +243,7 @@ def _targs(node: Node, ctx: Ctx) -> str:
     return f"{ctx.tensor_type[node.input.name]}, {ctx.tensor_type[node.output.name]}, {ctx.size(node.output)}"
 
 
+
 @layer_data.register
 def _quantize(node: Quantize, ctx: Ctx) -> dict[str, Any]:
     return _elementwise(node, ctx, f"nnfab::cast<{_targs(node, ctx)}>(x, y)")
@@ -265,11 +266,10 @@ def _relu(node: Relu, ctx: Ctx) -> dict[str, Any]:
 
 @layer_data.register
 def _leaky_relu(node: LeakyRelu, ctx: Ctx) -> dict[str, Any]:
-    neg, k = node["neg"], int(node["shift"])
-    tn = ctx.const_type(f"{node.name}_neg", neg)
-    tw = ctx.const_type(f"{node.name}_neg_wide", FixedType(neg.width + k, neg.integer, True))
+    # (the shift is the IR's invariant out.frac == neg.frac + shift: raw values agree)
+    tn = ctx.const_type(f"{node.name}_neg", node["neg"])
     ti, to = ctx.tensor_type[node.input.name], ctx.tensor_type[node.output.name]
-    return _elementwise(node, ctx, f"nnfab::leaky_relu<{ti}, {to}, {tn}, {tw}, {k}, "
+    return _elementwise(node, ctx, f"nnfab::leaky_relu<{ti}, {to}, {tn}, "
                                    f"{ctx.size(node.output)}>(x, y)")
 
 
