@@ -310,6 +310,37 @@ class Ternarize(Node):
 
 
 @op
+class Threshold(Node):
+    """A monotone element-wise function by thresholds (FINN's ``MultiThreshold``):
+    ``y = levels[#{i : x >= thresholds[i]}]``.
+
+    ``thresholds`` are strictly ascending raw values on the input's grid (same fraction
+    bits as the input), ``levels`` the ``len(thresholds) + 1`` raw outputs on the output's
+    grid. Exact for any non-decreasing step function of the input, e.g. QKeras
+    ``quantized_tanh``, ``quantized_sigmoid`` and ``quantized_relu_po2``, whose thresholds
+    the frontend reads off the quantiser itself on every input value.
+    """
+
+    OP = "Threshold"
+    WEIGHTS = ("thresholds", "levels")
+    ATTRS: ClassVar[dict[str, Attr]] = {"function": Attr("str", required=True)}
+
+    def check(self) -> None:
+        thr, lev = self.weights.get("thresholds"), self.weights.get("levels")
+        if thr is None or lev is None:
+            raise IRError(f"node {self.name}: threshold needs weights 'thresholds' and 'levels'")
+        ti, to = self.input.ftype, self.output.ftype
+        t, v = thr.data.reshape(-1), lev.data.reshape(-1)
+        if len(v) != len(t) + 1 or np.any(np.diff(t) <= 0):
+            raise IRError(f"node {self.name}: needs strictly ascending thresholds and one more "
+                          f"level than thresholds ({len(t)} thresholds, {len(v)} levels)")
+        if thr.ftype.frac != ti.frac or (len(t) and (t[0] < ti.min_raw or t[-1] > ti.max_raw)):
+            raise IRError(f"node {self.name}: thresholds {thr.ftype} are not on the input grid {ti}")
+        if lev.ftype.frac != to.frac or v.min() < to.min_raw or v.max() > to.max_raw:
+            raise IRError(f"node {self.name}: levels {lev.ftype} are not on the output grid {to}")
+
+
+@op
 class ScaleShift(Node):
     """``y = cast(x * scale + shift)`` per channel (last axis); un-folded BatchNorm."""
 

@@ -38,6 +38,7 @@ from .ir import (
     Softmax,
     Table,
     Ternarize,
+    Threshold,
     Upsample,
 )
 
@@ -108,6 +109,12 @@ def _ternarize(node: Ternarize, xs: list[Raw]) -> Raw:
     x = xs[0]
     thr = node["threshold_raw"]
     return np.where(x >= thr, np.int64(1), np.where(x <= -thr, np.int64(-1), np.int64(0)))
+
+
+@kernel.register
+def _threshold(node: Threshold, xs: list[Raw]) -> Raw:
+    thr = node.weights["thresholds"].data.reshape(-1)
+    return node.weights["levels"].data.reshape(-1)[np.searchsorted(thr, xs[0], side="right")]
 
 
 @kernel.register

@@ -102,15 +102,51 @@ def test_unsupported_layer(capsys, tmp_path) -> None:
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".nnfab-")]
 
 
-def _convert_is_refused(capsys, tmp_path, model, pattern: str) -> None:
-    """``nnfab convert`` of ``model`` (saved as .h5; float parts at ap_fixed<16,6>) exits
+def _convert_is_refused(capsys, tmp_path, model, pattern: str,
+                        precision: str = "ap_fixed<16,6>") -> None:
+    """``nnfab convert`` of ``model`` (saved as .h5; float parts at ``precision``) exits
     with the one-line error ``pattern`` and writes no project."""
     p = str(tmp_path / "m.h5")
     model.save(p)
     out = tmp_path / "o"
-    code, _, err = run(capsys, "convert", p, "-o", str(out), "--precision", "ap_fixed<16,6>")
+    code, _, err = run(capsys, "convert", p, "-o", str(out), "--precision", precision)
     _one_line_error(code, err, pattern)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("kind,precision,pattern", [
+    ("stochastic", "ap_fixed<12,5>",
+     (r"^nnfab: error: layer r: activation quantized_tanh\(4,1\) with use_stochastic_rounding "
+      r"is not supported \(not deterministic\); supported: use_stochastic_rounding=False$")),
+    ("wide", "ap_fixed<26,10>",
+     (r"^nnfab: error: layer r: activation quantized_tanh\(4\) on ap_fixed<26,10>: the input "
+      r"is wider than 24 bits; supported: an input of at most 24 bits ")),
+])
+def test_threshold_activation_refusals(capsys, tmp_path, kind, precision, pattern) -> None:
+    """A quantiser built as thresholds is refused in one line where that cannot be exact:
+    stochastic rounding (no function of the input), an input too wide to enumerate in
+    float32 (and, below, a function that is not monotone)."""
+    import qkeras
+    import tf_keras as keras
+
+    L = keras.layers
+    q = {"stochastic": qkeras.quantized_tanh(4, use_stochastic_rounding=True),
+         "wide": qkeras.quantized_tanh(4)}[kind]
+    m = keras.Sequential([L.InputLayer(input_shape=(8,)), L.Dense(2),
+                          qkeras.QActivation(q, name="r")])
+    _convert_is_refused(capsys, tmp_path, m, pattern, precision)
+
+
+def test_threshold_steps_refuse_a_function_that_falls() -> None:
+    """Thresholds hold only for a non-decreasing step function: the steps of one are its
+    rises; one that falls anywhere is refused naming where (the first fall)."""
+    from generator.frontends.keras import FrontendError, threshold_steps
+
+    x = np.arange(-4, 4) / 2.0
+    assert threshold_steps("f", x, np.array([0, 0, 1, 1, 1, 3, 3, 4.0])).tolist() == [2, 5, 7]
+    with pytest.raises(FrontendError, match=r"^f: not monotone \(it falls from 1 to 0\.5 at "
+                                            r"0\.5\); supported: quantisers non-decreasing"):
+        threshold_steps("f", x, np.array([0, 0, 1, 1, 1, 0.5, 3, 4.0]))
 
 
 @pytest.mark.parametrize("layer,pattern", [

@@ -17,7 +17,7 @@ from generator import estimate
 from generator.backends import rtl
 from generator.backends.rtl.plan import csd, tree_stages
 from generator.fixed import FixedType, Overflow, Rounding
-from generator.ir import Dense, Graph, Input, LeakyRelu, Weight
+from generator.ir import Dense, Graph, Input, LeakyRelu, Threshold, Weight
 from generator.passes import run_pipeline
 
 
@@ -205,9 +205,64 @@ def test_leaky_relu_lut_estimate_against_yosys(kind, tmp_path):
     g.add(n, to)
     g.outputs = [n.output]
     run_pipeline(g)
-    out = str(tmp_path / "out")
+    _lut_within_20_percent_of_yosys(g, str(tmp_path / "out"))
+
+
+def _lut_within_20_percent_of_yosys(g: Graph, out: str) -> None:
+    """``g``'s LUT estimate is within 20 % of Yosys synth_xilinx (xc7), which maps no DSP."""
     conf = rtl.write(g, out, None)
     res = estimate.synth(os.path.join(out, "rtl"), conf["top"], conf["sources"], "xc7")
     est = estimate.estimate(g)["total"]
     assert 0.8 < est["lut"] / res["lut"] < 1.2, (est["lut"], res["lut"])
     assert res["dsp"] == 0
+
+
+def _threshold_graph(q, ti: FixedType, n: int = 12) -> Graph:
+    """``n`` values of type ``ti`` through QKeras quantiser ``q`` as the frontend builds
+    it (thresholds read off ``q`` on every input value)."""
+    import tensorflow as tf
+
+    from generator.frontends.keras import exact_grid, threshold_steps
+
+    raw = np.arange(ti.min_raw, ti.max_raw + 1)
+    x = np.ldexp(raw.astype(np.float64), -ti.frac).astype(np.float32)
+    y = np.asarray(q(tf.constant(x)), np.float64)
+    steps = threshold_steps("q", x, y)
+    lev = exact_grid("q", "levels", y[np.concatenate([[0], steps])])
+    g = Graph("thr")
+    t = g.add(Input("input", [], shape=(n,)), ti)
+    node = Threshold("th", [t], {"thresholds": Weight(raw[steps], FixedType(ti.width, ti.integer)),
+                                 "levels": lev}, function=str(q))
+    g.add(node, lev.ftype)
+    g.outputs = [node.output]
+    run_pipeline(g)
+    return g
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["tanh_real", "tanh_hard"])
+def test_threshold_lut_estimate_against_yosys(kind, tmp_path):
+    """nnfab_threshold_vec on 12 values: QKeras quantized_tanh(4) with the real tanh on a
+    12-bit input (15 irregular thresholds) and quantized_tanh(3) (QKeras's hard sigmoid:
+    nearly a cast) on an 8-bit one; the LUT estimate (a BDD-node count) is within 20 % of
+    Yosys synth_xilinx (xc7), and no DSP is used."""
+    import qkeras
+
+    q, ti = {"tanh_real": (qkeras.quantized_tanh(4, use_real_tanh=True), FixedType(12, 4)),
+             "tanh_hard": (qkeras.quantized_tanh(3), FixedType(8, 3))}[kind]
+    _lut_within_20_percent_of_yosys(_threshold_graph(q, ti), str(tmp_path / "out"))
+
+
+def test_threshold_bdd_counts_shared_structure() -> None:
+    """The BDD count behind the threshold estimate. y = bit 2 of an 8-bit x flips at every
+    multiple of 4: blocks of 8, 16, ..., 256 inputs are each one function (every block
+    alike), blocks of 2 and 4 are constant: 6 nodes. Moving one threshold off the grid
+    makes the blocks holding it functions of their own: one more node on each of levels
+    1 to 7 (on level 8 the one block just changes)."""
+    ti, to = FixedType(8, 8, False), FixedType(1, 1, False)
+    thr = np.arange(4, 256, 4)
+    lev = np.arange(len(thr) + 1) % 2
+    assert estimate.threshold_bdd_nodes(thr, lev, ti, to) == 6
+    moved = thr.copy()
+    moved[10] += 1  # 44 -> 45: blocks of 2, 4, 8, 16, ..., 256 containing it differ
+    assert estimate.threshold_bdd_nodes(moved, lev, ti, to) == 6 + 7

@@ -53,7 +53,28 @@ def test_zoo_precision_span(zoo_dir) -> None:
             if n.OP == "Quantize":
                 ints.add(n.output.ftype.integer)
     assert min(widths) <= 2 and max(widths) >= 12
-    assert {"Binarize", "Ternarize", "Quantize"} <= ops
+    assert {"Binarize", "Ternarize", "Quantize", "LeakyRelu", "Threshold"} <= ops
+
+
+@pytest.mark.parametrize("thr,lev,pattern", [
+    ([3, 3], [0, 1, 2], r"needs strictly ascending thresholds"),
+    ([1, 5], [0, 1], r"one more level than thresholds \(2 thresholds, 2 levels\)"),
+    ([1, 200], [0, 1, 2], r"thresholds .* are not on the input grid"),
+    ([1, 5], [0, 1, 9], r"levels .* are not on the output grid"),
+])
+def test_threshold_ir_check(thr, lev, pattern) -> None:
+    """A Threshold node's data is checked when the graph is: ascending thresholds inside
+    the input type, one level more than thresholds, levels inside the output type."""
+    from generator.fixed import FixedType
+
+    g = ir.Graph("t")
+    t = g.add(ir.Input("x", [], shape=(4,)), FixedType(8, 4))
+    n = ir.Threshold("th", [t], {"thresholds": ir.Weight(thr, FixedType(9, 5)),
+                                 "levels": ir.Weight(lev, FixedType(5, 2))}, function="f")
+    g.add(n, FixedType(4, 1))  # levels up to 7 fit
+    g.outputs = [n.output]
+    with pytest.raises(ir.IRError, match=pattern):
+        g.verify()
 
 
 def test_ir_roundtrip_exact(zoo_q, tmp_path) -> None:

@@ -79,6 +79,8 @@ FOLDED = [
     # +-1 / ternary weights: add/subtract datapath (WMODE 1), no multipliers
     ("binary_net", 3, None),
     ("ternary_net", 5, None),
+    # power-of-two weights of several exponents (quantized_po2) and threshold activations
+    ("threshold_mlp", 3, None),
     # mixed: folded layers with different R around a fully parallel one
     ("pruned80", 0, {"fc1": ("resource", 5), "fc2": ("latency", 1), "out": ("resource", 3)}),
     # multipliers in LUTs (MUL_LUT shift-adds) beside DSP ones; signed and unsigned inputs

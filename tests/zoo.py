@@ -189,6 +189,28 @@ def leaky_mlp() -> Any:
     ], name="leaky_mlp")
 
 
+def threshold_mlp() -> Any:
+    """Monotone activation quantisers as exact thresholds: quantized_tanh (QKeras's hard
+    sigmoid inside), quantized_sigmoid with the real sigmoid, quantized_relu_po2; and
+    power-of-two weights (quantized_po2)."""
+    keras, q = _layers()
+    return keras.Sequential([
+        keras.layers.InputLayer(input_shape=(16,)),
+        q.QActivation(q.quantized_bits(8, 2, alpha=1), name="q_in"),
+        q.QDense(12, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
+                 bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="fc1"),
+        q.QActivation(q.quantized_tanh(4), name="th1"),
+        q.QDense(10, kernel_quantizer=q.quantized_po2(4),
+                 bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="fc2",
+                 activation=q.quantized_sigmoid(5, use_real_sigmoid=True)),
+        q.QDense(8, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
+                 bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="fc3"),
+        q.QActivation(q.quantized_relu_po2(4, max_value=4), name="po2"),
+        q.QDense(4, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
+                 bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="out"),
+    ], name="threshold_mlp")
+
+
 ZOO: list[ZooEntry] = [
     ZooEntry("mlp8", mlp8, 8, 2, seed=1),
     ZooEntry("w2_qbits_act", w2_qbits_act, 6, 1, seed=2),
@@ -198,6 +220,7 @@ ZOO: list[ZooEntry] = [
     ZooEntry("pruned80", pruned80, 8, 1, prune=0.8, seed=6),
     ZooEntry("auto_po2", auto_po2, 8, 3, seed=7),
     ZooEntry("leaky_mlp", leaky_mlp, 8, 2, seed=9),
+    ZooEntry("threshold_mlp", threshold_mlp, 8, 2, seed=10),
 ]
 FLOAT_ZOO: list[ZooEntry] = [ZooEntry("float_bn", float_bn, 8, 3, fully_quantized=False, seed=8)]
 
@@ -304,7 +327,8 @@ def cnn_residual() -> Any:
 
 
 def cnn1d() -> Any:
-    """Conv1D 'same' and strided 'valid', MaxPool1D, AveragePool1D (area 2), global average (area 4)."""
+    """Conv1D 'same' and strided 'valid', MaxPool1D, a quantized_tanh (thresholds),
+    AveragePool1D (area 2), global average (area 4)."""
     keras, q = _layers()
     return keras.Sequential([
         keras.layers.InputLayer(input_shape=(20, 2)),
@@ -315,7 +339,7 @@ def cnn1d() -> Any:
         keras.layers.MaxPooling1D(2, name="mp"),
         q.QConv1D(4, 3, strides=2, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
                   bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="c2"),
-        q.QActivation(q.quantized_bits(7, 2, alpha=1), name="q2"),
+        q.QActivation(q.quantized_tanh(5, use_real_tanh=True), name="q2"),  # thresholds
         keras.layers.AveragePooling1D(2, name="ap"),
         keras.layers.GlobalAveragePooling1D(name="gap"),
         q.QDense(3, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),

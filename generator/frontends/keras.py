@@ -9,7 +9,9 @@ Keras / QKeras layer   IR
 InputLayer             Input (type: the first quantizer's, else ``input`` precision)
 Dense / QDense         Dense (exact sum) [+ Quantize(accum)] [+ Quantize(result) for
                        a float layer] + the layer's activation
-QActivation            Quantize / Relu+Quantize / Binarize / Ternarize
+QActivation            Quantize / Relu+Quantize / Binarize / Ternarize; a monotone
+                       quantiser (quantized_tanh, quantized_sigmoid, quantized_relu_po2,
+                       ...): Threshold, read off the quantiser on every input value
 Activation             Relu, Table (sigmoid, tanh), Softmax; linear is dropped
 ReLU / Softmax         Relu (plain ``max(x, 0)`` only: a ``max_value``, ``negative_slope``
                        or ``threshold`` is refused) / Softmax over the last axis
@@ -65,6 +67,7 @@ from ..ir import (
     Table,
     Tensor,
     Ternarize,
+    Threshold,
     Upsample,
     Weight,
 )
@@ -90,7 +93,16 @@ SUPPORTED_LAYERS = (
     "BatchNormalization, QBatchNormalization, "
     "Dropout, Flatten, Reshape"
 )
-SUPPORTED_QUANTIZERS = "quantized_bits, quantized_relu, binary, ternary"
+#: activation quantisers built as exact thresholds (ir.Threshold): each is checked to be
+#: non-decreasing over its input's values
+THRESHOLD_QUANTIZERS = ("quantized_tanh", "quantized_sigmoid", "quantized_relu_po2",
+                        "quantized_po2", "quantized_ulaw")
+SUPPORTED_QUANTIZERS = ("quantized_bits, quantized_relu, binary, ternary; as exact thresholds: "
+                        + ", ".join(THRESHOLD_QUANTIZERS))
+#: widest input a threshold activation enumerates (float32 holds every such value exactly)
+MAX_THRESHOLD_INPUT_BITS = 24
+#: most thresholds (output steps) of one threshold activation
+MAX_THRESHOLDS = 256
 
 
 def import_tf() -> Any:
@@ -168,6 +180,11 @@ def activation_quantizer(layer: str, q: Any) -> tuple[str, Any]:
     """Map an activation quantiser to ``("quantize", FixedType)``, ``("binary", None)``,
     ``("ternary", threshold)`` or ``("relu_quantize", FixedType)``."""
     kind = type(q).__name__
+    if getattr(q, "use_stochastic_rounding", False):
+        raise FrontendError(f"layer {layer}: activation {q} with use_stochastic_rounding is not "
+                            "supported (not deterministic); supported: use_stochastic_rounding=False")
+    if kind in THRESHOLD_QUANTIZERS:
+        return ("threshold", q)
     if kind == "quantized_bits":
         alpha = q.alpha
         if alpha is not None and not (isinstance(alpha, (int, float)) and float(alpha) == 1.0):
@@ -184,10 +201,8 @@ def activation_quantizer(layer: str, q: Any) -> tuple[str, Any]:
             return ("quantize", FixedType(bits, integer + 1, True, Rounding.RND_CONV, ov))
         return ("quantize", FixedType(bits, integer, False, Rounding.RND_CONV, ov))
     if kind == "quantized_relu":
-        if q.use_sigmoid:
-            raise FrontendError(f"layer {layer}: quantized_relu with use_sigmoid is not supported")
-        if not q.is_quantized_clip and q.relu_upper_bound is not None:
-            raise FrontendError(f"layer {layer}: quantized_relu with relu_upper_bound is not supported")
+        if q.use_sigmoid or (not q.is_quantized_clip and q.relu_upper_bound is not None):
+            return ("threshold", q)  # a monotone step function all the same
         slope = float(q.negative_slope)
         if slope != 0.0:
             # QKeras rounds the two halves on their own grids: x >= 0 onto
@@ -252,6 +267,25 @@ def exact_grid(layer: str, what: str, values: np.ndarray) -> Weight:
             break
         w += 1
     return Weight(raw, FixedType(w, w - frac, signed))
+
+
+def threshold_steps(what: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Indices ``i`` where ``y`` (a function's values on the ascending inputs ``x``) steps
+    up: ``y[i] > y[i - 1]``; refused in one line (``what`` first) unless ``y`` is finite,
+    non-decreasing and has at most :data:`MAX_THRESHOLDS` steps."""
+    if not np.all(np.isfinite(y)):
+        raise FrontendError(f"{what}: the quantiser gives NaN or infinite values")
+    d = np.diff(y)
+    if np.any(d < 0):
+        at = int(np.flatnonzero(d < 0)[0])
+        raise FrontendError(
+            f"{what}: not monotone (it falls from {y[at]:g} to {y[at + 1]:g} at "
+            f"{x[at + 1]:g}); supported: quantisers non-decreasing over the input's values")
+    steps = np.flatnonzero(d != 0) + 1
+    if len(steps) > MAX_THRESHOLDS:
+        raise FrontendError(f"{what}: {len(steps)} output steps; supported: at most "
+                            f"{MAX_THRESHOLDS} (fewer output bits)")
+    return steps
 
 
 def quantize_float(values: np.ndarray, t: FixedType) -> Weight:
@@ -388,6 +422,8 @@ class _Builder:
             self.add(LeakyRelu(self.uniq(layer), [self.x], shift=k, neg=neg, source=layer), out)
         elif kind == "binary":
             self.add(Binarize(self.uniq(layer), [self.x], source=layer), FixedType(2, 2))
+        elif kind == "threshold":
+            self.threshold(layer, arg)
         else:
             tx = self.x.ftype
             thr_raw = math.ceil(arg * 2.0**tx.frac)
@@ -396,6 +432,34 @@ class _Builder:
                 Ternarize(self.uniq(layer), [self.x], source=layer, threshold_raw=max(thr_raw, 1)),
                 FixedType(2, 2),
             )
+
+    def threshold(self, layer: str, q: Any) -> None:
+        """A monotone activation quantiser as exact thresholds (:class:`Threshold`).
+
+        The quantiser itself is run, in float32 as in the model, on every value of the
+        input type (exact in float32 up to 24 bits); the input values where its output
+        steps up are the thresholds, its outputs between them the levels, both exact."""
+        assert self.x is not None
+        tin = self.x.ftype
+        what = f"layer {layer}: activation {q} on {tin}"
+        if tin.width > MAX_THRESHOLD_INPUT_BITS:
+            raise FrontendError(
+                f"{what}: the input is wider than {MAX_THRESHOLD_INPUT_BITS} bits; supported: an "
+                "input of at most 24 bits (quantise it first, e.g. a QActivation quantized_bits)")
+        tf = import_tf()
+        raw = np.arange(tin.min_raw, tin.max_raw + 1, dtype=np.int64)
+        xv = np.ldexp(raw.astype(np.float64), -tin.frac).astype(np.float32)
+        yv = np.asarray(q(tf.constant(xv)), dtype=np.float64).reshape(-1)
+        steps = threshold_steps(what, xv, yv)
+        try:
+            levels = exact_grid(layer, "output", yv[np.concatenate([[0], steps])])
+        except FrontendError:
+            raise FrontendError(
+                f"{what}: outputs are not on a binary grid of <= {MAX_WEIGHT_FRAC} fraction "
+                "bits; supported: quantisers whose outputs are fixed-point values") from None
+        thr = Weight(raw[steps], FixedType(tin.width, tin.integer, tin.signed))
+        self.add(Threshold(self.uniq(layer), [self.x], {"thresholds": thr, "levels": levels},
+                           function=str(q), source=layer), levels.ftype)
 
     def keras_activation(self, layer: str, fn: Any) -> None:
         name = getattr(fn, "__name__", str(fn))

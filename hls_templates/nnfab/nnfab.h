@@ -143,6 +143,24 @@ void table(const Tin x[N], Tout y[N], const R tab[SIZE]) {
     }
 }
 
+// Threshold (ir.Threshold): y = lev[number of thresholds x reaches]. thr holds T raw
+// values on x's grid (ascending), lev T + 1 raw values of Tout; the count is a sum of T
+// comparisons, so the result is exact for any monotone step function.
+template <class Tin, class Tout, int N, int T, class RT, class RL>
+void threshold(const Tin x[N], Tout y[N], const RT thr[T > 0 ? T : 1], const RL lev[T + 1]) {
+#pragma HLS INLINE
+    for (int i = 0; i < N; i++) {
+#pragma HLS UNROLL
+        const ap_slong v = raw64(x[i]);
+        int c = 0;
+        for (int t = 0; t < T; t++) {
+#pragma HLS UNROLL
+            c += (v >= ap_slong(thr[t])) ? 1 : 0;
+        }
+        y[i] = from_raw<Tout>(lev[c]);
+    }
+}
+
 // Softmax over N values (ir.Softmax): exp table on max - x, exact sum, inverse table.
 template <class Tin, class Tout, class Texp, class Tinv, class Tsum, int N, int ESHIFT,
           int ESIZE, int ISHIFT, int ISIZE, class RE, class RI>

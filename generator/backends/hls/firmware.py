@@ -56,6 +56,7 @@ from ...ir import (
     Table,
     Tensor,
     Ternarize,
+    Threshold,
     Upsample,
 )
 from ...passes.folding import Schedule, conv_matrix, schedule, schedule_matrix
@@ -229,7 +230,7 @@ def layer_data(node: Node, ctx: Ctx) -> dict[str, Any]:
     raise HlsError(
         f"layer {node.name}: the HLS backend has no kernel for op {node.OP}; supported: "
         "Dense, Conv, Pool, GlobalPool, Pad, Upsample, Add, Concat, Quantize, Relu, LeakyRelu, "
-        "Binarize, Ternarize, Table, Softmax, ScaleShift, Reshape"
+        "Binarize, Ternarize, Threshold, Table, Softmax, ScaleShift, Reshape"
     )
 
 
@@ -282,6 +283,18 @@ def _binarize(node: Binarize, ctx: Ctx) -> dict[str, Any]:
 def _ternarize(node: Ternarize, ctx: Ctx) -> dict[str, Any]:
     thr = int(node["threshold_raw"])
     return _elementwise(node, ctx, f"nnfab::ternarize<{_targs(node, ctx)}, {thr}LL>(x, y)")
+
+
+@layer_data.register
+def _threshold(node: Threshold, ctx: Ctx) -> dict[str, Any]:
+    thr, lev = node.weights["thresholds"], node.weights["levels"]
+    n = len(thr.data.reshape(-1))
+    ta = ctx.array(f"{node.name}_thr", thr.data.reshape(-1),
+                   f"{node.name}: {node['function']} thresholds, raw {thr.ftype.cpp()}")
+    la = ctx.array(f"{node.name}_lev", lev.data.reshape(-1),
+                   f"{node.name}: {node['function']} levels, raw {lev.ftype.cpp()}")
+    call = f"nnfab::threshold<{_targs(node, ctx)}, {n}>(x, y, {ta}, {la})"
+    return _elementwise(node, ctx, call)
 
 
 @layer_data.register

@@ -22,6 +22,7 @@ from ...ir import (
     Reshape,
     Table,
     Ternarize,
+    Threshold,
 )
 from ...passes.folding import Schedule, aligned_bias, pow2_exponent, rom_layout
 from .plan import (
@@ -192,6 +193,13 @@ def _elementwise(o: _Lines, n: Node, xin: str, yout: str, size: int | None = Non
         o(f"    nnfab_ternarize_vec #(.N({size}), .IN_W({ti.width}), .IN_S({int(ti.signed)}), "
           f".OUT_W({to.width}), .THR({int(n['threshold_raw'])})) u_{nm} "
           f"(.x({xin}), .y({yout}));")
+    elif isinstance(n, Threshold):
+        thr = n.weights["thresholds"].data.reshape(-1)
+        lev = n.weights["levels"].data.reshape(-1)
+        o(f"    nnfab_threshold_vec #(.N({size}), .IN_W({ti.width}), .IN_S({int(ti.signed)}), "
+          f".OUT_W({to.width}), .T({len(thr)}), "
+          f".THR({pack(list(thr), ti.width) if len(thr) else hexlit(ti.width, 0)}), "
+          f".LEV({pack(list(lev), to.width)})) u_{nm} (.x({xin}), .y({yout}));")
     elif isinstance(n, Table):
         tab = n.weights["table"]
         o(f"    nnfab_table_vec #(.N({size}), .IN_W({ti.width}), .IN_S({int(ti.signed)}), "

@@ -5,8 +5,8 @@ and resource model (:mod:`generator.estimate`) read, so the model predicts exact
 the RTL does:
 
 * the input stream passes a 2-register AXI-Stream skid buffer: 1 cycle;
-* element-wise nodes (Quantize, Relu, LeakyRelu, Binarize, Ternarize, Table, Reshape) are
-  combinational: 0 cycles, II 1;
+* element-wise nodes (Quantize, Relu, LeakyRelu, Binarize, Ternarize, Threshold, Table,
+  Reshape) are combinational: 0 cycles, II 1;
 * a fully parallel Dense (strategy ``latency``) is one constant shift-add multiply per
   nonzero weight (canonical signed digits, no multiplier cells) feeding, per output, a
   balanced adder tree over ``T`` terms (its nonzero products plus a nonzero bias; all
@@ -74,6 +74,7 @@ from ...ir import (
     Reshape,
     Table,
     Ternarize,
+    Threshold,
     Upsample,
 )
 
@@ -375,7 +376,7 @@ def stage_of(n: Node, unrolled: bool = False) -> Stage:
         if n["strategy"] == "resource":
             return _dense_skip(n) if n["skip_zeros"] else _dense_folded(n)
         return _dense_parallel(n)
-    if isinstance(n, (Quantize, Relu, LeakyRelu, Binarize, Ternarize)):
+    if isinstance(n, (Quantize, Relu, LeakyRelu, Binarize, Ternarize, Threshold)):
         return Stage(n, "elementwise", 0, 1)
     if isinstance(n, Table):
         if n["index_shift"] < 0 or abs(n["index_offset"]) >= 1 << 30:
@@ -386,7 +387,7 @@ def stage_of(n: Node, unrolled: bool = False) -> Stage:
     raise RTLUnsupported(
         f"layer {n.name}: op {n.OP} has no RTL implementation yet; supported: Dense, Conv, "
         "Pool, GlobalPool, Pad, Upsample, Quantize, Relu, LeakyRelu, Binarize, Ternarize, "
-        "Table, Reshape "
+        "Threshold, Table, Reshape "
         "(use the HLS view)"
     )
 

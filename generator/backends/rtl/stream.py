@@ -21,7 +21,7 @@ Blocks (``kind``) and their Verilog (``lib/``):
 
 * ``skid``     ``nnfab_axis_skid``: the input register slice (latency 1);
 * ``wire``     element-wise ops on each beat (Quantize, Relu, LeakyRelu, Binarize, Ternarize,
-  Table; ``nnfab_*_vec`` on the ``C`` channels) and vector Reshape: combinational;
+  Threshold, Table; ``nnfab_*_vec`` on the ``C`` channels) and vector Reshape: combinational;
 * ``window``   ``nnfab_window``: scans the *padded* frame one position per cycle (a pad
   position needs no input and is filled with ``FILL``: 0 for Conv/Pad/avg-Pool, the
   type minimum for max-Pool, which then ignores it), keeps ``KH-1`` rows in a line
@@ -72,13 +72,14 @@ from ...ir import (
     Reshape,
     Table,
     Ternarize,
+    Threshold,
     Upsample,
 )
 from ...passes.folding import aligned_bias, conv_matrix
 from .plan import RTLUnsupported, Stage, clog2, ident, mac_info, tree_stages
 
 SPATIAL_OPS = (Conv, Pool, GlobalPool, Pad, Upsample)
-ELEMENTWISE = (Quantize, Relu, LeakyRelu, Binarize, Ternarize, Table)
+ELEMENTWISE = (Quantize, Relu, LeakyRelu, Binarize, Ternarize, Threshold, Table)
 #: FIFO depth used while sizing (effectively unbounded)
 UNBOUNDED = 1 << 30
 
@@ -343,7 +344,7 @@ class _Builder:
             raise RTLUnsupported(
                 f"layer {n.name}: op {n.OP} has no streamed RTL implementation; supported: "
                 "Conv, Pool, GlobalPool, Pad, Upsample, Add, Concat, Dense, Quantize, Relu, "
-                "LeakyRelu, Binarize, Ternarize, Table, Flatten (use the HLS view)")
+                "LeakyRelu, Binarize, Ternarize, Threshold, Table, Flatten (use the HLS view)")
         self.publish(t_out, s)
 
 

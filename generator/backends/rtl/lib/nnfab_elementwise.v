@@ -123,6 +123,58 @@ module nnfab_ternarize_vec #(
     endgenerate
 endmodule
 
+// Threshold (ir.Threshold): y = LEV[c], c = the number of the T ascending thresholds THR
+// (raw, on the input's grid) that x reaches. Exact for any monotone step function. The T
+// comparisons against constants give a thermometer code th (th[t] = x >= THR[t]; ones
+// then zeros); c is read off it by binary search, one bit per level from the top (a
+// depth-log2 mux tree, no adder chain), and the level is a constant table lookup.
+module nnfab_threshold_vec #(
+    parameter integer N = 1,       // number of elements
+    parameter integer IN_W = 8,    // input element width
+    parameter integer IN_S = 1,    // input signed
+    parameter integer OUT_W = 8,   // output element width
+    parameter integer T = 1,       // thresholds (>= 0)
+    parameter [(T > 0 ? T : 1)*IN_W-1:0] THR = 0,  // threshold t at [t*IN_W +: IN_W]
+    parameter [(T + 1)*OUT_W-1:0] LEV = 0          // level of count c at [c*OUT_W +: OUT_W]
+) (
+    input  wire [N*IN_W-1:0]  x,
+    output wire [N*OUT_W-1:0] y
+);
+    // count bits: 2^CW > T; the thermometer is padded with zeros to 2^CW - 1 bits
+    localparam integer CW = (T < 1) ? 1 : $clog2(T + 1);
+    localparam integer TP = (1 << CW) - 1;
+    initial begin
+        if (N < 1) $error("%m: N=%0d must be >= 1", N);
+        if (T < 0) $error("%m: T=%0d must be >= 0", T);
+    end
+    genvar i, t;
+    generate
+        for (i = 0; i < N; i = i + 1) begin : g_el
+            wire [IN_W-1:0] xi = x[i*IN_W +: IN_W];
+            wire signed [IN_W:0] v = IN_S ? {xi[IN_W-1], xi} : {1'b0, xi};
+            wire [TP-1:0] th;
+            for (t = 0; t < TP; t = t + 1) begin : g_th
+                if (t < T) begin : g_cmp
+                    localparam [IN_W-1:0] C = THR[t*IN_W +: IN_W];
+                    localparam signed [IN_W:0] CS = IN_S ? {C[IN_W-1], C} : {1'b0, C};
+                    assign th[t] = (v >= CS);
+                end else begin : g_pad
+                    assign th[t] = 1'b0;
+                end
+            end
+            reg [CW-1:0] c;
+            integer k;
+            always @* begin
+                c = {CW{1'b0}};
+                for (k = CW - 1; k >= 0; k = k - 1)
+                    if (th[c + (1 << k) - 1]) c = c + (1 << k);
+            end
+            wire [(T + 1)*OUT_W-1:0] lev = LEV;
+            assign y[i*OUT_W +: OUT_W] = lev[c*OUT_W +: OUT_W];  // c <= T: th is padded with 0
+        end
+    endgenerate
+endmodule
+
 // table lookup: index = clip((x >> SHIFT) - OFFSET, 0, DEPTH - 1); y = table[index]
 // (the table is a ROM image with asynchronous read: LUT/distributed ROM)
 module nnfab_table_vec #(
