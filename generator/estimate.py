@@ -218,12 +218,21 @@ def _lut_rom_sharing(lay: Any, m: int, depth: int) -> tuple[int, int]:
     return lut, len(keys)
 
 
-def accumulators(sch: Schedule, lay: RomLayout, n_out: int, aw: int) -> dict[str, int]:
+def in_dsp(lay: RomLayout, tx: FixedType, wft: FixedType, lut_mults: bool) -> bool:
+    """Are the multipliers of a folded layer (ROM layout ``lay``) DSP48s? Not when they
+    are add/subtracts or shifts (``wmode`` 1, 2), shift-adds in LUTs (``lut_mults``) or
+    too narrow for synthesis to map to a DSP."""
+    return lay.wmode == 0 and not lut_mults and is_dsp(tx.width + 1, wft.width + 1)
+
+
+def accumulators(sch: Schedule, lay: RomLayout, n_out: int, aw: int,
+                 dsp: bool = True) -> dict[str, int]:
     """How ``nnfab_dense_folded`` accumulates schedule ``sch`` (``lay`` its ROM layout,
-    ``aw`` the accumulator width): ``acc`` = 0 (an accumulator per output, a conditional
-    adder per multiplier reaching it) or 1 (an accumulator per multiplier restarting at
-    each output of its run; outputs shared by several runs summed on the last row),
-    whichever costs fewer LUTs, and the LUT/FF of that accumulate stage."""
+    ``aw`` the accumulator width, ``dsp``: its multipliers are DSP48s, :func:`in_dsp`):
+    ``acc`` = 0 (an accumulator per output, a conditional adder per multiplier reaching
+    it) or 1 (an accumulator per multiplier restarting at each output of its run; outputs
+    shared by several runs summed on the last row), whichever costs fewer LUTs, and the
+    LUT/FF of that accumulate stage."""
     lo, hi, m, ol = lay.out_lo, lay.out_hi, sch.mults, lay.ol
     links = sum(h - low + 1 for low, h in zip(lo, hi))
     lut0 = links * (aw + _cdiv(ol, 6)) + n_out * aw
@@ -237,7 +246,10 @@ def accumulators(sch: Schedule, lay: RomLayout, n_out: int, aw: int) -> dict[str
     # per part (they are added on the last row, outside the DSPs); per output of one run
     # a write enable decoding the local index. Fitted to Yosys xc7 on jet fc3 (32 -> 32,
     # 8 bit) at R = 16, 32, 256: both ways within 10 % of the measured difference.
-    lut1 = (m * aw + int(np.sum(reach[shared])) * aw
+    # Without a DSP48 the running sum's adder is fabric too: one more LUT per bit (Yosys
+    # xc7, 16 -> 16 folded at R = 16 with LUT shift-add, add/subtract and shift
+    # multipliers: estimates 0.69x to 0.86x without it, 0.87x to 1.00x with it).
+    lut1 = ((m if dsp else 2 * m) * aw + int(np.sum(reach[shared])) * aw
             + int(np.sum(reach == 1)) * _cdiv(ol + 2, 6))
     ff1 = 2 * m * aw + n_out * aw + m
     if not bool(sch.valid.any()) or lut0 <= lut1:
@@ -256,12 +268,16 @@ def folded_resources(sch: Schedule, n_in: int, n_out: int, tx: FixedType, wft: F
     muxes = m
     if not bram:  # a LUT ROM is logic: synthesis merges its equal bit columns
         rom_lut, muxes = _lut_rom_sharing(lay, m, reuse)
-    acc = accumulators(sch, lay, n_out, to.width)
+    acc = accumulators(sch, lay, n_out, to.width, in_dsp(lay, tx, wft, lut_mults))
     # product register bits: the exact product (its copies of the sign bit merge); a
     # DSP48 absorbs its own product register
     prod_ff = min(aw, xw + ww + 1)
     if lay.wmode == 1:  # add/subtract of x << k
         dsp, mul_lut, prod_ff = 0, m * min(aw, xw + lay.wk + 2), min(aw, xw + 2)
+    elif lay.wmode == 2:  # barrel shift by k, then add/subtract: 2 LUTs per product bit
+        # (Yosys xc7 on folded po2 layers, 2 to 4 exponent bits: 1.85 to 1.95)
+        pw = min(aw, xw + lay.wk + (1 << lay.eb) + 1)
+        dsp, mul_lut, prod_ff = 0, m * 2 * pw, pw
     elif lut_mults:
         dsp, mul_lut = 0, m * lut_multiplier(xw, ww, aw)
     elif is_dsp(xw + 1, ww + 1):

@@ -266,3 +266,27 @@ def test_threshold_bdd_counts_shared_structure() -> None:
     moved = thr.copy()
     moved[10] += 1  # 44 -> 45: blocks of 2, 4, 8, 16, ..., 256 containing it differ
     assert estimate.threshold_bdd_nodes(moved, lev, ti, to) == 6 + 7
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("reuse", [4, 16])
+def test_po2_weights_fold_onto_shifts_without_dsp(reuse, tmp_path):
+    """A folded layer whose weights are all +-2^k (QKeras quantized_po2; here k = 0..7 on
+    8-bit inputs) multiplies by a barrel shift and an add/subtract (WMODE 2): Yosys maps
+    no DSP48, and the LUT estimate is within 20 % (an accumulator per output at R = 4,
+    one per multiplier at R = 16)."""
+    rng = np.random.default_rng(5)
+    w = (1 << rng.integers(0, 8, size=(16, 16))) * rng.choice([-1, 1], size=(16, 16))
+    g = Graph("po2")
+    t = g.add(Input("input", [], shape=(16,)),
+              FixedType(8, 3, True, Rounding.RND_CONV, Overflow.SAT))
+    d = Dense("fc", [t], {"weight": Weight(w, FixedType(9, 1))}, units=16,
+              strategy="resource", reuse=reuse)
+    g.add(d, FixedType(40, 20))
+    g.outputs = [d.output]
+    run_pipeline(g)
+    out = str(tmp_path / "out")
+    _lut_within_20_percent_of_yosys(g, out)
+    with open(os.path.join(out, "rtl", "po2.v")) as f:
+        assert ".WMODE(2)" in f.read()
+    assert estimate.estimate(g)["total"]["dsp"] == 0

@@ -190,16 +190,16 @@ def leaky_mlp() -> Any:
 
 
 def threshold_mlp() -> Any:
-    """Monotone activation quantisers as exact thresholds: quantized_tanh (QKeras's hard
-    sigmoid inside), quantized_sigmoid with the real sigmoid, quantized_relu_po2; and
-    power-of-two weights (quantized_po2)."""
+    """Monotone activation quantisers as exact thresholds: quantized_tanh and
+    quantized_sigmoid with TensorFlow's real tanh / sigmoid (cnn1d has QKeras's default
+    hard tanh), quantized_relu_po2; and power-of-two weights (quantized_po2)."""
     keras, q = _layers()
     return keras.Sequential([
         keras.layers.InputLayer(input_shape=(16,)),
         q.QActivation(q.quantized_bits(8, 2, alpha=1), name="q_in"),
         q.QDense(12, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
                  bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="fc1"),
-        q.QActivation(q.quantized_tanh(4), name="th1"),
+        q.QActivation(q.quantized_tanh(4, use_real_tanh=True), name="th1"),
         q.QDense(10, kernel_quantizer=q.quantized_po2(4),
                  bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="fc2",
                  activation=q.quantized_sigmoid(5, use_real_sigmoid=True)),
@@ -339,7 +339,7 @@ def cnn1d() -> Any:
         keras.layers.MaxPooling1D(2, name="mp"),
         q.QConv1D(4, 3, strides=2, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
                   bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="c2"),
-        q.QActivation(q.quantized_tanh(5, use_real_tanh=True), name="q2"),  # thresholds
+        q.QActivation(q.quantized_tanh(5), name="q2"),  # thresholds (QKeras's hard tanh)
         keras.layers.AveragePooling1D(2, name="ap"),
         keras.layers.GlobalAveragePooling1D(name="gap"),
         q.QDense(3, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),

@@ -129,7 +129,10 @@ class RomLayout:
     * weight field: the raw weight (``wmode = 0``, a multiplier); or, when every nonzero
       weight is ``+-2^k`` for one ``k`` (binary, ternary, po2 with one exponent), two
       bits ``{nonzero, negative}`` (``wmode = 1``: an add/subtract of ``x << k``, no
-      multiplier);
+      multiplier); or, when every nonzero weight is ``+-2^k`` with ``k`` in
+      ``wk .. wk + 2^eb - 1`` (QKeras ``quantized_po2``; ``eb`` at most
+      :data:`MAX_SHIFT_BITS`), ``{nonzero, negative, k - wk (eb bits)}`` (``wmode = 2``:
+      an add/subtract of ``x << k``, a barrel shift, no multiplier);
     * local input index: position in the multiplier's input list ``in_list[m]``
       (``local_in``), or the input index itself when lists would not be smaller;
     * local output index: output minus ``out_lo[m]`` (a padding entry, weight 0, keeps
@@ -137,7 +140,7 @@ class RomLayout:
     """
 
     wmode: int
-    wk: int
+    wk: int  # wmode 1: the weights' exponent; wmode 2: the smallest
     wf: int
     local_in: bool
     u: int  # inputs per multiplier list (N_IN when not local_in)
@@ -148,6 +151,20 @@ class RomLayout:
     out_hi: list[int]
     ew: int
     words: list[int]
+    eb: int = 0  # wmode 2: bits of the exponent offset k - wk
+
+
+#: widest exponent offset of power-of-two weights a folded layer shifts by (wmode 2)
+MAX_SHIFT_BITS = 4
+
+
+def pow2_exponents(weights: npt.ArrayLike) -> tuple[int, int] | None:
+    """``(smallest, largest) k`` when every nonzero raw weight is ``+-2^k``; else None."""
+    w = np.abs(np.asarray(weights, np.int64))
+    nz = w[w != 0]
+    if not len(nz) or np.any(nz & (nz - 1)):
+        return None
+    return int(nz.min()).bit_length() - 1, int(nz.max()).bit_length() - 1
 
 
 def pow2_exponent(weights: npt.ArrayLike) -> int | None:
@@ -162,9 +179,13 @@ def pow2_exponent(weights: npt.ArrayLike) -> int | None:
 
 def rom_layout(s: Schedule, n_in: int, n_out: int, w_width: int) -> RomLayout:
     """Pack schedule ``s`` of a layer with ``n_in`` inputs, ``n_out`` outputs."""
-    k = pow2_exponent(s.weight[s.valid])
-    wmode, wk = (0, 0) if k is None else (1, k)
-    wf = 2 if wmode else w_width
+    ks = pow2_exponents(s.weight[s.valid])
+    wmode, wk, eb = 0, 0, 0
+    if ks is not None and ks[0] == ks[1]:
+        wmode, wk = 1, ks[0]
+    elif ks is not None and _bits(ks[1] - ks[0] + 1) <= MAX_SHIFT_BITS:
+        wmode, wk, eb = 2, ks[0], _bits(ks[1] - ks[0] + 1)
+    wf = w_width if wmode == 0 else 2 + eb
     lists = [s.inputs_of(m) for m in range(s.mults)]
     u = max(len(li) for li in lists)
     local_in = u < n_in and s.mults * u * _bits(n_in) <= MAX_IN_LIST_BITS
@@ -181,7 +202,10 @@ def rom_layout(s: Schedule, n_in: int, n_out: int, w_width: int) -> RomLayout:
         word = 0
         for m in range(s.mults):
             w = int(s.weight[r, m])
-            if wmode:
+            if wmode == 2:
+                e = (abs(w).bit_length() - 1 - wk) if w else 0
+                field = (int(w != 0) << (eb + 1)) | (int(w < 0) << eb) | e
+            elif wmode:
                 field = (int(w != 0) << 1) | int(w < 0)
             else:
                 field = w % (1 << w_width)
@@ -191,7 +215,7 @@ def rom_layout(s: Schedule, n_in: int, n_out: int, w_width: int) -> RomLayout:
             word |= ((field << (la + ol)) | (li << ol) | last[m]) << (m * ew)
         words.append(word)
     padded = [li + [li[0]] * (u - len(li)) for li in lists]
-    return RomLayout(wmode, wk, wf, local_in, u, la, padded, ol, lo, hi, ew, words)
+    return RomLayout(wmode, wk, wf, local_in, u, la, padded, ol, lo, hi, ew, words, eb)
 
 
 def folding(graph: Graph) -> bool:

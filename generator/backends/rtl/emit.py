@@ -217,11 +217,11 @@ def folded_instance(o: _Lines, files: dict[str, str], nm: str, sch: Schedule, n_
     ``n_in``-input layer by the folded schedule ``sch`` of ``W`` (``bias`` aligned to the
     output fraction, one per output); its ROM image goes to ``files``; ``ports`` is the
     port connection list; ``mul_lut``: shift-add multipliers in LUTs instead of DSP48s."""
-    from ...estimate import accumulators
+    from ...estimate import accumulators, in_dsp
 
     n_out = len(bias)
     lay = rom_layout(sch, n_in, n_out, wft.width)
-    acc = accumulators(sch, lay, n_out, to.width)["acc"]
+    acc = accumulators(sch, lay, n_out, to.width, in_dsp(lay, tx, wft, mul_lut))["acc"]
     mem = f"{nm}_schedule.mem"
     files[mem] = "\n".join(f"{w:x}" for w in lay.words) + "\n"
     ia, oa = max(1, clog2(n_in)), max(1, clog2(n_out))

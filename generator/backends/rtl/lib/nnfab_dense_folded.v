@@ -12,6 +12,9 @@
 //   WMODE 0: weight field = the raw weight; product = x * w (a multiplier).
 //   WMODE 1: every nonzero weight is +-2^WK: field = {nonzero, negative}; product =
 //            +-(x << WK) or 0 (an add/subtract, no multiplier: binary/ternary weights).
+//   WMODE 2: every nonzero weight is +-2^k, WK <= k < WK + 2^(WF-2): field = {nonzero,
+//            negative, k - WK (WF - 2 bits)}; product = +-(x << k) or 0 (a barrel shift
+//            and an add/subtract, no multiplier: power-of-two weights, quantized_po2).
 //   MUL_LUT 1 (WMODE 0): the multiplier is built in fabric as a shift-add over the
 //            weight's bits (the sign bit subtracts), so synthesis spends LUTs, not a
 //            DSP48, on it (the board fit uses this when the DSPs run out).
@@ -54,9 +57,9 @@ module nnfab_dense_folded #(
     parameter integer IA    = 1,   // input-index width (2^IA >= N_IN)
     parameter integer OA    = 1,   // output-index width (2^OA >= N_OUT)
     parameter integer RA    = 1,   // row-address width (2^RA >= R)
-    parameter integer WMODE = 0,   // 0: multiply by the weight; 1: +-(x << WK)
-    parameter integer WK    = 0,   // WMODE 1: the weights' common exponent
-    parameter integer WF    = WW,  // weight field bits of an entry (WW, or 2 for WMODE 1)
+    parameter integer WMODE = 0,   // 0: multiply by the weight; 1: +-(x << WK); 2: +-(x << k)
+    parameter integer WK    = 0,   // WMODE 1: the weights' common exponent; 2: the smallest
+    parameter integer WF    = WW,  // weight field bits of an entry (WW; 2 for WMODE 1; 2 + exponent bits for 2)
     parameter integer MUL_LUT = 0, // WMODE 0: 1 = shift-add multipliers in LUTs (no DSP)
     parameter integer ACC   = 0,   // 0: an accumulator per output; 1: per multiplier
     parameter integer LOCAL = 0,   // 1: per-multiplier input lists IN_LIST
@@ -91,6 +94,7 @@ module nnfab_dense_folded #(
         if ((1 << LA) < U) $error("%m: LA=%0d too small for U=%0d", LA, U);
         if (!LOCAL && U != N_IN) $error("%m: U=%0d must equal N_IN without LOCAL", U);
         if (WMODE == 1 && WF != 2) $error("%m: WMODE 1 needs WF=2, got %0d", WF);
+        if (WMODE == 2 && WF < 3) $error("%m: WMODE 2 needs WF>=3, got %0d", WF);
         if (WMODE == 0 && WF != WW) $error("%m: WMODE 0 needs WF=WW, got %0d", WF);
         if (PSH < 0) $error("%m: PSH=%0d must be >= 0", PSH);
         if (ACC_W < 1 || ACC_W > 62) $error("%m: ACC_W=%0d not in 1..62", ACC_W);
@@ -153,6 +157,10 @@ module nnfab_dense_folded #(
             if (WMODE == 1) begin : g_addsub
                 wire signed [ACC_W-1:0] xa = xs;  // sign-extend or wrap to ACC_W
                 assign pa = wr[1] ? (wr[0] ? -(xa <<< WK) : (xa <<< WK)) : {ACC_W{1'b0}};
+            end else if (WMODE == 2) begin : g_shift
+                wire signed [ACC_W-1:0] xa = xs;  // sign-extend or wrap to ACC_W
+                wire signed [ACC_W-1:0] sx = xa <<< (WK + wr[WF-3:0]);
+                assign pa = wr[WF-1] ? (wr[WF-2] ? -sx : sx) : {ACC_W{1'b0}};
             end else if (MUL_LUT) begin : g_lutmul
                 // x * w = sum of (x << k) over w's set bits; the sign bit (WS) weighs
                 // -2^(WW-1). Exact in PW bits like the multiplier below.
