@@ -160,13 +160,15 @@ def test_conv_reuse_is_rejected(tmp_path: Any, zoo_dir: str) -> None:
         hls.write(g, str(tmp_path / "out"), cfg)
 
 
-#: (zoo model, per-layer reuse): divisor and non-divisor R, 1-D, a fork/join around folds
+#: (zoo model, per-layer reuse): divisor and non-divisor R, 1-D, a fork/join around folds,
+#: a ternary depthwise kernel (sep2: weights +-1, a shift and add/subtract, no multiply)
 FOLDED = [
     ("cnn_basic", {"c1": 2}),
     ("cnn_basic", {"c1": 7}),
     ("cnn1d", {"c1": 3, "c2": 5}),
     ("cnn_residual", {"c1": 3, "c2": 2}),
     ("cnn_separable", {"sep1": 3}),
+    ("cnn_separable", {"sep2": 2}),
 ]
 
 
@@ -181,7 +183,7 @@ def test_folded_conv_csim_equals_reference(name: str, reuse: dict[str, int], io:
     from conftest import zoo_model
 
     from generator.backends.rtl.stream import conv_matrix
-    from generator.passes.folding import schedule_matrix
+    from generator.passes.folding import schedule_matrix, shift_mode
 
     zm = zoo_model(name, zoo_dir)
     cfg = config.from_dict({"model": {"io": io},
@@ -201,7 +203,8 @@ def test_folded_conv_csim_equals_reference(name: str, reuse: dict[str, int], io:
             src = f.read()
         assert f"for (int r = 0; r < {r}; r++)" in src
         assert f"for (int m = 0; m < {sch.mults}; m++)" in src
-        assert src.count("nnfab::mac<") == 1
+        ternary = shift_mode(sch.weight[sch.valid])[0] != 0
+        assert src.count("nnfab::mac_shift<" if ternary else "nnfab::mac<") == 1
         if io == "stream":
             assert re.search(rf"window_stream<.*, {r}>\(x, y\)", src)
     x = zm.x[: ROWS[io]]

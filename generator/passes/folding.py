@@ -177,14 +177,29 @@ def pow2_exponent(weights: npt.ArrayLike) -> int | None:
     return int(nz[0]).bit_length() - 1
 
 
+def shift_mode(weights: npt.ArrayLike) -> tuple[int, int, int]:
+    """``(wmode, wk, eb)`` of a folded layer's nonzero raw weights (see :class:`RomLayout`):
+    ``(1, k, 0)`` when all are ``+-2^k``; ``(2, kmin, eb)`` when all are powers of two
+    whose exponents span at most ``2^eb`` values (``eb <= MAX_SHIFT_BITS``); else
+    ``(0, 0, 0)`` (a multiplier)."""
+    ks = pow2_exponents(weights)
+    if ks is not None and ks[0] == ks[1]:
+        return 1, ks[0], 0
+    if ks is not None and _bits(ks[1] - ks[0] + 1) <= MAX_SHIFT_BITS:
+        return 2, ks[0], _bits(ks[1] - ks[0] + 1)
+    return 0, 0, 0
+
+
+def shift_code(w: int, wk: int, eb: int) -> int:
+    """The ``{nonzero, negative, k - wk (eb bits)}`` field of raw weight ``w`` (0 or
+    ``+-2^k``) in a shift-mode layer (``wmode`` 1: ``eb = 0``; 2)."""
+    e = (abs(w).bit_length() - 1 - wk) if w else 0
+    return (int(w != 0) << (eb + 1)) | (int(w < 0) << eb) | e
+
+
 def rom_layout(s: Schedule, n_in: int, n_out: int, w_width: int) -> RomLayout:
     """Pack schedule ``s`` of a layer with ``n_in`` inputs, ``n_out`` outputs."""
-    ks = pow2_exponents(s.weight[s.valid])
-    wmode, wk, eb = 0, 0, 0
-    if ks is not None and ks[0] == ks[1]:
-        wmode, wk = 1, ks[0]
-    elif ks is not None and _bits(ks[1] - ks[0] + 1) <= MAX_SHIFT_BITS:
-        wmode, wk, eb = 2, ks[0], _bits(ks[1] - ks[0] + 1)
+    wmode, wk, eb = shift_mode(s.weight[s.valid])
     wf = w_width if wmode == 0 else 2 + eb
     lists = [s.inputs_of(m) for m in range(s.mults)]
     u = max(len(li) for li in lists)
@@ -202,13 +217,7 @@ def rom_layout(s: Schedule, n_in: int, n_out: int, w_width: int) -> RomLayout:
         word = 0
         for m in range(s.mults):
             w = int(s.weight[r, m])
-            if wmode == 2:
-                e = (abs(w).bit_length() - 1 - wk) if w else 0
-                field = (int(w != 0) << (eb + 1)) | (int(w < 0) << eb) | e
-            elif wmode:
-                field = (int(w != 0) << 1) | int(w < 0)
-            else:
-                field = w % (1 << w_width)
+            field = shift_code(w, wk, eb) if wmode else w % (1 << w_width)
             li = lists[m].index(int(s.in_idx[r, m])) if s.valid[r, m] else 0
             if s.valid[r, m]:
                 last[m] = int(s.out_idx[r, m]) - lo[m]

@@ -63,6 +63,22 @@ inline void mac(Tacc& acc, const Tx& x, ap_slong w_raw) {
     acc += x * from_raw<Tw>(w_raw);
 }
 
+// acc += x * w for a power-of-two weight w = +-2^(WK + e) (or 0) given by its code
+// {nonzero, negative, e (EB bits)}: x times the constant 2^WK (a wire shift) in the exact
+// product type of Tx x Tw, shifted left by e, added or subtracted. |w| fits Tw, so the
+// shifted product fits the product type: exact, and no multiplier (folded quantized_po2
+// / binary / ternary layers).
+template <class Tw, int WK, int EB, class Tacc, class Tx>
+inline void mac_shift(Tacc& acc, const Tx& x, int code) {
+#pragma HLS INLINE
+    auto p = x * from_raw<Tw>(ap_slong(1) << WK);
+    if (EB > 0) p <<= (code & ((1 << EB) - 1));
+    if ((code >> (EB + 1)) & 1) {
+        if ((code >> EB) & 1) acc -= p;
+        else acc += p;
+    }
+}
+
 // clip(v, 0, size - 1): the index rule shared by every view (reference.table_index).
 inline ap_slong clip_index(ap_slong v, ap_slong size) {
 #pragma HLS INLINE

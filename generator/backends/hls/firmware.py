@@ -59,7 +59,14 @@ from ...ir import (
     Threshold,
     Upsample,
 )
-from ...passes.folding import Schedule, conv_matrix, schedule, schedule_matrix
+from ...passes.folding import (
+    Schedule,
+    conv_matrix,
+    schedule,
+    schedule_matrix,
+    shift_code,
+    shift_mode,
+)
 from ...passes.sparsity import nonzero_lists
 from . import dataflow
 
@@ -387,9 +394,19 @@ def _folded_arrays(d: dict[str, Any], node: Dense | Conv, s: Schedule, ctx: Ctx)
     name, wt = node.name, node.weights["weight"].ftype
     d["reuse"], d["mults"] = s.reuse, s.mults
     d["nnz"] = int(s.valid.sum())
-    d["w"] = ctx.array(f"{name}_w", s.weight,
-                       f"{name}: folded weights [R={s.reuse}][M={s.mults}], {wt.cpp()} "
-                       f"({d['nnz']} nonzero, {s.reuse * s.mults - d['nnz']} padding)")
+    wmode, wk, eb = shift_mode(s.weight[s.valid])
+    d["shift"] = bool(wmode)
+    if wmode:  # every weight +-2^k: {nonzero, negative, k - wk} codes, a shift (no multiply)
+        d["wk"], d["eb"] = wk, eb
+        codes = np.vectorize(lambda w: shift_code(int(w), wk, eb), otypes=[np.int64])(s.weight)
+        d["w"] = ctx.array(f"{name}_wc", codes,
+                           f"{name}: folded power-of-two weights [R={s.reuse}][M={s.mults}] as "
+                           f"{{nonzero, negative, k - {wk} ({eb} bits)}}, w = +-2^k raw "
+                           f"{wt.cpp()} ({d['nnz']} nonzero)")
+    else:
+        d["w"] = ctx.array(f"{name}_w", s.weight,
+                           f"{name}: folded weights [R={s.reuse}][M={s.mults}], {wt.cpp()} "
+                           f"({d['nnz']} nonzero, {s.reuse * s.mults - d['nnz']} padding)")
     d["ii"] = ctx.array(f"{name}_in_idx", s.in_idx, f"{name}: input index per multiplier")
     d["oi"] = ctx.array(f"{name}_out_idx", s.out_idx, f"{name}: output index per multiplier")
 
