@@ -15,7 +15,7 @@ import math
 import os
 from typing import Any
 
-from .ir import Conv, Dense, Graph, Node
+from .ir import Conv, Dense, Graph, Node, Threshold
 
 #: clock assumed for MAC/s when the project has no board
 DEFAULT_CLOCK_MHZ = 100.0
@@ -47,6 +47,9 @@ def layer_rows(g: Graph) -> list[dict[str, Any]]:
             r["reuse"] = n["reuse"]
             r["strategy"] = n["strategy"] if isinstance(n, Dense) else (
                 "resource" if int(n["reuse"]) > 1 else "latency")
+        if isinstance(n, Threshold):
+            r["function"] = n["function"]
+            r["thresholds"] = int(n.weights["thresholds"].data.size)
         rows.append(r)
     return rows
 
@@ -78,6 +81,8 @@ def text_table(rows: list[dict[str, Any]]) -> str:
         out.append(f"{r['name']:<22}{r['op']:<11}{shape:<12}{r['type']:<36}{w:>8}{nz:>8}{sp:>7}")
         if "weight_type" in r:
             out.append(f"{'':<22}{'':<11}{'':<12}weights {r['weight_type']}")
+        if "thresholds" in r:
+            out.append(f"{'':<22}{'':<11}{'':<12}{r['function']}: {r['thresholds']} thresholds")
     return "\n".join(out)
 
 

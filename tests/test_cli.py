@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -67,6 +68,19 @@ def test_inspect(capsys, example_model) -> None:
     code, out, _ = run(capsys, "inspect", example_model)
     assert code == 0
     assert "fc1" in out and "75.0 % pruned" in out
+
+
+def test_inspect_names_each_threshold_activation(capsys, zoo_dir) -> None:
+    """A quantizer built as thresholds shows in the layer table with its count: QKeras's
+    4-bit tanh steps 15 times, the 5-bit sigmoid 31 times (every output level reached
+    from its input type)."""
+    from conftest import zoo_model
+
+    code, out, _ = run(capsys, "inspect", zoo_model("threshold_mlp", zoo_dir).path)
+    assert code == 0
+    assert re.search(r"^th1 +Threshold +12 +ap_fixed<4,1>", out, re.MULTILINE)
+    assert "quantized_tanh(4,1): 15 thresholds" in out
+    assert "quantized_sigmoid(5,1): 31 thresholds" in out
 
 
 def test_boards(capsys) -> None:
