@@ -332,6 +332,44 @@ def test_keras_leaky_relu_equals_keras_on_the_grid(alpha) -> None:
     np.testing.assert_array_equal(reference.predict(g, x), y)
 
 
+@pytest.mark.parametrize("act", ["sigmoid", "tanh"])
+def test_keras_activation_then_quantizer_is_one_threshold(act) -> None:
+    """A float Keras sigmoid / tanh with a QActivation right after it converts to one exact
+    Threshold of both (the table a lone sigmoid gets is not exact): with weights and
+    inputs on the configured grids and sums exact, the reference equals Keras's float32
+    ``predict``. Read by a second layer as well, the activation keeps its table (the
+    quantizer must not change what that layer sees)."""
+    import qkeras
+    import tf_keras as keras
+
+    L = keras.layers
+    x_in = L.Input((10,))
+    h = L.Dense(6, name="fc")(x_in)
+    a = L.Activation(act, name="act")(h)
+    y = L.Dense(3, name="out")(qkeras.QActivation(qkeras.quantized_bits(8, 0, alpha=1),
+                                                  name="q")(a))
+    m = keras.Model(x_in, y)
+    rng = np.random.default_rng(32)
+    m.set_weights([(rng.integers(-128, 128, w.shape) / 64.0).astype(np.float32)
+                   for w in m.get_weights()])  # on the ap_fixed<8,2> grid
+    cfg = {"model": {"precision": {"weight": "ap_fixed<8,2>", "bias": "ap_fixed<8,2>",
+                                   "input": "ap_fixed<8,3>", "result": "ap_fixed<24,10>"}}}
+    g = from_model(m, config.from_dict(cfg))
+    run_pipeline(g)
+    assert [(n.OP, n["source"]) for n in g.nodes if n["source"] in ("act", "q")] == [
+        ("Threshold", "q")]
+    x = rng.integers(-128, 128, (2000, 10)) / 32.0  # on the ap_fixed<8,3> grid
+    ref = reference.predict(g, x)
+    np.testing.assert_array_equal(ref, m.predict(x.astype(np.float32), verbose=0))
+    assert len(np.unique(reference.run(g, x, keep=True)[g.of(ir.Threshold)[0].output.name])) > 40
+
+    # the activation read by two layers: its table stays, the quantizer is its own node
+    b = L.Dense(2, name="side")(a)
+    m2 = keras.Model(x_in, L.Concatenate(name="cat")([y, b]))
+    g2 = from_model(m2, config.from_dict(cfg))
+    assert [n.OP for n in g2.nodes if n["source"] in ("act", "q")] == ["Table", "Quantize"]
+
+
 def test_wide_sums_are_not_claimed_exact() -> None:
     """QKeras computes in float32: a QDense whose exact sums need more than 24 bits may be
     rounded there, so the conversion does not claim it bit-exact (the source view is then

@@ -192,7 +192,8 @@ def leaky_mlp() -> Any:
 def threshold_mlp() -> Any:
     """Monotone activation quantisers as exact thresholds: quantized_tanh and
     quantized_sigmoid with TensorFlow's real tanh / sigmoid (cnn1d has QKeras's default
-    hard tanh), quantized_relu_po2; and power-of-two weights (quantized_po2)."""
+    hard tanh), quantized_relu_po2, a Keras tanh quantized by the QActivation after it;
+    and power-of-two weights (quantized_po2)."""
     keras, q = _layers()
     return keras.Sequential([
         keras.layers.InputLayer(input_shape=(16,)),
@@ -206,6 +207,10 @@ def threshold_mlp() -> Any:
         q.QDense(8, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
                  bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="fc3"),
         q.QActivation(q.quantized_relu_po2(4, max_value=4), name="po2"),
+        q.QDense(6, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
+                 bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="fc4",
+                 activation="tanh"),
+        q.QActivation(q.quantized_bits(6, 0, alpha=1), name="q4"),  # with the tanh: thresholds
         q.QDense(4, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
                  bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="out"),
     ], name="threshold_mlp")

@@ -12,7 +12,8 @@ Dense / QDense         Dense (exact sum) [+ Quantize(accum)] [+ Quantize(result)
 QActivation            Quantize / Relu+Quantize / Binarize / Ternarize; a monotone
                        quantiser (quantized_tanh, quantized_sigmoid, quantized_relu_po2,
                        ...): Threshold, read off the quantiser on every input value
-Activation             Relu, Table (sigmoid, tanh), Softmax; linear is dropped
+Activation             Relu, Table (sigmoid, tanh; with the QActivation right after it:
+                       one exact Threshold of both), Softmax; linear is dropped
 ReLU / Softmax         Relu (plain ``max(x, 0)`` only: a ``max_value``, ``negative_slope``
                        or ``threshold`` is refused) / Softmax over the last axis
 LeakyReLU              LeakyRelu (alpha a power of two: exact); so is QKeras
@@ -384,6 +385,9 @@ class _Builder:
         self.x: Tensor | None = None
         self.next_cls: str | None = None
         self.next_q: Any = None  # quantizer of the next layer when it is a QActivation
+        self.next_name: str | None = None  # ... and that layer's name
+        self.sole_consumer = False  # the next layer is the only one reading this one
+        self.fused: str | None = None  # a QActivation already applied (see keras_activation)
         self.notes: list[str] = []
         self.layer_names = {layer.name for layer in model.layers}
         self.reads = TypeReads(cfg)
@@ -433,15 +437,18 @@ class _Builder:
                 FixedType(2, 2),
             )
 
-    def threshold(self, layer: str, q: Any) -> None:
+    def threshold(self, layer: str, q: Any, pre: tuple[str, Any] | None = None) -> None:
         """A monotone activation quantiser as exact thresholds (:class:`Threshold`).
 
         The quantiser itself is run, in float32 as in the model, on every value of the
         input type (exact in float32 up to 24 bits); the input values where its output
-        steps up are the thresholds, its outputs between them the levels, both exact."""
+        steps up are the thresholds, its outputs between them the levels, both exact.
+        ``pre = (name, fn)``: a Keras activation (sigmoid, tanh) applied first, the
+        quantiser of layer ``layer`` on its output."""
         assert self.x is not None
         tin = self.x.ftype
-        what = f"layer {layer}: activation {q} on {tin}"
+        fname = f"{q}" if pre is None else f"{q} of {pre[0]}"
+        what = f"layer {layer}: activation {fname} on {tin}"
         if tin.width > MAX_THRESHOLD_INPUT_BITS:
             raise FrontendError(
                 f"{what}: the input is wider than {MAX_THRESHOLD_INPUT_BITS} bits; supported: an "
@@ -449,7 +456,8 @@ class _Builder:
         tf = import_tf()
         raw = np.arange(tin.min_raw, tin.max_raw + 1, dtype=np.int64)
         xv = np.ldexp(raw.astype(np.float64), -tin.frac).astype(np.float32)
-        yv = np.asarray(q(tf.constant(xv)), dtype=np.float64).reshape(-1)
+        fx = tf.constant(xv) if pre is None else pre[1](tf.constant(xv))
+        yv = np.asarray(q(fx), dtype=np.float64).reshape(-1)
         steps = threshold_steps(what, xv, yv)
         try:
             levels = exact_grid(layer, "output", yv[np.concatenate([[0], steps])])
@@ -459,7 +467,7 @@ class _Builder:
                 "bits; supported: quantisers whose outputs are fixed-point values") from None
         thr = Weight(raw[steps], FixedType(tin.width, tin.integer, tin.signed))
         self.add(Threshold(self.uniq(layer), [self.x], {"thresholds": thr, "levels": levels},
-                           function=str(q), source=layer), levels.ftype)
+                           function=fname, source=layer), levels.ftype)
 
     def keras_activation(self, layer: str, fn: Any) -> None:
         name = getattr(fn, "__name__", str(fn))
@@ -470,6 +478,13 @@ class _Builder:
             self.add(Relu(self.uniq(layer + "_relu"), [self.x], source=layer), self.x.ftype)
             return
         if name in ("sigmoid", "tanh"):
+            if self.next_q is not None and self.sole_consumer:
+                # quantized right after: q(f(x)) is a monotone step function, exact as
+                # thresholds; the next QActivation is then applied here
+                assert self.next_name is not None
+                self.threshold(self.next_name, self.next_q, pre=(name, fn))
+                self.fused = self.next_name
+                return
             self.table(layer, name)
             return
         if name == "softmax":
@@ -879,6 +894,8 @@ class _Builder:
             )
             self.next_q = nxt.quantizer if nxt is not None and self.next_cls == "QActivation" \
                 else None
+            self.next_name = nxt.name if self.next_q is not None else None
+            self.sole_consumer = sum(layer.name in (_inbound(u) or []) for u in layers) == 1
             if c == "InputLayer":
                 self.input_layer(layer, first_q)
                 assert self.x is not None
@@ -897,7 +914,9 @@ class _Builder:
                 else:
                     raise FrontendError(f"layer {layer.name}: input {name!r} was not converted")
             self.x = ins[0]
-            if c in ("Add", "Concatenate"):
+            if c == "QActivation" and self.fused == layer.name:
+                self.fused = None  # applied with the activation before it
+            elif c in ("Add", "Concatenate"):
                 self.merge(layer, c, ins)
             elif len(ins) != 1:
                 raise FrontendError(f"layer {layer.name} ({c}) takes {len(ins)} inputs; supported "
