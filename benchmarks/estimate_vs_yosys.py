@@ -1,0 +1,122 @@
+"""The LUT estimates of threshold activations and shift-folded po2 layers against Yosys.
+
+Each design is synthesised with Yosys ``synth_xilinx -family xc7`` in the same run and
+the estimate (``generator/estimate.py``) printed beside it as a ratio:
+
+* ``nnfab_threshold_vec`` on 12 values for seven QKeras activation quantizers (hard and
+  real tanh / sigmoid, relu_po2; 7 to 255 thresholds on 8- to 18-bit inputs), built as
+  the frontend builds them (the quantizer run on every input value);
+* ``nnfab_dense_folded`` with power-of-two weights (WMODE 2: a barrel shift and an
+  add/subtract) at several shapes, reuse factors, exponent spans and input widths.
+
+Takes about 5 minutes::
+
+    .venv/bin/python benchmarks/estimate_vs_yosys.py [--only threshold|po2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import numpy as np
+
+from generator import estimate
+from generator.backends import rtl
+from generator.fixed import FixedType, Overflow, Rounding
+from generator.ir import Dense, Graph, Input, Threshold, Weight
+from generator.passes import run_pipeline
+
+
+def threshold_graph(q: object, ti: FixedType, n: int = 12) -> Graph:
+    """``n`` values of type ``ti`` through quantizer ``q``, as the frontend builds it."""
+    import tensorflow as tf
+
+    from generator.frontends.keras import exact_grid, threshold_steps
+
+    raw = np.arange(ti.min_raw, ti.max_raw + 1)
+    x = np.ldexp(raw.astype(np.float64), -ti.frac).astype(np.float32)
+    y = np.asarray(q(tf.constant(x)), np.float64)  # type: ignore[operator]
+    steps = threshold_steps("q", x, y)
+    lev = exact_grid("q", "levels", y[np.concatenate([[0], steps])])
+    g = Graph("thr")
+    t = g.add(Input("input", [], shape=(n,)), ti)
+    node = Threshold("th", [t], {"thresholds": Weight(raw[steps], FixedType(ti.width, ti.integer)),
+                                 "levels": lev}, function=str(q))
+    g.add(node, lev.ftype)
+    g.outputs = [node.output]
+    run_pipeline(g)
+    return g
+
+
+def po2_graph(n_in: int, n_out: int, span: int, reuse: int, xw: int, seed: int = 0) -> Graph:
+    """One folded ``n_in -> n_out`` Dense with weights +-2^k, k in 0 .. span-1."""
+    rng = np.random.default_rng(seed)
+    w = (1 << rng.integers(0, span, size=(n_in, n_out))) * rng.choice([-1, 1], (n_in, n_out))
+    g = Graph("po2")
+    t = g.add(Input("input", [], shape=(n_in,)),
+              FixedType(xw, 3, True, Rounding.RND_CONV, Overflow.SAT))
+    d = Dense("fc", [t], {"weight": Weight(w, FixedType(span + 1, 1))}, units=n_out,
+              strategy="resource", reuse=reuse)
+    g.add(d, FixedType(40, 20))
+    g.outputs = [d.output]
+    run_pipeline(g)
+    return g
+
+
+def measure(label: str, g: Graph) -> float:
+    with tempfile.TemporaryDirectory() as out:
+        conf = rtl.write(g, out, None)
+        t0 = time.time()
+        res = estimate.synth(os.path.join(out, "rtl"), conf["top"], conf["sources"], "xc7")
+    est = estimate.estimate(g)["total"]
+    ratio = est["lut"] / max(1, res["lut"])
+    print(f"| {label} | {res['lut']} | {est['lut']} | {ratio:.2f} | {res['dsp']} | "
+          f"{time.time() - t0:.0f} s |", flush=True)
+    return ratio
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", choices=["threshold", "po2"])
+    args = ap.parse_args()
+    ratios = []
+    print("| design | Yosys LUT | estimate LUT | estimate / Yosys | Yosys DSP | synth |")
+    print("|---|---|---|---|---|---|")
+    if args.only in (None, "threshold"):
+        import qkeras as q
+
+        for label, qz, ti in [
+            ("quantized_tanh(4) on <16,6>", q.quantized_tanh(4), FixedType(16, 6)),
+            ("quantized_tanh(4) real on <12,4>", q.quantized_tanh(4, use_real_tanh=True),
+             FixedType(12, 4)),
+            ("quantized_sigmoid(5) on <12,4>", q.quantized_sigmoid(5), FixedType(12, 4)),
+            ("quantized_sigmoid(6) real on <18,8>",
+             q.quantized_sigmoid(6, use_real_sigmoid=True), FixedType(18, 8)),
+            ("quantized_relu_po2(4, 4) on <13,3>", q.quantized_relu_po2(4, max_value=4),
+             FixedType(13, 3)),
+            ("quantized_tanh(8) real on <14,4>", q.quantized_tanh(8, use_real_tanh=True),
+             FixedType(14, 4)),
+            ("quantized_tanh(3) on <8,3>", q.quantized_tanh(3), FixedType(8, 3)),
+        ]:
+            g = threshold_graph(qz, ti)
+            t = len(g.of(Threshold)[0].weights["thresholds"].data)
+            ratios.append(measure(f"12 x {label}, {t} thresholds", g))
+    if args.only in (None, "po2"):
+        for n_in, n_out, span, reuse, xw in [(16, 16, 8, 4, 8), (16, 16, 8, 16, 8),
+                                              (16, 16, 16, 8, 8), (32, 8, 4, 8, 6),
+                                              (16, 16, 8, 8, 12)]:
+            ratios.append(measure(f"po2 {n_in}->{n_out}, {span} exponents, R={reuse}, "
+                                  f"{xw}-bit inputs", po2_graph(n_in, n_out, span, reuse, xw)))
+    print(f"\nestimate / Yosys: {min(ratios):.2f} to {max(ratios):.2f} over {len(ratios)} designs")
+
+
+if __name__ == "__main__":
+    main()
