@@ -170,12 +170,30 @@ def bipolar_cnn(path: str) -> None:
            n.quant(n.node("MatMul", [f, w], "fc"), "y", 2**-3, 8))
 
 
+def tfc_sigmoid(path: str) -> None:
+    """Brevitas QuantSigmoid / QuantTanh: a Sigmoid and a Tanh, each followed by its
+    activation Quant (unsigned 5-bit, signed 4-bit), between 4-bit MatMuls."""
+    n = _Net(49)
+    x = n.quant("x", "xq", 2**-4, 8)
+    w = n.quant(n.weight("w0", (16, 10), 0.2), "w0q", 2**-3, 4, narrow=1)
+    b = n.quant(n.const("b0", n.rng.uniform(-1, 1, 10)), "b0q", 2**-6, 10)
+    y = n.node("Add", [n.node("MatMul", [x, w], "fc0"), b], "bias0")
+    x = n.quant(n.node("Sigmoid", [y], "sig0"), "act0", 2**-5, 5, signed=0)
+    w = n.quant(n.weight("w1", (10, 8), 0.2), "w1q", 2**-3, 4, narrow=1)
+    x = n.quant(n.node("Tanh", [n.node("MatMul", [x, w], "fc1")], "tanh1"), "act1", 2**-3, 4)
+    w = n.quant(n.weight("w2", (8, 4), 0.0), "w2q", 2**-3, 4)
+    n.save(path, "tfc_sigmoid", (16,), 4,
+           n.quant(n.node("MatMul", [x, w], "fc2"), "y", 2**-3, 8))
+
+
 QONNX_ZOO = {"tfc_w4a4": tfc_w4a4, "tfc_w1a1": tfc_w1a1, "cnv_w4a4": cnv_w4a4,
-             "cnv_gap": cnv_gap, "cnn1d_residual": cnn1d_residual, "bipolar_cnn": bipolar_cnn}
+             "cnv_gap": cnv_gap, "cnn1d_residual": cnn1d_residual, "bipolar_cnn": bipolar_cnn,
+             "tfc_sigmoid": tfc_sigmoid}
 #: per model: the input shape (without N), the input Quant's fraction bits, a raw bound
 INPUTS = {"tfc_w4a4": ((16,), 4, 200, 43), "tfc_w1a1": ((1, 4, 4), 3, 50, 44),
           "cnv_w4a4": ((2, 8, 8), 4, 200, 47), "cnv_gap": ((1, 8, 8), 3, 50, 48),
-          "cnn1d_residual": ((3, 10), 4, 200, 49), "bipolar_cnn": ((2, 6, 6), 4, 200, 50)}
+          "cnn1d_residual": ((3, 10), 4, 200, 49), "bipolar_cnn": ((2, 6, 6), 4, 200, 50),
+          "tfc_sigmoid": ((16,), 4, 200, 51)}
 
 
 def inputs(name: str, n: int = 400) -> np.ndarray:

@@ -126,7 +126,8 @@ def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
                                        ("tfc_w1a1", ["--strategy", "resource", "--reuse", "2"]),
                                        ("cnv_w4a4", ["--io", "stream"]),
                                        ("cnv_gap", []),
-                                       ("cnn1d_residual", ["--io", "stream"])])
+                                       ("cnn1d_residual", ["--io", "stream"]),
+                                       ("tfc_sigmoid", ["--strategy", "resource", "--reuse", "3"])])
 def test_cli_convert_and_verify_every_view(capsys, name: str, opts: list[str], qonnx_dir: str,
                                            tmp_path) -> None:
     """``nnfab convert MODEL.onnx`` then ``nnfab verify``: the reference, qonnx's execution
@@ -191,8 +192,10 @@ def _bad(kind: str, path: str) -> None:
         w = n.quant(n.weight("w", (8, 2), 0.0), "wq", 2**-3, 4)
         n.save(path, "bad", (4,), 2, n.quant(n.node("MatMul", [x, w], "fc"), "y", 2**-3, 8))
         return
-    else:
+    elif kind == "sigmoid":  # no Quant after it: a float sigmoid
         x = n.node("Sigmoid", [n.quant("x", "xq", 2**-4, 8)], "sig")
+    else:
+        x = n.node("Elu", [n.quant("x", "xq", 2**-4, 8)], "elu")
     w = n.quant(n.weight("w", (4, 2), 0.0), "wq", 2**-3, 4)
     n.save(path, "bad", (4,), 2, n.quant(n.node("MatMul", [x, w], "fc"), "y", 2**-3, 8))
 
@@ -204,8 +207,11 @@ def _bad(kind: str, path: str) -> None:
                 r"supported; supported: 0$")),
     ("rounding", (r"^nnfab: error: node Quant_0 \(Quant\): rounding_mode CEIL is not supported; "
                   r"supported: ROUND, HALF_EVEN, FLOOR")),
-    ("op", (r"^nnfab: error: node Sigmoid_0 \(Sigmoid\) is not supported; supported: Quant, "
+    ("op", (r"^nnfab: error: node Elu_0 \(Elu\) is not supported; supported: Quant, "
             r"BipolarQuant, MatMul, Gemm")),
+    ("sigmoid", (r"^nnfab: error: node Sigmoid_0 \(Sigmoid\): supported only with an activation "
+                 r"Quant right after it and nothing else reading it \(the two become exact "
+                 r"thresholds\)$")),
     ("corrupt", r"^nnfab: error: model file .*bad\.onnx: not a readable ONNX model"),
     ("group", (r"^nnfab: error: node Conv_0 \(Conv\): group=2 is not supported; supported: "
                r"1, or one group per channel")),

@@ -42,6 +42,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -289,6 +290,33 @@ def threshold_steps(what: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return steps
 
 
+def threshold_weights(what: str, tin: FixedType,
+                      f: Callable[[np.ndarray], np.ndarray]) -> dict[str, Weight]:
+    """The ``thresholds`` and ``levels`` of a :class:`Threshold` computing the monotone
+    step function ``f`` exactly on inputs of type ``tin``: ``f`` (the source's own
+    computation, float32 in, values out) is run on every value of ``tin`` (exact in
+    float32 up to :data:`MAX_THRESHOLD_INPUT_BITS` bits); the input values where it steps
+    up are the thresholds, its values between them the levels. ``what`` starts every
+    one-line refusal."""
+    what = f"{what} on {tin}"
+    if tin.width > MAX_THRESHOLD_INPUT_BITS:
+        raise FrontendError(
+            f"{what}: the input is wider than {MAX_THRESHOLD_INPUT_BITS} bits; supported: an "
+            "input of at most 24 bits (quantise it first, e.g. a QActivation quantized_bits)")
+    raw = np.arange(tin.min_raw, tin.max_raw + 1, dtype=np.int64)
+    xv = np.ldexp(raw.astype(np.float64), -tin.frac).astype(np.float32)
+    yv = np.asarray(f(xv), dtype=np.float64).reshape(-1)
+    steps = threshold_steps(what, xv, yv)
+    try:
+        levels = exact_grid("", "output", yv[np.concatenate([[0], steps])])
+    except FrontendError:
+        raise FrontendError(
+            f"{what}: outputs are not on a binary grid of <= {MAX_WEIGHT_FRAC} fraction "
+            "bits; supported: quantisers whose outputs are fixed-point values") from None
+    return {"thresholds": Weight(raw[steps], FixedType(tin.width, tin.integer, tin.signed)),
+            "levels": levels}
+
+
 def quantize_float(values: np.ndarray, t: FixedType) -> Weight:
     return Weight(t.quantize(values), t)
 
@@ -446,28 +474,16 @@ class _Builder:
         ``pre = (name, fn)``: a Keras activation (sigmoid, tanh) applied first, the
         quantiser of layer ``layer`` on its output."""
         assert self.x is not None
-        tin = self.x.ftype
-        fname = f"{q}" if pre is None else f"{q} of {pre[0]}"
-        what = f"layer {layer}: activation {fname} on {tin}"
-        if tin.width > MAX_THRESHOLD_INPUT_BITS:
-            raise FrontendError(
-                f"{what}: the input is wider than {MAX_THRESHOLD_INPUT_BITS} bits; supported: an "
-                "input of at most 24 bits (quantise it first, e.g. a QActivation quantized_bits)")
         tf = import_tf()
-        raw = np.arange(tin.min_raw, tin.max_raw + 1, dtype=np.int64)
-        xv = np.ldexp(raw.astype(np.float64), -tin.frac).astype(np.float32)
-        fx = tf.constant(xv) if pre is None else pre[1](tf.constant(xv))
-        yv = np.asarray(q(fx), dtype=np.float64).reshape(-1)
-        steps = threshold_steps(what, xv, yv)
-        try:
-            levels = exact_grid(layer, "output", yv[np.concatenate([[0], steps])])
-        except FrontendError:
-            raise FrontendError(
-                f"{what}: outputs are not on a binary grid of <= {MAX_WEIGHT_FRAC} fraction "
-                "bits; supported: quantisers whose outputs are fixed-point values") from None
-        thr = Weight(raw[steps], FixedType(tin.width, tin.integer, tin.signed))
-        self.add(Threshold(self.uniq(layer), [self.x], {"thresholds": thr, "levels": levels},
-                           function=fname, source=layer), levels.ftype)
+        fname = f"{q}" if pre is None else f"{q} of {pre[0]}"
+
+        def f(xv: np.ndarray) -> np.ndarray:
+            fx = tf.constant(xv) if pre is None else pre[1](tf.constant(xv))
+            return np.asarray(q(fx), dtype=np.float64)
+
+        ws = threshold_weights(f"layer {layer}: activation {fname}", self.x.ftype, f)
+        self.add(Threshold(self.uniq(layer), [self.x], ws, function=fname, source=layer),
+                 ws["levels"].ftype)
 
     def keras_activation(self, layer: str, fn: Any) -> None:
         name = getattr(fn, "__name__", str(fn))

@@ -22,6 +22,9 @@ MaxPool             Pool(max); GlobalAverage/MaxPool: GlobalPool (an exact avera
 BatchNormalization  ScaleShift (float, in the configured types; folded by fold_batchnorm)
 Add                 a constant after a MatMul: that Dense's bias; two tensors: Add
 Relu                Relu
+Sigmoid, Tanh       with the activation Quant right after it (Brevitas QuantSigmoid /
+                    QuantTanh): one Threshold computing both exactly, read off qonnx's
+                    own execution of the two nodes on every input value
 Flatten, Reshape    Reshape (a tensor flattened, or reshaped without its batch axis)
 Identity            dropped
 ==================  ==================================================================
@@ -66,6 +69,7 @@ from ..ir import (
     Reshape,
     ScaleShift,
     Tensor,
+    Threshold,
     Weight,
 )
 from .keras import (
@@ -78,12 +82,13 @@ from .keras import (
     exact_grid,
     float32_exact,
     quantize_float,
+    threshold_weights,
     unique_name,
 )
 
 SUPPORTED_OPS = ("Quant, BipolarQuant, MatMul, Gemm, Conv, MaxPool, GlobalAveragePool, "
                  "GlobalMaxPool, BatchNormalization, Add (a bias or two tensors), Relu, "
-                 "Flatten, Reshape, Identity")
+                 "Sigmoid / Tanh (with the Quant after them), Flatten, Reshape, Identity")
 #: ops on NCHW tensors: a model with one of them is converted channels-last
 SPATIAL_OPS = ("Conv", "MaxPool", "GlobalAveragePool", "GlobalMaxPool")
 QONNX_DOMAIN = "qonnx.custom_op.general"
@@ -135,6 +140,7 @@ class _Builder:
         # a flat tensor of a channels-last model: IR element i is ONNX element perm[i]
         self.perm: dict[str, np.ndarray] = {}
         self.spatial = any(n.op_type in SPATIAL_OPS for n in m.graph.node)
+        self.done: set[str] = set()  # nodes already converted with the one before them
         for init in m.graph.initializer:
             self.const[init.name] = np.asarray(m.get_initializer(init.name), dtype=np.float64)
 
@@ -459,6 +465,8 @@ class _Builder:
 
     def node(self, node: Any) -> None:
         op = node.op_type
+        if node.name in self.done:
+            return
         if all(i in self.const or i == "" for i in node.input) and op not in ("Quant",
                                                                              "BipolarQuant"):
             self.fold(node)
@@ -482,6 +490,8 @@ class _Builder:
             self.dense(node, w, node.input[1], bias, node.input[2] if bias is not None else None)
         elif op == "Add":
             self.add(node)
+        elif op in ("Sigmoid", "Tanh"):
+            self.act_quant(node)
         elif op == "Relu":
             x = self.x(node)
             self.out(node, self.g.add(Relu(self.uniq(node.name), [x], source=node.name),
@@ -499,6 +509,48 @@ class _Builder:
         else:
             raise FrontendError(f"node {node.name} ({op}) is not supported; supported: "
                                 f"{SUPPORTED_OPS}")
+
+    def act_quant(self, node: Any) -> None:
+        """A Sigmoid / Tanh and the activation Quant right after it: ``Quant(f(x))`` is a
+        monotone step function of ``x``, so one Threshold computes it exactly; its
+        thresholds are read off qonnx's own execution of the two nodes on every value of
+        ``x``'s type."""
+        users = [n for n in self.m.graph.node if node.output[0] in n.input]
+        q = users[0] if len(users) == 1 else None
+        if q is None or q.op_type != "Quant" or node.output[0] == self.m.graph.output[0].name:
+            raise FrontendError(
+                f"node {node.name} ({node.op_type}): supported only with an activation Quant "
+                "right after it and nothing else reading it (the two become exact thresholds)")
+        self.quant_type(q)  # a power-of-two scale, zero point 0 (or the Quant's refusal)
+        x = self.x(node)
+        ws = threshold_weights(f"node {node.name} ({node.op_type} -> Quant {q.name})",
+                               x.ftype, lambda v: self.execute([node, q], v))
+        t = self.g.add(Threshold(self.uniq(q.name), [x], ws, function=f"{node.op_type} + Quant",
+                                 source=q.name), ws["levels"].ftype)
+        self.out(q, t)
+        if node.input[0] in self.perm:
+            self.perm[q.output[0]] = self.perm[node.input[0]]
+        self.done.add(q.name)
+
+    def execute(self, nodes: list[Any], x: np.ndarray) -> np.ndarray:
+        """qonnx's ``execute_onnx`` of ``nodes`` (a chain, constants from the model) on
+        the 1-D float32 ``x``."""
+        import onnx
+        from onnx import TensorProto, helper, numpy_helper
+        from qonnx.core.modelwrapper import ModelWrapper
+        from qonnx.core.onnx_exec import execute_onnx
+        from qonnx.transformation.infer_shapes import InferShapes
+
+        inits = [numpy_helper.from_array(self.const[i].astype(np.float32), i)
+                 for n in nodes for i in n.input if i in self.const]
+        first, last = nodes[0].input[0], nodes[-1].output[0]
+        g = helper.make_graph(
+            [onnx.NodeProto.FromString(n.SerializeToString()) for n in nodes], "chain",
+            [helper.make_tensor_value_info(first, TensorProto.FLOAT, [len(x)])],
+            [helper.make_tensor_value_info(last, TensorProto.FLOAT, [len(x)])], inits)
+        m = ModelWrapper(helper.make_model(g, opset_imports=list(self.m.model.opset_import)))
+        m = m.transform(InferShapes())
+        return np.asarray(execute_onnx(m, {first: x.astype(np.float32)})[last], np.float64)
 
     def fold(self, node: Any) -> None:
         """A node of constants only (qonnx's cleanup leaves a few, e.g. a Transpose)."""
