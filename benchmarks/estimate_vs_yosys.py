@@ -39,18 +39,12 @@ def threshold_graph(q: object, ti: FixedType, n: int = 12) -> Graph:
     """``n`` values of type ``ti`` through quantizer ``q``, as the frontend builds it."""
     import tensorflow as tf
 
-    from generator.frontends.keras import exact_grid, threshold_steps
+    from generator.frontends.keras import threshold_weights
 
-    raw = np.arange(ti.min_raw, ti.max_raw + 1)
-    x = np.ldexp(raw.astype(np.float64), -ti.frac).astype(np.float32)
-    y = np.asarray(q(tf.constant(x)), np.float64)  # type: ignore[operator]
-    steps = threshold_steps("q", x, y)
-    lev = exact_grid("q", "levels", y[np.concatenate([[0], steps])])
+    ws = threshold_weights("q", ti, lambda v: np.asarray(q(tf.constant(v))))  # type: ignore[operator]
     g = Graph("thr")
-    t = g.add(Input("input", [], shape=(n,)), ti)
-    node = Threshold("th", [t], {"thresholds": Weight(raw[steps], FixedType(ti.width, ti.integer)),
-                                 "levels": lev}, function=str(q))
-    g.add(node, lev.ftype)
+    node = Threshold("th", [g.add(Input("input", [], shape=(n,)), ti)], ws, function=str(q))
+    g.add(node, ws["levels"].ftype)
     g.outputs = [node.output]
     run_pipeline(g)
     return g

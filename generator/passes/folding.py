@@ -170,11 +170,8 @@ def pow2_exponents(weights: npt.ArrayLike) -> tuple[int, int] | None:
 def pow2_exponent(weights: npt.ArrayLike) -> int | None:
     """``k`` when every nonzero raw weight is ``+-2^k`` for one ``k`` (binary, ternary,
     single-exponent po2): multiplies become add/subtract of ``x << k``; else None."""
-    w = np.asarray(weights)
-    nz = np.abs(w[w != 0])
-    if not len(nz) or not np.all(nz == nz[0]) or int(nz[0]) & (int(nz[0]) - 1):
-        return None
-    return int(nz[0]).bit_length() - 1
+    ks = pow2_exponents(weights)
+    return ks[0] if ks is not None and ks[0] == ks[1] else None
 
 
 def shift_mode(weights: npt.ArrayLike) -> tuple[int, int, int]:

@@ -251,7 +251,6 @@ def _targs(node: Node, ctx: Ctx) -> str:
     return f"{ctx.tensor_type[node.input.name]}, {ctx.tensor_type[node.output.name]}, {ctx.size(node.output)}"
 
 
-
 @layer_data.register
 def _quantize(node: Quantize, ctx: Ctx) -> dict[str, Any]:
     return _elementwise(node, ctx, f"nnfab::cast<{_targs(node, ctx)}>(x, y)")

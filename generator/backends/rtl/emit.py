@@ -24,7 +24,7 @@ from ...ir import (
     Ternarize,
     Threshold,
 )
-from ...passes.folding import Schedule, aligned_bias, pow2_exponent, rom_layout
+from ...passes.folding import Schedule, aligned_bias, pow2_exponent, rom_layout, shift_code
 from .plan import (
     LEVELS_PER_STAGE,
     OVF_CODE,
@@ -279,7 +279,7 @@ def _skip(o: _Lines, files: dict[str, str], s: Stage, nm: str, a: str, y: str) -
         word = 0
         for k in range(m):
             wv = int(sk.weight[row, k]) if row < sk.rows else 0
-            field = ((int(wv != 0) << 1) | int(wv < 0)) if wmode else wv % (1 << w.ftype.width)
+            field = shift_code(wv, wk, 0) if wmode else wv % (1 << w.ftype.width)
             ol = int(sk.out_local[row, k]) if row < sk.rows else 0
             word |= ((field << lo) | ol) << (k * ew)
         lines.append(f"{word:x}")
