@@ -7,11 +7,13 @@ the estimate (``generator/estimate.py``) printed beside it as a ratio:
   real tanh / sigmoid, relu_po2; 7 to 255 thresholds on 8- to 18-bit inputs), built as
   the frontend builds them (the quantizer run on every input value);
 * ``nnfab_dense_folded`` with power-of-two weights (WMODE 2: a barrel shift and an
-  add/subtract) at several shapes, reuse factors, exponent spans and input widths.
+  add/subtract) at several shapes, reuse factors, exponent spans and input widths;
+* whole designs with branches (forks, FIFOs, Add / Concat joins): the test zoo's
+  ``residual_mlp`` fully parallel and folded at R 3, ``cnn_residual`` streamed.
 
-Takes about 5 minutes::
+Takes about 6 minutes::
 
-    .venv/bin/python benchmarks/estimate_vs_yosys.py [--only threshold|po2]
+    .venv/bin/python benchmarks/estimate_vs_yosys.py [--only threshold|po2|branches]
 """
 
 from __future__ import annotations
@@ -65,6 +67,20 @@ def po2_graph(n_in: int, n_out: int, span: int, reuse: int, xw: int, seed: int =
     return g
 
 
+def zoo_graph(name: str, **options: object) -> Graph:
+    """Test-zoo model ``name`` (``tests/zoo.py``, seeded weights) converted with ``options``."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+    from zoo import CNN_ZOO, ZOO, build
+
+    from generator import config
+    from generator.frontends.keras import from_model
+
+    model = build(next(e for e in ZOO + CNN_ZOO if e.name == name))
+    g = from_model(model, config.load(None, **options))
+    run_pipeline(g)
+    return g
+
+
 def measure(label: str, g: Graph) -> float:
     with tempfile.TemporaryDirectory() as out:
         conf = rtl.write(g, out, None)
@@ -79,7 +95,7 @@ def measure(label: str, g: Graph) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", choices=["threshold", "po2"])
+    ap.add_argument("--only", choices=["threshold", "po2", "branches"])
     args = ap.parse_args()
     ratios = []
     print("| design | Yosys LUT | estimate LUT | estimate / Yosys | Yosys DSP | synth |")
@@ -109,6 +125,13 @@ def main() -> None:
                                               (16, 16, 8, 8, 12)]:
             ratios.append(measure(f"po2 {n_in}->{n_out}, {span} exponents, R={reuse}, "
                                   f"{xw}-bit inputs", po2_graph(n_in, n_out, span, reuse, xw)))
+    if args.only in (None, "branches"):
+        for label, name, opts in [
+            ("residual_mlp fully parallel", "residual_mlp", {}),
+            ("residual_mlp folded R=3", "residual_mlp", {"strategy": "resource", "reuse": 3}),
+            ("cnn_residual streamed", "cnn_residual", {"io": "stream"}),
+        ]:
+            ratios.append(measure(label, zoo_graph(name, **opts)))
     print(f"\nestimate / Yosys: {min(ratios):.2f} to {max(ratios):.2f} over {len(ratios)} designs")
 
 

@@ -400,6 +400,10 @@ def _resources(s: Stage) -> dict[str, int]:
         r.update(folded_resources(s.info["schedule"], d.input.size, d.output.size,
                                   d.input.ftype, d.weights["weight"].ftype, d.output.ftype,
                                   lut_mults=d["multipliers"] == "lut"))
+    elif s.kind == "join" and s.info["op"] == "add":
+        # per element of a beat, an adder of the output width per input after the first
+        # (one LUT per bit beside the carry chain); a Concat is wiring
+        r["lut"] = s.info["elems"] * (len(n.inputs) - 1) * n.output.ftype.width
     elif s.kind == "elementwise":
         ti, to = n.input.ftype, n.output.ftype
         size = s.info.get("size", n.output.size)  # fused into a shared conv: per beat
@@ -528,7 +532,7 @@ def estimate(g: Graph) -> dict[str, Any]:
         beat = sp.streams[sp.input].bits
         # fork FIFOs (depth from the cycle model): distributed RAM, ~1 LUT per 2 bits x 32
         for b in sp.blocks:
-            if b.kind == "fifo":
+            if b.kind == "fifo" and b.p["DEPTH"] > 0:  # depth 0: wires, no FIFO
                 bits = sp.streams[b.ins[0]].bits
                 layers.append({"name": b.name, "op": "FIFO", "impl": f"fifo[{b.p['DEPTH']}]",
                                "latency_cycles": 1, "ii_cycles": 1, "dsp": 0, "bram18": 0,

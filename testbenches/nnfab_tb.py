@@ -12,7 +12,8 @@ Stimuli come from the files named by environment variables (written by
 
 A streamed (CNN) design (``frame`` in ``sim.json``: ``in_beats`` / ``out_beats`` per
 frame) gets each row as ``in_beats`` pixel beats and returns ``out_beats`` beats per
-row; tlast marks the last beat of a frame on both sides.
+row; tlast marks the last beat of a frame on both sides. A frame of one beat in and one
+out (an MLP with branches) carries tlast through as a whole-vector design does.
 
 Two phases: *timing* streams the first rows at full throughput with the sink always
 ready and measures the latency of the first vector (cycles from its input handshake
@@ -84,8 +85,10 @@ async def run_design(dut: Any) -> None:
     yb = np.asarray(y).reshape(n * pout, co["size"])
     beats = [pack([int(v) for v in row], ci["width"]) for row in xb]
     expected = [[int(v) for v in row] for row in yb]
-    if frame:
-        # a frame: tlast on its last pixel in, on its last beat out
+    # frames of several beats: tlast on the last pixel in, on the last beat out; frames of
+    # one beat (vectors) carry the user's tlast through, as in a whole-vector design
+    beat_frames = bool(frame) and (pin, pout) != (1, 1)
+    if beat_frames:
         in_lasts = [int(k % pin == pin - 1) for k in range(n * pin)]
         out_lasts = [int(k % pout == pout - 1) for k in range(n * pout)]
     else:
@@ -105,7 +108,7 @@ async def run_design(dut: Any) -> None:
     budget = 200 + 20 * (lat_exp + ii_exp * (n + 2))
 
     nt = min(n, int(conf["expected"].get("frames", TIMING_ROWS)))
-    if frame:
+    if beat_frames:
         t_in_lasts, t_out_lasts = in_lasts[:nt * pin], out_lasts[:nt * pout]
     else:
         t_in_lasts = [int(k == nt - 1) for k in range(nt)]

@@ -81,6 +81,8 @@ FOLDED = [
     ("ternary_net", 5, None),
     # power-of-two weights of several exponents (quantized_po2) and threshold activations
     ("threshold_mlp", 3, None),
+    # branches: a residual Add and a Concatenate joining folded layers' outputs
+    ("residual_mlp", 3, None),
     # mixed: folded layers with different R around a fully parallel one
     ("pruned80", 0, {"fc1": ("resource", 5), "fc2": ("latency", 1), "out": ("resource", 3)}),
     # multipliers in LUTs (MUL_LUT shift-adds) beside DSP ones; signed and unsigned inputs
@@ -192,6 +194,66 @@ def test_second_rtlsim_reuses_build(zoo_dir, tmp_path):
     y, s2 = sim.run(g, out, zm.x[20:60])
     assert s1["built"] and not s2["built"]
     np.testing.assert_array_equal(y, reference.predict(g, zm.x[20:60]))
+
+
+# -- branches in whole-vector designs ---------------------------------------------------
+
+def test_branched_mlp_buffers_only_the_branches_a_join_waits_for(zoo_dir, tmp_path):
+    """residual_mlp's r1 feeds fc2, the Add and the Concatenate: a fork of three. The
+    branch into fc2 is wired through (a FIFO there would only add a cycle); the two that
+    wait at a join for fc2 (and fc3) get FIFOs, and each is as shallow as full rate allows:
+    one beat less and the cycle model's II grows or it deadlocks. (Bit- and cycle-exact
+    under idle and backpressure in Verilator, TLAST carried through: the zoo tests.)"""
+    from conftest import zoo_model
+
+    from generator.backends.rtl.cycles import simulate
+    from generator.backends.rtl.plan import plan, stream_plan, totals
+
+    zm = zoo_model("residual_mlp", zoo_dir)
+    for strategy, reuse in (("latency", 1), ("resource", 3)):
+        g = convert(zm, strategy, reuse)
+        sp = stream_plan(plan(g))
+        fork = sp.block("fork_r1")
+        fifos = {sp.block(f"fifo_r1_{k}").outs[0]: sp.block(f"fifo_r1_{k}") for k in range(3)}
+        users = {b.name: b.ins for b in sp.blocks if b.kind in ("pipe", "folded", "join")}
+        into = {u: next(f for f in fifos if f in ins) for u, ins in users.items()
+                if any(f in ins for f in fifos)}
+        assert sorted(into) == ["add", "cat", "fc2"] and len(fork.outs) == 3
+        depth = {u: fifos[f].p["DEPTH"] for u, f in into.items()}
+        assert depth["fc2"] == 0 and depth["add"] > 0 and depth["cat"] > depth["add"]
+        ii = totals(plan(g))["ii_cycles"]
+        assert ii == reuse
+        for u in ("add", "cat"):
+            f = fifos[into[u]]
+            f.p["DEPTH"] -= 1
+            try:
+                starts = simulate(sp, 6).out_cycles
+                assert np.diff(starts)[2:].max() > ii, u  # the steady state
+            except RuntimeError:
+                pass  # deadlock
+            f.p["DEPTH"] += 1
+        out = str(tmp_path / strategy)
+        rtl.write(g, out, None)
+        with open(os.path.join(out, "rtl", "residual_mlp.v")) as fh:
+            top = fh.read()
+        assert top.count("nnfab_fifo #(") == 2 and top.count("nnfab_fork #(") == 1
+        assert "u_last" in top  # TLAST rides beside the vectors, as in a chain
+        fifo_rows = [r for r in estimate.estimate(g)["layers"] if r["op"] == "FIFO"]
+        assert sorted(r["depth"] for r in fifo_rows) == sorted(depth[u] for u in ("add", "cat"))
+
+
+def test_skip_zeros_refused_in_a_branched_mlp(zoo_dir, tmp_path):
+    from conftest import zoo_model
+
+    zm = zoo_model("residual_mlp", zoo_dir)
+    g = convert(zm, "latency", 1, {"fc3": ("resource", 8)})
+    g.node("fc3").set("skip_zeros", True)
+    out = str(tmp_path / "out")
+    rtl.write(g, out, None)
+    with pytest.raises(VerifyError, match=r"^layer fc3: skip_zeros is supported in "
+                       r"whole-vector designs without branches, not in streamed CNNs or MLPs "
+                       r"with branches$"):
+        sim.run(g, out, zm.x[:2])
 
 
 # -- requantizer: every rounding x overflow mode against FixedType.cast ----------------

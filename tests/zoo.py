@@ -216,6 +216,29 @@ def threshold_mlp() -> Any:
     ], name="threshold_mlp")
 
 
+def residual_mlp() -> Any:
+    """Branches in an MLP: a residual Add around a dense block and a Concatenate that
+    reuses the first hidden layer (read by three layers), 30 % of the weights pruned."""
+    keras, q = _layers()
+    x_in = keras.layers.Input((12,), name="x")
+    x = q.QActivation(q.quantized_bits(8, 2, alpha=1), name="q_in")(x_in)
+    h = q.QDense(16, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
+                 bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="fc1")(x)
+    h = q.QActivation(q.quantized_relu(6, 2), name="r1")(h)
+    y = q.QDense(16, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
+                 bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="fc2")(h)
+    y = q.QActivation(q.quantized_bits(6, 2, alpha=1), name="q2")(y)
+    z = keras.layers.Add(name="add")([h, y])
+    z = q.QActivation(q.quantized_relu(6, 2), name="r2")(z)
+    z = q.QDense(8, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
+                 bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="fc3",
+                 activation=q.quantized_relu(6, 2))(z)
+    c = keras.layers.Concatenate(name="cat")([z, h])
+    out = q.QDense(5, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
+                   bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="out")(c)
+    return keras.Model(x_in, out, name="residual_mlp")
+
+
 ZOO: list[ZooEntry] = [
     ZooEntry("mlp8", mlp8, 8, 2, seed=1),
     ZooEntry("w2_qbits_act", w2_qbits_act, 6, 1, seed=2),
@@ -226,6 +249,7 @@ ZOO: list[ZooEntry] = [
     ZooEntry("auto_po2", auto_po2, 8, 3, seed=7),
     ZooEntry("leaky_mlp", leaky_mlp, 8, 2, seed=9),
     ZooEntry("threshold_mlp", threshold_mlp, 8, 2, seed=10),
+    ZooEntry("residual_mlp", residual_mlp, 8, 2, prune=0.3, seed=18),
 ]
 FLOAT_ZOO: list[ZooEntry] = [ZooEntry("float_bn", float_bn, 8, 3, fully_quantized=False, seed=8)]
 

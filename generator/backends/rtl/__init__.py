@@ -41,6 +41,9 @@ def write(g: Graph, out: str, cfg: Any = None) -> dict[str, Any]:
     sim = os.path.join(out, "sim")
     os.makedirs(rtl, exist_ok=True)
     os.makedirs(sim, exist_ok=True)
+    stale = os.path.join(rtl, UNSUPPORTED)  # an earlier write's refusal into this directory
+    if os.path.exists(stale):
+        os.remove(stale)
     try:
         stages = plan(g)
         sp = stream_plan(stages)

@@ -250,10 +250,10 @@ class _Fifo(_Blk):
         self.peak = 0  # largest count + 1 seen at a push
 
     def valid(self, V: dict[str, bool]) -> None:
-        V[self.o[0]] = self.count > 0
+        V[self.o[0]] = self.count > 0 if self.depth else V[self.i[0]]  # depth 0: a wire
 
     def ready(self, V: dict[str, bool], R: dict[str, bool]) -> None:
-        R[self.i[0]] = self.count < self.depth
+        R[self.i[0]] = self.count < self.depth if self.depth else R[self.o[0]]
 
     def tick(self, V: dict[str, bool], R: dict[str, bool]) -> None:
         push = V[self.i[0]] and self.count < self.depth

@@ -406,8 +406,8 @@ def plan(g: Graph) -> list[Stage]:
         for d in g.of(Dense):
             if d["skip_zeros"]:
                 raise RTLUnsupported(
-                    f"layer {d.name}: skip_zeros is supported in whole-vector (MLP) designs, "
-                    "not in streamed CNN designs")
+                    f"layer {d.name}: skip_zeros is supported in whole-vector designs "
+                    "without branches, not in streamed CNNs or MLPs with branches")
         sp = build(g)
         stages = []
         for n in g.nodes:
@@ -473,7 +473,8 @@ def _fuse_requant(stages: list[Stage]) -> None:
 
 def _block_latency(b: Any) -> int:
     """Cycles a block adds to a beat passing at full rate (pipeline depth)."""
-    return {"skid": 1, "wire": 0, "join": 0, "fork": 0, "fifo": 1, "window": 1, "gpool": 1,
+    return {"skid": 1, "wire": 0, "join": 0, "fork": 0, "fifo": int(b.p.get("DEPTH", 1) > 0),
+            "window": 1, "gpool": 1,
             "collect": 1, "upsample": 1}.get(b.kind, 0) + (
         int(b.p["S"]) if b.kind == "pipe" else 0) + (
         int(b.p["R"]) + 2 if b.kind == "folded" else 0)

@@ -39,7 +39,8 @@ Blocks (``kind``) and their Verilog (``lib/``):
 * ``collect``  ``nnfab_collect``: gathers the pixels of a frame into one vector (Flatten);
 * ``upsample`` ``nnfab_upsample``: repeats pixels, replays rows from a row buffer;
 * ``fork``     ``nnfab_fork``: a tensor with several users; each user gets the beat once;
-* ``fifo``     ``nnfab_fifo``: on every fork output (depth: see :func:`size_fifos`);
+* ``fifo``     ``nnfab_fifo``: on every fork output (depth: see :func:`size_fifos`; depth 0
+  is no FIFO, the fork output wired through);
 * ``join``     Add (aligned exact sum) / Concat of beats that arrive together: comb.
 
 Every block's handshake is written so that ``valid`` depends only on registers and
@@ -85,11 +86,21 @@ UNBOUNDED = 1 << 30
 
 
 def is_streamed(g: Graph) -> bool:
-    """Does ``g`` get the pixel-streamed architecture (a spatial op and ``io: stream``;
-    with ``io: parallel`` a CNN is unrolled instead, see :mod:`generator.passes.unroll`)?"""
+    """Does ``g`` get the block-level architecture of this module: a spatial op and
+    ``io: stream`` (pixel-streamed; with ``io: parallel`` a CNN is unrolled instead, see
+    :mod:`generator.passes.unroll`), or a graph without spatial ops that branches
+    (:func:`branches`: an MLP whose vectors are one beat each, forked, buffered and
+    joined as a streamed CNN's pixels are)?"""
     from ...passes.unroll import io_type
 
-    return io_type(g) == "stream" and any(isinstance(n, SPATIAL_OPS) for n in g.nodes)
+    if any(isinstance(n, SPATIAL_OPS) for n in g.nodes):
+        return io_type(g) == "stream"
+    return branches(g)
+
+
+def branches(g: Graph) -> bool:
+    """Does a tensor of ``g`` feed more than one layer (or a layer read several)?"""
+    return any(len(n.output.users) > 1 or len(n.inputs) > 1 for n in g.nodes)
 
 
 @dataclass
@@ -230,9 +241,10 @@ class _Builder:
     def node(self, n: Node) -> None:
         nm = ident(n.name)
         if isinstance(n, Input):
-            if len(n.output.shape) < 2:
+            image = any(isinstance(m, SPATIAL_OPS) for m in self.g.nodes)
+            if image and len(n.output.shape) < 2:
                 raise RTLUnsupported("a streamed design needs an image input (rank 2 or 3)")
-            self.spatial[n.output.name] = True
+            self.spatial[n.output.name] = image  # else a vector per beat (a branched MLP)
             s = self.tensor_stream(n.output)
             self.blocks.append(Block("skid", "skid", ["s_axis"], [s], n))
             self.publish(n.output, s)
@@ -334,12 +346,16 @@ class _Builder:
                                      {"N": self.streams[ins[0]].beats}))
         elif isinstance(n, (Add, Concat)):
             sps = {self.spatial[t.name] for t in n.inputs}
-            if sps != {True}:
-                raise RTLUnsupported(f"layer {n.name}: {n.OP} of vectors (images only)")
-            self.spatial[t_out.name] = True
+            if len(sps) > 1:
+                raise RTLUnsupported(f"layer {n.name}: {n.OP} of an image and a vector")
+            if isinstance(n, Concat) and sps == {False} and len(t_out.shape) > 1:
+                raise RTLUnsupported(f"layer {n.name}: Concat of {len(t_out.shape)}-D vectors "
+                                     "(supported: images, and 1-D vectors)")
+            self.spatial[t_out.name] = sps.pop()
             s = self.tensor_stream(t_out)
             self.blocks.append(Block(nm, "join", ins, [s], n,
-                                     {"op": "add" if isinstance(n, Add) else "concat"}))
+                                     {"op": "add" if isinstance(n, Add) else "concat",
+                                      "elems": self.streams[s].elems}))
         else:
             raise RTLUnsupported(
                 f"layer {n.name}: op {n.OP} has no streamed RTL implementation; supported: "
@@ -389,6 +405,11 @@ def size_fifos(sp: StreamPlan, frames: int = 6) -> None:
     dependencies (line buffer, padding, stride), not of timing, so a depth short of it
     deadlocks the full-rate run too, which the search rejects. The cocotb stress phase
     (random idle + backpressure, with a cycle bound) checks this for every zoo model.
+
+    Before the bisection each FIFO in turn is tried at depth 0 (no FIFO: the fork output
+    wired to its user) and left out where the model still meets the target: a branch
+    its join never waits on (a fork output feeding a pipeline directly, say) buffers
+    nothing, and the branches that wait then need a beat less.
     """
     from .cycles import simulate
 
@@ -414,8 +435,14 @@ def size_fifos(sp: StreamPlan, frames: int = 6) -> None:
         if ok():
             break
         d *= 2
+    for f in fifos:  # no FIFO where none is needed (see below)
+        f.p["DEPTH"] = 0
+        if not ok():
+            f.p["DEPTH"] = d
     for f in fifos:
-        lo, hi = max(1, d // 2), d  # hi works
+        if f.p["DEPTH"] == 0:
+            continue
+        lo, hi = 1, d  # hi works (d // 2 may too, for one FIFO while the others hold d)
         while lo < hi:
             mid = (lo + hi) // 2
             f.p["DEPTH"] = mid
