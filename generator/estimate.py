@@ -404,7 +404,7 @@ def _resources(s: Stage) -> dict[str, int]:
         # per element of a beat, an adder of the output width per input after the first
         # (one LUT per bit beside the carry chain); a Concat is wiring
         r["lut"] = s.info["elems"] * (len(n.inputs) - 1) * n.output.ftype.width
-    elif s.kind == "elementwise":
+    elif s.kind in ("elementwise", "wire"):  # "wire": a block-level design's, per beat
         ti, to = n.input.ftype, n.output.ftype
         size = s.info.get("size", n.output.size)  # fused into a shared conv: per beat
         if isinstance(n, (Quantize, Relu)):

@@ -71,9 +71,7 @@ def test_zoo_parallel_bit_exact(zoo_q, tmp_path):
 
 FOLDED = [
     ("mlp8", 2, None),
-    ("mlp8", 4, None),
     ("mlp8", 7, None),  # 7 divides no layer's nonzero count: padded schedules
-    ("pruned80", 2, None),
     ("pruned80", 4, None),
     ("pruned80", 7, None),
     # +-1 / ternary weights: add/subtract datapath (WMODE 1), no multipliers
@@ -240,6 +238,21 @@ def test_branched_mlp_buffers_only_the_branches_a_join_waits_for(zoo_dir, tmp_pa
         assert "u_last" in top  # TLAST rides beside the vectors, as in a chain
         fifo_rows = [r for r in estimate.estimate(g)["layers"] if r["op"] == "FIFO"]
         assert sorted(r["depth"] for r in fifo_rows) == sorted(depth[u] for u in ("add", "cat"))
+
+
+def test_rtl_write_replaces_an_earlier_refusal(zoo_dir, tmp_path):
+    """A design refused into a directory, then one that builds: the refusal is gone."""
+    from conftest import zoo_model
+
+    zm = zoo_model("residual_mlp", zoo_dir)
+    g = convert(zm, "latency", 1, {"fc3": ("resource", 8)})
+    g.node("fc3").set("skip_zeros", True)
+    out = str(tmp_path / "out")
+    assert rtl.write(g, out, None) == {}
+    assert os.path.exists(os.path.join(out, "rtl", rtl.UNSUPPORTED))
+    g.node("fc3").set("skip_zeros", False)
+    assert rtl.write(g, out, None)["top"] == "residual_mlp"
+    assert not os.path.exists(os.path.join(out, "rtl", rtl.UNSUPPORTED))
 
 
 def test_skip_zeros_refused_in_a_branched_mlp(zoo_dir, tmp_path):

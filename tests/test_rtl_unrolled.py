@@ -3,12 +3,14 @@
 * the whole-frame forms of :mod:`generator.passes.unroll` against the reference's own
   conv / pool / pad / upsample kernels (an independent path: sliding windows over the
   batch), on every CNN zoo model;
-* the chain zoo CNNs under Verilator + cocotb with seeded idle cycles and backpressure:
+* every zoo CNN under Verilator + cocotb with seeded idle cycles and backpressure:
   outputs equal the NumPy reference, and the measured latency / II equal the plan's
   (II 1 fully parallel; a conv with reuse ``R``, folded over the whole frame or with its
-  window kernels shared by ``R`` pixels: II ``R``);
-* graphs the unrolled form does not build (a forked tensor, a conv too large to unroll)
-  are refused with one line naming the way out (``--io stream``);
+  window kernels shared by ``R`` pixels: II ``R``); the chains are one stage after
+  another, the two with branches (a residual Add, a Concatenate) are forked, buffered
+  and joined by the blocks of a streamed design with one beat per frame;
+* a conv too large to unroll is refused with one line naming the way out
+  (``--io stream``);
 * the LUT/FF estimate of an unrolled design against Yosys ``synth_xilinx``.
 """
 
@@ -31,8 +33,9 @@ from generator.passes import run_pipeline
 from generator.passes.folding import conv_matrix
 from generator.passes.unroll import conv_dense, gather, unrolled, windows_index
 
-#: zoo CNNs that are chains (every tensor read by one layer): the unrolled form builds them
+#: zoo CNNs that are chains (every tensor read by one layer), and those with branches
 CHAINS = ["cnn_basic", "cnn_strided_same", "cnn1d", "cnn_pruned_gmax", "cnn_separable"]
+BRANCHED = ["cnn_residual", "cnn_depthwise_concat"]
 FRAMES = 60
 
 
@@ -97,7 +100,7 @@ def check_exact(g: Graph, out: str, x: np.ndarray, seed: int) -> dict:
 
 @pytest.mark.slow
 @pytest.mark.rtl
-@pytest.mark.parametrize("name", CHAINS)
+@pytest.mark.parametrize("name", CHAINS + BRANCHED)
 def test_unrolled_zoo_bit_exact_and_cycle_exact(name, zoo_dir, tmp_path):
     from conftest import zoo_model
 
@@ -108,7 +111,9 @@ def test_unrolled_zoo_bit_exact_and_cycle_exact(name, zoo_dir, tmp_path):
     stats = check_exact(g, str(tmp_path / "out"), zm.x[:FRAMES], seed=7)
     assert stats["ii_cycles"] == 1
     conf = json.loads((tmp_path / "out" / "sim" / "sim.json").read_text())
-    assert "frame" not in conf and conf["input"]["size"] == g.inputs[0].size  # one beat
+    assert conf["input"]["size"] == g.inputs[0].size  # one beat per frame
+    assert conf.get("frame", {"in_beats": 1, "out_beats": 1}) == {"in_beats": 1, "out_beats": 1}
+    assert ("frame" in conf) == (name in BRANCHED)  # block-level: frames of one beat
     print(f"{name} unrolled: latency {stats['latency_cycles']}, II {stats['ii_cycles']}")
 
 
@@ -117,7 +122,11 @@ def test_unrolled_zoo_bit_exact_and_cycle_exact(name, zoo_dir, tmp_path):
 #: onto multipliers, strategy latency shares constant-weight window kernels
 FOLDED = [("cnn_basic", {"c1": 7}, "resource"), ("cnn1d", {"c1": 3, "c2": 5}, "resource"),
           ("cnn_basic", {"c1": 7}, "latency"), ("cnn1d", {"c1": 3, "c2": 5}, "latency"),
-          ("cnn_pruned_gmax", {"c1": 4, "c2": 2}, "latency")]
+          ("cnn_pruned_gmax", {"c1": 4, "c2": 2}, "latency"),
+          # branches: shared kernels on both convs of a residual block; a folded depthwise
+          # conv beside a 1x1 one (its first frames enter early: the II is the steady state)
+          ("cnn_residual", {"c1": 4, "c2": 3}, "latency"),
+          ("cnn_depthwise_concat", {"dw": 3}, "resource")]
 
 
 @pytest.mark.slow
@@ -161,17 +170,33 @@ def test_unrolled_folded_conv_bit_exact(name, reuse, strategy, zoo_dir, tmp_path
     assert stats["ii_cycles"] == max(reuse.values())
 
 
-def test_forked_cnn_refused_with_one_line(zoo_dir, tmp_path):
+def test_unrolled_residual_block_buffers_the_skip_only(zoo_dir):
+    """cnn_residual unrolled: q_in feeds conv c1 and the Add. The conv branch is wired
+    from the fork (no FIFO); the skip branch holds the frames the two convs are working
+    on, one less and the II grows or the model deadlocks."""
     from conftest import zoo_model
 
+    from generator.backends.rtl.cycles import simulate
+    from generator.backends.rtl.plan import stream_plan
+
     g = convert(zoo_model("cnn_residual", zoo_dir).model)
-    with pytest.raises(RTLUnsupported) as e:
-        plan(g)
-    msg = str(e.value)
-    assert "\n" not in msg and "feeds 2 layers" in msg and "--io stream" in msg
-    # rtl.write records the line; the other views still convert
-    assert rtl.write(g, str(tmp_path / "o"), None) == {}
-    assert (tmp_path / "o" / "rtl" / "UNSUPPORTED.txt").read_text().strip() == msg
+    stages = plan(g)
+    sp = stream_plan(stages)
+    assert sp is not None and sp.in_beats == sp.out_beats == 1
+    kinds = {s.name: s.kind for s in stages}
+    assert kinds["c1"] == kinds["c2"] == "conv_unrolled" and kinds["add"] == "join"
+    (fork,) = [b for b in sp.blocks if b.kind == "fork"]
+    fifos = [b for b in sp.blocks if b.kind == "fifo" and b.ins[0] in fork.outs]
+    into = {b.outs[0]: b for b in fifos}
+    conv_in = sp.block("c1").ins[0]
+    assert into[conv_in].p["DEPTH"] == 0
+    (skip,) = [f for o, f in into.items() if o in sp.block("add").ins]
+    assert skip.p["DEPTH"] > 1
+    skip.p["DEPTH"] -= 1
+    try:
+        assert np.diff(simulate(sp, 8).out_cycles)[4:].max() > 1
+    except RuntimeError:
+        pass  # deadlock
 
 
 def test_conv_too_large_to_unroll_is_one_line():
@@ -192,7 +217,8 @@ def test_conv_too_large_to_unroll_is_one_line():
 
 
 @pytest.mark.slow
-def test_unrolled_lut_ff_estimate_against_yosys(zoo_dir, tmp_path):
+@pytest.mark.parametrize("name,reuse", [("cnn1d", {}), ("cnn_basic", {"c1": 4})])
+def test_unrolled_lut_ff_estimate_against_yosys(name, reuse, zoo_dir, tmp_path):
     """cnn1d unrolled (two convs, max / average / global average pools, dense) and
     cnn_basic with its window kernels shared (R=4: nine kernels, a 4:1 beat multiplexer,
     max pool, dense): estimate within 30 % of Yosys synth_xilinx xc7, DSP and BRAM18
@@ -200,15 +226,14 @@ def test_unrolled_lut_ff_estimate_against_yosys(zoo_dir, tmp_path):
     test_estimate checks; Yosys takes over 15 minutes on it here.)"""
     from conftest import zoo_model
 
-    for i, (name, reuse) in enumerate([("cnn1d", {}), ("cnn_basic", {"c1": 4})]):
-        g = convert(zoo_model(name, zoo_dir).model, reuse)
-        out = str(tmp_path / f"out{i}")
-        rtl.write(g, out, None)
-        with open(os.path.join(out, "sim", "sim.json")) as f:
-            conf = json.load(f)
-        got = estimate.synth(os.path.join(out, "rtl"), conf["top"], conf["sources"], "xc7")
-        est = estimate.estimate(g)["total"]
-        print(name, reuse, {k: (est[k], got[k]) for k in ("lut", "ff", "dsp", "bram18")})
-        assert got["dsp"] == est["dsp"] and got["bram18"] == est["bram18"]
-        for k in ("lut", "ff"):
-            assert 0.7 <= est[k] / got[k] <= 1.3, (reuse, k, est[k], got[k])
+    g = convert(zoo_model(name, zoo_dir).model, reuse)
+    out = str(tmp_path / "out")
+    rtl.write(g, out, None)
+    with open(os.path.join(out, "sim", "sim.json")) as f:
+        conf = json.load(f)
+    got = estimate.synth(os.path.join(out, "rtl"), conf["top"], conf["sources"], "xc7")
+    est = estimate.estimate(g)["total"]
+    print(name, reuse, {k: (est[k], got[k]) for k in ("lut", "ff", "dsp", "bram18")})
+    assert got["dsp"] == est["dsp"] and got["bram18"] == est["bram18"]
+    for k in ("lut", "ff"):
+        assert 0.7 <= est[k] / got[k] <= 1.3, (reuse, k, est[k], got[k])

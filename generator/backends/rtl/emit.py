@@ -557,12 +557,16 @@ def _join(o: _Lines, blk: Block, sp: StreamPlan) -> None:
         for k in range(ch):
             terms = " + ".join(elem(a, t.ftype, k) for a, t in zip(ins, n.inputs))
             o(f"    assign {y}_d[{k * aw} +: {aw}] = {terms};")
-    else:
+    else:  # along the channels of each of the beat's positions (a pixel, or a frame's)
+        cout = n.output.shape[-1]
         base = 0
         for a, t in zip(ins, n.inputs):
-            for k in range(sp.streams[a].elems):
-                o(f"    assign {y}_d[{(base + k) * aw} +: {aw}] = {elem(a, t.ftype, k)};")
-            base += sp.streams[a].elems
+            c = t.shape[-1]
+            for p in range(ch // cout):
+                for k in range(c):
+                    o(f"    assign {y}_d[{(p * cout + base + k) * aw} +: {aw}] = "
+                      f"{elem(a, t.ftype, p * c + k)};")
+            base += c
 
 
 def _frames_held(sp: StreamPlan) -> int:
@@ -573,6 +577,8 @@ def _frames_held(sp: StreamPlan) -> int:
     for b in sp.blocks:
         held += {"pipe": int(b.p.get("S", 0)) + 1, "folded": 4,
                  "fifo": int(b.p.get("DEPTH", 0)) + 1}.get(b.kind, 0)
+        if b.kind == "unrolled":
+            held += int(b.p["stage"].latency) + 3
     return held
 
 
@@ -665,6 +671,8 @@ def render_stream(g: Graph, sp: StreamPlan) -> tuple[str, dict[str, str]]:
                             f".out_ready({y}_r)")
         elif k == "folded":
             _folded(o, files, blk.p["stage"], nm, a, y)
+        elif k == "unrolled":  # a layer of an unrolled CNN with branches
+            _unrolled(o, files, top, blk.p["stage"], nm, a, y)
         elif k == "window":
             p = blk.p
             ti = n.input.ftype

@@ -42,6 +42,11 @@ vector is, and every spatial op is a one-frame-per-cycle stage of the same chain
   an exact sum cast by ``nnfab_div_round``) into a register: latency 1, II 1;
 * Pad, Upsample and Reshape (``gather``, ``reshape``) are wiring: 0 cycles.
 
+A whole-vector design with branches (a tensor read by several layers: a residual Add, a
+Concatenate), MLP or unrolled CNN, is built from the blocks of :mod:`.stream` with one
+beat per frame (each of these stages an ``unrolled`` block, Dense a ``pipe`` or
+``folded`` one) and timed by its cycle model, forks, FIFOs and joins included.
+
 With ``io: stream`` such a graph is instead streamed one pixel per beat: its block-level
 architecture is :mod:`.stream` (line buffers, windows, forks with FIFOs sized by the cycle
 model, joins) and its totals come from the cycle model :mod:`.cycles`; :func:`plan` still
@@ -395,14 +400,15 @@ def stage_of(n: Node, unrolled: bool = False) -> Stage:
 def plan(g: Graph) -> list[Stage]:
     """The RTL stages of ``g`` in topological order (raise :class:`RTLUnsupported`).
 
-    A graph with spatial ops gets the streamed architecture of :mod:`.stream`: one
-    stage per node (``kind`` = its main block, ``latency`` = cycles its blocks add to a
-    beat at full rate, ``ii`` 1 beat per cycle) and the block-level plan in
+    A pixel-streamed CNN, and a whole-vector design with branches, get the block-level
+    architecture of :mod:`.stream`: one stage per node (``kind`` = its main block,
+    ``latency`` = cycles its blocks add to a beat at full rate, ``ii`` 1 beat per
+    cycle; an unrolled layer's own stage) and the block-level plan in
     ``stages[0].info["stream"]``.
     """
-    from .stream import build, is_streamed
+    from .stream import block_level, build
 
-    if is_streamed(g):
+    if block_level(g):
         for d in g.of(Dense):
             if d["skip_zeros"]:
                 raise RTLUnsupported(
@@ -412,11 +418,20 @@ def plan(g: Graph) -> list[Stage]:
         stages = []
         for n in g.nodes:
             blks = [b for b in sp.blocks if b.node is n]
+            if not blks:  # a Quantize / Relu applied to each beat inside a shared conv
+                host = next(b for b in sp.blocks if b.kind == "unrolled"
+                            and b.p["stage"].info.get("fused") is n)
+                stages.append(Stage(n, "elementwise", 0, 1, {
+                    "fused_into": host.node.name,
+                    "size": host.p["stage"].info["instances"] * host.node.output.shape[-1]}))
+                continue
             main = blks[-1]
             lat = sum(_block_latency(b) for b in blks)
             kind = main.kind if main.kind != "pipe" else f"{main.p['impl']}_parallel"
             info = dict(main.p)
             info["blocks"] = [b.name for b in blks]
+            if main.kind == "wire":  # an element-wise op on each beat's elements
+                info["size"] = sp.streams[main.outs[0]].elems
             for b in blks:
                 if b.kind == "window" and b is not main:
                     info.update({k: b.p[k] for k in ("KH", "KW", "C")})
@@ -429,8 +444,10 @@ def plan(g: Graph) -> list[Stage]:
                 kind = main.p["stage"].kind
                 info = {**{k: v for k, v in info.items() if k in ("KH", "KW", "C")},
                         **main.p["stage"].info}
-            stages.append(Stage(n, "input" if isinstance(n, Input) else kind, lat,
-                                main.p["R"] if main.kind == "folded" else 1, info))
+            ii = main.p["R"] if main.kind == "folded" else 1
+            if main.kind == "unrolled":  # a layer of an unrolled CNN with branches
+                kind, ii, info = main.p["stage"].kind, main.p["stage"].ii, main.p["stage"].info
+            stages.append(Stage(n, "input" if isinstance(n, Input) else kind, lat, ii, info))
         stages[0].info["stream"] = sp
         return stages
     from ...passes.unroll import unrolled
@@ -438,19 +455,19 @@ def plan(g: Graph) -> list[Stage]:
     if len(g.inputs) != 1 or len(g.outputs) != 1:
         raise RTLUnsupported("the RTL backend supports one input and one output tensor")
     unr = unrolled(g)
-    stages = []
-    for n in g.nodes:
-        for t in n.inputs:
-            if len(t.users) > 1:
-                raise RTLUnsupported(
-                    f"tensor {t.name} feeds {len(t.users)} layers; the RTL backend supports "
-                    "chains (each tensor used once) in whole-vector designs"
-                    + (" (for this CNN use --io stream)" if unr else "")
-                )
-        stages.append(stage_of(n, unr))
+    stages = [stage_of(n, unr) for n in g.nodes]  # a chain (branches are block-level)
     if unr:
         _fuse_requant(stages)
     return stages
+
+
+def fused_requant(s: Stage) -> Node | None:
+    """The Quantize / Relu a shared-kernel conv stage applies to each beat of ``k`` pixels
+    (its output's only user, if it is one), else None."""
+    if s.kind != "conv_unrolled_shared":
+        return None
+    users = s.node.output.users
+    return users[0] if len(users) == 1 and isinstance(users[0], (Quantize, Relu)) else None
 
 
 def _fuse_requant(stages: list[Stage]) -> None:
@@ -461,11 +478,9 @@ def _fuse_requant(stages: list[Stage]) -> None:
     ``info["fused_into"]`` and ``info["size"]`` (the elements it is built for)."""
     by_node = {s.node.name: s for s in stages}
     for s in stages:
-        if s.kind != "conv_unrolled_shared":
-            continue
-        users = s.node.output.users
-        if len(users) == 1 and isinstance(users[0], (Quantize, Relu)):
-            e = by_node[users[0].name]
+        u = fused_requant(s)
+        if u is not None:
+            e = by_node[u.name]
             s.info["fused"] = e.node
             e.info.update({"fused_into": s.node.name,
                            "size": s.info["instances"] * s.node.output.shape[-1]})
@@ -477,7 +492,8 @@ def _block_latency(b: Any) -> int:
             "window": 1, "gpool": 1,
             "collect": 1, "upsample": 1}.get(b.kind, 0) + (
         int(b.p["S"]) if b.kind == "pipe" else 0) + (
-        int(b.p["R"]) + 2 if b.kind == "folded" else 0)
+        int(b.p["R"]) + 2 if b.kind == "folded" else 0) + (
+        int(b.p["stage"].latency) if b.kind == "unrolled" else 0)
 
 
 def stream_plan(stages: list[Stage]) -> Any:

@@ -41,7 +41,9 @@ Blocks (``kind``) and their Verilog (``lib/``):
 * ``fork``     ``nnfab_fork``: a tensor with several users; each user gets the beat once;
 * ``fifo``     ``nnfab_fifo``: on every fork output (depth: see :func:`size_fifos`; depth 0
   is no FIFO, the fork output wired through);
-* ``join``     Add (aligned exact sum) / Concat of beats that arrive together: comb.
+* ``join``     Add (aligned exact sum) / Concat of beats that arrive together: comb.;
+* ``unrolled`` a layer of an unrolled CNN with branches (io parallel, one beat per
+  frame): the module of its whole-frame stage (:func:`.plan.stage_of`).
 
 Every block's handshake is written so that ``valid`` depends only on registers and
 upstream ``valid`` (never on ``ready``): no combinational loop through forks and joins.
@@ -86,16 +88,18 @@ UNBOUNDED = 1 << 30
 
 
 def is_streamed(g: Graph) -> bool:
-    """Does ``g`` get the block-level architecture of this module: a spatial op and
-    ``io: stream`` (pixel-streamed; with ``io: parallel`` a CNN is unrolled instead, see
-    :mod:`generator.passes.unroll`), or a graph without spatial ops that branches
-    (:func:`branches`: an MLP whose vectors are one beat each, forked, buffered and
-    joined as a streamed CNN's pixels are)?"""
+    """Does ``g`` get the pixel-streamed architecture (a spatial op and ``io: stream``;
+    with ``io: parallel`` a CNN is unrolled instead, see :mod:`generator.passes.unroll`)?"""
     from ...passes.unroll import io_type
 
-    if any(isinstance(n, SPATIAL_OPS) for n in g.nodes):
-        return io_type(g) == "stream"
-    return branches(g)
+    return io_type(g) == "stream" and any(isinstance(n, SPATIAL_OPS) for n in g.nodes)
+
+
+def block_level(g: Graph) -> bool:
+    """Is ``g`` built from the blocks of this module: pixel-streamed, or whole-vector
+    (an MLP, or an unrolled CNN: one beat per frame) with branches (:func:`branches`),
+    which are forked, buffered and joined as a streamed CNN's pixels are?"""
+    return is_streamed(g) or branches(g)
 
 
 def branches(g: Graph) -> bool:
@@ -201,6 +205,7 @@ class _Builder:
         self.streams: dict[str, Stream] = {}
         self.src: dict[str, list[str]] = {}  # tensor -> streams its users read, in order
         self.spatial: dict[str, bool] = {}
+        self.fused: set[str] = set()  # Quantize / Relu nodes built inside a shared conv
 
     def stream(self, name: str, elems: int, ft: Any, beats: int) -> str:
         if name in self.streams:
@@ -241,7 +246,7 @@ class _Builder:
     def node(self, n: Node) -> None:
         nm = ident(n.name)
         if isinstance(n, Input):
-            image = any(isinstance(m, SPATIAL_OPS) for m in self.g.nodes)
+            image = is_streamed(self.g)
             if image and len(n.output.shape) < 2:
                 raise RTLUnsupported("a streamed design needs an image input (rank 2 or 3)")
             self.spatial[n.output.name] = image  # else a vector per beat (a branched MLP)
@@ -250,6 +255,10 @@ class _Builder:
             self.publish(n.output, s)
             return
         ins = [self.take(t) for t in n.inputs]
+        if n.name in self.fused:  # requantizes each beat inside the conv before it
+            self.spatial[n.output.name] = False
+            self.publish(n.output, ins[0])
+            return
         t_in, t_out = n.inputs[0], n.output
         if isinstance(n, (Pool, GlobalPool)) and n["mode"] == "max" and (
                 t_out.ftype.width, t_out.ftype.frac, t_out.ftype.signed) != (
@@ -257,7 +266,21 @@ class _Builder:
             raise RTLUnsupported(f"layer {n.name}: max pooling into a different type "
                                  "(the RTL passes raw values through)")
         sp = self.spatial[t_in.name]
-        if isinstance(n, ELEMENTWISE):
+        if isinstance(n, SPATIAL_OPS) and not sp:  # an unrolled CNN: whole frames
+            from .plan import fused_requant, stage_of
+
+            st = stage_of(n, unrolled=True)
+            self.spatial[t_out.name] = False
+            u = fused_requant(st)
+            if u is not None:  # applied to each beat, as in a chain
+                st.info["fused"] = u
+                self.fused.add(u.name)
+                self.spatial[u.output.name] = False
+                s = self.tensor_stream(u.output)
+            else:
+                s = self.tensor_stream(t_out)
+            self.blocks.append(Block(nm, "unrolled", ins, [s], n, {"stage": st}))
+        elif isinstance(n, ELEMENTWISE):
             self.spatial[t_out.name] = sp
             s = self.tensor_stream(t_out)
             self.blocks.append(Block(nm, "wire", ins, [s], n))
@@ -348,9 +371,6 @@ class _Builder:
             sps = {self.spatial[t.name] for t in n.inputs}
             if len(sps) > 1:
                 raise RTLUnsupported(f"layer {n.name}: {n.OP} of an image and a vector")
-            if isinstance(n, Concat) and sps == {False} and len(t_out.shape) > 1:
-                raise RTLUnsupported(f"layer {n.name}: Concat of {len(t_out.shape)}-D vectors "
-                                     "(supported: images, and 1-D vectors)")
             self.spatial[t_out.name] = sps.pop()
             s = self.tensor_stream(t_out)
             self.blocks.append(Block(nm, "join", ins, [s], n,
