@@ -8,8 +8,9 @@ the estimate (``generator/estimate.py``) printed beside it as a ratio:
   the frontend builds them (the quantizer run on every input value);
 * ``nnfab_dense_folded`` with power-of-two weights (WMODE 2: a barrel shift and an
   add/subtract) at several shapes, reuse factors, exponent spans and input widths;
-* whole designs with branches (forks, FIFOs, Add / Concat joins): the test zoo's
-  ``residual_mlp`` fully parallel and folded at R 3, ``cnn_residual`` streamed.
+* whole designs with branches (forks, FIFOs; Add, Subtract, Maximum, Minimum, Average
+  and Concatenate joins): the test zoo's ``residual_mlp`` fully parallel and folded at
+  R 3, ``cnn_residual`` streamed.
 
 Takes about 6 minutes::
 

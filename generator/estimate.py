@@ -400,10 +400,13 @@ def _resources(s: Stage) -> dict[str, int]:
         r.update(folded_resources(s.info["schedule"], d.input.size, d.output.size,
                                   d.input.ftype, d.weights["weight"].ftype, d.output.ftype,
                                   lut_mults=d["multipliers"] == "lut"))
-    elif s.kind == "join" and s.info["op"] == "add":
-        # per element of a beat, an adder of the output width per input after the first
-        # (one LUT per bit beside the carry chain); a Concat is wiring
-        r["lut"] = s.info["elems"] * (len(n.inputs) - 1) * n.output.ftype.width
+    elif s.kind == "join" and s.info["op"] != "concat":
+        # per element of a beat and input after the first: an adder / subtractor of the
+        # output width (one LUT per bit beside the carry chain), or a max / min's compare
+        # (carry chain, a LUT per 2 bits) and its 2:1 select (a LUT per bit); Concat: wires
+        w = n.output.ftype.width
+        per = w + _cdiv(w, 2) if s.info["op"] in ("max", "min") else w
+        r["lut"] = s.info["elems"] * (len(n.inputs) - 1) * per
     elif s.kind in ("elementwise", "wire"):  # "wire": a block-level design's, per beat
         ti, to = n.input.ftype, n.output.ftype
         size = s.info.get("size", n.output.size)  # fused into a shared conv: per beat

@@ -519,6 +519,37 @@ class Add(Node):
             raise IRError(f"node {self.name}: Add needs >= 2 inputs of one shape")
 
 
+#: Merge modes: Keras Subtract, Maximum, Minimum, Average
+MERGE_MODES = ("sub", "max", "min", "avg")
+
+
+@op
+class Merge(Node):
+    """Element-wise merge of inputs of one shape, exact in the output type: ``sub`` (two
+    inputs: ``x0 - x1``), ``max`` / ``min``, or ``avg`` (the exact sum times ``2**-k``
+    of ``2**k`` inputs: the sum's raw value with ``k`` more fraction bits)."""
+
+    OP = "Merge"
+    ATTRS: ClassVar[dict[str, Attr]] = {"mode": Attr("str", required=True)}
+
+    def check(self) -> None:
+        mode, n = self.attrs["mode"], len(self.inputs)
+        if mode not in MERGE_MODES:
+            raise IRError(f"node {self.name}: Merge mode must be one of {', '.join(MERGE_MODES)}")
+        if len({tuple(t.shape) for t in self.inputs}) != 1 or n < 2:
+            raise IRError(f"node {self.name}: Merge needs >= 2 inputs of one shape")
+        if mode == "sub" and n != 2:
+            raise IRError(f"node {self.name}: Merge sub takes 2 inputs, got {n}")
+        if mode == "avg" and n & (n - 1):
+            raise IRError(f"node {self.name}: Merge avg takes a power-of-two count of inputs "
+                          f"(an exact shift), got {n}")
+
+    @property
+    def shift(self) -> int:
+        """``k``: an ``avg`` of ``2**k`` inputs is their sum with ``k`` more fraction bits."""
+        return (len(self.inputs) - 1).bit_length() if self.attrs["mode"] == "avg" else 0
+
+
 @op
 class Concat(Node):
     """Concatenation along the last (channel) axis; values are exact in the output type."""

@@ -28,6 +28,7 @@ from .ir import (
     Graph,
     Input,
     LeakyRelu,
+    Merge,
     Node,
     Pad,
     Pool,
@@ -265,6 +266,18 @@ def _upsample(node: Upsample, xs: list[Raw]) -> Raw:
 def _add(node: Add, xs: list[Raw]) -> Raw:
     f = node.output.ftype.frac
     return sum(x << (f - t.ftype.frac) for x, t in zip(xs, node.inputs))  # type: ignore[return-value]
+
+
+@kernel.register
+def _merge(node: Merge, xs: list[Raw]) -> Raw:
+    f = node.output.ftype.frac - node.shift  # an avg's sum has k fraction bits fewer
+    a = [x << (f - t.ftype.frac) for x, t in zip(xs, node.inputs)]
+    mode = node["mode"]
+    if mode == "sub":
+        return a[0] - a[1]
+    if mode in ("max", "min"):
+        return np.maximum.reduce(a) if mode == "max" else np.minimum.reduce(a)
+    return sum(a)  # type: ignore[return-value]
 
 
 @kernel.register

@@ -15,7 +15,7 @@ import math
 import os
 from typing import Any
 
-from .ir import Conv, Dense, Graph, Node, Threshold
+from .ir import Conv, Dense, Graph, Merge, Node, Threshold
 
 #: clock assumed for MAC/s when the project has no board
 DEFAULT_CLOCK_MHZ = 100.0
@@ -47,6 +47,8 @@ def layer_rows(g: Graph) -> list[dict[str, Any]]:
             r["reuse"] = n["reuse"]
             r["strategy"] = n["strategy"] if isinstance(n, Dense) else (
                 "resource" if int(n["reuse"]) > 1 else "latency")
+        if isinstance(n, Merge):
+            r["mode"] = n["mode"]
         if isinstance(n, Threshold):
             r["function"] = n["function"]
             r["thresholds"] = int(n.weights["thresholds"].data.size)
@@ -78,7 +80,8 @@ def text_table(rows: list[dict[str, Any]]) -> str:
         w = str(r.get("weights", "")) if "weights" in r else ""
         nz = str(r.get("nonzero", "")) if "nonzero" in r else ""
         sp = f"{100 * r['sparsity']:.0f}%" if "sparsity" in r else ""
-        out.append(f"{r['name']:<22}{r['op']:<11}{shape:<12}{r['type']:<36}{w:>8}{nz:>8}{sp:>7}")
+        op = f"{r['op']} {r['mode']}" if "mode" in r else r["op"]  # Merge sub / max / ...
+        out.append(f"{r['name']:<22}{op:<11}{shape:<12}{r['type']:<36}{w:>8}{nz:>8}{sp:>7}")
         if "weight_type" in r:
             out.append(f"{'':<22}{'':<11}{'':<12}weights {r['weight_type']}")
         if "thresholds" in r:

@@ -79,3 +79,18 @@ def float_model(zoo_dir: str) -> ZooModel:
 @pytest.fixture(scope="session")
 def example_model() -> str:
     return os.path.join(ROOT, "examples", "digits_mlp", "digits_mlp.h5")
+
+
+def estimate_near_yosys(g: Any, out: str, band: float = 0.3) -> None:
+    """``g``'s Verilog synthesised by Yosys ``synth_xilinx`` (xc7): DSP and BRAM18 equal
+    the estimate's, LUT and FF within ``band`` of it."""
+    from generator import estimate
+    from generator.backends import rtl
+
+    conf = rtl.write(g, out, None)
+    got = estimate.synth(os.path.join(out, "rtl"), conf["top"], conf["sources"], "xc7")
+    est = estimate.estimate(g)["total"]
+    print(g.name, {k: (est[k], got[k]) for k in ("lut", "ff", "dsp", "bram18")})
+    assert got["dsp"] == est["dsp"] and got["bram18"] == est["bram18"]
+    for k in ("lut", "ff"):
+        assert 1 - band <= est[k] / got[k] <= 1 + band, (k, est[k], got[k])

@@ -116,6 +116,22 @@ def test_unsupported_layer(capsys, tmp_path) -> None:
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".nnfab-")]
 
 
+def test_convert_notes_a_design_without_rtl(capsys, tmp_path) -> None:
+    """A design the RTL backend cannot build (a Softmax) converts, and convert says in one
+    line that it has no RTL view, and why."""
+    import tf_keras as keras
+
+    m = keras.Sequential([keras.layers.InputLayer(input_shape=(8,)),
+                          keras.layers.Dense(4, name="fc"), keras.layers.Softmax(name="soft")])
+    p = str(tmp_path / "m.h5")
+    m.save(p)
+    code, out, err = run(capsys, "convert", p, "-o", str(tmp_path / "o"), "--precision",
+                         "ap_fixed<16,6>")
+    assert code == 0, err
+    assert re.search(r"^note: no RTL view \(rtl/UNSUPPORTED\.txt\): layer soft_softmax: op "
+                     r"Softmax has no RTL implementation yet", out, re.MULTILINE), out
+
+
 def _convert_is_refused(capsys, tmp_path, model, pattern: str,
                         precision: str = "ap_fixed<16,6>") -> None:
     """``nnfab convert`` of ``model`` (saved as .h5; float parts at ``precision``) exits
@@ -222,7 +238,9 @@ def test_layer_option_not_converted_silently(capsys, tmp_path, layer, pattern) -
     ("shared_layer", (r"^nnfab: error: layer d \(Dense\) is called 2 times \(shared weights\); "
                       r"supported: each layer called once$")),
     ("multiply", (r"^nnfab: error: layer mul \(Multiply\) takes 2 inputs; supported layers of "
-                  r"several inputs: Add, Concatenate$")),
+                  r"several inputs: Add, Concatenate, Subtract, Maximum, Minimum, Average$")),
+    ("average3", (r"^nnfab: error: layer avg: Average of 3 inputs is not supported; supported: "
+                  r"2, 4, 8, \.\.\. inputs \(an exact shift\)$")),
 ])
 def test_graph_nnfab_cannot_build_is_refused(capsys, tmp_path, kind, pattern) -> None:
     """Several inputs or outputs, a layer called twice or an unsupported merge are refused in
@@ -239,8 +257,10 @@ def test_graph_nnfab_cannot_build_is_refused(capsys, tmp_path, kind, pattern) ->
     elif kind == "shared_layer":
         d = L.Dense(8, name="d")
         m = keras.Model(a, d(L.ReLU()(d(a))), name="m")
-    else:
+    elif kind == "multiply":
         m = keras.Model(a, L.Multiply(name="mul")([a, L.Dense(8)(a)]), name="m")
+    else:
+        m = keras.Model(a, L.Average(name="avg")([a, L.Dense(8)(a), L.Dense(8)(a)]), name="m")
     _convert_is_refused(capsys, tmp_path, m, pattern)
 
 

@@ -77,6 +77,46 @@ def test_threshold_ir_check(thr, lev, pattern) -> None:
         g.verify()
 
 
+@pytest.mark.parametrize("mode,n,pattern", [
+    ("sub", 3, r"^node m: Merge sub takes 2 inputs, got 3$"),
+    ("avg", 3, (r"^node m: Merge avg takes a power-of-two count of inputs \(an exact "
+                r"shift\), got 3$")),
+    ("mul", 2, r"^node m: Merge mode must be one of sub, max, min, avg$"),
+])
+def test_merge_ir_check(mode, n, pattern) -> None:
+    from generator.fixed import FixedType
+
+    g = ir.Graph("t")
+    t = g.add(ir.Input("x", [], shape=(4,)), FixedType(8, 4))
+    with pytest.raises(ir.IRError, match=pattern):
+        g.add(ir.Merge("m", [t] * n, mode=mode), FixedType(10, 5))
+        g.verify()
+
+
+def test_merge_types_hold_every_result() -> None:
+    """Merge output types are exact: every combination of the inputs' extreme values
+    (and zero) lands inside the inferred type, on its grid (an independent enumeration)."""
+    import itertools
+
+    from generator.fixed import FixedType
+    from generator.passes import run_pipeline
+
+    ta, tb = FixedType(6, 2, False), FixedType(5, 3, True)  # frac 4 and 2
+    for mode in ("sub", "max", "min", "avg"):
+        g = ir.Graph("t")
+        a = g.add(ir.Input("x", [], shape=(1,)), ta)
+        b = g.add(ir.Quantize("qb", [a]), tb)
+        m = g.add(ir.Merge("m", [a, b], mode=mode), FixedType(2, 2))
+        g.outputs = [m]
+        run_pipeline(g)
+        to = m.ftype
+        for va, vb in itertools.product([ta.min_raw, 0, ta.max_raw], [tb.min_raw, 0, tb.max_raw]):
+            x, y = va / 2**ta.frac, vb / 2**tb.frac
+            v = {"sub": x - y, "max": max(x, y), "min": min(x, y), "avg": (x + y) / 2}[mode]
+            raw = v * 2**to.frac
+            assert raw == int(raw) and to.min_raw <= raw <= to.max_raw, (mode, to, v)
+
+
 def test_ir_roundtrip_exact(zoo_q, tmp_path) -> None:
     g = convert(zoo_q.model)
     ir.save(g, str(tmp_path))

@@ -74,8 +74,8 @@ FOLDED = [
     ("mlp8", 7, None),  # 7 divides no layer's nonzero count: padded schedules
     ("pruned80", 4, None),
     ("pruned80", 7, None),
-    # +-1 / ternary weights: add/subtract datapath (WMODE 1), no multipliers
-    ("binary_net", 3, None),
+    # ternary weights: the add/subtract datapath (WMODE 1), no multipliers (binary_net's
+    # +-1 layers take the same datapath; it is simulated fully parallel, XNOR-popcount)
     ("ternary_net", 5, None),
     # power-of-two weights of several exponents (quantized_po2) and threshold activations
     ("threshold_mlp", 3, None),
@@ -197,11 +197,12 @@ def test_second_rtlsim_reuses_build(zoo_dir, tmp_path):
 # -- branches in whole-vector designs ---------------------------------------------------
 
 def test_branched_mlp_buffers_only_the_branches_a_join_waits_for(zoo_dir, tmp_path):
-    """residual_mlp's r1 feeds fc2, the Add and the Concatenate: a fork of three. The
-    branch into fc2 is wired through (a FIFO there would only add a cycle); the two that
-    wait at a join for fc2 (and fc3) get FIFOs, and each is as shallow as full rate allows:
-    one beat less and the cycle model's II grows or it deadlocks. (Bit- and cycle-exact
-    under idle and backpressure in Verilator, TLAST carried through: the zoo tests.)"""
+    """residual_mlp's r1 feeds fc2, fc4, the Add and the Concatenate: a fork of four. The
+    branches into fc2 and fc4 are wired through (a FIFO there would only add a cycle); the
+    two that wait at a join for fc2 (and fc3) get FIFOs, and each is as shallow as full
+    rate allows: one beat less and the cycle model's II grows or it deadlocks. (Bit- and
+    cycle-exact under idle and backpressure in Verilator, TLAST carried through: the zoo
+    tests.)"""
     from conftest import zoo_model
 
     from generator.backends.rtl.cycles import simulate
@@ -212,13 +213,14 @@ def test_branched_mlp_buffers_only_the_branches_a_join_waits_for(zoo_dir, tmp_pa
         g = convert(zm, strategy, reuse)
         sp = stream_plan(plan(g))
         fork = sp.block("fork_r1")
-        fifos = {sp.block(f"fifo_r1_{k}").outs[0]: sp.block(f"fifo_r1_{k}") for k in range(3)}
+        fifos = {sp.block(f"fifo_r1_{k}").outs[0]: sp.block(f"fifo_r1_{k}") for k in range(4)}
         users = {b.name: b.ins for b in sp.blocks if b.kind in ("pipe", "folded", "join")}
         into = {u: next(f for f in fifos if f in ins) for u, ins in users.items()
                 if any(f in ins for f in fifos)}
-        assert sorted(into) == ["add", "cat", "fc2"] and len(fork.outs) == 3
+        assert sorted(into) == ["add", "cat", "fc2", "fc4"] and len(fork.outs) == 4
         depth = {u: fifos[f].p["DEPTH"] for u, f in into.items()}
-        assert depth["fc2"] == 0 and depth["add"] > 0 and depth["cat"] > depth["add"]
+        assert depth["fc2"] == depth["fc4"] == 0
+        assert depth["add"] > 0 and depth["cat"] > depth["add"]
         ii = totals(plan(g))["ii_cycles"]
         assert ii == reuse
         for u in ("add", "cat"):
@@ -234,10 +236,13 @@ def test_branched_mlp_buffers_only_the_branches_a_join_waits_for(zoo_dir, tmp_pa
         rtl.write(g, out, None)
         with open(os.path.join(out, "rtl", "residual_mlp.v")) as fh:
             top = fh.read()
-        assert top.count("nnfab_fifo #(") == 2 and top.count("nnfab_fork #(") == 1
+        built = sorted(b.p["DEPTH"] for b in sp.blocks if b.kind == "fifo" and b.p["DEPTH"])
+        forked = [n.name for n in g.nodes if len(n.output.users) > 1]
+        assert top.count("nnfab_fifo #(") == len(built)
+        assert top.count("nnfab_fork #(") == len(forked) == 3  # r1, fc3's relu, q4
         assert "u_last" in top  # TLAST rides beside the vectors, as in a chain
         fifo_rows = [r for r in estimate.estimate(g)["layers"] if r["op"] == "FIFO"]
-        assert sorted(r["depth"] for r in fifo_rows) == sorted(depth[u] for u in ("add", "cat"))
+        assert sorted(r["depth"] for r in fifo_rows) == built
 
 
 def test_rtl_write_replaces_an_earlier_refusal(zoo_dir, tmp_path):
@@ -264,8 +269,8 @@ def test_skip_zeros_refused_in_a_branched_mlp(zoo_dir, tmp_path):
     out = str(tmp_path / "out")
     rtl.write(g, out, None)
     with pytest.raises(VerifyError, match=r"^layer fc3: skip_zeros is supported in "
-                       r"whole-vector designs without branches, not in streamed CNNs or MLPs "
-                       r"with branches$"):
+                       r"whole-vector designs without branches, not in streamed CNNs or "
+                       r"designs with branches$"):
         sim.run(g, out, zm.x[:2])
 
 

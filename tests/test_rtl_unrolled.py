@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pytest
@@ -121,7 +120,7 @@ def test_unrolled_zoo_bit_exact_and_cycle_exact(name, zoo_dir, tmp_path):
 #: a ternary conv after a folded one; strategy resource folds the whole-frame matrix
 #: onto multipliers, strategy latency shares constant-weight window kernels
 FOLDED = [("cnn_basic", {"c1": 7}, "resource"), ("cnn1d", {"c1": 3, "c2": 5}, "resource"),
-          ("cnn_basic", {"c1": 7}, "latency"), ("cnn1d", {"c1": 3, "c2": 5}, "latency"),
+          ("cnn1d", {"c1": 3, "c2": 5}, "latency"),
           ("cnn_pruned_gmax", {"c1": 4, "c2": 2}, "latency"),
           # branches: shared kernels on both convs of a residual block; a folded depthwise
           # conv beside a 1x1 one (its first frames enter early: the II is the steady state)
@@ -224,16 +223,7 @@ def test_unrolled_lut_ff_estimate_against_yosys(name, reuse, zoo_dir, tmp_path):
     max pool, dense): estimate within 30 % of Yosys synth_xilinx xc7, DSP and BRAM18
     exact. (The whole-frame folded conv is the folded Dense module, whose estimate
     test_estimate checks; Yosys takes over 15 minutes on it here.)"""
-    from conftest import zoo_model
+    from conftest import estimate_near_yosys, zoo_model
 
     g = convert(zoo_model(name, zoo_dir).model, reuse)
-    out = str(tmp_path / "out")
-    rtl.write(g, out, None)
-    with open(os.path.join(out, "sim", "sim.json")) as f:
-        conf = json.load(f)
-    got = estimate.synth(os.path.join(out, "rtl"), conf["top"], conf["sources"], "xc7")
-    est = estimate.estimate(g)["total"]
-    print(name, reuse, {k: (est[k], got[k]) for k in ("lut", "ff", "dsp", "bram18")})
-    assert got["dsp"] == est["dsp"] and got["bram18"] == est["bram18"]
-    for k in ("lut", "ff"):
-        assert 0.7 <= est[k] / got[k] <= 1.3, (reuse, k, est[k], got[k])
+    estimate_near_yosys(g, str(tmp_path / "out"), 0.3)

@@ -217,8 +217,9 @@ def threshold_mlp() -> Any:
 
 
 def residual_mlp() -> Any:
-    """Branches in an MLP: a residual Add around a dense block and a Concatenate that
-    reuses the first hidden layer (read by three layers), 30 % of the weights pruned."""
+    """Branches in an MLP: a residual Add around a dense block; Subtract, Maximum, Minimum
+    and Average of two 8-wide branches (unsigned and signed); a Concatenate that reuses
+    the first hidden layer (read by four layers); 30 % of the weights pruned."""
     keras, q = _layers()
     x_in = keras.layers.Input((12,), name="x")
     x = q.QActivation(q.quantized_bits(8, 2, alpha=1), name="q_in")(x_in)
@@ -230,10 +231,17 @@ def residual_mlp() -> Any:
     y = q.QActivation(q.quantized_bits(6, 2, alpha=1), name="q2")(y)
     z = keras.layers.Add(name="add")([h, y])
     z = q.QActivation(q.quantized_relu(6, 2), name="r2")(z)
-    z = q.QDense(8, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
+    a = q.QDense(8, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
                  bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="fc3",
                  activation=q.quantized_relu(6, 2))(z)
-    c = keras.layers.Concatenate(name="cat")([z, h])
+    b = q.QDense(8, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
+                 bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="fc4")(h)
+    b = q.QActivation(q.quantized_bits(5, 1, alpha=1), name="q4")(b)
+    d = keras.layers.Subtract(name="sub")([a, b])
+    m = keras.layers.Maximum(name="max")([a, b])
+    n = keras.layers.Minimum(name="min")([a, b])
+    v = keras.layers.Average(name="avg")([d, m])
+    c = keras.layers.Concatenate(name="cat")([v, n, h])
     out = q.QDense(5, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
                    bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="out")(c)
     return keras.Model(x_in, out, name="residual_mlp")

@@ -59,6 +59,8 @@ from ..ir import (
     Graph,
     Input,
     LeakyRelu,
+    Merge,
+    Node,
     Pad,
     Pool,
     Quantize,
@@ -90,11 +92,14 @@ SUPPORTED_LAYERS = (
     "InputLayer, Dense, QDense, Conv1D, Conv2D, QConv1D, QConv2D, DepthwiseConv1D/2D, "
     "QDepthwiseConv2D, SeparableConv1D/2D, QSeparableConv1D/2D, MaxPooling1D/2D, AveragePooling1D/2D, GlobalAveragePooling1D/2D, "
     "GlobalMaxPooling1D/2D, ZeroPadding1D/2D, UpSampling1D/2D, Add, Concatenate, "
+    "Subtract, Maximum, Minimum, Average (of 2^k inputs), "
     "QActivation, Activation (linear, relu, sigmoid, tanh, softmax), ReLU (plain), "
     "LeakyReLU (alpha a power of two), Softmax, "
     "BatchNormalization, QBatchNormalization, "
     "Dropout, Flatten, Reshape"
 )
+#: Keras merge layers built as ir.Merge (their mode)
+MERGE_LAYERS = {"Subtract": "sub", "Maximum": "max", "Minimum": "min", "Average": "avg"}
 #: activation quantisers built as exact thresholds (ir.Threshold): each is checked to be
 #: non-decreasing over its input's values
 THRESHOLD_QUANTIZERS = ("quantized_tanh", "quantized_sigmoid", "quantized_relu_po2",
@@ -803,8 +808,16 @@ class _Builder:
         name = layer.name
         if c == "Concatenate" and int(layer.axis) not in (-1, len(ins[0].shape)):
             raise FrontendError(f"layer {name}: Concatenate supports the channel axis (-1) only")
-        cls = Add if c == "Add" else Concat
-        self.add_exact(cls(self.uniq(name), ins, source=name), float32_source=True)
+        if c in MERGE_LAYERS:
+            mode = MERGE_LAYERS[c]
+            n = len(ins)
+            if mode == "avg" and n & (n - 1):
+                raise FrontendError(f"layer {name}: Average of {n} inputs is not supported; "
+                                    "supported: 2, 4, 8, ... inputs (an exact shift)")
+            node: Node = Merge(self.uniq(name), ins, mode=mode, source=name)
+        else:
+            node = (Add if c == "Add" else Concat)(self.uniq(name), ins, source=name)
+        self.add_exact(node, float32_source=True)
 
     def batchnorm(self, layer: Any) -> None:
         name = layer.name
@@ -932,11 +945,12 @@ class _Builder:
             self.x = ins[0]
             if c == "QActivation" and self.fused == layer.name:
                 self.fused = None  # applied with the activation before it
-            elif c in ("Add", "Concatenate"):
+            elif c in ("Add", "Concatenate", *MERGE_LAYERS):
                 self.merge(layer, c, ins)
             elif len(ins) != 1:
                 raise FrontendError(f"layer {layer.name} ({c}) takes {len(ins)} inputs; supported "
-                                    "layers of several inputs: Add, Concatenate")
+                                    "layers of several inputs: Add, Concatenate, "
+                                    f"{', '.join(MERGE_LAYERS)}")
             else:
                 self.layer(layer, c)
             assert self.x is not None

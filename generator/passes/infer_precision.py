@@ -24,6 +24,7 @@ from ..ir import (
     Dense,
     GlobalPool,
     Graph,
+    Merge,
     Node,
     Pad,
     Pool,
@@ -77,7 +78,20 @@ def _sum_type(n: Add) -> FixedType:
     return type_for_range(lo, hi, f)
 
 
-def _union_type(n: Concat) -> FixedType:
+def _merge_type(n: Merge) -> FixedType:
+    """The exact type of a Merge: a difference's range, the inputs' union for max / min,
+    an avg's sum type with ``k`` more fraction bits."""
+    if n["mode"] in ("max", "min"):
+        return _union_type(n)
+    f = max(t.ftype.frac for t in n.inputs)
+    lo = [t.ftype.min_raw << (f - t.ftype.frac) for t in n.inputs]
+    hi = [t.ftype.max_raw << (f - t.ftype.frac) for t in n.inputs]
+    if n["mode"] == "sub":
+        return type_for_range(lo[0] - hi[1], hi[0] - lo[1], f)
+    return type_for_range(sum(lo), sum(hi), f + n.shift)
+
+
+def _union_type(n: Concat | Merge) -> FixedType:
     f = max(t.ftype.frac for t in n.inputs)
     lo = min(t.ftype.min_raw << (f - t.ftype.frac) for t in n.inputs)
     hi = max(t.ftype.max_raw << (f - t.ftype.frac) for t in n.inputs)
@@ -89,6 +103,8 @@ def _derived_type(n: Node) -> FixedType | None:
         return _sum_type(n)
     if isinstance(n, Concat):
         return _union_type(n)
+    if isinstance(n, Merge):
+        return _merge_type(n)
     if isinstance(n, (Pad, Upsample)) or (isinstance(n, (Pool, GlobalPool)) and n["mode"] == "max"):
         t = n.input.ftype
         return FixedType(t.width, t.integer, t.signed)

@@ -79,6 +79,18 @@ inline void mac_shift(Tacc& acc, const Tx& x, int code) {
     }
 }
 
+// The larger / smaller of a and b in T, which holds both exactly (a Merge max / min).
+template <class T, class A, class B>
+inline T max_of(const A& a, const B& b) {
+#pragma HLS INLINE
+    return a > b ? T(a) : T(b);
+}
+template <class T, class A, class B>
+inline T min_of(const A& a, const B& b) {
+#pragma HLS INLINE
+    return a < b ? T(a) : T(b);
+}
+
 // clip(v, 0, size - 1): the index rule shared by every view (reference.table_index).
 inline ap_slong clip_index(ap_slong v, ap_slong size) {
 #pragma HLS INLINE

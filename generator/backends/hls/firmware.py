@@ -45,6 +45,7 @@ from ...ir import (
     Graph,
     Input,
     LeakyRelu,
+    Merge,
     Node,
     Pad,
     Pool,
@@ -236,7 +237,8 @@ def layer_data(node: Node, ctx: Ctx) -> dict[str, Any]:
     """Template data of one node's layer function (dispatch on the op class)."""
     raise HlsError(
         f"layer {node.name}: the HLS backend has no kernel for op {node.OP}; supported: "
-        "Dense, Conv, Pool, GlobalPool, Pad, Upsample, Add, Concat, Quantize, Relu, LeakyRelu, "
+        "Dense, Conv, Pool, GlobalPool, Pad, Upsample, Add, Merge, Concat, Quantize, Relu, "
+        "LeakyRelu, "
         "Binarize, Ternarize, Threshold, Table, Softmax, ScaleShift, Reshape"
     )
 
@@ -584,6 +586,28 @@ def _upsample(node: Upsample, ctx: Ctx) -> dict[str, Any]:
 @layer_data.register
 def _add(node: Add, ctx: Ctx) -> dict[str, Any]:
     return _base(node, ctx, "add")
+
+
+@layer_data.register
+def _merge(node: Merge, ctx: Ctx) -> dict[str, Any]:
+    d = _base(node, ctx, "merge")
+    d["expr_word"] = _merge_expr(node, [f"a{k}.v[ch]" for k in range(len(d["ins"]))],
+                                 d["out_type"])
+    d["expr_array"] = _merge_expr(node, [f"{i['name']}[i]" for i in d["ins"]], d["out_type"])
+    return d
+
+
+def _merge_expr(node: Merge, xs: list[str], out_type: str) -> str:
+    """C++ of one element of a Merge over operands ``xs`` (exact in ``out_type``)."""
+    mode, k = node["mode"], node.shift
+    if mode == "sub":
+        return f"{xs[0]} - {xs[1]}"
+    if mode == "avg":  # times 2^-k, an ap_ufixed<k, 0> holding it exactly
+        return f"({' + '.join(xs)}) * ap_ufixed<{k}, 0>({0.5 ** k!r})"
+    e = xs[0]
+    for x in xs[1:]:
+        e = f"nnfab::{mode}_of<{out_type}>({e}, {x})"
+    return e
 
 
 @layer_data.register

@@ -546,17 +546,33 @@ def _join(o: _Lines, blk: Block, sp: StreamPlan) -> None:
     ch = sp.streams[y].elems  # channels of a pixel, or a whole vector
     aw = to.width
 
-    def elem(a: str, t: FixedType, k: int) -> str:
+    def elem(a: str, t: FixedType, k: int, less: int = 0) -> str:
+        """Element ``k`` of beat ``a`` sign-extended to ``aw`` bits and aligned to the
+        output's fraction bits (``less`` fewer: an avg's sum)."""
         ext = f"{a}_d[{k * t.width + t.width - 1}]" if t.signed else "1'b0"
         e = f"{{{{{aw - t.width}{{{ext}}}}}, {a}_d[{k * t.width} +: {t.width}]}}" \
             if aw > t.width else f"{a}_d[{k * t.width} +: {t.width}]"
-        sh = to.frac - t.frac
+        sh = to.frac - less - t.frac
         return f"({e} << {sh})" if sh else e
 
-    if blk.p["op"] == "add":
+    op = blk.p["op"]
+    if op in ("add", "avg", "sub"):  # an avg's sum is read with k more fraction bits
+        sign = " - " if op == "sub" else " + "
+        k_avg = n.shift if op == "avg" else 0
         for k in range(ch):
-            terms = " + ".join(elem(a, t.ftype, k) for a, t in zip(ins, n.inputs))
+            terms = sign.join(elem(a, t.ftype, k, k_avg) for a, t in zip(ins, n.inputs))
             o(f"    assign {y}_d[{k * aw} +: {aw}] = {terms};")
+    elif op in ("max", "min"):  # compares of the aligned values (signed if the type is)
+        cmp = ">" if op == "max" else "<"
+        sg = "signed " if to.signed else ""
+        for k in range(ch):
+            e = elem(ins[0], n.inputs[0].ftype, k)
+            for i, (a, t) in enumerate(zip(ins[1:], n.inputs[1:])):
+                v = f"{y}_m{i}_{k}"
+                o(f"    wire {sg}[{aw - 1}:0] {v}_a = {e};")
+                o(f"    wire {sg}[{aw - 1}:0] {v}_b = {elem(a, t.ftype, k)};")
+                e = f"(({v}_b {cmp} {v}_a) ? {v}_b : {v}_a)"
+            o(f"    assign {y}_d[{k * aw} +: {aw}] = {e};")
     else:  # along the channels of each of the beat's positions (a pixel, or a frame's)
         cout = n.output.shape[-1]
         base = 0

@@ -413,7 +413,7 @@ def plan(g: Graph) -> list[Stage]:
             if d["skip_zeros"]:
                 raise RTLUnsupported(
                     f"layer {d.name}: skip_zeros is supported in whole-vector designs "
-                    "without branches, not in streamed CNNs or MLPs with branches")
+                    "without branches, not in streamed CNNs or designs with branches")
         sp = build(g)
         stages = []
         for n in g.nodes:
@@ -422,8 +422,7 @@ def plan(g: Graph) -> list[Stage]:
                 host = next(b for b in sp.blocks if b.kind == "unrolled"
                             and b.p["stage"].info.get("fused") is n)
                 stages.append(Stage(n, "elementwise", 0, 1, {
-                    "fused_into": host.node.name,
-                    "size": host.p["stage"].info["instances"] * host.node.output.shape[-1]}))
+                    "fused_into": host.node.name, "size": _beat_size(host.p["stage"])}))
                 continue
             main = blks[-1]
             lat = sum(_block_latency(b) for b in blks)
@@ -470,6 +469,11 @@ def fused_requant(s: Stage) -> Node | None:
     return users[0] if len(users) == 1 and isinstance(users[0], (Quantize, Relu)) else None
 
 
+def _beat_size(s: Stage) -> int:
+    """Elements a shared-kernel conv stage computes per beat (its ``k`` pixels)."""
+    return int(s.info["instances"]) * s.node.output.shape[-1]
+
+
 def _fuse_requant(stages: list[Stage]) -> None:
     """A Quantize / Relu right after a shared-kernel Conv is applied to each beat's
     ``k`` pixels before they are collected (``k x F`` requantizers instead of one per
@@ -482,8 +486,7 @@ def _fuse_requant(stages: list[Stage]) -> None:
         if u is not None:
             e = by_node[u.name]
             s.info["fused"] = e.node
-            e.info.update({"fused_into": s.node.name,
-                           "size": s.info["instances"] * s.node.output.shape[-1]})
+            e.info.update({"fused_into": s.node.name, "size": _beat_size(s)})
 
 
 def _block_latency(b: Any) -> int:

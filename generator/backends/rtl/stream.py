@@ -41,7 +41,8 @@ Blocks (``kind``) and their Verilog (``lib/``):
 * ``fork``     ``nnfab_fork``: a tensor with several users; each user gets the beat once;
 * ``fifo``     ``nnfab_fifo``: on every fork output (depth: see :func:`size_fifos`; depth 0
   is no FIFO, the fork output wired through);
-* ``join``     Add (aligned exact sum) / Concat of beats that arrive together: comb.;
+* ``join``     Add (aligned exact sum), Merge (difference, max, min, sum with ``k`` more
+  fraction bits) / Concat of beats that arrive together: comb.;
 * ``unrolled`` a layer of an unrolled CNN with branches (io parallel, one beat per
   frame): the module of its whole-frame stage (:func:`.plan.stage_of`).
 
@@ -67,6 +68,7 @@ from ...ir import (
     Graph,
     Input,
     LeakyRelu,
+    Merge,
     Node,
     Pad,
     Pool,
@@ -367,19 +369,20 @@ class _Builder:
             s = self.tensor_stream(t_out)
             self.blocks.append(Block(nm, "gpool", ins, [s], n,
                                      {"N": self.streams[ins[0]].beats}))
-        elif isinstance(n, (Add, Concat)):
+        elif isinstance(n, (Add, Merge, Concat)):
             sps = {self.spatial[t.name] for t in n.inputs}
             if len(sps) > 1:
                 raise RTLUnsupported(f"layer {n.name}: {n.OP} of an image and a vector")
             self.spatial[t_out.name] = sps.pop()
             s = self.tensor_stream(t_out)
             self.blocks.append(Block(nm, "join", ins, [s], n,
-                                     {"op": "add" if isinstance(n, Add) else "concat",
+                                     {"op": "add" if isinstance(n, Add) else n["mode"]
+                                      if isinstance(n, Merge) else "concat",
                                       "elems": self.streams[s].elems}))
         else:
             raise RTLUnsupported(
                 f"layer {n.name}: op {n.OP} has no streamed RTL implementation; supported: "
-                "Conv, Pool, GlobalPool, Pad, Upsample, Add, Concat, Dense, Quantize, Relu, "
+                "Conv, Pool, GlobalPool, Pad, Upsample, Add, Merge, Concat, Dense, Quantize, Relu, "
                 "LeakyRelu, Binarize, Ternarize, Threshold, Table, Flatten (use the HLS view)")
         self.publish(t_out, s)
 
