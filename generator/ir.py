@@ -549,6 +549,11 @@ class Merge(Node):
         """``k``: an ``avg`` of ``2**k`` inputs is their sum with ``k`` more fraction bits."""
         return (len(self.inputs) - 1).bit_length() if self.attrs["mode"] == "avg" else 0
 
+    def align(self, t: Tensor) -> int:
+        """Left shift of input ``t``'s raw values onto the grid the merge computes on: the
+        output's fraction bits, less ``k`` for an ``avg`` (whose sum is then read as is)."""
+        return self.output.ftype.frac - self.shift - t.ftype.frac
+
 
 @op
 class Concat(Node):

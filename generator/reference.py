@@ -270,8 +270,7 @@ def _add(node: Add, xs: list[Raw]) -> Raw:
 
 @kernel.register
 def _merge(node: Merge, xs: list[Raw]) -> Raw:
-    f = node.output.ftype.frac - node.shift  # an avg's sum has k fraction bits fewer
-    a = [x << (f - t.ftype.frac) for x, t in zip(xs, node.inputs)]
+    a = [x << node.align(t) for x, t in zip(xs, node.inputs)]
     mode = node["mode"]
     if mode == "sub":
         return a[0] - a[1]

@@ -47,7 +47,7 @@ def write(g: Graph, out: str, cfg: Any = None) -> dict[str, Any]:
     try:
         stages = plan(g)
         sp = stream_plan(stages)
-        top, files = emit.render_stream(g, sp) if sp is not None else emit.render(g, stages)
+        top, files = emit.render_stream(g, stages) if sp is not None else emit.render(g, stages)
     except RTLUnsupported as e:
         with open(os.path.join(rtl, UNSUPPORTED), "w") as f:
             f.write(str(e) + "\n")

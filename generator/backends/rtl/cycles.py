@@ -380,16 +380,6 @@ def frame_stats(in_cycles: list[int], out_cycles: list[int], in_beats: int,
     }
 
 
-def _frame_work(b: Block, sp: StreamPlan) -> int:
-    """Cycles block ``b`` can spend on one frame at most, beyond one per beat: a folded
-    layer's R per input beat, an unrolled layer's II and latency, a pipeline's depth."""
-    if b.kind == "folded":
-        return int(b.p["R"]) * sp.streams[b.ins[0]].beats
-    if b.kind == "unrolled":
-        return int(b.p["stage"].ii) + int(b.p["stage"].latency)
-    return int(b.p["S"]) if b.kind == "pipe" else 0
-
-
 def simulate(sp: StreamPlan, frames: int = TIMING_FRAMES, max_cycles: int | None = None
              ) -> Result:
     """Stream ``frames`` frames at full rate through the control of ``sp``."""
@@ -401,9 +391,13 @@ def simulate(sp: StreamPlan, frames: int = TIMING_FRAMES, max_cycles: int | None
     ins: list[int] = []
     outs: list[int] = []
     src, dst = "s_axis", sp.output
-    if max_cycles is None:  # well above what any frame can take (else a deadlock)
+    if max_cycles is None:  # well above what any frame can take (else a deadlock): a
+        # block's latency per input beat bounds its cycles per beat (a folded layer's R)
+        from .plan import block_latency
+
         max_cycles = 1000 + 50 * n_in * max(1, max(s.beats for s in sp.streams.values())) + (
-            4 * frames * sum(_frame_work(b, sp) for b in sp.blocks))
+            4 * frames * sum(block_latency(b) * sp.streams[b.ins[0]].beats
+                             for b in sp.blocks if b.ins[0] in sp.streams))
     cycle = 0
     rev = blks[::-1]
     while len(outs) < n_out:

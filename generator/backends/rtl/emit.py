@@ -16,6 +16,7 @@ from ...ir import (
     Dense,
     Graph,
     LeakyRelu,
+    Merge,
     Node,
     Quantize,
     Relu,
@@ -34,8 +35,9 @@ from .plan import (
     csd,
     fifo_aw,
     ident,
+    stream_plan,
 )
-from .stream import Block, StreamPlan, conv_matrix
+from .stream import Block, conv_matrix
 
 
 def hexlit(width: int, value: int) -> str:
@@ -533,7 +535,7 @@ def _bitvec(bits: list[bool]) -> str:
     return hexlit(len(bits), v)
 
 
-def _join(o: _Lines, blk: Block, sp: StreamPlan) -> None:
+def _join(o: _Lines, blk: Block) -> None:
     n = blk.node
     assert n is not None
     to = n.output.ftype
@@ -543,34 +545,34 @@ def _join(o: _Lines, blk: Block, sp: StreamPlan) -> None:
     o(f"    assign {y}_v = {vs};")
     for a in ins:
         o(f"    assign {a}_r = {y}_r & {y}_v;")
-    ch = sp.streams[y].elems  # channels of a pixel, or a whole vector
+    ch = blk.p["elems"]  # channels of a pixel, or a whole vector
     aw = to.width
 
-    def elem(a: str, t: FixedType, k: int, less: int = 0) -> str:
-        """Element ``k`` of beat ``a`` sign-extended to ``aw`` bits and aligned to the
-        output's fraction bits (``less`` fewer: an avg's sum)."""
+    def elem(a: str, x: Any, k: int) -> str:
+        """Element ``k`` of beat ``a`` (input tensor ``x``) sign-extended to ``aw`` bits and
+        aligned: to the output's fraction bits, or a Merge's own grid (:meth:`Merge.align`)."""
+        t = x.ftype
         ext = f"{a}_d[{k * t.width + t.width - 1}]" if t.signed else "1'b0"
         e = f"{{{{{aw - t.width}{{{ext}}}}}, {a}_d[{k * t.width} +: {t.width}]}}" \
             if aw > t.width else f"{a}_d[{k * t.width} +: {t.width}]"
-        sh = to.frac - less - t.frac
+        sh = n.align(x) if isinstance(n, Merge) else to.frac - t.frac
         return f"({e} << {sh})" if sh else e
 
     op = blk.p["op"]
     if op in ("add", "avg", "sub"):  # an avg's sum is read with k more fraction bits
         sign = " - " if op == "sub" else " + "
-        k_avg = n.shift if op == "avg" else 0
         for k in range(ch):
-            terms = sign.join(elem(a, t.ftype, k, k_avg) for a, t in zip(ins, n.inputs))
+            terms = sign.join(elem(a, t, k) for a, t in zip(ins, n.inputs))
             o(f"    assign {y}_d[{k * aw} +: {aw}] = {terms};")
     elif op in ("max", "min"):  # compares of the aligned values (signed if the type is)
         cmp = ">" if op == "max" else "<"
         sg = "signed " if to.signed else ""
         for k in range(ch):
-            e = elem(ins[0], n.inputs[0].ftype, k)
+            e = elem(ins[0], n.inputs[0], k)
             for i, (a, t) in enumerate(zip(ins[1:], n.inputs[1:])):
                 v = f"{y}_m{i}_{k}"
                 o(f"    wire {sg}[{aw - 1}:0] {v}_a = {e};")
-                o(f"    wire {sg}[{aw - 1}:0] {v}_b = {elem(a, t.ftype, k)};")
+                o(f"    wire {sg}[{aw - 1}:0] {v}_b = {elem(a, t, k)};")
                 e = f"(({v}_b {cmp} {v}_a) ? {v}_b : {v}_a)"
             o(f"    assign {y}_d[{k * aw} +: {aw}] = {e};")
     else:  # along the channels of each of the beat's positions (a pixel, or a frame's)
@@ -581,25 +583,14 @@ def _join(o: _Lines, blk: Block, sp: StreamPlan) -> None:
             for p in range(ch // cout):
                 for k in range(c):
                     o(f"    assign {y}_d[{(p * cout + base + k) * aw} +: {aw}] = "
-                      f"{elem(a, t.ftype, p * c + k)};")
+                      f"{elem(a, t, p * c + k)};")
             base += c
 
 
-def _frames_held(sp: StreamPlan) -> int:
-    """A bound on the frames a design of one-beat frames holds at once: the skid
-    buffer's two, a pipeline's stages and output register, a folded layer's input latch,
-    accumulation and output, a FIFO's depth and output register, and a margin."""
-    held = 3
-    for b in sp.blocks:
-        held += {"pipe": int(b.p.get("S", 0)) + 1, "folded": 4,
-                 "fifo": int(b.p.get("DEPTH", 0)) + 1}.get(b.kind, 0)
-        if b.kind == "unrolled":
-            held += int(b.p["stage"].latency) + 3
-    return held
-
-
-def render_stream(g: Graph, sp: StreamPlan) -> tuple[str, dict[str, str]]:
-    """Top module name and generated files of a streamed design (see :mod:`.stream`)."""
+def render_stream(g: Graph, stages: list[Stage]) -> tuple[str, dict[str, str]]:
+    """Top module name and generated files of a block-level design (see :mod:`.stream`;
+    ``stages`` from :func:`.plan.plan`, the block plan in ``stages[0]``)."""
+    sp = stream_plan(stages)
     top = ident(g.name)
     files: dict[str, str] = {}
     tin, tout = g.inputs[0], g.outputs[0]
@@ -736,7 +727,7 @@ def render_stream(g: Graph, sp: StreamPlan) -> tuple[str, dict[str, str]]:
               f"(.clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), .in_ready({a}_r), "
               f".y({y}_d), .out_valid({y}_v), .out_ready({y}_r));")
         elif k == "join":
-            _join(o, blk, sp)
+            _join(o, blk)
         else:  # pragma: no cover
             raise AssertionError(k)
     yo = sp.output
@@ -747,7 +738,7 @@ def render_stream(g: Graph, sp: StreamPlan) -> tuple[str, dict[str, str]]:
     o(f"    assign {yo}_r = m_axis_tready;")
     if vectors:
         o("    // TLAST travels beside the datapath in a FIFO (frames stay in order)")
-        o(f"    nnfab_fifo_bit #(.AW({clog2(_frames_held(sp) + 1)})) u_last (.clk(clk), "
+        o(f"    nnfab_fifo_bit #(.AW({fifo_aw(stages)})) u_last (.clk(clk), "
           ".rst(rst), .push(s_axis_tvalid & s_axis_tready), .din(s_axis_tlast), "
           ".pop(m_axis_tvalid & m_axis_tready), .dout(m_axis_tlast));")
     elif so.beats > 1:

@@ -425,7 +425,7 @@ def plan(g: Graph) -> list[Stage]:
                     "fused_into": host.node.name, "size": _beat_size(host.p["stage"])}))
                 continue
             main = blks[-1]
-            lat = sum(_block_latency(b) for b in blks)
+            lat = sum(block_latency(b) for b in blks)
             kind = main.kind if main.kind != "pipe" else f"{main.p['impl']}_parallel"
             info = dict(main.p)
             info["blocks"] = [b.name for b in blks]
@@ -489,7 +489,7 @@ def _fuse_requant(stages: list[Stage]) -> None:
             e.info.update({"fused_into": s.node.name, "size": _beat_size(s)})
 
 
-def _block_latency(b: Any) -> int:
+def block_latency(b: Any) -> int:
     """Cycles a block adds to a beat passing at full rate (pipeline depth)."""
     return {"skid": 1, "wire": 0, "join": 0, "fork": 0, "fifo": int(b.p.get("DEPTH", 1) > 0),
             "window": 1, "gpool": 1,
@@ -525,8 +525,12 @@ def totals(stages: list[Stage]) -> dict[str, int]:
 
 
 def fifo_aw(stages: list[Stage]) -> int:
-    """log2 depth of the TLAST side-band FIFO: above the vectors the design can hold."""
+    """log2 depth of the TLAST side-band FIFO: above the vectors the design can hold
+    (a block-level design's fork FIFOs hold up to their depth besides its stages)."""
     hold = 2 + 1  # skid buffer + margin
+    sp = stream_plan(stages)
+    if sp is not None:
+        hold += sum(int(b.p["DEPTH"]) for b in sp.blocks if b.kind == "fifo")
     for s in stages:
         if s.kind in ("dense_parallel", "conv_unrolled", "pool_unrolled"):
             hold += s.latency
