@@ -1,4 +1,5 @@
-"""The LUT estimates of threshold activations and shift-folded po2 layers against Yosys.
+"""The LUT (and FF, DSP) estimates of threshold activations, folded layers and designs
+with branches against Yosys.
 
 Each design is synthesised with Yosys ``synth_xilinx -family xc7`` in the same run and
 the estimate (``generator/estimate.py``) printed beside it as a ratio:
@@ -8,13 +9,15 @@ the estimate (``generator/estimate.py``) printed beside it as a ratio:
   the frontend builds them (the quantizer run on every input value);
 * ``nnfab_dense_folded`` with power-of-two weights (WMODE 2: a barrel shift and an
   add/subtract) at several shapes, reuse factors, exponent spans and input widths;
+* folded MLPs of the test zoo (8-bit at R 3: a short LUT ROM whose word registers
+  merge; 80 % pruned; 2-bit weights);
 * whole designs with branches (forks, FIFOs; Add, Subtract, Maximum, Minimum, Average
   and Concatenate joins): the test zoo's ``residual_mlp`` fully parallel and folded at
   R 3, ``cnn_residual`` streamed.
 
 Takes about 6 minutes::
 
-    .venv/bin/python benchmarks/estimate_vs_yosys.py [--only threshold|po2|branches]
+    .venv/bin/python benchmarks/estimate_vs_yosys.py [--only threshold|po2|folded|branches]
 """
 
 from __future__ import annotations
@@ -89,18 +92,20 @@ def measure(label: str, g: Graph) -> float:
         res = estimate.synth(os.path.join(out, "rtl"), conf["top"], conf["sources"], "xc7")
     est = estimate.estimate(g)["total"]
     ratio = est["lut"] / max(1, res["lut"])
-    print(f"| {label} | {res['lut']} | {est['lut']} | {ratio:.2f} | {res['dsp']} | "
-          f"{time.time() - t0:.0f} s |", flush=True)
+    print(f"| {label} | {res['lut']} | {est['lut']} | {ratio:.2f} | {res['ff']} | "
+          f"{est['ff']} | {est['ff'] / max(1, res['ff']):.2f} | {res['dsp']} | "
+          f"{est['dsp']} | {time.time() - t0:.0f} s |", flush=True)
     return ratio
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", choices=["threshold", "po2", "branches"])
+    ap.add_argument("--only", choices=["threshold", "po2", "folded", "branches"])
     args = ap.parse_args()
     ratios = []
-    print("| design | Yosys LUT | estimate LUT | estimate / Yosys | Yosys DSP | synth |")
-    print("|---|---|---|---|---|---|")
+    print("| design | Yosys LUT | estimate LUT | estimate / Yosys | Yosys FF | estimate FF | "
+          "estimate / Yosys | Yosys DSP | estimate DSP | synth |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     if args.only in (None, "threshold"):
         import qkeras as q
 
@@ -126,6 +131,11 @@ def main() -> None:
                                               (16, 16, 8, 8, 12)]:
             ratios.append(measure(f"po2 {n_in}->{n_out}, {span} exponents, R={reuse}, "
                                   f"{xw}-bit inputs", po2_graph(n_in, n_out, span, reuse, xw)))
+    if args.only in (None, "folded"):
+        for label, name, reuse in [("mlp8 folded R=3", "mlp8", 3),
+                                   ("pruned80 folded R=4", "pruned80", 4),
+                                   ("w2_qbits_act folded R=4", "w2_qbits_act", 4)]:
+            ratios.append(measure(label, zoo_graph(name, strategy="resource", reuse=reuse)))
     if args.only in (None, "branches"):
         for label, name, opts in [
             ("residual_mlp fully parallel", "residual_mlp", {}),

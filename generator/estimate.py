@@ -29,7 +29,8 @@ Resources (estimates; the rules, per layer):
   operands are at least 2 bits wide (Yosys ``synth_xilinx`` mapping thresholds). A
   fully parallel Dense has no multipliers at all (each nonzero weight is a shift-add
   over its canonical signed digits), so it uses 0 DSP; a folded Dense has ``M``
-  multipliers of ``(x width + 1) x (w width + 1)`` bits.
+  multipliers of ``(x width + 1) x (w width + 1)`` bits as written, one bit fewer per
+  signed operand after synthesis (:func:`operand_bits`).
 * LUT: a fully parallel Dense (or Conv) costs ``MAC_LUT_PER_BIT`` LUTs per adder bit
   of its shift-add products and adder trees (:func:`mac_adder_bits`: each adder counted
   over the bits where both operands can be nonzero); a folded Dense
@@ -51,7 +52,10 @@ Resources (estimates; the rules, per layer):
 * BRAM18: the SRAM tiling pass's plan (:mod:`generator.passes.tiling`): a ROM stays in
   LUTs (one LUT6 per bit and 64 words) while that is cheaper than its block-RAM tiles by Yosys's
   cost rule, else the cheapest RAMB18/RAMB36 aspect ratio, counted in BRAM18 units.
-* FF: every pipeline register bit.
+* FF: every pipeline register bit, less what synthesis folds away: a BRAM holds its
+  word register and a DSP48 its product register; a LUT ROM's word registers are its
+  distinct varying bit columns (a short ROM has few functions of its address: the
+  8-bit mlp8 folded at R=3, 2.7 k FF by Yosys, was estimated 7.1 k, is 2.7 k).
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -92,6 +97,14 @@ def _cdiv(a: int, b: int) -> int:
 def is_dsp(a_bits: int, b_bits: int) -> bool:
     """Does a multiplier of these operand widths become a DSP48 (see module docstring)?"""
     return a_bits >= 2 and b_bits >= 2 and a_bits + b_bits >= 9
+
+
+def operand_bits(t: FixedType) -> int:
+    """Width of a value of type ``t`` as a signed multiplier operand after synthesis
+    narrows it: the RTL extends it by one bit (a sign copy or a zero), and a copy of the
+    sign bit is dropped again (Yosys ``wreduce``: 4-bit x 4-bit signed, 10 bits as
+    written, is an 8-bit product in LUTs, not a DSP48)."""
+    return t.width + (0 if t.signed else 1)
 
 
 def rom_cost(depth: int, width: int) -> tuple[int, int]:
@@ -190,12 +203,26 @@ def lut_multiplier(xw: int, ww: int, aw: int) -> int:
     return round(LUT_MUL_FACTOR * ww * min(aw, xw + ww + 1))
 
 
-def _lut_rom_sharing(lay: Any, m: int, depth: int) -> tuple[int, int]:
-    """(LUTs, input multiplexers) of a folded layer whose schedule ROM is LUT logic.
+@dataclass(frozen=True)
+class LutRom:
+    """How synthesis builds the schedule ROM of a folded layer when it is LUT logic
+    (:func:`_lut_rom_sharing`)."""
+
+    lut: int  # LUTs of the distinct varying bit columns
+    muxes: int  # distinct U:1 input multiplexers
+    bits: int  # distinct varying bit columns: the registers of the ROM's word
+    osel: int  # distinct varying columns of the local output index fields
+
+
+def _lut_rom_sharing(lay: Any, m: int, depth: int) -> LutRom:
+    """How a folded layer's schedule ROM is built when it is LUT logic.
 
     Each ROM output bit is a function of the row address: a bit column that is constant
-    over the ``R`` words is a constant (no LUT), and equal columns are one function
-    (synthesis merges them). Multipliers whose input lists are equal and whose local
+    over the ``R`` words is a constant (no LUT, no register), and equal columns are one
+    function with one register (synthesis merges them; a short ROM has few functions of
+    its address: at ``R = 3`` the 170 x 12 word bits of a layer are 6 registers). The
+    registers behind equal columns merge too: the local output index a multiplier keeps
+    for its accumulate (``osel``). Multipliers whose input lists are equal and whose local
     input-index columns are equal read the same input every row: their ``U:1``
     multiplexers are one (an unpruned layer's multipliers walk the same input runs).
     """
@@ -204,25 +231,31 @@ def _lut_rom_sharing(lay: Any, m: int, depth: int) -> tuple[int, int]:
     raw = np.frombuffer(b"".join(int(w).to_bytes(nbytes, "little") for w in lay.words),
                         dtype=np.uint8).reshape(len(lay.words), nbytes)
     bits = np.unpackbits(raw, axis=1, bitorder="little")[:, :width]  # (R, width)
-    varying = bits[:, (bits != bits[:1]).any(axis=0)]
-    distinct = np.unique(varying, axis=1).shape[1] if varying.shape[1] else 0
+    vary = (bits != bits[:1]).any(axis=0)
+
+    def distinct(cols: Any) -> int:
+        return int(np.unique(cols, axis=1).shape[1]) if cols.shape[1] else 0
+
+    n = distinct(bits[:, vary])
+    oi = np.zeros(width, bool)
+    for j in range(m):
+        oi[j * lay.ew:j * lay.ew + lay.ol] = True
     # the tiling pass's LUT-ROM rule on the distinct columns: one LUT6 per bit, 64 words
     from .passes.tiling import LUT_BITS
 
-    lut = distinct * _cdiv(depth, LUT_BITS)
     keys = set()
     for j in range(m):
         lo = j * lay.ew + lay.ol
         li = bits[:, lo:lo + lay.la].tobytes() if lay.la else b""
         keys.add((tuple(lay.in_list[j]) if lay.local_in else (), li))
-    return lut, len(keys)
+    return LutRom(n * _cdiv(depth, LUT_BITS), len(keys), n, distinct(bits[:, vary & oi]))
 
 
 def in_dsp(lay: RomLayout, tx: FixedType, wft: FixedType, lut_mults: bool) -> bool:
     """Are the multipliers of a folded layer (ROM layout ``lay``) DSP48s? Not when they
     are add/subtracts or shifts (``wmode`` 1, 2), shift-adds in LUTs (``lut_mults``) or
     too narrow for synthesis to map to a DSP."""
-    return lay.wmode == 0 and not lut_mults and is_dsp(tx.width + 1, wft.width + 1)
+    return lay.wmode == 0 and not lut_mults and is_dsp(operand_bits(tx), operand_bits(wft))
 
 
 def accumulators(sch: Schedule, lay: RomLayout, n_out: int, aw: int,
@@ -235,12 +268,15 @@ def accumulators(sch: Schedule, lay: RomLayout, n_out: int, aw: int,
     LUT/FF of that accumulate stage."""
     lo, hi, m, ol = lay.out_lo, lay.out_hi, sch.mults, lay.ol
     links = sum(h - low + 1 for low, h in zip(lo, hi))
-    lut0 = links * (aw + _cdiv(ol, 6)) + n_out * aw
-    ff0 = 2 * n_out * aw
     reach = np.zeros(n_out, np.int64)
     for low, h in zip(lo, hi):
         reach[low:h + 1] += 1
     shared = reach > 1
+    # an output no multiplier reaches (every weight of it pruned) is its bias: a constant
+    # register, which synthesis drops
+    live = int(np.count_nonzero(reach))
+    lut0 = links * (aw + _cdiv(ol, 6)) + n_out * aw
+    ff0 = 2 * live * aw
     # per multiplier its restart select / adder (one LUT per bit; Yosys puts the adder of
     # a DSP multiplier in the DSP48); per shared output the sum of its parts, one adder
     # per part (they are added on the last row, outside the DSPs); per output of one run
@@ -251,7 +287,10 @@ def accumulators(sch: Schedule, lay: RomLayout, n_out: int, aw: int,
     # multipliers: estimates 0.69x to 0.86x without it, 0.87x to 1.00x with it).
     lut1 = ((m if dsp else 2 * m) * aw + int(np.sum(reach[shared])) * aw
             + int(np.sum(reach == 1)) * _cdiv(ol + 2, 6))
-    ff1 = 2 * m * aw + n_out * aw + m
+    # per multiplier its running sum; its sum at the first output of its run (``head``)
+    # only when that output is shared and the run goes on past it (else nothing reads it)
+    heads = sum(1 for low, h in zip(lo, hi) if h > low and reach[low] > 1)
+    ff1 = (m + heads + live) * aw + m
     if not bool(sch.valid.any()) or lut0 <= lut1:
         return {"acc": 0, "lut": lut0, "ff": ff0}
     return {"acc": 1, "lut": lut1, "ff": ff1}
@@ -265,9 +304,12 @@ def folded_resources(sch: Schedule, n_in: int, n_out: int, tx: FixedType, wft: F
     xw, ww, aw = tx.width, wft.width, to.width
     m, reuse = sch.mults, sch.reuse
     bram, rom_lut = rom_cost(reuse, m * lay.ew)
-    muxes = m
-    if not bram:  # a LUT ROM is logic: synthesis merges its equal bit columns
-        rom_lut, muxes = _lut_rom_sharing(lay, m, reuse)
+    # a BRAM holds its word register; a LUT ROM is logic: synthesis merges its equal bit
+    # columns, their registers and the output index registers behind them
+    muxes, rom_ff, osel_ff = m, 0, m * lay.ol
+    if not bram:
+        lr = _lut_rom_sharing(lay, m, reuse)
+        rom_lut, muxes, rom_ff, osel_ff = lr.lut, lr.muxes, lr.bits, lr.osel
     acc = accumulators(sch, lay, n_out, to.width, in_dsp(lay, tx, wft, lut_mults))
     # product register bits: the exact product (its copies of the sign bit merge); a
     # DSP48 absorbs its own product register
@@ -280,13 +322,13 @@ def folded_resources(sch: Schedule, n_in: int, n_out: int, tx: FixedType, wft: F
         dsp, mul_lut, prod_ff = 0, m * 2 * pw, pw
     elif lut_mults:
         dsp, mul_lut = 0, m * lut_multiplier(xw, ww, aw)
-    elif is_dsp(xw + 1, ww + 1):
+    elif is_dsp(operand_bits(tx), operand_bits(wft)):
         dsp, mul_lut, prod_ff = m, 0, 0
     else:
         dsp, mul_lut = 0, m * (xw + 1) * (ww + 1)
     mux_lut = muxes * xw * (_cdiv(lay.u, 4) if lay.u > 1 else 0)
     lut = acc["lut"] + mux_lut + mul_lut + rom_lut
-    ff = (n_in * xw + m * (lay.ew + prod_ff + lay.ol) + acc["ff"]
+    ff = (n_in * xw + rom_ff + m * prod_ff + osel_ff + acc["ff"]
           + max(1, clog2(reuse)) + 8)
     return {"dsp": dsp, "bram18": bram, "lut": lut, "ff": ff}
 
@@ -305,7 +347,7 @@ def skip_resources(sk: SkipSchedule, n_in: int, n_out: int, tx: FixedType, wft: 
     prod_ff = min(aw, xw + ww + 1)
     if addsub:
         dsp, mul_lut, prod_ff = 0, m * min(aw, xw + (wk or 0) + 2), min(aw, xw + 2)
-    elif is_dsp(xw + 1, ww + 1):
+    elif is_dsp(operand_bits(tx), operand_bits(wft)):
         dsp, mul_lut, prod_ff = m, 0, 0
     else:
         dsp, mul_lut = 0, m * (xw + 1) * (ww + 1)

@@ -22,18 +22,19 @@ from generator.passes import run_pipeline
 
 
 def dense_graph(prune: float, strategy: str = "latency", reuse: int = 1,
-                seed: int = 0, n: int = 8) -> Graph:
-    """One n -> n Dense layer, 8-bit inputs and weights, ``prune`` of the weights zero."""
+                seed: int = 0, n: int = 8, bits: int = 8) -> Graph:
+    """One n -> n Dense layer, ``bits``-bit signed inputs and weights, ``prune`` of the
+    weights zero."""
     rng = np.random.default_rng(seed)
-    w = rng.integers(-128, 128, size=(n, n))
+    w = rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), size=(n, n))
     w[w == 0] = 1
     if prune:
         w[rng.random((n, n)) < prune] = 0
     g = Graph("dense8")
     t = g.add(Input("input", [], shape=(n,)),
-              FixedType(8, 3, True, Rounding.RND_CONV, Overflow.SAT))
-    d = Dense("fc", [t], {"weight": Weight(w, FixedType(8, 1))}, units=n, strategy=strategy,
-              reuse=reuse)
+              FixedType(bits, 3, True, Rounding.RND_CONV, Overflow.SAT))
+    d = Dense("fc", [t], {"weight": Weight(w, FixedType(bits, 1))}, units=n,
+              strategy=strategy, reuse=reuse)
     g.add(d, FixedType(32, 16))
     g.outputs = [d.output]
     run_pipeline(g)
@@ -136,6 +137,26 @@ def test_report_synth_folded_layer(tmp_path):
     assert s["dsp"] == rep["total"]["dsp"]
     assert s["lut"] > 0 and s["ff"] > 0
     assert "Yosys" in estimate.text(rep)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n, reuse, bits", [(16, 2, 8), (16, 8, 4), (32, 256, 8)],
+                         ids=["short_rom", "narrow_signed", "bram_rom"])
+def test_folded_registers_and_dsps_against_yosys(n, reuse, bits, tmp_path):
+    """A folded layer's DSP48s and BRAM18s are the estimate's, its registers within 10 %:
+    a 2-row LUT ROM's word is a function of one address bit, so its 128 x 11 bits are a
+    couple of registers; 4-bit x 4-bit signed products are LUTs, not DSP48s (their sign
+    copies narrow away); a BRAM ROM holds its word register."""
+    g = dense_graph(0.2, "resource", reuse, n=n, bits=bits)
+    out = str(tmp_path / "out")
+    conf = rtl.write(g, out, None)
+    got = estimate.synth(os.path.join(out, "rtl"), conf["top"], conf["sources"], "xc7")
+    est = estimate.estimate(g)["total"]
+    print({k: (est[k], got[k]) for k in ("lut", "ff", "dsp", "bram18")})
+    assert (est["dsp"], est["bram18"]) == (got["dsp"], got["bram18"])
+    assert (est["dsp"] == 0) == (bits == 4) and (est["bram18"] > 0) == (reuse == 256)
+    assert 0.9 <= est["ff"] / got["ff"] <= 1.1
+    assert 0.7 <= est["lut"] / got["lut"] <= 1.3
 
 
 @pytest.mark.slow
