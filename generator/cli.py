@@ -97,6 +97,9 @@ def cmd_inspect(a: argparse.Namespace) -> int:
         f"\n{s['weights']} weights, {s['nonzero_weights']} nonzero "
         f"({100 * s['sparsity']:.1f} % pruned); fully quantized: {s['fully_quantized']}"
     )
+    if s["unread_units"]:
+        print("units no later layer reads, their weights dropped (outputs unchanged): "
+              + ", ".join(f"{k} {v}" for k, v in s["unread_units"].items()))
     for note in s["notes"]:
         print(f"note: {note}")
     return 0

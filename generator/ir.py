@@ -230,6 +230,8 @@ class Dense(Node):
         # folded only: "dsp" (a multiply synthesis maps to a DSP48 when the operands are
         # wide enough) or "lut" (a shift-add in fabric, no DSP; RTL and HLS)
         "multipliers": Attr("str", "dsp"),
+        # written by passes.dead_units: units whose weights it zeroed (no layer reads them)
+        "unread": Attr("int", 0),
         # written by passes.sparsity
         "nnz": Attr("int"),
         "nnz_per_output": Attr("ints"),
@@ -426,6 +428,7 @@ class Conv(Node):
         "depthwise": Attr("bool", False),
         "strategy": Attr("str", "latency"),
         "reuse": Attr("int", 1),
+        "unread": Attr("int", 0),  # passes.dead_units: filters no layer reads
         "nnz": Attr("int"),
         "nnz_per_output": Attr("ints"),
     }

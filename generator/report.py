@@ -45,6 +45,7 @@ def layer_rows(g: Graph) -> list[dict[str, Any]]:
             r["macs"] = int(w.data.size) * pixels
             r["nonzero_macs"] = (r["nonzero"] or 0) * pixels
             r["reuse"] = n["reuse"]
+            r["unread"] = int(n["unread"] or 0)  # units whose weights passes.dead_units dropped
             r["strategy"] = n["strategy"] if isinstance(n, Dense) else (
                 "resource" if int(n["reuse"]) > 1 else "latency")
         if isinstance(n, Merge):
@@ -67,6 +68,7 @@ def summary(g: Graph) -> dict[str, Any]:
         "weights": int(weights),
         "nonzero_weights": int(nnz),
         "sparsity": round(1 - nnz / max(1, weights), 4),
+        "unread_units": {n.name: int(n["unread"]) for n in dense if n["unread"]},
         "fully_quantized": bool(g.meta.get("fully_quantized", False)),
         "notes": g.meta.get("notes", []),
     }
@@ -84,6 +86,9 @@ def text_table(rows: list[dict[str, Any]]) -> str:
         out.append(f"{r['name']:<22}{op:<11}{shape:<12}{r['type']:<36}{w:>8}{nz:>8}{sp:>7}")
         if "weight_type" in r:
             out.append(f"{'':<22}{'':<11}{'':<12}weights {r['weight_type']}")
+        if r.get("unread"):
+            out.append(f"{'':<22}{'':<11}{'':<12}{r['unread']} units no later layer reads: "
+                       "their weights dropped")
         if "thresholds" in r:
             out.append(f"{'':<22}{'':<11}{'':<12}{r['function']}: {r['thresholds']} thresholds")
     return "\n".join(out)
@@ -196,6 +201,9 @@ def markdown(g: Graph, rows: list[dict[str, Any]], doc: dict[str, Any] | None = 
         "",
         (f"- weights: {s['weights']}, nonzero: {s['nonzero_weights']} "
         f"({100 * s['sparsity']:.1f} % pruned)"),
+        *(["- units no later layer reads (their weights dropped; outputs unchanged): "
+           + ", ".join(f"{k} {v}" for k, v in s["unread_units"].items())]
+          if s["unread_units"] else []),
         f"- fully quantized source (bit-exact vs source expected): {s['fully_quantized']}",
         f"- board: {g.meta.get('board') or 'none'}",
         "",

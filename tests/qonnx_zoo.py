@@ -186,14 +186,31 @@ def tfc_sigmoid(path: str) -> None:
            n.quant(n.node("MatMul", [x, w], "fc2"), "y", 2**-3, 8))
 
 
+def tfc_merge(path: str) -> None:
+    """Two pruned 4-bit MatMuls of one input, merged element-wise by Sub, Max (of three),
+    Min and Mean (of two), into a last MatMul."""
+    n = _Net(50)
+    x = n.quant("x", "xq", 2**-4, 8)
+    wa = n.quant(n.weight("wa", (16, 8), 0.3), "waq", 2**-3, 4)
+    a = n.quant(n.node("MatMul", [x, wa], "fa"), "a", 2**-3, 6)
+    wb = n.quant(n.weight("wb", (16, 8), 0.3), "wbq", 2**-3, 4)
+    b = n.quant(n.node("MatMul", [x, wb], "fb"), "b", 2**-3, 6)
+    d = n.node("Sub", [a, b], "sub")
+    m = n.node("Max", [a, b, d], "max")
+    lo = n.node("Min", [a, d], "min")
+    e = n.quant(n.node("Mean", [m, lo], "mean"), "e", 2**-4, 8)
+    w = n.quant(n.weight("w", (8, 4), 0.0), "wq", 2**-3, 4)
+    n.save(path, "tfc_merge", (16,), 4, n.quant(n.node("MatMul", [e, w], "fc"), "y", 2**-3, 8))
+
+
 QONNX_ZOO = {"tfc_w4a4": tfc_w4a4, "tfc_w1a1": tfc_w1a1, "cnv_w4a4": cnv_w4a4,
              "cnv_gap": cnv_gap, "cnn1d_residual": cnn1d_residual, "bipolar_cnn": bipolar_cnn,
-             "tfc_sigmoid": tfc_sigmoid}
+             "tfc_sigmoid": tfc_sigmoid, "tfc_merge": tfc_merge}
 #: per model: the input shape (without N), the input Quant's fraction bits, a raw bound
 INPUTS = {"tfc_w4a4": ((16,), 4, 200, 43), "tfc_w1a1": ((1, 4, 4), 3, 50, 44),
           "cnv_w4a4": ((2, 8, 8), 4, 200, 47), "cnv_gap": ((1, 8, 8), 3, 50, 48),
           "cnn1d_residual": ((3, 10), 4, 200, 49), "bipolar_cnn": ((2, 6, 6), 4, 200, 50),
-          "tfc_sigmoid": ((16,), 4, 200, 51)}
+          "tfc_sigmoid": ((16,), 4, 200, 51), "tfc_merge": ((16,), 4, 200, 52)}
 
 
 def inputs(name: str, n: int = 400) -> np.ndarray:

@@ -64,10 +64,34 @@ def test_verify_json(capsys, example_out) -> None:
     assert views["source"]["mismatched_rows"] == 0 and views["source"]["bit_exact_required"]
 
 
+def _digits_nonzeros(example_model: str) -> tuple[int, int, int, int]:
+    """The digits MLP's (weights, nonzero weights, fc1's nonzero weights, fc1's unread
+    units), counted from its kernels as converted before ``passes.dead_units``: an fc1
+    unit is unread when its whole fc2 row is zero."""
+    from generator import config
+    from generator.frontends import convert_file
+    from generator.passes import PIPELINE
+
+    g, _ = convert_file(example_model, config.load(None))
+    for name, p in PIPELINE:
+        if name != "dead_units":
+            p(g)
+    w1, w2 = (g.node(n).weights["weight"].data for n in ("fc1", "fc2"))
+    unread = ~w2.any(axis=1)
+    kept1 = int(np.count_nonzero(w1[:, ~unread]))
+    return (w1.size + w2.size, kept1 + int(np.count_nonzero(w2)), kept1,
+            int((unread & w1.any(axis=0)).sum()))
+
+
 def test_inspect(capsys, example_model) -> None:
+    """The layer table and the pruning summary, with the units nothing reads."""
     code, out, _ = run(capsys, "inspect", example_model)
     assert code == 0
-    assert "fc1" in out and "75.0 % pruned" in out
+    total, nnz, _, unread = _digits_nonzeros(example_model)
+    assert unread > 0  # the example has a unit no later layer reads
+    assert "fc1" in out and f"{total} weights, {nnz} nonzero ({100 * (1 - nnz / total):.1f} " \
+        "% pruned)" in out
+    assert f"their weights dropped (outputs unchanged): fc1 {unread}" in out
 
 
 def test_inspect_names_each_threshold_activation(capsys, zoo_dir) -> None:
@@ -428,8 +452,9 @@ def test_bad_config_key(capsys, example_model, tmp_path) -> None:
 def test_reuse_too_large(capsys, example_model, tmp_path) -> None:
     code, _, err = run(capsys, "convert", example_model, "-o", str(tmp_path / "o"),
                        "--strategy", "resource", "--reuse", "4000")
+    k = _digits_nonzeros(example_model)[2]
     _one_line_error(code, err, r"^nnfab: error: layer fc1: reuse factor 4000 is not possible; "
-                               r"valid: 1\.\.512 \(the layer has 512 nonzero weights\)$")
+                               rf"valid: 1\.\.{k} \(the layer has {k} nonzero weights\)$")
     assert not (tmp_path / "o").exists()
 
 

@@ -65,6 +65,24 @@ def test_ops_map_to_the_ir(qonnx_dir: str) -> None:
     assert d1.weights["weight"].data.shape == (10, 8)  # Gemm transB: (out, in) transposed
 
 
+def test_sub_max_min_mean_are_merges(qonnx_dir: str, tmp_path) -> None:
+    """Sub, Max (of three), Min and Mean (of two) become the IR's exact Merge; a Mean of
+    three inputs (not a shift) is refused naming the node."""
+    g = graph(os.path.join(qonnx_dir, "tfc_merge.onnx"))
+    assert [(n["mode"], len(n.inputs)) for n in g.of(ir.Merge)] == [
+        ("sub", 2), ("max", 3), ("min", 2), ("avg", 2)]
+    n = qz._Net(6)
+    x = n.quant("x", "xq", 2**-4, 8)
+    ys = [n.quant(n.node("MatMul", [x, n.quant(n.weight(f"w{i}", (4, 2), 0.0), f"w{i}q",
+                                                         2**-3, 4)], f"f{i}"), f"a{i}", 2**-3, 6)
+          for i in range(3)]
+    path = str(tmp_path / "mean3.onnx")
+    n.save(path, "mean3", (4,), 2, n.quant(n.node("Mean", ys, "avg3"), "y", 2**-4, 8))
+    with pytest.raises(fq.FrontendError, match=r"^node Mean_0 \(Mean\): a mean of 3 inputs is "
+                                                r"not exact; supported: 2, 4, 8"):
+        graph(path)
+
+
 def test_conv_model_is_channels_last_inside(qonnx_dir: str) -> None:
     """An NCHW QONNX CNN becomes a channels-last graph: inputs are given as (N, C, H, W)
     and transposed on the way in, ONNX's (C_out, C_in, kh, kw) kernels take the Keras

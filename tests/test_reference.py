@@ -426,3 +426,86 @@ def test_wide_sums_are_not_claimed_exact() -> None:
     d = g.node("fc")
     assert d.output.ftype.width > 24 and not d["exact"] and not g.meta["fully_quantized"]
     assert any(n.startswith("fc: its exact sums need") for n in g.meta["notes"])
+
+
+def _without_dead_units(g: ir.Graph) -> ir.Graph:
+    """``g`` through the pipeline without :mod:`generator.passes.dead_units`."""
+    from generator.passes import PIPELINE
+
+    for name, p in PIPELINE:
+        if name != "dead_units":
+            p(g)
+    return g
+
+
+def test_units_no_layer_reads_drop_their_weights(zoo_dir) -> None:
+    """pruned80: the units of fc2 whose every weight in ``out`` is zero (and then the units
+    of fc1 that only those read) lose their incoming weights; outputs stay QKeras's."""
+    from conftest import zoo_model
+
+    zm = zoo_model("pruned80", zoo_dir)
+    g0 = _without_dead_units(from_model(zm.model, config.load(None)))
+    g = convert(zm.model)
+    w0 = {n.name: n.weights["weight"].data for n in g0.of(ir.Dense)}
+    # expected, layer by layer from the last: a unit is dead when the next kernel's row
+    # of it is zero (after that kernel lost its own dead units)
+    want = dict(w0)
+    for cur, nxt in [("fc2", "out"), ("fc1", "fc2")]:
+        dead = ~want[nxt].any(axis=1)
+        want[cur] = np.where(dead[None, :], 0, want[cur])
+        assert g.node(cur)["unread"] == int((dead & w0[cur].any(axis=0)).sum())
+    assert g.node("fc2")["unread"] >= 10 and g.node("fc1")["unread"] >= 1
+    for n in g.of(ir.Dense):
+        np.testing.assert_array_equal(n.weights["weight"].data, want[n.name])
+        assert n["nnz"] == np.count_nonzero(want[n.name])
+    np.testing.assert_array_equal(reference.predict(g, zm.x), zm.y_source)
+    np.testing.assert_array_equal(reference.predict(g0, zm.x), zm.y_source)
+
+
+def _fork_cnn() -> ir.Graph:
+    """conv c1 (4 filters) -> quantize -> {3x3 conv c2, 1x1 conv c3} -> add -> flatten ->
+    dense; c2 reads c1's filters 0 and 2, c3 filters 0 and 3: filter 1 feeds nothing."""
+    from generator.fixed import FixedType, Overflow, Rounding
+    from generator.ir import Add, Conv, Dense, Graph, Input, Quantize, Reshape, Weight
+
+    rng = np.random.default_rng(21)
+    g = Graph("fork_cnn")
+    t = g.add(Input("input", [], shape=(6, 6, 2)),
+              FixedType(6, 2, True, Rounding.RND_CONV, Overflow.SAT))
+    w1 = rng.integers(-7, 8, size=(3, 3, 2, 4))
+    c1 = g.add(Conv("c1", [t], {"weight": Weight(w1, FixedType(4, 1)),
+                                "bias": Weight(rng.integers(-8, 8, 4), FixedType(5, 1))},
+                    filters=4, kernel=(3, 3), strides=(1, 1), pads=(1, 1, 1, 1)),
+               FixedType(24, 12))
+    q = g.add(Quantize("q", [c1]), FixedType(6, 2, False, Rounding.RND, Overflow.SAT))
+    w2 = rng.integers(-7, 8, size=(3, 3, 4, 2))
+    w2[:, :, [1, 3], :] = 0
+    w3 = rng.integers(-7, 8, size=(1, 1, 4, 2))
+    w3[:, :, [1, 2], :] = 0
+    c2 = g.add(Conv("c2", [q], {"weight": Weight(w2, FixedType(4, 1))}, filters=2,
+                    kernel=(3, 3), strides=(1, 1), pads=(1, 1, 1, 1)), FixedType(24, 12))
+    c3 = g.add(Conv("c3", [q], {"weight": Weight(w3, FixedType(4, 1))}, filters=2,
+                    kernel=(1, 1), strides=(1, 1), pads=(0, 0, 0, 0)), FixedType(24, 12))
+    a = g.add(Add("add", [c2, c3]), FixedType(25, 13))
+    f = g.add(Reshape("flat", [a], target_shape=(72,)), FixedType(25, 13))
+    d = g.add(Dense("fc", [f], {"weight": Weight(rng.integers(-7, 8, size=(72, 3)),
+                                                  FixedType(4, 1))}, units=3),
+              FixedType(40, 20))
+    g.outputs = [d]
+    return g
+
+
+def test_a_filter_no_branch_reads_drops_its_weights() -> None:
+    """Liveness through a fork, an Add, a Reshape and per channel through convolutions:
+    only the filter neither branch reads is dropped; the outputs do not change."""
+    from generator.verify import samples
+
+    g0, g = _without_dead_units(_fork_cnn()), _fork_cnn()
+    run_pipeline(g)
+    w0, w = g0.node("c1").weights["weight"].data, g.node("c1").weights["weight"].data
+    assert w0[..., 1].any() and not w[..., 1].any()
+    np.testing.assert_array_equal(np.delete(w, 1, axis=-1), np.delete(w0, 1, axis=-1))
+    assert g.node("c1")["unread"] == 1
+    assert all(g.node(n)["unread"] == 0 for n in ("c2", "c3", "fc"))
+    x = samples(g, 200, seed=3)
+    np.testing.assert_array_equal(reference.predict(g, x), reference.predict(g0, x))

@@ -63,6 +63,7 @@ from ..ir import (
     GlobalPool,
     Graph,
     Input,
+    Merge,
     Pool,
     Quantize,
     Relu,
@@ -87,7 +88,8 @@ from .keras import (
 )
 
 SUPPORTED_OPS = ("Quant, BipolarQuant, MatMul, Gemm, Conv, MaxPool, GlobalAveragePool, "
-                 "GlobalMaxPool, BatchNormalization, Add (a bias or two tensors), Relu, "
+                 "GlobalMaxPool, BatchNormalization, Add (a bias or two tensors), Sub, Max, Min, "
+                 "Mean (of 2^k tensors), Relu, "
                  "Sigmoid / Tanh (with the Quant after them), Flatten, Reshape, Identity")
 #: ops on NCHW tensors: a model with one of them is converted channels-last
 SPATIAL_OPS = ("Conv", "MaxPool", "GlobalAveragePool", "GlobalMaxPool")
@@ -325,6 +327,33 @@ class _Builder:
         n = Add(self.uniq(node.name), [self.x(node, 0), self.x(node, 1)], source=node.name)
         self.out(node, self.add_exact(n), keep_perm=True)
 
+    def merge(self, node: Any) -> None:
+        """Sub, Max, Min and Mean of tensors: the IR's exact :class:`Merge` (Mean of 2^k
+        inputs only: a shift)."""
+        op = node.op_type
+        if any(i in self.const for i in node.input):
+            raise FrontendError(f"node {node.name} ({op}): a constant operand is not "
+                                f"supported; supported: {op} of tensors")
+        if len(node.input) < 2:
+            raise FrontendError(f"node {node.name} ({op}): {len(node.input)} input; "
+                                "supported: 2 or more")
+        k = len(node.input)
+        if op == "Mean" and k & (k - 1):
+            raise FrontendError(f"node {node.name} (Mean): a mean of {k} inputs is not "
+                                "exact; supported: 2, 4, 8, ... inputs (a shift)")
+        perms = [self.perm.get(i) for i in node.input]
+        if any((p is None) != (perms[0] is None)
+               or (p is not None and not np.array_equal(p, perms[0])) for p in perms):
+            self.no_perm(node)
+        ins = [self.x(node, i) for i in range(k)]
+        if len({t.shape for t in ins}) != 1:
+            raise FrontendError(f"node {node.name} ({op}): inputs of shapes "
+                                f"{', '.join(str(t.shape) for t in ins)}; supported: "
+                                "one shape (no broadcasting)")
+        mode = {"Sub": "sub", "Max": "max", "Min": "min", "Mean": "avg"}[op]
+        n = Merge(self.uniq(node.name), ins, mode=mode, source=node.name)
+        self.out(node, self.add_exact(n), keep_perm=True)
+
     # -- convolutional nodes (channels-last in the IR) -----------------------------------
     def attrs(self, node: Any) -> dict[str, Any]:
         from onnx import helper
@@ -490,6 +519,8 @@ class _Builder:
             self.dense(node, w, node.input[1], bias, node.input[2] if bias is not None else None)
         elif op == "Add":
             self.add(node)
+        elif op in ("Sub", "Max", "Min", "Mean"):
+            self.merge(node)
         elif op in ("Sigmoid", "Tanh"):
             self.act_quant(node)
         elif op == "Relu":

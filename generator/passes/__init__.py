@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..ir import Graph
+from .dead_units import dead_units
 from .fold_batchnorm import fold_batchnorm
 from .folding import folding
 from .infer_precision import infer_precision
@@ -18,11 +19,13 @@ from .tiling import tiling
 
 Pass = Callable[[Graph], bool]
 
-#: The build, step by step: fold exact affine nodes into their producers, give every
-#: derived tensor its exact type, then count nonzeros for the backends.
+#: The build, step by step: fold exact affine nodes into their producers, drop the
+#: weights of units nothing reads, give every derived tensor its exact type (from the
+#: weights that are left), then count nonzeros for the backends.
 PIPELINE: list[tuple[str, Pass]] = [
     ("infer_precision", infer_precision),
     ("fold_batchnorm", fold_batchnorm),
+    ("dead_units", dead_units),
     ("infer_precision_after_fold", infer_precision),
     ("sparsity", sparsity),
     ("folding", folding),
