@@ -447,8 +447,18 @@ def _resources(s: Stage) -> dict[str, int]:
         # output width (one LUT per bit beside the carry chain), or a max / min's compare
         # (carry chain, a LUT per 2 bits) and its 2:1 select (a LUT per bit); Concat: wires
         w = n.output.ftype.width
-        per = w + _cdiv(w, 2) if s.info["op"] in ("max", "min") else w
-        r["lut"] = s.info["elems"] * (len(n.inputs) - 1) * per
+        if s.info["op"] == "mul":  # a signed multiply per element and input after the
+            # first: the running product (w bits, after the first) times the next input
+            for i, t in enumerate(n.inputs[1:]):
+                a = operand_bits(n.inputs[0].ftype) if i == 0 else w
+                b = operand_bits(t.ftype)
+                if is_dsp(a, b):
+                    r["dsp"] += s.info["elems"]
+                else:
+                    r["lut"] += s.info["elems"] * a * b
+        else:
+            per = w + _cdiv(w, 2) if s.info["op"] in ("max", "min") else w
+            r["lut"] = s.info["elems"] * (len(n.inputs) - 1) * per
     elif s.kind in ("elementwise", "wire"):  # "wire": a block-level design's, per beat
         ti, to = n.input.ftype, n.output.ftype
         size = s.info.get("size", n.output.size)  # fused into a shared conv: per beat

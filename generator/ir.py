@@ -522,15 +522,16 @@ class Add(Node):
             raise IRError(f"node {self.name}: Add needs >= 2 inputs of one shape")
 
 
-#: Merge modes: Keras Subtract, Maximum, Minimum, Average
-MERGE_MODES = ("sub", "max", "min", "avg")
+#: Merge modes: Keras Subtract, Maximum, Minimum, Average, Multiply
+MERGE_MODES = ("sub", "max", "min", "avg", "mul")
 
 
 @op
 class Merge(Node):
     """Element-wise merge of inputs of one shape, exact in the output type: ``sub`` (two
-    inputs: ``x0 - x1``), ``max`` / ``min``, or ``avg`` (the exact sum times ``2**-k``
-    of ``2**k`` inputs: the sum's raw value with ``k`` more fraction bits)."""
+    inputs: ``x0 - x1``), ``max`` / ``min``, ``avg`` (the exact sum times ``2**-k`` of
+    ``2**k`` inputs: the sum's raw value with ``k`` more fraction bits) or ``mul`` (the
+    exact product: the raw values' product, its fraction bits the inputs' sum)."""
 
     OP = "Merge"
     ATTRS: ClassVar[dict[str, Attr]] = {"mode": Attr("str", required=True)}
@@ -554,7 +555,10 @@ class Merge(Node):
 
     def align(self, t: Tensor) -> int:
         """Left shift of input ``t``'s raw values onto the grid the merge computes on: the
-        output's fraction bits, less ``k`` for an ``avg`` (whose sum is then read as is)."""
+        output's fraction bits, less ``k`` for an ``avg`` (whose sum is then read as is);
+        none for a ``mul`` (the product of the raw values is the output's raw value)."""
+        if self.attrs["mode"] == "mul":
+            return 0
         return self.output.ftype.frac - self.shift - t.ftype.frac
 
 

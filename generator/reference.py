@@ -276,6 +276,8 @@ def _merge(node: Merge, xs: list[Raw]) -> Raw:
         return a[0] - a[1]
     if mode in ("max", "min"):
         return np.maximum.reduce(a) if mode == "max" else np.minimum.reduce(a)
+    if mode == "mul":
+        return np.multiply.reduce(a)  # the output type holds it (< 2^62: int64 exact)
     return sum(a)  # type: ignore[return-value]
 
 

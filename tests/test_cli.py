@@ -261,8 +261,8 @@ def test_layer_option_not_converted_silently(capsys, tmp_path, layer, pattern) -
     ("two_outputs", r"^nnfab: error: model m has 1 input and 2 outputs; supported: one input "),
     ("shared_layer", (r"^nnfab: error: layer d \(Dense\) is called 2 times \(shared weights\); "
                       r"supported: each layer called once$")),
-    ("multiply", (r"^nnfab: error: layer mul \(Multiply\) takes 2 inputs; supported layers of "
-                  r"several inputs: Add, Concatenate, Subtract, Maximum, Minimum, Average$")),
+    ("dot", (r"^nnfab: error: layer dot \(Dot\) takes 2 inputs; supported layers of "
+             r"several inputs: Add, Concatenate, Subtract, Maximum, Minimum, Average, Multiply$")),
     ("average3", (r"^nnfab: error: layer avg: Average of 3 inputs is not supported; supported: "
                   r"2, 4, 8, \.\.\. inputs \(an exact shift\)$")),
 ])
@@ -281,8 +281,8 @@ def test_graph_nnfab_cannot_build_is_refused(capsys, tmp_path, kind, pattern) ->
     elif kind == "shared_layer":
         d = L.Dense(8, name="d")
         m = keras.Model(a, d(L.ReLU()(d(a))), name="m")
-    elif kind == "multiply":
-        m = keras.Model(a, L.Multiply(name="mul")([a, L.Dense(8)(a)]), name="m")
+    elif kind == "dot":
+        m = keras.Model(a, L.Dot(axes=1, name="dot")([a, L.Dense(8)(a)]), name="m")
     else:
         m = keras.Model(a, L.Average(name="avg")([a, L.Dense(8)(a), L.Dense(8)(a)]), name="m")
     _convert_is_refused(capsys, tmp_path, m, pattern)

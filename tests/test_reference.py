@@ -81,7 +81,7 @@ def test_threshold_ir_check(thr, lev, pattern) -> None:
     ("sub", 3, r"^node m: Merge sub takes 2 inputs, got 3$"),
     ("avg", 3, (r"^node m: Merge avg takes a power-of-two count of inputs \(an exact "
                 r"shift\), got 3$")),
-    ("mul", 2, r"^node m: Merge mode must be one of sub, max, min, avg$"),
+    ("pow", 2, r"^node m: Merge mode must be one of sub, max, min, avg, mul$"),
 ])
 def test_merge_ir_check(mode, n, pattern) -> None:
     from generator.fixed import FixedType
@@ -102,7 +102,7 @@ def test_merge_types_hold_every_result() -> None:
     from generator.passes import run_pipeline
 
     ta, tb = FixedType(6, 2, False), FixedType(5, 3, True)  # frac 4 and 2
-    for mode in ("sub", "max", "min", "avg"):
+    for mode in ("sub", "max", "min", "avg", "mul"):
         g = ir.Graph("t")
         a = g.add(ir.Input("x", [], shape=(1,)), ta)
         b = g.add(ir.Quantize("qb", [a]), tb)
@@ -112,7 +112,8 @@ def test_merge_types_hold_every_result() -> None:
         to = m.ftype
         for va, vb in itertools.product([ta.min_raw, 0, ta.max_raw], [tb.min_raw, 0, tb.max_raw]):
             x, y = va / 2**ta.frac, vb / 2**tb.frac
-            v = {"sub": x - y, "max": max(x, y), "min": min(x, y), "avg": (x + y) / 2}[mode]
+            v = {"sub": x - y, "max": max(x, y), "min": min(x, y), "avg": (x + y) / 2,
+                 "mul": x * y}[mode]
             raw = v * 2**to.frac
             assert raw == int(raw) and to.min_raw <= raw <= to.max_raw, (mode, to, v)
 

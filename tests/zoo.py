@@ -218,8 +218,9 @@ def threshold_mlp() -> Any:
 
 def residual_mlp() -> Any:
     """Branches in an MLP: a residual Add around a dense block; Subtract, Maximum, Minimum
-    and Average of two 8-wide branches (unsigned and signed); a Concatenate that reuses
-    the first hidden layer (read by four layers); 30 % of the weights pruned."""
+    and Average of two 8-wide branches (unsigned and signed), and the Minimum times one
+    of them (Multiply); a Concatenate that reuses the first hidden layer (read by four
+    layers); 30 % of the weights pruned."""
     keras, q = _layers()
     x_in = keras.layers.Input((12,), name="x")
     x = q.QActivation(q.quantized_bits(8, 2, alpha=1), name="q_in")(x_in)
@@ -240,8 +241,9 @@ def residual_mlp() -> Any:
     d = keras.layers.Subtract(name="sub")([a, b])
     m = keras.layers.Maximum(name="max")([a, b])
     n = keras.layers.Minimum(name="min")([a, b])
+    p = keras.layers.Multiply(name="mul")([n, b])
     v = keras.layers.Average(name="avg")([d, m])
-    c = keras.layers.Concatenate(name="cat")([v, n, h])
+    c = keras.layers.Concatenate(name="cat")([v, p, h])
     out = q.QDense(5, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
                    bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="out")(c)
     return keras.Model(x_in, out, name="residual_mlp")

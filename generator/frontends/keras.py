@@ -92,14 +92,15 @@ SUPPORTED_LAYERS = (
     "InputLayer, Dense, QDense, Conv1D, Conv2D, QConv1D, QConv2D, DepthwiseConv1D/2D, "
     "QDepthwiseConv2D, SeparableConv1D/2D, QSeparableConv1D/2D, MaxPooling1D/2D, AveragePooling1D/2D, GlobalAveragePooling1D/2D, "
     "GlobalMaxPooling1D/2D, ZeroPadding1D/2D, UpSampling1D/2D, Add, Concatenate, "
-    "Subtract, Maximum, Minimum, Average (of 2^k inputs), "
+    "Subtract, Maximum, Minimum, Average (of 2^k inputs), Multiply, "
     "QActivation, Activation (linear, relu, sigmoid, tanh, softmax), ReLU (plain), "
     "LeakyReLU (alpha a power of two), Softmax, "
     "BatchNormalization, QBatchNormalization, "
     "Dropout, Flatten, Reshape"
 )
 #: Keras merge layers built as ir.Merge (their mode)
-MERGE_LAYERS = {"Subtract": "sub", "Maximum": "max", "Minimum": "min", "Average": "avg"}
+MERGE_LAYERS = {"Subtract": "sub", "Maximum": "max", "Minimum": "min", "Average": "avg",
+                "Multiply": "mul"}
 #: activation quantisers built as exact thresholds (ir.Threshold): each is checked to be
 #: non-decreasing over its input's values
 THRESHOLD_QUANTIZERS = ("quantized_tanh", "quantized_sigmoid", "quantized_relu_po2",

@@ -80,9 +80,15 @@ def _sum_type(n: Add) -> FixedType:
 
 def _merge_type(n: Merge) -> FixedType:
     """The exact type of a Merge: a difference's range, the inputs' union for max / min,
-    an avg's sum type with ``k`` more fraction bits."""
+    an avg's sum type with ``k`` more fraction bits, a product's range."""
     if n["mode"] in ("max", "min"):
         return _union_type(n)
+    if n["mode"] == "mul":  # the product's range: the extremes are at corners
+        lo = hi = 1
+        for t in n.inputs:
+            c = [v * w for v in (lo, hi) for w in (t.ftype.min_raw, t.ftype.max_raw)]
+            lo, hi = min(c), max(c)
+        return type_for_range(lo, hi, sum(t.ftype.frac for t in n.inputs))
     f = max(t.ftype.frac for t in n.inputs)
     lo = [t.ftype.min_raw << (f - t.ftype.frac) for t in n.inputs]
     hi = [t.ftype.max_raw << (f - t.ftype.frac) for t in n.inputs]

@@ -604,6 +604,8 @@ def _merge_expr(node: Merge, xs: list[str], out_type: str) -> str:
         return f"{xs[0]} - {xs[1]}"
     if mode == "avg":  # times 2^-k, an ap_ufixed<k, 0> holding it exactly
         return f"({' + '.join(xs)}) * ap_ufixed<{k}, 0>({0.5 ** k!r})"
+    if mode == "mul":  # ap_fixed products are full precision
+        return " * ".join(xs)
     e = xs[0]
     for x in xs[1:]:
         e = f"nnfab::{mode}_of<{out_type}>({e}, {x})"

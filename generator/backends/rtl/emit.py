@@ -564,6 +564,21 @@ def _join(o: _Lines, blk: Block) -> None:
         for k in range(ch):
             terms = sign.join(elem(a, t, k) for a, t in zip(ins, n.inputs))
             o(f"    assign {y}_d[{k * aw} +: {aw}] = {terms};")
+    elif op == "mul":  # signed products of the operands at their own widths (a sign or
+        # zero bit on top), each exact modulo 2^aw, so the last is the exact product
+        for k in range(ch):
+            e = ""
+            for i, (a, t) in enumerate(zip(ins, n.inputs)):
+                w = t.ftype.width
+                v = f"{y}_p{i}_{k}"
+                top = f"{a}_d[{k * w + w - 1}]" if t.ftype.signed else "1'b0"
+                o(f"    wire signed [{w}:0] {v} = {{{top}, {a}_d[{k * w} +: {w}]}};")
+                if e:
+                    o(f"    wire signed [{aw - 1}:0] {v}_m = {e} * {v};")
+                    e = f"{v}_m"
+                else:
+                    e = v
+            o(f"    assign {y}_d[{k * aw} +: {aw}] = {e};")
     elif op in ("max", "min"):  # compares of the aligned values (signed if the type is)
         cmp = ">" if op == "max" else "<"
         sg = "signed " if to.signed else ""
