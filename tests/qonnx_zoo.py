@@ -188,7 +188,7 @@ def tfc_sigmoid(path: str) -> None:
 
 def tfc_merge(path: str) -> None:
     """Two pruned 4-bit MatMuls of one input, merged element-wise by Sub, Max (of three),
-    Min and Mean (of two), into a last MatMul."""
+    Min, Mul and Mean (of two), into a last MatMul."""
     n = _Net(50)
     x = n.quant("x", "xq", 2**-4, 8)
     wa = n.quant(n.weight("wa", (16, 8), 0.3), "waq", 2**-3, 4)
@@ -198,7 +198,8 @@ def tfc_merge(path: str) -> None:
     d = n.node("Sub", [a, b], "sub")
     m = n.node("Max", [a, b, d], "max")
     lo = n.node("Min", [a, d], "min")
-    e = n.quant(n.node("Mean", [m, lo], "mean"), "e", 2**-4, 8)
+    p = n.node("Mul", [lo, b], "mul")
+    e = n.quant(n.node("Mean", [m, p], "mean"), "e", 2**-4, 8)
     w = n.quant(n.weight("w", (8, 4), 0.0), "wq", 2**-3, 4)
     n.save(path, "tfc_merge", (16,), 4, n.quant(n.node("MatMul", [e, w], "fc"), "y", 2**-3, 8))
 

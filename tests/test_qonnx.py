@@ -66,11 +66,11 @@ def test_ops_map_to_the_ir(qonnx_dir: str) -> None:
 
 
 def test_sub_max_min_mean_are_merges(qonnx_dir: str, tmp_path) -> None:
-    """Sub, Max (of three), Min and Mean (of two) become the IR's exact Merge; a Mean of
-    three inputs (not a shift) is refused naming the node."""
+    """Sub, Max (of three), Min, Mul and Mean (of two) become the IR's exact Merge; a Mean
+    of three inputs (not a shift) is refused naming the node."""
     g = graph(os.path.join(qonnx_dir, "tfc_merge.onnx"))
     assert [(n["mode"], len(n.inputs)) for n in g.of(ir.Merge)] == [
-        ("sub", 2), ("max", 3), ("min", 2), ("avg", 2)]
+        ("sub", 2), ("max", 3), ("min", 2), ("mul", 2), ("avg", 2)]
     n = qz._Net(6)
     x = n.quant("x", "xq", 2**-4, 8)
     ys = [n.quant(n.node("MatMul", [x, n.quant(n.weight(f"w{i}", (4, 2), 0.0), f"w{i}q",

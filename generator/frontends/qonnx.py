@@ -89,7 +89,7 @@ from .keras import (
 
 SUPPORTED_OPS = ("Quant, BipolarQuant, MatMul, Gemm, Conv, MaxPool, GlobalAveragePool, "
                  "GlobalMaxPool, BatchNormalization, Add (a bias or two tensors), Sub, Max, Min, "
-                 "Mean (of 2^k tensors), Relu, "
+                 "Mean (of 2^k tensors), Mul (of tensors), Relu, "
                  "Sigmoid / Tanh (with the Quant after them), Flatten, Reshape, Identity")
 #: ops on NCHW tensors: a model with one of them is converted channels-last
 SPATIAL_OPS = ("Conv", "MaxPool", "GlobalAveragePool", "GlobalMaxPool")
@@ -328,8 +328,8 @@ class _Builder:
         self.out(node, self.add_exact(n), keep_perm=True)
 
     def merge(self, node: Any) -> None:
-        """Sub, Max, Min and Mean of tensors: the IR's exact :class:`Merge` (Mean of 2^k
-        inputs only: a shift)."""
+        """Sub, Max, Min, Mean and Mul of tensors: the IR's exact :class:`Merge` (Mean of
+        2^k inputs only: a shift)."""
         op = node.op_type
         if any(i in self.const for i in node.input):
             raise FrontendError(f"node {node.name} ({op}): a constant operand is not "
@@ -350,7 +350,7 @@ class _Builder:
             raise FrontendError(f"node {node.name} ({op}): inputs of shapes "
                                 f"{', '.join(str(t.shape) for t in ins)}; supported: "
                                 "one shape (no broadcasting)")
-        mode = {"Sub": "sub", "Max": "max", "Min": "min", "Mean": "avg"}[op]
+        mode = {"Sub": "sub", "Max": "max", "Min": "min", "Mean": "avg", "Mul": "mul"}[op]
         n = Merge(self.uniq(node.name), ins, mode=mode, source=node.name)
         self.out(node, self.add_exact(n), keep_perm=True)
 
@@ -519,7 +519,7 @@ class _Builder:
             self.dense(node, w, node.input[1], bias, node.input[2] if bias is not None else None)
         elif op == "Add":
             self.add(node)
-        elif op in ("Sub", "Max", "Min", "Mean"):
+        elif op in ("Sub", "Max", "Min", "Mean", "Mul"):
             self.merge(node)
         elif op in ("Sigmoid", "Tanh"):
             self.act_quant(node)
