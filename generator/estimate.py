@@ -272,9 +272,9 @@ def accumulators(sch: Schedule, lay: RomLayout, n_out: int, aw: int,
     for low, h in zip(lo, hi):
         reach[low:h + 1] += 1
     shared = reach > 1
-    # an output no multiplier reaches (every weight of it pruned) is its bias: a constant
-    # register, which synthesis drops
-    live = int(np.count_nonzero(reach))
+    # an output without a nonzero weight (pruned, or a unit nothing reads) is its bias:
+    # constant registers, which synthesis drops
+    live = int(np.unique(sch.out_idx[sch.valid]).size)
     lut0 = links * (aw + _cdiv(ol, 6)) + n_out * aw
     ff0 = 2 * live * aw
     # per multiplier its restart select / adder (one LUT per bit; Yosys puts the adder of
@@ -328,7 +328,9 @@ def folded_resources(sch: Schedule, n_in: int, n_out: int, tx: FixedType, wft: F
         dsp, mul_lut = 0, m * (xw + 1) * (ww + 1)
     mux_lut = muxes * xw * (_cdiv(lay.u, 4) if lay.u > 1 else 0)
     lut = acc["lut"] + mux_lut + mul_lut + rom_lut
-    ff = (n_in * xw + rom_ff + m * prod_ff + osel_ff + acc["ff"]
+    # the latched input vector: the inputs some nonzero weight reads (synthesis drops the rest)
+    read = int(np.unique(sch.in_idx[sch.valid]).size)
+    ff = (read * xw + rom_ff + m * prod_ff + osel_ff + acc["ff"]
           + max(1, clog2(reuse)) + 8)
     return {"dsp": dsp, "bram18": bram, "lut": lut, "ff": ff}
 

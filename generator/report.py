@@ -87,8 +87,9 @@ def text_table(rows: list[dict[str, Any]]) -> str:
         if "weight_type" in r:
             out.append(f"{'':<22}{'':<11}{'':<12}weights {r['weight_type']}")
         if r.get("unread"):
-            out.append(f"{'':<22}{'':<11}{'':<12}{r['unread']} units no later layer reads: "
-                       "their weights dropped")
+            k = r["unread"]
+            out.append(f"{'':<22}{'':<11}{'':<12}{k} unit{'s' if k > 1 else ''} no later layer "
+                       "reads: weights dropped")
         if "thresholds" in r:
             out.append(f"{'':<22}{'':<11}{'':<12}{r['function']}: {r['thresholds']} thresholds")
     return "\n".join(out)
