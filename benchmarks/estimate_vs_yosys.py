@@ -15,7 +15,7 @@ the estimate (``generator/estimate.py``) printed beside it as a ratio:
   and Concatenate joins): the test zoo's ``residual_mlp`` fully parallel and folded at
   R 3, ``cnn_residual`` streamed.
 
-Takes about 6 minutes::
+Takes about 9 minutes::
 
     .venv/bin/python benchmarks/estimate_vs_yosys.py [--only threshold|po2|folded|branches]
 """

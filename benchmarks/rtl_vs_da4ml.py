@@ -223,9 +223,13 @@ def main() -> None:
         nn_w = [(d.weights["weight"].data * 2.0 ** -d.weights["weight"].ftype.frac,
                  d.weights["bias"].data * 2.0 ** -d.weights["bias"].ftype.frac)
                 for d in g.of(Dense)]
+        # equal but for the units passes.dead_units dropped (no later layer reads them:
+        # nnfab zeroes their incoming weights; the outputs are the same)
+        dropped = [(~nk.any(axis=0)) & k.any(axis=0) for (k, _), (nk, _) in zip(weights, nn_w)]
         same_w = len(nn_w) == len(weights) and all(
-            np.array_equal(k, nk) and np.array_equal(b, nb)
-            for (k, b), (nk, nb) in zip(weights, nn_w))
+            np.array_equal(np.where(dr[None, :], 0.0, k), nk) and np.array_equal(b, nb)
+            for (k, b), (nk, nb), dr in zip(weights, nn_w, dropped))
+        n_dropped = int(sum(dr.sum() for dr in dropped))
         agree: dict[str, int] = {}
         combs: dict[str, Any] = {}
         t_trace: dict[str, float] = {}
@@ -279,7 +283,8 @@ def main() -> None:
         print(f"da4ml: {da['stages']} pipeline stages (its own latency figure); its estimate "
               f"{da['est_lut']:.0f} LUT, {da['est_ff']} FF")
         print(f"nnfab estimate (generator.estimate): {tot['lut']} LUT, {tot['ff']} FF")
-        print(f"weights: QKeras-quantized == nnfab graph weights: {same_w}")
+        print(f"weights: QKeras-quantized == nnfab graph weights: {same_w} (but for the "
+              f"{n_dropped} units no later layer reads, whose weights nnfab drops)")
         for mode in ("conv", "rnd"):
             c = combs[mode]
             print(f"rows equal, da4ml interpreter ('{mode}' ReLU rounding, "

@@ -47,8 +47,8 @@ Resources (estimates; the rules, per layer):
   result multiplexer plus a range check to saturate (fitted to Yosys on 10 shapes);
   binarize is free (the sign bit); ternarize is two comparators per element; a table
   is ``ceil(depth/64)`` LUTs per output bit per element. Checked against Yosys on the
-  jet MLP (fully parallel: 37.4 k estimated vs 36.0 k; folded R=25: 10.6 k vs 11.0 k;
-  R=4: 14.1 k vs 12.6 k).
+  jet MLP (fully parallel: 35.3 k estimated vs 35.9 k on xcup; folded R=25: 6.9 k vs
+  7.5 k on xc7; R=4: 13.1 k vs 12.9 k).
 * BRAM18: the SRAM tiling pass's plan (:mod:`generator.passes.tiling`): a ROM stays in
   LUTs (one LUT6 per bit and 64 words) while that is cheaper than its block-RAM tiles by Yosys's
   cost rule, else the cheapest RAMB18/RAMB36 aspect ratio, counted in BRAM18 units.

@@ -140,13 +140,13 @@ def test_report_synth_folded_layer(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("n, reuse, bits", [(16, 2, 8), (16, 8, 4), (32, 256, 8)],
+@pytest.mark.parametrize("n, reuse, bits", [(12, 2, 8), (16, 8, 4), (32, 256, 8)],
                          ids=["short_rom", "narrow_signed", "bram_rom"])
 def test_folded_registers_and_dsps_against_yosys(n, reuse, bits, tmp_path):
     """A folded layer's DSP48s and BRAM18s are the estimate's, its registers within 10 %:
-    a 2-row LUT ROM's word is a function of one address bit, so its 128 x 11 bits are a
-    couple of registers; 4-bit x 4-bit signed products are LUTs, not DSP48s (their sign
-    copies narrow away); a BRAM ROM holds its word register."""
+    a 2-row LUT ROM's word is a function of one address bit, so the entries of its 59
+    multipliers are a couple of registers; 4-bit x 4-bit signed products are LUTs, not
+    DSP48s (their sign copies narrow away); a BRAM ROM holds its word register."""
     g = dense_graph(0.2, "resource", reuse, n=n, bits=bits)
     out = str(tmp_path / "out")
     conf = rtl.write(g, out, None)
