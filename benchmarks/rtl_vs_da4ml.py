@@ -230,6 +230,8 @@ def main() -> None:
             np.array_equal(np.where(dr[None, :], 0.0, k), nk) and np.array_equal(b, nb)
             for (k, b), (nk, nb), dr in zip(weights, nn_w, dropped))
         n_dropped = int(sum(dr.sum() for dr in dropped))
+        # and exactly the units the pass reports: nothing else differs
+        same_w = same_w and n_dropped == sum(int(d["unread"]) for d in g.of(Dense))
         agree: dict[str, int] = {}
         combs: dict[str, Any] = {}
         t_trace: dict[str, float] = {}

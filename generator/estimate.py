@@ -237,9 +237,7 @@ def _lut_rom_sharing(lay: Any, m: int, depth: int) -> LutRom:
         return int(np.unique(cols, axis=1).shape[1]) if cols.shape[1] else 0
 
     n = distinct(bits[:, vary])
-    oi = np.zeros(width, bool)
-    for j in range(m):
-        oi[j * lay.ew:j * lay.ew + lay.ol] = True
+    oi = np.arange(width) % lay.ew < lay.ol  # the local output index bits of each entry
     # the tiling pass's LUT-ROM rule on the distinct columns: one LUT6 per bit, 64 words
     from .passes.tiling import LUT_BITS
 

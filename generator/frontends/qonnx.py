@@ -166,6 +166,14 @@ class _Builder:
         if keep_perm and node.input[0] in self.perm:
             self.perm[node.output[0]] = self.perm[node.input[0]]
 
+    def same_perm(self, node: Any) -> None:
+        """An element-wise node of several inputs: they must all be in one order (the
+        same flattening permutation, or none)."""
+        perms = [self.perm.get(i) for i in node.input]
+        if any((p is None) != (perms[0] is None)
+               or (p is not None and not np.array_equal(p, perms[0])) for p in perms):
+            self.no_perm(node)
+
     def no_perm(self, node: Any) -> None:
         for i in node.input:
             if i in self.perm:
@@ -321,9 +329,7 @@ class _Builder:
             float32_exact(d, self.notes, "qonnx's float32 execution")
             self.out(node, x)
             return
-        pa, pb = self.perm.get(node.input[0]), self.perm.get(node.input[1])
-        if (pa is None) != (pb is None) or (pa is not None and not np.array_equal(pa, pb)):
-            self.no_perm(node)
+        self.same_perm(node)
         n = Add(self.uniq(node.name), [self.x(node, 0), self.x(node, 1)], source=node.name)
         self.out(node, self.add_exact(n), keep_perm=True)
 
@@ -341,10 +347,7 @@ class _Builder:
         if op == "Mean" and k & (k - 1):
             raise FrontendError(f"node {node.name} (Mean): a mean of {k} inputs is not "
                                 "exact; supported: 2, 4, 8, ... inputs (a shift)")
-        perms = [self.perm.get(i) for i in node.input]
-        if any((p is None) != (perms[0] is None)
-               or (p is not None and not np.array_equal(p, perms[0])) for p in perms):
-            self.no_perm(node)
+        self.same_perm(node)
         ins = [self.x(node, i) for i in range(k)]
         if len({t.shape for t in ins}) != 1:
             raise FrontendError(f"node {node.name} ({op}): inputs of shapes "

@@ -53,6 +53,7 @@ from ..ir import (
     Upsample,
     Weight,
 )
+from .sparsity import unit_axis, unit_weights
 
 Mask = npt.NDArray[np.bool_]
 
@@ -68,22 +69,17 @@ def _channels(live: Mask, shape: tuple[int, ...]) -> Mask:
     return np.broadcast_to(per, shape).copy()
 
 
-def _drop(n: Node, dead: Mask) -> int:
-    """Zero the incoming weights of ``n``'s output units (last weight axis) in ``dead``;
-    return how many units had a nonzero weight."""
+def _drop(n: Dense | Conv, dead: Mask) -> int:
+    """Zero the incoming weights of ``n``'s output units in ``dead``; return how many
+    units had a nonzero weight."""
     from ..backends.rtl.plan import xnor_exponent
 
-    w = n.weights["weight"]
-    hit = dead & (w.data.reshape(-1, w.data.shape[-1]) != 0).any(axis=0) \
-        if not (isinstance(n, Conv) and n["depthwise"]) else \
-        dead & (w.data.reshape(-1, w.data.shape[-2]) != 0).any(axis=0)
+    hit = dead & unit_weights(n).any(axis=0)
     if not hit.any() or xnor_exponent(n) is not None:
         return 0
+    w = n.weights["weight"]
     data = w.data.copy()
-    if isinstance(n, Conv) and n["depthwise"]:
-        data[..., hit, :] = 0
-    else:
-        data[..., hit] = 0
+    np.moveaxis(data, unit_axis(n), -1)[..., hit] = 0
     n.weights["weight"] = Weight(data, w.ftype)
     return int(hit.sum())
 

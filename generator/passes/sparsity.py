@@ -19,13 +19,23 @@ def nonzero_lists(node: Dense) -> list[np.ndarray]:
     return [np.flatnonzero(w[:, j]) for j in range(w.shape[1])]
 
 
+def unit_axis(node: Dense | Conv) -> int:
+    """The weight axis of ``node``'s output units: the last (Dense, Conv filters), or the
+    channel axis of a depthwise kernel ``(*kernel, C, 1)``."""
+    return -2 if isinstance(node, Conv) and node["depthwise"] else -1
+
+
+def unit_weights(node: Dense | Conv) -> np.ndarray:
+    """``node``'s weights as ``(taps, units)``: column ``j`` holds every weight of output
+    unit (filter, channel) ``j``."""
+    w = node.weights["weight"].data
+    return np.moveaxis(w, unit_axis(node), -1).reshape(-1, w.shape[unit_axis(node)])
+
+
 def sparsity(graph: Graph) -> bool:
     changed = False
     for n in graph.of(Dense) + graph.of(Conv):
-        w = n.weights["weight"].data
-        w2 = w if isinstance(n, Dense) else (
-            w.reshape(-1, w.shape[-2]) if n["depthwise"] else w.reshape(-1, w.shape[-1]))
-        per = tuple(int(c) for c in np.count_nonzero(w2, axis=0))
+        per = tuple(int(c) for c in np.count_nonzero(unit_weights(n), axis=0))
         nnz = int(sum(per))
         if n["nnz"] != nnz or n["nnz_per_output"] != per:
             n.set("nnz", nnz)
