@@ -499,6 +499,29 @@ class Pad(Node):
 
 
 @op
+class Crop(Node):
+    """Cropping of the spatial axes (``crops``: rows/columns removed before/after per
+    axis): the inverse of :class:`Pad`."""
+
+    OP = "Crop"
+    ATTRS: ClassVar[dict[str, Attr]] = {"crops": Attr("ints", required=True)}
+
+    def output_shape(self) -> tuple[int, ...]:
+        s = self.inputs[0].shape
+        p = self.attrs["crops"]
+        sp = tuple(s[d] - p[2 * d] - p[2 * d + 1] for d in range(len(s) - 1))
+        return (*sp, s[-1])
+
+    def check(self) -> None:
+        s, p = self.inputs[0].shape, self.attrs["crops"]
+        if len(s) < 2 or len(p) != 2 * (len(s) - 1) or min(p) < 0:
+            raise IRError(f"node {self.name}: Crop needs two crops >= 0 per spatial axis of "
+                          f"{s}, got {p}")
+        if min(self.output_shape()[:-1]) < 1:
+            raise IRError(f"node {self.name}: cropping {list(p)} leaves nothing of {s}")
+
+
+@op
 class Upsample(Node):
     """Nearest-neighbour upsampling of the spatial axes by integer ``factors``."""
 

@@ -23,6 +23,7 @@ from .ir import (
     Binarize,
     Concat,
     Conv,
+    Crop,
     Dense,
     GlobalPool,
     Graph,
@@ -165,6 +166,13 @@ def _pad(x: Raw, pads: tuple[int, ...], fill: int = 0) -> Raw:
     return np.pad(x, width, constant_values=fill)
 
 
+def crop(x: Raw, crops: tuple[int, ...]) -> Raw:
+    """``x`` (batch first, channels last) without ``crops`` (before/after per spatial axis)."""
+    rank = x.ndim - 2
+    return x[(slice(None), *(slice(crops[2 * d], x.shape[1 + d] - crops[2 * d + 1])
+                             for d in range(rank)), slice(None))]
+
+
 def windows(x: Raw, kernel: tuple[int, ...], strides: tuple[int, ...], pads: tuple[int, ...],
             fill: int = 0) -> Raw:
     """Sliding windows ``(N, *out_spatial, C, *kernel)`` of a channels-last batch."""
@@ -252,6 +260,11 @@ def _global_pool(node: GlobalPool, xs: list[Raw]) -> Raw:
 @kernel.register
 def _pad_k(node: Pad, xs: list[Raw]) -> Raw:
     return _pad(xs[0], tuple(node["pads"]))
+
+
+@kernel.register
+def _crop_k(node: Crop, xs: list[Raw]) -> Raw:
+    return crop(xs[0], tuple(node["crops"]))
 
 
 @kernel.register

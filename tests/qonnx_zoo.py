@@ -141,6 +141,25 @@ def cnv_gap(path: str) -> None:
     n.save(path, "cnv_gap", (1, 8, 8), 3, n.quant(y, "y", 2**-4, 10))
 
 
+def cnv_pad_slice(path: str) -> None:
+    """A Pad (top and right), a valid Conv, a Slice of rows and columns (a negative end),
+    a Pad with one negative pad (a crop and a pad), MaxPool, Flatten and a MatMul."""
+    n = _Net(51)
+    x = n.quant("x", "xq", 2**-3, 6)
+    x = n.node("Pad", [x, n.const("p0", [0, 0, 1, 0, 0, 0, 0, 1], np.int64)], "pad0")
+    w = n.quant(n.weight("cw0", (4, 2, 3, 3), 0.2), "cw0q", 2**-3, 5)
+    x = n.node("Conv", [x, w], "conv0", kernel_shape=[3, 3])  # (4, 5, 5)
+    x = n.quant(n.node("Relu", [x], "relu0"), "act0", 2**-3, 6, signed=0)
+    x = n.node("Slice", [x, n.const("s0", [1, 0], np.int64), n.const("e0", [5, -1], np.int64),
+                         n.const("a0", [2, -1], np.int64)], "slice0")  # (4, 4, 4)
+    x = n.node("Pad", [x, n.const("p1", [0, 0, 0, -1, 0, 0, 0, 1], np.int64)], "pad1")
+    x = n.node("MaxPool", [x], "pool0", kernel_shape=[2, 2], strides=[2, 2])  # (4, 2, 2)
+    x = n.node("Flatten", [x], "flat", axis=1)
+    w = n.quant(n.weight("w1", (16, 3), 0.2), "w1q", 2**-3, 5)
+    n.save(path, "cnv_pad_slice", (2, 6, 6), 3,
+           n.quant(n.node("MatMul", [x, w], "fc1"), "y", 2**-4, 10))
+
+
 def cnn1d_residual(path: str) -> None:
     """A 1-D conv in a residual Add with its input, MaxPool, and a Quant between the
     Flatten and the MatMul (the flattened order passes through it)."""
@@ -205,11 +224,13 @@ def tfc_merge(path: str) -> None:
 
 
 QONNX_ZOO = {"tfc_w4a4": tfc_w4a4, "tfc_w1a1": tfc_w1a1, "cnv_w4a4": cnv_w4a4,
-             "cnv_gap": cnv_gap, "cnn1d_residual": cnn1d_residual, "bipolar_cnn": bipolar_cnn,
+             "cnv_gap": cnv_gap, "cnv_pad_slice": cnv_pad_slice,
+             "cnn1d_residual": cnn1d_residual, "bipolar_cnn": bipolar_cnn,
              "tfc_sigmoid": tfc_sigmoid, "tfc_merge": tfc_merge}
 #: per model: the input shape (without N), the input Quant's fraction bits, a raw bound
 INPUTS = {"tfc_w4a4": ((16,), 4, 200, 43), "tfc_w1a1": ((1, 4, 4), 3, 50, 44),
           "cnv_w4a4": ((2, 8, 8), 4, 200, 47), "cnv_gap": ((1, 8, 8), 3, 50, 48),
+          "cnv_pad_slice": ((2, 6, 6), 3, 50, 53),
           "cnn1d_residual": ((3, 10), 4, 200, 49), "bipolar_cnn": ((2, 6, 6), 4, 200, 50),
           "tfc_sigmoid": ((16,), 4, 200, 51), "tfc_merge": ((16,), 4, 200, 52)}
 

@@ -102,6 +102,13 @@ def test_conv_model_is_channels_last_inside(qonnx_dir: str) -> None:
     g = graph(os.path.join(qonnx_dir, "cnv_gap.onnx"))
     assert g.of(ir.Conv)[0]["pads"] == (0, 1, 0, 1)  # ONNX [0, 0, 1, 1]: after, both axes
     assert not g.of(ir.Reshape)  # the pooled (C, 1, 1) is already flat
+    g = graph(os.path.join(qonnx_dir, "cnv_pad_slice.onnx"))
+    # ONNX pads / slices of (N, C, H, W) as (top, bottom, left, right) of the IR's (H, W, C)
+    assert [n.OP for n in g.nodes if isinstance(n, (ir.Pad, ir.Crop))] == ["Pad", "Crop",
+                                                                          "Crop", "Pad"]
+    assert [n["pads"] for n in g.of(ir.Pad)] == [(1, 0, 0, 1), (0, 0, 0, 1)]
+    assert [n["crops"] for n in g.of(ir.Crop)] == [(1, 0, 0, 1), (0, 0, 1, 0)]
+    assert g.of(ir.Pool)[0].input.shape == (4, 4, 4)
 
 
 def test_batchnorm_folds_and_is_reported(tmp_path) -> None:
@@ -144,6 +151,7 @@ def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
                                        ("tfc_w1a1", ["--strategy", "resource", "--reuse", "2"]),
                                        ("cnv_w4a4", ["--io", "stream"]),
                                        ("cnv_gap", []),
+                                       ("cnv_pad_slice", ["--io", "stream"]),
                                        ("cnn1d_residual", ["--io", "stream"]),
                                        ("tfc_sigmoid", ["--strategy", "resource", "--reuse", "3"])])
 def test_cli_convert_and_verify_every_view(capsys, name: str, opts: list[str], qonnx_dir: str,
@@ -210,6 +218,18 @@ def _bad(kind: str, path: str) -> None:
         w = n.quant(n.weight("w", (8, 2), 0.0), "wq", 2**-3, 4)
         n.save(path, "bad", (4,), 2, n.quant(n.node("MatMul", [x, w], "fc"), "y", 2**-3, 8))
         return
+    elif kind in ("slice_step", "pad_channel"):
+        x = n.quant("x", "xq", 2**-4, 8)
+        if kind == "slice_step":
+            x = n.node("Slice", [x, *(n.const(f"s{k}", v, np.int64) for k, v in
+                                      enumerate(([0], [4], [3], [2])))], "sl")
+        else:
+            x = n.node("Pad", [x, n.const("p", [0, 1, 0, 0, 0, 0, 0, 0], np.int64)], "pad")
+        x = n.node("MaxPool", [x], "mp", kernel_shape=[1, 1])
+        x = n.node("Flatten", [x], "flat", axis=1)
+        w = n.quant(n.weight("w", (6 if kind == "slice_step" else 16, 2), 0.0), "wq", 2**-3, 4)
+        n.save(path, "bad", (3, 2, 2), 2, n.quant(n.node("MatMul", [x, w], "fc"), "y", 2**-3, 8))
+        return
     elif kind == "sigmoid":  # no Quant after it: a float sigmoid
         x = n.node("Sigmoid", [n.quant("x", "xq", 2**-4, 8)], "sig")
     else:
@@ -230,6 +250,10 @@ def _bad(kind: str, path: str) -> None:
     ("sigmoid", (r"^nnfab: error: node Sigmoid_0 \(Sigmoid\): supported only with an activation "
                  r"Quant right after it and nothing else reading it \(the two become exact "
                  r"thresholds\)$")),
+    ("slice_step", (r"^nnfab: error: node Slice_0 \(Slice\): steps \[2\] are not supported; "
+                    r"supported: 1$")),
+    ("pad_channel", (r"^nnfab: error: node Pad_0 \(Pad\): it changes the batch or channel "
+                     r"axis; supported: the spatial axes only$")),
     ("corrupt", r"^nnfab: error: model file .*bad\.onnx: not a readable ONNX model"),
     ("group", (r"^nnfab: error: node Conv_0 \(Conv\): group=2 is not supported; supported: "
                r"1, or one group per channel")),

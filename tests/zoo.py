@@ -366,7 +366,7 @@ def cnn_residual() -> Any:
 
 
 def cnn1d() -> Any:
-    """Conv1D 'same' and strided 'valid', MaxPool1D, a quantized_tanh (thresholds),
+    """Conv1D 'same' and strided 'valid', MaxPool1D, Cropping1D, a quantized_tanh (thresholds),
     AveragePool1D (area 2), global average (area 4)."""
     keras, q = _layers()
     return keras.Sequential([
@@ -376,6 +376,7 @@ def cnn1d() -> Any:
                   bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="c1"),
         q.QActivation(q.quantized_relu(6, 2), name="r1"),
         keras.layers.MaxPooling1D(2, name="mp"),
+        keras.layers.Cropping1D((1, 0), name="crop"),
         q.QConv1D(4, 3, strides=2, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
                   bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="c2"),
         q.QActivation(q.quantized_tanh(5), name="q2"),  # thresholds (QKeras's hard tanh)
@@ -387,7 +388,8 @@ def cnn1d() -> Any:
 
 
 def cnn_depthwise_concat() -> Any:
-    """ZeroPadding, depthwise conv, a Concatenate branch, UpSampling2D, max pooling."""
+    """ZeroPadding, depthwise conv, a Concatenate branch, UpSampling2D, Cropping2D, max
+    pooling."""
     keras, q = _layers()
     x_in = keras.layers.Input((5, 5, 2), name="img")
     x = q.QActivation(q.quantized_bits(6, 1, alpha=1), name="q_in")(x_in)
@@ -400,6 +402,7 @@ def cnn_depthwise_concat() -> Any:
     b = q.QActivation(q.quantized_relu(5, 1), name="r2")(b)
     c = keras.layers.Concatenate(name="cat")([a, b])
     c = keras.layers.UpSampling2D(2, name="up")(c)
+    c = keras.layers.Cropping2D(((1, 0), (0, 1)), name="crop")(c)
     c = keras.layers.MaxPooling2D(3, name="mp")(c)
     c = keras.layers.Flatten(name="flat")(c)
     out = q.QDense(4, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),

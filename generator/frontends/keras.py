@@ -22,8 +22,9 @@ Conv1D/2D, QConv1D/2D  Conv (exact sum), as Dense; DepthwiseConv1D/2D and
                        QDepthwiseConv2D: Conv(depthwise)
 SeparableConv1D/2D,    Conv(depthwise, no bias) -> Conv(1x1, the bias): the depthwise
 QSeparableConv1D/2D    sums stay exact between the two, as in the layer's own call
-Pooling, Padding,      Pool, GlobalPool, Pad, Upsample, Add, Concat
-UpSampling, merges
+Pooling, Padding,      Pool, GlobalPool, Pad, Crop, Upsample, Add, Concat, Merge
+Cropping, UpSampling,
+merges
 BatchNormalization     ScaleShift (folded into the Dense / Conv by ``fold_batchnorm``); a
 (QBatchNormalization)  QBatchNormalization's parameters through its quantizers first
 Dropout                dropped (inference)
@@ -54,6 +55,7 @@ from ..ir import (
     Binarize,
     Concat,
     Conv,
+    Crop,
     Dense,
     GlobalPool,
     Graph,
@@ -91,7 +93,7 @@ POOL_LAYERS = ("MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooli
 SUPPORTED_LAYERS = (
     "InputLayer, Dense, QDense, Conv1D, Conv2D, QConv1D, QConv2D, DepthwiseConv1D/2D, "
     "QDepthwiseConv2D, SeparableConv1D/2D, QSeparableConv1D/2D, MaxPooling1D/2D, AveragePooling1D/2D, GlobalAveragePooling1D/2D, "
-    "GlobalMaxPooling1D/2D, ZeroPadding1D/2D, UpSampling1D/2D, Add, Concatenate, "
+    "GlobalMaxPooling1D/2D, ZeroPadding1D/2D, Cropping1D/2D, UpSampling1D/2D, Add, Concatenate, "
     "Subtract, Maximum, Minimum, Average (of 2^k inputs), Multiply, "
     "QActivation, Activation (linear, relu, sigmoid, tanh, softmax), ReLU (plain), "
     "LeakyReLU (alpha a power of two), Softmax, "
@@ -883,6 +885,9 @@ class _Builder:
         elif c in ("ZeroPadding1D", "ZeroPadding2D"):
             pads = _zero_pads(layer, c)
             self.add(Pad(self.uniq(name), [self.x], pads=pads, source=name), self.x.ftype)
+        elif c in ("Cropping1D", "Cropping2D"):
+            crops = _crops(layer, c)
+            self.add(Crop(self.uniq(name), [self.x], crops=crops, source=name), self.x.ftype)
         elif c in ("UpSampling1D", "UpSampling2D"):
             if c == "UpSampling2D" and getattr(layer, "interpolation", "nearest") != "nearest":
                 raise FrontendError(f"layer {name}: UpSampling2D supports interpolation='nearest'")
@@ -988,6 +993,16 @@ def _zero_pads(layer: Any, c: str) -> tuple[int, ...]:
         return (int(p[0]), int(p[1])) if isinstance(p, (tuple, list)) else (int(p), int(p))
     (t, b), (left, r) = p
     return (int(t), int(b), int(left), int(r))
+
+
+def _crops(layer: Any, c: str) -> tuple[int, ...]:
+    p = layer.cropping
+    crops = tuple(int(v) for v in p) if c == "Cropping1D" else tuple(int(v) for a in p for v in a)
+    shape = tuple(int(d) for d in layer.input_shape[1:-1])
+    if any(a + b >= n for a, b, n in zip(crops[::2], crops[1::2], shape)):
+        raise FrontendError(f"layer {layer.name}: cropping {crops} leaves nothing of the "
+                            f"{'x'.join(map(str, shape))} input")
+    return crops
 
 
 def _check_parallelism_keys(model: Any, cfg: Config) -> None:

@@ -19,6 +19,8 @@ Conv                Conv (exact sum; weights to the Keras layout; one group per 
                     depthwise); explicit pads, strides, dilation 1
 MaxPool             Pool(max); GlobalAverage/MaxPool: GlobalPool (an exact average:
                     power-of-two area)
+Pad, Slice          on the spatial axes: Pad (mode constant, value 0) and Crop (a Pad's
+                    negative pads; a Slice with steps 1)
 BatchNormalization  ScaleShift (float, in the configured types; folded by fold_batchnorm)
 Add                 a constant after a MatMul: that Dense's bias; two tensors: Add
 Relu                Relu
@@ -59,11 +61,13 @@ from ..ir import (
     Add,
     Binarize,
     Conv,
+    Crop,
     Dense,
     GlobalPool,
     Graph,
     Input,
     Merge,
+    Pad,
     Pool,
     Quantize,
     Relu,
@@ -88,11 +92,11 @@ from .keras import (
 )
 
 SUPPORTED_OPS = ("Quant, BipolarQuant, MatMul, Gemm, Conv, MaxPool, GlobalAveragePool, "
-                 "GlobalMaxPool, BatchNormalization, Add (a bias or two tensors), Sub, Max, Min, "
+                 "GlobalMaxPool, Pad / Slice (of spatial axes), BatchNormalization, Add (a bias or two tensors), Sub, Max, Min, "
                  "Mean (of 2^k tensors), Mul (of tensors), Relu, "
                  "Sigmoid / Tanh (with the Quant after them), Flatten, Reshape, Identity")
 #: ops on NCHW tensors: a model with one of them is converted channels-last
-SPATIAL_OPS = ("Conv", "MaxPool", "GlobalAveragePool", "GlobalMaxPool")
+SPATIAL_OPS = ("Conv", "MaxPool", "GlobalAveragePool", "GlobalMaxPool", "Pad", "Slice")
 QONNX_DOMAIN = "qonnx.custom_op.general"
 ROUNDING = {"ROUND": Rounding.RND_CONV, "HALF_EVEN": Rounding.RND_CONV,
             "FLOOR": Rounding.TRN, "HALF_UP": Rounding.RND_INF,
@@ -456,6 +460,56 @@ class _Builder:
         # (N, C, 1, 1) in ONNX; (C,) in the IR, which a Flatten leaves as it is
         self.out(node, self.g.add(GlobalPool(self.uniq(name), [x], mode=mode, source=name), t))
 
+    def pad_slice(self, node: Any) -> None:
+        """A constant-zero Pad or a unit-step Slice of the spatial axes of a feature map:
+        Crop (negative pads, the slice) then Pad (positive pads)."""
+        x = self.spatial_x(node)
+        rank, where = len(x.shape) - 1, f"node {node.name} ({node.op_type})"
+        ax = list(range(rank + 2))  # ONNX (N, C, *spatial)
+        before, after = [0] * (rank + 2), [0] * (rank + 2)
+        if node.op_type == "Pad":  # (pads in an attribute up to opset 10, then inputs)
+            at = self.attrs(node)
+            mode = at.get("mode", b"constant")
+            value = (self.c(node, 2, "constant value") if len(node.input) > 2 and node.input[2]
+                     else at.get("value", 0.0))
+            if mode not in (b"constant", "constant") or np.any(value != 0):
+                raise FrontendError(f"{where}: mode {mode!r} with value {value} is not "
+                                    "supported; supported: mode constant with value 0")
+            p = [int(v) for v in (at["pads"] if "pads" in at else self.c(node, 1, "pads"))]
+            axes = ([int(d) for d in self.c(node, 3, "axes")] if len(node.input) > 3
+                    and node.input[3] else ax)
+            for k, d in enumerate(axes):  # a negative axis counts from the end
+                before[d], after[d] = p[k], p[len(axes) + k]
+        else:
+            starts = [int(v) for v in self.c(node, 1, "starts")]
+            ends = [int(v) for v in self.c(node, 2, "ends")]
+            axes = ([int(a) for a in self.c(node, 3, "axes")] if len(node.input) > 3
+                    and node.input[3] else ax[:len(starts)])
+            steps = ([int(v) for v in self.c(node, 4, "steps")] if len(node.input) > 4
+                     and node.input[4] else [1] * len(starts))
+            if any(s != 1 for s in steps):
+                raise FrontendError(f"{where}: steps {steps} are not supported; supported: 1")
+            dims = (1, x.shape[-1], *x.shape[:-1])
+            for s, e, d in zip(starts, ends, axes):
+                n = dims[d]
+                s, e = (min(max(v + n if v < 0 else v, 0), n) for v in (s, e))
+                before[d], after[d] = -s, -(n - max(e, s))
+        if any(before[:2]) or any(after[:2]):
+            raise FrontendError(f"{where}: it changes the batch or channel axis; supported: "
+                                "the spatial axes only")
+        both = [v for d in range(2, rank + 2) for v in (before[d], after[d])]
+        crops = tuple(max(-v, 0) for v in both)
+        if any(crops):
+            if any(a + b >= n for a, b, n in zip(crops[::2], crops[1::2], x.shape[:-1])):
+                raise FrontendError(f"{where}: it leaves nothing of the {x.shape[:-1]} input")
+            x = self.g.add(Crop(self.uniq(_safe(node.name)), [x], crops=crops,
+                                source=node.name), x.ftype)
+        pads = tuple(max(v, 0) for v in both)
+        if any(pads):
+            x = self.g.add(Pad(self.uniq(_safe(node.name)), [x], pads=pads, source=node.name),
+                           x.ftype)
+        self.out(node, x)
+
     def batchnorm(self, node: Any) -> None:
         x = self.x(node)
         self.no_perm(node)
@@ -538,6 +592,8 @@ class _Builder:
             self.conv(node)
         elif op in ("MaxPool", "GlobalAveragePool", "GlobalMaxPool"):
             self.pool(node)
+        elif op in ("Pad", "Slice"):
+            self.pad_slice(node)
         elif op == "BatchNormalization":
             self.batchnorm(node)
         else:

@@ -35,6 +35,7 @@ from ..ir import (
     Binarize,
     Concat,
     Conv,
+    Crop,
     Dense,
     GlobalPool,
     Graph,
@@ -60,7 +61,7 @@ Mask = npt.NDArray[np.bool_]
 #: ops whose output element depends on the same input element only
 ELEMENTWISE = (Quantize, Relu, LeakyRelu, Binarize, Ternarize, Threshold, ScaleShift, Table)
 #: ops whose output channel depends on the same input channel only
-CHANNELWISE = (Pool, GlobalPool, Pad, Upsample)
+CHANNELWISE = (Pool, GlobalPool, Pad, Crop, Upsample)
 
 
 def _channels(live: Mask, shape: tuple[int, ...]) -> Mask:

@@ -21,6 +21,7 @@ from ..ir import (
     Binarize,
     Concat,
     Conv,
+    Crop,
     Dense,
     GlobalPool,
     Graph,
@@ -111,7 +112,7 @@ def _derived_type(n: Node) -> FixedType | None:
         return _union_type(n)
     if isinstance(n, Merge):
         return _merge_type(n)
-    if isinstance(n, (Pad, Upsample)) or (isinstance(n, (Pool, GlobalPool)) and n["mode"] == "max"):
+    if isinstance(n, (Pad, Crop, Upsample)) or (isinstance(n, (Pool, GlobalPool)) and n["mode"] == "max"):
         t = n.input.ftype
         return FixedType(t.width, t.integer, t.signed)
     if isinstance(n, (Dense, Conv)):

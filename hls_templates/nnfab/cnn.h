@@ -157,6 +157,20 @@ void pad_array(const Tin x[H * W * C], Tout y[(H + PT + PB) * (W + PL + PR) * C]
     }
 }
 
+// Cropping of an H x W x C tensor to (H - CT - CB) x (W - CL - CR) x C.
+template <class Tin, class Tout, int H, int W, int C, int CT, int CB, int CL, int CR>
+void crop_array(const Tin x[H * W * C], Tout y[(H - CT - CB) * (W - CL - CR) * C]) {
+#pragma HLS INLINE
+    const int WO = W - CL - CR;
+    for (int r = 0; r < H - CT - CB; r++) {
+        for (int c = 0; c < WO; c++) {
+            for (int ch = 0; ch < C; ch++) {
+                y[(r * WO + c) * C + ch] = Tout(x[((r + CT) * W + (c + CL)) * C + ch]);
+            }
+        }
+    }
+}
+
 // Nearest-neighbour upsampling by FH x FW.
 template <class Tin, class Tout, int H, int W, int C, int FH, int FW>
 void upsample_array(const Tin x[H * W * C], Tout y[H * FH * W * FW * C]) {

@@ -345,6 +345,23 @@ void pad_stream(stream<word<Tin, C> >& x, stream<word<Tout, C> >& y) {
     }
 }
 
+// Cropping: every input word is read in raster order; those inside the kept
+// (H - CT - CB) x (W - CL - CR) rectangle are written.
+template <class Tin, class Tout, int H, int W, int C, int CT, int CB, int CL, int CR>
+void crop_stream(stream<word<Tin, C> >& x, stream<word<Tout, C> >& y) {
+    for (int r = 0; r < H; r++) {
+        for (int c = 0; c < W; c++) {
+#pragma HLS PIPELINE II=1
+            word<Tin, C> a = x.read();
+            if (inside<CT, H - CT - CB>(r) && inside<CL, W - CL - CR>(c)) {
+                word<Tout, C> o;
+                for (int ch = 0; ch < C; ch++) o.v[ch] = a.v[ch];
+                y.write(o);
+            }
+        }
+    }
+}
+
 // Nearest-neighbour upsampling: each input row is read once (while its first copy is
 // written) into a row buffer and written FH times, each word FW times.
 template <class Tin, class Tout, int H, int W, int C, int FH, int FW>

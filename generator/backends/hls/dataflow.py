@@ -43,7 +43,7 @@ from functools import singledispatch
 import numpy as np
 import numpy.typing as npt
 
-from ...ir import Conv, GlobalPool, Graph, Input, Node, Pad, Pool, Reshape, Tensor, Upsample
+from ...ir import Conv, Crop, GlobalPool, Graph, Input, Node, Pad, Pool, Reshape, Tensor, Upsample
 
 #: Depth of a stream between one producer and one consumer.
 CHAIN_DEPTH = 2
@@ -84,7 +84,7 @@ def window_geometry(node: Node) -> dict[str, int]:
 
 
 def pad_geometry(pads: tuple[int, ...]) -> tuple[int, int, int, int]:
-    """``(PT, PB, PL, PR)`` of a Pad node's ``pads`` (rank 1 or 2)."""
+    """``(PT, PB, PL, PR)`` of a Pad node's ``pads`` (rank 1 or 2; a Crop's ``crops``)."""
     return (0, 0, pads[0], pads[1]) if len(pads) == 2 else (pads[0], pads[1], pads[2], pads[3])
 
 
@@ -134,6 +134,14 @@ def _pool(node: Pool) -> list[Counts]:
 def _pad(node: Pad) -> list[Counts]:
     h, w = spatial(node.input.shape)
     return [_padded_walk(h, w, *pad_geometry(node["pads"]))[2]]
+
+
+@needs.register
+def _crop(node: Crop) -> list[Counts]:
+    h, w = spatial(node.input.shape)
+    ct, cb, cl, cr = pad_geometry(node["crops"])
+    r, c = np.divmod(np.arange((h - ct - cb) * (w - cl - cr), dtype=np.int64), w - cl - cr)
+    return [(r + ct) * w + c + cl + 1]
 
 
 @needs.register

@@ -40,6 +40,7 @@ from ...ir import (
     Binarize,
     Concat,
     Conv,
+    Crop,
     Dense,
     GlobalPool,
     Graph,
@@ -237,7 +238,7 @@ def layer_data(node: Node, ctx: Ctx) -> dict[str, Any]:
     """Template data of one node's layer function (dispatch on the op class)."""
     raise HlsError(
         f"layer {node.name}: the HLS backend has no kernel for op {node.OP}; supported: "
-        "Dense, Conv, Pool, GlobalPool, Pad, Upsample, Add, Merge, Concat, Quantize, Relu, "
+        "Dense, Conv, Pool, GlobalPool, Pad, Crop, Upsample, Add, Merge, Concat, Quantize, Relu, "
         "LeakyRelu, "
         "Binarize, Ternarize, Threshold, Table, Softmax, ScaleShift, Reshape"
     )
@@ -562,14 +563,16 @@ def _global_pool(node: GlobalPool, ctx: Ctx) -> dict[str, Any]:
                             f"{node.input.ftype.frac}, {node.output.ftype.frac}>(x, y)")
 
 
-@layer_data.register
-def _pad(node: Pad, ctx: Ctx) -> dict[str, Any]:
+@layer_data.register(Pad)
+@layer_data.register(Crop)
+def _pad_crop(node: Pad | Crop, ctx: Ctx) -> dict[str, Any]:
     tin, tout = ctx.tensor_type[node.input.name], ctx.tensor_type[node.output.name]
     h, w = dataflow.spatial(node.input.shape)
-    pt, pb, pl, pr = dataflow.pad_geometry(node["pads"])
+    kind = "pad" if isinstance(node, Pad) else "crop"
+    t, b, left, r = dataflow.pad_geometry(node[f"{kind}s"])
     suffix = "stream" if ctx.io == "stream" else "array"
-    return _call(node, ctx, f"nnfab::pad_{suffix}<{tin}, {tout}, {h}, {w}, "
-                            f"{dataflow.word_size(node.input)}, {pt}, {pb}, {pl}, {pr}>(x, y)")
+    return _call(node, ctx, f"nnfab::{kind}_{suffix}<{tin}, {tout}, {h}, {w}, "
+                            f"{dataflow.word_size(node.input)}, {t}, {b}, {left}, {r}>(x, y)")
 
 
 @layer_data.register

@@ -23,7 +23,7 @@ the RTL does:
 Design totals: latency = 1 + sum of stage latencies (a vector entering an empty
 pipeline, consumer ready), II = max of stage IIs.
 
-A graph with spatial ops (Conv, Pool, GlobalPool, Pad, Upsample) and ``io: parallel`` is
+A graph with spatial ops (Conv, Pool, GlobalPool, Pad, Crop, Upsample) and ``io: parallel`` is
 *unrolled* (:mod:`generator.passes.unroll`): the whole frame is one beat, as an MLP's
 vector is, and every spatial op is a one-frame-per-cycle stage of the same chain:
 
@@ -40,7 +40,7 @@ vector is, and every spatial op is a one-frame-per-cycle stage of the same chain
   a Quantize / Relu right after it is applied per beat, before the collection;
 * a Pool / GlobalPool (``pool_unrolled``) reduces every window at once (a max tree, or
   an exact sum cast by ``nnfab_div_round``) into a register: latency 1, II 1;
-* Pad, Upsample and Reshape (``gather``, ``reshape``) are wiring: 0 cycles.
+* Pad, Crop, Upsample and Reshape (``gather``, ``reshape``) are wiring: 0 cycles.
 
 A whole-vector design with branches (a tensor read by several layers: a residual Add, a
 Concatenate), MLP or unrolled CNN, is built from the blocks of :mod:`.stream` with one
@@ -66,6 +66,7 @@ from ...fixed import FixedType, Overflow, Rounding
 from ...ir import (
     Binarize,
     Conv,
+    Crop,
     Dense,
     GlobalPool,
     Graph,
@@ -373,7 +374,7 @@ def _gather(n: Node) -> Stage:
 def stage_of(n: Node, unrolled: bool = False) -> Stage:
     if unrolled and isinstance(n, Conv):
         return _conv_unrolled(n)
-    if unrolled and isinstance(n, (Pool, GlobalPool, Pad, Upsample)):
+    if unrolled and isinstance(n, (Pool, GlobalPool, Pad, Crop, Upsample)):
         return _gather(n)
     if isinstance(n, Input):
         return Stage(n, "input", 0, 1)
@@ -391,7 +392,7 @@ def stage_of(n: Node, unrolled: bool = False) -> Stage:
         return Stage(n, "reshape", 0, 1)
     raise RTLUnsupported(
         f"layer {n.name}: op {n.OP} has no RTL implementation yet; supported: Dense, Conv, "
-        "Pool, GlobalPool, Pad, Upsample, Quantize, Relu, LeakyRelu, Binarize, Ternarize, "
+        "Pool, GlobalPool, Pad, Crop, Upsample, Quantize, Relu, LeakyRelu, Binarize, Ternarize, "
         "Threshold, Table, Reshape "
         "(use the HLS view)"
     )

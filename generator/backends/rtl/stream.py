@@ -1,6 +1,6 @@
 """The streamed (pixel-per-beat) RTL architecture of a convolutional graph, as plain data.
 
-A graph with any spatial op (Conv, Pool, GlobalPool, Pad, Upsample) is rendered as a
+A graph with any spatial op (Conv, Pool, GlobalPool, Pad, Crop, Upsample) is rendered as a
 dataflow of hardware *blocks* joined by valid/ready *streams*. :func:`build` turns the
 graph into a :class:`StreamPlan`; :mod:`.emit` renders it as Verilog and
 :mod:`.cycles` simulates its handshakes cycle by cycle (the cycle model), so both read
@@ -27,7 +27,8 @@ Blocks (``kind``) and their Verilog (``lib/``):
   type minimum for max-Pool, which then ignores it), keeps ``KH-1`` rows in a line
   buffer (``nnfab_ram_sdp``, one word of ``(KH-1)*C`` elements per padded column,
   block-RAM inferrable) and a ``KH x KW`` window register, and emits the window of every
-  position on the stride grid only;
+  position on the stride grid only; a Crop is a ``1 x 1`` window over the unpadded frame
+  that emits only the positions it keeps;
 * ``pipe``     a one-window-per-cycle pipeline under ``nnfab_pipe_ctrl``: a conv
   (shift-add constant multiplies of the nonzero weights, one adder tree per output
   channel: a fully parallel Dense over the flattened window), a pool window reduction
@@ -63,6 +64,7 @@ from ...ir import (
     Binarize,
     Concat,
     Conv,
+    Crop,
     Dense,
     GlobalPool,
     Graph,
@@ -81,9 +83,9 @@ from ...ir import (
     Upsample,
 )
 from ...passes.folding import aligned_bias, conv_matrix
+from ...passes.unroll import SPATIAL_OPS
 from .plan import RTLUnsupported, Stage, clog2, ident, mac_info, tree_stages
 
-SPATIAL_OPS = (Conv, Pool, GlobalPool, Pad, Upsample)
 ELEMENTWISE = (Quantize, Relu, LeakyRelu, Binarize, Ternarize, Threshold, Table)
 #: FIFO depth used while sizing (effectively unbounded)
 UNBOUNDED = 1 << 30
@@ -354,6 +356,18 @@ class _Builder:
                                t_in.ftype.width)
             s = self.tensor_stream(t_out)
             self.blocks.append(Block(nm, "window", ins, [s], n, wp))
+        elif isinstance(n, Crop):
+            self.spatial[t_out.name] = True
+            rank = len(t_in.shape) - 1
+            wp = window_params(t_in.shape, (1,) * rank, (1,) * rank, (0,) * (2 * rank), 0,
+                               t_in.ftype.width)
+            c = tuple(n["crops"])
+            ct, cb, cl, cr = (0, 0, *c) if len(c) == 2 else c
+            wp["ROWV"] = [ct <= r < wp["HP"] - cb for r in range(wp["HP"])]
+            wp["COLV"] = [cl <= q < wp["WP"] - cr for q in range(wp["WP"])]
+            wp["HO"], wp["WO"] = wp["HP"] - ct - cb, wp["WP"] - cl - cr
+            s = self.tensor_stream(t_out)
+            self.blocks.append(Block(nm, "window", ins, [s], n, wp))
         elif isinstance(n, Upsample):
             self.spatial[t_out.name] = True
             h, wd = _spatial(t_in.shape)
@@ -382,8 +396,9 @@ class _Builder:
         else:
             raise RTLUnsupported(
                 f"layer {n.name}: op {n.OP} has no streamed RTL implementation; supported: "
-                "Conv, Pool, GlobalPool, Pad, Upsample, Add, Merge, Concat, Dense, Quantize, Relu, "
-                "LeakyRelu, Binarize, Ternarize, Threshold, Table, Flatten (use the HLS view)")
+                "Conv, Pool, GlobalPool, Pad, Crop, Upsample, Add, Merge, Concat, Dense, Quantize, "
+                "Relu, LeakyRelu, Binarize, Ternarize, Threshold, Table, Flatten (use the HLS "
+                "view)")
         self.publish(t_out, s)
 
 
