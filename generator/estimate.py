@@ -389,6 +389,10 @@ def _resources(s: Stage) -> dict[str, int]:
             r[k] += v
     elif s.kind == "pool_parallel":
         r["ff"] += n.output.size // max(1, n.output.shape[0]) * n.output.ftype.width
+    elif s.kind == "transpose":  # the collected frame, the serializer's copy, its beat mux
+        bo, no = n.output.shape[-1] * n.output.ftype.width, s.info["NO"]
+        r["ff"] += 2 * n.input.size * n.input.ftype.width + clog2(max(2, no)) + 2
+        r["lut"] += bo * _cdiv(no, 4) if no > 1 else 0
     elif s.kind in ("gpool", "collect"):
         r["ff"] += n.output.size * n.output.ftype.width + n.input.shape[-1] * (
             n.input.ftype.width + 8)

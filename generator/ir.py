@@ -522,6 +522,24 @@ class Crop(Node):
 
 
 @op
+class Transpose(Node):
+    """A permutation of the axes (``perm``: output axis ``k`` is input axis ``perm[k]``,
+    batch axis excluded, as Keras ``Permute`` with its dims counted from 0)."""
+
+    OP = "Transpose"
+    ATTRS: ClassVar[dict[str, Attr]] = {"perm": Attr("ints", required=True)}
+
+    def output_shape(self) -> tuple[int, ...]:
+        s = self.inputs[0].shape
+        return tuple(s[p] for p in self.attrs["perm"])
+
+    def check(self) -> None:
+        if sorted(self.attrs["perm"]) != list(range(len(self.inputs[0].shape))):
+            raise IRError(f"node {self.name}: perm {list(self.attrs['perm'])} is not a "
+                          f"permutation of the axes of {self.inputs[0].shape}")
+
+
+@op
 class Upsample(Node):
     """Nearest-neighbour upsampling of the spatial axes by integer ``factors``."""
 

@@ -41,6 +41,7 @@ from .ir import (
     Table,
     Ternarize,
     Threshold,
+    Transpose,
     Upsample,
 )
 
@@ -265,6 +266,11 @@ def _pad_k(node: Pad, xs: list[Raw]) -> Raw:
 @kernel.register
 def _crop_k(node: Crop, xs: list[Raw]) -> Raw:
     return crop(xs[0], tuple(node["crops"]))
+
+
+@kernel.register
+def _transpose(node: Transpose, xs: list[Raw]) -> Raw:
+    return xs[0].transpose(0, *(1 + p for p in node["perm"]))
 
 
 @kernel.register

@@ -453,3 +453,27 @@ def test_skip_zeros_needs_a_folded_layer_after_relu(zoo_dir):
             f"per output); reuse 8 needs {-(-nnz // 8)}: use reuse {-(-nnz // 16)}..{nnz}")
     with pytest.raises(Exception, match="^" + re.escape(want) + "$"):
         check_folding(g)
+
+
+@pytest.mark.slow
+@pytest.mark.rtl
+def test_permute_of_a_flat_model_is_wiring(tmp_path):
+    """A Permute before the Flatten of a dense model (no spatial op: one vector per beat)
+    is wiring in the RTL, fully parallel and folded, and a loop of copies in the HLS:
+    QKeras = reference = C-sim = RTL, and the cycle model holds."""
+    from zoo import init_weights, permute_mlp
+
+    import generator as nnfab
+
+    m = permute_mlp()
+    init_weights(m, seed=31, prune=0.0)
+    x = np.random.default_rng(31).uniform(-2, 2, (ROWS, 4, 6))
+    p = nnfab.convert(m, str(tmp_path / "p"))
+    (t,) = [n for n in p.graph.nodes if n.OP == "Transpose"]
+    assert t["perm"] == (1, 0) and t.output.shape == (6, 4)
+    v = p.verify(x)
+    assert v.ok and {r.name for r in v.views} == {"reference", "source", "csim", "rtl"}, v
+    assert all(r.mismatched_rows == 0 for r in v.views)
+    g = from_model(m, config.load(None, strategy="resource", reuse=4))
+    run_pipeline(g)
+    check(g, str(tmp_path / "f"), x)

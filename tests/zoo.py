@@ -249,6 +249,22 @@ def residual_mlp() -> Any:
     return keras.Model(x_in, out, name="residual_mlp")
 
 
+def permute_mlp() -> Any:
+    """A Permute of a (4, 6) input before its Flatten, then two QDense (no spatial op)."""
+    keras, q = _layers()
+    return keras.Sequential([
+        keras.layers.InputLayer(input_shape=(4, 6)),
+        q.QActivation(q.quantized_bits(6, 1, alpha=1), name="q_in"),
+        keras.layers.Permute((2, 1), name="perm"),
+        keras.layers.Flatten(name="flat"),
+        q.QDense(5, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
+                 bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="fc"),
+        q.QActivation(q.quantized_relu(6, 2), name="r"),
+        q.QDense(2, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
+                 bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="out"),
+    ], name="permute_mlp")
+
+
 ZOO: list[ZooEntry] = [
     ZooEntry("mlp8", mlp8, 8, 2, seed=1),
     ZooEntry("w2_qbits_act", w2_qbits_act, 6, 1, seed=2),
@@ -327,7 +343,8 @@ def cnn_basic() -> Any:
 
 
 def cnn_strided_same() -> Any:
-    """Strided 'same' conv, 1x1 conv, 2x2 average pooling (exact: area 4)."""
+    """Strided 'same' conv, a Permute that makes the rows the channels, 1x1 conv, 2x2 average
+    pooling (exact: area 4)."""
     keras, q = _layers()
     return keras.Sequential([
         keras.layers.InputLayer(input_shape=(9, 9, 2)),
@@ -335,6 +352,7 @@ def cnn_strided_same() -> Any:
         q.QConv2D(6, 3, strides=2, padding="same", kernel_quantizer=q.quantized_bits(5, 0, alpha=1),
                   bias_quantizer=q.quantized_bits(5, 1, alpha=1), name="c1"),
         q.QActivation(q.quantized_relu(6, 2), name="r1"),
+        keras.layers.Permute((3, 2, 1), name="perm"),  # (H, W, C) -> (C, W, H)
         q.QConv2D(4, 1, kernel_quantizer=q.quantized_bits(4, 0, alpha=1),
                   bias_quantizer=q.quantized_bits(4, 0, alpha=1), name="c2"),
         q.QActivation(q.quantized_bits(6, 2, alpha=1), name="q2"),

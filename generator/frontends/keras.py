@@ -29,6 +29,7 @@ BatchNormalization     ScaleShift (folded into the Dense / Conv by ``fold_batchn
 (QBatchNormalization)  QBatchNormalization's parameters through its quantizers first
 Dropout                dropped (inference)
 Flatten / Reshape      Reshape
+Permute                Transpose
 =====================  ==============================================================
 
 Quantised weights are QKeras's own quantiser outputs, represented exactly: the frontend
@@ -74,6 +75,7 @@ from ..ir import (
     Tensor,
     Ternarize,
     Threshold,
+    Transpose,
     Upsample,
     Weight,
 )
@@ -98,7 +100,7 @@ SUPPORTED_LAYERS = (
     "QActivation, Activation (linear, relu, sigmoid, tanh, softmax), ReLU (plain), "
     "LeakyReLU (alpha a power of two), Softmax, "
     "BatchNormalization, QBatchNormalization, "
-    "Dropout, Flatten, Reshape"
+    "Dropout, Flatten, Reshape, Permute"
 )
 #: Keras merge layers built as ir.Merge (their mode)
 MERGE_LAYERS = {"Subtract": "sub", "Maximum": "max", "Minimum": "min", "Average": "avg",
@@ -885,6 +887,9 @@ class _Builder:
         elif c in ("ZeroPadding1D", "ZeroPadding2D"):
             pads = _zero_pads(layer, c)
             self.add(Pad(self.uniq(name), [self.x], pads=pads, source=name), self.x.ftype)
+        elif c == "Permute":
+            perm = tuple(int(d) - 1 for d in layer.dims)
+            self.add(Transpose(self.uniq(name), [self.x], perm=perm, source=name), self.x.ftype)
         elif c in ("Cropping1D", "Cropping2D"):
             crops = _crops(layer, c)
             self.add(Crop(self.uniq(name), [self.x], crops=crops, source=name), self.x.ftype)

@@ -17,7 +17,8 @@ Liveness runs backwards over the graph, one boolean per element of each tensor: 
 graph outputs are live; an element-wise op passes its output's liveness to its input;
 a Dense input element is live when a live output reads it through a nonzero weight; a
 Conv input channel when a live filter has a nonzero weight on it; pooling, padding and
-upsampling pass liveness per channel; Reshape reshapes it, Concat splits it, Add and
+upsampling pass liveness per channel; Reshape reshapes it, Transpose permutes it back,
+Concat splits it, Add and
 Merge pass it to each input. Any other op (Softmax) reads all of its input.
 
 A unit is dropped only where a zero weight is the layer's own kind of weight: a
@@ -51,6 +52,7 @@ from ..ir import (
     Table,
     Ternarize,
     Threshold,
+    Transpose,
     Upsample,
     Weight,
 )
@@ -107,6 +109,8 @@ def _input_liveness(n: Node, live: Mask) -> list[Mask]:
         return [_channels(live, shapes[0])]
     if isinstance(n, Reshape):
         return [live.reshape(shapes[0]).copy()]
+    if isinstance(n, Transpose):
+        return [live.transpose(np.argsort(n["perm"])).copy()]
     if isinstance(n, Concat):
         cuts = np.cumsum([s[-1] for s in shapes])[:-1]
         return [p.copy() for p in np.split(live, cuts, axis=-1)]

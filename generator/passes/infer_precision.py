@@ -32,6 +32,7 @@ from ..ir import (
     Relu,
     Reshape,
     Ternarize,
+    Transpose,
     Upsample,
 )
 
@@ -112,7 +113,7 @@ def _derived_type(n: Node) -> FixedType | None:
         return _union_type(n)
     if isinstance(n, Merge):
         return _merge_type(n)
-    if isinstance(n, (Pad, Crop, Upsample)) or (isinstance(n, (Pool, GlobalPool)) and n["mode"] == "max"):
+    if isinstance(n, (Pad, Crop, Upsample, Transpose)) or (isinstance(n, (Pool, GlobalPool)) and n["mode"] == "max"):
         t = n.input.ftype
         return FixedType(t.width, t.integer, t.signed)
     if isinstance(n, (Dense, Conv)):

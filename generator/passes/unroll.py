@@ -11,7 +11,7 @@ emitter, the cycle/resource model and the fit to share:
   :func:`conv_dense` gives its ``(inputs, outputs)`` raw weight matrix -- the kernel's
   nonzero weights placed once per output pixel and *valid* tap: a tap that falls on
   zero padding builds nothing -- and the bias repeated per output pixel;
-* Pool, GlobalPool, Pad, Crop, Upsample and Reshape gather input elements: :func:`gather`
+* Pool, GlobalPool, Pad, Crop, Upsample, Reshape and Transpose gather input elements: :func:`gather`
   gives, per output element, the flat indices of the inputs it reads (``-1`` for a
   padded position).
 
@@ -24,12 +24,12 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from ..ir import Conv, Crop, GlobalPool, Graph, Node, Pad, Pool, Reshape, Upsample
+from ..ir import Conv, Crop, GlobalPool, Graph, Node, Pad, Pool, Reshape, Transpose, Upsample
 
 #: ops that make a graph a CNN (they have spatial axes)
 SPATIAL_OPS = (Conv, Pool, GlobalPool, Pad, Crop, Upsample)
 #: the ops an unrolled design renders as a gather of input elements
-GATHER_OPS = (Pool, GlobalPool, Pad, Crop, Upsample, Reshape)
+GATHER_OPS = (Pool, GlobalPool, Pad, Crop, Upsample, Reshape, Transpose)
 
 
 def io_type(g: Graph) -> str:
@@ -86,7 +86,8 @@ def conv_dense(n: Conv) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64] | 
 def gather(n: Node) -> npt.NDArray[np.int64]:
     """Per output element of a gather op, the flat input indices it reads: shape
     ``(output size, k)``, ``-1`` for padding (Pool: the window, ``k`` = its area;
-    GlobalPool: every position of the channel; Pad, Crop, Upsample, Reshape: ``k = 1``)."""
+    GlobalPool: every position of the channel; Pad, Crop, Upsample, Reshape, Transpose:
+    ``k = 1``)."""
     from ..reference import _pad, crop
 
     if isinstance(n, Pool):
@@ -101,6 +102,8 @@ def gather(n: Node) -> npt.NDArray[np.int64]:
         return _pad(_index(n), tuple(n["pads"]), -1).reshape(-1, 1)
     if isinstance(n, Crop):
         return crop(_index(n), tuple(n["crops"])).reshape(-1, 1)
+    if isinstance(n, Transpose):
+        return _index(n).transpose(0, *(1 + p for p in n["perm"])).reshape(-1, 1)
     if isinstance(n, Upsample):
         x = _index(n)
         for d, f in enumerate(n["factors"]):

@@ -171,6 +171,26 @@ void crop_array(const Tin x[H * W * C], Tout y[(H - CT - CB) * (W - CL - CR) * C
     }
 }
 
+// Input flat index of output element i of a D0 x D1 x D2 tensor with its axes permuted
+// by (P0, P1, P2): output axis k is input axis Pk.
+template <int D0, int D1, int D2, int P0, int P1, int P2>
+inline int transposed_index(int i) {
+#pragma HLS INLINE
+    const int dims[3] = {D0, D1, D2};
+    const int strides[3] = {D1 * D2, D2, 1};
+    const int o1 = dims[P1], o2 = dims[P2];
+    return (i / (o1 * o2)) * strides[P0] + (i / o2 % o1) * strides[P1] + (i % o2) * strides[P2];
+}
+
+// Permute: the axes of a D0 x D1 x D2 tensor in the order (P0, P1, P2).
+template <class Tin, class Tout, int D0, int D1, int D2, int P0, int P1, int P2>
+void transpose_array(const Tin x[D0 * D1 * D2], Tout y[D0 * D1 * D2]) {
+#pragma HLS INLINE
+    for (int i = 0; i < D0 * D1 * D2; i++) {
+        y[i] = Tout(x[transposed_index<D0, D1, D2, P0, P1, P2>(i)]);
+    }
+}
+
 // Nearest-neighbour upsampling by FH x FW.
 template <class Tin, class Tout, int H, int W, int C, int FH, int FW>
 void upsample_array(const Tin x[H * W * C], Tout y[H * FH * W * FW * C]) {

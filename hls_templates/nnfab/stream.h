@@ -362,6 +362,26 @@ void crop_stream(stream<word<Tin, C> >& x, stream<word<Tout, C> >& y) {
     }
 }
 
+// Permute: the whole D0 x D1 x D2 frame (words of D2 values) is read into a buffer, then
+// written in the order (P0, P1, P2) as words of CO values (the last output axis).
+template <class Tin, class Tout, int D0, int D1, int D2, int P0, int P1, int P2, int CO>
+void transpose_stream(stream<word<Tin, D2> >& x, stream<word<Tout, CO> >& y) {
+    Tin buf[D0 * D1 * D2];
+    for (int w = 0; w < D0 * D1; w++) {
+#pragma HLS PIPELINE II=1
+        word<Tin, D2> a = x.read();
+        for (int ch = 0; ch < D2; ch++) buf[w * D2 + ch] = a.v[ch];
+    }
+    for (int w = 0; w < D0 * D1 * D2 / CO; w++) {
+#pragma HLS PIPELINE II=1
+        word<Tout, CO> o;
+        for (int ch = 0; ch < CO; ch++) {
+            o.v[ch] = buf[transposed_index<D0, D1, D2, P0, P1, P2>(w * CO + ch)];
+        }
+        y.write(o);
+    }
+}
+
 // Nearest-neighbour upsampling: each input row is read once (while its first copy is
 // written) into a row buffer and written FH times, each word FW times.
 template <class Tin, class Tout, int H, int W, int C, int FH, int FW>

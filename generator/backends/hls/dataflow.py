@@ -43,7 +43,20 @@ from functools import singledispatch
 import numpy as np
 import numpy.typing as npt
 
-from ...ir import Conv, Crop, GlobalPool, Graph, Input, Node, Pad, Pool, Reshape, Tensor, Upsample
+from ...ir import (
+    Conv,
+    Crop,
+    GlobalPool,
+    Graph,
+    Input,
+    Node,
+    Pad,
+    Pool,
+    Reshape,
+    Tensor,
+    Transpose,
+    Upsample,
+)
 
 #: Depth of a stream between one producer and one consumer.
 CHAIN_DEPTH = 2
@@ -157,6 +170,11 @@ def _upsample(node: Upsample) -> list[Counts]:
 @needs.register
 def _global_pool(node: GlobalPool) -> list[Counts]:
     return [np.array([words(node.input)], dtype=np.int64)]
+
+
+@needs.register
+def _transpose(node: Transpose) -> list[Counts]:  # the whole frame before the first word
+    return [np.full(words(node.output), words(node.input), dtype=np.int64)]
 
 
 @needs.register

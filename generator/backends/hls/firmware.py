@@ -59,6 +59,7 @@ from ...ir import (
     Tensor,
     Ternarize,
     Threshold,
+    Transpose,
     Upsample,
 )
 from ...passes.folding import (
@@ -240,7 +241,7 @@ def layer_data(node: Node, ctx: Ctx) -> dict[str, Any]:
         f"layer {node.name}: the HLS backend has no kernel for op {node.OP}; supported: "
         "Dense, Conv, Pool, GlobalPool, Pad, Crop, Upsample, Add, Merge, Concat, Quantize, Relu, "
         "LeakyRelu, "
-        "Binarize, Ternarize, Threshold, Table, Softmax, ScaleShift, Reshape"
+        "Binarize, Ternarize, Threshold, Table, Softmax, ScaleShift, Reshape, Transpose"
     )
 
 
@@ -573,6 +574,24 @@ def _pad_crop(node: Pad | Crop, ctx: Ctx) -> dict[str, Any]:
     suffix = "stream" if ctx.io == "stream" else "array"
     return _call(node, ctx, f"nnfab::{kind}_{suffix}<{tin}, {tout}, {h}, {w}, "
                             f"{dataflow.word_size(node.input)}, {t}, {b}, {left}, {r}>(x, y)")
+
+
+@layer_data.register
+def _transpose(node: Transpose, ctx: Ctx) -> dict[str, Any]:
+    tin, tout = ctx.tensor_type[node.input.name], ctx.tensor_type[node.output.name]
+    shape, perm = tuple(node.input.shape), tuple(node["perm"])
+    if len(shape) > 3:
+        raise HlsError(f"layer {node.name}: a Permute of {len(shape)} axes; supported: "
+                       "up to 3")
+    k = 3 - len(shape)  # as a D0 x D1 x D2 tensor: leading axes of size 1
+    d = (1,) * k + shape
+    p = tuple(range(k)) + tuple(k + a for a in perm)
+    if ctx.io == "stream":
+        return _call(node, ctx, f"nnfab::transpose_stream<{tin}, {tout}, {d[0]}, {d[1]}, "
+                                f"{d[2]}, {p[0]}, {p[1]}, {p[2]}, "
+                                f"{dataflow.word_size(node.output)}>(x, y)")
+    return _call(node, ctx, f"nnfab::transpose_array<{tin}, {tout}, {d[0]}, {d[1]}, {d[2]}, "
+                            f"{p[0]}, {p[1]}, {p[2]}>(x, y)")
 
 
 @layer_data.register

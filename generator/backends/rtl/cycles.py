@@ -347,6 +347,7 @@ def _unrolled(b: Block) -> _Blk:
 _KINDS: dict[str, Any] = {
     "skid": _Skid, "wire": _Wire, "pipe": _Pipe, "folded": _Folded, "window": _Window,
     "gpool": _Gather, "collect": _Gather, "upsample": _Upsample, "fork": _Fork,
+    "transpose": lambda b: _Chain(b, [(_Gather, {"N": b.p["NI"]}), (_Serialize, {"N": b.p["NO"]})]),
     "fifo": _Fifo, "join": _Join, "unrolled": _unrolled,
 }
 

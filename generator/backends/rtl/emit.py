@@ -718,6 +718,22 @@ def render_stream(g: Graph, stages: list[Stage]) -> tuple[str, dict[str, str]]:
             o(f"    nnfab_collect #(.N({blk.p['N']}), .PB({sp.streams[a].bits})) u_{nm} "
               f"(.clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), .in_ready({a}_r), "
               f".y({y}_d), .out_valid({y}_v), .out_ready({y}_r));")
+        elif k == "transpose":
+            p, bi, bo = blk.p, sp.streams[a].bits, sp.streams[y].bits
+            w = n.input.ftype.width
+            fb, ka = p["NO"] * bo, max(1, clog2(p["NO"]))
+            o(f"    wire [{p['NI'] * bi - 1}:0] {nm}_c;")
+            o(f"    wire [{fb - 1}:0] {nm}_xq;")
+            o(f"    wire [{ka - 1}:0] {nm}_k;")
+            o(f"    wire {nm}_cv, {nm}_cr;")
+            o(f"    nnfab_collect #(.N({p['NI']}), .PB({bi})) u_{nm}_col (.clk(clk), .rst(rst), "
+              f".x({a}_d), .in_valid({a}_v), .in_ready({a}_r), .y({nm}_c), "
+              f".out_valid({nm}_cv), .out_ready({nm}_cr));")
+            o(f"    nnfab_serialize #(.N({p['NO']}), .FB({fb}), .KA({ka})) u_{nm}_ser "
+              f"(.clk(clk), .rst(rst), .x({_select(nm + '_c', p['gather'], w, 0)}), "
+              f".in_valid({nm}_cv), .in_ready({nm}_cr), .xq({nm}_xq), .k({nm}_k), "
+              f".out_valid({y}_v), .out_ready({y}_r));")
+            o(f"    assign {y}_d = {nm}_xq[{nm}_k * {bo} +: {bo}];")
         elif k == "upsample":
             p = blk.p
             o(f"    nnfab_upsample #(.W({p['W']}), .PB({sp.streams[a].bits}), .FX({p['FX']}), "

@@ -40,7 +40,7 @@ vector is, and every spatial op is a one-frame-per-cycle stage of the same chain
   a Quantize / Relu right after it is applied per beat, before the collection;
 * a Pool / GlobalPool (``pool_unrolled``) reduces every window at once (a max tree, or
   an exact sum cast by ``nnfab_div_round``) into a register: latency 1, II 1;
-* Pad, Crop, Upsample and Reshape (``gather``, ``reshape``) are wiring: 0 cycles.
+* Pad, Crop, Upsample, Transpose and Reshape (``gather``, ``reshape``) are wiring: 0 cycles.
 
 A whole-vector design with branches (a tensor read by several layers: a residual Add, a
 Concatenate), MLP or unrolled CNN, is built from the blocks of :mod:`.stream` with one
@@ -81,6 +81,7 @@ from ...ir import (
     Table,
     Ternarize,
     Threshold,
+    Transpose,
     Upsample,
 )
 
@@ -374,7 +375,8 @@ def _gather(n: Node) -> Stage:
 def stage_of(n: Node, unrolled: bool = False) -> Stage:
     if unrolled and isinstance(n, Conv):
         return _conv_unrolled(n)
-    if unrolled and isinstance(n, (Pool, GlobalPool, Pad, Crop, Upsample)):
+    if (unrolled and isinstance(n, (Pool, GlobalPool, Pad, Crop, Upsample))
+            or isinstance(n, Transpose)):
         return _gather(n)
     if isinstance(n, Input):
         return Stage(n, "input", 0, 1)
@@ -392,7 +394,7 @@ def stage_of(n: Node, unrolled: bool = False) -> Stage:
         return Stage(n, "reshape", 0, 1)
     raise RTLUnsupported(
         f"layer {n.name}: op {n.OP} has no RTL implementation yet; supported: Dense, Conv, "
-        "Pool, GlobalPool, Pad, Crop, Upsample, Quantize, Relu, LeakyRelu, Binarize, Ternarize, "
+        "Pool, GlobalPool, Pad, Crop, Upsample, Transpose, Quantize, Relu, LeakyRelu, Binarize, Ternarize, "
         "Threshold, Table, Reshape "
         "(use the HLS view)"
     )
@@ -494,7 +496,7 @@ def block_latency(b: Any) -> int:
     """Cycles a block adds to a beat passing at full rate (pipeline depth)."""
     return {"skid": 1, "wire": 0, "join": 0, "fork": 0, "fifo": int(b.p.get("DEPTH", 1) > 0),
             "window": 1, "gpool": 1,
-            "collect": 1, "upsample": 1}.get(b.kind, 0) + (
+            "collect": 1, "upsample": 1, "transpose": 2}.get(b.kind, 0) + (
         int(b.p["S"]) if b.kind == "pipe" else 0) + (
         int(b.p["R"]) + 2 if b.kind == "folded" else 0) + (
         int(b.p["stage"].latency) if b.kind == "unrolled" else 0)

@@ -39,6 +39,9 @@ Blocks (``kind``) and their Verilog (``lib/``):
 * ``gpool``    ``nnfab_global_pool``: per-channel running sum / max over a frame;
 * ``collect``  ``nnfab_collect``: gathers the pixels of a frame into one vector (Flatten);
 * ``upsample`` ``nnfab_upsample``: repeats pixels, replays rows from a row buffer;
+* ``transpose`` a Permute of an image: ``nnfab_collect`` gathers the frame, the permuted
+  frame is wiring, ``nnfab_serialize`` sends it as the output's beats (II: the larger of
+  the two beat counts);
 * ``fork``     ``nnfab_fork``: a tensor with several users; each user gets the beat once;
 * ``fifo``     ``nnfab_fifo``: on every fork output (depth: see :func:`size_fifos`; depth 0
   is no FIFO, the fork output wired through);
@@ -80,6 +83,7 @@ from ...ir import (
     Table,
     Ternarize,
     Threshold,
+    Transpose,
     Upsample,
 )
 from ...passes.folding import aligned_bias, conv_matrix
@@ -356,6 +360,19 @@ class _Builder:
                                t_in.ftype.width)
             s = self.tensor_stream(t_out)
             self.blocks.append(Block(nm, "window", ins, [s], n, wp))
+        elif isinstance(n, Transpose):
+            from ...passes.unroll import gather
+
+            self.spatial[t_out.name] = sp
+            s = self.tensor_stream(t_out)
+            if sp:
+                self.blocks.append(Block(nm, "transpose", ins, [s], n, {
+                    "NI": self.streams[ins[0]].beats, "NO": self.streams[s].beats,
+                    "gather": [int(i) for i in gather(n)[:, 0]]}))
+            else:  # a whole-vector tensor: wiring
+                from .plan import stage_of
+
+                self.blocks.append(Block(nm, "unrolled", ins, [s], n, {"stage": stage_of(n)}))
         elif isinstance(n, Crop):
             self.spatial[t_out.name] = True
             rank = len(t_in.shape) - 1
@@ -396,9 +413,9 @@ class _Builder:
         else:
             raise RTLUnsupported(
                 f"layer {n.name}: op {n.OP} has no streamed RTL implementation; supported: "
-                "Conv, Pool, GlobalPool, Pad, Crop, Upsample, Add, Merge, Concat, Dense, Quantize, "
-                "Relu, LeakyRelu, Binarize, Ternarize, Threshold, Table, Flatten (use the HLS "
-                "view)")
+                "Conv, Pool, GlobalPool, Pad, Crop, Upsample, Transpose, Add, Merge, Concat, Dense, "
+                "Quantize, Relu, LeakyRelu, Binarize, Ternarize, Threshold, Table, Flatten (use "
+                "the HLS view)")
         self.publish(t_out, s)
 
 
