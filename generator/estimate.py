@@ -75,6 +75,7 @@ from .backends.rtl.plan import (
     Stage,
     clog2,
     plan,
+    softmax_tables,
     stream_plan,
     totals,
 )
@@ -360,6 +361,41 @@ def skip_resources(sk: SkipSchedule, n_in: int, n_out: int, tx: FixedType, wft: 
     return {"dsp": dsp, "bram18": bram, "lut": lut, "ff": ff}
 
 
+#: LUTs per element of ``nnfab_softmax`` per bit of its input difference, table words and
+#: output, beside the exp ROM's read port: the maximum, the clipped index, the sum, the
+#: two-DSP product's carry chain and the rounding, saturating cast (fitted to Yosys
+#: synth_xilinx xcup on 8-bit inputs, 18-bit tables, 16-bit outputs at N = 2, 5, 10:
+#: 1.48x, 1.06x, 1.03x of Yosys; the smallest N the most over)
+SOFTMAX_LUT_PER_BIT = 3.7
+
+
+def softmax_resources(n: Any) -> dict[str, int]:
+    """``nnfab_softmax`` over ``N`` elements: ``N`` exp ROM read ports and one inv port
+    (the tiling pass's ROM rule: LUT ROM per port, or a block RAM serving two ports),
+    :data:`SOFTMAX_LUT_PER_BIT` LUTs per element and bit of the datapath, two DSP48s
+    per table-word product (18-bit unsigned words are 19-bit signed operands, past the
+    DSP48's 18-bit port); registers: the input and its maximum, the exp words twice, the
+    inv word and the output."""
+    from .passes.tiling import Memory, map_memory
+
+    et, it = n.weights["exp_table"], n.weights["inv_table"]
+    ti, to = n.input.ftype, n.output.ftype
+    k, ew, iw = n.input.size, et.ftype.width, it.ftype.width
+    dw = ti.width + 2
+    exp, inv = softmax_tables(n)
+    me = map_memory(Memory("exp", len(exp), ew, ports=k))
+    mi = map_memory(Memory("inv", len(inv), iw))
+    a, b = operand_bits(et.ftype), operand_bits(it.ftype)
+    per = 0 if not is_dsp(a, b) else (1 if min(a, b) <= 18 else 2)
+    return {
+        "dsp": k * per,
+        "bram18": me.bram18 + mi.bram18,
+        "lut": (me.luts + mi.luts + round(k * SOFTMAX_LUT_PER_BIT * (dw + ew + iw + to.width))
+                + (0 if per else k * ew * iw)),
+        "ff": k * ti.width + dw + 2 * k * ew + iw + k * to.width + 4,
+    }
+
+
 def _resources(s: Stage) -> dict[str, int]:
     n = s.node
     r = {"dsp": 0, "bram18": 0, "lut": 0, "ff": 0}
@@ -389,6 +425,8 @@ def _resources(s: Stage) -> dict[str, int]:
             r[k] += v
     elif s.kind == "pool_parallel":
         r["ff"] += n.output.size // max(1, n.output.shape[0]) * n.output.ftype.width
+    elif s.kind == "softmax":
+        r.update(softmax_resources(n))
     elif s.kind == "transpose":  # the collected frame, the serializer's copy, its beat mux
         bo, no = n.output.shape[-1] * n.output.ftype.width, s.info["NO"]
         r["ff"] += 2 * n.input.size * n.input.ftype.width + clog2(max(2, no)) + 2

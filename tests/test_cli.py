@@ -141,19 +141,19 @@ def test_unsupported_layer(capsys, tmp_path) -> None:
 
 
 def test_convert_notes_a_design_without_rtl(capsys, tmp_path) -> None:
-    """A design the RTL backend cannot build (a Softmax) converts, and convert says in one
-    line that it has no RTL view, and why."""
+    """A design the RTL backend cannot build (a BatchNormalization no layer before it
+    absorbs) converts, and convert says in one line that it has no RTL view, and why."""
     import tf_keras as keras
 
     m = keras.Sequential([keras.layers.InputLayer(input_shape=(8,)),
-                          keras.layers.Dense(4, name="fc"), keras.layers.Softmax(name="soft")])
+                          keras.layers.BatchNormalization(name="bn"), keras.layers.Dense(4, name="fc")])
     p = str(tmp_path / "m.h5")
     m.save(p)
     code, out, err = run(capsys, "convert", p, "-o", str(tmp_path / "o"), "--precision",
                          "ap_fixed<16,6>")
     assert code == 0, err
-    assert re.search(r"^note: no RTL view \(rtl/UNSUPPORTED\.txt\): layer soft_softmax: op "
-                     r"Softmax has no RTL implementation yet", out, re.MULTILINE), out
+    assert re.search(r"^note: no RTL view \(rtl/UNSUPPORTED\.txt\): layer bn: op "
+                     r"ScaleShift has no RTL implementation yet", out, re.MULTILINE), out
 
 
 def _convert_is_refused(capsys, tmp_path, model, pattern: str,

@@ -380,18 +380,56 @@ def test_rtlsim_without_verilator_says_how_to_install(monkeypatch, zoo_dir, tmp_
 
 
 def test_unsupported_graph_reports_one_line(tmp_path):
-    from generator.ir import Graph, Input, Softmax, Weight
+    from generator.ir import Graph, Input, ScaleShift, Weight
 
-    g = Graph("sm")
+    g = Graph("bn")
     t = g.add(Input("input", [], shape=(4,)), FixedType(8, 3))
-    n = Softmax("soft", [t], {"exp_table": Weight(np.ones(8, np.int64), FixedType(8, 1, False)),
-                              "inv_table": Weight(np.ones(8, np.int64), FixedType(8, 1, False))})
-    g.add(n, FixedType(8, 1, False))
+    n = ScaleShift("bn", [t], {"scale": Weight(np.ones(4, np.int64), FixedType(8, 1)),
+                               "shift": Weight(np.ones(4, np.int64), FixedType(8, 1))})
+    g.add(n, FixedType(8, 1))
     g.outputs = [n.output]
     out = str(tmp_path / "out")
     rtl.write(g, out, None)
-    with pytest.raises(VerifyError, match=r"^layer soft: op Softmax has no RTL implementation"):
+    with pytest.raises(VerifyError, match=r"^layer bn: op ScaleShift has no RTL implementation"):
         sim.run(g, out, np.zeros((2, 4)))
+
+
+@pytest.mark.slow
+@pytest.mark.rtl
+def test_softmax_and_tables_bit_exact_cycle_exact(float_model, tmp_path):
+    """The table softmax (and the sigmoid / tanh tables before it) in the RTL: equal to
+    the reference, fully parallel and folded, with the modelled latency and II."""
+    for strategy, reuse in (("latency", 1), ("resource", 4)):
+        g = convert(float_model, strategy, reuse)
+        assert any(n.OP == "Softmax" for n in g.nodes)
+        check(g, str(tmp_path / strategy), float_model.x[:ROWS])
+
+
+@pytest.mark.slow
+@pytest.mark.rtl
+def test_softmax_resources_against_yosys(tmp_path):
+    """nnfab_softmax synthesised (Yosys xc7, with the QDense before it): two DSP48s per
+    product, the exp ROM as logic and the inv ROM in one block RAM, as estimated; the
+    reference equals the RTL, and the C-simulation."""
+    from conftest import estimate_near_yosys
+    from zoo import init_weights, softmax_mlp
+
+    from generator.backends import hls
+    from generator.backends.hls import csim
+
+    m = softmax_mlp()
+    init_weights(m, seed=5, prune=0.0)
+    g = from_model(m, config.load(None))
+    run_pipeline(g)
+    x = np.random.default_rng(5).uniform(-4, 4, (ROWS, 8))
+    check(g, str(tmp_path / "sim"), x)
+    os.makedirs(tmp_path / "hls")
+    hls.write(g, str(tmp_path / "hls"), config.load(None))
+    np.testing.assert_array_equal(csim.run(g, str(tmp_path / "hls"), x), reference.predict(g, x))
+    (sm,) = [n for n in g.nodes if n.OP == "Softmax"]
+    r = estimate.softmax_resources(sm)
+    assert (r["dsp"], r["bram18"]) == (10, 1)
+    estimate_near_yosys(g, str(tmp_path / "out"), 0.3)
 
 
 # -- dynamic pruning: zero-input skipping ---------------------------------------------------

@@ -265,6 +265,19 @@ def permute_mlp() -> Any:
     ], name="permute_mlp")
 
 
+def softmax_mlp() -> Any:
+    """An 8-bit QDense into a quantized_bits activation and a Keras softmax (the tables)."""
+    keras, q = _layers()
+    return keras.Sequential([
+        keras.layers.InputLayer(input_shape=(8,)),
+        q.QActivation(q.quantized_bits(8, 2, alpha=1), name="q_in"),
+        q.QDense(5, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
+                 bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="fc"),
+        q.QActivation(q.quantized_bits(8, 3, alpha=1), name="q1"),
+        keras.layers.Activation("softmax", name="sm"),
+    ], name="softmax_mlp")
+
+
 ZOO: list[ZooEntry] = [
     ZooEntry("mlp8", mlp8, 8, 2, seed=1),
     ZooEntry("w2_qbits_act", w2_qbits_act, 6, 1, seed=2),

@@ -331,7 +331,7 @@ def _unrolled(b: Block) -> _Blk:
     modules: a constant-weight pipeline (conv, pool windows), wiring, a folded matrix, or
     window kernels shared by R pixels (serializer, kernel pipeline, collector)."""
     st = b.p["stage"]
-    if st.kind in ("conv_unrolled", "pool_unrolled"):
+    if st.kind in ("conv_unrolled", "pool_unrolled", "softmax"):
         return _Pipe(Block(b.name, "pipe", b.ins, b.outs, p={"S": st.latency}))
     if st.kind == "gather":
         return _Wire(b)

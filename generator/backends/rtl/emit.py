@@ -35,6 +35,7 @@ from .plan import (
     csd,
     fifo_aw,
     ident,
+    softmax_tables,
     stream_plan,
 )
 from .stream import Block, conv_matrix
@@ -344,11 +345,25 @@ def _select(x: str, idx: list[int], w: int, fill: int) -> str:
 
 def _unrolled(o: _Lines, files: dict[str, str], top: str, s: Stage, nm: str, a: str,
               y: str) -> None:
-    """One stage of an unrolled CNN (whole frames per beat; see :mod:`.plan`)."""
+    """One whole-vector stage: a layer of an unrolled CNN (whole frames per beat; see
+    :mod:`.plan`), a gather, or a softmax."""
     n = s.node
     ports = (f".clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), .in_ready({a}_r), "
              f".y({y}_d), .out_valid({y}_v), .out_ready({y}_r)")
-    if s.kind == "conv_unrolled":
+    if s.kind == "softmax":
+        et, it = n.weights["exp_table"], n.weights["inv_table"]
+        ti, to = n.input.ftype, n.output.ftype
+        exp, inv = softmax_tables(n)
+        for words, suffix in ((exp, "exp"), (inv, "inv")):
+            files[f"{nm}_{suffix}.mem"] = "\n".join(f"{v:x}" for v in words) + "\n"
+        o(f"    nnfab_softmax #(.N({n.input.size}), .IN_W({ti.width}), .IN_S({int(ti.signed)}), "
+          f".EW({et.ftype.width}), .ED({len(exp)}), .ES({n['exp_shift']}), "
+          f".EFILE({{MEM_DIR, \"{nm}_exp.mem\"}}), .IW({it.ftype.width}), .ID({len(inv)}), "
+          f".IS({n['inv_shift']}), .IFILE({{MEM_DIR, \"{nm}_inv.mem\"}}), "
+          f".OUT_W({to.width}), .OUT_S({int(to.signed)}), "
+          f".SHIFT({et.ftype.frac + it.ftype.frac - to.frac}), "
+          f".ROUND({ROUND_CODE[to.rounding]}), .OVF({OVF_CODE[to.overflow]})) u_{nm} ({ports});")
+    elif s.kind == "conv_unrolled":
         w = s.info["matrix"]
         bias = s.info["bias"]
         title = (f"{n.name}: {'depthwise ' if n['depthwise'] else ''}conv {tuple(n['kernel'])}"
@@ -506,7 +521,7 @@ def render(g: Graph, stages: list[Stage]) -> tuple[str, dict[str, str]]:
         elif s.kind == "dense_skip":
             _skip(o, files, s, nm, a, y)
         elif s.kind in ("conv_unrolled", "conv_unrolled_folded", "conv_unrolled_shared",
-                        "gather", "pool_unrolled"):
+                        "gather", "pool_unrolled", "softmax"):
             _unrolled(o, files, top, s, nm, a, y)
         else:  # pragma: no cover
             raise AssertionError(s.kind)

@@ -78,6 +78,7 @@ from ...ir import (
     Quantize,
     Relu,
     Reshape,
+    Softmax,
     Table,
     Ternarize,
     Threshold,
@@ -372,6 +373,25 @@ def _gather(n: Node) -> Stage:
     return Stage(n, "gather", 0, 1, {"gather": gi})
 
 
+def softmax_tables(n: Softmax) -> tuple[list[int], list[int]]:
+    """The exp and inv table words the RTL stores: each table up to the last index its
+    clipped lookup can reach (from the input type's range, and the exact sum's), then
+    without the run of equal words at its end (the clip to the shorter table reads the
+    same word): the lookups are unchanged, the ROMs shorter (an 8-bit input reaches 256
+    exp words; e^-x is 0 in 18 bits past x = 12.5)."""
+
+    def trim(data: Any, last: int) -> list[int]:
+        w = [int(v) for v in data[:min(len(data) - 1, last) + 1]]
+        while len(w) > 1 and w[-2] == w[-1]:
+            w.pop()
+        return w
+
+    t = n.input.ftype
+    et, it = n.weights["exp_table"].data, n.weights["inv_table"].data
+    exp = trim(et, (t.max_raw - t.min_raw) >> n["exp_shift"])
+    return exp, trim(it, (n.input.size * max(exp)) >> n["inv_shift"])
+
+
 def stage_of(n: Node, unrolled: bool = False) -> Stage:
     if unrolled and isinstance(n, Conv):
         return _conv_unrolled(n)
@@ -392,9 +412,15 @@ def stage_of(n: Node, unrolled: bool = False) -> Stage:
         return Stage(n, "elementwise", 0, 1)
     if isinstance(n, Reshape):
         return Stage(n, "reshape", 0, 1)
+    if isinstance(n, Softmax):
+        et, it = n.weights["exp_table"].ftype, n.weights["inv_table"].ftype
+        if len(n.input.shape) != 1 or et.signed or it.signed or et.width + it.width > 62:
+            raise RTLUnsupported(f"layer {n.name}: Softmax of a {n.input.shape} tensor with "
+                                 f"{et} / {it} tables; supported: a vector, unsigned tables")
+        return Stage(n, "softmax", 4, 1)
     raise RTLUnsupported(
         f"layer {n.name}: op {n.OP} has no RTL implementation yet; supported: Dense, Conv, "
-        "Pool, GlobalPool, Pad, Crop, Upsample, Transpose, Quantize, Relu, LeakyRelu, Binarize, Ternarize, "
+        "Pool, GlobalPool, Pad, Crop, Upsample, Transpose, Softmax, Quantize, Relu, LeakyRelu, Binarize, Ternarize, "
         "Threshold, Table, Reshape "
         "(use the HLS view)"
     )

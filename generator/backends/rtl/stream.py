@@ -80,6 +80,7 @@ from ...ir import (
     Quantize,
     Relu,
     Reshape,
+    Softmax,
     Table,
     Ternarize,
     Threshold,
@@ -360,6 +361,14 @@ class _Builder:
                                t_in.ftype.width)
             s = self.tensor_stream(t_out)
             self.blocks.append(Block(nm, "window", ins, [s], n, wp))
+        elif isinstance(n, Softmax):
+            if sp:
+                raise RTLUnsupported(f"layer {n.name}: Softmax of each pixel of an image")
+            from .plan import stage_of
+
+            self.spatial[t_out.name] = False
+            s = self.tensor_stream(t_out)
+            self.blocks.append(Block(nm, "unrolled", ins, [s], n, {"stage": stage_of(n)}))
         elif isinstance(n, Transpose):
             from ...passes.unroll import gather
 
@@ -413,9 +422,9 @@ class _Builder:
         else:
             raise RTLUnsupported(
                 f"layer {n.name}: op {n.OP} has no streamed RTL implementation; supported: "
-                "Conv, Pool, GlobalPool, Pad, Crop, Upsample, Transpose, Add, Merge, Concat, Dense, "
-                "Quantize, Relu, LeakyRelu, Binarize, Ternarize, Threshold, Table, Flatten (use "
-                "the HLS view)")
+                "Conv, Pool, GlobalPool, Pad, Crop, Upsample, Transpose, Softmax, Add, Merge, Concat, "
+                "Dense, Quantize, Relu, LeakyRelu, Binarize, Ternarize, Threshold, Table, Flatten "
+                "(use the HLS view)")
         self.publish(t_out, s)
 
 
