@@ -594,6 +594,28 @@ def _cast_luts(ti: FixedType, to: FixedType) -> int:
     return per
 
 
+def datapath(s: Stage) -> str:
+    """What a folded stage's ``multipliers`` are: ``DSP48 multiply``, ``LUT multiply``
+    (``multipliers: lut``, or too narrow for a DSP48), ``add/sub`` (every nonzero weight
+    ``+-2^k`` for one ``k``), ``shift + add/sub`` (powers of two of several exponents),
+    or ``constant shift-add`` (window kernels with their weights built in)."""
+    from .passes.folding import shift_mode
+
+    n = s.node
+    if s.kind == "conv_unrolled_shared":
+        return "constant shift-add"
+    if s.kind == "dense_skip":
+        return "add/sub" if pow2_exponent(s.info["skip"].weight) is not None else (
+            "LUT multiply" if n["multipliers"] == "lut" else "DSP48 multiply")
+    sch = s.info["schedule"]
+    wmode = shift_mode(sch.weight[sch.valid])[0]
+    if wmode:
+        return "add/sub" if wmode == 1 else "shift + add/sub"
+    lut = isinstance(n, Dense) and n["multipliers"] == "lut"
+    dsp = not lut and is_dsp(operand_bits(n.input.ftype), operand_bits(n.weights["weight"].ftype))
+    return "DSP48 multiply" if dsp else "LUT multiply"
+
+
 def estimate(g: Graph) -> dict[str, Any]:
     """Per-layer latency/II cycles and DSP/BRAM18/LUT/FF estimates, and the totals."""
     stages = plan(g)
@@ -613,6 +635,7 @@ def estimate(g: Graph) -> dict[str, Any]:
                       "conv_unrolled_shared"):
             row["reuse"] = s.info["reuse"]
             row["multipliers"] = s.info["mults"]
+            row["datapath"] = datapath(s)
         if s.kind == "dense_skip":
             # data-dependent: best (every input zero), typical (half the inputs zero, the
             # expectation over uniformly random zero patterns), worst (none zero)

@@ -185,6 +185,13 @@ def merged_rows(rows: list[dict[str, Any]], est: dict[str, Any]) -> list[dict[st
     return out
 
 
+def _mults(r: dict[str, Any]) -> str:
+    """A folded layer's multiplier count and what they are (``30 (add/sub)``)."""
+    if "multipliers" not in r:
+        return ""
+    return f"{r['multipliers']} ({r['datapath']})" if r.get("datapath") else str(r["multipliers"])
+
+
 def _fmt(v: Any, spec: str = "") -> str:
     if v is None or v == "":
         return ""
@@ -231,7 +238,7 @@ def markdown(g: Graph, rows: list[dict[str, Any]], doc: dict[str, Any] | None = 
         ]
         for r in est["layers"]:
             lines.append(
-                f"| {r['name']} | {r['impl']} | {r.get('multipliers', '')} | "
+                f"| {r['name']} | {r['impl']} | {_mults(r)} | "
                 f"{r['latency_cycles']} | {r['ii_cycles']} | {r['dsp']} | {r['bram18']} | "
                 f"{r['lut']} | {r['ff']} |")
         t = est["total"]

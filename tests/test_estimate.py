@@ -173,6 +173,10 @@ def test_lut_multipliers_synthesise_without_dsp(tmp_path):
         est[mul] = estimate.estimate(g)["total"]
     mults = est["dsp"]["dsp"]
     assert mults > 0 and res["dsp"]["dsp"] == mults
+    for mul, what in (("dsp", "DSP48 multiply"), ("lut", "LUT multiply")):
+        g = dense_graph(0.25, "resource", 4, n=16)
+        g.of(Dense)[0].set("multipliers", mul)
+        assert estimate.estimate(g)["layers"][0]["datapath"] == what
     assert res["lut"]["dsp"] == est["lut"]["dsp"] == 0
     added = res["lut"]["lut"] - res["dsp"]["lut"]  # what the multipliers cost in fabric
     assert added > 0
@@ -203,6 +207,8 @@ def test_binary_ternary_mlps_synthesise_without_dsp(name, zoo_dir, tmp_path):
             top = f.read()
         if strategy == "resource":  # the +-1 / ternary layers build no multiplier
             assert ".WMODE(1)" in top
+            rows = {r["name"]: r for r in estimate.estimate(g)["layers"]}
+            assert rows["fc1"]["datapath"] == "add/sub"  # what the report says of them
         elif name == "binary_net":  # binarized inputs x binary weights: XNOR-popcount
             with open(os.path.join(out, "rtl", f"{conf['top']}_fc2.v")) as f:
                 assert "XNOR-popcount" in f.read()

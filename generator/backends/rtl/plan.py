@@ -561,7 +561,7 @@ def fifo_aw(stages: list[Stage]) -> int:
     if sp is not None:
         hold += sum(int(b.p["DEPTH"]) for b in sp.blocks if b.kind == "fifo")
     for s in stages:
-        if s.kind in ("dense_parallel", "conv_unrolled", "pool_unrolled"):
+        if s.kind in ("dense_parallel", "conv_unrolled", "pool_unrolled", "softmax"):
             hold += s.latency
         elif s.kind in ("dense_folded", "dense_skip", "conv_unrolled_folded"):
             hold += 4
