@@ -75,12 +75,24 @@ from .backends.rtl.plan import (
     Stage,
     clog2,
     plan,
+    scale_shift_params,
     softmax_tables,
     stream_plan,
     totals,
 )
 from .fixed import FixedType, Overflow, Rounding
-from .ir import Binarize, Dense, Graph, LeakyRelu, Quantize, Relu, Table, Ternarize, Threshold
+from .ir import (
+    Binarize,
+    Dense,
+    Graph,
+    LeakyRelu,
+    Quantize,
+    Relu,
+    ScaleShift,
+    Table,
+    Ternarize,
+    Threshold,
+)
 from .passes.folding import RomLayout, Schedule, SkipSchedule, pow2_exponent, rom_layout
 
 DEFAULT_FAMILY = "xcup"
@@ -521,6 +533,13 @@ def _resources(s: Stage) -> dict[str, int]:
         elif isinstance(n, Table):
             depth = len(n.weights["table"].data)
             r["lut"] = size * (_cdiv(depth, 64) * to.width + ti.width)
+        elif isinstance(n, ScaleShift):  # a constant multiply, an adder, the cast
+            p = scale_shift_params(n)
+            a, b = operand_bits(ti), p["SW"]
+            dsp = is_dsp(a, b)
+            r["dsp"] = size if dsp else 0
+            acc = FixedType(p["ACC_W"], p["ACC_W"] - p["SHIFT"] - to.frac)
+            r["lut"] = size * ((0 if dsp else a * b // 2) + p["ACC_W"] + _cast_luts(acc, to))
     return r
 
 

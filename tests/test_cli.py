@@ -141,19 +141,22 @@ def test_unsupported_layer(capsys, tmp_path) -> None:
 
 
 def test_convert_notes_a_design_without_rtl(capsys, tmp_path) -> None:
-    """A design the RTL backend cannot build (a BatchNormalization no layer before it
-    absorbs) converts, and convert says in one line that it has no RTL view, and why."""
+    """A design the RTL backend cannot build (a streamed image reshaped into another image)
+    converts, and convert says in one line that it has no RTL view, and why."""
     import tf_keras as keras
 
-    m = keras.Sequential([keras.layers.InputLayer(input_shape=(8,)),
-                          keras.layers.BatchNormalization(name="bn"), keras.layers.Dense(4, name="fc")])
+    L = keras.layers
+    m = keras.Sequential([L.InputLayer(input_shape=(4, 4, 2)), L.Conv2D(2, 1, name="c"),
+                          L.Reshape((2, 8, 2), name="rs"), L.Flatten(name="flat"),
+                          L.Dense(3, name="fc")])
     p = str(tmp_path / "m.h5")
     m.save(p)
-    code, out, err = run(capsys, "convert", p, "-o", str(tmp_path / "o"), "--precision",
-                         "ap_fixed<16,6>")
+    code, out, err = run(capsys, "convert", p, "-o", str(tmp_path / "o"), "--io", "stream",
+                         "--precision", "ap_fixed<16,6>")
     assert code == 0, err
-    assert re.search(r"^note: no RTL view \(rtl/UNSUPPORTED\.txt\): layer bn: op "
-                     r"ScaleShift has no RTL implementation yet", out, re.MULTILINE), out
+    assert re.search(r"^note: no RTL view \(rtl/UNSUPPORTED\.txt\): layer rs: Reshape of an "
+                     r"image to \(2, 8, 2\) \(only Flatten to a vector is streamed\)$", out,
+                     re.MULTILINE), out
 
 
 def _convert_is_refused(capsys, tmp_path, model, pattern: str,

@@ -380,18 +380,19 @@ def test_rtlsim_without_verilator_says_how_to_install(monkeypatch, zoo_dir, tmp_
 
 
 def test_unsupported_graph_reports_one_line(tmp_path):
-    from generator.ir import Graph, Input, ScaleShift, Weight
+    from generator.ir import Graph, Input, Softmax, Weight
 
-    g = Graph("bn")
-    t = g.add(Input("input", [], shape=(4,)), FixedType(8, 3))
-    n = ScaleShift("bn", [t], {"scale": Weight(np.ones(4, np.int64), FixedType(8, 1)),
-                               "shift": Weight(np.ones(4, np.int64), FixedType(8, 1))})
-    g.add(n, FixedType(8, 1))
+    g = Graph("sm")
+    t = g.add(Input("input", [], shape=(4, 3)), FixedType(8, 3))
+    n = Softmax("soft", [t], {"exp_table": Weight(np.ones(8, np.int64), FixedType(8, 1, False)),
+                              "inv_table": Weight(np.ones(8, np.int64), FixedType(8, 1, False))})
+    g.add(n, FixedType(8, 1, False))
     g.outputs = [n.output]
     out = str(tmp_path / "out")
     rtl.write(g, out, None)
-    with pytest.raises(VerifyError, match=r"^layer bn: op ScaleShift has no RTL implementation"):
-        sim.run(g, out, np.zeros((2, 4)))
+    with pytest.raises(VerifyError, match=r"^layer soft: Softmax of a \(4, 3\) tensor with "
+                                          r".*; supported: a vector, unsigned tables$"):
+        sim.run(g, out, np.zeros((2, 4, 3)))
 
 
 @pytest.mark.slow
@@ -515,3 +516,37 @@ def test_permute_of_a_flat_model_is_wiring(tmp_path):
     g = from_model(m, config.load(None, strategy="resource", reuse=4))
     run_pipeline(g)
     check(g, str(tmp_path / "f"), x)
+
+
+@pytest.mark.slow
+@pytest.mark.rtl
+@pytest.mark.parametrize("io", ["parallel", "stream"])
+def test_unfolded_batchnorm_bit_exact_cycle_exact(io, tmp_path):
+    """A BatchNormalization no layer before it absorbs (after the input quantizer of a
+    small CNN) stays a per-channel scale and shift (nnfab_scale_shift_vec): in the
+    unrolled and the streamed RTL equal to the reference, with the modelled cycles."""
+    from zoo import _layers, init_weights
+
+    keras, q = _layers()
+    m = keras.Sequential([
+        keras.layers.InputLayer(input_shape=(5, 5, 3)),
+        q.QActivation(q.quantized_bits(8, 2, alpha=1), name="q_in"),
+        keras.layers.BatchNormalization(name="bn"),
+        q.QConv2D(4, 3, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
+                  bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="c1"),
+        q.QActivation(q.quantized_relu(6, 2), name="r1"),
+        keras.layers.Flatten(name="flat"),
+        q.QDense(3, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
+                 bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="out"),
+    ], name="bn_cnn")
+    init_weights(m, seed=41, prune=0.0)
+    rng = np.random.default_rng(41)
+    bn = m.get_layer("bn")
+    bn.set_weights([rng.uniform(0.5, 2, 3), rng.uniform(-1, 1, 3), rng.uniform(-1, 1, 3),
+                    rng.uniform(0.25, 4, 3)])  # gamma, beta, moving mean, moving variance
+    g = from_model(m, config.load(None, precision="ap_fixed<12,5>", io=io))
+    run_pipeline(g)
+    assert [n.OP for n in g.nodes].count("ScaleShift") == 1
+    x = rng.uniform(-4, 4, (ROWS, 5, 5, 3))
+    assert len(np.unique(reference.predict(g, x))) > 20  # not saturated: a real check
+    check(g, str(tmp_path / io), x)

@@ -21,6 +21,7 @@ from ...ir import (
     Quantize,
     Relu,
     Reshape,
+    ScaleShift,
     Table,
     Ternarize,
     Threshold,
@@ -35,6 +36,7 @@ from .plan import (
     csd,
     fifo_aw,
     ident,
+    scale_shift_params,
     softmax_tables,
     stream_plan,
 )
@@ -209,6 +211,14 @@ def _elementwise(o: _Lines, n: Node, xin: str, yout: str, size: int | None = Non
           f".OUT_W({to.width}), .DEPTH({len(tab.data)}), .SHIFT({int(n['index_shift'])}), "
           f".OFFSET({int(n['index_offset'])}), .FILE({{MEM_DIR, \"{nm}_table.mem\"}})) "
           f"u_{nm} (.x({xin}), .y({yout}));")
+    elif isinstance(n, ScaleShift):
+        p = scale_shift_params(n)
+        o(f"    nnfab_scale_shift_vec #(.N({size}), .C({n.input.shape[-1]}), .IN_W({ti.width}), "
+          f".IN_S({int(ti.signed)}), .SW({p['SW']}), .TW({p['TW']}), "
+          f".SCALE({pack(p['scale'], p['SW'])}), .SHIFTV({pack(p['shift'], p['TW'])}), "
+          f".LP({p['LP']}), .LT({p['LT']}), .ACC_W({p['ACC_W']}), .OUT_W({to.width}), "
+          f".OUT_S({int(to.signed)}), .SHIFT({p['SHIFT']}), .ROUND({ROUND_CODE[to.rounding]}), "
+          f".OVF({OVF_CODE[to.overflow]})) u_{nm} (.x({xin}), .y({yout}));")
     else:  # pragma: no cover - plan() refuses the rest
         raise TypeError(f"no element-wise RTL for {n.OP}")
 

@@ -78,6 +78,7 @@ from ...ir import (
     Quantize,
     Relu,
     Reshape,
+    ScaleShift,
     Softmax,
     Table,
     Ternarize,
@@ -373,6 +374,24 @@ def _gather(n: Node) -> Stage:
     return Stage(n, "gather", 0, 1, {"gather": gi})
 
 
+def scale_shift_params(n: ScaleShift) -> dict[str, Any]:
+    """``nnfab_scale_shift_vec``'s constants and widths for ScaleShift ``n``: the exact
+    sum ``x * scale << LP + shift << LT`` (the reference's) in ``ACC_W`` bits."""
+    s, t = n.weights["scale"], n.weights["shift"]
+    tx = n.input.ftype
+    frac = max(tx.frac + s.ftype.frac, t.ftype.frac)
+    sc = [int(v) for v in np.asarray(s.data).reshape(-1)]
+    sh = [int(v) for v in np.asarray(t.data).reshape(-1)]
+    sw = max(2, *(v.bit_length() + 1 for v in sc))
+    tw = max(2, *(v.bit_length() + 1 for v in sh))
+    lp, lt = frac - tx.frac - s.ftype.frac, frac - t.ftype.frac
+    acc = max(tx.width + 1 + sw + lp, tw + lt) + 1
+    if acc > 62 or len(sc) != n.input.shape[-1]:
+        raise RTLUnsupported(f"layer {n.name}: scale-shift sum of {acc} bits; supported: 62")
+    return {"scale": sc, "shift": sh, "SW": sw, "TW": tw, "LP": lp, "LT": lt, "ACC_W": acc,
+            "SHIFT": frac - n.output.ftype.frac}
+
+
 def softmax_tables(n: Softmax) -> tuple[list[int], list[int]]:
     """The exp and inv table words the RTL stores: each table up to the last index its
     clipped lookup can reach (from the input type's range, and the exact sum's), then
@@ -406,6 +425,8 @@ def stage_of(n: Node, unrolled: bool = False) -> Stage:
         return _dense_parallel(n)
     if isinstance(n, (Quantize, Relu, LeakyRelu, Binarize, Ternarize, Threshold)):
         return Stage(n, "elementwise", 0, 1)
+    if isinstance(n, ScaleShift):
+        return Stage(n, "elementwise", 0, 1, {"scale_shift": scale_shift_params(n)})
     if isinstance(n, Table):
         if n["index_shift"] < 0 or abs(n["index_offset"]) >= 1 << 30:
             raise RTLUnsupported(f"layer {n.name}: table index shift/offset out of range")
@@ -420,7 +441,7 @@ def stage_of(n: Node, unrolled: bool = False) -> Stage:
         return Stage(n, "softmax", 4, 1)
     raise RTLUnsupported(
         f"layer {n.name}: op {n.OP} has no RTL implementation yet; supported: Dense, Conv, "
-        "Pool, GlobalPool, Pad, Crop, Upsample, Transpose, Softmax, Quantize, Relu, LeakyRelu, Binarize, Ternarize, "
+        "Pool, GlobalPool, Pad, Crop, Upsample, Transpose, Softmax, ScaleShift, Quantize, Relu, LeakyRelu, Binarize, Ternarize, "
         "Threshold, Table, Reshape "
         "(use the HLS view)"
     )

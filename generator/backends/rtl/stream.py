@@ -80,6 +80,7 @@ from ...ir import (
     Quantize,
     Relu,
     Reshape,
+    ScaleShift,
     Softmax,
     Table,
     Ternarize,
@@ -91,7 +92,7 @@ from ...passes.folding import aligned_bias, conv_matrix
 from ...passes.unroll import SPATIAL_OPS
 from .plan import RTLUnsupported, Stage, clog2, ident, mac_info, tree_stages
 
-ELEMENTWISE = (Quantize, Relu, LeakyRelu, Binarize, Ternarize, Threshold, Table)
+ELEMENTWISE = (Quantize, Relu, LeakyRelu, Binarize, Ternarize, Threshold, Table, ScaleShift)
 #: FIFO depth used while sizing (effectively unbounded)
 UNBOUNDED = 1 << 30
 

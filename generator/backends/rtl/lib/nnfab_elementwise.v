@@ -212,4 +212,47 @@ module nnfab_table_vec #(
     endgenerate
 endmodule
 
+// Scale and shift per channel (an unfolded BatchNormalization), exactly as nnfab's
+// reference computes it: y_i = cast((x_i * SCALE[c] << LP) + (SHIFTV[c] << LT)) with
+// c = i % C; SCALE and SHIFTV hold signed raw constants of SW / TW bits, the sum is
+// exact in ACC_W bits (its fraction bits those of the wider addend) and the cast is
+// nnfab_requant's (SHIFT = the sum's fraction bits - the output's).
+module nnfab_scale_shift_vec #(
+    parameter integer N = 1,           // number of elements
+    parameter integer C = 1,           // channels (the last axis)
+    parameter integer IN_W = 8,        // input element width
+    parameter integer IN_S = 1,        // input signed
+    parameter integer SW = 2,          // scale constant width (signed)
+    parameter integer TW = 2,          // shift constant width (signed)
+    parameter [C*SW-1:0] SCALE = 0,    // per channel
+    parameter [C*TW-1:0] SHIFTV = 0,   // per channel
+    parameter integer LP = 0,          // product left shift (aligning fractions)
+    parameter integer LT = 0,          // shift constant left shift
+    parameter integer ACC_W = 16,      // exact sum width (<= 62)
+    parameter integer OUT_W = 8,       // output element width
+    parameter integer OUT_S = 1,       // output signed
+    parameter integer SHIFT = 0,       // sum fraction bits - output fraction bits
+    parameter integer ROUND = 0,       // rounding mode code (nnfab_requant)
+    parameter integer OVF = 0          // overflow mode code (nnfab_requant)
+) (
+    input  wire [N*IN_W-1:0]  x,
+    output wire [N*OUT_W-1:0] y
+);
+    initial if (N < 1 || C < 1 || N % C != 0) $error("%m: N=%0d, C=%0d", N, C);
+    genvar i;
+    generate
+        for (i = 0; i < N; i = i + 1) begin : g_el
+            wire [IN_W-1:0] xi = x[i*IN_W +: IN_W];
+            wire signed [IN_W:0] xe = IN_S ? {xi[IN_W-1], xi} : {1'b0, xi};
+            wire signed [SW-1:0] s = SCALE[(i % C)*SW +: SW];
+            wire signed [TW-1:0] t = SHIFTV[(i % C)*TW +: TW];
+            wire signed [ACC_W-1:0] acc = ((xe * s) <<< LP) + (t <<< LT);
+            nnfab_requant #(
+                .IN_W(ACC_W), .IN_S(1), .OUT_W(OUT_W), .OUT_S(OUT_S),
+                .SHIFT(SHIFT), .ROUND(ROUND), .OVF(OVF)
+            ) u_rq (.din(acc), .dout(y[i*OUT_W +: OUT_W]));
+        end
+    endgenerate
+endmodule
+
 `default_nettype wire
