@@ -441,9 +441,8 @@ def stage_of(n: Node, unrolled: bool = False) -> Stage:
         return Stage(n, "softmax", 4, 1)
     raise RTLUnsupported(
         f"layer {n.name}: op {n.OP} has no RTL implementation yet; supported: Dense, Conv, "
-        "Pool, GlobalPool, Pad, Crop, Upsample, Transpose, Softmax, ScaleShift, Quantize, Relu, LeakyRelu, Binarize, Ternarize, "
-        "Threshold, Table, Reshape "
-        "(use the HLS view)"
+        "Pool, GlobalPool, Pad, Crop, Upsample, Transpose, Softmax, ScaleShift, Quantize, "
+        "Relu, LeakyRelu, Binarize, Ternarize, Threshold, Table, Reshape (use the HLS view)"
     )
 
 

@@ -89,8 +89,17 @@ from ...ir import (
     Upsample,
 )
 from ...passes.folding import aligned_bias, conv_matrix
-from ...passes.unroll import SPATIAL_OPS
-from .plan import RTLUnsupported, Stage, clog2, ident, mac_info, tree_stages
+from ...passes.unroll import SPATIAL_OPS, gather
+from .plan import (
+    RTLUnsupported,
+    Stage,
+    clog2,
+    fused_requant,
+    ident,
+    mac_info,
+    stage_of,
+    tree_stages,
+)
 
 ELEMENTWISE = (Quantize, Relu, LeakyRelu, Binarize, Ternarize, Threshold, Table, ScaleShift)
 #: FIFO depth used while sizing (effectively unbounded)
@@ -277,8 +286,6 @@ class _Builder:
                                  "(the RTL passes raw values through)")
         sp = self.spatial[t_in.name]
         if isinstance(n, SPATIAL_OPS) and not sp:  # an unrolled CNN: whole frames
-            from .plan import fused_requant, stage_of
-
             st = stage_of(n, unrolled=True)
             self.spatial[t_out.name] = False
             u = fused_requant(st)
@@ -310,8 +317,6 @@ class _Builder:
         elif isinstance(n, Dense):
             self.spatial[t_out.name] = sp
             s = self.tensor_stream(t_out)
-            from .plan import stage_of
-
             st = stage_of(n)
             if st.kind == "dense_folded":
                 self.blocks.append(Block(nm, "folded", ins, [s], n, {"stage": st, "R": st.ii}))
@@ -365,14 +370,10 @@ class _Builder:
         elif isinstance(n, Softmax):
             if sp:
                 raise RTLUnsupported(f"layer {n.name}: Softmax of each pixel of an image")
-            from .plan import stage_of
-
             self.spatial[t_out.name] = False
             s = self.tensor_stream(t_out)
             self.blocks.append(Block(nm, "unrolled", ins, [s], n, {"stage": stage_of(n)}))
         elif isinstance(n, Transpose):
-            from ...passes.unroll import gather
-
             self.spatial[t_out.name] = sp
             s = self.tensor_stream(t_out)
             if sp:
@@ -380,8 +381,6 @@ class _Builder:
                     "NI": self.streams[ins[0]].beats, "NO": self.streams[s].beats,
                     "gather": [int(i) for i in gather(n)[:, 0]]}))
             else:  # a whole-vector tensor: wiring
-                from .plan import stage_of
-
                 self.blocks.append(Block(nm, "unrolled", ins, [s], n, {"stage": stage_of(n)}))
         elif isinstance(n, Crop):
             self.spatial[t_out.name] = True
@@ -423,9 +422,9 @@ class _Builder:
         else:
             raise RTLUnsupported(
                 f"layer {n.name}: op {n.OP} has no streamed RTL implementation; supported: "
-                "Conv, Pool, GlobalPool, Pad, Crop, Upsample, Transpose, Softmax, Add, Merge, Concat, "
-                "Dense, Quantize, Relu, LeakyRelu, Binarize, Ternarize, Threshold, Table, Flatten "
-                "(use the HLS view)")
+                "Conv, Pool, GlobalPool, Pad, Crop, Upsample, Transpose, Softmax, Add, Merge, "
+                "Concat, Dense, Quantize, Relu, LeakyRelu, Binarize, Ternarize, Threshold, Table, "
+                "ScaleShift, Flatten (use the HLS view)")
         self.publish(t_out, s)
 
 
