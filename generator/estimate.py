@@ -120,12 +120,13 @@ def operand_bits(t: FixedType) -> int:
     return t.width + (0 if t.signed else 1)
 
 
-def rom_cost(depth: int, width: int) -> tuple[int, int]:
-    """(BRAM18, LUT) of a ROM of ``depth`` words of ``width`` bits: the SRAM tiling
-    pass's choice (:func:`generator.passes.tiling.map_memory`, checked against Yosys)."""
+def rom_cost(depth: int, width: int, ports: int = 1) -> tuple[int, int]:
+    """(BRAM18, LUT) of a ROM of ``depth`` words of ``width`` bits and ``ports`` read
+    ports: the SRAM tiling pass's choice (:func:`generator.passes.tiling.map_memory`,
+    checked against Yosys)."""
     from .passes.tiling import Memory, map_memory
 
-    t = map_memory(Memory("rom", depth, width))
+    t = map_memory(Memory("rom", depth, width, ports=ports))
     return t.bram18, t.luts
 
 
@@ -388,21 +389,19 @@ def softmax_resources(n: Any) -> dict[str, int]:
     per table-word product (18-bit unsigned words are 19-bit signed operands, past the
     DSP48's 18-bit port); registers: the input and its maximum, the exp words twice, the
     inv word and the output."""
-    from .passes.tiling import Memory, map_memory
-
     et, it = n.weights["exp_table"], n.weights["inv_table"]
     ti, to = n.input.ftype, n.output.ftype
     k, ew, iw = n.input.size, et.ftype.width, it.ftype.width
     dw = ti.width + 2
     exp, inv = softmax_tables(n)
-    me = map_memory(Memory("exp", len(exp), ew, ports=k))
-    mi = map_memory(Memory("inv", len(inv), iw))
+    be, le = rom_cost(len(exp), ew, ports=k)
+    bi, li = rom_cost(len(inv), iw)
     a, b = operand_bits(et.ftype), operand_bits(it.ftype)
     per = 0 if not is_dsp(a, b) else (1 if min(a, b) <= 18 else 2)
     return {
         "dsp": k * per,
-        "bram18": me.bram18 + mi.bram18,
-        "lut": (me.luts + mi.luts + round(k * SOFTMAX_LUT_PER_BIT * (dw + ew + iw + to.width))
+        "bram18": be + bi,
+        "lut": (le + li + round(k * SOFTMAX_LUT_PER_BIT * (dw + ew + iw + to.width))
                 + (0 if per else k * ew * iw)),
         "ff": k * ti.width + dw + 2 * k * ew + iw + k * to.width + 4,
     }

@@ -484,6 +484,13 @@ class GlobalPool(Node):
         return (self.inputs[0].shape[-1],)
 
 
+def pad_geometry(pads: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """``(top, bottom, left, right)`` of a Pad's ``pads`` or a Crop's ``crops`` (rank 1:
+    ``(0, 0, before, after)``)."""
+    p = tuple(int(v) for v in pads)
+    return (0, 0, p[0], p[1]) if len(p) == 2 else (p[0], p[1], p[2], p[3])
+
+
 @op
 class Pad(Node):
     """Zero padding of the spatial axes (``pads``: before/after per axis)."""

@@ -120,11 +120,18 @@ def _threshold(node: Threshold, xs: list[Raw]) -> Raw:
     return node.weights["levels"].data.reshape(-1)[np.searchsorted(thr, xs[0], side="right")]
 
 
+def scale_shift_frac(node: ScaleShift) -> int:
+    """Fraction bits of a ScaleShift's exact sum: the wider of the product's and the
+    shift's (every view aligns both addends to it)."""
+    s, t = node.weights["scale"], node.weights["shift"]
+    return max(node.input.ftype.frac + s.ftype.frac, t.ftype.frac)
+
+
 @kernel.register
 def _scaleshift(node: ScaleShift, xs: list[Raw]) -> Raw:
     s, t = node.weights["scale"], node.weights["shift"]
     tx = node.input.ftype
-    frac = max(tx.frac + s.ftype.frac, t.ftype.frac)
+    frac = scale_shift_frac(node)
     acc = (xs[0] * s.data) << (frac - tx.frac - s.ftype.frac)
     acc = acc + (t.data << (frac - t.ftype.frac))
     return node.output.ftype.cast(acc, FixedType(62, 62 - frac))
@@ -142,6 +149,11 @@ def _table(node: Table, xs: list[Raw]) -> Raw:
     return tab[idx]
 
 
+def softmax_product_frac(node: Softmax) -> int:
+    """Fraction bits of a Softmax's ``e * inv`` product: the two tables' summed."""
+    return node.weights["exp_table"].ftype.frac + node.weights["inv_table"].ftype.frac
+
+
 @kernel.register
 def _softmax(node: Softmax, xs: list[Raw]) -> Raw:
     x = xs[0]
@@ -152,7 +164,7 @@ def _softmax(node: Softmax, xs: list[Raw]) -> Raw:
     s = e.sum(axis=-1, keepdims=True)
     inv = it.data[np.clip(s >> node["inv_shift"], 0, len(it.data) - 1)]
     prod = e * inv
-    pt = FixedType(62, 62 - (et.ftype.frac + it.ftype.frac))
+    pt = FixedType(62, 62 - softmax_product_frac(node))
     return node.output.ftype.cast(prod, pt)
 
 

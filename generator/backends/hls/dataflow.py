@@ -56,6 +56,7 @@ from ...ir import (
     Tensor,
     Transpose,
     Upsample,
+    pad_geometry,
 )
 
 #: Depth of a stream between one producer and one consumer.
@@ -94,11 +95,6 @@ def window_geometry(node: Node) -> dict[str, int]:
     oh, ow = spatial(node.output.shape)
     return {"H": h, "W": w, "C": word_size(node.input), "KH": k[0], "KW": k[1], "SH": s[0],
             "SW": s[1], "PT": p[0], "PB": p[1], "PL": p[2], "PR": p[3], "OH": oh, "OW": ow}
-
-
-def pad_geometry(pads: tuple[int, ...]) -> tuple[int, int, int, int]:
-    """``(PT, PB, PL, PR)`` of a Pad node's ``pads`` (rank 1 or 2; a Crop's ``crops``)."""
-    return (0, 0, pads[0], pads[1]) if len(pads) == 2 else (pads[0], pads[1], pads[2], pads[3])
 
 
 def _padded_walk(h: int, w: int, pt: int, pb: int, pl: int, pr: int) -> tuple[Counts, Counts, Counts]:

@@ -27,6 +27,7 @@ from ...ir import (
     Threshold,
 )
 from ...passes.folding import Schedule, aligned_bias, pow2_exponent, rom_layout, shift_code
+from ...reference import softmax_product_frac
 from .plan import (
     LEVELS_PER_STAGE,
     OVF_CODE,
@@ -371,7 +372,7 @@ def _unrolled(o: _Lines, files: dict[str, str], top: str, s: Stage, nm: str, a: 
           f".EFILE({{MEM_DIR, \"{nm}_exp.mem\"}}), .IW({it.ftype.width}), .ID({len(inv)}), "
           f".IS({n['inv_shift']}), .IFILE({{MEM_DIR, \"{nm}_inv.mem\"}}), "
           f".OUT_W({to.width}), .OUT_S({int(to.signed)}), "
-          f".SHIFT({et.ftype.frac + it.ftype.frac - to.frac}), "
+          f".SHIFT({softmax_product_frac(n) - to.frac}), "
           f".ROUND({ROUND_CODE[to.rounding]}), .OVF({OVF_CODE[to.overflow]})) u_{nm} ({ports});")
     elif s.kind == "conv_unrolled":
         w = s.info["matrix"]

@@ -86,6 +86,7 @@ from ...ir import (
     Transpose,
     Upsample,
 )
+from ...reference import scale_shift_frac
 
 #: adder-tree levels between pipeline registers in a fully parallel Dense
 LEVELS_PER_STAGE = 2
@@ -379,7 +380,7 @@ def scale_shift_params(n: ScaleShift) -> dict[str, Any]:
     sum ``x * scale << LP + shift << LT`` (the reference's) in ``ACC_W`` bits."""
     s, t = n.weights["scale"], n.weights["shift"]
     tx = n.input.ftype
-    frac = max(tx.frac + s.ftype.frac, t.ftype.frac)
+    frac = scale_shift_frac(n)
     sc = [int(v) for v in np.asarray(s.data).reshape(-1)]
     sh = [int(v) for v in np.asarray(t.data).reshape(-1)]
     sw = max(2, *(v.bit_length() + 1 for v in sc))
@@ -426,7 +427,8 @@ def stage_of(n: Node, unrolled: bool = False) -> Stage:
     if isinstance(n, (Quantize, Relu, LeakyRelu, Binarize, Ternarize, Threshold)):
         return Stage(n, "elementwise", 0, 1)
     if isinstance(n, ScaleShift):
-        return Stage(n, "elementwise", 0, 1, {"scale_shift": scale_shift_params(n)})
+        scale_shift_params(n)  # refuses a sum past 62 bits
+        return Stage(n, "elementwise", 0, 1)
     if isinstance(n, Table):
         if n["index_shift"] < 0 or abs(n["index_offset"]) >= 1 << 30:
             raise RTLUnsupported(f"layer {n.name}: table index shift/offset out of range")

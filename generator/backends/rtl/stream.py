@@ -87,6 +87,7 @@ from ...ir import (
     Threshold,
     Transpose,
     Upsample,
+    pad_geometry,
 )
 from ...passes.folding import aligned_bias, conv_matrix
 from ...passes.unroll import SPATIAL_OPS, gather
@@ -387,8 +388,7 @@ class _Builder:
             rank = len(t_in.shape) - 1
             wp = window_params(t_in.shape, (1,) * rank, (1,) * rank, (0,) * (2 * rank), 0,
                                t_in.ftype.width)
-            c = tuple(n["crops"])
-            ct, cb, cl, cr = (0, 0, *c) if len(c) == 2 else c
+            ct, cb, cl, cr = pad_geometry(n["crops"])
             wp["ROWV"] = [ct <= r < wp["HP"] - cb for r in range(wp["HP"])]
             wp["COLV"] = [cl <= q < wp["WP"] - cr for q in range(wp["WP"])]
             wp["HO"], wp["WO"] = wp["HP"] - ct - cb, wp["WP"] - cl - cr
