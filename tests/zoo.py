@@ -34,6 +34,9 @@ class ZooEntry:
 
 
 def _layers() -> Any:
+    from generator.frontends.keras import import_tf
+
+    import_tf()  # (with its shim QKeras's QSimpleRNN / QGRU need)
     import qkeras
     import tf_keras as keras
 
@@ -483,6 +486,43 @@ def cnn_separable() -> Any:
     ], name="cnn_separable")
 
 
+def rnn_gru_lstm() -> Any:
+    """Two recurrent layers unrolled over 4 steps: a QGRU (reset_after, the whole sequence
+    out, 25 % pruned) into a QLSTM (its last state), each with a state quantizer, then a
+    QDense."""
+    keras, q = _layers()
+    rec = {"kernel_quantizer": q.quantized_bits(6, 0, alpha=1),
+           "recurrent_quantizer": q.quantized_bits(6, 0, alpha=1),
+           "bias_quantizer": q.quantized_bits(6, 1, alpha=1),
+           "state_quantizer": q.quantized_bits(8, 1, alpha=1),
+           "activation": q.quantized_tanh(6), "recurrent_activation": q.quantized_sigmoid(5)}
+    return keras.Sequential([
+        keras.layers.InputLayer(input_shape=(4, 3)),
+        q.QActivation(q.quantized_bits(6, 1, alpha=1), name="q_in"),
+        q.QGRU(4, reset_after=True, return_sequences=True, name="gru", **rec),
+        q.QLSTM(3, name="lstm", **rec),
+        q.QDense(3, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
+                 bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="out"),
+    ], name="rnn_gru_lstm")
+
+
+def rnn_simple() -> Any:
+    """A QSimpleRNN with a quantized_relu activation over 6 steps, its whole sequence
+    flattened into a QDense (no state quantizer: the relu's grid is the state's)."""
+    keras, q = _layers()
+    return keras.Sequential([
+        keras.layers.InputLayer(input_shape=(6, 2)),
+        q.QActivation(q.quantized_bits(6, 1, alpha=1), name="q_in"),
+        q.QSimpleRNN(5, kernel_quantizer=q.quantized_bits(5, 0, alpha=1),
+                     recurrent_quantizer=q.quantized_bits(5, 0, alpha=1),
+                     bias_quantizer=q.quantized_bits(5, 1, alpha=1),
+                     activation=q.quantized_relu(6, 2), return_sequences=True, name="rnn"),
+        keras.layers.Flatten(name="flat"),
+        q.QDense(3, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
+                 bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="out"),
+    ], name="rnn_simple")
+
+
 CNN_ZOO: list[ZooEntry] = [
     ZooEntry("cnn_basic", cnn_basic, 8, 1, seed=11),
     ZooEntry("cnn_strided_same", cnn_strided_same, 6, 1, seed=12),
@@ -491,4 +531,6 @@ CNN_ZOO: list[ZooEntry] = [
     ZooEntry("cnn_depthwise_concat", cnn_depthwise_concat, 6, 1, seed=15),
     ZooEntry("cnn_pruned_gmax", cnn_pruned_gmax, 8, 2, prune=0.7, seed=16),
     ZooEntry("cnn_separable", cnn_separable, 6, 1, prune=0.3, seed=17),
+    ZooEntry("rnn_gru_lstm", rnn_gru_lstm, 6, 1, prune=0.25, seed=19),
+    ZooEntry("rnn_simple", rnn_simple, 6, 1, seed=20),
 ]

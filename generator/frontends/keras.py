@@ -100,8 +100,11 @@ SUPPORTED_LAYERS = (
     "QActivation, Activation (linear, relu, sigmoid, tanh, softmax), ReLU (plain), "
     "LeakyReLU (alpha a power of two), Softmax, "
     "BatchNormalization, QBatchNormalization, "
-    "Dropout, Flatten, Reshape, Permute"
+    "Dropout, Flatten, Reshape, Permute, QSimpleRNN, QLSTM, QGRU"
 )
+#: recurrent layers, unrolled over their steps (Keras's float ones are refused)
+RNN_LAYERS = ("QSimpleRNN", "QLSTM", "QGRU")
+FLOAT_RNN_LAYERS = ("SimpleRNN", "LSTM", "GRU")
 #: Keras merge layers built as ir.Merge (their mode)
 MERGE_LAYERS = {"Subtract": "sub", "Maximum": "max", "Minimum": "min", "Average": "avg",
                 "Multiply": "mul"}
@@ -129,6 +132,16 @@ def import_tf() -> Any:
     import tf_keras  # noqa: F401
 
     tf.get_logger().setLevel("ERROR")
+    from tensorflow.python.ops import array_ops, array_ops_stack
+    from tensorflow.python.util import nest
+
+    # QKeras 0.9's QSimpleRNN / QGRU cells call two TensorFlow functions that later
+    # releases moved (the same functions under their new names): without these aliases
+    # those layers cannot run at all
+    if not hasattr(nest, "is_sequence"):
+        nest.is_sequence = nest.is_nested
+    if not hasattr(array_ops, "unstack"):
+        array_ops.unstack = array_ops_stack.unstack
     return tf
 
 
@@ -453,29 +466,32 @@ class _Builder:
         return unique_name(self.g, base)
 
     # activations -------------------------------------------------------------------
-    def quantizer(self, layer: str, q: Any) -> None:
+    def quantizer(self, layer: str, q: Any, tag: str | None = None) -> None:
+        """``q`` applied to ``self.x`` (``tag``: the node's name, default ``layer``)."""
         kind, arg = activation_quantizer(layer, q)
         assert self.x is not None
+        nm = self.uniq(tag or layer)
         if kind in ("quantize", "relu_quantize"):
             # (for quantized_relu the ap_ufixed<.., SAT> cast maps negatives to 0: relu too)
-            self.add(Quantize(self.uniq(layer), [self.x], source=layer), arg)
+            self.add(Quantize(nm, [self.x], source=layer), arg)
         elif kind == "leaky_quantize":
             out, neg, k = arg
-            self.add(LeakyRelu(self.uniq(layer), [self.x], shift=k, neg=neg, source=layer), out)
+            self.add(LeakyRelu(nm, [self.x], shift=k, neg=neg, source=layer), out)
         elif kind == "binary":
-            self.add(Binarize(self.uniq(layer), [self.x], source=layer), FixedType(2, 2))
+            self.add(Binarize(nm, [self.x], source=layer), FixedType(2, 2))
         elif kind == "threshold":
-            self.threshold(layer, arg)
+            self.threshold(layer, arg, tag=tag)
         else:
             tx = self.x.ftype
             thr_raw = math.ceil(arg * 2.0**tx.frac)
             # |x| >= thr on the input grid; x = 0 gives 0 (tf.sign(0) = 0) whatever thr
             self.add(
-                Ternarize(self.uniq(layer), [self.x], source=layer, threshold_raw=max(thr_raw, 1)),
+                Ternarize(nm, [self.x], source=layer, threshold_raw=max(thr_raw, 1)),
                 FixedType(2, 2),
             )
 
-    def threshold(self, layer: str, q: Any, pre: tuple[str, Any] | None = None) -> None:
+    def threshold(self, layer: str, q: Any, pre: tuple[str, Any] | None = None,
+                  tag: str | None = None) -> None:
         """A monotone activation quantiser as exact thresholds (:class:`Threshold`).
 
         The quantiser itself is run, in float32 as in the model, on every value of the
@@ -492,32 +508,36 @@ class _Builder:
             return np.asarray(q(fx), dtype=np.float64)
 
         ws = threshold_weights(f"layer {layer}: activation {fname}", self.x.ftype, f)
-        self.add(Threshold(self.uniq(layer), [self.x], ws, function=fname, source=layer),
+        self.add(Threshold(self.uniq(tag or layer), [self.x], ws, function=fname, source=layer),
                  ws["levels"].ftype)
 
-    def keras_activation(self, layer: str, fn: Any) -> None:
+    def keras_activation(self, layer: str, fn: Any, tag: str | None = None) -> None:
+        """The activation ``fn`` of ``layer`` applied to ``self.x`` (``tag``: the base of
+        the node's name, default ``layer``; a tagged activation is inside a layer, so it
+        never takes the next layer's quantiser)."""
         name = getattr(fn, "__name__", str(fn))
         assert self.x is not None
+        base = tag or layer
         if name == "linear":
             return
         if name == "relu":
-            self.add(Relu(self.uniq(layer + "_relu"), [self.x], source=layer), self.x.ftype)
+            self.add(Relu(self.uniq(base + "_relu"), [self.x], source=layer), self.x.ftype)
             return
         if name in ("sigmoid", "tanh"):
-            if self.next_q is not None and self.sole_consumer:
+            if self.next_q is not None and self.sole_consumer and tag is None:
                 # quantized right after: q(f(x)) is a monotone step function, exact as
                 # thresholds; the next QActivation is then applied here
                 assert self.next_name is not None
                 self.threshold(self.next_name, self.next_q, pre=(name, fn))
                 self.fused = self.next_name
                 return
-            self.table(layer, name)
+            self.table(layer, name, tag)
             return
-        if name == "softmax":
+        if name == "softmax" and tag is None:
             self.softmax(layer)
             return
         if type(fn).__module__.startswith("qkeras"):
-            self.quantizer(layer, fn)
+            self.quantizer(layer, fn, tag)
             return
         raise FrontendError(
             f"layer {layer}: activation {name!r} is not supported; supported: linear, relu, "
@@ -543,7 +563,7 @@ class _Builder:
         self.add(LeakyRelu(self.uniq(layer.name), [self.x], shift=k, neg=t, source=layer.name),
                  FixedType(t.width + k, t.integer, True))
 
-    def table(self, layer: str, fn: str) -> None:
+    def table(self, layer: str, fn: str, tag: str | None = None) -> None:
         assert self.x is not None
         tin = self.x.ftype
         out_t = self.var(layer, "table") if layer in self.cfg.layers else None
@@ -569,7 +589,7 @@ class _Builder:
         yv = 1.0 / (1.0 + np.exp(-xv)) if fn == "sigmoid" else np.tanh(xv)
         tab = quantize_float(yv, out_t)
         self.add(
-            Table(self.uniq(f"{layer}_{fn}"), [self.x], {"table": tab}, function=fn,
+            Table(self.uniq(f"{tag or layer}_{fn}"), [self.x], {"table": tab}, function=fn,
                   index_shift=shift, index_offset=offset, source=layer, exact=False),
             out_t,
         )
@@ -677,6 +697,178 @@ class _Builder:
             self.add(Quantize(self.uniq(name + "_result"), [self.x], source=name, exact=False),
                      self.need(name, "result"))
         self.keras_activation(name, act)
+
+    # recurrent layers ----------------------------------------------------------------
+    def recurrent(self, layer: Any, c: str) -> None:
+        """QSimpleRNN / QLSTM / QGRU unrolled over the sequence's steps: each step's gates
+        are Dense nodes (the input's and the state's parts, exact sums added exactly), its
+        activations and state quantisers the layer's own, the cell's products exact
+        :class:`Merge` ``mul`` nodes. Every view computes the layer exactly as QKeras's
+        ``call`` does (in float32, exact while every sum fits its 24-bit mantissa)."""
+        name = layer.name
+        x = self.x
+        assert x is not None
+        if len(x.shape) != 2:
+            raise FrontendError(f"layer {name}: {c} needs a (steps, features) input, got "
+                                f"{x.shape}")
+        for flag in ("go_backwards", "stateful", "return_state"):
+            if getattr(layer, flag, False):
+                raise FrontendError(f"layer {name}: {c} with {flag}=True is not supported; "
+                                    f"supported: {flag}=False")
+        cell = layer.cell
+        kind = c.removeprefix("Q")
+        if not c.startswith("Q"):
+            raise FrontendError(
+                f"layer {name}: a float {c} is not supported; supported: QKeras {RNN_LAYERS} "
+                "with quantized kernels and quantizer activations (exact in every view)")
+        kq = cell.kernel_quantizer_internal
+        rq = cell.recurrent_quantizer_internal
+        bq = cell.bias_quantizer_internal if cell.use_bias else None
+        sq = cell.state_quantizer_internal
+        if kq is None or rq is None or (cell.use_bias and bq is None):
+            raise FrontendError(
+                f"layer {name}: {c} needs kernel_quantizer, recurrent_quantizer and (with a "
+                "bias) bias_quantizer; supported: every weight quantized")
+        if sq is not None:
+            tf = import_tf()
+            zero = float(np.asarray(sq(tf.constant(np.zeros(1, np.float32))))[0])
+            if zero != 0.0:
+                raise FrontendError(f"layer {name}: state_quantizer {sq} maps the zero "
+                                    f"initial state to {zero:g}; supported: quantizers of 0 to 0")
+        acts = {"act": cell.activation}
+        if kind != "SimpleRNN":
+            acts["rec"] = cell.recurrent_activation
+        for role, fn in acts.items():
+            if not type(fn).__module__.startswith("qkeras"):
+                what = "activation" if role == "act" else "recurrent_activation"
+                raise FrontendError(
+                    f"layer {name}: {what} {getattr(fn, '__name__', fn)!r} is not supported; "
+                    f"supported: a QKeras quantizer ({SUPPORTED_QUANTIZERS})")
+        units = int(cell.units)
+        kernel, recurrent, *rest = layer.get_weights()
+        w = np.asarray(kq(kernel.astype(np.float32)), dtype=np.float64)
+        u = np.asarray(rq(recurrent.astype(np.float32)), dtype=np.float64)
+        b = (np.asarray(bq(rest[0].astype(np.float32)), dtype=np.float64) if bq is not None
+             else None)
+        gates = {"SimpleRNN": "h", "LSTM": "ifco", "GRU": "zrh"}[kind]
+        reset_after = kind == "GRU" and bool(cell.reset_after)
+        if kind == "GRU" and b is not None and not reset_after:
+            b = np.stack([b, np.zeros_like(b)])
+        if b is None:
+            b = np.zeros((2, len(gates) * units))
+        elif b.ndim == 1:
+            b = np.stack([b, np.zeros_like(b)])
+        self.next_q = None  # (no activation inside the cell takes the next layer's quantiser)
+
+        def cols(m: np.ndarray, g: str) -> np.ndarray:
+            k = gates.index(g)
+            return m[..., k * units:(k + 1) * units]
+
+        def grid(what: str, v: np.ndarray) -> Weight:
+            return exact_grid(name, what, v)
+
+        def dense(tag: str, src: Tensor, wv: np.ndarray, bv: np.ndarray | None) -> Tensor:
+            ws = {"weight": grid("kernel", wv)}
+            if bv is not None and np.any(bv):
+                ws["bias"] = grid("bias", bv)
+            node = Dense(self.uniq(tag), [src], ws, units=units, source=name,
+                         reuse=self.cfg.reuse_for(name), strategy=self.cfg.strategy_for(name),
+                         multipliers=self.cfg.multipliers_for(name),
+                         skip_zeros=self.cfg.skip_zeros_for(name, False))
+            return self.add_exact(node, float32_source=True)
+
+        def exact(node_cls: Any, tag: str, ins: list[Tensor], **kw: Any) -> Tensor:
+            return self.add_exact(node_cls(self.uniq(tag), ins, source=name, **kw),
+                                  float32_source=True)
+
+        def act(tag: str, v: Tensor, fn: Any) -> Tensor:
+            self.x = v
+            self.keras_activation(name, fn, tag)
+            return self.x
+
+        def gate(t: int, g: str, xt: Tensor, h: Tensor | None, fn: Any) -> Tensor:
+            """Gate ``g`` at step ``t``: ``fn(x W_g + b_g + h U_g + b'_g)``; with no state
+            yet (``h`` None) the state's part is its bias ``b'_g``."""
+            tag = f"{name}_t{t}_{g}"
+            rec_b = cols(b[1], g)
+            if h is None:
+                z = dense(tag + "x", xt, cols(w, g), cols(b[0], g) + rec_b)
+            else:
+                z = dense(tag + "x", xt, cols(w, g), cols(b[0], g))
+                zh = dense(tag + "h", h, cols(u, g), rec_b)
+                z = exact(Add, tag + "_sum", [z, zh])
+            return act(tag, z, fn)
+
+        steps, _ = x.shape
+        h: Tensor | None = None
+        cst: Tensor | None = None
+        outs: list[Tensor] = []
+        for t in range(steps):
+            if steps == 1:
+                xt = x
+            else:
+                xt = self.add(Crop(self.uniq(f"{name}_t{t}_x"), [x], crops=(t, steps - 1 - t),
+                                   source=name), x.ftype)
+            xt = self.add(Reshape(self.uniq(f"{name}_t{t}_in"), [xt],
+                                  target_shape=(x.shape[1],), source=name), x.ftype)
+            if h is not None and sq is not None:
+                self.x = h
+                self.quantizer(name, sq, f"{name}_t{t}_hq")
+                h = self.x
+                if cst is not None:
+                    self.x = cst
+                    self.quantizer(name, sq, f"{name}_t{t}_cq")
+                    cst = self.x
+            if kind == "SimpleRNN":
+                h = gate(t, "h", xt, h, acts["act"])
+            elif kind == "LSTM":
+                i = gate(t, "i", xt, h, acts["rec"])
+                gc = gate(t, "c", xt, h, acts["act"])
+                o = gate(t, "o", xt, h, acts["rec"])
+                ig = exact(Merge, f"{name}_t{t}_ig", [i, gc], mode="mul")
+                if cst is None:
+                    cst = ig
+                else:
+                    f = gate(t, "f", xt, h, acts["rec"])
+                    fc = exact(Merge, f"{name}_t{t}_fc", [f, cst], mode="mul")
+                    cst = exact(Add, f"{name}_t{t}_cell", [fc, ig])
+                h = exact(Merge, f"{name}_t{t}_h", [o, act(f"{name}_t{t}_cact", cst,
+                                                           acts["act"])], mode="mul")
+            else:
+                zg = gate(t, "z", xt, h, acts["rec"])
+                # (the reset gate acts on the state: none yet at step 0 unless reset_after)
+                r = gate(t, "r", xt, h, acts["rec"]) if h is not None or reset_after else x
+                tag = f"{name}_t{t}_h"
+                if reset_after:
+                    # r * (h U_h + b'_h); with no state yet r * b'_h (a diagonal Dense)
+                    if h is None:
+                        rh = dense(tag + "r", r, np.diag(cols(b[1], "h")), None)
+                    else:
+                        hu = dense(tag + "h", h, cols(u, "h"), cols(b[1], "h"))
+                        rh = exact(Merge, tag + "r", [r, hu], mode="mul")
+                    z = dense(tag + "x", xt, cols(w, "h"), cols(b[0], "h"))
+                    hh = act(tag, exact(Add, tag + "_sum", [z, rh]), acts["act"])
+                elif h is None:
+                    hh = act(tag, dense(tag + "x", xt, cols(w, "h"), cols(b[0], "h")),
+                             acts["act"])
+                else:
+                    rhv = exact(Merge, tag + "rh", [r, h], mode="mul")
+                    z = dense(tag + "x", xt, cols(w, "h"), cols(b[0], "h"))
+                    hu = dense(tag + "h", rhv, cols(u, "h"), None)
+                    hh = act(tag, exact(Add, tag + "_sum", [z, hu]), acts["act"])
+                # z * h + (1 - z) * hh, written hh - z * (hh - h): equal, exactly
+                d = hh if h is None else exact(Merge, f"{name}_t{t}_d", [hh, h], mode="sub")
+                zd = exact(Merge, f"{name}_t{t}_zd", [zg, d], mode="mul")
+                h = exact(Merge, f"{name}_t{t}_out", [hh, zd], mode="sub")
+            outs.append(h)
+        assert h is not None
+        if layer.return_sequences:
+            cat = self.add_exact(Concat(self.uniq(f"{name}_seq"), outs, source=name),
+                                 float32_source=True) if steps > 1 else h
+            self.add(Reshape(self.uniq(name), [cat], target_shape=(steps, units), source=name),
+                     cat.ftype)
+        else:
+            self.x = h
 
     def conv_checks(self, layer: Any, rank: int) -> None:
         """What every convolution layer needs (one line naming the layer otherwise)."""
@@ -873,6 +1065,8 @@ class _Builder:
             self.keras_activation(name, _Named("softmax"))
         elif c in ("BatchNormalization", "QBatchNormalization"):
             self.batchnorm(layer)
+        elif c in RNN_LAYERS + FLOAT_RNN_LAYERS:
+            self.recurrent(layer, c)
         elif c == "Dropout":
             return
         elif c in ("Flatten", "Reshape"):
@@ -1012,13 +1206,14 @@ def _crops(layer: Any, c: str) -> tuple[int, ...]:
 
 def _check_parallelism_keys(model: Any, cfg: Config) -> None:
     """``reuse`` / ``strategy`` apply to Dense and Conv layers, ``multipliers`` and
-    ``skip_zeros`` to Dense layers: set on another layer they would change nothing."""
+    ``skip_zeros`` to Dense layers (a recurrent layer's are its gates' Dense nodes): set on
+    another layer they would change nothing."""
     kinds = {layer.name: type(layer).__name__ for layer in model.layers}
     for name, lc in cfg.layers.items():
         for k in ("reuse", "strategy", "multipliers", "skip_zeros"):
             if getattr(lc, k) is None:
                 continue
-            dense = kinds[name] in ("Dense", "QDense")
+            dense = kinds[name] in ("Dense", "QDense", *RNN_LAYERS)
             conv = kinds[name] in CONV_LAYERS + SEPARABLE_LAYERS
             if dense or (conv and k in ("reuse", "strategy")):
                 continue
