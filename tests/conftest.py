@@ -67,7 +67,7 @@ def zoo_q(request: pytest.FixtureRequest, zoo_dir: str) -> ZooModel:
 
 @pytest.fixture(scope="session", params=[e.name for e in zoo.CNN_ZOO])
 def zoo_cnn(request: pytest.FixtureRequest, zoo_dir: str) -> ZooModel:
-    """Each convolutional zoo model (built once per session)."""
+    """Each convolutional or recurrent zoo model (built once per session)."""
     return zoo_model(request.param, zoo_dir)
 
 

@@ -129,15 +129,23 @@ def test_unsupported_layer(capsys, tmp_path) -> None:
     import tf_keras as keras
 
     m = keras.Sequential([keras.layers.InputLayer(input_shape=(4, 3)),
-                          keras.layers.LSTM(2, name="lstm_a")])
-    p = str(tmp_path / "lstm.h5")
+                          keras.layers.LayerNormalization(name="ln_a")])
+    p = str(tmp_path / "ln.h5")
     m.save(p)
     out = tmp_path / "o"
     code, _, err = run(capsys, "convert", p, "-o", str(out))
-    _one_line_error(code, err, r"^nnfab: error: layer lstm_a \(LSTM\) is not supported; "
-                               r"supported: InputLayer, Dense")
+    _one_line_error(code, err, r"^nnfab: error: layer ln_a \(LayerNormalization\) is not "
+                               r"supported; supported: InputLayer, Dense")
     assert not out.exists()
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".nnfab-")]
+    # a float recurrent layer: one line saying what is supported instead
+    m = keras.Sequential([keras.layers.InputLayer(input_shape=(4, 3)),
+                          keras.layers.LSTM(2, name="lstm_a")])
+    m.save(p)
+    code, _, err = run(capsys, "convert", p, "-o", str(out))
+    _one_line_error(code, err, r"^nnfab: error: layer lstm_a: a float LSTM is not supported; "
+                               r"supported: QKeras")
+    assert not out.exists()
 
 
 def test_convert_notes_a_design_without_rtl(capsys, tmp_path) -> None:

@@ -30,6 +30,9 @@ BatchNormalization     ScaleShift (folded into the Dense / Conv by ``fold_batchn
 Dropout                dropped (inference)
 Flatten / Reshape      Reshape
 Permute                Transpose
+QSimpleRNN, QLSTM,     unrolled over the steps: per step Crop + Reshape (the step's
+QGRU                   input), Dense gates (input and state parts, exact sums) + the
+                       layer's activations and state quantiser, exact Merge products
 =====================  ==============================================================
 
 Quantised weights are QKeras's own quantiser outputs, represented exactly: the frontend
@@ -719,7 +722,8 @@ class _Builder:
         kind = c.removeprefix("Q")
         if not c.startswith("Q"):
             raise FrontendError(
-                f"layer {name}: a float {c} is not supported; supported: QKeras {RNN_LAYERS} "
+                f"layer {name}: a float {c} is not supported; supported: QKeras "
+                f"{' / '.join(RNN_LAYERS)} "
                 "with quantized kernels and quantizer activations (exact in every view)")
         kq = cell.kernel_quantizer_internal
         rq = cell.recurrent_quantizer_internal
@@ -832,8 +836,17 @@ class _Builder:
                     f = gate(t, "f", xt, h, acts["rec"])
                     fc = exact(Merge, f"{name}_t{t}_fc", [f, cst], mode="mul")
                     cst = exact(Add, f"{name}_t{t}_cell", [fc, ig])
-                h = exact(Merge, f"{name}_t{t}_h", [o, act(f"{name}_t{t}_cact", cst,
-                                                           acts["act"])], mode="mul")
+                try:
+                    ac = act(f"{name}_t{t}_cact", cst, acts["act"])
+                except FrontendError:
+                    if sq is not None:
+                        raise
+                    raise FrontendError(
+                        f"layer {name}: the cell state at step {t} is {cst.ftype}, and without "
+                        "a state_quantizer it gains fraction bits every step; supported: an "
+                        f"activation input of at most {MAX_THRESHOLD_INPUT_BITS} bits; set "
+                        "the layer's state_quantizer (e.g. quantized_bits(8, 1))") from None
+                h = exact(Merge, f"{name}_t{t}_h", [o, ac], mode="mul")
             else:
                 zg = gate(t, "z", xt, h, acts["rec"])
                 # (the reset gate acts on the state: none yet at step 0 unless reset_after)
