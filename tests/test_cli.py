@@ -138,13 +138,13 @@ def test_unsupported_layer(capsys, tmp_path) -> None:
                                r"supported; supported: InputLayer, Dense")
     assert not out.exists()
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".nnfab-")]
-    # a float recurrent layer: one line saying what is supported instead
+    # a supported layer with an unsupported setting: one line naming both
     m = keras.Sequential([keras.layers.InputLayer(input_shape=(4, 3)),
-                          keras.layers.LSTM(2, name="lstm_a")])
+                          keras.layers.LSTM(2, go_backwards=True, name="lstm_a")])
     m.save(p)
     code, _, err = run(capsys, "convert", p, "-o", str(out))
-    _one_line_error(code, err, r"^nnfab: error: layer lstm_a: a float LSTM is not supported; "
-                               r"supported: QKeras")
+    _one_line_error(code, err, r"^nnfab: error: layer lstm_a: LSTM with go_backwards=True is "
+                               r"not supported; supported: go_backwards=False$")
     assert not out.exists()
 
 

@@ -8,8 +8,11 @@
 * the reuse factor folds the gates: ``rnn_gru_lstm`` with reuse 3 on both recurrent
   layers (io_parallel): C-sim and RTL bit-exact, RTL cycle-exact against the cycle
   model, II 3, and fewer multipliers than fully parallel by the estimate;
-* what QKeras cannot run exactly, or nnfab cannot build, is refused in one line naming
-  the layer.
+* a float Keras SimpleRNN / LSTM / GRU takes the configured types (tables for sigmoid
+  and tanh): its deviation from Keras is measured and small, its C-sim equals its
+  reference;
+* what nnfab cannot build, or QKeras does not compute on a grid, is refused in one line
+  naming the layer.
 """
 
 from __future__ import annotations
@@ -146,15 +149,52 @@ def _refused(build: Any, match: str) -> None:
     assert "\n" not in str(e.value) and str(e.value).startswith("layer rec")
 
 
-def test_float_recurrent_layer_refused() -> None:
-    def build() -> Any:
-        import zoo
+def _float_model(kind: str, **kw: Any) -> Any:
+    import zoo
 
-        keras, _ = zoo._layers()
-        return keras.Sequential([keras.layers.InputLayer(input_shape=(4, 3)),
-                                 keras.layers.LSTM(4, name="rec")])
+    keras, _ = zoo._layers()
+    layer = {"rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM,
+             "gru": keras.layers.GRU}[kind]
+    return keras.Sequential([keras.layers.InputLayer(input_shape=(6, 3)),
+                             layer(8, return_sequences=True, name="rec", **kw),
+                             keras.layers.Flatten(name="flat"),
+                             keras.layers.Dense(3, name="out")], name=f"f_{kind}")
 
-    _refused(build, "a float LSTM is not supported; supported: QKeras")
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_float_recurrent_layers_take_the_configured_types(kind: str, tmp_path: Any) -> None:
+    """A float Keras SimpleRNN / LSTM / GRU (tanh and sigmoid tables, every gate's sum and
+    state cast to ap_fixed<16,6>): not bit-exact by construction; its deviation from Keras
+    is measured, and is at most 2 % of the output range on the seeded inputs. The float
+    LSTM's C-simulation equals its reference."""
+    import zoo
+
+    from generator.ir import Quantize, Table
+    from generator.verify import source_predict
+
+    e = zoo.ZooEntry(f"f_{kind}", lambda: _float_model(kind), 8, 2, seed=21,
+                     fully_quantized=False)
+    m = zoo.build(e)
+    x = zoo.inputs(e, (6, 3), 500)
+    g = from_model(m, config.load(None))
+    run_pipeline(g)
+    assert not g.meta["fully_quantized"]
+    assert g.of(Table) and any(n.output.ftype.width == 16 for n in g.of(Quantize))
+    y, want = reference.predict(g, x), source_predict(m, x)
+    dev = float(np.abs(y - want).max())
+    print(f"float {kind}: max |reference - Keras| {dev:.4f}, output range {np.abs(want).max():.2f}")
+    assert dev <= 0.02 * np.abs(want).max()
+    if kind == "lstm":
+        out = str(tmp_path / "out")
+        os.makedirs(out)
+        hls.write(g, out, None)
+        np.testing.assert_array_equal(csim.run(g, out, x[:200]), y[:200])
+
+
+def test_hard_sigmoid_refused() -> None:
+    # Keras's hard_sigmoid has no table here; the float GRU names it
+    _refused(lambda: _float_model("gru", recurrent_activation="hard_sigmoid"),
+             "activation 'hard_sigmoid' is not supported; supported: linear, relu, sigmoid")
 
 
 def test_float_activation_in_a_quantized_cell_refused() -> None:

@@ -30,9 +30,10 @@ BatchNormalization     ScaleShift (folded into the Dense / Conv by ``fold_batchn
 Dropout                dropped (inference)
 Flatten / Reshape      Reshape
 Permute                Transpose
-QSimpleRNN, QLSTM,     unrolled over the steps: per step Crop + Reshape (the step's
-QGRU                   input), Dense gates (input and state parts, exact sums) + the
+(Q)SimpleRNN,          unrolled over the steps: per step Crop + Reshape (the step's
+(Q)LSTM, (Q)GRU        input), Dense gates (input and state parts, exact sums) + the
                        layer's activations and state quantiser, exact Merge products
+                       (a float layer: its sums and states cast to ``result``, tables)
 =====================  ==============================================================
 
 Quantised weights are QKeras's own quantiser outputs, represented exactly: the frontend
@@ -103,9 +104,9 @@ SUPPORTED_LAYERS = (
     "QActivation, Activation (linear, relu, sigmoid, tanh, softmax), ReLU (plain), "
     "LeakyReLU (alpha a power of two), Softmax, "
     "BatchNormalization, QBatchNormalization, "
-    "Dropout, Flatten, Reshape, Permute, QSimpleRNN, QLSTM, QGRU"
+    "Dropout, Flatten, Reshape, Permute, SimpleRNN, LSTM, GRU, QSimpleRNN, QLSTM, QGRU"
 )
-#: recurrent layers, unrolled over their steps (Keras's float ones are refused)
+#: recurrent layers, unrolled over their steps (QKeras's exact; Keras's take config types)
 RNN_LAYERS = ("QSimpleRNN", "QLSTM", "QGRU")
 FLOAT_RNN_LAYERS = ("SimpleRNN", "LSTM", "GRU")
 #: Keras merge layers built as ir.Merge (their mode)
@@ -703,11 +704,14 @@ class _Builder:
 
     # recurrent layers ----------------------------------------------------------------
     def recurrent(self, layer: Any, c: str) -> None:
-        """QSimpleRNN / QLSTM / QGRU unrolled over the sequence's steps: each step's gates
+        """SimpleRNN / LSTM / GRU unrolled over the sequence's steps: each step's gates
         are Dense nodes (the input's and the state's parts, exact sums added exactly), its
         activations and state quantisers the layer's own, the cell's products exact
-        :class:`Merge` ``mul`` nodes. Every view computes the layer exactly as QKeras's
-        ``call`` does (in float32, exact while every sum fits its 24-bit mantissa)."""
+        :class:`Merge` ``mul`` nodes. For QKeras's layers every view computes the layer
+        exactly as its ``call`` does (in float32, exact while every sum fits its 24-bit
+        mantissa). A float Keras layer takes the configured types, as a float Dense does:
+        ``weight`` / ``bias`` for its kernels and biases, ``result`` for each gate's sum
+        and for the state it carries to the next step, ``table`` for its sigmoid / tanh."""
         name = layer.name
         x = self.x
         assert x is not None
@@ -720,16 +724,12 @@ class _Builder:
                                     f"supported: {flag}=False")
         cell = layer.cell
         kind = c.removeprefix("Q")
-        if not c.startswith("Q"):
-            raise FrontendError(
-                f"layer {name}: a float {c} is not supported; supported: QKeras "
-                f"{' / '.join(RNN_LAYERS)} "
-                "with quantized kernels and quantizer activations (exact in every view)")
-        kq = cell.kernel_quantizer_internal
-        rq = cell.recurrent_quantizer_internal
-        bq = cell.bias_quantizer_internal if cell.use_bias else None
-        sq = cell.state_quantizer_internal
-        if kq is None or rq is None or (cell.use_bias and bq is None):
+        fq = c.startswith("Q")  # QKeras: exact; else a float layer, cast to its types
+        kq = getattr(cell, "kernel_quantizer_internal", None)
+        rq = getattr(cell, "recurrent_quantizer_internal", None)
+        bq = getattr(cell, "bias_quantizer_internal", None) if cell.use_bias else None
+        sq = getattr(cell, "state_quantizer_internal", None)
+        if fq and (kq is None or rq is None or (cell.use_bias and bq is None)):
             raise FrontendError(
                 f"layer {name}: {c} needs kernel_quantizer, recurrent_quantizer and (with a "
                 "bias) bias_quantizer; supported: every weight quantized")
@@ -743,17 +743,19 @@ class _Builder:
         if kind != "SimpleRNN":
             acts["rec"] = cell.recurrent_activation
         for role, fn in acts.items():
-            if not type(fn).__module__.startswith("qkeras"):
+            if fq and not type(fn).__module__.startswith("qkeras"):
                 what = "activation" if role == "act" else "recurrent_activation"
                 raise FrontendError(
                     f"layer {name}: {what} {getattr(fn, '__name__', fn)!r} is not supported; "
                     f"supported: a QKeras quantizer ({SUPPORTED_QUANTIZERS})")
         units = int(cell.units)
         kernel, recurrent, *rest = layer.get_weights()
-        w = np.asarray(kq(kernel.astype(np.float32)), dtype=np.float64)
-        u = np.asarray(rq(recurrent.astype(np.float32)), dtype=np.float64)
-        b = (np.asarray(bq(rest[0].astype(np.float32)), dtype=np.float64) if bq is not None
-             else None)
+
+        def qv(q: Any, v: np.ndarray) -> np.ndarray:
+            return np.asarray(v if q is None else q(v.astype(np.float32)), dtype=np.float64)
+
+        w, u = qv(kq, kernel), qv(rq, recurrent)
+        b = qv(bq, rest[0]) if cell.use_bias else None
         gates = {"SimpleRNN": "h", "LSTM": "ifco", "GRU": "zrh"}[kind]
         reset_after = kind == "GRU" and bool(cell.reset_after)
         if kind == "GRU" and b is not None and not reset_after:
@@ -769,7 +771,16 @@ class _Builder:
             return m[..., k * units:(k + 1) * units]
 
         def grid(what: str, v: np.ndarray) -> Weight:
-            return exact_grid(name, what, v)
+            if fq:
+                return exact_grid(name, what, v)
+            return quantize_float(v, self.need(name, "weight" if what == "kernel" else "bias"))
+
+        def cast(v: Tensor) -> Tensor:
+            """A float layer's sum or state cast to its ``result`` type (QKeras: exact)."""
+            if fq:
+                return v
+            return self.add(Quantize(self.uniq(v.name + "_q"), [v], source=name, exact=False),
+                            self.need(name, "result"))
 
         def dense(tag: str, src: Tensor, wv: np.ndarray, bv: np.ndarray | None) -> Tensor:
             ws = {"weight": grid("kernel", wv)}
@@ -779,11 +790,11 @@ class _Builder:
                          reuse=self.cfg.reuse_for(name), strategy=self.cfg.strategy_for(name),
                          multipliers=self.cfg.multipliers_for(name),
                          skip_zeros=self.cfg.skip_zeros_for(name, False))
-            return self.add_exact(node, float32_source=True)
+            return self.add_exact(node, float32_source=fq)
 
         def exact(node_cls: Any, tag: str, ins: list[Tensor], **kw: Any) -> Tensor:
             return self.add_exact(node_cls(self.uniq(tag), ins, source=name, **kw),
-                                  float32_source=True)
+                                  float32_source=fq)
 
         def act(tag: str, v: Tensor, fn: Any) -> Tensor:
             self.x = v
@@ -801,7 +812,7 @@ class _Builder:
                 z = dense(tag + "x", xt, cols(w, g), cols(b[0], g))
                 zh = dense(tag + "h", h, cols(u, g), rec_b)
                 z = exact(Add, tag + "_sum", [z, zh])
-            return act(tag, z, fn)
+            return act(tag, cast(z), fn)
 
         steps, _ = x.shape
         h: Tensor | None = None
@@ -836,6 +847,7 @@ class _Builder:
                     f = gate(t, "f", xt, h, acts["rec"])
                     fc = exact(Merge, f"{name}_t{t}_fc", [f, cst], mode="mul")
                     cst = exact(Add, f"{name}_t{t}_cell", [fc, ig])
+                cst = cast(cst)
                 try:
                     ac = act(f"{name}_t{t}_cact", cst, acts["act"])
                 except FrontendError:
@@ -846,7 +858,7 @@ class _Builder:
                         "a state_quantizer it gains fraction bits every step; supported: an "
                         f"activation input of at most {MAX_THRESHOLD_INPUT_BITS} bits; set "
                         "the layer's state_quantizer (e.g. quantized_bits(8, 1))") from None
-                h = exact(Merge, f"{name}_t{t}_h", [o, ac], mode="mul")
+                h = cast(exact(Merge, f"{name}_t{t}_h", [o, ac], mode="mul"))
             else:
                 zg = gate(t, "z", xt, h, acts["rec"])
                 # (the reset gate acts on the state: none yet at step 0 unless reset_after)
@@ -860,19 +872,19 @@ class _Builder:
                         hu = dense(tag + "h", h, cols(u, "h"), cols(b[1], "h"))
                         rh = exact(Merge, tag + "r", [r, hu], mode="mul")
                     z = dense(tag + "x", xt, cols(w, "h"), cols(b[0], "h"))
-                    hh = act(tag, exact(Add, tag + "_sum", [z, rh]), acts["act"])
+                    hh = act(tag, cast(exact(Add, tag + "_sum", [z, rh])), acts["act"])
                 elif h is None:
-                    hh = act(tag, dense(tag + "x", xt, cols(w, "h"), cols(b[0], "h")),
+                    hh = act(tag, cast(dense(tag + "x", xt, cols(w, "h"), cols(b[0], "h"))),
                              acts["act"])
                 else:
                     rhv = exact(Merge, tag + "rh", [r, h], mode="mul")
                     z = dense(tag + "x", xt, cols(w, "h"), cols(b[0], "h"))
                     hu = dense(tag + "h", rhv, cols(u, "h"), None)
-                    hh = act(tag, exact(Add, tag + "_sum", [z, hu]), acts["act"])
+                    hh = act(tag, cast(exact(Add, tag + "_sum", [z, hu])), acts["act"])
                 # z * h + (1 - z) * hh, written hh - z * (hh - h): equal, exactly
                 d = hh if h is None else exact(Merge, f"{name}_t{t}_d", [hh, h], mode="sub")
                 zd = exact(Merge, f"{name}_t{t}_zd", [zg, d], mode="mul")
-                h = exact(Merge, f"{name}_t{t}_out", [hh, zd], mode="sub")
+                h = cast(exact(Merge, f"{name}_t{t}_out", [hh, zd], mode="sub"))
             outs.append(h)
         assert h is not None
         if layer.return_sequences:
@@ -1226,7 +1238,7 @@ def _check_parallelism_keys(model: Any, cfg: Config) -> None:
         for k in ("reuse", "strategy", "multipliers", "skip_zeros"):
             if getattr(lc, k) is None:
                 continue
-            dense = kinds[name] in ("Dense", "QDense", *RNN_LAYERS)
+            dense = kinds[name] in ("Dense", "QDense", *RNN_LAYERS, *FLOAT_RNN_LAYERS)
             conv = kinds[name] in CONV_LAYERS + SEPARABLE_LAYERS
             if dense or (conv and k in ("reuse", "strategy")):
                 continue
