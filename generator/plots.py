@@ -11,6 +11,11 @@ records), never the graph, so the plots show exactly what the report states:
 * :func:`sparsity` -- per weighted (Dense / Conv) layer, the fraction of pruned weights
   (nonzero / total written on each bar).
 
+A design of more than :data:`MAX_BARS` nodes (an unrolled recurrent layer has a dozen per
+step; more than :data:`MAX_SPARSITY_BARS` weighted nodes for the sparsity plot) is drawn
+per source-model layer: the nodes of one layer summed (their cycles: the
+slowest node's), the streamed FIFOs as one bar.
+
 matplotlib is imported lazily; :data:`MISSING` explains how to install it.
 """
 
@@ -21,6 +26,10 @@ from typing import Any
 
 MISSING = "plots skipped: matplotlib is not installed (pip install matplotlib)"
 DPI = 100
+#: most bars a plot draws one per node; beyond, one per source-model layer (the
+#: sparsity plot widens with its bars: fewer)
+MAX_BARS = 30
+MAX_SPARSITY_BARS = 10
 
 
 class PlotError(ValueError):
@@ -109,12 +118,35 @@ def roofline(doc: dict[str, Any], path: str) -> str:
     return path
 
 
+def _by_source(doc: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+    """The estimate's rows, or (beyond :data:`MAX_BARS`) one row per source layer: its
+    nodes' resources summed, its slowest node's latency and II, its implementations."""
+    rows = doc["estimate"]["layers"]
+    if len(rows) <= MAX_BARS:
+        return rows, False
+    src = {r["name"]: r.get("source") or r["name"] for r in doc["layers"]}
+    groups: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        k = "FIFOs" if r.get("op") == "FIFO" else src.get(r["name"], r["name"])
+        gr = groups.setdefault(k, {"name": k, "nodes": 0, "impls": {}, "dsp": 0, "bram18": 0,
+                                   "lut": 0, "ff": 0, "latency_cycles": 0, "ii_cycles": 0})
+        gr["nodes"] += 1
+        for key in ("dsp", "bram18", "lut", "ff"):
+            gr[key] += r[key]
+        for key in ("latency_cycles", "ii_cycles"):
+            gr[key] = max(gr[key], r[key])
+        if r["impl"].startswith(("dense", "conv")):
+            impl = r["impl"] + (f", R={r['reuse']}" if "reuse" in r else "")
+            gr["impls"][impl] = gr["impls"].get(impl, 0) + 1
+    return list(groups.values()), True
+
+
 def resources(doc: dict[str, Any], path: str) -> str:
     """Per-layer DSP / BRAM18 / LUT / FF bars and latency / II cycles."""
     plt = _plt()
     import numpy as np
 
-    rows = doc["estimate"]["layers"]
+    rows, grouped = _by_source(doc)
     names = [r["name"] for r in rows]
     x = np.arange(len(rows))
     fig, axes = plt.subplots(2, 3, figsize=(12, 6.6))
@@ -137,8 +169,8 @@ def resources(doc: dict[str, Any], path: str) -> str:
     w = 0.4
     ax.bar(x - w / 2, [r["latency_cycles"] for r in rows], w, label="latency", color="tab:gray")
     ax.bar(x + w / 2, [r["ii_cycles"] for r in rows], w, label="II", color="tab:orange")
-    ax.set_title(f"cycles per layer (design latency {total['latency_cycles']}, "
-                 f"II {total['ii_cycles']})", fontsize=10)
+    ax.set_title(f"cycles per layer{' (slowest node)' if grouped else ''} (design latency "
+                 f"{total['latency_cycles']}, II {total['ii_cycles']})", fontsize=10)
     ax.set_ylabel("clock cycles")
     ax.legend(fontsize=8)
     for ax in axes.flat[:5]:
@@ -148,12 +180,18 @@ def resources(doc: dict[str, Any], path: str) -> str:
     # last panel: the implementation of each layer as a table
     ax = axes.flat[5]
     ax.axis("off")
-    lines = [f"{r['name']}: {r['impl']}" + (f", R={r['reuse']}, M={r['multipliers']}"
-                                            if "reuse" in r else "")
-             for r in rows if r["impl"].startswith(("dense", "conv"))]
-    ax.text(0, 1, "Dense / Conv layers\n" + "\n".join(lines), va="top", fontsize=9, family="monospace",
-            transform=ax.transAxes)
-    fig.suptitle(f"{doc['summary']['model']}: estimated resources and cycles per layer")
+    if grouped:
+        lines = [f"{r['name']} ({r['nodes']} node{'s' * (r['nodes'] != 1)}): " + "; ".join(
+                     f"{n} x {impl}" for impl, n in r["impls"].items())
+                 for r in rows if r["impls"]]
+    else:
+        lines = [f"{r['name']}: {r['impl']}" + (f", R={r['reuse']}, M={r['multipliers']}"
+                                                if "reuse" in r else "")
+                 for r in rows if r["impl"].startswith(("dense", "conv"))]
+    ax.text(0, 1, "Dense / Conv layers\n" + "\n".join(lines), va="top", fontsize=9,
+            family="monospace", transform=ax.transAxes, wrap=True)
+    per = "source layer (its nodes summed)" if grouped else "layer"
+    fig.suptitle(f"{doc['summary']['model']}: estimated resources and cycles per {per}")
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
@@ -165,6 +203,16 @@ def sparsity(doc: dict[str, Any], path: str) -> str:
     plt = _plt()
 
     rows = [r for r in doc["layers"] if "sparsity" in r]
+    if len(rows) > MAX_SPARSITY_BARS:  # per source layer: its nodes' weights and nonzeros
+        groups: dict[str, dict[str, Any]] = {}
+        for r in rows:
+            gr = groups.setdefault(r.get("source") or r["name"], {
+                "name": r.get("source") or r["name"], "op": r.get("op"), "weights": 0,
+                "nonzero": 0})
+            gr["weights"] += r["weights"]
+            gr["nonzero"] += r["nonzero"]
+        rows = [{**gr, "sparsity": 1 - gr["nonzero"] / max(gr["weights"], 1)}
+                for gr in groups.values()]
     fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(rows) + 2), 4.2))
     names = [r["name"] for r in rows]
     vals = [100 * r["sparsity"] for r in rows]

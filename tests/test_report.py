@@ -110,3 +110,29 @@ def test_plots_missing_matplotlib_is_noted(digits, tmp_path, monkeypatch):
     doc = report.write(digits, str(tmp_path))
     assert doc["plots_note"] == plots.MISSING
     assert plots.MISSING in (tmp_path / "report.md").read_text()
+
+
+def test_plots_of_an_unrolled_recurrent_layer_are_per_source_layer(tmp_path):
+    """rnn_simple's QSimpleRNN is 6 steps of nodes: the plots draw it as one bar (its
+    nodes' resources and weights summed), readable at the usual size."""
+    pytest.importorskip("matplotlib")
+    import zoo
+
+    from generator import plots
+    from generator.frontends.keras import from_model
+
+    g = from_model(zoo.build(next(e for e in zoo.CNN_ZOO if e.name == "rnn_simple")),
+                   config.load(None))
+    run_pipeline(g)
+    doc = report.write(g, str(tmp_path))
+    assert len(doc["estimate"]["layers"]) > plots.MAX_BARS
+    rows, grouped = plots._by_source(doc)
+    # (the fork FIFOs that buffer the input for the later steps: one bar)
+    assert grouped and [r["name"] for r in rows] == ["q_in", "rnn", "flat", "out", "FIFOs"]
+    for k in ("dsp", "lut", "ff"):
+        assert sum(r[k] for r in rows) == sum(r[k] for r in doc["estimate"]["layers"])
+    rnn = rows[1]
+    assert rnn["impls"] == {"dense_parallel": len(g.of(Dense)) - 1}
+    for name in ("resources.png", "sparsity.png"):
+        w, h = _png_size(tmp_path / "plots" / name)
+        assert w <= 1500 and h <= 800, (name, w, h)
