@@ -88,17 +88,19 @@ def run_nnfab(model: Any, x: np.ndarray, out: str, strategy: str, reuse: int) ->
             "exact": bool(np.array_equal(y, ref))}
 
 
-def run_hls4ml(model: Any, x: np.ndarray, out: str, strategy: str, reuse: int) -> dict[str, Any]:
+def run_hls4ml(model: Any, x: np.ndarray, out: str, strategy: str, reuse: int,
+               granularity: str = "name") -> dict[str, Any]:
     import tf_keras
 
     sys.modules["keras"] = tf_keras  # hls4ml 1.3.0 needs tf-keras as `keras` with TF 2.21
     import hls4ml
 
-    cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend="Vivado",
+    cfg = hls4ml.utils.config_from_keras_model(model, granularity=granularity,
+                                               backend="Vivado",
                                                default_precision="ap_fixed<32,16>")
     cfg["Model"]["Strategy"] = strategy
     cfg["Model"]["ReuseFactor"] = reuse
-    for layer in cfg["LayerName"].values():
+    for layer in cfg.get("LayerName", {}).values():
         layer["Strategy"] = strategy
         layer["ReuseFactor"] = reuse
     t0 = time.perf_counter()
