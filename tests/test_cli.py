@@ -139,12 +139,12 @@ def test_unsupported_layer(capsys, tmp_path) -> None:
     assert not out.exists()
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".nnfab-")]
     # a supported layer with an unsupported setting: one line naming both
-    m = keras.Sequential([keras.layers.InputLayer(input_shape=(4, 3)),
-                          keras.layers.LSTM(2, go_backwards=True, name="lstm_a")])
+    m = keras.Sequential([keras.layers.InputLayer(batch_input_shape=(1, 4, 3)),
+                          keras.layers.LSTM(2, stateful=True, name="lstm_a")])
     m.save(p)
     code, _, err = run(capsys, "convert", p, "-o", str(out))
-    _one_line_error(code, err, r"^nnfab: error: layer lstm_a: LSTM with go_backwards=True is "
-                               r"not supported; supported: go_backwards=False$")
+    _one_line_error(code, err, r"^nnfab: error: layer lstm_a: LSTM with stateful=True is "
+                               r"not supported; supported: stateful=False$")
     assert not out.exists()
 
 

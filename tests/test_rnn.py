@@ -1,8 +1,8 @@
 """Recurrent layers (QKeras QSimpleRNN, QLSTM, QGRU), unrolled over their steps.
 
 * each variant below (LSTM without a state quantizer, GRU with and without
-  ``reset_after``, SimpleRNN with a tanh quantizer and no bias, the last state or the
-  whole sequence out) converts to a reference equal to QKeras's ``predict`` bit for bit
+  ``reset_after``, SimpleRNN with a tanh quantizer and no bias, ``go_backwards``,
+  ``[Q]Bidirectional`` with each merge mode, the last state or the whole sequence out) converts to a reference equal to QKeras's ``predict`` bit for bit
   on 500 seeded inputs; the zoo's ``rnn_gru_lstm`` and ``rnn_simple`` go through every
   CNN-zoo view (C-sim in io_parallel and io_stream, the FIFO depths, streamed RTL);
 * the reuse factor folds the gates: ``rnn_gru_lstm`` with reuse 3 on both recurrent
@@ -56,6 +56,30 @@ def _model(kind: str, steps: int = 4, features: int = 3, units: int = 4,
     ], name=f"v_{kind}")
 
 
+def _bidirectional(kind: str, mode: str, seq: bool, qkeras_wrapper: bool) -> Any:
+    """``[Q]Bidirectional(kind, merge_mode=mode)`` over 4 steps of 3 features."""
+    import zoo
+
+    keras, q = zoo._layers()
+    layer = {"rnn": q.QSimpleRNN, "lstm": q.QLSTM, "gru": q.QGRU}[kind]
+    args = {"kernel_quantizer": q.quantized_bits(6, 0, alpha=1),
+            "recurrent_quantizer": q.quantized_bits(6, 0, alpha=1),
+            "bias_quantizer": q.quantized_bits(6, 1, alpha=1),
+            "state_quantizer": q.quantized_bits(8, 1, alpha=1),
+            "activation": q.quantized_tanh(6)}
+    if kind != "rnn":
+        args["recurrent_activation"] = q.quantized_sigmoid(5)
+    wrapper = q.QBidirectional if qkeras_wrapper else keras.layers.Bidirectional
+    return keras.Sequential([
+        keras.layers.InputLayer(input_shape=(4, 3)),
+        q.QActivation(q.quantized_bits(6, 1, alpha=1), name="q_in"),
+        wrapper(layer(4, return_sequences=seq, **args), merge_mode=mode, name="rec"),
+        keras.layers.Flatten(name="flat"),
+        q.QDense(3, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
+                 bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="out"),
+    ], name=f"bi_{kind}")
+
+
 def _entry(build: Any, seed: int) -> Any:
     import zoo
 
@@ -74,6 +98,15 @@ VARIANTS = {
         "gru", seq=True, reset_after=True, state_quantizer=_q().quantized_bits(8, 1, alpha=1)),
     "simple_tanh_no_bias": lambda: _model("rnn", steps=5, use_bias=False,
                                           state_quantizer=_q().quantized_bits(7, 1, alpha=1)),
+    # go_backwards: the input's last step first, the sequence in that order
+    "simple_backwards_sequence": lambda: _model(
+        "rnn", seq=True, go_backwards=True, state_quantizer=_q().quantized_bits(8, 1, alpha=1)),
+    "lstm_backwards": lambda: _model("lstm", go_backwards=True,
+                                     state_quantizer=_q().quantized_bits(8, 1, alpha=1)),
+    # Bidirectional: the backward sequence realigned to the input's steps, then merged
+    "bidirectional_lstm_concat_sequence": lambda: _bidirectional("lstm", "concat", True, True),
+    "bidirectional_gru_ave": lambda: _bidirectional("gru", "ave", False, False),
+    "bidirectional_simple_mul_sequence": lambda: _bidirectional("rnn", "mul", True, False),
 }
 
 
@@ -203,8 +236,7 @@ def test_float_activation_in_a_quantized_cell_refused() -> None:
              "recurrent_activation 'hard_sigmoid' is not supported")
 
 
-def test_backwards_and_unquantized_recurrent_kernel_refused() -> None:
-    _refused(lambda: _model("rnn", go_backwards=True), "go_backwards=True is not supported")
+def test_unquantized_recurrent_kernel_refused() -> None:
     _refused(lambda: _model("rnn", recurrent_quantizer=None),
              "needs kernel_quantizer, recurrent_quantizer")
 

@@ -507,16 +507,18 @@ def rnn_gru_lstm() -> Any:
 
 
 def rnn_simple() -> Any:
-    """A QSimpleRNN with a quantized_relu activation over 6 steps, its whole sequence
-    flattened into a QDense (no state quantizer: the relu's grid is the state's)."""
+    """A QBidirectional QSimpleRNN (quantized_relu activation, no state quantizer: the
+    relu's grid is the state's) over 6 steps, the two sequences concatenated per step and
+    flattened into a QDense."""
     keras, q = _layers()
     return keras.Sequential([
         keras.layers.InputLayer(input_shape=(6, 2)),
         q.QActivation(q.quantized_bits(6, 1, alpha=1), name="q_in"),
-        q.QSimpleRNN(5, kernel_quantizer=q.quantized_bits(5, 0, alpha=1),
-                     recurrent_quantizer=q.quantized_bits(5, 0, alpha=1),
-                     bias_quantizer=q.quantized_bits(5, 1, alpha=1),
-                     activation=q.quantized_relu(6, 2), return_sequences=True, name="rnn"),
+        q.QBidirectional(q.QSimpleRNN(5, kernel_quantizer=q.quantized_bits(5, 0, alpha=1),
+                                      recurrent_quantizer=q.quantized_bits(5, 0, alpha=1),
+                                      bias_quantizer=q.quantized_bits(5, 1, alpha=1),
+                                      activation=q.quantized_relu(6, 2),
+                                      return_sequences=True), name="rnn"),
         keras.layers.Flatten(name="flat"),
         q.QDense(3, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
                  bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="out"),

@@ -104,7 +104,8 @@ SUPPORTED_LAYERS = (
     "QActivation, Activation (linear, relu, sigmoid, tanh, softmax), ReLU (plain), "
     "LeakyReLU (alpha a power of two), Softmax, "
     "BatchNormalization, QBatchNormalization, "
-    "Dropout, Flatten, Reshape, Permute, SimpleRNN, LSTM, GRU, QSimpleRNN, QLSTM, QGRU"
+    "Dropout, Flatten, Reshape, Permute, SimpleRNN, LSTM, GRU, QSimpleRNN, QLSTM, QGRU, "
+    "(Q)Bidirectional"
 )
 #: recurrent layers, unrolled over their steps (QKeras's exact; Keras's take config types)
 RNN_LAYERS = ("QSimpleRNN", "QLSTM", "QGRU")
@@ -704,7 +705,57 @@ class _Builder:
 
     # recurrent layers ----------------------------------------------------------------
     def recurrent(self, layer: Any, c: str) -> None:
-        """SimpleRNN / LSTM / GRU unrolled over the sequence's steps: each step's gates
+        """A recurrent layer: its steps (:meth:`rnn_steps`), then its output."""
+        assert self.x is not None
+        self.rnn_output(layer.name, self.rnn_steps(layer, c, self.x, layer.name, layer.name),
+                        layer.return_sequences)
+
+    def bidirectional(self, layer: Any) -> None:
+        """Keras / QKeras ``Bidirectional``: the forward layer's steps, the backward
+        layer's steps (inputs last to first; its sequence realigned to the input's steps,
+        as Keras does), each step's pair merged by ``merge_mode`` (concat, sum, mul, ave)."""
+        name = layer.name
+        x = self.x
+        assert x is not None
+        mode = layer.merge_mode
+        ops = {"concat": (Concat, {}), "sum": (Add, {}), "mul": (Merge, {"mode": "mul"}),
+               "ave": (Merge, {"mode": "avg"})}
+        if mode not in ops:
+            raise FrontendError(f"layer {name}: Bidirectional merge_mode={mode!r} is not "
+                                "supported; supported: concat, sum, mul, ave (one output)")
+        outs = []
+        for sub, tag in ((layer.forward_layer, "fw"), (layer.backward_layer, "bw")):
+            c = type(sub).__name__
+            if c not in RNN_LAYERS + FLOAT_RNN_LAYERS:
+                raise FrontendError(f"layer {name}: Bidirectional of {c} is not supported; "
+                                    f"supported: {', '.join(FLOAT_RNN_LAYERS + RNN_LAYERS)}")
+            outs.append(self.rnn_steps(sub, c, x, name, f"{name}_{tag}"))
+        fw, bw = outs
+        if layer.return_sequences:
+            bw = bw[::-1]
+        else:
+            fw, bw = fw[-1:], bw[-1:]
+        cls, kw = ops[mode]
+        merged = [self.add_exact(cls(self.uniq(f"{name}_m{t}"), [a, b], source=name, **kw),
+                                 float32_source=True) for t, (a, b) in enumerate(zip(fw, bw))]
+        self.rnn_output(name, merged, layer.return_sequences)
+
+    def rnn_output(self, name: str, outs: list[Tensor], sequence: bool) -> None:
+        """A recurrent layer's output: its last state, or its states (``outs``) as a
+        (steps, units) sequence."""
+        if not sequence:
+            self.x = outs[-1]
+            return
+        cat = (self.add_exact(Concat(self.uniq(f"{name}_seq"), outs, source=name),
+                              float32_source=True) if len(outs) > 1 else outs[0])
+        self.add(Reshape(self.uniq(name), [cat], target_shape=(len(outs), outs[0].shape[-1]),
+                         source=name), cat.ftype)
+
+    def rnn_steps(self, layer: Any, c: str, x: Tensor, name: str, base: str) -> list[Tensor]:
+        """SimpleRNN / LSTM / GRU ``layer`` on ``x`` unrolled over the sequence's steps
+        (nodes named after ``base``, sourced, configured and refused as layer ``name``),
+        its states in the order it computes them (``go_backwards``: the input's last step
+        first), as Keras returns its sequence. Each step's gates
         are Dense nodes (the input's and the state's parts, exact sums added exactly), its
         activations and state quantisers the layer's own, the cell's products exact
         :class:`Merge` ``mul`` nodes. For QKeras's layers every view computes the layer
@@ -712,13 +763,10 @@ class _Builder:
         mantissa). A float Keras layer takes the configured types, as a float Dense does:
         ``weight`` / ``bias`` for its kernels and biases, ``result`` for each gate's sum
         and for the state it carries to the next step, ``table`` for its sigmoid / tanh."""
-        name = layer.name
-        x = self.x
-        assert x is not None
         if len(x.shape) != 2:
             raise FrontendError(f"layer {name}: {c} needs a (steps, features) input, got "
                                 f"{x.shape}")
-        for flag in ("go_backwards", "stateful", "return_state"):
+        for flag in ("stateful", "return_state"):
             if getattr(layer, flag, False):
                 raise FrontendError(f"layer {name}: {c} with {flag}=True is not supported; "
                                     f"supported: {flag}=False")
@@ -804,7 +852,7 @@ class _Builder:
         def gate(t: int, g: str, xt: Tensor, h: Tensor | None, fn: Any) -> Tensor:
             """Gate ``g`` at step ``t``: ``fn(x W_g + b_g + h U_g + b'_g)``; with no state
             yet (``h`` None) the state's part is its bias ``b'_g``."""
-            tag = f"{name}_t{t}_{g}"
+            tag = f"{base}_t{t}_{g}"
             rec_b = cols(b[1], g)
             if h is None:
                 z = dense(tag + "x", xt, cols(w, g), cols(b[0], g) + rec_b)
@@ -818,21 +866,21 @@ class _Builder:
         h: Tensor | None = None
         cst: Tensor | None = None
         outs: list[Tensor] = []
-        for t in range(steps):
+        for t in (reversed(range(steps)) if layer.go_backwards else range(steps)):
             if steps == 1:
                 xt = x
             else:
-                xt = self.add(Crop(self.uniq(f"{name}_t{t}_x"), [x], crops=(t, steps - 1 - t),
+                xt = self.add(Crop(self.uniq(f"{base}_t{t}_x"), [x], crops=(t, steps - 1 - t),
                                    source=name), x.ftype)
-            xt = self.add(Reshape(self.uniq(f"{name}_t{t}_in"), [xt],
+            xt = self.add(Reshape(self.uniq(f"{base}_t{t}_in"), [xt],
                                   target_shape=(x.shape[1],), source=name), x.ftype)
             if h is not None and sq is not None:
                 self.x = h
-                self.quantizer(name, sq, f"{name}_t{t}_hq")
+                self.quantizer(name, sq, f"{base}_t{t}_hq")
                 h = self.x
                 if cst is not None:
                     self.x = cst
-                    self.quantizer(name, sq, f"{name}_t{t}_cq")
+                    self.quantizer(name, sq, f"{base}_t{t}_cq")
                     cst = self.x
             if kind == "SimpleRNN":
                 h = gate(t, "h", xt, h, acts["act"])
@@ -840,16 +888,16 @@ class _Builder:
                 i = gate(t, "i", xt, h, acts["rec"])
                 gc = gate(t, "c", xt, h, acts["act"])
                 o = gate(t, "o", xt, h, acts["rec"])
-                ig = exact(Merge, f"{name}_t{t}_ig", [i, gc], mode="mul")
+                ig = exact(Merge, f"{base}_t{t}_ig", [i, gc], mode="mul")
                 if cst is None:
                     cst = ig
                 else:
                     f = gate(t, "f", xt, h, acts["rec"])
-                    fc = exact(Merge, f"{name}_t{t}_fc", [f, cst], mode="mul")
-                    cst = exact(Add, f"{name}_t{t}_cell", [fc, ig])
+                    fc = exact(Merge, f"{base}_t{t}_fc", [f, cst], mode="mul")
+                    cst = exact(Add, f"{base}_t{t}_cell", [fc, ig])
                 cst = cast(cst)
                 try:
-                    ac = act(f"{name}_t{t}_cact", cst, acts["act"])
+                    ac = act(f"{base}_t{t}_cact", cst, acts["act"])
                 except FrontendError:
                     if sq is not None:
                         raise
@@ -858,12 +906,12 @@ class _Builder:
                         "a state_quantizer it gains fraction bits every step; supported: an "
                         f"activation input of at most {MAX_THRESHOLD_INPUT_BITS} bits; set "
                         "the layer's state_quantizer (e.g. quantized_bits(8, 1))") from None
-                h = cast(exact(Merge, f"{name}_t{t}_h", [o, ac], mode="mul"))
+                h = cast(exact(Merge, f"{base}_t{t}_h", [o, ac], mode="mul"))
             else:
                 zg = gate(t, "z", xt, h, acts["rec"])
                 # (the reset gate acts on the state: none yet at step 0 unless reset_after)
                 r = gate(t, "r", xt, h, acts["rec"]) if h is not None or reset_after else x
-                tag = f"{name}_t{t}_h"
+                tag = f"{base}_t{t}_h"
                 if reset_after:
                     # r * (h U_h + b'_h); with no state yet r * b'_h (a diagonal Dense)
                     if h is None:
@@ -882,18 +930,11 @@ class _Builder:
                     hu = dense(tag + "h", rhv, cols(u, "h"), None)
                     hh = act(tag, cast(exact(Add, tag + "_sum", [z, hu])), acts["act"])
                 # z * h + (1 - z) * hh, written hh - z * (hh - h): equal, exactly
-                d = hh if h is None else exact(Merge, f"{name}_t{t}_d", [hh, h], mode="sub")
-                zd = exact(Merge, f"{name}_t{t}_zd", [zg, d], mode="mul")
-                h = cast(exact(Merge, f"{name}_t{t}_out", [hh, zd], mode="sub"))
+                d = hh if h is None else exact(Merge, f"{base}_t{t}_d", [hh, h], mode="sub")
+                zd = exact(Merge, f"{base}_t{t}_zd", [zg, d], mode="mul")
+                h = cast(exact(Merge, f"{base}_t{t}_out", [hh, zd], mode="sub"))
             outs.append(h)
-        assert h is not None
-        if layer.return_sequences:
-            cat = self.add_exact(Concat(self.uniq(f"{name}_seq"), outs, source=name),
-                                 float32_source=True) if steps > 1 else h
-            self.add(Reshape(self.uniq(name), [cat], target_shape=(steps, units), source=name),
-                     cat.ftype)
-        else:
-            self.x = h
+        return outs
 
     def conv_checks(self, layer: Any, rank: int) -> None:
         """What every convolution layer needs (one line naming the layer otherwise)."""
@@ -1092,6 +1133,8 @@ class _Builder:
             self.batchnorm(layer)
         elif c in RNN_LAYERS + FLOAT_RNN_LAYERS:
             self.recurrent(layer, c)
+        elif c in ("Bidirectional", "QBidirectional"):
+            self.bidirectional(layer)
         elif c == "Dropout":
             return
         elif c in ("Flatten", "Reshape"):
@@ -1238,7 +1281,8 @@ def _check_parallelism_keys(model: Any, cfg: Config) -> None:
         for k in ("reuse", "strategy", "multipliers", "skip_zeros"):
             if getattr(lc, k) is None:
                 continue
-            dense = kinds[name] in ("Dense", "QDense", *RNN_LAYERS, *FLOAT_RNN_LAYERS)
+            dense = kinds[name] in ("Dense", "QDense", *RNN_LAYERS, *FLOAT_RNN_LAYERS,
+                                    "Bidirectional", "QBidirectional")
             conv = kinds[name] in CONV_LAYERS + SEPARABLE_LAYERS
             if dense or (conv and k in ("reuse", "strategy")):
                 continue
