@@ -105,3 +105,56 @@ def test_cnn_example_is_exact_and_pruned() -> None:
     x = rng.integers(0, 17, size=(300, 8, 8, 1)) / 16.0
     y = m.predict(x.astype(np.float32), verbose=0).astype(np.float64)
     np.testing.assert_array_equal(reference.predict(g, x), y)
+
+
+def _pointwise_dense(rank: int) -> object:
+    """A QDense applied to every position of a set of 8 particles x 4 features (Deep Sets:
+    per-particle QDense -> relu -> QDense, a global average, a QDense) or of a 3x3x2 image."""
+    import zoo
+
+    keras, q = zoo._layers()
+
+    def qd(units: int, name: str, **kw: object) -> object:
+        return q.QDense(units, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
+                        bias_quantizer=q.quantized_bits(6, 1, alpha=1), name=name, **kw)
+
+    if rank == 1:
+        body = [qd(6, "phi1", activation=q.quantized_relu(6, 2)), qd(5, "phi2"),
+                q.QActivation(q.quantized_relu(6, 2), name="r2"),
+                keras.layers.GlobalAveragePooling1D(name="gap"), qd(3, "rho")]
+        shape: tuple[int, ...] = (8, 4)
+    else:
+        body = [qd(4, "pw"), keras.layers.Flatten(name="fl"), qd(3, "out")]
+        shape = (3, 3, 2)
+    return keras.Sequential([keras.layers.InputLayer(input_shape=shape),
+                             q.QActivation(q.quantized_bits(8, 2, alpha=1), name="q_in"),
+                             *body], name=f"pointwise{rank}")
+
+
+@pytest.mark.parametrize("rank", [1, 2])
+def test_dense_on_a_sequence_or_image_is_a_1x1_conv(rank: int) -> None:
+    """Keras applies a Dense on an N-D input to each position: the IR's 1x1 Conv, exact
+    against QKeras (the zoo's rnn_simple runs one through C-sim and the RTL)."""
+    import zoo
+
+    from generator.verify import source_predict
+
+    e = zoo.ZooEntry(f"pointwise{rank}", lambda: _pointwise_dense(rank), 8, 2, prune=0.3,
+                     seed=50 + rank)
+    m = zoo.build(e)
+    x = zoo.inputs(e, tuple(int(d) for d in m.input_shape[1:]), 500)
+    g = from_model(m, config.load(None))
+    run_pipeline(g)
+    convs = g.of(ir.Conv)
+    assert convs and all(n["kernel"] == (1,) * rank for n in convs)
+    y = source_predict(m, x)
+    assert len(np.unique(y)) > 100
+    np.testing.assert_array_equal(reference.predict(g, x), y)
+    # a Dense-only setting on it would change nothing: refused in one line
+    from generator.frontends.keras import FrontendError
+
+    name = convs[0]["source"]
+    cfg = config.from_dict({"layers": {name: {"multipliers": "lut"}}})
+    with pytest.raises(FrontendError, match=f"config layers.{name}.multipliers: layer {name} "
+                       "is a Dense on a"):
+        from_model(m, cfg)

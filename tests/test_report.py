@@ -128,11 +128,13 @@ def test_plots_of_an_unrolled_recurrent_layer_are_per_source_layer(tmp_path):
     assert len(doc["estimate"]["layers"]) > plots.MAX_BARS
     rows, grouped = plots._by_source(doc)
     # (the fork FIFOs that buffer the input for the later steps: one bar)
-    assert grouped and [r["name"] for r in rows] == ["q_in", "rnn", "flat", "out", "FIFOs"]
+    assert grouped and [r["name"] for r in rows] == ["q_in", "rnn", "per_step", "flat", "out",
+                                                     "FIFOs"]
     for k in ("dsp", "lut", "ff"):
         assert sum(r[k] for r in rows) == sum(r[k] for r in doc["estimate"]["layers"])
     rnn = rows[1]
     assert rnn["impls"] == {"dense_parallel": len(g.of(Dense)) - 1}
+    assert rows[2]["impls"] == {"conv_unrolled": 1}
     for name in ("resources.png", "sparsity.png"):
         w, h = _png_size(tmp_path / "plots" / name)
         assert w <= 1500 and h <= 800, (name, w, h)

@@ -508,8 +508,8 @@ def rnn_gru_lstm() -> Any:
 
 def rnn_simple() -> Any:
     """A QBidirectional QSimpleRNN (quantized_relu activation, no state quantizer: the
-    relu's grid is the state's) over 6 steps, the two sequences concatenated per step and
-    flattened into a QDense."""
+    relu's grid is the state's) over 6 steps, the two sequences concatenated per step, a
+    QDense applied to each step (a 1x1 Conv), flattened into a QDense."""
     keras, q = _layers()
     return keras.Sequential([
         keras.layers.InputLayer(input_shape=(6, 2)),
@@ -519,6 +519,9 @@ def rnn_simple() -> Any:
                                       bias_quantizer=q.quantized_bits(5, 1, alpha=1),
                                       activation=q.quantized_relu(6, 2),
                                       return_sequences=True), name="rnn"),
+        q.QDense(4, kernel_quantizer=q.quantized_bits(5, 0, alpha=1),
+                 bias_quantizer=q.quantized_bits(5, 1, alpha=1),
+                 activation=q.quantized_relu(6, 2), name="per_step"),
         keras.layers.Flatten(name="flat"),
         q.QDense(3, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
                  bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="out"),

@@ -8,7 +8,8 @@ Keras / QKeras layer   IR
 =====================  ==============================================================
 InputLayer             Input (type: the first quantizer's, else ``input`` precision)
 Dense / QDense         Dense (exact sum) [+ Quantize(accum)] [+ Quantize(result) for
-                       a float layer] + the layer's activation
+                       a float layer] + the layer's activation; on a sequence or an
+                       image: a 1x1 Conv (Keras applies it to each position)
 QActivation            Quantize / Relu+Quantize / Binarize / Ternarize; a monotone
                        quantiser (quantized_tanh, quantized_sigmoid, quantized_relu_po2,
                        ...): Threshold, read off the quantiser on every input value
@@ -650,11 +651,29 @@ class _Builder:
         kq = getattr(layer, "kernel_quantizer_internal", None) if quantized else None
         bq = getattr(layer, "bias_quantizer_internal", None) if quantized else None
         assert self.x is not None
-        if len(self.x.shape) != 1:
-            raise FrontendError(
-                f"layer {name}: Dense on a {len(self.x.shape)}-D input is not supported; "
-                "Flatten first"
-            )
+        fully_q = kq is not None and (bias is None or bq is not None)
+        rank = len(self.x.shape) - 1
+        if rank:
+            # Keras applies a Dense on a sequence or an image to each position: a 1x1 Conv
+            if rank > 2:
+                raise FrontendError(
+                    f"layer {name}: Dense on a {rank + 1}-D input is not supported; "
+                    "supported: a vector, a (steps, features) sequence or an image")
+            lc = self.cfg.layers.get(name)
+            for key in ("multipliers", "skip_zeros"):
+                if lc is not None and getattr(lc, key) is not None:
+                    raise FrontendError(
+                        f"config layers.{name}.{key}: layer {name} is a Dense on a "
+                        f"{rank + 1}-D input (a 1x1 Conv), which has no {key}; it applies to "
+                        "a Dense on a vector; remove it")
+            kernel = kernel.reshape((1,) * rank + kernel.shape)
+            node = Conv(self.uniq(name), [self.x], self.weights_of(layer, kernel, bias, kq, bq),
+                        filters=int(layer.units), kernel=(1,) * rank, strides=(1,) * rank,
+                        pads=(0,) * (2 * rank), depthwise=False, source=name,
+                        reuse=self.cfg.layer_reuse(name) or 1,
+                        strategy=self.cfg.layer_strategy(name) or "latency")
+            self.finish_weighted(layer, node, fully_q)
+            return
         ws = self.weights_of(layer, kernel, bias, kq, bq)
         node = Dense(self.uniq(name), [self.x], ws, units=int(layer.units), source=name,
                      reuse=self.cfg.reuse_for(name), strategy=self.cfg.strategy_for(name),
@@ -662,7 +681,6 @@ class _Builder:
                      skip_zeros=self.cfg.skip_zeros_for(
                          name, self.cfg.strategy_for(name) == "resource"
                          and (isinstance(self.x.producer, Relu) or not self.x.ftype.signed)))
-        fully_q = kq is not None and (bias is None or bq is not None)
         self.finish_weighted(layer, node, fully_q)
 
     def weights_of(self, layer: Any, kernel: np.ndarray, bias: np.ndarray | None,
