@@ -27,7 +27,7 @@ from generator.backends.rtl import sim
 from generator.backends.rtl.plan import RTLUnsupported, plan, totals
 from generator.fixed import FixedType, Overflow, Rounding
 from generator.frontends.keras import from_model
-from generator.ir import Conv, GlobalPool, Graph, Input, Pad, Pool, Upsample, Weight
+from generator.ir import Conv, Crop, GlobalPool, Graph, Input, Pad, Pool, Upsample, Weight
 from generator.passes import run_pipeline
 from generator.passes.folding import conv_matrix
 from generator.passes.unroll import conv_dense, gather, unrolled, windows_index
@@ -72,14 +72,16 @@ def test_whole_frame_forms_equal_the_reference(zoo_cnn):
                 assert (gi >= 0).all()
                 got = reference.div_cast(xi[:, gi].sum(axis=-1), n.input.ftype, gi.shape[1],
                                          n.output.ftype)
-        elif isinstance(n, (Pad, Upsample)):
+        elif isinstance(n, (Pad, Upsample, Crop)):
             gi = gather(n)[:, 0]
             got = np.where(gi >= 0, xi[:, gi], 0)
         else:
             continue
         seen.add(n.OP)
         np.testing.assert_array_equal(got, want, err_msg=n.name)
-    assert "Conv" in seen
+    # every whole-frame form the model has was checked (a recurrent model's: its crops)
+    assert seen and seen == {n.OP for n in g.nodes if isinstance(
+        n, (Conv, Pool, GlobalPool, Pad, Upsample, Crop))}
 
 
 def check_exact(g: Graph, out: str, x: np.ndarray, seed: int) -> dict:

@@ -742,12 +742,14 @@ class _Builder:
             raise FrontendError(f"layer {name}: Bidirectional merge_mode={mode!r} is not "
                                 "supported; supported: concat, sum, mul, ave (one output)")
         outs = []
-        for sub, tag in ((layer.forward_layer, "fw"), (layer.backward_layer, "bw")):
+        subs = ((layer.forward_layer, "fw"), (layer.backward_layer, "bw"))
+        for sub, tag in subs:
             c = type(sub).__name__
             if c not in RNN_LAYERS + FLOAT_RNN_LAYERS:
                 raise FrontendError(f"layer {name}: Bidirectional of {c} is not supported; "
                                     f"supported: {', '.join(FLOAT_RNN_LAYERS + RNN_LAYERS)}")
             outs.append(self.rnn_steps(sub, c, x, name, f"{name}_{tag}"))
+        quantized = all(type(sub).__name__ in RNN_LAYERS for sub, _ in subs)
         fw, bw = outs
         if layer.return_sequences:
             bw = bw[::-1]
@@ -755,7 +757,8 @@ class _Builder:
             fw, bw = fw[-1:], bw[-1:]
         cls, kw = ops[mode]
         merged = [self.add_exact(cls(self.uniq(f"{name}_m{t}"), [a, b], source=name, **kw),
-                                 float32_source=True) for t, (a, b) in enumerate(zip(fw, bw))]
+                                 float32_source=quantized)
+                  for t, (a, b) in enumerate(zip(fw, bw))]
         self.rnn_output(name, merged, layer.return_sequences)
 
     def rnn_output(self, name: str, outs: list[Tensor], sequence: bool) -> None:
