@@ -106,6 +106,8 @@ RESOURCES = ("dsp", "bram18", "lut", "ff")
 #: every target interval up to this is tried, then a geometric sweep
 DENSE_TARGETS = 64
 GEOMETRIC_STEP = 1.08
+COARSE_DENSE_TARGETS = 8
+COARSE_STEP = 1.25
 #: up to this many Dense layers every parallel/folded combination is costed
 MAX_ENUMERATED_LAYERS = 12
 #: up to this many combinations a folded Dense layer may also put its multipliers in LUTs
@@ -396,12 +398,21 @@ def bound(graph: Graph, board: Any, costs: _Costs | None = None) -> dict[str, fl
 
 
 def _targets(max_nnz: int, nnzs: list[int]) -> list[int]:
-    ts = set(range(1, min(DENSE_TARGETS, max_nnz) + 1))
-    t = float(DENSE_TARGETS)
+    """Cycles-per-inference targets to cost: every one up to :data:`DENSE_TARGETS`, then
+    a geometric sweep, and each layer's own work. Each target costs two estimates of the
+    whole design, so beyond :data:`MAX_ENUMERATED_LAYERS` weighted layers (an unrolled
+    recurrent layer has a few per step) the sweep is coarser: every target up to
+    :data:`COARSE_DENSE_TARGETS`, then steps of :data:`COARSE_STEP`."""
+    many = len(nnzs) > MAX_ENUMERATED_LAYERS
+    dense, step = (COARSE_DENSE_TARGETS, COARSE_STEP) if many else (DENSE_TARGETS,
+                                                                    GEOMETRIC_STEP)
+    ts = set(range(1, min(dense, max_nnz) + 1))
+    t = float(dense)
     while t < max_nnz:
-        t *= GEOMETRIC_STEP
+        t *= step
         ts.add(min(max_nnz, math.ceil(t)))
-    ts.update(nnzs)
+    if not many:
+        ts.update(nnzs)
     return sorted(ts)
 
 

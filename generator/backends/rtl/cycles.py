@@ -30,7 +30,7 @@ from .stream import Block, StreamPlan
 #: frames streamed by the timing phase of the testbench (and simulated by the model), at
 #: first; doubled up to MAX_TIMING_FRAMES while the II they give is not the steady state
 TIMING_FRAMES = 4
-MAX_TIMING_FRAMES = 16
+MAX_TIMING_FRAMES = 64
 #: cycles between reset release and the first input beat offered (as in the testbench);
 #: a window scanner already walks top-left pad positions in them
 LEAD_CYCLES = 1
@@ -429,10 +429,14 @@ def model(sp: StreamPlan, frames: int = TIMING_FRAMES) -> dict[str, Any]:
     pipeline that holds frames, say), the second half of ``frames`` frames can still
     hold that transient: ``frames`` is then doubled (up to :data:`MAX_TIMING_FRAMES`)
     until the II is the steady state's, and ``frames`` tells the testbench how many
-    frames its timing phase must stream to measure the same."""
+    frames its timing phase must stream to measure the same. The steady state is a run
+    that outlasts the pipeline's fill twice over (a whole-frame design of one beat per
+    frame holds its latency's worth of frames: while its FIFOs fill, the first frames
+    may enter faster than the period it sustains)."""
     st = simulate(sp, frames).stats()
-    period = simulate(sp, max(frames, 8)).stats()["ii_cycles"]
-    while st["ii_cycles"] > period and frames < MAX_TIMING_FRAMES:
+    inflight = -(-int(st["latency_last_cycles"]) // max(1, int(st["ii_cycles"])))
+    period = simulate(sp, max(frames, 8, 2 * inflight + 4)).stats()["ii_cycles"]
+    while st["ii_cycles"] != period and frames < MAX_TIMING_FRAMES:
         frames *= 2
         st = simulate(sp, frames).stats()
     st["frame_cycles"] = period

@@ -456,7 +456,8 @@ def size_fifos(sp: StreamPlan, frames: int = 6) -> None:
 
     Rule: the *target* is the steady-state output frame period the cycle model gives
     with unbounded FIFOs (``frames`` frames at full rate: an input beat offered every
-    cycle, output always ready). Every FIFO then gets the smallest depth (all start at 1
+    cycle, output always ready; more frames where the pipeline holds more than
+    ``frames / 2 - 2`` of them, so the run's second half is the steady state). Every FIFO then gets the smallest depth (all start at 1
     and double together until the target is met, then each is cut by bisection) with
     which the full-rate model neither deadlocks nor misses the target. So the depths
     are what a branch really needs: for a residual Add, the skip FIFO holds the beats
@@ -483,6 +484,14 @@ def size_fifos(sp: StreamPlan, frames: int = 6) -> None:
     for f in fifos:
         f.p["DEPTH"] = UNBOUNDED
     ref = simulate(sp, frames)
+    # the run must outlast the pipeline's fill twice over, so that its second half (the
+    # target's) is the steady state: a whole-frame design holds its latency's worth of
+    # frames, more than a few
+    st = ref.stats()
+    inflight = -(-int(st["latency_last_cycles"]) // max(1, _out_period(ref)))
+    if 2 * inflight + 4 > frames:
+        frames = 2 * inflight + 4
+        ref = simulate(sp, frames)
     target = _out_period(ref)
     bound = 4 * ref.out_cycles[-1] + 1000
 
