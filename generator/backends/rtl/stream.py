@@ -457,9 +457,10 @@ def size_fifos(sp: StreamPlan, frames: int = 6) -> None:
     Rule: the *target* is the steady-state output frame period the cycle model gives
     with unbounded FIFOs (``frames`` frames at full rate: an input beat offered every
     cycle, output always ready; more frames where the pipeline holds more than
-    ``frames / 2 - 2`` of them, so the run's second half is the steady state). Every FIFO then gets the smallest depth (all start at 1
-    and double together until the target is met, then each is cut by bisection) with
-    which the full-rate model neither deadlocks nor misses the target. So the depths
+    ``frames / 2 - 2`` of them, so the run's second half is the steady state). Every
+    FIFO then gets the smallest depth (all start at 1 and double together until the
+    target is met, then each is cut by bisection) with which the full-rate model
+    neither deadlocks nor misses the target. So the depths
     are what a branch really needs: for a residual Add, the skip FIFO holds the beats
     the long branch consumes (line-buffer fill, pad scan, pipeline) before it emits
     the matching output, plus what full-rate overlap needs.
