@@ -158,3 +158,37 @@ def test_dense_on_a_sequence_or_image_is_a_1x1_conv(rank: int) -> None:
     with pytest.raises(FrontendError, match=f"config layers.{name}.multipliers: layer {name} "
                        "is a Dense on a"):
         from_model(m, cfg)
+
+
+def test_time_distributed_dense_is_the_sequence_dense() -> None:
+    """TimeDistributed(QDense) on a sequence: the same 1x1 Conv, known (sourced and
+    configured) by the wrapper's name; exact against QKeras."""
+    import zoo
+
+    from generator.verify import source_predict
+
+    def build() -> object:
+        keras, q = zoo._layers()
+        return keras.Sequential([
+            keras.layers.InputLayer(input_shape=(6, 3)),
+            q.QActivation(q.quantized_bits(8, 2, alpha=1), name="q_in"),
+            keras.layers.TimeDistributed(
+                q.QDense(4, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
+                         bias_quantizer=q.quantized_bits(6, 1, alpha=1),
+                         activation=q.quantized_relu(6, 2)), name="td"),
+            keras.layers.Flatten(name="fl"),
+            q.QDense(3, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
+                     bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="out"),
+        ], name="time_distributed")
+
+    e = zoo.ZooEntry("time_distributed", build, 8, 2, seed=53)
+    m = zoo.build(e)
+    x = zoo.inputs(e, (6, 3), 500)
+    g = from_model(m, config.from_dict({"layers": {"td": {"reuse": 2,
+                                                          "strategy": "resource"}}}))
+    run_pipeline(g)
+    (conv,) = g.of(ir.Conv)
+    assert conv["source"] == "td" and conv["kernel"] == (1,) and conv["reuse"] == 2
+    y = source_predict(m, x)
+    assert len(np.unique(y)) > 100
+    np.testing.assert_array_equal(reference.predict(g, x), y)

@@ -9,7 +9,7 @@ Keras / QKeras layer   IR
 InputLayer             Input (type: the first quantizer's, else ``input`` precision)
 Dense / QDense         Dense (exact sum) [+ Quantize(accum)] [+ Quantize(result) for
                        a float layer] + the layer's activation; on a sequence or an
-                       image: a 1x1 Conv (Keras applies it to each position)
+                       image (or in a TimeDistributed): a 1x1 Conv (each position)
 QActivation            Quantize / Relu+Quantize / Binarize / Ternarize; a monotone
                        quantiser (quantized_tanh, quantized_sigmoid, quantized_relu_po2,
                        ...): Threshold, read off the quantiser on every input value
@@ -106,7 +106,7 @@ SUPPORTED_LAYERS = (
     "LeakyReLU (alpha a power of two), Softmax, "
     "BatchNormalization, QBatchNormalization, "
     "Dropout, Flatten, Reshape, Permute, SimpleRNN, LSTM, GRU, QSimpleRNN, QLSTM, QGRU, "
-    "(Q)Bidirectional"
+    "(Q)Bidirectional, TimeDistributed(Dense / QDense)"
 )
 #: recurrent layers, unrolled over their steps (QKeras's exact; Keras's take config types)
 RNN_LAYERS = ("QSimpleRNN", "QLSTM", "QGRU")
@@ -643,8 +643,9 @@ class _Builder:
             t = self.need(layer.name, "input")
         self.add(Input(self.uniq(layer.name), [], shape=shape, source=layer.name), t)
 
-    def dense(self, layer: Any) -> None:
-        name = layer.name
+    def dense(self, layer: Any, name: str | None = None) -> None:
+        """A Dense / QDense ``layer`` (``name``: the layer it is known by, when wrapped)."""
+        name = name or layer.name
         quantized = type(layer).__name__ == "QDense"
         kernel, *rest = layer.get_weights()
         bias = rest[0] if rest and layer.use_bias else None
@@ -667,26 +668,27 @@ class _Builder:
                         f"{rank + 1}-D input (a 1x1 Conv), which has no {key}; it applies to "
                         "a Dense on a vector; remove it")
             kernel = kernel.reshape((1,) * rank + kernel.shape)
-            node = Conv(self.uniq(name), [self.x], self.weights_of(layer, kernel, bias, kq, bq),
+            node = Conv(self.uniq(name), [self.x],
+                        self.weights_of(layer, kernel, bias, kq, bq, name),
                         filters=int(layer.units), kernel=(1,) * rank, strides=(1,) * rank,
                         pads=(0,) * (2 * rank), depthwise=False, source=name,
                         reuse=self.cfg.layer_reuse(name) or 1,
                         strategy=self.cfg.layer_strategy(name) or "latency")
-            self.finish_weighted(layer, node, fully_q)
+            self.finish_weighted(layer, node, fully_q, name)
             return
-        ws = self.weights_of(layer, kernel, bias, kq, bq)
+        ws = self.weights_of(layer, kernel, bias, kq, bq, name)
         node = Dense(self.uniq(name), [self.x], ws, units=int(layer.units), source=name,
                      reuse=self.cfg.reuse_for(name), strategy=self.cfg.strategy_for(name),
                      multipliers=self.cfg.multipliers_for(name),
                      skip_zeros=self.cfg.skip_zeros_for(
                          name, self.cfg.strategy_for(name) == "resource"
                          and (isinstance(self.x.producer, Relu) or not self.x.ftype.signed)))
-        self.finish_weighted(layer, node, fully_q)
+        self.finish_weighted(layer, node, fully_q, name)
 
     def weights_of(self, layer: Any, kernel: np.ndarray, bias: np.ndarray | None,
-                   kq: Any, bq: Any) -> dict[str, Weight]:
+                   kq: Any, bq: Any, name: str | None = None) -> dict[str, Weight]:
         """Quantised weights of a layer: QKeras's own quantiser output, or config types."""
-        name = layer.name
+        name = name or layer.name
         if kq is not None:
             w = exact_grid(name, "kernel", np.asarray(kq(kernel.astype(np.float32))))
         else:
@@ -699,9 +701,10 @@ class _Builder:
                 ws["bias"] = quantize_float(bias, self.need(name, "bias"))
         return ws
 
-    def finish_weighted(self, layer: Any, node: Any, quantized: bool) -> None:
+    def finish_weighted(self, layer: Any, node: Any, quantized: bool,
+                        name: str | None = None) -> None:
         """Exact accumulator, optional accum/result casts, then the layer's activation."""
-        name = layer.name
+        name = name or layer.name
         # (a float layer deviates anyway: its result is cast below)
         t = self.add_exact(node, float32_source=quantized).ftype
         acc = self.var(name, "accum")
@@ -1156,6 +1159,14 @@ class _Builder:
             self.recurrent(layer, c)
         elif c in ("Bidirectional", "QBidirectional"):
             self.bidirectional(layer)
+        elif c == "TimeDistributed":
+            inner = type(layer.layer).__name__
+            if inner not in ("Dense", "QDense") or len(self.x.shape) != 2:
+                raise FrontendError(f"layer {name}: TimeDistributed({inner}) on a "
+                                    f"{len(self.x.shape)}-D input is not supported; supported: "
+                                    "TimeDistributed(Dense / QDense) on a (steps, features) "
+                                    "sequence")
+            self.dense(layer.layer, name)  # a Dense on the sequence: each step
         elif c == "Dropout":
             return
         elif c in ("Flatten", "Reshape"):
@@ -1303,7 +1314,7 @@ def _check_parallelism_keys(model: Any, cfg: Config) -> None:
             if getattr(lc, k) is None:
                 continue
             dense = kinds[name] in ("Dense", "QDense", *RNN_LAYERS, *FLOAT_RNN_LAYERS,
-                                    "Bidirectional", "QBidirectional")
+                                    "Bidirectional", "QBidirectional", "TimeDistributed")
             conv = kinds[name] in CONV_LAYERS + SEPARABLE_LAYERS
             if dense or (conv and k in ("reuse", "strategy")):
                 continue
