@@ -118,6 +118,26 @@ def roofline(doc: dict[str, Any], path: str) -> str:
     return path
 
 
+def _grouped(rows: list[dict[str, Any]], key: Any, sums: tuple[str, ...],
+             maxes: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """One row per ``key(row)``: its ``nodes`` count, ``sums`` summed, ``maxes`` the
+    largest, ``impls`` its Dense / Conv implementations counted."""
+    groups: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        k = key(r)
+        gr = groups.setdefault(k, {"name": k, "nodes": 0, "impls": {},
+                                   **dict.fromkeys(sums + maxes, 0)})
+        gr["nodes"] += 1
+        for f in sums:
+            gr[f] += r[f]
+        for f in maxes:
+            gr[f] = max(gr[f], r[f])
+        if r.get("impl", "").startswith(("dense", "conv")):
+            impl = r["impl"] + (f", R={r['reuse']}" if "reuse" in r else "")
+            gr["impls"][impl] = gr["impls"].get(impl, 0) + 1
+    return list(groups.values())
+
+
 def _by_source(doc: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
     """The estimate's rows, or (beyond :data:`MAX_BARS`) one row per source layer: its
     nodes' resources summed, its slowest node's latency and II, its implementations."""
@@ -125,20 +145,9 @@ def _by_source(doc: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
     if len(rows) <= MAX_BARS:
         return rows, False
     src = {r["name"]: r.get("source") or r["name"] for r in doc["layers"]}
-    groups: dict[str, dict[str, Any]] = {}
-    for r in rows:
-        k = "FIFOs" if r.get("op") == "FIFO" else src.get(r["name"], r["name"])
-        gr = groups.setdefault(k, {"name": k, "nodes": 0, "impls": {}, "dsp": 0, "bram18": 0,
-                                   "lut": 0, "ff": 0, "latency_cycles": 0, "ii_cycles": 0})
-        gr["nodes"] += 1
-        for key in ("dsp", "bram18", "lut", "ff"):
-            gr[key] += r[key]
-        for key in ("latency_cycles", "ii_cycles"):
-            gr[key] = max(gr[key], r[key])
-        if r["impl"].startswith(("dense", "conv")):
-            impl = r["impl"] + (f", R={r['reuse']}" if "reuse" in r else "")
-            gr["impls"][impl] = gr["impls"].get(impl, 0) + 1
-    return list(groups.values()), True
+    return _grouped(rows, lambda r: "FIFOs" if r.get("op") == "FIFO"
+                    else src.get(r["name"], r["name"]),
+                    ("dsp", "bram18", "lut", "ff"), ("latency_cycles", "ii_cycles")), True
 
 
 def resources(doc: dict[str, Any], path: str) -> str:
@@ -204,15 +213,11 @@ def sparsity(doc: dict[str, Any], path: str) -> str:
 
     rows = [r for r in doc["layers"] if "sparsity" in r]
     if len(rows) > MAX_SPARSITY_BARS:  # per source layer: its nodes' weights and nonzeros
-        groups: dict[str, dict[str, Any]] = {}
-        for r in rows:
-            gr = groups.setdefault(r.get("source") or r["name"], {
-                "name": r.get("source") or r["name"], "op": r.get("op"), "weights": 0,
-                "nonzero": 0})
-            gr["weights"] += r["weights"]
-            gr["nonzero"] += r["nonzero"]
-        rows = [{**gr, "sparsity": 1 - gr["nonzero"] / max(gr["weights"], 1)}
-                for gr in groups.values()]
+        ops = {r.get("source") or r["name"]: r.get("op") for r in rows}
+        rows = [{**gr, "op": ops[gr["name"]],
+                 "sparsity": 1 - gr["nonzero"] / max(gr["weights"], 1)}
+                for gr in _grouped(rows, lambda r: r.get("source") or r["name"],
+                                   ("weights", "nonzero"))]
     fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(rows) + 2), 4.2))
     names = [r["name"] for r in rows]
     vals = [100 * r["sparsity"] for r in rows]

@@ -346,6 +346,12 @@ def threshold_weights(what: str, tin: FixedType,
             "levels": levels}
 
 
+def quantized(q: Any, values: np.ndarray) -> np.ndarray:
+    """``values`` through QKeras quantiser ``q`` in float32, as the layer computes them
+    (unchanged without one)."""
+    return np.asarray(values if q is None else q(values.astype(np.float32)), dtype=np.float64)
+
+
 def quantize_float(values: np.ndarray, t: FixedType) -> Weight:
     return Weight(t.quantize(values), t)
 
@@ -689,17 +695,18 @@ class _Builder:
                    kq: Any, bq: Any, name: str | None = None) -> dict[str, Weight]:
         """Quantised weights of a layer: QKeras's own quantiser output, or config types."""
         name = name or layer.name
-        if kq is not None:
-            w = exact_grid(name, "kernel", np.asarray(kq(kernel.astype(np.float32))))
-        else:
-            w = quantize_float(kernel, self.need(name, "weight"))
-        ws = {"weight": w}
+        ws = {"weight": self.weight(name, "kernel", quantized(kq, kernel), kq is not None)}
         if bias is not None:
-            if bq is not None:
-                ws["bias"] = exact_grid(name, "bias", np.asarray(bq(bias.astype(np.float32))))
-            else:
-                ws["bias"] = quantize_float(bias, self.need(name, "bias"))
+            ws["bias"] = self.weight(name, "bias", quantized(bq, bias), bq is not None)
         return ws
+
+    def weight(self, name: str, what: str, values: np.ndarray, exact: bool) -> Weight:
+        """A kernel's or bias's values as a Weight: QKeras's quantiser outputs (``exact``)
+        on their own grid, else rounded to the layer's configured ``weight`` / ``bias``
+        type."""
+        if exact:
+            return exact_grid(name, what, values)
+        return quantize_float(values, self.need(name, "weight" if what == "kernel" else "bias"))
 
     def finish_weighted(self, layer: Any, node: Any, quantized: bool,
                         name: str | None = None) -> None:
@@ -823,11 +830,8 @@ class _Builder:
         units = int(cell.units)
         kernel, recurrent, *rest = layer.get_weights()
 
-        def qv(q: Any, v: np.ndarray) -> np.ndarray:
-            return np.asarray(v if q is None else q(v.astype(np.float32)), dtype=np.float64)
-
-        w, u = qv(kq, kernel), qv(rq, recurrent)
-        b = qv(bq, rest[0]) if cell.use_bias else None
+        w, u = quantized(kq, kernel), quantized(rq, recurrent)
+        b = quantized(bq, rest[0]) if cell.use_bias else None
         gates = {"SimpleRNN": "h", "LSTM": "ifco", "GRU": "zrh"}[kind]
         reset_after = kind == "GRU" and bool(cell.reset_after)
         if kind == "GRU" and b is not None and not reset_after:
@@ -843,9 +847,7 @@ class _Builder:
             return m[..., k * units:(k + 1) * units]
 
         def grid(what: str, v: np.ndarray) -> Weight:
-            if fq:
-                return exact_grid(name, what, v)
-            return quantize_float(v, self.need(name, "weight" if what == "kernel" else "bias"))
+            return self.weight(name, what, v, fq)
 
         def cast(v: Tensor) -> Tensor:
             """A float layer's sum or state cast to its ``result`` type (QKeras: exact)."""
@@ -934,10 +936,11 @@ class _Builder:
             else:
                 zg = gate(t, "z", xt, h, acts["rec"])
                 # (the reset gate acts on the state: none yet at step 0 unless reset_after)
-                r = gate(t, "r", xt, h, acts["rec"]) if h is not None or reset_after else x
+                r = gate(t, "r", xt, h, acts["rec"]) if h is not None or reset_after else None
                 tag = f"{base}_t{t}_h"
                 if reset_after:
                     # r * (h U_h + b'_h); with no state yet r * b'_h (a diagonal Dense)
+                    assert r is not None
                     if h is None:
                         rh = dense(tag + "r", r, np.diag(cols(b[1], "h")), None)
                     else:
@@ -949,6 +952,7 @@ class _Builder:
                     hh = act(tag, cast(dense(tag + "x", xt, cols(w, "h"), cols(b[0], "h"))),
                              acts["act"])
                 else:
+                    assert r is not None
                     rhv = exact(Merge, tag + "rh", [r, h], mode="mul")
                     z = dense(tag + "x", xt, cols(w, "h"), cols(b[0], "h"))
                     hu = dense(tag + "h", rhv, cols(u, "h"), None)

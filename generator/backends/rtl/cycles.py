@@ -422,6 +422,12 @@ def simulate(sp: StreamPlan, frames: int = TIMING_FRAMES, max_cycles: int | None
     return Result(ins, outs, sp.in_beats, sp.out_beats, frames, peaks)
 
 
+def steady_frames(latency: int, period: int) -> int:
+    """Frames a full-rate run needs for its second half to be the steady state: the
+    pipeline's fill (``latency / period`` frames in flight) twice over, and 4 more."""
+    return 2 * -(-int(latency) // max(1, int(period))) + 4
+
+
 def model(sp: StreamPlan, frames: int = TIMING_FRAMES) -> dict[str, Any]:
     """Latency / II of ``sp`` over ``frames`` full-rate frames, and the long-run period.
 
@@ -434,8 +440,8 @@ def model(sp: StreamPlan, frames: int = TIMING_FRAMES) -> dict[str, Any]:
     frame holds its latency's worth of frames: while its FIFOs fill, the first frames
     may enter faster than the period it sustains)."""
     st = simulate(sp, frames).stats()
-    inflight = -(-int(st["latency_last_cycles"]) // max(1, int(st["ii_cycles"])))
-    period = simulate(sp, max(frames, 8, 2 * inflight + 4)).stats()["ii_cycles"]
+    steady = steady_frames(st["latency_last_cycles"], st["ii_cycles"])
+    period = simulate(sp, max(frames, 8, steady)).stats()["ii_cycles"]
     while st["ii_cycles"] != period and frames < MAX_TIMING_FRAMES:
         frames *= 2
         st = simulate(sp, frames).stats()

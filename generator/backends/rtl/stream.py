@@ -477,7 +477,7 @@ def size_fifos(sp: StreamPlan, frames: int = 6) -> None:
     its join never waits on (a fork output feeding a pipeline directly, say) buffers
     nothing, and the branches that wait then need a beat less.
     """
-    from .cycles import simulate
+    from .cycles import simulate, steady_frames
 
     fifos = [b for b in sp.blocks if b.kind == "fifo"]
     if not fifos:
@@ -485,13 +485,11 @@ def size_fifos(sp: StreamPlan, frames: int = 6) -> None:
     for f in fifos:
         f.p["DEPTH"] = UNBOUNDED
     ref = simulate(sp, frames)
-    # the run must outlast the pipeline's fill twice over, so that its second half (the
-    # target's) is the steady state: a whole-frame design holds its latency's worth of
-    # frames, more than a few
-    st = ref.stats()
-    inflight = -(-int(st["latency_last_cycles"]) // max(1, _out_period(ref)))
-    if 2 * inflight + 4 > frames:
-        frames = 2 * inflight + 4
+    # the run's second half (the target's) must be the steady state: a whole-frame
+    # design holds its latency's worth of frames, more than a few
+    steady = steady_frames(ref.stats()["latency_last_cycles"], _out_period(ref))
+    if steady > frames:
+        frames = steady
         ref = simulate(sp, frames)
     target = _out_period(ref)
     bound = 4 * ref.out_cycles[-1] + 1000
