@@ -135,40 +135,44 @@ def rom_cost(depth: int, width: int, ports: int = 1) -> tuple[int, int]:
 MAC_LUT_PER_BIT = 0.75
 
 
-def mac_adder_bits(wmat: Any, bias: Any, xw: int, aw: int, sh: int) -> int:
-    """Adder bits of the shift-add multiply-accumulate ``x @ wmat (+ bias)`` as the RTL
-    builds it (:func:`generator.backends.rtl.emit.mac_module`).
+def mac_adder_bits(wmat: Any, bias: Any, tx: FixedType, aw: int, sh: int) -> int:
+    """Adder bits of the multiply-accumulate ``x @ wmat (+ bias)`` as the RTL builds it
+    (:func:`generator.backends.rtl.emit.mac_module`): the shared adder graph of
+    :func:`generator.backends.rtl.cmvm.build`, then per output a balanced adder tree over
+    its terms in order, pairing neighbours level by level like ``nnfab_adder_tree``.
 
-    A product ``x * w`` is the sum of ``x << k`` over ``w``'s canonical signed digits: it
-    spans bits ``min k .. max k + x bits (+1 carry)``, and costs ``digits - 1`` adders
-    of that span. The adder tree pairs neighbours level by level like
-    ``nnfab_adder_tree``; an adder costs the bits where both operands may be nonzero
-    (below the higher operand's lowest bit one operand is zero: a wire), up to one bit
-    above the wider operand, at most the accumulator width ``aw``.
+    Every signal's exact range is known (the input type's, then sums). An adder costs the
+    bits where both operands may be nonzero: from the higher of the operands' lowest
+    possibly-nonzero bits (below it one operand is zero: a wire) up to the width of the
+    sum's range, at most the accumulator width ``aw``.
     """
-    import numpy as np
+    from .backends.rtl.cmvm import build, signed_width
 
-    from .backends.rtl.plan import csd
-
+    g = build(wmat)
+    xw = tx.width
+    lo, hi = (-(1 << (xw - 1)), (1 << (xw - 1)) - 1) if tx.signed else (0, (1 << xw) - 1)
+    mn, mx = g.ranges([lo] * g.n_in, [hi] * g.n_in)
+    low = [0] * g.n_in  # lowest bit of a signal that may be nonzero
     total = 0
-    for j in range(wmat.shape[1]):
-        ops = []
-        for i in np.flatnonzero(wmat[:, j]):
-            ks = [k + sh for _, k in csd(int(wmat[i, j]))]
-            lo = min(ks)
-            hi = min(aw, max(ks) + xw + 1 + (1 if len(ks) > 1 else 0))
-            total += (len(ks) - 1) * (hi - lo)
-            ops.append((lo, hi))
+    for i, (a, b, d, _s) in enumerate(g.nodes):
+        v = g.n_in + i
+        low.append(min(low[a], low[b] + d))
+        total += max(0, min(aw, signed_width(mn[v], mx[v])) - max(low[a], low[b] + d))
+    for j, terms in enumerate(g.outputs):
+        ops = []  # (lowest bit, min, max) of each tree input
+        for v, k, sign in terms:
+            e = 1 << (k + sh)
+            r = (mn[v] * e, mx[v] * e) if sign > 0 else (-mx[v] * e, -mn[v] * e)
+            ops.append((low[v] + k + sh, *r))
         if bias is not None and int(bias[j]) != 0:
-            b = int(bias[j]) % (1 << aw)
-            ops.append(((b & -b).bit_length() - 1, aw))
+            c = int(bias[j])
+            ops.append(((c & -c).bit_length() - 1, c, c))
         while len(ops) > 1:
             nxt = []
-            for a in range(0, len(ops) - 1, 2):
-                (l1, h1), (l2, h2) = ops[a], ops[a + 1]
-                hi = min(aw, max(h1, h2) + 1)
-                total += max(0, hi - max(l1, l2))
-                nxt.append((min(l1, l2), hi))
+            for p in range(0, len(ops) - 1, 2):
+                (l1, a1, b1), (l2, a2, b2) = ops[p], ops[p + 1]
+                total += max(0, min(aw, signed_width(a1 + a2, b1 + b2)) - max(l1, l2))
+                nxt.append((min(l1, l2), a1 + a2, b1 + b2))
             if len(ops) % 2:
                 nxt.append(ops[-1])
             ops = nxt
@@ -188,8 +192,8 @@ def _popcount_bits(n: int) -> int:
     return total
 
 
-def _mac_lut(wmat: Any, bias: Any, xw: int, aw: int, sh: int) -> int:
-    return round(MAC_LUT_PER_BIT * mac_adder_bits(wmat, bias, xw, aw, sh))
+def _mac_lut(wmat: Any, bias: Any, tx: FixedType, aw: int, sh: int) -> int:
+    return round(MAC_LUT_PER_BIT * mac_adder_bits(wmat, bias, tx, aw, sh))
 
 
 def _tree_regs(terms: int) -> int:
@@ -426,7 +430,7 @@ def _resources(s: Stage) -> dict[str, int]:
         from .passes.folding import aligned_bias, conv_matrix
 
         aw = n.output.ftype.width
-        r["lut"] += _mac_lut(conv_matrix(n), aligned_bias(n), n.input.ftype.width, aw,  # type: ignore[arg-type]
+        r["lut"] += _mac_lut(conv_matrix(n), aligned_bias(n), n.input.ftype, aw,  # type: ignore[arg-type]
                              s.info["shift"])
         r["ff"] += sum(_tree_regs(t) for t in s.info["terms_per_out"]) * aw + s.latency
     elif s.kind == "conv_folded":  # nnfab_dense_folded on the window vector
@@ -447,7 +451,7 @@ def _resources(s: Stage) -> dict[str, int]:
             n.input.ftype.width + 8)
     if s.kind == "conv_unrolled":  # a fully parallel Dense over the flattened frames
         aw = n.output.ftype.width
-        r["lut"] = _mac_lut(s.info["matrix"], s.info["bias"], n.input.ftype.width, aw,
+        r["lut"] = _mac_lut(s.info["matrix"], s.info["bias"], n.input.ftype, aw,
                             s.info["shift"])
         r["ff"] = sum(_tree_regs(t) for t in s.info["terms_per_out"]) * aw + s.latency
     elif s.kind == "conv_unrolled_shared":  # k window kernels, R beats per frame
@@ -456,7 +460,7 @@ def _resources(s: Stage) -> dict[str, int]:
         # kernels; the R:1 beat multiplexers, one per distinct tuple of selected inputs
         # (synthesis merges equal ones; a LUT6 selects among 4); the frame register, the
         # kernels' tree registers and the collected output frame
-        r["lut"] = _mac_lut(s.info["kernel"], s.info["kbias"], tx.width, aw,
+        r["lut"] = _mac_lut(s.info["kernel"], s.info["kbias"], tx, aw,
                             s.info["shift"]) + s.info["muxes"] * tx.width * _cdiv(r_, 4)
         cw = s.info["fused"].output.ftype.width if "fused" in s.info else aw  # collected
         r["ff"] = (n.input.size * tx.width + sum(_tree_regs(t) for t in s.info["terms_per_out"])
@@ -484,7 +488,7 @@ def _resources(s: Stage) -> dict[str, int]:
                            + aw - s.info["shift"] - s.info["xnor_k"] - 1
                            for j in range(w.shape[1]))
         else:
-            r["lut"] = _mac_lut(n.weights["weight"].data, bias, n.input.ftype.width, aw,
+            r["lut"] = _mac_lut(n.weights["weight"].data, bias, n.input.ftype, aw,
                                 s.info["shift"])
         r["ff"] = sum(_tree_regs(t) for t in s.info["terms_per_out"]) * aw + s.latency
     elif s.kind == "dense_skip":

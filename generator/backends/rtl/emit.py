@@ -28,13 +28,13 @@ from ...ir import (
 )
 from ...passes.folding import Schedule, aligned_bias, pow2_exponent, rom_layout, shift_code
 from ...reference import softmax_product_frac
+from .cmvm import signed_width
 from .plan import (
     LEVELS_PER_STAGE,
     OVF_CODE,
     ROUND_CODE,
     Stage,
     clog2,
-    csd,
     fifo_aw,
     ident,
     scale_shift_params,
@@ -100,8 +100,12 @@ def mac_module(mod: str, title: str, wmat: np.ndarray, wft: FixedType,
     o = _Lines()
     o("`default_nettype none")
     o(f"// {title}; x {tx.cpp()}, w {wft.cpp()}, y {to.cpp()}")
-    o(f"// one shift-add constant multiply per nonzero weight; adder trees of {nt} terms, "
-      f"latency {latency} cycles, II 1")
+    if info.get("graph") is not None:
+        o(f"// constant multiplies as one shared adder graph ({len(info['graph'].nodes)} "
+          f"shared sums of shifted inputs, cmvm.py); adder trees of {nt} terms, "
+          f"latency {latency} cycles, II 1")
+    else:
+        o(f"// XNOR-popcount; adder trees of {nt} terms, latency {latency} cycles, II 1")
     o(f"module {mod} (")
     o("    input  wire clk,")
     o("    input  wire rst,")
@@ -121,20 +125,13 @@ def mac_module(mod: str, title: str, wmat: np.ndarray, wft: FixedType,
         o("endmodule")
         o("`default_nettype wire")
         return mod, o.text()
-    used = sorted({int(i) for i in np.flatnonzero(np.any(wmat != 0, axis=1))})
-    for i in used:
-        ext = f"x[{i * xw + xw - 1}]" if tx.signed else "1'b0"
-        o(f"    wire signed [{xw}:0] x{i} = {{{ext}, x[{i * xw} +: {xw}]}};")
+    g = info["graph"]
+    names, widths = _graph_wires(o, g, tx, aw)
     for j in range(n_out):
         terms: list[str] = []
-        for i_nz in np.flatnonzero(wmat[:, j]):
-            parts = []
-            for sign, k in csd(int(wmat[i_nz, j])):
-                e = f"(x{int(i_nz)} <<< {k + sh})" if k + sh else f"x{int(i_nz)}"
-                parts.append(("- " if sign < 0 else "+ ") + e)
-            expr = " ".join(parts)
-            expr = expr.removeprefix("+ ")
-            terms.append(expr)
+        for v, k, sign in g.outputs[j]:
+            e = f"({names[v]} <<< {k + sh})" if k + sh else names[v]
+            terms.append(e if sign > 0 else f"-{e}")
         if bias is not None and int(bias[j]) != 0:
             terms.append(hexlit(aw, int(bias[j])))
         while len(terms) < nt:
@@ -147,6 +144,29 @@ def mac_module(mod: str, title: str, wmat: np.ndarray, wft: FixedType,
     o("endmodule")
     o("`default_nettype wire")
     return mod, o.text()
+
+
+def _graph_wires(o: _Lines, g: Any, tx: FixedType, aw: int) -> tuple[list[str], list[int]]:
+    """Declare the inputs ``g`` reads and its shared nodes (:mod:`.cmvm`): names and
+    widths of every signal. A node is as wide as its exact range needs, at most ``aw``
+    bits (the sums are taken modulo ``2^aw``, so a wrapped node still gives the exact
+    output)."""
+    xw = tx.width
+    lo, hi = (-(1 << (xw - 1)), (1 << (xw - 1)) - 1) if tx.signed else (0, (1 << xw) - 1)
+    mn, mx = g.ranges([lo] * g.n_in, [hi] * g.n_in)
+    read = {v for terms in g.outputs for v, _, _ in terms} | {
+        v for a, b, _, _ in g.nodes for v in (a, b)}
+    names = [f"x{i}" for i in range(g.n_in)] + [f"n{i}" for i in range(len(g.nodes))]
+    widths = [xw + 1] * g.n_in + [min(aw, signed_width(mn[v], mx[v]))
+                                  for v in range(g.n_in, len(mn))]
+    for i in sorted(v for v in read if v < g.n_in):
+        ext = f"x[{i * xw + xw - 1}]" if tx.signed else "1'b0"
+        o(f"    wire signed [{xw}:0] x{i} = {{{ext}, x[{i * xw} +: {xw}]}};")
+    for i, (a, b, d, sign) in enumerate(g.nodes):
+        e = f"({names[b]} <<< {d})" if d else names[b]
+        o(f"    wire signed [{widths[g.n_in + i] - 1}:0] n{i} = {names[a]} "
+          f"{'+' if sign > 0 else '-'} {e};")
+    return names, widths
 
 
 def _xnor_popcount(o: _Lines, wmat: np.ndarray, bias: list[int] | None, aw: int, k: int,

@@ -164,27 +164,34 @@ class Stage:
         return self.node.name
 
 
-def mac_info(wmat: np.ndarray, bias: np.ndarray | None, sh: int) -> dict[str, Any]:
+def mac_info(wmat: np.ndarray, bias: np.ndarray | None, sh: int,
+             shared: bool = True) -> dict[str, Any]:
     """Adder-tree shape of a fully parallel multiply-accumulate ``x @ wmat (+ bias)``.
 
     ``wmat`` (inputs, outputs) raw weights, ``bias`` raw values already aligned (or None),
-    ``sh`` the product-to-accumulator left shift. Zero weights build nothing.
+    ``sh`` the product-to-accumulator left shift. Zero weights build nothing. ``shared``:
+    the products are the shared adder graph of :func:`.cmvm.build` (``graph``), each
+    output's tree summing its terms; else one tree term per nonzero weight (the
+    XNOR-popcount of a binary layer counts them).
     """
+    from .cmvm import build
+
+    graph = build(wmat) if shared else None
     terms_per_out = []
     digits = 0
-    adders = 0
     for j in range(wmat.shape[1]):
         nz = np.flatnonzero(wmat[:, j])
-        t = len(nz) + (1 if bias is not None and int(bias[j]) != 0 else 0)
-        terms_per_out.append(t)
-        for i in nz:
-            d = len(csd(int(wmat[i, j])))
-            digits += d
-            adders += d - 1
-        adders += max(0, t - 1)
+        digits += sum(len(csd(int(wmat[i, j]))) for i in nz)
+        t = len(graph.outputs[j]) if graph is not None else len(nz)
+        terms_per_out.append(t + (1 if bias is not None and int(bias[j]) != 0 else 0))
+    adders = (graph.adders if graph is not None else digits - int(np.count_nonzero(wmat))
+              + sum(max(0, len(np.flatnonzero(wmat[:, j])) - 1)
+                    for j in range(wmat.shape[1])))
+    adders += sum(1 for j, t in enumerate(terms_per_out)
+                  if bias is not None and int(bias[j]) != 0 and t > 1)
     nt = max(1, max(terms_per_out, default=1))
     return {"terms": nt, "terms_per_out": terms_per_out, "shift": sh, "adders": adders,
-            "csd_digits": digits, "stages": tree_stages(nt)}
+            "csd_digits": digits, "stages": tree_stages(nt), "graph": graph}
 
 
 def xnor_exponent(n: Node) -> int | None:
@@ -203,8 +210,9 @@ def _dense_parallel(n: Dense) -> Stage:
     w = n.weights["weight"]
     b = n.weights.get("bias")
     bias = None if b is None else b.data
-    info = mac_info(w.data, bias, _linear_shift(n))
-    info["xnor_k"] = xnor_exponent(n)
+    xk = xnor_exponent(n)
+    info = mac_info(w.data, bias, _linear_shift(n), shared=xk is None)
+    info["xnor_k"] = xk
     return Stage(n, "dense_parallel", info["stages"], 1, info)
 
 
