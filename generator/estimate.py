@@ -5,8 +5,9 @@ Cycles (exact: they are read from the same plan the Verilog is generated from,
 cycles cocotb measures):
 
 * input skid buffer: latency 1; element-wise layers: latency 0, II 1;
-* fully parallel Dense: latency ``max(1, ceil(ceil(log2 T) / 2))`` (``T`` = largest
-  number of adder-tree terms of an output: nonzero weights plus a nonzero bias), II 1;
+* fully parallel Dense: latency :func:`generator.backends.rtl.cmvm.stages` (the register
+  stages of its adder trees over ``T`` terms, ``T`` = the largest number of terms an
+  output's tree sums after the shared adder graph, plus a nonzero bias), II 1;
 * folded Dense with reuse ``R``: latency ``R + 2``, II ``R``; a Conv with reuse ``R > 1``
   folds its per-pixel matmul the same way (``conv_folded``: ``nnfab_dense_folded`` on
   the window vector, ``R`` cycles per output pixel; resources = the folded module's +
@@ -32,7 +33,7 @@ Resources (estimates; the rules, per layer):
   multipliers of ``(x width + 1) x (w width + 1)`` bits as written, one bit fewer per
   signed operand after synthesis (:func:`operand_bits`).
 * LUT: a fully parallel Dense (or Conv) costs ``MAC_LUT_PER_BIT`` LUTs per adder bit
-  of its shift-add products and adder trees (:func:`mac_adder_bits`: each adder counted
+  of its shift-add products and adder trees (:func:`mac_bits`: each adder counted
   over the bits where both operands can be nonzero); a folded Dense
   (:func:`folded_resources`) has one conditional accumulate adder per (output,
   multiplier reaching it) pair at the accumulator width (the static lists of
@@ -135,48 +136,25 @@ def rom_cost(depth: int, width: int, ports: int = 1) -> tuple[int, int]:
 MAC_LUT_PER_BIT = 0.75
 
 
-def mac_adder_bits(wmat: Any, bias: Any, tx: FixedType, aw: int, sh: int) -> int:
-    """Adder bits of the multiply-accumulate ``x @ wmat (+ bias)`` as the RTL builds it
-    (:func:`generator.backends.rtl.emit.mac_module`): the shared adder graph of
-    :func:`generator.backends.rtl.cmvm.build`, then per output a balanced adder tree over
-    its terms in order, pairing neighbours level by level like ``nnfab_adder_tree``.
+def mac_bits(wmat: Any, bias: Any, tx: FixedType, aw: int, sh: int,
+             nt: int) -> tuple[int, int]:
+    """``(adder bits, register bits)`` of the multiply-accumulate ``x @ wmat (+ bias)`` as
+    the RTL builds it (:func:`generator.backends.rtl.emit.mac_module`): the netlist of
+    :func:`generator.backends.rtl.cmvm.netlist` -- the shared adder graph, then per output
+    a pipelined tree of exact widths -- which the emitter writes and this counts.
 
-    Every signal's exact range is known (the input type's, then sums). An adder costs the
-    bits where both operands may be nonzero: from the higher of the operands' lowest
-    possibly-nonzero bits (below it one operand is zero: a wire) up to the width of the
-    sum's range, at most the accumulator width ``aw``.
+    An adder costs the bits where both operands may be nonzero: from the higher of the
+    operands' lowest possibly-nonzero bits (below it one operand is zero: a wire) up to
+    the width of its exact range, at most the accumulator width ``aw``. A register costs
+    its bits above its lowest possibly-nonzero bit (Yosys removes constant flip-flops).
     """
-    from .backends.rtl.cmvm import build, signed_width
+    from .backends.rtl.cmvm import build, netlist
 
-    g = build(wmat)
     xw = tx.width
     lo, hi = (-(1 << (xw - 1)), (1 << (xw - 1)) - 1) if tx.signed else (0, (1 << xw) - 1)
-    mn, mx = g.ranges([lo] * g.n_in, [hi] * g.n_in)
-    low = [0] * g.n_in  # lowest bit of a signal that may be nonzero
-    total = 0
-    for i, (a, b, d, _s) in enumerate(g.nodes):
-        v = g.n_in + i
-        low.append(min(low[a], low[b] + d))
-        total += max(0, min(aw, signed_width(mn[v], mx[v])) - max(low[a], low[b] + d))
-    for j, terms in enumerate(g.outputs):
-        ops = []  # (lowest bit, min, max) of each tree input
-        for v, k, sign in terms:
-            e = 1 << (k + sh)
-            r = (mn[v] * e, mx[v] * e) if sign > 0 else (-mx[v] * e, -mn[v] * e)
-            ops.append((low[v] + k + sh, *r))
-        if bias is not None and int(bias[j]) != 0:
-            c = int(bias[j])
-            ops.append(((c & -c).bit_length() - 1, c, c))
-        while len(ops) > 1:
-            nxt = []
-            for p in range(0, len(ops) - 1, 2):
-                (l1, a1, b1), (l2, a2, b2) = ops[p], ops[p + 1]
-                total += max(0, min(aw, signed_width(a1 + a2, b1 + b2)) - max(l1, l2))
-                nxt.append((min(l1, l2), a1 + a2, b1 + b2))
-            if len(ops) % 2:
-                nxt.append(ops[-1])
-            ops = nxt
-    return total
+    net = netlist(build(wmat), None if bias is None else [int(v) for v in bias], lo, hi, aw,
+                  sh, nt)
+    return net.adder_bits, net.reg_bits
 
 
 def _popcount_bits(n: int) -> int:
@@ -192,8 +170,10 @@ def _popcount_bits(n: int) -> int:
     return total
 
 
-def _mac_lut(wmat: Any, bias: Any, tx: FixedType, aw: int, sh: int) -> int:
-    return round(MAC_LUT_PER_BIT * mac_adder_bits(wmat, bias, tx, aw, sh))
+def _mac(wmat: Any, bias: Any, tx: FixedType, aw: int, info: dict[str, Any]) -> tuple[int, int]:
+    """(LUT, FF) of a fully parallel multiply-accumulate (``info``: its :func:`mac_info`)."""
+    bits, regs = mac_bits(wmat, bias, tx, aw, info["shift"], info["terms"])
+    return round(MAC_LUT_PER_BIT * bits), regs
 
 
 def _tree_regs(terms: int) -> int:
@@ -430,9 +410,9 @@ def _resources(s: Stage) -> dict[str, int]:
         from .passes.folding import aligned_bias, conv_matrix
 
         aw = n.output.ftype.width
-        r["lut"] += _mac_lut(conv_matrix(n), aligned_bias(n), n.input.ftype, aw,  # type: ignore[arg-type]
-                             s.info["shift"])
-        r["ff"] += sum(_tree_regs(t) for t in s.info["terms_per_out"]) * aw + s.latency
+        lut, ff = _mac(conv_matrix(n), aligned_bias(n), n.input.ftype, aw, s.info)  # type: ignore[arg-type]
+        r["lut"] += lut
+        r["ff"] += ff + s.latency
     elif s.kind == "conv_folded":  # nnfab_dense_folded on the window vector
         f = folded_resources(s.info["schedule"], s.info["n_in"], s.info["n_out"],
                              n.input.ftype, n.weights["weight"].ftype, n.output.ftype)
@@ -451,20 +431,19 @@ def _resources(s: Stage) -> dict[str, int]:
             n.input.ftype.width + 8)
     if s.kind == "conv_unrolled":  # a fully parallel Dense over the flattened frames
         aw = n.output.ftype.width
-        r["lut"] = _mac_lut(s.info["matrix"], s.info["bias"], n.input.ftype, aw,
-                            s.info["shift"])
-        r["ff"] = sum(_tree_regs(t) for t in s.info["terms_per_out"]) * aw + s.latency
+        r["lut"], ff = _mac(s.info["matrix"], s.info["bias"], n.input.ftype, aw, s.info)
+        r["ff"] = ff + s.latency
     elif s.kind == "conv_unrolled_shared":  # k window kernels, R beats per frame
         aw, tx = n.output.ftype.width, n.input.ftype
         r_, k = s.info["reuse"], s.info["instances"]
         # kernels; the R:1 beat multiplexers, one per distinct tuple of selected inputs
         # (synthesis merges equal ones; a LUT6 selects among 4); the frame register, the
         # kernels' tree registers and the collected output frame
-        r["lut"] = _mac_lut(s.info["kernel"], s.info["kbias"], tx, aw,
-                            s.info["shift"]) + s.info["muxes"] * tx.width * _cdiv(r_, 4)
+        lut, ff = _mac(s.info["kernel"], s.info["kbias"], tx, aw, s.info)
+        r["lut"] = lut + s.info["muxes"] * tx.width * _cdiv(r_, 4)
         cw = s.info["fused"].output.ftype.width if "fused" in s.info else aw  # collected
-        r["ff"] = (n.input.size * tx.width + sum(_tree_regs(t) for t in s.info["terms_per_out"])
-                   * aw + r_ * k * n.output.shape[-1] * cw + 2 * clog2(r_ + 1) + 2)
+        r["ff"] = (n.input.size * tx.width + ff + r_ * k * n.output.shape[-1] * cw
+                   + 2 * clog2(r_ + 1) + 2)
     elif s.kind == "conv_unrolled_folded":
         r.update(folded_resources(s.info["schedule"], s.info["n_in"], s.info["n_out"],
                                   n.input.ftype, n.weights["weight"].ftype, n.output.ftype))
@@ -487,10 +466,10 @@ def _resources(s: Stage) -> dict[str, int]:
             r["lut"] = sum(_popcount_bits(int(np.count_nonzero(w[:, j])))
                            + aw - s.info["shift"] - s.info["xnor_k"] - 1
                            for j in range(w.shape[1]))
+            r["ff"] = sum(_tree_regs(t) for t in s.info["terms_per_out"]) * aw + s.latency
         else:
-            r["lut"] = _mac_lut(n.weights["weight"].data, bias, n.input.ftype, aw,
-                                s.info["shift"])
-        r["ff"] = sum(_tree_regs(t) for t in s.info["terms_per_out"]) * aw + s.latency
+            r["lut"], ff = _mac(n.weights["weight"].data, bias, n.input.ftype, aw, s.info)
+            r["ff"] = ff + s.latency
     elif s.kind == "dense_skip":
         r.update(skip_resources(s.info["skip"], n.input.size, n.output.size, n.input.ftype,
                                 n.weights["weight"].ftype, n.output.ftype))

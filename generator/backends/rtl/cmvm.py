@@ -19,7 +19,7 @@ does.
 Every node and term is an exact integer sum, so the outputs equal ``x @ W`` exactly: the
 graph only chooses which additions are built. The emitter
 (:func:`.emit.mac_module`) writes the nodes as wires and each output's terms into
-``nnfab_adder_tree``; the resource model (:func:`generator.estimate.mac_adder_bits`)
+``nnfab_adder_tree``; the resource model (:func:`generator.estimate.mac_bits`)
 counts the adder bits of the same graph.
 """
 
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -191,3 +191,168 @@ def _build(raw: bytes, shape: tuple[int, int], max_depth: int) -> AdderGraph:
                 heapq.heappush(heap, (-total[k2], k2))
     outs = tuple(tuple(sorted(t, key=lambda t: (t[1], t[0]))) for t in cols)
     return AdderGraph(n_in, tuple(nodes), outs)
+
+
+#: adder levels a value passes through between two registers at most, counting the shared
+#: nodes before the adder trees (an 8-bit weight's longest canonical-signed-digit product
+#: is 3 adders, and two tree levels followed it)
+STAGE_ADDERS = 5
+
+
+def graph_depth(g: AdderGraph) -> int:
+    """The largest adder depth of ``g``'s nodes (0: no nodes)."""
+    depth = [0] * g.n_in
+    for a, b, _d, _s in g.nodes:
+        depth.append(max(depth[a], depth[b]) + 1)
+    return max(depth, default=0)
+
+
+def first_levels(g: AdderGraph | None) -> int:
+    """Adder-tree levels before the first register: what :data:`STAGE_ADDERS` leaves
+    after ``g``'s deepest node, at least :data:`.plan.LEVELS_PER_STAGE`."""
+    from .plan import LEVELS_PER_STAGE
+
+    if g is None:
+        return LEVELS_PER_STAGE
+    return max(LEVELS_PER_STAGE, STAGE_ADDERS - graph_depth(g))
+
+
+def register_levels(nt: int, first: int) -> tuple[set[int], bool]:
+    """Tree levels followed by a register in an adder tree over ``nt`` terms (the first
+    after level ``first``, then every :data:`.plan.LEVELS_PER_STAGE`), and whether the
+    last level needs a register of its own."""
+    from .plan import LEVELS_PER_STAGE, clog2
+
+    d = clog2(max(1, nt))
+    levels = set(range(first, d + 1, LEVELS_PER_STAGE))
+    return levels, d == 0 or d not in levels
+
+
+def stages(nt: int, first: int) -> int:
+    """Register stages (the latency) of an adder tree over ``nt`` terms."""
+    levels, last = register_levels(nt, first)
+    return len(levels) + int(last)
+
+
+def literal(v: int) -> str:
+    """A signed Verilog literal of ``v``."""
+    w = signed_width(v, v) + 1
+    return f"{w}'sd{v}" if v >= 0 else f"-{w}'sd{-v}"
+
+
+@dataclass
+class _Op:
+    """A value of an output's adder tree: the term is ``sign * (name << low)`` (the bits
+    below ``low`` are zeros the wires do not carry), ``name`` in ``[mn, mx]``."""
+
+    name: str
+    sign: int
+    mn: int
+    mx: int
+    low: int
+    const: bool
+
+
+@dataclass
+class Netlist:
+    """The Verilog of a fully parallel ``x @ W (+ bias)`` as plain data, read by the
+    emitter and counted by the resource model: ``wires`` ``(name, width, expression)``
+    in order, ``regs`` ``(name, width, source)`` (clocked with ``ce``), one expression
+    of the accumulator width per output, the adder bits (each adder over the bits where
+    both operands may be nonzero, up to its exact width) and the flip-flops (each
+    register's bits above its lowest possibly-nonzero bit; constants are none)."""
+
+    inputs: list[int]
+    wires: list[tuple[str, int, str]]
+    regs: list[tuple[str, int, str]]
+    outputs: list[str]
+    adder_bits: int = 0
+    reg_bits: int = 0
+    reg_ff: list[int] = field(default_factory=list)  # flip-flops of each register
+
+
+def netlist(g: AdderGraph, bias: list[int] | None, x_lo: int, x_hi: int, aw: int, sh: int,
+            nt: int) -> Netlist:
+    """The adder graph ``g`` (inputs in ``[x_lo, x_hi]``) and, per output, a pipelined
+    tree summing its terms and its bias.
+
+    Signs are explicit (a negative term is subtracted, not negated), widths exact: a
+    value's wire drops its known-zero low bits (a term ``x << k`` is the wire ``x``
+    weighted ``2^k``; a sum of two is weighted by the lower weight, the other operand
+    shifted up to it) and keeps only the bits its range needs, at most up to the
+    accumulator's ``aw`` bits (the sums are exact modulo ``2^aw``). Registers follow the
+    levels of :func:`register_levels` (every output's tree has the levels of ``nt``
+    terms, so all have the same latency)."""
+    mn, mx = g.ranges([x_lo] * g.n_in, [x_hi] * g.n_in)
+    names = [f"x{i}" for i in range(g.n_in)] + [f"n{i}" for i in range(len(g.nodes))]
+    read = {v for terms in g.outputs for v, _, _ in terms} | {
+        v for a, b, _, _ in g.nodes for v in (a, b)}
+    net = Netlist(sorted(v for v in read if v < g.n_in), [], [], [])
+
+    def shifted(v: str, k: int) -> str:
+        return f"({v} <<< {k})" if k else v
+
+    def width(lo: int, hi: int, low: int = 0) -> int:
+        return max(1, min(aw - low, signed_width(lo, hi)))
+
+    for i, (a, b, d, s) in enumerate(g.nodes):
+        v = g.n_in + i
+        w = width(mn[v], mx[v])
+        op = "+" if s > 0 else "-"
+        net.wires.append((names[v], w, f"{names[a]} {op} {shifted(names[b], d)}"))
+        net.adder_bits += max(0, w - d)  # below bit d the sum is a's bits
+
+    def register(op: _Op, name: str) -> _Op:
+        if op.const:
+            return op
+        w = width(op.mn, op.mx, op.low)
+        net.regs.append((name, w, op.name))
+        net.reg_ff.append(w)
+        net.reg_bits += w
+        return _Op(name, op.sign, op.mn, op.mx, op.low, False)
+
+    levels, last = register_levels(nt, first_levels(g))
+    from .plan import clog2
+
+    depth = clog2(max(1, nt))
+    for j, terms in enumerate(g.outputs):
+        ops = [_Op(names[v], s, mn[v], mx[v], k + sh, False) for v, k, s in terms]
+        if bias is not None and int(bias[j]) != 0:
+            c = int(bias[j])
+            low = (c & -c).bit_length() - 1
+            ops.append(_Op(literal(c >> low), 1, c >> low, c >> low, low, True))
+        if not ops:
+            net.outputs.append(f"{aw}'d0")
+            continue
+        for lvl in range(1, depth + 1):
+            nxt = []
+            for p in range(0, len(ops) - 1, 2):
+                x, y = ops[p], ops[p + 1]
+                low = min(x.low, y.low)
+                ex, ey = shifted(x.name, x.low - low), shifted(y.name, y.low - low)
+                xl, xh = x.mn << (x.low - low), x.mx << (x.low - low)
+                yl, yh = y.mn << (y.low - low), y.mx << (y.low - low)
+                if x.sign == y.sign:
+                    e, sign, lo, hi = f"{ex} + {ey}", x.sign, xl + yl, xh + yh
+                elif x.sign > 0:
+                    e, sign, lo, hi = f"{ex} - {ey}", 1, xl - yh, xh - yl
+                else:
+                    e, sign, lo, hi = f"{ey} - {ex}", 1, yl - xh, yh - xl
+                name = f"s{j}_{lvl}_{p // 2}"
+                w = width(lo, hi, low)
+                net.wires.append((name, w, e))
+                net.adder_bits += max(0, w - (max(x.low, y.low) - low))
+                nxt.append(_Op(name, sign, lo, hi, low, x.const and y.const))
+            if len(ops) % 2:
+                nxt.append(ops[-1])
+            ops = nxt
+            if lvl in levels:
+                ops = [register(op, f"r{j}_{lvl}_{q}") for q, op in enumerate(ops)]
+        if last:
+            ops = [register(ops[0], f"r{j}_out")]
+        f = ops[0]
+        e = shifted(f.name, f.low)
+        if f.sign < 0:
+            net.adder_bits += max(0, aw - f.low)
+        net.outputs.append(e if f.sign > 0 else f"-{e}")
+    return net

@@ -28,7 +28,7 @@ from ...ir import (
 )
 from ...passes.folding import Schedule, aligned_bias, pow2_exponent, rom_layout, shift_code
 from ...reference import softmax_product_frac
-from .cmvm import signed_width
+from .cmvm import netlist
 from .plan import (
     LEVELS_PER_STAGE,
     OVF_CODE,
@@ -102,8 +102,8 @@ def mac_module(mod: str, title: str, wmat: np.ndarray, wft: FixedType,
     o(f"// {title}; x {tx.cpp()}, w {wft.cpp()}, y {to.cpp()}")
     if info.get("graph") is not None:
         o(f"// constant multiplies as one shared adder graph ({len(info['graph'].nodes)} "
-          f"shared sums of shifted inputs, cmvm.py); adder trees of {nt} terms, "
-          f"latency {latency} cycles, II 1")
+          f"shared sums of shifted inputs, cmvm.py), then per output a pipelined adder "
+          f"tree of its terms (at most {nt}); latency {latency} cycles, II 1")
     else:
         o(f"// XNOR-popcount; adder trees of {nt} terms, latency {latency} cycles, II 1")
     o(f"module {mod} (")
@@ -125,48 +125,25 @@ def mac_module(mod: str, title: str, wmat: np.ndarray, wft: FixedType,
         o("endmodule")
         o("`default_nettype wire")
         return mod, o.text()
-    g = info["graph"]
-    names, widths = _graph_wires(o, g, tx, aw)
-    for j in range(n_out):
-        terms: list[str] = []
-        for v, k, sign in g.outputs[j]:
-            e = f"({names[v]} <<< {k + sh})" if k + sh else names[v]
-            terms.append(e if sign > 0 else f"-{e}")
-        if bias is not None and int(bias[j]) != 0:
-            terms.append(hexlit(aw, int(bias[j])))
-        while len(terms) < nt:
-            terms.append(f"{aw}'d0")
-        o(f"    wire [{nt * aw - 1}:0] t{j};")
-        for k, e in enumerate(terms):
-            o(f"    assign t{j}[{k * aw} +: {aw}] = {e};")
-        o(f"    nnfab_adder_tree #(.N({nt}), .W({aw}), .LPS({LEVELS_PER_STAGE})) u_sum{j} "
-          f"(.clk(clk), .ce(ce), .terms(t{j}), .sum(y[{j * aw} +: {aw}]));")
+    lo, hi = (-(1 << (xw - 1)), (1 << (xw - 1)) - 1) if tx.signed else (0, (1 << xw) - 1)
+    net = netlist(info["graph"], bias, lo, hi, aw, sh, nt)
+    for i in net.inputs:
+        ext = f"x[{i * xw + xw - 1}]" if tx.signed else "1'b0"
+        o(f"    wire signed [{xw}:0] x{i} = {{{ext}, x[{i * xw} +: {xw}]}};")
+    for name, w, _src in net.regs:
+        o(f"    reg signed [{w - 1}:0] {name};")
+    for name, w, e in net.wires:
+        o(f"    wire signed [{w - 1}:0] {name} = {e};")
+    if net.regs:
+        o("    always @(posedge clk) if (ce) begin")
+        for name, _w, src in net.regs:
+            o(f"        {name} <= {src};")
+        o("    end")
+    for j, e in enumerate(net.outputs):
+        o(f"    assign y[{j * aw} +: {aw}] = {e};")
     o("endmodule")
     o("`default_nettype wire")
     return mod, o.text()
-
-
-def _graph_wires(o: _Lines, g: Any, tx: FixedType, aw: int) -> tuple[list[str], list[int]]:
-    """Declare the inputs ``g`` reads and its shared nodes (:mod:`.cmvm`): names and
-    widths of every signal. A node is as wide as its exact range needs, at most ``aw``
-    bits (the sums are taken modulo ``2^aw``, so a wrapped node still gives the exact
-    output)."""
-    xw = tx.width
-    lo, hi = (-(1 << (xw - 1)), (1 << (xw - 1)) - 1) if tx.signed else (0, (1 << xw) - 1)
-    mn, mx = g.ranges([lo] * g.n_in, [hi] * g.n_in)
-    read = {v for terms in g.outputs for v, _, _ in terms} | {
-        v for a, b, _, _ in g.nodes for v in (a, b)}
-    names = [f"x{i}" for i in range(g.n_in)] + [f"n{i}" for i in range(len(g.nodes))]
-    widths = [xw + 1] * g.n_in + [min(aw, signed_width(mn[v], mx[v]))
-                                  for v in range(g.n_in, len(mn))]
-    for i in sorted(v for v in read if v < g.n_in):
-        ext = f"x[{i * xw + xw - 1}]" if tx.signed else "1'b0"
-        o(f"    wire signed [{xw}:0] x{i} = {{{ext}, x[{i * xw} +: {xw}]}};")
-    for i, (a, b, d, sign) in enumerate(g.nodes):
-        e = f"({names[b]} <<< {d})" if d else names[b]
-        o(f"    wire signed [{widths[g.n_in + i] - 1}:0] n{i} = {names[a]} "
-          f"{'+' if sign > 0 else '-'} {e};")
-    return names, widths
 
 
 def _xnor_popcount(o: _Lines, wmat: np.ndarray, bias: list[int] | None, aw: int, k: int,

@@ -7,12 +7,17 @@ the RTL does:
 * the input stream passes a 2-register AXI-Stream skid buffer: 1 cycle;
 * element-wise nodes (Quantize, Relu, LeakyRelu, Binarize, Ternarize, Threshold, Table,
   Reshape) are combinational: 0 cycles, II 1;
-* a fully parallel Dense (strategy ``latency``) is one constant shift-add multiply per
-  nonzero weight (canonical signed digits, no multiplier cells) feeding, per output, a
-  balanced adder tree over ``T`` terms (its nonzero products plus a nonzero bias; all
-  outputs of a layer are padded to the layer's largest ``T``) with a register after
-  every :data:`LEVELS_PER_STAGE` adder levels and always after the last level:
-  latency ``max(1, ceil(ceil(log2 T) / LEVELS_PER_STAGE))`` cycles, II 1;
+* a fully parallel Dense (strategy ``latency``) multiplies by its constant weights with
+  adders only: the shared adder graph of :mod:`.cmvm` (the canonical signed digits of all
+  weights, pairs of shifted inputs that several outputs hold built once, nodes at most
+  ``cmvm.MAX_DEPTH`` adders deep), then per output a tree over its ``T`` terms (the
+  graph's terms plus a nonzero bias; every output's tree has the levels of the layer's
+  largest ``T``), exact widths and explicit signs (:func:`.cmvm.netlist`). A register
+  follows tree level ``F = max(LEVELS_PER_STAGE, cmvm.STAGE_ADDERS - graph depth)``, then
+  every :data:`LEVELS_PER_STAGE` levels, and always the last level: latency
+  :func:`.cmvm.stages` cycles (``max(1, ...)``), II 1; a binary x binary layer is
+  XNOR-popcount trees over its nonzero weights instead (``nnfab_adder_tree``, a register
+  every :data:`LEVELS_PER_STAGE` levels);
 * a folded Dense (strategy ``resource``, reuse ``R``) is ``nnfab_dense_folded``:
   latency ``R + 2`` cycles, II ``R``;
 * a folded Dense with ``skip_zeros`` is ``nnfab_dense_skip``: a vector takes
@@ -174,7 +179,7 @@ def mac_info(wmat: np.ndarray, bias: np.ndarray | None, sh: int,
     output's tree summing its terms; else one tree term per nonzero weight (the
     XNOR-popcount of a binary layer counts them).
     """
-    from .cmvm import build
+    from .cmvm import build, first_levels, stages
 
     graph = build(wmat) if shared else None
     terms_per_out = []
@@ -190,8 +195,9 @@ def mac_info(wmat: np.ndarray, bias: np.ndarray | None, sh: int,
     adders += sum(1 for j, t in enumerate(terms_per_out)
                   if bias is not None and int(bias[j]) != 0 and t > 1)
     nt = max(1, max(terms_per_out, default=1))
+    st = tree_stages(nt) if graph is None else stages(nt, first_levels(graph))
     return {"terms": nt, "terms_per_out": terms_per_out, "shift": sh, "adders": adders,
-            "csd_digits": digits, "stages": tree_stages(nt), "graph": graph}
+            "csd_digits": digits, "stages": st, "graph": graph}
 
 
 def xnor_exponent(n: Node) -> int | None:
