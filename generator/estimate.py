@@ -136,8 +136,7 @@ def rom_cost(depth: int, width: int, ports: int = 1) -> tuple[int, int]:
 MAC_LUT_PER_BIT = 0.75
 
 
-def mac_bits(wmat: Any, bias: Any, tx: FixedType, aw: int, sh: int,
-             nt: int) -> tuple[int, int]:
+def mac_bits(wmat: Any, bias: Any, tx: FixedType, aw: int, sh: int) -> tuple[int, int]:
     """``(adder bits, register bits)`` of the multiply-accumulate ``x @ wmat (+ bias)`` as
     the RTL builds it (:func:`generator.backends.rtl.emit.mac_module`): the netlist of
     :func:`generator.backends.rtl.cmvm.netlist` -- the shared adder graph, then per output
@@ -153,7 +152,7 @@ def mac_bits(wmat: Any, bias: Any, tx: FixedType, aw: int, sh: int,
     xw = tx.width
     lo, hi = (-(1 << (xw - 1)), (1 << (xw - 1)) - 1) if tx.signed else (0, (1 << xw) - 1)
     net = netlist(build(wmat), None if bias is None else [int(v) for v in bias], lo, hi, aw,
-                  sh, nt)
+                  sh)
     return net.adder_bits, net.reg_bits
 
 
@@ -172,7 +171,7 @@ def _popcount_bits(n: int) -> int:
 
 def _mac(wmat: Any, bias: Any, tx: FixedType, aw: int, info: dict[str, Any]) -> tuple[int, int]:
     """(LUT, FF) of a fully parallel multiply-accumulate (``info``: its :func:`mac_info`)."""
-    bits, regs = mac_bits(wmat, bias, tx, aw, info["shift"], info["terms"])
+    bits, regs = mac_bits(wmat, bias, tx, aw, info["shift"])
     return round(MAC_LUT_PER_BIT * bits), regs
 
 

@@ -64,14 +64,20 @@ def test_signed_width():
         assert w == 1 or not (-(1 << (w - 2)) <= lo and hi < (1 << (w - 2)))
 
 
-def test_pipeline_stages():
-    """Every output's tree has the levels of the widest one; the first register comes
-    after the levels the shared nodes leave of STAGE_ADDERS."""
-    for nt in range(1, 70):
-        for first in (2, 3, 4):
-            levels, last = cmvm.register_levels(nt, first)
-            d = int(np.ceil(np.log2(nt))) if nt > 1 else 0
-            assert all(1 <= lv <= d for lv in levels)
-            assert min(levels, default=first) >= first
-            assert cmvm.stages(nt, first) >= 1
-            assert last == (d == 0 or d not in levels)
+def test_trees_are_pipelined_every_stage_adders():
+    """Each output's tree adds its earliest values first; a layer's latency is the stage
+    of its latest sum plus the output register, and no value passes more than
+    STAGE_ADDERS adders between two registers."""
+    w = _matrix(3, (64, 32), 8, 0.75)
+    g = cmvm.build(w)
+    ts = cmvm.trees(g, [j % 2 == 0 for j in range(32)])
+    for j, (t, terms) in enumerate(zip(ts, g.outputs, strict=True)):
+        assert t.leaves == len(terms) + (1 if j % 2 == 0 else 0)
+        assert len(t.steps) == t.leaves - 1
+        for k, (x, y) in enumerate(t.steps):
+            assert t.arrival[t.leaves + k] == max(t.arrival[x], t.arrival[y]) + 1
+        # Huffman: no tree over these leaves is shallower than log2 of the leaf count
+        assert t.arrival[t.root] >= int(np.ceil(np.log2(t.leaves)))
+    lat = cmvm.latency(ts)
+    assert lat == 1 + max(cmvm.stage_of(t.arrival[t.root]) for t in ts)
+    assert cmvm.stage_of(cmvm.STAGE_ADDERS) == 0 and cmvm.stage_of(cmvm.STAGE_ADDERS + 1) == 1

@@ -193,45 +193,68 @@ def _build(raw: bytes, shape: tuple[int, int], max_depth: int) -> AdderGraph:
     return AdderGraph(n_in, tuple(nodes), outs)
 
 
-#: adder levels a value passes through between two registers at most, counting the shared
-#: nodes before the adder trees (an 8-bit weight's longest canonical-signed-digit product
-#: is 3 adders, and two tree levels followed it)
+#: adder levels a value passes through between two registers at most, the shared nodes
+#: before the adder trees included (an 8-bit weight's longest canonical-signed-digit
+#: product, 3 adders, and two adder-tree levels were one stage before the graph; da4ml's
+#: ``latency_cutoff=5`` is the same cut)
 STAGE_ADDERS = 5
 
 
 def graph_depth(g: AdderGraph) -> int:
     """The largest adder depth of ``g``'s nodes (0: no nodes)."""
+    return max(_depths(g), default=0)
+
+
+def _depths(g: AdderGraph) -> list[int]:
     depth = [0] * g.n_in
     for a, b, _d, _s in g.nodes:
         depth.append(max(depth[a], depth[b]) + 1)
-    return max(depth, default=0)
+    return depth
 
 
-def first_levels(g: AdderGraph | None) -> int:
-    """Adder-tree levels before the first register: what :data:`STAGE_ADDERS` leaves
-    after ``g``'s deepest node, at least :data:`.plan.LEVELS_PER_STAGE`."""
-    from .plan import LEVELS_PER_STAGE
-
-    if g is None:
-        return LEVELS_PER_STAGE
-    return max(LEVELS_PER_STAGE, STAGE_ADDERS - graph_depth(g))
+def stage_of(arrival: int) -> int:
+    """The pipeline stage of a value computed ``arrival`` adder levels after the inputs."""
+    return max(0, arrival - 1) // STAGE_ADDERS
 
 
-def register_levels(nt: int, first: int) -> tuple[set[int], bool]:
-    """Tree levels followed by a register in an adder tree over ``nt`` terms (the first
-    after level ``first``, then every :data:`.plan.LEVELS_PER_STAGE`), and whether the
-    last level needs a register of its own."""
-    from .plan import LEVELS_PER_STAGE, clog2
+@dataclass(frozen=True)
+class Tree:
+    """How one output's terms are summed: leaf ``i < leaves`` is term ``i`` (the bias
+    last, when nonzero), sum ``leaves + k`` adds ``steps[k] = (x, y)``; ``arrival[v]``
+    is value ``v``'s adder levels after the inputs. The two earliest values are added
+    first (Huffman on arrival times: the least depth a tree over these leaves can have)."""
 
-    d = clog2(max(1, nt))
-    levels = set(range(first, d + 1, LEVELS_PER_STAGE))
-    return levels, d == 0 or d not in levels
+    leaves: int
+    steps: tuple[tuple[int, int], ...]
+    arrival: tuple[int, ...]
+
+    @property
+    def root(self) -> int:
+        return self.leaves + len(self.steps) - 1 if self.steps else 0
 
 
-def stages(nt: int, first: int) -> int:
-    """Register stages (the latency) of an adder tree over ``nt`` terms."""
-    levels, last = register_levels(nt, first)
-    return len(levels) + int(last)
+def trees(g: AdderGraph, bias: list[bool]) -> list[Tree]:
+    """Each output's :class:`Tree` (``bias[j]``: output ``j`` has a nonzero bias)."""
+    depth = _depths(g)
+    out = []
+    for j, terms in enumerate(g.outputs):
+        arr = [depth[v] for v, _, _ in terms] + ([0] if bias[j] else [])
+        heap = [(a, i) for i, a in enumerate(arr)]
+        heapq.heapify(heap)
+        steps = []
+        while len(heap) > 1:
+            ax, x = heapq.heappop(heap)
+            ay, y = heapq.heappop(heap)
+            steps.append((x, y))
+            arr.append(max(ax, ay) + 1)
+            heapq.heappush(heap, (arr[-1], len(arr) - 1))
+        out.append(Tree(len(arr) - len(steps), tuple(steps), tuple(arr)))
+    return out
+
+
+def latency(ts: list[Tree]) -> int:
+    """Register stages of a layer's trees: every output leaves after as many."""
+    return 1 + max((stage_of(t.arrival[t.root]) for t in ts if t.leaves), default=0)
 
 
 def literal(v: int) -> str:
@@ -271,8 +294,8 @@ class Netlist:
     reg_ff: list[int] = field(default_factory=list)  # flip-flops of each register
 
 
-def netlist(g: AdderGraph, bias: list[int] | None, x_lo: int, x_hi: int, aw: int, sh: int,
-            nt: int) -> Netlist:
+def netlist(g: AdderGraph, bias: list[int] | None, x_lo: int, x_hi: int, aw: int,
+            sh: int) -> Netlist:
     """The adder graph ``g`` (inputs in ``[x_lo, x_hi]``) and, per output, a pipelined
     tree summing its terms and its bias.
 
@@ -280,9 +303,10 @@ def netlist(g: AdderGraph, bias: list[int] | None, x_lo: int, x_hi: int, aw: int
     value's wire drops its known-zero low bits (a term ``x << k`` is the wire ``x``
     weighted ``2^k``; a sum of two is weighted by the lower weight, the other operand
     shifted up to it) and keeps only the bits its range needs, at most up to the
-    accumulator's ``aw`` bits (the sums are exact modulo ``2^aw``). Registers follow the
-    levels of :func:`register_levels` (every output's tree has the levels of ``nt``
-    terms, so all have the same latency)."""
+    accumulator's ``aw`` bits (the sums are exact modulo ``2^aw``). A value computed in a
+    later pipeline stage than an operand (:func:`stage_of`, every :data:`STAGE_ADDERS`
+    adder levels) reads the operand through a register per stage between them, and every
+    output leaves through registers up to the layer's :func:`latency`."""
     mn, mx = g.ranges([x_lo] * g.n_in, [x_hi] * g.n_in)
     names = [f"x{i}" for i in range(g.n_in)] + [f"n{i}" for i in range(len(g.nodes))]
     read = {v for terms in g.outputs for v, _, _ in terms} | {
@@ -311,46 +335,44 @@ def netlist(g: AdderGraph, bias: list[int] | None, x_lo: int, x_hi: int, aw: int
         net.reg_bits += w
         return _Op(name, op.sign, op.mn, op.mx, op.low, False)
 
-    levels, last = register_levels(nt, first_levels(g))
-    from .plan import clog2
+    def delayed(op: _Op, frm: int, to: int, name: str) -> _Op:
+        """``op`` of stage ``frm`` registered until stage ``to``."""
+        for k in range(frm, to):
+            op = register(op, f"{name}_{k}")
+        return op
 
-    depth = clog2(max(1, nt))
-    for j, terms in enumerate(g.outputs):
-        ops = [_Op(names[v], s, mn[v], mx[v], k + sh, False) for v, k, s in terms]
+    ts = trees(g, [bias is not None and int(bias[j]) != 0 for j in range(len(g.outputs))])
+    stages = latency(ts)
+    for j, (terms, t) in enumerate(zip(g.outputs, ts, strict=True)):
+        vals = [_Op(names[v], s, mn[v], mx[v], k + sh, False) for v, k, s in terms]
         if bias is not None and int(bias[j]) != 0:
             c = int(bias[j])
             low = (c & -c).bit_length() - 1
-            ops.append(_Op(literal(c >> low), 1, c >> low, c >> low, low, True))
-        if not ops:
+            vals.append(_Op(literal(c >> low), 1, c >> low, c >> low, low, True))
+        if not vals:
             net.outputs.append(f"{aw}'d0")
             continue
-        for lvl in range(1, depth + 1):
-            nxt = []
-            for p in range(0, len(ops) - 1, 2):
-                x, y = ops[p], ops[p + 1]
-                low = min(x.low, y.low)
-                ex, ey = shifted(x.name, x.low - low), shifted(y.name, y.low - low)
-                xl, xh = x.mn << (x.low - low), x.mx << (x.low - low)
-                yl, yh = y.mn << (y.low - low), y.mx << (y.low - low)
-                if x.sign == y.sign:
-                    e, sign, lo, hi = f"{ex} + {ey}", x.sign, xl + yl, xh + yh
-                elif x.sign > 0:
-                    e, sign, lo, hi = f"{ex} - {ey}", 1, xl - yh, xh - yl
-                else:
-                    e, sign, lo, hi = f"{ey} - {ex}", 1, yl - xh, yh - xl
-                name = f"s{j}_{lvl}_{p // 2}"
-                w = width(lo, hi, low)
-                net.wires.append((name, w, e))
-                net.adder_bits += max(0, w - (max(x.low, y.low) - low))
-                nxt.append(_Op(name, sign, lo, hi, low, x.const and y.const))
-            if len(ops) % 2:
-                nxt.append(ops[-1])
-            ops = nxt
-            if lvl in levels:
-                ops = [register(op, f"r{j}_{lvl}_{q}") for q, op in enumerate(ops)]
-        if last:
-            ops = [register(ops[0], f"r{j}_out")]
-        f = ops[0]
+        stage = [stage_of(a) if v >= t.leaves else 0 for v, a in enumerate(t.arrival)]
+
+        for k, (xv, yv) in enumerate(t.steps):
+            v = t.leaves + k
+            x, y = (delayed(vals[u], stage[u], stage[v], f"r{j}_{u}") for u in (xv, yv))
+            low = min(x.low, y.low)
+            ex, ey = shifted(x.name, x.low - low), shifted(y.name, y.low - low)
+            xl, xh = x.mn << (x.low - low), x.mx << (x.low - low)
+            yl, yh = y.mn << (y.low - low), y.mx << (y.low - low)
+            if x.sign == y.sign:
+                e, sign, lo, hi = f"{ex} + {ey}", x.sign, xl + yl, xh + yh
+            elif x.sign > 0:
+                e, sign, lo, hi = f"{ex} - {ey}", 1, xl - yh, xh - yl
+            else:
+                e, sign, lo, hi = f"{ey} - {ex}", 1, yl - xh, yh - xl
+            name = f"s{j}_{k}"
+            w = width(lo, hi, low)
+            net.wires.append((name, w, e))
+            net.adder_bits += max(0, w - (max(x.low, y.low) - low))
+            vals.append(_Op(name, sign, lo, hi, low, x.const and y.const))
+        f = delayed(vals[t.root], stage[t.root], stages, f"r{j}_{t.root}")
         e = shifted(f.name, f.low)
         if f.sign < 0:
             net.adder_bits += max(0, aw - f.low)

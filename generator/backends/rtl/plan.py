@@ -179,7 +179,7 @@ def mac_info(wmat: np.ndarray, bias: np.ndarray | None, sh: int,
     output's tree summing its terms; else one tree term per nonzero weight (the
     XNOR-popcount of a binary layer counts them).
     """
-    from .cmvm import build, first_levels, stages
+    from .cmvm import build, latency, trees
 
     graph = build(wmat) if shared else None
     terms_per_out = []
@@ -195,7 +195,8 @@ def mac_info(wmat: np.ndarray, bias: np.ndarray | None, sh: int,
     adders += sum(1 for j, t in enumerate(terms_per_out)
                   if bias is not None and int(bias[j]) != 0 and t > 1)
     nt = max(1, max(terms_per_out, default=1))
-    st = tree_stages(nt) if graph is None else stages(nt, first_levels(graph))
+    st = tree_stages(nt) if graph is None else latency(trees(graph, [
+        bias is not None and int(bias[j]) != 0 for j in range(wmat.shape[1])]))
     return {"terms": nt, "terms_per_out": terms_per_out, "shift": sh, "adders": adders,
             "csd_digits": digits, "stages": st, "graph": graph}
 
