@@ -132,8 +132,9 @@ def rom_cost(depth: int, width: int, ports: int = 1) -> tuple[int, int]:
 
 
 #: Yosys LUTs per modelled adder bit of a fully parallel multiply-accumulate (fitted:
-#: the 75 %-pruned 8-bit jet MLP 16-64-32-32-5, 34.8 k LUTs of Dense against 46.8 k bits)
-MAC_LUT_PER_BIT = 0.75
+#: the 75 %-pruned 8-bit jet MLP 16-64-32-32-5 on xcup, about 20.3 k LUTs of Dense
+#: against 22.6 k adder bits of its shared adder graphs and trees)
+MAC_LUT_PER_BIT = 0.9
 
 
 def mac_bits(wmat: Any, bias: Any, tx: FixedType, aw: int, sh: int) -> tuple[int, int]:
