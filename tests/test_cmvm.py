@@ -31,7 +31,8 @@ def _digit_adders(w: np.ndarray) -> int:
 
 @pytest.mark.parametrize("shape,bits,prune", [
     ((16, 64), 8, 0.75), ((32, 32), 8, 0.0), ((9, 4), 8, 0.0), ((36, 8), 6, 0.5),
-    ((16, 16), 4, 0.5), ((12, 10), 2, 0.3), ((8, 3), 16, 0.0), ((5, 7), 8, 1.0)])
+    ((16, 16), 4, 0.5), ((12, 10), 2, 0.3), ((8, 3), 16, 0.0), ((5, 7), 8, 1.0),
+    ((96, 48), 8, 0.0)])  # the last beyond MAX_PAIRS: searched in blocks of inputs
 def test_graph_is_the_exact_matmul(shape, bits, prune):
     w = _matrix(1, shape, bits, prune)
     g = cmvm.build(w)
