@@ -28,13 +28,15 @@ Resources (estimates; the rules, per layer):
 
 * DSP: a multiplier is a DSP48 when its product is at least 9 bits wide and both
   operands are at least 2 bits wide (Yosys ``synth_xilinx`` mapping thresholds). A
-  fully parallel Dense has no multipliers at all (each nonzero weight is a shift-add
-  over its canonical signed digits), so it uses 0 DSP; a folded Dense has ``M``
+  fully parallel Dense has no multipliers at all (its constant multiplies are a shared
+  adder graph, :mod:`generator.backends.rtl.cmvm`), so it uses 0 DSP; a folded Dense has
+  ``M``
   multipliers of ``(x width + 1) x (w width + 1)`` bits as written, one bit fewer per
   signed operand after synthesis (:func:`operand_bits`).
 * LUT: a fully parallel Dense (or Conv) costs ``MAC_LUT_PER_BIT`` LUTs per adder bit
-  of its shift-add products and adder trees (:func:`mac_bits`: each adder counted
-  over the bits where both operands can be nonzero); a folded Dense
+  of its shared adder graph and adder trees (:func:`mac_bits`: each adder of the
+  netlist the RTL is written from, counted over the bits where both operands can be
+  nonzero; its registers are its FFs, exactly as Yosys keeps them); a folded Dense
   (:func:`folded_resources`) has one conditional accumulate adder per (output,
   multiplier reaching it) pair at the accumulator width (the static lists of
   :func:`generator.passes.folding.rom_layout`), a ``U:1`` input multiplexer per
@@ -48,7 +50,7 @@ Resources (estimates; the rules, per layer):
   result multiplexer plus a range check to saturate (fitted to Yosys on 10 shapes);
   binarize is free (the sign bit); ternarize is two comparators per element; a table
   is ``ceil(depth/64)`` LUTs per output bit per element. Checked against Yosys on the
-  jet MLP (fully parallel: 35.3 k estimated vs 35.9 k on xcup; folded R=25: 6.9 k vs
+  jet MLP (fully parallel: 22.6 k estimated vs 22.5 k on xcup; folded R=25: 6.9 k vs
   7.5 k on xc7; R=4: 13.1 k vs 12.9 k).
 * BRAM18: the SRAM tiling pass's plan (:mod:`generator.passes.tiling`): a ROM stays in
   LUTs (one LUT6 per bit and 64 words) while that is cheaper than its block-RAM tiles by Yosys's

@@ -9,15 +9,15 @@ the RTL does:
   Reshape) are combinational: 0 cycles, II 1;
 * a fully parallel Dense (strategy ``latency``) multiplies by its constant weights with
   adders only: the shared adder graph of :mod:`.cmvm` (the canonical signed digits of all
-  weights, pairs of shifted inputs that several outputs hold built once, nodes at most
-  ``cmvm.MAX_DEPTH`` adders deep), then per output a tree over its ``T`` terms (the
-  graph's terms plus a nonzero bias; every output's tree has the levels of the layer's
-  largest ``T``), exact widths and explicit signs (:func:`.cmvm.netlist`). A register
-  follows tree level ``F = max(LEVELS_PER_STAGE, cmvm.STAGE_ADDERS - graph depth)``, then
-  every :data:`LEVELS_PER_STAGE` levels, and always the last level: latency
-  :func:`.cmvm.stages` cycles (``max(1, ...)``), II 1; a binary x binary layer is
-  XNOR-popcount trees over its nonzero weights instead (``nnfab_adder_tree``, a register
-  every :data:`LEVELS_PER_STAGE` levels);
+  weights; pairs of shifted inputs that several outputs hold are built once, nodes at
+  most ``cmvm.MAX_DEPTH`` adders deep), then per output a tree over its ``T`` terms (the
+  graph's terms plus a nonzero bias) adding the earliest values first, with exact widths
+  and explicit signs (:func:`.cmvm.netlist`), a register wherever a value crosses a
+  multiple of ``cmvm.STAGE_ADDERS`` adder levels (graph nodes included), and every
+  output registered after the layer's last stage: latency :func:`.cmvm.latency` cycles
+  (at least 1), II 1; a binary x binary layer is XNOR-popcount trees over its nonzero
+  weights instead (``nnfab_adder_tree``, a register every :data:`LEVELS_PER_STAGE`
+  levels and after the last: ``max(1, ceil(ceil(log2 T) / LEVELS_PER_STAGE))``);
 * a folded Dense (strategy ``resource``, reuse ``R``) is ``nnfab_dense_folded``:
   latency ``R + 2`` cycles, II ``R``;
 * a folded Dense with ``skip_zeros`` is ``nnfab_dense_skip``: a vector takes
