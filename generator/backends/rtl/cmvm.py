@@ -17,10 +17,10 @@ most that many adders, as the longest canonical-signed-digit product of an 8-bit
 does.
 
 Every node and term is an exact integer sum, so the outputs equal ``x @ W`` exactly: the
-graph only chooses which additions are built. The emitter
-(:func:`.emit.mac_module`) writes the nodes as wires and each output's terms into
-``nnfab_adder_tree``; the resource model (:func:`generator.estimate.mac_bits`)
-counts the adder bits of the same graph.
+graph only chooses which additions are built. :func:`netlist` turns the graph and each
+output's pipelined tree (:func:`trees`) into wires and registers of exact widths; the
+emitter (:func:`.emit.mac_module`) writes that netlist and the resource model
+(:func:`generator.estimate.mac_bits`) counts its adder bits and flip-flops.
 """
 
 from __future__ import annotations
@@ -88,18 +88,18 @@ def _terms(coef: dict[int, int]) -> list[Term]:
     return sorted((v, k, s) for v, c in coef.items() if c for s, k in csd(c))
 
 
-def _key(t: Term, u: Term) -> tuple[Key, Term]:
-    """The pair ``t + u`` as a node key, and the term that replaces it (``(node, k, s)``
-    with the node's signal still to be filled in: ``-1``)."""
+def _key(t: Term, u: Term) -> Key:
+    """The pair ``t + u`` as a node key: the term of the lower shift (then signal) first;
+    the pair is ``sign_first * (node << shift_first)``."""
     (a, ka, sa), (b, kb, sb) = (t, u) if (t[1], t[0]) <= (u[1], u[0]) else (u, t)
-    return (a, b, kb - ka, sa * sb), (-1, ka, sa)
+    return a, b, kb - ka, sa * sb
 
 
 def _pair_keys(t: Term, others: list[Term], depth: list[int], max_depth: int) -> list[Key]:
     """The node keys of ``t`` paired with each of ``others`` that may be built."""
     keys = []
     for u in others:
-        key, _ = _key(t, u)
+        key = _key(t, u)
         a, b, d, _s = key
         if (a != b or d) and max(depth[a], depth[b]) < max_depth:
             keys.append(key)
