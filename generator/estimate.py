@@ -5,9 +5,9 @@ Cycles (exact: they are read from the same plan the Verilog is generated from,
 cycles cocotb measures):
 
 * input skid buffer: latency 1; element-wise layers: latency 0, II 1;
-* fully parallel Dense: latency :func:`generator.backends.rtl.cmvm.stages` (the register
-  stages of its adder trees over ``T`` terms, ``T`` = the largest number of terms an
-  output's tree sums after the shared adder graph, plus a nonzero bias), II 1;
+* fully parallel Dense: latency :func:`generator.backends.rtl.cmvm.latency` (the register
+  stages of its shared adder graph and per-output adder trees, a register every
+  ``cmvm.STAGE_ADDERS`` adder levels), II 1;
 * folded Dense with reuse ``R``: latency ``R + 2``, II ``R``; a Conv with reuse ``R > 1``
   folds its per-pixel matmul the same way (``conv_folded``: ``nnfab_dense_folded`` on
   the window vector, ``R`` cycles per output pixel; resources = the folded module's +
@@ -148,14 +148,12 @@ def mac_bits(wmat: Any, bias: Any, tx: FixedType, aw: int, sh: int) -> tuple[int
     An adder costs the bits where both operands may be nonzero: from the higher of the
     operands' lowest possibly-nonzero bits (below it one operand is zero: a wire) up to
     the width of its exact range, at most the accumulator width ``aw``. A register costs
-    its bits above its lowest possibly-nonzero bit (Yosys removes constant flip-flops).
+    its width (the netlist's wires do not carry known-zero low bits).
     """
     from .backends.rtl.cmvm import build, netlist
 
-    xw = tx.width
-    lo, hi = (-(1 << (xw - 1)), (1 << (xw - 1)) - 1) if tx.signed else (0, (1 << xw) - 1)
-    net = netlist(build(wmat), None if bias is None else [int(v) for v in bias], lo, hi, aw,
-                  sh)
+    net = netlist(build(wmat), None if bias is None else [int(v) for v in bias], tx.min_raw,
+                  tx.max_raw, aw, sh)
     return net.adder_bits, net.reg_bits
 
 

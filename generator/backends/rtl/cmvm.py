@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -116,7 +116,7 @@ def _matches(terms: list[Term], key: Key) -> list[tuple[Term, Term]]:
         if v != a or (v, k) in used:
             continue
         u = (b, k + d)
-        if held.get(u) == sg * s and u not in used and u != (v, k):
+        if held.get(u) == sg * s and u not in used:
             used.update(((v, k), u))
             out.append(((v, k, sg), (b, k + d, sg * s)))
     return out
@@ -322,7 +322,8 @@ class Netlist:
     in order, ``regs`` ``(name, width, source)`` (clocked with ``ce``), one expression
     of the accumulator width per output, the adder bits (each adder over the bits where
     both operands may be nonzero, up to its exact width) and the flip-flops (each
-    register's bits above its lowest possibly-nonzero bit; constants are none)."""
+    register's exact width: its known-zero low bits are not carried; a constant is not
+    registered)."""
 
     inputs: list[int]
     wires: list[tuple[str, int, str]]
@@ -330,7 +331,6 @@ class Netlist:
     outputs: list[str]
     adder_bits: int = 0
     reg_bits: int = 0
-    reg_ff: list[int] = field(default_factory=list)  # flip-flops of each register
 
 
 def netlist(g: AdderGraph, bias: list[int] | None, x_lo: int, x_hi: int, aw: int,
@@ -370,7 +370,6 @@ def netlist(g: AdderGraph, bias: list[int] | None, x_lo: int, x_hi: int, aw: int
             return op
         w = width(op.mn, op.mx, op.low)
         net.regs.append((name, w, op.name))
-        net.reg_ff.append(w)
         net.reg_bits += w
         return _Op(name, op.sign, op.mn, op.mx, op.low, False)
 

@@ -125,8 +125,7 @@ def mac_module(mod: str, title: str, wmat: np.ndarray, wft: FixedType,
         o("endmodule")
         o("`default_nettype wire")
         return mod, o.text()
-    lo, hi = (-(1 << (xw - 1)), (1 << (xw - 1)) - 1) if tx.signed else (0, (1 << xw) - 1)
-    net = netlist(info["graph"], bias, lo, hi, aw, sh)
+    net = netlist(info["graph"], bias, tx.min_raw, tx.max_raw, aw, sh)
     for i in net.inputs:
         ext = f"x[{i * xw + xw - 1}]" if tx.signed else "1'b0"
         o(f"    wire signed [{xw}:0] x{i} = {{{ext}, x[{i * xw} +: {xw}]}};")

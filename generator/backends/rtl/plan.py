@@ -182,23 +182,14 @@ def mac_info(wmat: np.ndarray, bias: np.ndarray | None, sh: int,
     from .cmvm import build, latency, trees
 
     graph = build(wmat) if shared else None
-    terms_per_out = []
-    digits = 0
-    for j in range(wmat.shape[1]):
-        nz = np.flatnonzero(wmat[:, j])
-        digits += sum(len(csd(int(wmat[i, j]))) for i in nz)
-        t = len(graph.outputs[j]) if graph is not None else len(nz)
-        terms_per_out.append(t + (1 if bias is not None and int(bias[j]) != 0 else 0))
-    adders = (graph.adders if graph is not None else digits - int(np.count_nonzero(wmat))
-              + sum(max(0, len(np.flatnonzero(wmat[:, j])) - 1)
-                    for j in range(wmat.shape[1])))
-    adders += sum(1 for j, t in enumerate(terms_per_out)
-                  if bias is not None and int(bias[j]) != 0 and t > 1)
+    has_bias = [bias is not None and int(bias[j]) != 0 for j in range(wmat.shape[1])]
+    terms_per_out = [(len(graph.outputs[j]) if graph is not None
+                      else int(np.count_nonzero(wmat[:, j]))) + int(has_bias[j])
+                     for j in range(wmat.shape[1])]
     nt = max(1, max(terms_per_out, default=1))
-    st = tree_stages(nt) if graph is None else latency(trees(graph, [
-        bias is not None and int(bias[j]) != 0 for j in range(wmat.shape[1])]))
-    return {"terms": nt, "terms_per_out": terms_per_out, "shift": sh, "adders": adders,
-            "csd_digits": digits, "stages": st, "graph": graph}
+    st = tree_stages(nt) if graph is None else latency(trees(graph, has_bias))
+    return {"terms": nt, "terms_per_out": terms_per_out, "shift": sh, "stages": st,
+            "graph": graph}
 
 
 def xnor_exponent(n: Node) -> int | None:
