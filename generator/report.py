@@ -264,7 +264,10 @@ def markdown(g: Graph, rows: list[dict[str, Any]], doc: dict[str, Any] | None = 
             (f"- bound {bd['bound_inferences_per_s'] / 1e6:.3f} M inferences/s = min(compute "
             f"roof {bd['compute_roof_inferences_per_s'] / 1e6:.3f} "
             f"({int(bd['dsp_multipliers'])} DSP + {int(bd['lut_multipliers'])} LUT "
-            f"multipliers for {int(bd['nonzero_macs'])} nonzero MACs), memory roof "
+            f"multipliers for {int(bd['nonzero_macs'])} nonzero MACs"
+            + (f", and {int(bd['elementwise_lut_cycles'])} LUT-cycles of element-wise work "
+               "per inference" if bd.get("elementwise_lut_cycles") else "")
+            + "), memory roof "
             f"{_fmt(bd['memory_roof_inferences_per_s'] / 1e6, '.1f')}); "
             f"DSP-only roof {bd['dsp_only_roof_inferences_per_s'] / 1e6:.3f}"
             + (f"; stream roof {bd['stream_roof_inferences_per_s'] / 1e6:.3f} (one pixel per "

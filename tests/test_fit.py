@@ -170,13 +170,23 @@ def test_fit_throughput_by_the_estimate(model, board, jet_model):
         # does the unrolled digits CNN on zcu104 (a whole frame per clock)
         assert ii == 1 and res.fraction_of_bound == pytest.approx(1.0)
     elif model == "cnn_unrolled":
-        # pynq-z2: fully parallel needs ~118 k LUT; with the convs' window kernels shared
+        # pynq-z2: fully parallel needs ~71 k LUT; with the convs' window kernels shared
         # by several pixels (or their whole-frame matrices folded) it fits at a larger II,
-        # below the bound; the explanation names the binding resource. The bound is the
-        # streamed design's too.
-        assert 1 < ii < 100 and res.fraction_of_bound < 0.8
+        # which the issue's bar wants at 80 % of the bound at least; the explanation names
+        # the binding resource. The bound is the streamed design's too.
+        assert 1 < ii < 100 and res.fraction_of_bound >= 0.8
         assert all(p.reuse > 1 for p in res.layers if p.name in ("c1", "c2"))
         assert res.binding.upper() in res.explanation
+        # the bound charges the element-wise layers (requantizers, pool) at its rate: the
+        # LUTs of the fully parallel unrolled design's other layers at its II 1; at the
+        # bound's rate they and the multipliers beyond the DSPs fill the LUT budget
+        e1 = estimate.estimate(_graph("cnn_unrolled", jet_model))
+        ew = e1["total"]["lut"] - sum(r["lut"] for r in e1["layers"]
+                                      if r["op"] in ("Dense", "Conv"))
+        assert e1["total"]["ii_cycles"] == 1 and bd["elementwise_lut_cycles"] == ew > 0
+        rate = bd["compute_roof_inferences_per_s"] / bd["clock_hz"]
+        assert rate * ew + bd["lut_per_constant_mac"] * (
+            rate * bd["nonzero_macs"] - b.dsp) == pytest.approx(lim["lut"])
         gs = _graph("cnn", jet_model)
         assert fit(gs, board, "throughput").bound["bound_inferences_per_s"] == pytest.approx(
             bd["bound_inferences_per_s"])

@@ -35,19 +35,27 @@ latency over all targets wins (ties: smaller II, then smaller budget fraction).
 one inference (a Dense layer's nonzero weights once, a Conv layer's once per output
 pixel):
 
-* multipliers the board can host per cycle ``P = DSP + floor(LUT_room / c)``: every
-  DSP48 is one multiplier, and a multiply by a constant weight can instead be built
-  from LUTs (the fully parallel shift-add layers) at ``c`` LUTs per nonzero weight, ``c``
-  the cheapest LUT-per-nonzero-weight of this model's fully parallel Dense/Conv layers
-  (by the estimate, adder tree included) and ``LUT_room`` the LUT budget minus the
-  element-wise layers' LUTs. For a CNN both architectures are costed (pixel-streamed
-  with ``io: stream``, unrolled with ``io: parallel``: an unrolled Conv builds one
-  multiply per nonzero weight and output pixel whose tap is not padding) and the
-  smaller ``c`` and larger ``LUT_room`` are taken, so the bound does not depend on the
-  io type. Folded layers also spend LUTs on accumulators, multiplexers and ROMs, which
-  this ignores, so it is an upper bound;
-* compute roof ``= min(P, MACs) * f / MACs`` inferences/s (the design accepts at most
-  one input per cycle, hence ``min(.., MACs)``); the DSP-only roof
+* the LUT price of a multiply and of the element-wise work: a multiply by a constant
+  weight can be built from LUTs (the fully parallel shift-add layers) at ``c`` LUTs per
+  nonzero weight, ``c`` the cheapest LUT-per-nonzero-weight of this model's fully
+  parallel Dense/Conv layers (by the estimate, adder tree included); the element-wise
+  layers (requantizers, activations, pools) cost ``E`` LUT-cycles per inference, their
+  LUTs in the fully parallel design times that design's II (one inference per ``II``
+  cycles). For a CNN both architectures are costed (pixel-streamed with ``io: stream``,
+  unrolled with ``io: parallel``: an unrolled Conv builds one multiply per nonzero weight
+  and output pixel whose tap is not padding) and the smaller ``c`` and the smaller ``E``
+  are taken, so the bound does not depend on the io type;
+* the rate ``r`` (inferences per cycle, at most 1) the board can host: ``r * MACs``
+  multipliers, the DSP48s first and the rest in LUTs, and the element-wise work at the
+  same rate, within the LUT budget ``L``: ``r * E + c * max(0, r * MACs - DSP) <= L``,
+  so ``r = (L + c * DSP) / (E + c * MACs)`` (``L / E`` if the element-wise work alone
+  fills the LUTs first). The multipliers it hosts are ``P = DSP + floor((L - r * E) /
+  c)``. Both prices are for work spread over every cycle, as a fully parallel or evenly
+  folded design spends it; folded layers also spend LUTs on accumulators, multiplexers
+  and ROMs, which this ignores, so it is an upper bound;
+* compute roof ``= r * f`` inferences/s (``min(P, MACs) * f / MACs`` but for the
+  floor; the design accepts at most one input per cycle, hence ``r <= 1``); the DSP-only
+  roof
   ``min(DSP, MACs) * f / MACs`` is reported beside it;
 * memory roof ``= min(f, B / bits_read)`` inferences/s: a nonzero weight is either
   hard-wired into a multiplier (a constant multiply reads nothing; at most ``P`` weights
@@ -358,10 +366,14 @@ def bound(graph: Graph, board: Any, costs: _Costs | None = None) -> dict[str, fl
     per_mac = [int(r["lut"]) / k for c in archs for r, k in zip(c.parallel, c.built, strict=True)
                if k]
     lut_per_mac = min(per_mac) if per_mac else 0.0
-    lut_room = max(0, budget(b)["lut"] - min(c.fixed["lut"] for c in archs))
+    # the element-wise work, LUT-cycles per inference: its LUTs in the fully parallel
+    # design times that design's II (the streamed CNN spends few LUTs over many beats)
+    ew = min(c.fixed["lut"] * c.parallel_ii for c in archs)
+    rate = _rate(budget(b)["lut"], b.dsp, lut_per_mac, ew, macs)
+    lut_room = max(0.0, budget(b)["lut"] - rate * ew)
     lut_mults = int(lut_room // lut_per_mac) if lut_per_mac else 0
     mults = b.dsp + lut_mults
-    compute = min(mults, macs) * f / macs if macs else f
+    compute = rate * f
     bram_bw = b.bram18 * 2 * 36 / 8.0 * f  # bytes/s
     # a weight is read from on-chip memory -- block RAM ports, or LUTs as 64 x 1 ROMs (one
     # bit per LUT per cycle) -- at least once per inference unless a multiplier is
@@ -382,6 +394,7 @@ def bound(graph: Graph, board: Any, costs: _Costs | None = None) -> dict[str, fl
         "clock_hz": f,
         "dsp_multipliers": float(b.dsp),
         "lut_per_constant_mac": float(lut_per_mac),
+        "elementwise_lut_cycles": float(ew),
         "lut_multipliers": float(lut_mults),
         "compute_roof_inferences_per_s": compute,
         "dsp_only_roof_inferences_per_s": min(b.dsp, macs) * f / macs if macs else f,
@@ -395,6 +408,21 @@ def bound(graph: Graph, board: Any, costs: _Costs | None = None) -> dict[str, fl
         "bound_inferences_per_s": min(compute, memory),
         "compute_roof_macs_per_s": compute * macs,
     }
+
+
+def _rate(lut: int, dsp: int, c: float, ew: float, macs: int) -> float:
+    """The inferences per cycle (at most 1) a board of ``lut`` LUTs and ``dsp`` DSP48s
+    hosts when an inference needs ``macs`` multiplies -- on a DSP, else ``c`` LUTs each --
+    and ``ew`` LUT-cycles of element-wise work: the largest ``r <= 1`` with
+    ``r * ew + c * max(0, r * macs - dsp) <= lut`` (see the module doc)."""
+    if not macs:
+        return 1.0
+    if c <= 0:  # no multiply is built from LUTs: the DSPs alone
+        r = dsp / macs
+        return min(1.0, r, lut / ew) if ew else min(1.0, r)
+    if ew * dsp >= lut * macs:  # the element-wise work fills the LUTs before the DSPs run out
+        return min(1.0, lut / ew)
+    return min(1.0, (lut + c * dsp) / (ew + c * macs))
 
 
 def _targets(max_nnz: int, nnzs: list[int]) -> list[int]:
@@ -622,9 +650,9 @@ def _explain(fraction: float, binding: str, use: dict[str, float], ii: int,
     head += (f"{binding.upper()} binds ({100 * use[binding]:.0f} % of its budget, DSP "
              f"{100 * use['dsp']:.0f} %); the model does not fit fully parallel and ")
     if unrolled_fixed_lut is not None:  # an unrolled CNN
-        return (head + "the unrolled element-wise layers (requantizers, pools: "
-                f"{unrolled_fixed_lut} LUT), the shared kernels' beat multiplexers and the "
-                f"folded layers' accumulators cost LUTs the bound does not count{other}")
+        return (head + "the shared kernels' beat multiplexers and the folded layers' "
+                "accumulators cost LUTs the bound does not count (the element-wise layers, "
+                f"requantizers and pools, take {unrolled_fixed_lut} LUT at this II){other}")
     return (head + "the folded layers' accumulators, input multiplexers and ROMs cost LUTs "
             f"the bound does not count{other}")
 
@@ -650,7 +678,10 @@ def text(doc: dict[str, Any]) -> str:
         f"throughput {doc['achieved_inferences_per_s'] / 1e6:.3f} M inferences/s (f/II); "
         f"bound {bd['bound_inferences_per_s'] / 1e6:.3f} M/s (compute roof "
         f"{bd['compute_roof_inferences_per_s'] / 1e6:.3f} with {int(bd['dsp_multipliers'])} DSP + "
-        f"{int(bd['lut_multipliers'])} LUT multipliers, DSP-only "
+        f"{int(bd['lut_multipliers'])} LUT multipliers"
+        + (f" and {int(bd['elementwise_lut_cycles'])} LUT-cycles of element-wise work"
+           if bd.get("elementwise_lut_cycles") else "")
+        + ", DSP-only "
         f"{bd['dsp_only_roof_inferences_per_s'] / 1e6:.3f}, memory roof "
         f"{bd['memory_roof_inferences_per_s'] / 1e6:.1f}"
         + (f"; stream roof {bd['stream_roof_inferences_per_s'] / 1e6:.3f} at "
