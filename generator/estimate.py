@@ -72,7 +72,6 @@ from typing import Any
 import numpy as np
 
 from .backends.rtl.plan import (
-    LEVELS_PER_STAGE,
     SKID_LATENCY,
     RTLUnsupported,
     Stage,
@@ -157,35 +156,16 @@ def mac_bits(wmat: Any, bias: Any, tx: FixedType, aw: int, sh: int) -> tuple[int
     return net.adder_bits, net.reg_bits
 
 
-def _popcount_bits(n: int) -> int:
-    """Adder bits of a balanced adder tree summing ``n`` one-bit terms (XNOR-popcount)."""
-    widths = [1] * n
-    total = 0
-    while len(widths) > 1:
-        nxt = [max(a, b) + 1 for a, b in zip(widths[::2], widths[1::2])]
-        total += sum(nxt)
-        if len(widths) % 2:
-            nxt.append(widths[-1])
-        widths = nxt
-    return total
-
-
 def _mac(wmat: Any, bias: Any, tx: FixedType, aw: int, info: dict[str, Any]) -> tuple[int, int]:
-    """(LUT, FF) of a fully parallel multiply-accumulate (``info``: its :func:`mac_info`)."""
+    """(LUT, FF) of a fully parallel multiply-accumulate (``info``: its :func:`mac_info`;
+    binarized inputs: the sum over their sign bits, :func:`~.backends.rtl.plan.sign_form`)."""
+    if info.get("sign_inputs"):
+        from .backends.rtl.plan import sign_form
+
+        wmat, bias = sign_form(wmat, bias, info["shift"])
+        tx = FixedType(1, 1, False)  # a sign bit: 0 or 1
     bits, regs = mac_bits(wmat, bias, tx, aw, info["shift"])
     return round(MAC_LUT_PER_BIT * bits), regs
-
-
-def _tree_regs(terms: int) -> int:
-    """Register words of an adder tree over ``terms`` inputs."""
-    d = clog2(max(1, terms))
-    regs = 0
-    for lvl in range(1, d + 1):
-        if lvl % LEVELS_PER_STAGE == 0:
-            regs += _cdiv(terms, 1 << lvl)
-    if d == 0 or d % LEVELS_PER_STAGE:
-        regs += 1
-    return regs
 
 
 #: fitted to Yosys synth_xilinx xc7 on the jet MLP's fc3 32x32 folded with MUL_LUT (4, 8
@@ -461,15 +441,8 @@ def _resources(s: Stage) -> dict[str, int]:
         from .passes.folding import aligned_bias
 
         bias = aligned_bias(n)  # type: ignore[arg-type]
-        if s.info.get("xnor_k") is not None:  # XNOR-popcount (binary x binary)
-            w = n.weights["weight"].data
-            r["lut"] = sum(_popcount_bits(int(np.count_nonzero(w[:, j])))
-                           + aw - s.info["shift"] - s.info["xnor_k"] - 1
-                           for j in range(w.shape[1]))
-            r["ff"] = sum(_tree_regs(t) for t in s.info["terms_per_out"]) * aw + s.latency
-        else:
-            r["lut"], ff = _mac(n.weights["weight"].data, bias, n.input.ftype, aw, s.info)
-            r["ff"] = ff + s.latency
+        r["lut"], ff = _mac(n.weights["weight"].data, bias, n.input.ftype, aw, s.info)
+        r["ff"] = ff + s.latency
     elif s.kind == "dense_skip":
         r.update(skip_resources(s.info["skip"], n.input.size, n.output.size, n.input.ftype,
                                 n.weights["weight"].ftype, n.output.ftype))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from generator.backends.rtl import cmvm
-from generator.backends.rtl.plan import csd
+from generator.backends.rtl.plan import csd, sign_form
 
 
 def _matrix(seed: int, shape: tuple[int, int], bits: int, prune: float) -> np.ndarray:
@@ -55,6 +55,25 @@ def test_sharing_saves_adders():
         g = cmvm.build(w)
         print(shape, prune, g.adders, _digit_adders(w))
         assert g.adders <= 0.7 * _digit_adders(w)
+
+
+@pytest.mark.parametrize("bits,prune", [(1, 0.0), (1, 0.5), (8, 0.25)])
+def test_sign_form_is_the_pm1_matmul(bits, prune):
+    """Binarized inputs: the graph over the sign bits (plan.sign_form) plus its bias gives
+    the +-1 matmul plus the original bias; for binary weights the shared popcount needs
+    fewer adders than a popcount tree per output (one adder per nonzero weight but one)."""
+    rng = np.random.default_rng(4)
+    w = rng.choice([-1, 1], size=(64, 32)) if bits == 1 else _matrix(3, (64, 32), bits, 0.0)
+    w[rng.random(w.shape) < prune] = 0
+    bias, sh = rng.integers(-50, 50, size=32), 3
+    w2, b2 = sign_form(w, bias, sh)
+    g = cmvm.build(w2)
+    x = rng.choice([-1, 1], size=(300, 64))
+    s = (x < 0).astype(np.int64)  # the sign bits: x = 1 - 2 s
+    want = (x.astype(object) @ w.astype(object)) * (1 << sh) + bias
+    assert np.array_equal(g.evaluate(s) * (1 << sh) + b2, want)
+    if bits == 1:
+        assert g.adders < 0.6 * _digit_adders(w)
 
 
 def test_signed_width():

@@ -130,14 +130,15 @@ def test_batchnorm_folds_and_is_reported(tmp_path) -> None:
     assert any("BatchNormalization" in note for note in g.meta["notes"])
 
 
-def test_bipolar_layer_is_xnor_popcount(qonnx_dir: str, tmp_path) -> None:
-    """BipolarQuant activations times BipolarQuant weights: XNOR-popcount in the RTL."""
+def test_bipolar_layer_adds_sign_bits(qonnx_dir: str, tmp_path) -> None:
+    """BipolarQuant activations times BipolarQuant weights: the RTL adds the activations'
+    sign bits (a popcount, the XNOR folded into the signs and the bias)."""
     from generator.backends import rtl
 
     g = graph(os.path.join(qonnx_dir, "tfc_w1a1.onnx"))
     rtl.write(g, str(tmp_path / "o"), None)
     with open(tmp_path / "o" / "rtl" / "tfc_w1a1_Gemm_0.v") as f:
-        assert "XNOR-popcount" in f.read()
+        assert "the graph adds the sign bits s" in f.read()
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -75,7 +75,7 @@ FOLDED = [
     ("pruned80", 4, None),
     ("pruned80", 7, None),
     # ternary weights: the add/subtract datapath (WMODE 1), no multipliers (binary_net's
-    # +-1 layers take the same datapath; it is simulated fully parallel, XNOR-popcount)
+    # +-1 layers take the same datapath; it is simulated fully parallel: sign-bit popcounts)
     ("ternary_net", 5, None),
     # power-of-two weights of several exponents (quantized_po2) and threshold activations
     ("threshold_mlp", 3, None),

@@ -22,8 +22,8 @@ Concat splits it, Add and
 Merge pass it to each input. Any other op (Softmax) reads all of its input.
 
 A unit is dropped only where a zero weight is the layer's own kind of weight: a
-binary x binary Dense built as XNOR-popcount (:func:`~generator.backends.rtl.plan.
-xnor_exponent`) has no zero and keeps its weights.
+binary x binary Dense (:func:`~generator.backends.rtl.plan.xnor_exponent`: every weight
+``+-2^k``) has no zero and keeps its weights.
 """
 
 from __future__ import annotations

@@ -30,7 +30,6 @@ from ...passes.folding import Schedule, aligned_bias, pow2_exponent, rom_layout,
 from ...reference import softmax_product_frac
 from .cmvm import netlist
 from .plan import (
-    LEVELS_PER_STAGE,
     OVF_CODE,
     ROUND_CODE,
     Stage,
@@ -38,6 +37,7 @@ from .plan import (
     fifo_aw,
     ident,
     scale_shift_params,
+    sign_form,
     softmax_tables,
     stream_plan,
 )
@@ -100,12 +100,15 @@ def mac_module(mod: str, title: str, wmat: np.ndarray, wft: FixedType,
     o = _Lines()
     o("`default_nettype none")
     o(f"// {title}; x {tx.cpp()}, w {wft.cpp()}, y {to.cpp()}")
-    if info.get("graph") is not None:
-        o(f"// constant multiplies as one shared adder graph ({len(info['graph'].nodes)} "
-          f"shared sums of shifted inputs, cmvm.py), then per output a pipelined adder "
-          f"tree of its terms (at most {nt}); latency {latency} cycles, II 1")
-    else:
-        o(f"// XNOR-popcount; adder trees of {nt} terms, latency {latency} cycles, II 1")
+    o(f"// constant multiplies as one shared adder graph ({len(info['graph'].nodes)} "
+      f"shared sums of shifted inputs, cmvm.py), then per output a pipelined adder "
+      f"tree of its terms (at most {nt}); latency {latency} cycles, II 1")
+    lo, hi = tx.min_raw, tx.max_raw
+    if info.get("sign_inputs"):  # +-1 inputs: the sum over their sign bits (plan.sign_form)
+        wmat, b2 = sign_form(wmat, bias, sh)
+        bias, lo, hi = [int(v) for v in b2], 0, 1
+        o("// binarized inputs x = 1 - 2 s: the graph adds the sign bits s, weights -2 w, the "
+          "column sums folded into the bias (XNOR-popcount for binary weights)")
     o(f"module {mod} (")
     o("    input  wire clk,")
     o("    input  wire rst,")
@@ -120,13 +123,11 @@ def mac_module(mod: str, title: str, wmat: np.ndarray, wft: FixedType,
     o(f"    nnfab_pipe_ctrl #(.S({latency})) u_ctrl (.clk(clk), .rst(rst), "
       ".in_valid(in_valid), .in_ready(in_ready), .out_valid(out_valid), "
       ".out_ready(out_ready), .ce(ce));")
-    if info.get("xnor_k") is not None:
-        _xnor_popcount(o, wmat, bias, aw, sh + int(info["xnor_k"]), nt)
-        o("endmodule")
-        o("`default_nettype wire")
-        return mod, o.text()
-    net = netlist(info["graph"], bias, tx.min_raw, tx.max_raw, aw, sh)
+    net = netlist(info["graph"], bias, lo, hi, aw, sh)
     for i in net.inputs:
+        if info.get("sign_inputs"):
+            o(f"    wire signed [1:0] x{i} = {{1'b0, x[{i * xw + xw - 1}]}};")
+            continue
         ext = f"x[{i * xw + xw - 1}]" if tx.signed else "1'b0"
         o(f"    wire signed [{xw}:0] x{i} = {{{ext}, x[{i * xw} +: {xw}]}};")
     for name, w, _src in net.regs:
@@ -143,33 +144,6 @@ def mac_module(mod: str, title: str, wmat: np.ndarray, wft: FixedType,
     o("endmodule")
     o("`default_nettype wire")
     return mod, o.text()
-
-
-def _xnor_popcount(o: _Lines, wmat: np.ndarray, bias: list[int] | None, aw: int, k: int,
-                   nt: int) -> None:
-    """Binary x binary outputs as XNOR-popcount (``x`` +-1 in 2 bits, bit 1 = sign):
-    ``y_j = bias_j + (n_j - 2 * popcount(sign(x_i) ^ sign(w_ij))) << k`` over the ``n_j``
-    nonzero weights of output ``j``; the popcount runs through the same pipelined adder
-    tree (``nt`` terms, so the latency equals the shift-add form's), the final
-    constant add after its register."""
-    pw = max(1, clog2(nt + 1))
-    o(f"    // binary x binary: XNOR-popcount, y = bias + (n - 2 * popcount) << {k}")
-    for j in range(wmat.shape[1]):
-        nz = [int(i) for i in np.flatnonzero(wmat[:, j])]
-        bits = [f"x[{2 * i + 1}]" + (" ^ 1'b1" if wmat[i, j] < 0 else "") for i in nz]
-        o(f"    wire [{nt * pw - 1}:0] t{j};")
-        for t in range(nt):
-            e = f"{{{pw - 1}'d0, {bits[t]}}}" if pw > 1 and t < len(bits) else (
-                bits[t] if t < len(bits) else f"{pw}'d0")
-            o(f"    assign t{j}[{t * pw} +: {pw}] = {e};")
-        o(f"    wire [{pw - 1}:0] pop{j};")
-        o(f"    nnfab_adder_tree #(.N({nt}), .W({pw}), .LPS({LEVELS_PER_STAGE})) u_pop{j} "
-          f"(.clk(clk), .ce(ce), .terms(t{j}), .sum(pop{j}));")
-        b = 0 if bias is None else int(bias[j])
-        const = hexlit(aw, b + (len(nz) << k))
-        o(f"    assign y[{j * aw} +: {aw}] = {const} - ({{{{{aw - pw}{{1'b0}}}}, pop{j}}} "
-          f"<< {k + 1});" if aw > pw else
-          f"    assign y[{j * aw} +: {aw}] = {const} - (pop{j} << {k + 1});")
 
 
 def _elementwise(o: _Lines, n: Node, xin: str, yout: str, size: int | None = None) -> None:

@@ -15,9 +15,9 @@ the RTL does:
   and explicit signs (:func:`.cmvm.netlist`), a register wherever a value crosses a
   multiple of ``cmvm.STAGE_ADDERS`` adder levels (graph nodes included), and every
   output registered after the layer's last stage: latency :func:`.cmvm.latency` cycles
-  (at least 1), II 1; a binary x binary layer is XNOR-popcount trees over its nonzero
-  weights instead (``nnfab_adder_tree``, a register every :data:`LEVELS_PER_STAGE`
-  levels and after the last: ``max(1, ceil(ceil(log2 T) / LEVELS_PER_STAGE))``);
+  (at least 1), II 1; over binarized (+-1) inputs the graph adds their sign bits
+  (:func:`sign_form`: a binary x binary layer is a popcount whose partial counts the
+  outputs share);
 * a folded Dense (strategy ``resource``, reuse ``R``) is ``nnfab_dense_folded``:
   latency ``R + 2`` cycles, II ``R``;
 * a folded Dense with ``skip_zeros`` is ``nnfab_dense_skip``: a vector takes
@@ -93,8 +93,6 @@ from ...ir import (
 )
 from ...reference import scale_shift_frac
 
-#: adder-tree levels between pipeline registers in a fully parallel Dense
-LEVELS_PER_STAGE = 2
 #: cycles of the input skid buffer
 SKID_LATENCY = 1
 #: rounding / overflow codes of nnfab_requant
@@ -147,12 +145,6 @@ def csd(w: int) -> list[tuple[int, int]]:
     return digits
 
 
-def tree_stages(terms: int) -> int:
-    """Register stages of ``nnfab_adder_tree`` over ``terms`` inputs."""
-    d = clog2(max(1, terms))
-    return max(1, -(-d // LEVELS_PER_STAGE))
-
-
 @dataclass
 class Stage:
     """One node rendered in RTL."""
@@ -170,34 +162,51 @@ class Stage:
 
 
 def mac_info(wmat: np.ndarray, bias: np.ndarray | None, sh: int,
-             shared: bool = True) -> dict[str, Any]:
+             sign: bool = False) -> dict[str, Any]:
     """Adder-tree shape of a fully parallel multiply-accumulate ``x @ wmat (+ bias)``.
 
     ``wmat`` (inputs, outputs) raw weights, ``bias`` raw values already aligned (or None),
-    ``sh`` the product-to-accumulator left shift. Zero weights build nothing. ``shared``:
-    the products are the shared adder graph of :func:`.cmvm.build` (``graph``), each
-    output's tree summing its terms; else one tree term per nonzero weight (the
-    XNOR-popcount of a binary layer counts them).
+    ``sh`` the product-to-accumulator left shift. Zero weights build nothing. The products
+    are the shared adder graph of :func:`.cmvm.build` (``graph``), each output's tree
+    summing its terms. ``sign``: the inputs are binarized (+-1) and the graph is built
+    over their sign bits (:func:`sign_form`; ``sign_inputs`` in the result).
     """
     from .cmvm import build, latency, trees
 
-    graph = build(wmat) if shared else None
+    if sign:
+        wmat, bias = sign_form(wmat, bias, sh)
+    graph = build(wmat)
     has_bias = [bias is not None and int(bias[j]) != 0 for j in range(wmat.shape[1])]
-    terms_per_out = [(len(graph.outputs[j]) if graph is not None
-                      else int(np.count_nonzero(wmat[:, j]))) + int(has_bias[j])
-                     for j in range(wmat.shape[1])]
+    terms_per_out = [len(graph.outputs[j]) + int(has_bias[j]) for j in range(wmat.shape[1])]
     nt = max(1, max(terms_per_out, default=1))
-    st = tree_stages(nt) if graph is None else latency(trees(graph, has_bias))
-    return {"terms": nt, "terms_per_out": terms_per_out, "shift": sh, "stages": st,
-            "graph": graph}
+    return {"terms": nt, "terms_per_out": terms_per_out, "shift": sh,
+            "stages": latency(trees(graph, has_bias)), "graph": graph, "sign_inputs": sign}
+
+
+def binarized_input(n: Node) -> bool:
+    """``n`` reads a Binarize's +-1 (2 bits, raw -1 or +1, bit 1 the sign): a fully
+    parallel Dense or unrolled Conv over it is built on the sign bits (:func:`sign_form`).
+    """
+    t = n.inputs[0]
+    return isinstance(t.producer, Binarize) and t.ftype.width == 2
+
+
+def sign_form(wmat: np.ndarray, bias: Any, sh: int) -> tuple[np.ndarray, np.ndarray]:
+    """``x @ wmat << sh + bias`` over +-1 inputs as the same sum over their sign bits:
+    with ``x = 1 - 2 s`` (``s`` 0 or 1) it is ``s @ (-2 wmat) << sh + (bias + (sum_i
+    wmat_i) << sh)``, the column sums a constant. The adder graph then adds one-bit
+    inputs: for binary weights a popcount whose partial counts several outputs share
+    (XNOR-popcount's sum, with a negative weight's bit subtracted instead of inverted)."""
+    w = np.asarray(wmat, np.int64)
+    b = np.zeros(w.shape[1], np.int64) if bias is None else np.asarray(bias, np.int64)
+    return -2 * w, b + (w.sum(axis=0) << sh)
 
 
 def xnor_exponent(n: Node) -> int | None:
     """``k`` when ``n`` is a Dense of binarized inputs (+-1) and weights that are all
-    ``+-2^k`` (binary x binary): it is built as XNOR-popcount, ``sum_i w_i x_i = 2^k (n -
-    2 popcount(sign(x_i) xor sign(w_i)))`` per output; None otherwise."""
-    if not isinstance(n, Dense) or not isinstance(n.inputs[0].producer, Binarize) or \
-            n.inputs[0].ftype.width != 2:
+    ``+-2^k`` (binary x binary: every product is ``+-2^k``, no zero weight); None
+    otherwise."""
+    if not isinstance(n, Dense) or not binarized_input(n):
         return None
     from ...passes.folding import pow2_exponent
 
@@ -205,12 +214,10 @@ def xnor_exponent(n: Node) -> int | None:
 
 
 def _dense_parallel(n: Dense) -> Stage:
-    w = n.weights["weight"]
-    b = n.weights.get("bias")
-    bias = None if b is None else b.data
-    xk = xnor_exponent(n)
-    info = mac_info(w.data, bias, _linear_shift(n), shared=xk is None)
-    info["xnor_k"] = xk
+    from ...passes.folding import aligned_bias
+
+    info = mac_info(n.weights["weight"].data, aligned_bias(n), _linear_shift(n),
+                    sign=binarized_input(n))
     return Stage(n, "dense_parallel", info["stages"], 1, info)
 
 
@@ -269,7 +276,7 @@ def _conv_unrolled(n: Conv) -> Stage:
         sch = schedule_matrix(w, r)
         return Stage(n, "conv_unrolled_folded", sch.reuse + 2, sch.reuse,
                      {**base, "schedule": sch, "reuse": sch.reuse, "mults": sch.mults})
-    info = mac_info(w, bias, sh)
+    info = mac_info(w, bias, sh, sign=binarized_input(n))  # no padding tap: all +-1
     return Stage(n, "conv_unrolled", info["stages"], 1, {**base, **info})
 
 

@@ -99,7 +99,6 @@ from .plan import (
     ident,
     mac_info,
     stage_of,
-    tree_stages,
 )
 
 ELEMENTWISE = (Quantize, Relu, LeakyRelu, Binarize, Ternarize, Threshold, Table, ScaleShift)
@@ -531,4 +530,4 @@ def fifo_aw(depth: int) -> int:
 
 __all__ = ["Block", "Stream", "StreamPlan", "build", "conv_folded_stage", "conv_matrix",
            "is_streamed",
-           "size_fifos", "tree_stages", "window_params"]
+           "size_fifos", "window_params"]
