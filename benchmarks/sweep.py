@@ -224,6 +224,32 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def read_table(path: str) -> list[dict[str, Any]]:
+    """The rows of a sweep.md table written by :func:`table` (to keep another model's rows
+    when only some models are measured again)."""
+    keys = (("par", ("lut", "ff", "dsp", "latency_cycles")),
+            ("fold", ("lut", "ff", "dsp", "bram18", "latency_cycles", "ii_cycles")),
+            ("yosys_est", ("lut", "ff", "dsp")), ("yosys", ("lut", "ff", "dsp", "bram18")),
+            ("sim", ("latency_cycles", "ii_cycles", "bit_exact")))
+    rows = []
+    with open(path) as f:
+        for line in f:
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) != 24 or cells[0] in ("model", "---") or cells[0].startswith("-"):
+                continue
+            row: dict[str, Any] = {"model": cells[0], "sparsity": float(cells[1][:-2]) / 100,
+                                   "bits": int(cells[2]), "nnz": int(cells[3])}
+            i = 4
+            for part, names in keys:
+                vals = cells[i:i + len(names)]
+                i += len(names)
+                if all(vals):
+                    row[part] = {k: (v == "True") if k == "bit_exact" else int(v)
+                                 for k, v in zip(names, vals, strict=True)}
+            rows.append(row)
+    return rows
+
+
 def plot(rows: list[dict[str, Any]], path: str) -> None:
     import matplotlib
 
@@ -278,7 +304,10 @@ def main(argv: list[str] | None = None) -> int:
                     "or nothing")
     ap.add_argument("--no-sim", action="store_true")
     ap.add_argument("--model", nargs="+", choices=["jet", "cnn"], default=["jet", "cnn"])
+    ap.add_argument("--keep", metavar="SWEEP_MD",
+                    help="keep the rows of the models not measured from this sweep.md table")
     a = ap.parse_args(argv)
+    kept = [r for r in read_table(a.keep) if r["model"] not in a.model] if a.keep else []
     os.makedirs(a.out, exist_ok=True)
     rows = []
     with tempfile.TemporaryDirectory(prefix="nnfab_sweep_") as work:
@@ -299,11 +328,11 @@ def main(argv: list[str] | None = None) -> int:
           f"Verilator cycles ({SIM_ROWS} rows) of the folded design. Cycles in clock "
           f"cycles; CNN latency is to the first output beat, II per frame."), "",
           f"Command: `.venv/bin/python benchmarks/sweep.py {' '.join(argv or sys.argv[1:])}`",
-          "", table(rows), "", "![sweep](sweep.png)", ""]
+          "", table(rows + kept), "", "![sweep](sweep.png)", ""]
     with open(os.path.join(a.out, "sweep.md"), "w") as f:
         f.write("\n".join(md))
-    plot(rows, os.path.join(a.out, "sweep.png"))
-    print(table(rows))
+    plot(rows + kept, os.path.join(a.out, "sweep.png"))
+    print(table(rows + kept))
     print(f"wrote {a.out}/sweep.md and sweep.png")
     return 0
 
