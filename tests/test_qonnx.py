@@ -154,12 +154,14 @@ def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
                                        ("cnv_gap", []),
                                        ("cnv_pad_slice", ["--io", "stream"]),
                                        ("cnn1d_residual", ["--io", "stream"]),
+                                       ("bipolar_cnn", ["--io", "stream"]),
+                                       ("bipolar_cnn", []),
                                        ("tfc_sigmoid", ["--strategy", "resource", "--reuse", "3"])])
 def test_cli_convert_and_verify_every_view(capsys, name: str, opts: list[str], qonnx_dir: str,
                                            tmp_path) -> None:
     """``nnfab convert MODEL.onnx`` then ``nnfab verify``: the reference, qonnx's execution
     (the source view), the HLS C-simulation and the Verilator RTL simulation agree on every
-    row (a fitted design, a folded binary one)."""
+    row (a fitted design, a folded binary one, a binarized CNN streamed and unrolled)."""
     path = os.path.join(qonnx_dir, f"{name}.onnx")
     out = str(tmp_path / "o")
     code, text, err = _cli(capsys, "convert", path, "-o", out, *opts)
@@ -172,6 +174,11 @@ def test_cli_convert_and_verify_every_view(capsys, name: str, opts: list[str], q
     assert set(views) == {"reference", "source", "csim", "rtl"}
     assert all(v["mismatched_rows"] == 0 for v in views.values())
     assert views["source"]["bit_exact_required"]
+    if name == "bipolar_cnn":  # c2 (valid, over +-1 activations) adds their sign bits,
+        # streamed (a window kernel) and unrolled (over the frame)
+        rtl_dir = os.path.join(out, "rtl")
+        assert sum("the graph adds the sign bits s" in open(os.path.join(rtl_dir, f)).read()
+                   for f in os.listdir(rtl_dir) if f.endswith(".v")) == 1
     if name == "tfc_w1a1":  # folded +-1 weights: the add/subtract datapath, no multiplier
         with open(os.path.join(out, "rtl", "tfc_w1a1.v")) as f:
             assert f.read().count(".WMODE(1)") == 2

@@ -191,6 +191,13 @@ def binarized_input(n: Node) -> bool:
     return isinstance(t.producer, Binarize) and t.ftype.width == 2
 
 
+def window_sign_inputs(n: Conv) -> bool:
+    """A conv kernel over windows (streamed, or shared by several pixels) adds sign bits
+    only when its input is binarized and it has no padding: a padded tap reads 0, not
+    +-1 (an unrolled conv builds no padded tap, :func:`binarized_input` is enough)."""
+    return binarized_input(n) and not any(int(p) for p in n["pads"])
+
+
 def sign_form(wmat: np.ndarray, bias: Any, sh: int) -> tuple[np.ndarray, np.ndarray]:
     """``x @ wmat << sh + bias`` over +-1 inputs as the same sum over their sign bits:
     with ``x = 1 - 2 s`` (``s`` 0 or 1) it is ``s @ (-2 wmat) << sh + (bias + (sum_i
@@ -369,7 +376,7 @@ def _conv_shared(n: Conv, r: int, base: dict[str, Any]) -> Stage:
         kern[j * h:(j + 1) * h, j * w:(j + 1) * w] = cm * used[:, None]
     ab = aligned_bias(n)
     kbias = None if ab is None else np.tile(ab, k)
-    info = mac_info(kern, kbias, base["shift"])
+    info = mac_info(kern, kbias, base["shift"], sign=window_sign_inputs(n))
     return Stage(n, "conv_unrolled_shared", info["stages"] + r + 1, r, {
         **base, **info, "reuse": r, "instances": k, "windows": idx, "order": order,
         "kernel": kern, "kbias": kbias, "mults": int(np.count_nonzero(kern)),

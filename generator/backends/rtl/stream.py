@@ -99,6 +99,7 @@ from .plan import (
     ident,
     mac_info,
     stage_of,
+    window_sign_inputs,
 )
 
 ELEMENTWISE = (Quantize, Relu, LeakyRelu, Binarize, Ternarize, Threshold, Table, ScaleShift)
@@ -350,7 +351,8 @@ class _Builder:
                                              {"stage": st, "R": st.ii,
                                               "K": wp["KH"] * wp["KW"]}))
                 else:
-                    info = mac_info(conv_matrix(n), aligned_bias(n), sh)
+                    info = mac_info(conv_matrix(n), aligned_bias(n), sh,
+                                    sign=window_sign_inputs(n))
                     self.blocks.append(Block(nm, "pipe", [src], [s], n,
                                              {"impl": "conv", "S": info["stages"], "mac": info,
                                               "K": wp["KH"] * wp["KW"]}))
