@@ -34,6 +34,7 @@ from generator.passes.fit import (
     budget,
     fit,
 )
+from generator.passes.unroll import conv_dense
 
 ROOT = Path(__file__).resolve().parent.parent
 DIGITS = ROOT / "examples" / "digits_mlp" / "digits_mlp.h5"
@@ -187,6 +188,14 @@ def test_fit_throughput_by_the_estimate(model, board, jet_model):
         rate = bd["compute_roof_inferences_per_s"] / bd["clock_hz"]
         assert rate * ew + bd["lut_per_constant_mac"] * (
             rate * bd["nonzero_macs"] - b.dsp) == pytest.approx(lim["lut"])
+        # the LUT price of a multiply is each layer's own (fully parallel LUTs per
+        # multiply built, the cheaper architecture's), not the cheapest layer's for all
+        par = {r["name"]: r for r in e1["layers"]}
+        built = {n.name: int(np.count_nonzero(conv_dense(n)[0])) if n.OP == "Conv" else
+                 int(np.count_nonzero(n.weights["weight"].data))
+                 for n in g.nodes if n.OP in ("Dense", "Conv")}
+        cheapest = min(par[k]["lut"] / v for k, v in built.items())
+        assert bd["lut_per_constant_mac"] > cheapest
         gs = _graph("cnn", jet_model)
         assert fit(gs, board, "throughput").bound["bound_inferences_per_s"] == pytest.approx(
             bd["bound_inferences_per_s"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -177,7 +178,7 @@ def test_cli_convert_and_verify_every_view(capsys, name: str, opts: list[str], q
     if name == "bipolar_cnn":  # c2 (valid, over +-1 activations) adds their sign bits,
         # streamed (a window kernel) and unrolled (over the frame)
         rtl_dir = os.path.join(out, "rtl")
-        assert sum("the graph adds the sign bits s" in open(os.path.join(rtl_dir, f)).read()
+        assert sum("the graph adds the sign bits s" in (Path(rtl_dir) / f).read_text()
                    for f in os.listdir(rtl_dir) if f.endswith(".v")) == 1
     if name == "tfc_w1a1":  # folded +-1 weights: the add/subtract datapath, no multiplier
         with open(os.path.join(out, "rtl", "tfc_w1a1.v")) as f:

@@ -36,21 +36,22 @@ one inference (a Dense layer's nonzero weights once, a Conv layer's once per out
 pixel):
 
 * the LUT price of a multiply and of the element-wise work: a multiply by a constant
-  weight can be built from LUTs (the fully parallel shift-add layers) at ``c`` LUTs per
-  nonzero weight, ``c`` the cheapest LUT-per-nonzero-weight of this model's fully
-  parallel Dense/Conv layers (by the estimate, adder tree included); the element-wise
+  weight can be built from LUTs (the fully parallel shift-add layers) at ``c_i`` LUTs per
+  nonzero weight of layer ``i``, its LUTs fully parallel per multiply it builds (by the
+  estimate, shared adder graph and trees included); the element-wise
   layers (requantizers, activations, pools) cost ``E`` LUT-cycles per inference, their
   LUTs in the fully parallel design times that design's II (one inference per ``II``
   cycles). For a CNN both architectures are costed (pixel-streamed with ``io: stream``,
   unrolled with ``io: parallel``: an unrolled Conv builds one multiply per nonzero weight
-  and output pixel whose tap is not padding) and the smaller ``c`` and the smaller ``E``
-  are taken, so the bound does not depend on the io type;
-* the rate ``r`` (inferences per cycle, at most 1) the board can host: ``r * MACs``
-  multipliers, the DSP48s first and the rest in LUTs, and the element-wise work at the
-  same rate, within the LUT budget ``L``: ``r * E + c * max(0, r * MACs - DSP) <= L``,
-  so ``r = (L + c * DSP) / (E + c * MACs)`` (``L / E`` if the element-wise work alone
-  fills the LUTs first). The multipliers it hosts are ``P = DSP + floor((L - r * E) /
-  c)``. Both prices are for work spread over every cycle, as a fully parallel or evenly
+  and output pixel whose tap is not padding) and each layer's smaller ``c_i`` and the
+  smaller ``E`` are taken, so the bound does not depend on the io type;
+* the rate ``r`` (inferences per cycle, at most 1) the board can host: ``r * MACs_i``
+  multipliers per layer, the DSP48s taking those of the dearest layers (largest
+  ``c_i``) and the rest built in LUTs, and the element-wise work at the same rate,
+  within the LUT budget ``L``: ``r * E + sum_i c_i * (r * MACs_i - DSPs given to i) <= L``
+  (the largest such ``r``, by bisection). The multipliers it hosts are ``P = DSP +
+  floor((L - r * E) / c)``, ``c`` the LUT price of those built in LUTs (their mean).
+  Both prices are for work spread over every cycle, as a fully parallel or evenly
   folded design spends it; folded layers also spend LUTs on accumulators, multiplexers
   and ROMs, which this ignores, so it is an upper bound;
 * compute roof ``= r * f`` inferences/s (``min(P, MACs) * f / MACs`` but for the
@@ -363,14 +364,22 @@ def bound(graph: Graph, board: Any, costs: _Costs | None = None) -> dict[str, fl
     archs = [costs]
     if any(isinstance(n, SPATIAL_OPS) for n in graph.nodes):
         archs.append(_other_arch(graph))
-    per_mac = [int(r["lut"]) / k for c in archs for r, k in zip(c.parallel, c.built, strict=True)
-               if k]
-    lut_per_mac = min(per_mac) if per_mac else 0.0
+    # each layer's LUTs per constant multiply, fully parallel, in the cheaper architecture
+    per_mac = [min((int(c.parallel[i]["lut"]) / c.built[i] for c in archs if c.built[i]),
+                   default=0.0) for i in range(len(costs.dense))]
+    layer_macs = [z * p for z, p in zip(costs.nnz, costs.positions, strict=True)]
     # the element-wise work, LUT-cycles per inference: its LUTs in the fully parallel
     # design times that design's II (the streamed CNN spends few LUTs over many beats)
     ew = min(c.fixed["lut"] * c.parallel_ii for c in archs)
-    rate = _rate(budget(b)["lut"], b.dsp, lut_per_mac, ew, macs)
-    lut_room = max(0.0, budget(b)["lut"] - rate * ew)
+    lut = budget(b)["lut"]
+    rate = _rate(lut, b.dsp, per_mac, ew, layer_macs)
+    # the multipliers the board hosts at that rate: the DSPs and the LUT room left by the
+    # element-wise work at the LUT price of the multiplies built there (the cheapest
+    # layer's when every multiply of the model fits the DSPs)
+    lut_room = max(0.0, lut - rate * ew)
+    built = _lut_multiplies(rate, b.dsp, per_mac, layer_macs)
+    lut_per_mac = (built[1] / built[0] if built[0] else
+                   min((c for c in per_mac if c), default=0.0))
     lut_mults = int(lut_room // lut_per_mac) if lut_per_mac else 0
     mults = b.dsp + lut_mults
     compute = rate * f
@@ -410,19 +419,36 @@ def bound(graph: Graph, board: Any, costs: _Costs | None = None) -> dict[str, fl
     }
 
 
-def _rate(lut: int, dsp: int, c: float, ew: float, macs: int) -> float:
+def _lut_multiplies(rate: float, dsp: int, per_mac: list[float],
+                    macs: list[int]) -> tuple[float, float]:
+    """``(multiplies, LUTs)`` built in LUTs at ``rate`` inferences per cycle: layer ``i``
+    needs ``rate * macs[i]`` multiplies per cycle at ``per_mac[i]`` LUTs each, and the
+    ``dsp`` DSP48s take those of the dearest layers first."""
+    left, n, cost = float(dsp), 0.0, 0.0
+    for c, m in sorted(zip(per_mac, macs, strict=True), key=lambda cm: -cm[0]):
+        on_dsp = min(left, rate * m)
+        left -= on_dsp
+        n += rate * m - on_dsp
+        cost += c * (rate * m - on_dsp)
+    return n, cost
+
+
+def _rate(lut: int, dsp: int, per_mac: list[float], ew: float, macs: list[int]) -> float:
     """The inferences per cycle (at most 1) a board of ``lut`` LUTs and ``dsp`` DSP48s
-    hosts when an inference needs ``macs`` multiplies -- on a DSP, else ``c`` LUTs each --
-    and ``ew`` LUT-cycles of element-wise work: the largest ``r <= 1`` with
-    ``r * ew + c * max(0, r * macs - dsp) <= lut`` (see the module doc)."""
-    if not macs:
+    hosts when an inference needs ``macs[i]`` multiplies of layer ``i`` -- on a DSP, else
+    ``per_mac[i]`` LUTs each, the DSPs taking the dearest -- and ``ew`` LUT-cycles of
+    element-wise work: the largest ``r <= 1`` with ``r * ew + LUTs(r) <= lut`` (see the
+    module doc; the left side grows with ``r``, so it is found by bisection)."""
+    def need(r: float) -> float:
+        return r * ew + _lut_multiplies(r, dsp, per_mac, macs)[1]
+
+    if need(1.0) <= lut:
         return 1.0
-    if c <= 0:  # no multiply is built from LUTs: the DSPs alone
-        r = dsp / macs
-        return min(1.0, r, lut / ew) if ew else min(1.0, r)
-    if ew * dsp >= lut * macs:  # the element-wise work fills the LUTs before the DSPs run out
-        return min(1.0, lut / ew)
-    return min(1.0, (lut + c * dsp) / (ew + c * macs))
+    lo, hi = 0.0, 1.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if need(mid) <= lut else (lo, mid)
+    return lo
 
 
 def _targets(max_nnz: int, nnzs: list[int]) -> list[int]:
