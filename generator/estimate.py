@@ -86,6 +86,7 @@ from .fixed import FixedType, Overflow, Rounding
 from .ir import (
     Binarize,
     Dense,
+    Embedding,
     Graph,
     LeakyRelu,
     Quantize,
@@ -485,9 +486,12 @@ def _resources(s: Stage) -> dict[str, int]:
         elif isinstance(n, Threshold):
             r["lut"] = size * threshold_luts(n.weights["thresholds"].data,
                                              n.weights["levels"].data, ti, to)
-        elif isinstance(n, Table):
-            depth = len(n.weights["table"].data)
-            r["lut"] = size * (_cdiv(depth, 64) * to.width + ti.width)
+        elif isinstance(n, (Table, Embedding)):  # a LUT ROM (a row per word) per element
+            tab = n.weights["table"].data
+            if isinstance(n, Embedding):
+                size = n.input.size
+            r["lut"] = size * (_cdiv(len(tab), 64) * to.width * (
+                tab.shape[1] if tab.ndim == 2 else 1) + ti.width)
         elif isinstance(n, ScaleShift):  # a constant multiply, an adder, the cast
             p = scale_shift_params(n)
             a, b = operand_bits(ti), p["SW"]

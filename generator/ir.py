@@ -368,6 +368,31 @@ class Table(Node):
 
 
 @op
+class Embedding(Node):
+    """A lookup of one table row per input element (Keras ``Embedding``).
+
+    ``table`` holds ``(V, D)`` raw values of the output type; the row of an input
+    element is ``clip((x_raw >> index_shift) - index_offset, 0, V - 1)`` (:class:`Table`'s
+    index rule) and the output is the input's shape plus an axis of the ``D`` values.
+    """
+
+    OP = "Embedding"
+    WEIGHTS = ("table",)
+    ATTRS: ClassVar[dict[str, Attr]] = {
+        "index_shift": Attr("int", 0),
+        "index_offset": Attr("int", 0),
+    }
+
+    def output_shape(self) -> tuple[int, ...]:
+        return (*self.inputs[0].shape, int(self.weights["table"].data.shape[1]))
+
+    def check(self) -> None:
+        t = self.weights.get("table")
+        if t is None or t.data.ndim != 2 or not t.data.shape[0]:
+            raise IRError(f"node {self.name}: Embedding needs a (rows, values) table")
+
+
+@op
 class Softmax(Node):
     """Softmax over the last axis by tables (exactly specified integer algorithm).
 

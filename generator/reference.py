@@ -25,6 +25,7 @@ from .ir import (
     Conv,
     Crop,
     Dense,
+    Embedding,
     GlobalPool,
     Graph,
     Input,
@@ -147,6 +148,12 @@ def _table(node: Table, xs: list[Raw]) -> Raw:
     tab = node.weights["table"].data
     idx = table_index(xs[0], node["index_shift"], node["index_offset"], len(tab))
     return tab[idx]
+
+
+@kernel.register
+def _embedding(node: Embedding, xs: list[Raw]) -> Raw:
+    tab = node.weights["table"].data
+    return tab[table_index(xs[0], node["index_shift"], node["index_offset"], len(tab))]
 
 
 def softmax_product_frac(node: Softmax) -> int:

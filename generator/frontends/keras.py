@@ -31,6 +31,8 @@ BatchNormalization     ScaleShift (folded into the Dense / Conv by ``fold_batchn
 Dropout                dropped (inference)
 Flatten / Reshape      Reshape
 Permute                Transpose
+Embedding              Embedding (the table in the ``weight`` type; an input read by it is
+                       an index, ``ap_ufixed<b,b,TRN,SAT>``, unless configured)
 (Q)SimpleRNN,          unrolled over the steps: per step Crop + Reshape (the step's
 (Q)LSTM, (Q)GRU        input), Dense gates (input and state parts, exact sums) + the
                        layer's activations and state quantiser, exact Merge products
@@ -63,6 +65,7 @@ from ..ir import (
     Conv,
     Crop,
     Dense,
+    Embedding,
     GlobalPool,
     Graph,
     Input,
@@ -106,7 +109,7 @@ SUPPORTED_LAYERS = (
     "LeakyReLU (alpha a power of two), Softmax, "
     "BatchNormalization, QBatchNormalization, "
     "Dropout, Flatten, Reshape, Permute, SimpleRNN, LSTM, GRU, QSimpleRNN, QLSTM, QGRU, "
-    "(Q)Bidirectional, TimeDistributed(Dense / QDense)"
+    "(Q)Bidirectional, TimeDistributed(Dense / QDense), Embedding"
 )
 #: recurrent layers, unrolled over their steps (QKeras's exact; Keras's take config types)
 RNN_LAYERS = ("QSimpleRNN", "QLSTM", "QGRU")
@@ -449,6 +452,7 @@ class _Builder:
         self.next_cls: str | None = None
         self.next_q: Any = None  # quantizer of the next layer when it is a QActivation
         self.next_name: str | None = None  # ... and that layer's name
+        self.next_layer: Any = None  # the next layer when it reads only this one
         self.sole_consumer = False  # the next layer is the only one reading this one
         self.fused: str | None = None  # a QActivation already applied (see keras_activation)
         self.notes: list[str] = []
@@ -635,6 +639,43 @@ class _Builder:
         )
 
     # layers ----------------------------------------------------------------------------
+    def index_type(self, layer: str, nxt: Any) -> FixedType | None:
+        """An input read by an Embedding ``nxt`` is an index: ``ap_ufixed<b, b,
+        AP_TRN, AP_SAT>`` holding ``0 .. input_dim - 1`` (a float index truncates, as
+        Keras casts it), unless the input precision is configured; None otherwise."""
+        lc = self.cfg.layers.get(layer)
+        if type(nxt).__name__ != "Embedding" or "input" in self.cfg.precision_from or (
+                lc is not None and "input" in lc.precision):
+            return None
+        b = max(1, (int(nxt.input_dim) - 1).bit_length())
+        return FixedType(b, b, False, Rounding.TRN, Overflow.SAT)
+
+    def embedding(self, layer: Any) -> None:
+        """Keras ``Embedding``: one table row per index, the table in the layer's
+        ``weight`` type (exact when every value is on that grid)."""
+        assert self.x is not None
+        name = layer.name
+        if getattr(layer, "mask_zero", False):
+            raise FrontendError(f"layer {name}: Embedding with mask_zero=True is not supported "
+                                "(masking changes the layers after it); supported: mask_zero=False")
+        if self.cfg.io != "parallel":
+            raise FrontendError(f"layer {name}: Embedding is supported with --io parallel "
+                                f"(not {self.cfg.io})")
+        tin = self.x.ftype
+        v = int(layer.input_dim)
+        if tin.frac < 0 or tin.max_value < v - 1:
+            raise FrontendError(
+                f"layer {name}: its input type {tin.cpp()} does not hold every index 0..{v - 1}"
+                f"; set the input precision to ap_uint<{max(1, (v - 1).bit_length())}> or wider")
+        table = np.asarray(layer.get_weights()[0], dtype=np.float64)
+        t = self.need(name, "weight")
+        w = quantize_float(table, t)
+        exact = bool(np.array_equal(t.to_float(w.data), table))
+        if not exact:
+            self.notes.append(f"{name}: float embeddings quantized to {t}")
+        self.add(Embedding(self.uniq(name), [self.x], {"table": w}, index_shift=tin.frac,
+                           source=name, exact=exact), t)
+
     def input_layer(self, layer: Any, first_quantizer: Any) -> None:
         shape = tuple(int(d) for d in layer.batch_input_shape[1:]) if hasattr(
             layer, "batch_input_shape") else tuple(int(d) for d in layer.input_shape[0][1:])
@@ -645,6 +686,8 @@ class _Builder:
             kind, arg = activation_quantizer(layer.name, first_quantizer)
             if kind in ("quantize", "relu_quantize"):
                 t = arg
+        if t is None:
+            t = self.index_type(layer.name, self.next_layer)
         if t is None:
             t = self.need(layer.name, "input")
         self.add(Input(self.uniq(layer.name), [], shape=shape, source=layer.name), t)
@@ -1171,6 +1214,8 @@ class _Builder:
                                     "TimeDistributed(Dense / QDense) on a (steps, features) "
                                     "sequence")
             self.dense(layer.layer, name)  # a Dense on the sequence: each step
+        elif c == "Embedding":
+            self.embedding(layer)
         elif c == "Dropout":
             return
         elif c in ("Flatten", "Reshape"):
@@ -1219,6 +1264,8 @@ class _Builder:
                 kind, arg = activation_quantizer("input", first_q)
                 if kind in ("quantize", "relu_quantize"):
                     t = arg
+            if t is None:
+                t = self.index_type("input", layers[0] if layers else None)
             self.add(Input("input", [], shape=shape, source="input"),
                      t if t is not None else self.need("input", "input"))
         implicit_input = self.x  # set above for Sequential models without an InputLayer
@@ -1230,6 +1277,7 @@ class _Builder:
             self.next_cls = (
                 type(nxt).__name__ if nxt is not None and _inbound(nxt) == [layer.name] else None
             )
+            self.next_layer = nxt if self.next_cls is not None else None
             self.next_q = nxt.quantizer if nxt is not None and self.next_cls == "QActivation" \
                 else None
             self.next_name = nxt.name if self.next_q is not None else None

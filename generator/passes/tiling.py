@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ..ir import Conv, Dense, Graph, Node, Pool, Softmax, Table, Upsample
+from ..ir import Conv, Dense, Embedding, Graph, Node, Pool, Softmax, Table, Upsample
 
 #: (depth, width) aspect ratios of one RAMB18 and one RAMB36 (7-series / UltraScale(+)).
 BRAM18_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
@@ -160,9 +160,10 @@ def node_memories(n: Node, unrolled: bool = False) -> list[Memory]:
         s = schedule(n)
         lay = rom_layout(s, n.input.shape[-1], n["units"], ww)
         return [Memory(f"{n.name}_schedule", s.reuse, s.mults * lay.ew)]
-    if isinstance(n, Table):
+    if isinstance(n, (Table, Embedding)):  # an Embedding's word: a row of the table
         t = n.weights["table"]
-        return [Memory(f"{n.name}_table", len(t.data), t.ftype.width, ports=n.input.size)]
+        return [Memory(f"{n.name}_table", len(t.data), t.ftype.width * (
+            t.data.shape[1] if t.data.ndim == 2 else 1), ports=n.input.size)]
     if isinstance(n, Softmax):
         e, i = n.weights["exp_table"], n.weights["inv_table"]
         return [Memory(f"{n.name}_exp", len(e.data), e.ftype.width, ports=n.input.shape[-1]),

@@ -171,6 +171,21 @@ void table(const Tin x[N], Tout y[N], const R tab[SIZE]) {
     }
 }
 
+// Embedding: row k = clip((x_raw >> SHIFT) - OFFSET, 0, SIZE - 1) of the SIZE x D table
+// per input element, y[i * D + j] = tab[k * D + j] (raw in Tout).
+template <class Tin, class Tout, int N, int D, int SHIFT, ap_slong OFFSET, int SIZE, class R>
+void embedding(const Tin x[N], Tout y[N * D], const R tab[SIZE * D]) {
+#pragma HLS INLINE
+    for (int i = 0; i < N; i++) {
+#pragma HLS UNROLL
+        ap_slong k = clip_index((raw64(x[i]) >> SHIFT) - OFFSET, SIZE);
+        for (int j = 0; j < D; j++) {
+#pragma HLS UNROLL
+            y[i * D + j] = from_raw<Tout>(tab[k * D + j]);
+        }
+    }
+}
+
 // Threshold (ir.Threshold): y = lev[number of thresholds x reaches]. thr holds T raw
 // values on x's grid (ascending), lev T + 1 raw values of Tout; the count is a sum of T
 // comparisons, so the result is exact for any monotone step function.

@@ -42,6 +42,7 @@ from ...ir import (
     Conv,
     Crop,
     Dense,
+    Embedding,
     GlobalPool,
     Graph,
     Input,
@@ -241,7 +242,7 @@ def layer_data(node: Node, ctx: Ctx) -> dict[str, Any]:
         f"layer {node.name}: the HLS backend has no kernel for op {node.OP}; supported: "
         "Dense, Conv, Pool, GlobalPool, Pad, Crop, Upsample, Add, Merge, Concat, Quantize, Relu, "
         "LeakyRelu, "
-        "Binarize, Ternarize, Threshold, Table, Softmax, ScaleShift, Reshape, Transpose"
+        "Binarize, Ternarize, Threshold, Table, Embedding, Softmax, ScaleShift, Reshape, Transpose"
     )
 
 
@@ -315,6 +316,22 @@ def _table(node: Table, ctx: Ctx) -> dict[str, Any]:
     tab = ctx.array(f"{node.name}_table", w.data, f"{node.name}: {node['function']} table, {w.ftype.cpp()}")
     call = (f"nnfab::table<{_targs(node, ctx)}, {int(node['index_shift'])}, "
             f"{int(node['index_offset'])}LL, {len(w.data)}>(x, y, {tab})")
+    return _elementwise(node, ctx, call)
+
+
+@layer_data.register
+def _embedding(node: Embedding, ctx: Ctx) -> dict[str, Any]:
+    w = node.weights["table"]
+    if ctx.io == "stream":
+        raise HlsError(f"layer {node.name}: Embedding is supported with io parallel")
+    if w.ftype != node.output.ftype:
+        raise HlsError(f"layer {node.name}: table type {w.ftype} differs from its output type")
+    rows, d = w.data.shape
+    tab = ctx.array(f"{node.name}_table", w.data.reshape(-1),
+                    f"{node.name}: embedding table, {rows} rows of {d}, {w.ftype.cpp()}")
+    call = (f"nnfab::embedding<{ctx.tensor_type[node.input.name]}, "
+            f"{ctx.tensor_type[node.output.name]}, {ctx.size(node.input)}, {d}, "
+            f"{int(node['index_shift'])}, {int(node['index_offset'])}LL, {rows}>(x, y, {tab})")
     return _elementwise(node, ctx, call)
 
 

@@ -14,6 +14,7 @@ from ...ir import (
     Binarize,
     Conv,
     Dense,
+    Embedding,
     Graph,
     LeakyRelu,
     Merge,
@@ -40,6 +41,7 @@ from .plan import (
     sign_form,
     softmax_tables,
     stream_plan,
+    table_words,
 )
 from .stream import Block, conv_matrix
 
@@ -176,10 +178,13 @@ def _elementwise(o: _Lines, n: Node, xin: str, yout: str, size: int | None = Non
           f".OUT_W({to.width}), .T({len(thr)}), "
           f".THR({pack(list(thr), ti.width) if len(thr) else hexlit(ti.width, 0)}), "
           f".LEV({pack(list(lev), to.width)})) u_{nm} (.x({xin}), .y({yout}));")
-    elif isinstance(n, Table):
+    elif isinstance(n, (Table, Embedding)):
         tab = n.weights["table"]
+        ww = table_words(n)[1]
+        if isinstance(n, Embedding):  # a word (a row of the table) per input element (a
+            size = n.input.size  # chain design's: a design with branches refuses it)
         o(f"    nnfab_table_vec #(.N({size}), .IN_W({ti.width}), .IN_S({int(ti.signed)}), "
-          f".OUT_W({to.width}), .DEPTH({len(tab.data)}), .SHIFT({int(n['index_shift'])}), "
+          f".OUT_W({ww}), .DEPTH({len(tab.data)}), .SHIFT({int(n['index_shift'])}), "
           f".OFFSET({int(n['index_offset'])}), .FILE({{MEM_DIR, \"{nm}_table.mem\"}})) "
           f"u_{nm} (.x({xin}), .y({yout}));")
     elif isinstance(n, ScaleShift):
@@ -488,10 +493,8 @@ def render(g: Graph, stages: list[Stage]) -> tuple[str, dict[str, str]]:
                 o(f"    assign {y}_d = {a}_d;")
             else:
                 _elementwise(o, n, f"{a}_d", f"{y}_d")
-            if isinstance(n, Table):
-                tab = n.weights["table"]
-                files[f"{nm}_table.mem"] = "\n".join(
-                    f"{int(v) % (1 << tab.ftype.width):x}" for v in tab.data) + "\n"
+            if isinstance(n, (Table, Embedding)):
+                files[f"{nm}_table.mem"] = "\n".join(f"{v:x}" for v in table_words(n)[0]) + "\n"
         elif s.kind == "dense_parallel":
             mod, text = dense_parallel_module(top, s)
             files[f"{mod}.v"] = text
@@ -650,10 +653,9 @@ def render_stream(g: Graph, stages: list[Stage]) -> tuple[str, dict[str, str]]:
                 o(f"    assign {y}_d = {a}_d;")
             else:
                 _elementwise(o, n, f"{a}_d", f"{y}_d", sp.streams[y].elems)
-                if isinstance(n, Table):
-                    tab = n.weights["table"]
+                if isinstance(n, (Table, Embedding)):
                     files[f"{ident(n.name)}_table.mem"] = "\n".join(
-                        f"{int(v) % (1 << tab.ftype.width):x}" for v in tab.data) + "\n"
+                        f"{v:x}" for v in table_words(n)[0]) + "\n"
         elif k == "pipe":
             impl = blk.p["impl"]
             if impl == "dense":

@@ -73,6 +73,7 @@ from ...ir import (
     Conv,
     Crop,
     Dense,
+    Embedding,
     GlobalPool,
     Graph,
     Input,
@@ -413,6 +414,17 @@ def scale_shift_params(n: ScaleShift) -> dict[str, Any]:
             "SHIFT": frac - n.output.ftype.frac}
 
 
+def table_words(n: Table | Embedding) -> tuple[list[int], int]:
+    """The ROM of a Table (one value per word) or an Embedding (one row per word, value
+    ``j`` at bits ``[j * w, (j + 1) * w)``): its words as unsigned integers, and the word
+    width."""
+    tab = n.weights["table"]
+    w = tab.ftype.width
+    rows = tab.data.reshape(len(tab.data), -1)
+    words = [sum((int(v) % (1 << w)) << (j * w) for j, v in enumerate(row)) for row in rows]
+    return words, w * rows.shape[1]
+
+
 def softmax_tables(n: Softmax) -> tuple[list[int], list[int]]:
     """The exp and inv table words the RTL stores: each table up to the last index its
     clipped lookup can reach (from the input type's range, and the exact sum's), then
@@ -449,7 +461,7 @@ def stage_of(n: Node, unrolled: bool = False) -> Stage:
     if isinstance(n, ScaleShift):
         scale_shift_params(n)  # refuses a sum past 62 bits
         return Stage(n, "elementwise", 0, 1)
-    if isinstance(n, Table):
+    if isinstance(n, (Table, Embedding)):
         if n["index_shift"] < 0 or abs(n["index_offset"]) >= 1 << 30:
             raise RTLUnsupported(f"layer {n.name}: table index shift/offset out of range")
         return Stage(n, "elementwise", 0, 1)
@@ -464,7 +476,8 @@ def stage_of(n: Node, unrolled: bool = False) -> Stage:
     raise RTLUnsupported(
         f"layer {n.name}: op {n.OP} has no RTL implementation yet; supported: Dense, Conv, "
         "Pool, GlobalPool, Pad, Crop, Upsample, Transpose, Softmax, ScaleShift, Quantize, "
-        "Relu, LeakyRelu, Binarize, Ternarize, Threshold, Table, Reshape (use the HLS view)"
+        "Relu, LeakyRelu, Binarize, Ternarize, Threshold, Table, Embedding, Reshape (use the "
+        "HLS view)"
     )
 
 
