@@ -67,6 +67,8 @@ def test_every_view_is_bit_exact(converted, capsys) -> None:
     # an index input: ap_ufixed<4,4,TRN,SAT> holds 0..15 (the table has 12 rows)
     assert g.inputs[0].ftype.cpp() == "ap_ufixed<4,4,AP_TRN,AP_SAT>"
     assert emb.output.shape == (STEPS, DIM) and emb["exact"] and g.meta["fully_quantized"]
+    # values k/16, -32 <= k < 32: kept exactly in the narrowest type, 6 bits
+    assert emb.output.ftype.cpp() == "ap_fixed<6,2>"
     rng = np.random.default_rng(7)
     x = rng.integers(0, VOCAB, size=(60, STEPS)).astype(np.float32)
     np.save(d / "x.npy", x)
@@ -78,7 +80,7 @@ def test_every_view_is_bit_exact(converted, capsys) -> None:
     assert views["source"]["bit_exact_required"]
     # the lookup itself against NumPy: the table's rows at the indices
     raw = reference.run(g, x, keep=True)[emb.output.name]
-    assert np.array_equal(raw, m.get_layer("emb").get_weights()[0][x.astype(np.int64)] * 2**10)
+    assert np.array_equal(raw, m.get_layer("emb").get_weights()[0][x.astype(np.int64)] * 2**4)
     # past the table: every view clips to its last row (the input saturates at 15 first)
     p = api.load(out)
     xb = np.concatenate([x[:8], np.full((4, STEPS), 13.0), np.full((4, STEPS), 99.0)])

@@ -651,8 +651,10 @@ class _Builder:
         return FixedType(b, b, False, Rounding.TRN, Overflow.SAT)
 
     def embedding(self, layer: Any) -> None:
-        """Keras ``Embedding``: one table row per index, the table in the layer's
-        ``weight`` type (exact when every value is on that grid)."""
+        """Keras ``Embedding``: one table row per index. Values all on the layer's
+        ``weight`` type's grid are kept exactly, in the narrowest type holding them (as a
+        quantised kernel is: the layers after it get the narrower sums); others are
+        quantised to the ``weight`` type, with a note."""
         assert self.x is not None
         name = layer.name
         if getattr(layer, "mask_zero", False):
@@ -671,7 +673,11 @@ class _Builder:
         t = self.need(name, "weight")
         w = quantize_float(table, t)
         exact = bool(np.array_equal(t.to_float(w.data), table))
-        if not exact:
+        if exact:
+            narrow = exact_grid(name, "embeddings", table)
+            if narrow.ftype.width < t.width:
+                w, t = narrow, narrow.ftype
+        else:
             self.notes.append(f"{name}: float embeddings quantized to {t}")
         self.add(Embedding(self.uniq(name), [self.x], {"table": w}, index_shift=tin.frac,
                            source=name, exact=exact), t)
