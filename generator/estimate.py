@@ -76,10 +76,12 @@ from .backends.rtl.plan import (
     RTLUnsupported,
     Stage,
     clog2,
+    mac_netlist,
     plan,
     scale_shift_params,
     softmax_tables,
     stream_plan,
+    table_word_width,
     totals,
 )
 from .fixed import FixedType, Overflow, Rounding
@@ -139,33 +141,25 @@ def rom_cost(depth: int, width: int, ports: int = 1) -> tuple[int, int]:
 MAC_LUT_PER_BIT = 0.9
 
 
-def mac_bits(wmat: Any, bias: Any, tx: FixedType, aw: int, sh: int) -> tuple[int, int]:
-    """``(adder bits, register bits)`` of the multiply-accumulate ``x @ wmat (+ bias)`` as
-    the RTL builds it (:func:`generator.backends.rtl.emit.mac_module`): the netlist of
-    :func:`generator.backends.rtl.cmvm.netlist` -- the shared adder graph, then per output
-    a pipelined tree of exact widths -- which the emitter writes and this counts.
+def mac_bits(info: dict[str, Any], tx: FixedType, aw: int) -> tuple[int, int]:
+    """``(adder bits, register bits)`` of a fully parallel multiply-accumulate (``info``:
+    its :func:`~.backends.rtl.plan.mac_info`) as the RTL builds it
+    (:func:`generator.backends.rtl.emit.mac_module`): the netlist of
+    :func:`~.backends.rtl.plan.mac_netlist` -- the shared adder graph, then per output a
+    pipelined tree of exact widths -- which the emitter writes and this counts.
 
     An adder costs the bits where both operands may be nonzero: from the higher of the
     operands' lowest possibly-nonzero bits (below it one operand is zero: a wire) up to
     the width of its exact range, at most the accumulator width ``aw``. A register costs
     its width (the netlist's wires do not carry known-zero low bits).
     """
-    from .backends.rtl.cmvm import build, netlist
-
-    net = netlist(build(wmat), None if bias is None else [int(v) for v in bias], tx.min_raw,
-                  tx.max_raw, aw, sh)
+    net = mac_netlist(info, tx, aw)
     return net.adder_bits, net.reg_bits
 
 
-def _mac(wmat: Any, bias: Any, tx: FixedType, aw: int, info: dict[str, Any]) -> tuple[int, int]:
-    """(LUT, FF) of a fully parallel multiply-accumulate (``info``: its :func:`mac_info`;
-    binarized inputs: the sum over their sign bits, :func:`~.backends.rtl.plan.sign_form`)."""
-    if info.get("sign_inputs"):
-        from .backends.rtl.plan import sign_form
-
-        wmat, bias = sign_form(wmat, bias, info["shift"])
-        tx = FixedType(1, 1, False)  # a sign bit: 0 or 1
-    bits, regs = mac_bits(wmat, bias, tx, aw, info["shift"])
+def _mac(info: dict[str, Any], tx: FixedType, aw: int) -> tuple[int, int]:
+    """(LUT, FF) of a fully parallel multiply-accumulate (``info``: its ``mac_info``)."""
+    bits, regs = mac_bits(info, tx, aw)
     return round(MAC_LUT_PER_BIT * bits), regs
 
 
@@ -388,10 +382,7 @@ def _resources(s: Stage) -> dict[str, int]:
         if "KH" in s.info:  # the window register
             r["ff"] += s.info["KH"] * s.info["KW"] * s.info["C"] * n.input.ftype.width
     if s.kind == "conv_parallel":
-        from .passes.folding import aligned_bias, conv_matrix
-
-        aw = n.output.ftype.width
-        lut, ff = _mac(conv_matrix(n), aligned_bias(n), n.input.ftype, aw, s.info)  # type: ignore[arg-type]
+        lut, ff = _mac(s.info, n.input.ftype, n.output.ftype.width)
         r["lut"] += lut
         r["ff"] += ff + s.latency
     elif s.kind == "conv_folded":  # nnfab_dense_folded on the window vector
@@ -411,8 +402,7 @@ def _resources(s: Stage) -> dict[str, int]:
         r["ff"] += n.output.size * n.output.ftype.width + n.input.shape[-1] * (
             n.input.ftype.width + 8)
     if s.kind == "conv_unrolled":  # a fully parallel Dense over the flattened frames
-        aw = n.output.ftype.width
-        r["lut"], ff = _mac(s.info["matrix"], s.info["bias"], n.input.ftype, aw, s.info)
+        r["lut"], ff = _mac(s.info, n.input.ftype, n.output.ftype.width)
         r["ff"] = ff + s.latency
     elif s.kind == "conv_unrolled_shared":  # k window kernels, R beats per frame
         aw, tx = n.output.ftype.width, n.input.ftype
@@ -420,7 +410,7 @@ def _resources(s: Stage) -> dict[str, int]:
         # kernels; the R:1 beat multiplexers, one per distinct tuple of selected inputs
         # (synthesis merges equal ones; a LUT6 selects among 4); the frame register, the
         # kernels' tree registers and the collected output frame
-        lut, ff = _mac(s.info["kernel"], s.info["kbias"], tx, aw, s.info)
+        lut, ff = _mac(s.info, tx, aw)
         r["lut"] = lut + s.info["muxes"] * tx.width * _cdiv(r_, 4)
         cw = s.info["fused"].output.ftype.width if "fused" in s.info else aw  # collected
         r["ff"] = (n.input.size * tx.width + ff + r_ * k * n.output.shape[-1] * cw
@@ -438,11 +428,7 @@ def _resources(s: Stage) -> dict[str, int]:
         r["lut"] = n.output.size * per
         r["ff"] = n.output.size * to.width + 1
     if s.kind == "dense_parallel":
-        aw = n.output.ftype.width
-        from .passes.folding import aligned_bias
-
-        bias = aligned_bias(n)  # type: ignore[arg-type]
-        r["lut"], ff = _mac(n.weights["weight"].data, bias, n.input.ftype, aw, s.info)
+        r["lut"], ff = _mac(s.info, n.input.ftype, n.output.ftype.width)
         r["ff"] = ff + s.latency
     elif s.kind == "dense_skip":
         r.update(skip_resources(s.info["skip"], n.input.size, n.output.size, n.input.ftype,
@@ -487,11 +473,10 @@ def _resources(s: Stage) -> dict[str, int]:
             r["lut"] = size * threshold_luts(n.weights["thresholds"].data,
                                              n.weights["levels"].data, ti, to)
         elif isinstance(n, (Table, Embedding)):  # a LUT ROM (a row per word) per element
-            tab = n.weights["table"].data
             if isinstance(n, Embedding):
                 size = n.input.size
-            r["lut"] = size * (_cdiv(len(tab), 64) * to.width * (
-                tab.shape[1] if tab.ndim == 2 else 1) + ti.width)
+            r["lut"] = size * (_cdiv(len(n.weights["table"].data), 64) * table_word_width(n)
+                               + ti.width)
         elif isinstance(n, ScaleShift):  # a constant multiply, an adder, the cast
             p = scale_shift_params(n)
             a, b = operand_bits(ti), p["SW"]

@@ -647,7 +647,7 @@ class _Builder:
         if type(nxt).__name__ != "Embedding" or "input" in self.cfg.precision_from or (
                 lc is not None and "input" in lc.precision):
             return None
-        b = max(1, (int(nxt.input_dim) - 1).bit_length())
+        b = _index_bits(int(nxt.input_dim))
         return FixedType(b, b, False, Rounding.TRN, Overflow.SAT)
 
     def embedding(self, layer: Any) -> None:
@@ -668,7 +668,7 @@ class _Builder:
         if tin.frac < 0 or tin.max_value < v - 1:
             raise FrontendError(
                 f"layer {name}: its input type {tin.cpp()} does not hold every index 0..{v - 1}"
-                f"; set the input precision to ap_uint<{max(1, (v - 1).bit_length())}> or wider")
+                f"; set the input precision to ap_uint<{_index_bits(v)}> or wider")
         table = np.asarray(layer.get_weights()[0], dtype=np.float64)
         t = self.need(name, "weight")
         w = quantize_float(table, t)
@@ -1326,6 +1326,11 @@ class _Builder:
         self.g.meta["notes"] = self.notes
         self.g.meta["fully_quantized"] = all(n["exact"] for n in self.g.nodes)
         return self.g
+
+
+def _index_bits(rows: int) -> int:
+    """Bits of an unsigned index into ``rows`` table rows."""
+    return max(1, (rows - 1).bit_length())
 
 
 def _po2_shift(v: float) -> int | None:

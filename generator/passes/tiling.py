@@ -161,9 +161,10 @@ def node_memories(n: Node, unrolled: bool = False) -> list[Memory]:
         lay = rom_layout(s, n.input.shape[-1], n["units"], ww)
         return [Memory(f"{n.name}_schedule", s.reuse, s.mults * lay.ew)]
     if isinstance(n, (Table, Embedding)):  # an Embedding's word: a row of the table
-        t = n.weights["table"]
-        return [Memory(f"{n.name}_table", len(t.data), t.ftype.width * (
-            t.data.shape[1] if t.data.ndim == 2 else 1), ports=n.input.size)]
+        from ..backends.rtl.plan import table_word_width
+
+        return [Memory(f"{n.name}_table", len(n.weights["table"].data), table_word_width(n),
+                       ports=n.input.size)]
     if isinstance(n, Softmax):
         e, i = n.weights["exp_table"], n.weights["inv_table"]
         return [Memory(f"{n.name}_exp", len(e.data), e.ftype.width, ports=n.input.shape[-1]),

@@ -29,7 +29,6 @@ from ...ir import (
 )
 from ...passes.folding import Schedule, aligned_bias, pow2_exponent, rom_layout, shift_code
 from ...reference import softmax_product_frac
-from .cmvm import netlist
 from .plan import (
     OVF_CODE,
     ROUND_CODE,
@@ -37,10 +36,11 @@ from .plan import (
     clog2,
     fifo_aw,
     ident,
+    mac_netlist,
     scale_shift_params,
-    sign_form,
     softmax_tables,
     stream_plan,
+    table_word_width,
     table_words,
 )
 from .stream import Block, conv_matrix
@@ -79,25 +79,21 @@ def dense_parallel_module(top: str, st: Stage) -> tuple[str, str]:
     n: Dense = st.node  # type: ignore[assignment]
     w = n.weights["weight"]
     to = n.output.ftype
-    ab = aligned_bias(n)
-    bias = None if ab is None else [int(v) for v in ab]
     n_in, n_out = w.data.shape
     title = (f"{n.name}: fully parallel Dense {n_in} -> {n_out}, "
              f"{int(np.count_nonzero(w.data))} nonzero weights")
-    return mac_module(f"{top}_{ident(n.name)}", title, w.data, w.ftype, bias, n.input.ftype,
-                      to, st.info, st.latency)
+    return mac_module(f"{top}_{ident(n.name)}", title, w.ftype, n.input.ftype, to, st.info,
+                      st.latency)
 
 
-def mac_module(mod: str, title: str, wmat: np.ndarray, wft: FixedType,
-               bias: list[int] | None, tx: FixedType, to: FixedType, info: dict,
-               latency: int) -> tuple[str, str]:
-    """A one-vector-per-cycle ``y = x @ wmat + bias`` of shift-add constant multiplies.
-
-    ``bias`` is already aligned to the output fraction; zero weights build nothing.
+def mac_module(mod: str, title: str, wft: FixedType, tx: FixedType, to: FixedType,
+               info: dict, latency: int) -> tuple[str, str]:
+    """A one-vector-per-cycle ``y = x @ W + bias`` of shift-add constant multiplies: the
+    netlist of its :func:`~.plan.mac_info` (``info``, :func:`~.plan.mac_netlist`); zero
+    weights build nothing.
     """
     xw, aw = tx.width, to.width
-    n_in, n_out = wmat.shape
-    sh = info["shift"]
+    n_in, n_out = info["graph"].n_in, len(info["graph"].outputs)
     nt = info["terms"]
     o = _Lines()
     o("`default_nettype none")
@@ -105,10 +101,7 @@ def mac_module(mod: str, title: str, wmat: np.ndarray, wft: FixedType,
     o(f"// constant multiplies as one shared adder graph ({len(info['graph'].nodes)} "
       f"shared sums of shifted inputs, cmvm.py), then per output a pipelined adder "
       f"tree of its terms (at most {nt}); latency {latency} cycles, II 1")
-    lo, hi = tx.min_raw, tx.max_raw
-    if info.get("sign_inputs"):  # +-1 inputs: the sum over their sign bits (plan.sign_form)
-        wmat, b2 = sign_form(wmat, bias, sh)
-        bias, lo, hi = [int(v) for v in b2], 0, 1
+    if info["sign_inputs"]:  # +-1 inputs: the sum over their sign bits (plan.sign_form)
         o("// binarized inputs x = 1 - 2 s: the graph adds the sign bits s, weights -2 w, the "
           "column sums folded into the bias (XNOR-popcount for binary weights)")
     o(f"module {mod} (")
@@ -125,9 +118,9 @@ def mac_module(mod: str, title: str, wmat: np.ndarray, wft: FixedType,
     o(f"    nnfab_pipe_ctrl #(.S({latency})) u_ctrl (.clk(clk), .rst(rst), "
       ".in_valid(in_valid), .in_ready(in_ready), .out_valid(out_valid), "
       ".out_ready(out_ready), .ce(ce));")
-    net = netlist(info["graph"], bias, lo, hi, aw, sh)
+    net = mac_netlist(info, tx, aw)
     for i in net.inputs:
-        if info.get("sign_inputs"):
+        if info["sign_inputs"]:
             o(f"    wire signed [1:0] x{i} = {{1'b0, x[{i * xw + xw - 1}]}};")
             continue
         ext = f"x[{i * xw + xw - 1}]" if tx.signed else "1'b0"
@@ -180,7 +173,7 @@ def _elementwise(o: _Lines, n: Node, xin: str, yout: str, size: int | None = Non
           f".LEV({pack(list(lev), to.width)})) u_{nm} (.x({xin}), .y({yout}));")
     elif isinstance(n, (Table, Embedding)):
         tab = n.weights["table"]
-        ww = table_words(n)[1]
+        ww = table_word_width(n)
         if isinstance(n, Embedding):  # a word (a row of the table) per input element (a
             size = n.input.size  # chain design's: a design with branches refuses it)
         o(f"    nnfab_table_vec #(.N({size}), .IN_W({ti.width}), .IN_S({int(ti.signed)}), "
@@ -351,12 +344,10 @@ def _unrolled(o: _Lines, files: dict[str, str], top: str, s: Stage, nm: str, a: 
           f".ROUND({ROUND_CODE[to.rounding]}), .OVF({OVF_CODE[to.overflow]})) u_{nm} ({ports});")
     elif s.kind == "conv_unrolled":
         w = s.info["matrix"]
-        bias = s.info["bias"]
         title = (f"{n.name}: {'depthwise ' if n['depthwise'] else ''}conv {tuple(n['kernel'])}"
                  f" unrolled over the frame, {w.shape[0]} -> {w.shape[1]}, "
                  f"{int(np.count_nonzero(w))} nonzero weight x pixel products")
-        mod, text = mac_module(f"{top}_{nm}", title, w, n.weights["weight"].ftype,
-                               None if bias is None else [int(v) for v in bias],
+        mod, text = mac_module(f"{top}_{nm}", title, n.weights["weight"].ftype,
                                n.input.ftype, n.output.ftype, s.info, s.latency)
         files[f"{mod}.v"] = text
         o(f"    {mod} u_{nm} ({ports});")
@@ -375,10 +366,8 @@ def _unrolled(o: _Lines, files: dict[str, str], top: str, s: Stage, nm: str, a: 
         bw, pw = k * win * tx.width, k * f * to.width
         title = (f"{n.name}: {k} window kernels of a {'depthwise ' if n['depthwise'] else ''}"
                  f"conv {tuple(n['kernel'])}, each shared by {r} output pixels")
-        mod, text = mac_module(f"{top}_{nm}", title, s.info["kernel"], n.weights["weight"].ftype,
-                               None if s.info["kbias"] is None else
-                               [int(v) for v in s.info["kbias"]], tx, to, s.info,
-                               s.info["stages"])
+        mod, text = mac_module(f"{top}_{nm}", title, n.weights["weight"].ftype, tx, to,
+                               s.info, s.info["stages"])
         files[f"{mod}.v"] = text
         ka = max(1, clog2(r))
         fb = n.input.size * tx.width
@@ -494,7 +483,7 @@ def render(g: Graph, stages: list[Stage]) -> tuple[str, dict[str, str]]:
             else:
                 _elementwise(o, n, f"{a}_d", f"{y}_d")
             if isinstance(n, (Table, Embedding)):
-                files[f"{nm}_table.mem"] = "\n".join(f"{v:x}" for v in table_words(n)[0]) + "\n"
+                files[f"{nm}_table.mem"] = "\n".join(f"{v:x}" for v in table_words(n)) + "\n"
         elif s.kind == "dense_parallel":
             mod, text = dense_parallel_module(top, s)
             files[f"{mod}.v"] = text
@@ -655,7 +644,7 @@ def render_stream(g: Graph, stages: list[Stage]) -> tuple[str, dict[str, str]]:
                 _elementwise(o, n, f"{a}_d", f"{y}_d", sp.streams[y].elems)
                 if isinstance(n, (Table, Embedding)):
                     files[f"{ident(n.name)}_table.mem"] = "\n".join(
-                        f"{v:x}" for v in table_words(n)[0]) + "\n"
+                        f"{v:x}" for v in table_words(n)) + "\n"
         elif k == "pipe":
             impl = blk.p["impl"]
             if impl == "dense":
@@ -663,16 +652,12 @@ def render_stream(g: Graph, stages: list[Stage]) -> tuple[str, dict[str, str]]:
                 files[f"{mod}.v"] = text
             elif impl == "conv":
                 cn: Conv = n  # type: ignore[assignment]
-                w = cn.weights["weight"]
-                bias = aligned_bias(cn)
-                wm = conv_matrix(cn)
                 title = (f"{cn.name}: {'depthwise ' if cn['depthwise'] else ''}conv "
                          f"{tuple(cn['kernel'])} over a {blk.p['K']}-pixel window, "
-                         f"{int(np.count_nonzero(wm))} nonzero weights")
-                mod, text = mac_module(f"{top}_{ident(cn.name)}", title, wm, w.ftype,
-                                       None if bias is None else [int(v) for v in bias],
-                                       cn.input.ftype, cn.output.ftype, blk.p["mac"],
-                                       blk.p["S"])
+                         f"{int(np.count_nonzero(conv_matrix(cn)))} nonzero weights")
+                mod, text = mac_module(f"{top}_{ident(cn.name)}", title,
+                                       cn.weights["weight"].ftype, cn.input.ftype,
+                                       cn.output.ftype, blk.p["mac"], blk.p["S"])
                 files[f"{mod}.v"] = text
             else:
                 mod = pool_win(n, blk.p["K"], n.input.shape[-1])

@@ -181,7 +181,18 @@ def mac_info(wmat: np.ndarray, bias: np.ndarray | None, sh: int,
     terms_per_out = [len(graph.outputs[j]) + int(has_bias[j]) for j in range(wmat.shape[1])]
     nt = max(1, max(terms_per_out, default=1))
     return {"terms": nt, "terms_per_out": terms_per_out, "shift": sh,
-            "stages": latency(trees(graph, has_bias)), "graph": graph, "sign_inputs": sign}
+            "stages": latency(trees(graph, has_bias)), "graph": graph, "sign_inputs": sign,
+            "net_bias": None if bias is None else [int(v) for v in bias]}
+
+
+def mac_netlist(info: dict[str, Any], tx: FixedType, aw: int) -> Any:
+    """The :func:`.cmvm.netlist` of a fully parallel multiply-accumulate (``info``: its
+    :func:`mac_info`) over inputs of type ``tx`` into ``aw`` bits -- the one the emitter
+    writes and the estimate counts; binarized inputs are their sign bits (0 or 1)."""
+    from .cmvm import netlist
+
+    lo, hi = (0, 1) if info["sign_inputs"] else (tx.min_raw, tx.max_raw)
+    return netlist(info["graph"], info["net_bias"], lo, hi, aw, info["shift"])
 
 
 def binarized_input(n: Node) -> bool:
@@ -380,7 +391,7 @@ def _conv_shared(n: Conv, r: int, base: dict[str, Any]) -> Stage:
     info = mac_info(kern, kbias, base["shift"], sign=window_sign_inputs(n))
     return Stage(n, "conv_unrolled_shared", info["stages"] + r + 1, r, {
         **base, **info, "reuse": r, "instances": k, "windows": idx, "order": order,
-        "kernel": kern, "kbias": kbias, "mults": int(np.count_nonzero(kern)),
+        "mults": int(np.count_nonzero(kern)),
         "muxes": muxes})
 
 
@@ -414,15 +425,19 @@ def scale_shift_params(n: ScaleShift) -> dict[str, Any]:
             "SHIFT": frac - n.output.ftype.frac}
 
 
-def table_words(n: Table | Embedding) -> tuple[list[int], int]:
-    """The ROM of a Table (one value per word) or an Embedding (one row per word, value
-    ``j`` at bits ``[j * w, (j + 1) * w)``): its words as unsigned integers, and the word
-    width."""
+def table_word_width(n: Table | Embedding) -> int:
+    """Bits of a word of the ROM of a Table (a value) or an Embedding (a row)."""
+    tab = n.weights["table"]
+    return tab.ftype.width * (tab.data.shape[1] if tab.data.ndim == 2 else 1)
+
+
+def table_words(n: Table | Embedding) -> list[int]:
+    """The ROM words of a Table or an Embedding as unsigned integers (an Embedding's row
+    ``r``: value ``j`` at bits ``[j * w, (j + 1) * w)``)."""
     tab = n.weights["table"]
     w = tab.ftype.width
     rows = tab.data.reshape(len(tab.data), -1)
-    words = [sum((int(v) % (1 << w)) << (j * w) for j, v in enumerate(row)) for row in rows]
-    return words, w * rows.shape[1]
+    return [sum((int(v) % (1 << w)) << (j * w) for j, v in enumerate(row)) for row in rows]
 
 
 def softmax_tables(n: Softmax) -> tuple[list[int], list[int]]:
