@@ -375,3 +375,11 @@ def predict(graph: Graph, x: npt.ArrayLike) -> npt.NDArray[np.float64]:
     """Exact float64 values of the (first) graph output for float inputs ``x``."""
     out = graph.outputs[0]
     return out.ftype.to_float(run(graph, x)[out.name])
+
+
+def samples(g: Graph, n: int, seed: int = 0) -> npt.NDArray[np.float64]:
+    """Seeded random inputs on the input type's grid, spanning its whole range."""
+    t = g.inputs[0]
+    rng = np.random.default_rng(seed)
+    raw = rng.integers(t.ftype.min_raw, t.ftype.max_raw + 1, size=(n, *input_shape(g)))
+    return np.asarray(t.ftype.to_float(raw), dtype=np.float64)

@@ -168,7 +168,7 @@ def reference_data(g: Graph, rows: int = SELFTEST_ROWS, seed: int = 0) -> tuple[
     """Seeded inputs on the input grid, their raw values, and the reference outputs
     (float and raw) — the drivers' self-test data."""
     from ... import reference
-    from ...verify import samples
+    from ...reference import samples
 
     x = samples(g, rows, seed)
     xr = reference.quantize_input(g, x)  # exact: on the grid; in the order the accelerator streams
