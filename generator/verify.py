@@ -81,11 +81,15 @@ def table(results: list[ViewResult]) -> str:
 
 
 def samples(g: Any, n: int, seed: int = 0) -> npt.NDArray[np.float64]:
-    """Seeded random inputs on the input type's grid, spanning its whole range."""
+    """Seeded random inputs on the input type's grid, spanning its whole range (a model
+    with host pre-processing takes any float: values on a 2^-6 grid in [-1.5, 1.5])."""
+    from .host import plan
     from .reference import input_shape
 
     t = g.inputs[0]
     rng = np.random.default_rng(seed)
+    if plan(g.meta)["pre"]:
+        return rng.integers(-96, 97, size=(n, *input_shape(g))) / 64.0
     raw = rng.integers(t.ftype.min_raw, t.ftype.max_raw + 1, size=(n, *input_shape(g)))
     return np.asarray(t.ftype.to_float(raw), dtype=np.float64)
 
