@@ -157,5 +157,12 @@ def describe(op: HostOp) -> str:
     """One line: the ONNX node and what the host does for it."""
     what = {"Quant": "quantise to the integers the hardware receives",
             "BipolarQuant": "binarise to the +-1 the hardware receives",
-            "Dequant": "integers times the quantiser's float scale"}.get(op["op"], op["op"])
+            "Dequant": "times the float scale", "MatMul": "float32 matrix product",
+            "Softmax": "softmax", "Relu": "relu", "Identity": "copy",
+            "Reshape": "reshape"}.get(op["op"], op["op"])
+    if "const" in op:
+        c = np.asarray(op["const"], dtype=F32)
+        v = f"{float(c.flat[0]):.7g}" if c.size == 1 else f"{c.size} constants"
+        sym = {"Mul": "*", "Div": "/", "Add": "+", "Sub": "-"}[op["op"]]
+        what = f"{v} {sym} x" if op.get("const_first") else f"x {sym} {v}"
     return f"{op.get('node', '?')} ({op.get('onnx_op', op['op'])}): {what}"
