@@ -100,6 +100,8 @@ def cmd_inspect(a: argparse.Namespace) -> int:
     if s["unread_units"]:
         print("units no later layer reads, their weights dropped (outputs unchanged): "
               + ", ".join(f"{k} {v}" for k, v in s["unread_units"].items()))
+    for line in report.host_lines(g):
+        print(line)
     for note in s["notes"]:
         print(f"note: {note}")
     return 0

@@ -470,8 +470,9 @@ def _resources(s: Stage) -> dict[str, int]:
         elif isinstance(n, Ternarize):
             r["lut"] = size * 2 * _cdiv(ti.width, 2)
         elif isinstance(n, Threshold):
-            r["lut"] = size * threshold_luts(n.weights["thresholds"].data,
-                                             n.weights["levels"].data, ti, to)
+            t2, l2 = n.tables()  # one function per channel: size / C elements of each
+            r["lut"] = size // len(t2) * sum(threshold_luts(t, v, ti, to)
+                                             for t, v in zip(t2, l2))
         elif isinstance(n, (Table, Embedding)):  # a LUT ROM (a row per word) per element
             if isinstance(n, Embedding):
                 size = n.input.size

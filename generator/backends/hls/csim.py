@@ -241,7 +241,7 @@ def run_raw(exe: str, x_raw: npt.NDArray[np.int64], n_out: int,
 def run(g: Graph, out: str, x: npt.ArrayLike, form: str = "csim") -> npt.NDArray[np.float64]:
     """Exact float64 outputs of the HLS C-simulation of project ``out`` on inputs ``x``
     (``form``: one of :data:`FORMS`)."""
-    from ...reference import ReferenceError_, quantize_input
+    from ...reference import ReferenceError_, output_values, quantize_input
 
     try:
         x_raw = quantize_input(g, x)
@@ -253,4 +253,4 @@ def run(g: Graph, out: str, x: npt.ArrayLike, form: str = "csim") -> npt.NDArray
     t0 = time.perf_counter()
     y_raw = run_raw(exe, x_raw, t_out.size)
     LAST["run_seconds"] = time.perf_counter() - t0
-    return t_out.ftype.to_float(y_raw).reshape(len(y_raw), *t_out.shape)
+    return output_values(g, y_raw)
