@@ -76,6 +76,12 @@ def _reshape(x: npt.NDArray[np.float32], op: HostOp) -> npt.NDArray[np.float32]:
     return x.reshape(len(x), *op["shape"])
 
 
+@host_op("Gather")
+def _gather(x: npt.NDArray[np.float32], op: HostOp) -> npt.NDArray[np.float32]:
+    """Elements of the last axis reordered: ``y[..., j] = x[..., index[j]]``."""
+    return x[..., np.asarray(op["index"], dtype=np.int64)]
+
+
 @host_op("MatMul")
 def _matmul(x: npt.NDArray[np.float32], op: HostOp) -> npt.NDArray[np.float32]:
     return np.asarray(x @ _c(op, "weight"), dtype=F32)
@@ -159,7 +165,7 @@ def describe(op: HostOp) -> str:
             "BipolarQuant": "binarise to the +-1 the hardware receives",
             "Dequant": "times the float scale", "MatMul": "float32 matrix product",
             "Softmax": "softmax", "Relu": "relu", "Identity": "copy",
-            "Reshape": "reshape"}.get(op["op"], op["op"])
+            "Reshape": "reshape", "Gather": "reorder to ONNX's order"}.get(op["op"], op["op"])
     if "const" in op:
         c = np.asarray(op["const"], dtype=F32)
         v = f"{float(c.flat[0]):.7g}" if c.size == 1 else f"{c.size} constants"

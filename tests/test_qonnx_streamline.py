@@ -84,23 +84,56 @@ def test_readoff_refuses_non_monotone(tmp_path) -> None:
         fq.from_model(fq.load_model(path), config.load(None))
 
 
-@pytest.mark.rtl
-def test_tfc_every_view_and_inspect(capsys, tmp_path) -> None:
-    """``nnfab convert`` with no option, then ``verify`` on 1,000 host-domain inputs:
-    reference = source (execute_onnx) = C-sim = RTL; ``inspect`` and report.md show the
-    hardware / host split."""
+@pytest.fixture(scope="module")
+def tfc_board(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """TFC_2W2A converted with no option but the board and its fit: ``nnfab convert
+    TFC_2W2A.onnx --board pynq-z2 --fit throughput``."""
     from generator.cli import main
 
-    path = os.path.join(ZOO, "TFC_2W2A.onnx")
-    out = str(tmp_path / "tfc")
-    assert main(["convert", path, "-o", out]) == 0
-    assert main(["verify", out, "--samples", "1000"]) == 0
+    out = str(tmp_path_factory.mktemp("tfc") / "o")
+    assert main(["convert", os.path.join(ZOO, "TFC_2W2A.onnx"), "-o", out,
+                 "--board", "pynq-z2", "--fit", "throughput"]) == 0
+    return out
+
+
+@pytest.mark.rtl
+def test_tfc_every_view_and_the_split(capsys, tfc_board: str) -> None:
+    """``verify`` on 1,000 host-domain inputs: reference = source (execute_onnx) = C-sim =
+    RTL; ``inspect`` and report.md show the hardware / host split."""
+    from generator.cli import main
+
+    capsys.readouterr()
+    assert main(["verify", tfc_board, "--samples", "1000"]) == 0
     text = capsys.readouterr().out
-    assert "verify: PASS" in text and text.count("bit-exact") == 3
-    with open(os.path.join(out, "report.md")) as f:
+    assert "verify: PASS" in text and text.count("bit-exact") == 3, text
+    with open(os.path.join(tfc_board, "report.md")) as f:
         md = f.read()
     assert "## Hardware and host" in md and "Sub_1 (Sub): x - 1.207326" in md
-    assert main(["inspect", path]) == 0
+    assert main(["inspect", os.path.join(ZOO, "TFC_2W2A.onnx")]) == 0
     text = capsys.readouterr().out
-    assert "host pre-processing (float32, before the hardware input): Reshape_0" in text
+    assert ("host pre-processing (float32, before the hardware input): Reshape_0 (Reshape): "
+            "reshape; Mul_0 (Mul): x * 2; Sub_0 (Sub): x - 1; Quant_4 (Quant)") in text
     assert "hardware: MatMul_0, Quant_5, MatMul_1" in text
+
+
+@pytest.mark.slow
+def test_tfc_pynq_driver_applies_the_host_work(tfc_board: str, monkeypatch) -> None:
+    """The PYNQ driver (no nnfab import) runs the host pre-processing, the accelerator
+    (a stand-in DMA computing the IR on the raw beats) and the post-processing: its self-test
+    outputs equal qonnx's execution of the model."""
+    import sys
+
+    from test_board_flow import _fake_pynq, _load_driver
+
+    from generator.backends import board as bflow
+
+    g = ir.load(tfc_board)
+    drv = _load_driver(os.path.join(tfc_board, "driver", "nnfab_driver.py"))
+    hw = ir.load(tfc_board)
+    hw.meta["host"] = {**hw.meta["host"], "pre": []}  # the stand-in DMA gets raw integers
+    monkeypatch.setitem(sys.modules, "pynq", _fake_pynq(hw, bflow.layout(g)))
+    assert drv.self_test("nnfab.bit", os.path.join(tfc_board, "driver")) == 0
+    x = np.load(os.path.join(tfc_board, "driver", "test_inputs.npy"))
+    assert x.shape[1:] == (1, 28, 28)
+    y = drv.NnfabAccel("nnfab.bit").predict(x)
+    np.testing.assert_array_equal(y, fq.predict(os.path.join(ZOO, "TFC_2W2A.onnx"), x))

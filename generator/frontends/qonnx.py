@@ -117,8 +117,9 @@ HOST_OPS = ("Mul", "Div", "Add", "Sub", "Relu", "Identity", "Reshape", "Flatten"
 
 @dataclass
 class Scaled:
-    """An ONNX tensor that is ``float32(t * scale)``: the integers of a quantiser (the IR
-    tensor ``t``) and its scalar float scale."""
+    """An ONNX tensor that is ``float32(value(t) * scale)``: a quantiser's values on a
+    binary grid (the IR tensor ``t``; its integers when the scale is a float) and its
+    scalar float scale."""
 
     t: Tensor
     scale: float
@@ -135,8 +136,9 @@ class Pending:
     scale: np.ndarray  # (C,) float64
     nodes: list[Any] = field(default_factory=list)
     # the MatMul that computed t from a quantiser's integers (a float-scale tail runs it
-    # on the host): (its Scaled input, its float32 weight in IR row order, its IR node)
-    origin: tuple[Scaled, np.ndarray, Any] | None = None
+    # on the host): its Scaled input, its float32 ONNX weight, its IR node, and the
+    # permutation of its input (IR element i is ONNX element perm[i]), if any
+    origin: tuple[Scaled, np.ndarray, Any, np.ndarray | None] | None = None
 
 
 def load_model(path: str, batch: int | None = None) -> Any:
@@ -620,6 +622,11 @@ class _Builder:
         if any(i in self.scaled for i in ins):
             self.scaled_node(node)
             return
+        if op in ("MatMul", "Gemm", "Conv") and ins[0] in self.t and self.float_weight(node):
+            # float weight scales (or a float bias): an exact integer sum, scales absorbed
+            self.scaled[ins[0]] = Scaled(self.t[ins[0]], 1.0)
+            self.scaled_node(node)
+            return
         if ins and ins[0] in self.t and self.absorbs(node):
             # float arithmetic of an exact sum: absorbed at the next quantiser
             x = self.t[ins[0]]
@@ -627,6 +634,17 @@ class _Builder:
             self.pending_node(node)
             return
         self.convert_node(node)
+
+    def float_weight(self, node: Any) -> bool:
+        """Whether a MatMul / Gemm / Conv has quantised weights with a float (not power of
+        two) scale, or a float bias: its scales wait for the next quantiser."""
+        w = node.input[1] if len(node.input) > 1 else ""
+        if w not in self.wint:
+            return False
+        if any(_po2_shift(float(v)) is None for v in np.unique(self.wint[w][1])):
+            return True
+        b = node.input[2] if node.op_type != "MatMul" and len(node.input) > 2 else ""
+        return bool(b) and b not in self.quantized
 
     def absorbs(self, node: Any) -> bool:
         """Whether ``node`` on a tensor nnfab converted exactly starts float arithmetic that
@@ -849,9 +867,8 @@ class _Builder:
         if op != "Conv":
             wf = self.const[wname].T if op == "Gemm" and int(a.get("transB", 0)) else \
                 self.const[wname]
-            if node.input[0] in self.perm:
-                wf = wf[self.perm[node.input[0]]]
-            p.origin = (sc, wf.astype(np.float32), acc.producer)
+            p.origin = (sc, wf.astype(np.float32), acc.producer,
+                        self.perm.get(node.input[0]))
         if bias is not None:
             from onnx import helper
 
@@ -1029,13 +1046,16 @@ class _Builder:
                     post.append({"op": "Dequant", "scale": p.scale.astype(np.float32).tolist(),
                                  "node": p.t.name, "onnx_op": "scale"})
             elif p.origin is not None:  # ONNX's float32 MatMul rounds: the host runs it
-                sc, wf, dn = p.origin
+                sc, wf, dn, perm = p.origin
                 self.g.remove(dn)
                 out = sc.t
-                post += [{"op": "Dequant", "scale": [sc.scale], "node": dn.name,
-                          "onnx_op": "Quant"},
-                         {"op": "MatMul", "weight": wf.tolist(), "node": dn.name,
-                          "onnx_op": "MatMul"}]
+                post.append({"op": "Dequant", "scale": [sc.scale], "node": dn.name,
+                             "onnx_op": "Quant"})
+                if perm is not None:  # back to ONNX's order: its sum's order of additions
+                    post.append({"op": "Gather", "index": np.argsort(perm).tolist(),
+                                 "node": dn.name, "onnx_op": "Flatten"})
+                post.append({"op": "MatMul", "weight": wf.tolist(), "node": dn.name,
+                             "onnx_op": "MatMul"})
                 self.notes.append(f"{dn.name}: a float-scale MatMul at the end runs on the "
                                   "host (ONNX's float32 sum is no function of the integer sum)")
             else:
@@ -1154,7 +1174,11 @@ class _Builder:
                                 "output (a MatMul / Gemm / global pooling at the end)")
         self.g.outputs = [out]
         self.g.meta["notes"] = self.notes
-        self.g.meta["fully_quantized"] = all(n["exact"] for n in self.g.nodes)
+        softmax = any(o["op"] == "Softmax" for o in self.g.meta.get("host", {}).get("post", []))
+        if softmax:
+            self.notes.append("the host's float32 Softmax may differ from onnxruntime's in the "
+                              "last bit (argmax and the rest are the same arithmetic)")
+        self.g.meta["fully_quantized"] = all(n["exact"] for n in self.g.nodes) and not softmax
         return self.g
 
 
