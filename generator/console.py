@@ -1,6 +1,6 @@
 """What nnfab shows on the terminal besides its results: progress and silence.
 
-* :func:`step` -- a progress display (a ``rich`` spinner with the elapsed time, on
+* :func:`step` (and the decorator :func:`stepped`) -- a progress display (a ``rich`` spinner with the elapsed time, on
   stderr) around a step that can take more than a few seconds (a Verilator or g++
   build, Yosys, the board fit's search, writing a large design). It is shown only when
   stderr is a terminal and nnfab is not quiet (``--quiet``, :func:`set_quiet`, or
@@ -14,11 +14,14 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 _QUIET = os.environ.get("NNFAB_QUIET", "") not in ("", "0")
 
@@ -51,6 +54,17 @@ def step(label: str) -> Iterator[None]:
                   console=Console(stderr=True), transient=True) as p:
         p.add_task(label, total=None)
         yield
+
+
+def stepped(label: str) -> Callable[[F], F]:
+    """Decorate a function that can take a while: it runs inside :func:`step`."""
+    def wrap(fn: F) -> F:
+        @functools.wraps(fn)
+        def inner(*args: Any, **kw: Any) -> Any:
+            with step(label):
+                return fn(*args, **kw)
+        return inner  # type: ignore[return-value]
+    return wrap
 
 
 @contextlib.contextmanager

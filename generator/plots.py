@@ -293,7 +293,7 @@ def profile(doc: dict[str, Any], path: str) -> str:
                 stats.append(None)
         pos = [i for i, s in enumerate(stats) if s is not None]
         if pos:
-            ax.bxp([stats[i] for i in pos], positions=pos, vert=False, widths=0.45,
+            ax.bxp([stats[i] for i in pos], positions=pos, orientation="horizontal", widths=0.45,
                    showfliers=False, patch_artist=True,
                    boxprops={"facecolor": "tab:orange", "alpha": 0.9},
                    medianprops={"color": "black"})

@@ -18,6 +18,7 @@ from typing import Any
 
 from . import ir, report
 from .config import Config
+from .console import step
 from .ir import Graph
 from .passes import run_pipeline
 
@@ -195,7 +196,8 @@ def write_project(g: Graph, out: str, cfg: Config,
         times["save"] = time.perf_counter() - t0
         for name, writer in WRITERS:
             t0 = time.perf_counter()
-            writer(g, tmp, cfg)
+            with step(f"writing {name}"):
+                writer(g, tmp, cfg)
             times[name] = time.perf_counter() - t0
         for name, src in (extra_files or {}).items():
             shutil.copyfile(src, os.path.join(tmp, name))

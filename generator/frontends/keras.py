@@ -409,7 +409,7 @@ def uniform_note(reads: TypeReads) -> str | None:
     calibrate."""
     if not reads.uniform:
         return None
-    layers = sorted({n for n, _ in reads.uniform})
+    layers = list(dict.fromkeys(n for n, _ in reads.uniform))  # in the model's order
     types = sorted({str(t) for t in reads.uniform.values()})
     given = {reads.cfg.source_of(n, v) for n, v in reads.uniform}
     whose = "set by --precision / model.precision" if given == {"user"} else "nnfab's default"

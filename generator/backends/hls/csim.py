@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ...console import stepped
 from ...ir import Graph
 from ...verify import VerifyError
 from .firmware import top_name
@@ -146,6 +147,7 @@ def precompiled_header(cxx: str, flags: list[str]) -> str | None:
     return header
 
 
+@stepped("building the C-simulation (g++)")
 def build(out: str, top: str) -> str:
     """Compile (or reuse) the C-sim executable of ``out``; returns its path."""
     fw, cpp, tb = sources(out, top)

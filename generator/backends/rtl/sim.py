@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ...console import stepped
 from ...ir import Graph
 from ...verify import VerifyError
 from . import UNSUPPORTED
@@ -92,6 +93,7 @@ def _hash(rtl: str, conf: dict[str, Any], verilator: Path) -> str:
     return h.hexdigest()[:16]
 
 
+@stepped("building the Verilator model")
 def build(out: str) -> tuple[dict[str, Any], str, bool]:
     """Build (or reuse) the Verilator model of ``out``; returns (conf, build dir, built?)."""
     rtl = os.path.abspath(os.path.join(out, "rtl"))
@@ -154,6 +156,7 @@ def run(g: Graph, out: str, x: npt.ArrayLike, *, seed: int = 0, idle: float = 0.
     return y, stats
 
 
+@stepped("simulating in Verilator")
 def simulate_raw(out: str, xr: npt.NDArray[np.int64], yr: npt.NDArray[np.int64], *,
                  seed: int = 0, idle: float = 0.3, backpressure: float = 0.3
                  ) -> tuple[npt.NDArray[np.int64], dict[str, Any]]:
