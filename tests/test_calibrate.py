@@ -216,7 +216,8 @@ def test_yaml_calibration_relative_to_the_config(tmp_path: Any) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("argv,message", [
-    (["--bits", "12"], r"--bits is the bit budget of calibrated types: add --calibrate X.npy"),
+    (["--bits", "12"], (r"--bits is the bit budget of calibrated types: add --calibrate X.npy "
+                       r"\(or calibration: in the config\)")),
     (["--calibrate", "{bad}"], (r"calibration data: \(10, 4\) per sample; model model_1 "
                                r"expects \(16,\) \(array shape \(N, 16\)\)")),
     (["--calibrate", "{good}", "--bits", "99"], (r"--bits: 99 is not supported; use a width of "
@@ -264,7 +265,8 @@ def test_softmax_largest_output_is_the_largest_input_alone(tmp_path: Any) -> Non
     assert sm.OP == "Softmax" and sm["exp_shift"] > 0
     lsb = 2.0**-10
     y = p.predict(np.array([[0.5, 0.5 - lsb, 0.0, -1.0, 0.5 - 2 * lsb]]))
-    assert y[0, 0] > y[0, 1] > y[0, 4]
+    # the largest alone at the top; the next two share the table's first step
+    assert y[0, 0] > y[0, 1] == y[0, 4] > y[0, 2]
     rng = np.random.default_rng(5)
     x = np.round(rng.normal(0, 0.05, (2000, 5)) / lsb) * lsb
     y = p.predict(x)

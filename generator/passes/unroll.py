@@ -51,8 +51,9 @@ def too_large_to_unroll(n: Conv) -> str | None:
 def choose_io(g: Graph) -> tuple[str, str] | None:
     """The io type nnfab picks for a CNN whose io the user did not set, and why (one
     line): ``stream`` when a Conv is too large to unroll (:func:`too_large_to_unroll`),
-    else ``parallel``; None for a graph without spatial ops (io changes no arithmetic)."""
-    if not any(isinstance(n, SPATIAL_OPS) for n in g.nodes):
+    else ``parallel``; None for a graph without convolutions (its io type costs no
+    unrolling)."""
+    if not g.of(Conv):
         return None
     for n in g.of(Conv):
         why = too_large_to_unroll(n)
