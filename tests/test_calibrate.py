@@ -344,3 +344,53 @@ def test_no_tensorflow_log_lines(tmp_path: Any) -> None:
     assert r.returncode == 0, r.stderr
     assert r.stderr == ""
     assert "conv1_relu" in r.stdout
+
+
+class _Terminal:
+    """A stderr that says it is a terminal and keeps what is written to it."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def write(self, s: str) -> int:
+        self.text += s
+        return len(s)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return 2
+
+
+def test_progress_shown_on_a_terminal_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from generator import console
+
+    term = _Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    monkeypatch.setattr(console, "_QUIET", False)
+    with console.step("building the Verilator model"):
+        time.sleep(0.3)
+    assert "building the Verilator model" in term.text
+    term.text = ""
+    console.set_quiet(True)
+    with console.step("building the Verilator model"):
+        pass
+    assert term.text == ""
+    monkeypatch.setattr(sys, "stderr", _Plain())
+    console.set_quiet(False)
+    with console.step("synthesising with Yosys"):
+        pass
+
+
+class _Plain(_Terminal):
+    def isatty(self) -> bool:
+        return False
+
+    def write(self, s: str) -> int:
+        raise AssertionError(f"wrote {s!r} to a stderr that is no terminal")
