@@ -40,7 +40,12 @@ def source_predict_file(path: str, x: np.ndarray) -> np.ndarray:
         from . import qonnx
 
         return qonnx.predict(path, x)
-    from ..verify import source_predict
     from .keras import load_model
 
     return source_predict(load_model(path), x)
+
+
+def source_predict(model: Any, x: np.ndarray) -> np.ndarray:
+    """A Keras model's own float32 ``predict`` as float64."""
+    y = model.predict(np.asarray(x, dtype=np.float32), batch_size=1024, verbose=0)
+    return np.asarray(y, dtype=np.float64)
