@@ -66,6 +66,12 @@ class Project:
         """The board-fit plan (``--fit``), or None."""
         return self.graph.meta.get("fit")
 
+    @property
+    def accuracy(self) -> dict[str, Any] | None:
+        """The agreement with the float model (``--calibrate`` / ``--validate``; see
+        :mod:`generator.accuracy`), or None."""
+        return self.graph.meta.get("accuracy")
+
     def predict(self, x: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """The NumPy reference on ``x``."""
         from . import reference
@@ -114,20 +120,25 @@ def convert(model: Any, out: str | os.PathLike[str], *,
             config: str | os.PathLike[str] | dict[str, Any] | None = None,
             precision: str | None = None, reuse: int | None = None,
             strategy: str | None = None, io: str | None = None, board: str | None = None,
-            fit: str | None = None) -> Project:
+            fit: str | None = None, calibrate: npt.ArrayLike | str | None = None,
+            bits: int | None = None, validate: npt.ArrayLike | str | None = None) -> Project:
     """Convert ``model`` -- a model file (``.h5``, ``.keras``, a SavedModel directory or a
     QONNX ``.onnx``) or an in-memory tf-keras / QKeras model, which is saved as
     ``out/source_model.h5`` for the source view -- into the project directory ``out``, as
-    ``nnfab convert`` does."""
+    ``nnfab convert`` does. ``calibrate`` (inputs, or a ``.npy`` path) chooses a float
+    model's types from data within ``bits`` (default 16); the accuracy against the float
+    model is measured on ``validate`` (default: the calibration inputs) and kept in
+    ``Project.accuracy``."""
     from . import config as config_mod
     from . import project
 
+    opts: dict[str, Any] = {"strategy": strategy, "reuse": reuse, "io": io,
+                            "calibrate": calibrate, "bits": bits, "validate": validate}
     if isinstance(config, dict):
-        cfg = config_mod.from_dict(config)
-        cfg = config_mod.apply_options(cfg, precision, strategy=strategy, reuse=reuse, io=io)
+        cfg = config_mod.apply_options(config_mod.from_dict(config), precision, **opts)
     else:
         cfg = config_mod.load(os.fspath(config) if config is not None else None, precision,
-                              strategy=strategy, reuse=reuse, io=io)
+                              **opts)
     if isinstance(model, (str, os.PathLike)):
         g, _ = project.build_graph(os.fspath(model), cfg, board, fit=fit)
         project.write_project(g, os.fspath(out), cfg)

@@ -46,7 +46,8 @@ def cmd_convert(a: argparse.Namespace) -> int:
     from . import config, project
 
     t_start = time.perf_counter()
-    cfg = config.load(a.config, a.precision, strategy=a.strategy, reuse=a.reuse, io=a.io)
+    cfg = config.load(a.config, a.precision, strategy=a.strategy, reuse=a.reuse, io=a.io,
+                      calibrate=a.calibrate, bits=a.bits, validate=a.validate)
     if a.board:
         from .boards import load_board
 
@@ -68,6 +69,10 @@ def cmd_convert(a: argparse.Namespace) -> int:
     if os.path.isfile(unsupported):  # the other views are written; say so now, not at verify
         with open(unsupported) as f:
             print(f"note: no RTL view (rtl/{UNSUPPORTED}): {f.read().strip()}")
+    if "accuracy" in g.meta:
+        from .accuracy import summary_line
+
+        print(summary_line(g.meta["accuracy"]))
     print(f"nnfab: wrote {a.output} ({len(g.nodes)} nodes)")
     if a.verbose:
         after_tf = total - times.get("import_tf", 0.0)  # (a QONNX model imports no TF)
@@ -241,6 +246,9 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--strategy", choices=["latency", "resource"])
     c.add_argument("--io", choices=["parallel", "stream"])
     c.add_argument("--fit", choices=["throughput", "latency"])
+    c.add_argument("--calibrate", metavar="X.npy", help="float model: types from these inputs")
+    c.add_argument("--bits", type=int, help="bit budget of calibrated types (default 16)")
+    c.add_argument("--validate", metavar="Y.npy", help="measure accuracy on these inputs")
     c.add_argument("-v", "--verbose", action="store_true")
     c.set_defaults(fn=cmd_convert)
 
@@ -293,6 +301,8 @@ def parser() -> argparse.ArgumentParser:
     b = sub.add_parser("boards", help="list boards")
     b.add_argument("--json", action="store_true")
     b.set_defaults(fn=cmd_boards)
+    for sp in sub.choices.values():  # progress displays (stderr, a terminal only) off
+        sp.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     return p
 
 
@@ -300,6 +310,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     a = parser().parse_args(argv)
+    if a.quiet:
+        from .console import set_quiet
+
+        set_quiet(True)
     try:
         return int(a.fn(a))
     except ValueError as e:

@@ -22,6 +22,18 @@ YAML form (every key optional; unknown keys are refused)::
         strategy: latency                # latency shares window kernels among R pixels,
                                          # resource folds the whole-frame matrix)
 
+A float model's types can instead come from data (``generator.calibrate``; the rule is
+in ``docs/precision.md``): a top-level ``calibration:`` key holds the calibration inputs
+(a ``.npy`` path, relative to the config file) or a mapping::
+
+    calibration:
+      data: calib_x.npy                  # float inputs (N, *input_shape)
+      bits: 16                           # bit budget of each calibrated type
+      validate: val_x.npy                # inputs the accuracy is measured on (default: data)
+
+Configured types win over calibrated ones; ``--calibrate`` / ``--bits`` / ``--validate``
+win over the file's.
+
 Variables: ``weight``, ``bias`` (used when the source layer has no quantizer), ``result``
 (the cast after a float layer), ``accum`` (a cast of the exact sum; default: none,
 the exact accumulator of ``infer_precision``), ``input`` (the model input type when the
@@ -30,6 +42,7 @@ model does not start with a quantizer), ``table`` (sigmoid/tanh/softmax output).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,13 +87,39 @@ class Config:
     #: the model-wide precision variables the user set, and where (``--precision`` or
     #: ``model.precision``); the rest of ``precision`` are nnfab's defaults
     precision_from: dict[str, str] = field(default_factory=dict)
+    #: where ``io`` was set (``--io``, ``model.io``); None: nnfab chooses per model
+    io_from: str | None = None
+    #: calibration inputs (a ``.npy`` path or an array), the bit budget, validation inputs
+    calibration: Any = None
+    bits: int | None = None
+    validation: Any = None
+    #: types chosen from the calibration data: layer -> variable -> type (below the
+    #: configured types, above nnfab's defaults; see :meth:`var`)
+    calibrated: dict[str, dict[str, FixedType]] = field(default_factory=dict)
 
     def var(self, layer: str, name: str) -> FixedType | None:
-        """The configured type of ``name`` for ``layer`` (layer, then model default)."""
+        """The type of ``name`` for ``layer``: the layer's configured one, else the
+        model-wide one the user set, else the calibrated one, else nnfab's default."""
         lc = self.layers.get(layer)
         if lc and name in lc.precision:
             return lc.precision[name]
+        if name not in self.precision_from:
+            t = self.calibrated.get(layer, {}).get(name)
+            if t is not None:
+                return t
         return self.precision.get(name)
+
+    def source_of(self, layer: str, name: str) -> str:
+        """Where :meth:`var` takes ``name`` of ``layer`` from: ``layer``, ``user``
+        (model-wide, set by the user), ``calibrated`` or ``default``."""
+        lc = self.layers.get(layer)
+        if lc and name in lc.precision:
+            return "layer"
+        if name in self.precision_from:
+            return "user"
+        if self.calibrated.get(layer, {}).get(name) is not None:
+            return "calibrated"
+        return "default"
 
     def reuse_for(self, layer: str) -> int:
         lc = self.layers.get(layer)
@@ -160,9 +199,10 @@ def _bool(where: str, value: Any) -> bool:
 def from_dict(d: dict[str, Any]) -> Config:
     if not isinstance(d, dict):
         raise ConfigError("config must be a mapping with keys 'model' and/or 'layers'")
-    unknown = set(d) - {"model", "layers"}
+    unknown = set(d) - {"model", "layers", "calibration"}
     if unknown:
-        raise ConfigError(f"config: unknown key {min(unknown)!r}; supported: model, layers")
+        raise ConfigError(f"config: unknown key {min(unknown)!r}; supported: model, layers, "
+                          "calibration")
     cfg = Config(precision=_parse_precision("model.precision", DEFAULT_PRECISION))
     m = d.get("model") or {}
     for k, v in m.items():
@@ -178,6 +218,7 @@ def from_dict(d: dict[str, Any]) -> Config:
             cfg.parallelism_set.append("model.reuse")
         elif k == "io":
             cfg.io = _choice("model.io", v, IO_TYPES)
+            cfg.io_from = "model.io"
         elif k == "skip_zeros":
             cfg.skip_zeros = _bool("model.skip_zeros", v)
             cfg.parallelism_set.append("model.skip_zeros")
@@ -209,7 +250,33 @@ def from_dict(d: dict[str, Any]) -> Config:
                     "strategy, skip_zeros, multipliers"
                 )
         cfg.layers[name] = lc
+    if "calibration" in d:
+        _calibration(cfg, d["calibration"])
     return cfg
+
+
+def _calibration(cfg: Config, c: Any) -> None:
+    """The ``calibration:`` key: a path, or ``{data, bits, validate}``."""
+    if isinstance(c, str):
+        c = {"data": c}
+    if not isinstance(c, dict) or "data" not in c:
+        raise ConfigError("config calibration: must be a .npy path or a mapping with 'data' "
+                          "(and optional 'bits', 'validate')")
+    for k, v in c.items():
+        if k not in ("data", "bits", "validate"):
+            raise ConfigError(f"config calibration: unknown key {k!r}; supported: data, bits, "
+                              "validate")
+        if k in ("data", "validate") and not isinstance(v, str):
+            raise ConfigError(f"config calibration.{k}: must be a .npy path, got {v!r}")
+    cfg.calibration = c["data"]
+    cfg.validation = c.get("validate")
+    if "bits" in c:
+        from .calibrate import CalibrationError, check_bits
+
+        try:
+            cfg.bits = check_bits(c["bits"], "config calibration.bits")
+        except CalibrationError as e:
+            raise ConfigError(str(e)) from None
 
 
 def load(path: str | None, precision: str | None = None, **options: Any) -> Config:
@@ -223,7 +290,14 @@ def load(path: str | None, precision: str | None = None, **options: Any) -> Conf
             raise ConfigError(f"config {path}: cannot read ({e.strerror})") from None
         except yaml.YAMLError as e:
             raise ConfigError(f"config {path}: not valid YAML ({str(e).splitlines()[0]})") from None
-    return apply_options(from_dict(d), precision, **options)
+    cfg = from_dict(d)
+    if path:  # calibration files are named relative to the config file
+        base = os.path.dirname(os.path.abspath(path))
+        for k in ("calibration", "validation"):
+            v = getattr(cfg, k)
+            if isinstance(v, str) and not os.path.isabs(v):
+                setattr(cfg, k, os.path.join(base, v))
+    return apply_options(cfg, precision, **options)
 
 
 def apply_options(cfg: Config, precision: str | None = None, **options: Any) -> Config:
@@ -241,4 +315,19 @@ def apply_options(cfg: Config, precision: str | None = None, **options: Any) -> 
         cfg.parallelism_set.append("--reuse")
     if options.get("io") is not None:
         cfg.io = _choice("--io", options["io"], IO_TYPES)
+        cfg.io_from = "--io"
+    if options.get("calibrate") is not None:
+        cfg.calibration = options["calibrate"]
+    if options.get("validate") is not None:
+        cfg.validation = options["validate"]
+    if options.get("bits") is not None:
+        from .calibrate import CalibrationError, check_bits
+
+        if cfg.calibration is None:
+            raise ConfigError("--bits is the bit budget of calibrated types: add --calibrate "
+                              "X.npy (or calibration: in the config)")
+        try:
+            cfg.bits = check_bits(options["bits"])
+        except CalibrationError as e:
+            raise ConfigError(str(e)) from None
     return cfg

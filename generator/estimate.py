@@ -84,6 +84,7 @@ from .backends.rtl.plan import (
     table_word_width,
     totals,
 )
+from .console import stepped
 from .fixed import FixedType, Overflow, Rounding
 from .ir import (
     Binarize,
@@ -679,6 +680,7 @@ def parse_stat(text: str) -> dict[str, int]:
     return out
 
 
+@stepped("synthesising with Yosys")
 def synth(rtl_dir: str, top: str, sources: list[str] | None = None,
           family: str = DEFAULT_FAMILY) -> dict[str, Any]:
     """Run Yosys ``synth_xilinx -family FAMILY -top TOP -flatten`` on Verilog in ``rtl_dir``.

@@ -416,8 +416,10 @@ class Softmax(Node):
     """Softmax over the last axis by tables (exactly specified integer algorithm).
 
     1. ``m = max(x)``; ``d = x - m`` (<= 0, exact).
-    2. ``e = exp_table[clip((-d_raw) >> exp_shift, 0, len-1)]`` (``exp_table[k] =
-       exp(-k * 2^exp_shift * lsb)`` in ``exp`` type).
+    2. ``e = exp_table[clip(ceil(-d_raw / 2^exp_shift), 0, len-1)]`` (``exp_table[0] = 1``;
+       ``exp_table[k] = exp(-(k - 1/2) * 2^exp_shift * lsb)``, the middle of the inputs it
+       stands for, when ``exp_shift > 0``; in ``exp`` type). Rounding up keeps an input
+       below the maximum below it: the largest output is the largest input's alone.
     3. ``s = sum(e)`` exact; ``inv = inv_table[clip(s_raw >> inv_shift, 0, len-1)]``.
     4. ``y = cast(e * inv)`` into the output type.
     """

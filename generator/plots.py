@@ -241,17 +241,104 @@ def sparsity(doc: dict[str, Any], path: str) -> str:
     return path
 
 
-PLOTS = (("roofline.png", roofline), ("resources.png", resources), ("sparsity.png", sparsity))
+def profile_rows(cal: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The boxes of :func:`profile`: ``(weights and biases, activations)``, each
+    ``{"label", "stats", "type"}`` in the model's order."""
+    from .fixed import FixedType
+
+    wrows, arows = [], []
+    for layer, vs in cal["types"].items():
+        for var, t in vs.items():
+            st = cal["layers"].get(layer, {}).get(var)
+            if st is None:
+                continue
+            row = {"label": f"{layer} {var}", "stats": st, "type": FixedType.parse(t)}
+            (wrows if var in ("weight", "bias") else arows).append(row)
+    return wrows, arows
 
 
-def write_all(doc: dict[str, Any], out_dir: str) -> list[str]:
-    """Write every plot of ``doc`` into ``out_dir``; returns the file paths."""
+def profile(doc: dict[str, Any], path: str) -> str:
+    """Numerical profile of a calibrated design: per layer, the distribution of the float
+    weights and of the activations the calibration inputs gave (boxes of ``|x|`` on a
+    log2 axis: 1st percentile, quartiles, maximum), over the band of the chosen type
+    (from its resolution, one LSB, to its largest value): a box past the band's right
+    edge saturates, values left of it round to zero or one LSB."""
+    plt = _plt()
+    from matplotlib.patches import Patch
+
+    cal = doc["calibration"]
+    titles = ("weights and biases", "activations (input, sums before the activation)")
+    groups = [g for g in zip(titles, profile_rows(cal)) if g[1]]
+    n = max(len(rows) for _, rows in groups)
+    height = 1.7 + 0.42 * n
+    fig, axes = plt.subplots(1, len(groups), figsize=(6.5 * len(groups), height),
+                             squeeze=False)
+    for ax, (title, rows) in zip(axes[0], groups):
+        rows = rows[::-1]  # the first layer at the top
+        stats = []
+        for i, r in enumerate(rows):
+            q = r["stats"]["abs_quantiles"]
+            t = r["type"]
+            lo_t, hi_t = t.lsb, max(t.max_value, t.lsb)
+            ax.barh(i, hi_t - lo_t, left=lo_t, height=0.8, color="tab:green", alpha=0.18,
+                    edgecolor="tab:green")
+            ax.plot([hi_t], [i], marker="|", color="tab:red", markersize=16, mew=2)
+            ax.plot([lo_t], [i], marker="|", color="tab:blue", markersize=16, mew=2)
+            ax.annotate(str(t).replace(",AP_RND,AP_SAT", ""), (hi_t, i), xytext=(4, 0),
+                        textcoords="offset points", va="center", fontsize=7, color="0.3")
+            if q[-1] > 0:
+                stats.append({"label": r["label"], "whislo": q[0], "q1": q[1], "med": q[2],
+                              "q3": q[3], "whishi": q[4], "fliers": []})
+            else:
+                stats.append(None)
+        pos = [i for i, s in enumerate(stats) if s is not None]
+        if pos:
+            ax.bxp([stats[i] for i in pos], positions=pos, orientation="horizontal", widths=0.45,
+                   showfliers=False, patch_artist=True,
+                   boxprops={"facecolor": "tab:orange", "alpha": 0.9},
+                   medianprops={"color": "black"})
+        ax.set_xscale("log", base=2)
+        ax.set_yticks(range(len(rows)))
+        ax.set_yticklabels([r["label"] for r in rows], fontsize=8)
+        ax.set_ylim(-0.7, len(rows) - 0.3)
+        lo = min(r["type"].lsb for r in rows)
+        hi = max(max(r["type"].max_value, r["stats"]["abs_quantiles"][-1]) for r in rows)
+        ax.set_xlim(lo / 4, hi * 64)
+        ax.set_xlabel("|value| (log2 scale)")
+        ax.set_title(title, fontsize=10)
+        ax.grid(True, axis="x", alpha=0.3)
+    fig.legend(handles=[
+        Patch(color="tab:orange", label="|x|: 1st percentile, quartiles, maximum"),
+        Patch(color="tab:green", alpha=0.3, label="the type: 1 LSB .. its largest value"),
+        Patch(color="tab:red", label="largest value (saturates above)"),
+        Patch(color="tab:blue", label="resolution (1 LSB)")], loc="lower center", ncol=4,
+        fontsize=8, frameon=False)
+    fig.suptitle(f"{doc['summary']['model']}: numerical profile, types calibrated on "
+                 f"{cal['samples']} inputs ({cal['bits']}-bit budget)")
+    fig.tight_layout(rect=(0, 0.45 / height, 1, 1))
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+PLOTS = (("roofline.png", roofline), ("resources.png", resources), ("sparsity.png", sparsity),
+         ("profile.png", profile))
+
+
+def write_all(doc: dict[str, Any], out_dir: str,
+              only: tuple[str, ...] | None = None) -> list[str]:
+    """Write every plot of ``doc`` (or the ``only`` ones) into ``out_dir``; returns the
+    file paths."""
     os.makedirs(out_dir, exist_ok=True)
     paths = []
     for name, fn in PLOTS:
+        if only is not None and name not in only:
+            continue
         if name == "roofline.png" and not doc.get("roofline"):
             continue
         if name == "resources.png" and not doc.get("estimate", {}).get("layers"):
+            continue
+        if name == "profile.png" and not (doc.get("calibration") or {}).get("types"):
             continue
         paths.append(fn(doc, os.path.join(out_dir, name)))
     return paths

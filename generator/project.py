@@ -14,9 +14,11 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from typing import Any
 
 from . import ir, report
 from .config import Config
+from .console import step
 from .ir import Graph
 from .passes import run_pipeline
 
@@ -88,7 +90,22 @@ def build_graph(
             f"--fit {fit} chooses every layer's strategy, reuse, multipliers and zero skipping, "
             f"so it would override {', '.join(given)}: remove "
             f"{'it' if len(given) == 1 else 'them'}, or convert without --fit to keep them")
-    g, times = convert_file(model_path, cfg)
+    cal: list[Any] = []  # the calibration, when the config asks for one
+    prep: Callable[[Any], None] | None = None
+    if cfg.calibration is not None or cfg.validation is not None:
+        from .calibrate import CalibrationError, prepare
+        from .frontends import is_onnx
+
+        if is_onnx(model_path):
+            raise CalibrationError(
+                f"--calibrate / --validate: {os.path.basename(model_path)} is a QONNX model, "
+                "whose quantizers set every type; calibration is for Keras float models")
+
+        def prep(model: Any) -> None:
+            cal.append(prepare(model, cfg))
+
+    g, times = convert_file(model_path, cfg, prep)
+    choose_io(g, cfg)
     board_name = None
     if board:
         from .boards import load_board
@@ -111,9 +128,49 @@ def build_graph(
         tiling(g)
         g.verify()
     times["passes"] = time.perf_counter() - t0
+    if cal and cal[0] is not None:
+        record_calibration(g, cal[0])
     g.meta["source_model"] = os.path.abspath(model_path)
     g.meta["source_sha256"] = file_sha256(model_path)
     return g, times
+
+
+def choose_io(g: Graph, cfg: Config) -> None:
+    """The io type of a CNN whose io the user did not set (``--io`` / ``model.io``):
+    :func:`generator.passes.unroll.choose_io` decides, before any pass or writer spends
+    time on the unrolled form; the choice is the first of ``meta["notes"]``."""
+    from .ir import Embedding
+    from .passes.unroll import choose_io as rule
+
+    pick = None if cfg.io_from or g.of(Embedding) else rule(g)
+    if pick is None:
+        return
+    io, why = pick
+    cfg.io = io
+    g.meta.setdefault("config", {})["io"] = io
+    g.meta.setdefault("notes", []).insert(
+        0, f"io {io} chosen for this CNN: {why} (--io sets it)")
+
+
+def record_calibration(g: Graph, cal: Any) -> None:
+    """The calibration's statistics and chosen types, and the accuracy of the design
+    against the float model, into ``g.meta`` (``calibration``, ``accuracy``)."""
+    from . import accuracy
+
+    used = g.meta.pop("calibrated_types", {})
+    notes = g.meta.setdefault("notes", [])
+    if cal.samples:
+        doc = cal.meta()
+        doc["types"] = used
+        g.meta["calibration"] = doc
+        k = sum(len(v) for v in used.values())
+        notes.append(
+            f"calibration: {k} types chosen from {cal.samples} inputs ({cal.bits}-bit budget, "
+            f"{doc['margin_bits']} integer bit of headroom, AP_RND, AP_SAT; docs/precision.md)"
+            if k else "calibration: every type is set by the model's quantizers or the config; "
+            "the data chose none")
+    notes.extend(cal.notes)
+    g.meta["accuracy"] = accuracy.measure(g, cal)
 
 
 def write_project(g: Graph, out: str, cfg: Config,
@@ -139,7 +196,8 @@ def write_project(g: Graph, out: str, cfg: Config,
         times["save"] = time.perf_counter() - t0
         for name, writer in WRITERS:
             t0 = time.perf_counter()
-            writer(g, tmp, cfg)
+            with step(f"writing {name}"):
+                writer(g, tmp, cfg)
             times[name] = time.perf_counter() - t0
         for name, src in (extra_files or {}).items():
             shutil.copyfile(src, os.path.join(tmp, name))

@@ -167,13 +167,20 @@ def softmax_product_frac(node: Softmax) -> int:
     return node.weights["exp_table"].ftype.frac + node.weights["inv_table"].ftype.frac
 
 
+def exp_index(d: Raw, shift: int) -> Raw:
+    """A Softmax's exp-table index of ``d = max(x) - x`` (raw, >= 0): ``d / 2**shift``
+    rounded up, so only the largest inputs read entry 0 (the value 1) and the largest
+    output is never tied with a smaller input's."""
+    return (d + ((1 << shift) - 1)) >> shift
+
+
 @kernel.register
 def _softmax(node: Softmax, xs: list[Raw]) -> Raw:
     x = xs[0]
     et = node.weights["exp_table"]
     it = node.weights["inv_table"]
     d = x.max(axis=-1, keepdims=True) - x  # >= 0
-    e = et.data[np.clip(d >> node["exp_shift"], 0, len(et.data) - 1)]
+    e = et.data[np.clip(exp_index(d, node["exp_shift"]), 0, len(et.data) - 1)]
     s = e.sum(axis=-1, keepdims=True)
     inv = it.data[np.clip(s >> node["inv_shift"], 0, len(it.data) - 1)]
     prod = e * inv

@@ -275,6 +275,23 @@ def markdown(g: Graph, rows: list[dict[str, Any]], doc: dict[str, Any] | None = 
         from .estimate import skip_lines
 
         lines += [f"- {x}" for x in skip_lines(est)]
+    if doc.get("accuracy"):
+        from .accuracy import markdown as accuracy_md
+
+        lines += ["", *accuracy_md(doc["accuracy"])]
+    if doc.get("calibration"):
+        cal = doc["calibration"]
+        lines += ["", "## Calibrated types", "",
+                  (f"From {cal['samples']} inputs, {cal['bits']}-bit budget, "
+                   f"{cal['margin_bits']} integer bit of headroom over each activation's "
+                   "observed range, AP_RND, AP_SAT (docs/precision.md; `plots/profile.png` "
+                   "draws each range against its type)."), "",
+                  "| layer | variable | observed min | observed max | type |", "|---|---|---|---|---|"]
+        for layer, vs in cal["types"].items():
+            for var, t in vs.items():
+                st = cal["layers"].get(layer, {}).get(var, {})
+                lines.append(f"| {layer} | {var} | {_fmt(st.get('lo'), '.4g')} | "
+                             f"{_fmt(st.get('hi'), '.4g')} | `{t}` |")
     fit = doc.get("fit")
     lines += ["", "## Board fit", ""]
     if fit:
@@ -344,17 +361,20 @@ def build(g: Graph) -> dict[str, Any]:
     est = estimate_doc(g)
     rows = merged_rows(layer_rows(g), est)
     return {"summary": summary(g), "layers": rows, "estimate": est,
-            "fit": g.meta.get("fit"), "roofline": roofline_doc(g, est)}
+            "fit": g.meta.get("fit"), "roofline": roofline_doc(g, est),
+            "calibration": g.meta.get("calibration"), "accuracy": g.meta.get("accuracy")}
 
 
 def write(g: Graph, out: str, plots: bool = True) -> dict[str, Any]:
-    """Write ``report.json``, ``report.md`` and (``plots``) ``plots/*.png`` into ``out``."""
+    """Write ``report.json``, ``report.md`` and ``plots/*.png`` into ``out`` (without
+    ``plots``: only the numerical profile of a calibrated design, ``profile.png``)."""
     doc = build(g)
-    if plots:
+    if plots or doc.get("calibration"):
         from . import plots as plotting
 
         try:
-            paths = plotting.write_all(doc, os.path.join(out, "plots"))
+            paths = plotting.write_all(doc, os.path.join(out, "plots"),
+                                       None if plots else ("profile.png",))
             doc["plots"] = [os.path.basename(p) for p in paths]
         except plotting.PlotError as e:
             doc["plots_note"] = str(e)

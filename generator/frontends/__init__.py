@@ -6,6 +6,7 @@ SavedModel directories are tf-keras / QKeras models (:mod:`.keras`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,15 +20,17 @@ def is_onnx(path: str) -> bool:
     return path.lower().endswith(".onnx")
 
 
-def convert_file(path: str, cfg: Config) -> tuple[Graph, dict[str, float]]:
-    """Load and convert a model file; returns the graph and timings (seconds)."""
+def convert_file(path: str, cfg: Config,
+                 prepare: Callable[[Any], None] | None = None) -> tuple[Graph, dict[str, float]]:
+    """Load and convert a model file; returns the graph and timings (seconds).
+    ``prepare`` (Keras models) is called with the loaded model before the conversion."""
     if is_onnx(path):
         from . import qonnx
 
         return qonnx.convert_file(path, cfg)
     from . import keras
 
-    return keras.convert_file(path, cfg)
+    return keras.convert_file(path, cfg, prepare)
 
 
 def source_predict_file(path: str, x: np.ndarray) -> np.ndarray:

@@ -136,9 +136,12 @@ def import_tf() -> Any:
     if os.environ["TF_USE_LEGACY_KERAS"] != "1":
         raise FrontendError("TF_USE_LEGACY_KERAS must be 1 for QKeras models (unset it)")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    import qkeras  # noqa: F401  (registers QKeras layers)
-    import tensorflow as tf
-    import tf_keras  # noqa: F401
+    from ..console import native_stderr_silenced
+
+    with native_stderr_silenced():  # TensorFlow's C++ log lines at import (CUDA, absl)
+        import qkeras  # noqa: F401  (registers QKeras layers)
+        import tensorflow as tf
+        import tf_keras  # noqa: F401
 
     tf.get_logger().setLevel("ERROR")
     from tensorflow.python.ops import array_ops, array_ops_stack
@@ -370,9 +373,20 @@ class TypeReads:
         self.cfg = cfg
         self.used: set[tuple[str, str]] = set()  # (layer, precision variable) read
         self.defaulted: set[str] = set()  # user-set model-wide variables a layer took
+        #: (layer, variable) -> model-wide type it took (nnfab's default or --precision)
+        self.uniform: dict[tuple[str, str], FixedType] = {}
+        #: layer -> variable -> the calibrated type it took (C++ spelling)
+        self.calibrated: dict[str, dict[str, str]] = {}
 
     def var(self, layer: str, var: str) -> FixedType | None:
         self.used.add((layer, var))
+        src = self.cfg.source_of(layer, var)
+        if var in UNIFORM_VARS and src in ("user", "default"):
+            t = self.cfg.var(layer, var)
+            if t is not None:
+                self.uniform[(layer, var)] = t
+        if src == "calibrated":
+            self.calibrated.setdefault(layer, {})[var] = self.cfg.calibrated[layer][var].cpp()
         lc = self.cfg.layers.get(layer)
         if not (lc and var in lc.precision) and var in self.cfg.precision_from:
             self.defaulted.add(var)
@@ -383,6 +397,25 @@ class TypeReads:
         t = self.var(layer, var)
         assert t is not None
         return t
+
+
+#: the precision variables of a float layer that calibration chooses
+UNIFORM_VARS = ("input", "weight", "bias", "result")
+
+
+def uniform_note(reads: TypeReads) -> str | None:
+    """One line when float layers took a model-wide type (nnfab's default or
+    ``--precision``) rather than types from data: which layers, which type, how to
+    calibrate."""
+    if not reads.uniform:
+        return None
+    layers = list(dict.fromkeys(n for n, _ in reads.uniform))  # in the model's order
+    types = sorted({str(t) for t in reads.uniform.values()})
+    given = {reads.cfg.source_of(n, v) for n, v in reads.uniform}
+    whose = "set by --precision / model.precision" if given == {"user"} else "nnfab's default"
+    shown = ", ".join(layers[:4]) + (f" and {len(layers) - 4} more" if len(layers) > 4 else "")
+    return (f"float parts of the model ({shown}) got one uniform type {' / '.join(types)} ({whose}), not "
+            "types from data; calibrate them with --calibrate X.npy (docs/precision.md)")
 
 
 def check_types_read(reads: TypeReads, kinds: dict[str, str], noun: str, setters: str,
@@ -618,7 +651,10 @@ class _Builder:
         exp_shift = max(tin.frac - (bits - 4), 0)  # range of d: [0, 16)
         et = FixedType(18, 1, False)
         k = np.arange(1 << bits, dtype=np.float64)
-        exp_tab = quantize_float(np.exp(-k * 2.0 ** (exp_shift - tin.frac)), et)
+        # entry k stands for the inputs d in ((k - 1) step, k step] (see ir.Softmax): its
+        # middle, and exactly 1 for d = 0
+        mid = np.maximum(k - 0.5, 0.0) if exp_shift > 0 else k
+        exp_tab = quantize_float(np.exp(-mid * 2.0 ** (exp_shift - tin.frac)), et)
         # sum of n values in [0, 1]: at most n
         lg = max(1, math.ceil(math.log2(n + 1)))
         st_frac = et.frac
@@ -1492,6 +1528,11 @@ def from_model(model: Any, cfg: Config) -> Graph:
     _check_parallelism_keys(model, cfg)
     b = _Builder(model, cfg)
     g = b.convert()
+    note = uniform_note(b.reads)
+    if note:
+        g.meta["notes"].append(note)
+    if b.reads.calibrated:
+        g.meta["calibrated_types"] = b.reads.calibrated
     check_types_read(b.reads, {layer.name: type(layer).__name__ for layer in model.layers},
                      "layer", "QKeras quantizers", f"no layer of model {model.name}")
     # the conversion options the backends read (io: how a CNN is built, see passes.unroll)
@@ -1499,13 +1540,17 @@ def from_model(model: Any, cfg: Config) -> Graph:
     return g
 
 
-def convert_file(path: str, cfg: Config) -> tuple[Graph, dict[str, float]]:
-    """Load and convert a model file; returns the graph and timings (seconds)."""
+def convert_file(path: str, cfg: Config,
+                 prepare: Callable[[Any], None] | None = None) -> tuple[Graph, dict[str, float]]:
+    """Load and convert a model file; returns the graph and timings (seconds).
+    ``prepare`` is called with the loaded model first (calibration sets types there)."""
     t0 = time.perf_counter()
     import_tf()
     t1 = time.perf_counter()
     model = load_model(path)
     t2 = time.perf_counter()
+    if prepare is not None:
+        prepare(model)
     g = from_model(model, cfg)
     t3 = time.perf_counter()
     return g, {"import_tf": t1 - t0, "load_model": t2 - t1, "frontend": t3 - t2}

@@ -101,6 +101,7 @@ from typing import Any
 
 import numpy as np
 
+from ..console import stepped
 from ..ir import Conv, Dense, Graph, Quantize, Relu
 from .unroll import SPATIAL_OPS, conv_dense, io_type, unrolled
 
@@ -490,6 +491,7 @@ def _combos(n_layers: int, par: np.ndarray, fold: np.ndarray,
     return np.stack([np.ones(n_layers, np.int64), np.zeros(n_layers, np.int64), cheaper])
 
 
+@stepped("searching the board fit")
 def _search(costs: _Costs, goal: str, budgets: dict[str, int]
             ) -> tuple[list[Choice] | None, int, np.ndarray | None]:
     """Best choice within ``budgets`` (None when nothing fits), the number of targets

@@ -32,6 +32,38 @@ SPATIAL_OPS = (Conv, Pool, GlobalPool, Pad, Crop, Upsample)
 GATHER_OPS = (Pool, GlobalPool, Pad, Crop, Upsample, Reshape, Transpose)
 
 
+#: largest unrolled Conv: constant multiplies (nonzero weights x output pixels) and the
+#: elements of its whole-frame weight matrix (inputs x outputs)
+MAX_UNROLLED_PRODUCTS = 200_000
+MAX_UNROLLED_MATRIX = 1 << 24
+
+
+def too_large_to_unroll(n: Conv) -> str | None:
+    """Why the Conv ``n`` cannot be unrolled over its frame (one line), or None."""
+    products = int(np.count_nonzero(n.weights["weight"].data)) * (
+        n.output.size // n.output.shape[-1])
+    if products > MAX_UNROLLED_PRODUCTS or n.input.size * n.output.size > MAX_UNROLLED_MATRIX:
+        return (f"layer {n.name}: unrolling this conv over the frame (io parallel) builds "
+                f"{products} multiplies (limit {MAX_UNROLLED_PRODUCTS})")
+    return None
+
+
+def choose_io(g: Graph) -> tuple[str, str] | None:
+    """The io type nnfab picks for a CNN whose io the user did not set, and why (one
+    line): ``stream`` when a Conv is too large to unroll (:func:`too_large_to_unroll`),
+    else ``parallel``; None for a graph without convolutions (its io type costs no
+    unrolling)."""
+    if not g.of(Conv):
+        return None
+    for n in g.of(Conv):
+        why = too_large_to_unroll(n)
+        if why:
+            return "stream", why
+    total = sum(int(np.count_nonzero(n.weights["weight"].data))
+                * (n.output.size // n.output.shape[-1]) for n in g.of(Conv))
+    return "parallel", f"every conv unrolls over the frame, {total:,} multiplies in all"
+
+
 def io_type(g: Graph) -> str:
     """The graph's I/O type (``parallel`` | ``stream``, the conversion's ``io``)."""
     return str(g.meta.get("config", {}).get("io", "parallel"))

@@ -223,7 +223,8 @@ void softmax(const Tin x[N], Tout y[N], const RE exp_tab[ESIZE], const RI inv_ta
     Tsum s = 0;
     for (int i = 0; i < N; i++) {
 #pragma HLS UNROLL
-        ap_slong k = clip_index((m - raw64(x[i])) >> ESHIFT, ESIZE);
+        // rounded up: only the largest inputs read entry 0
+        ap_slong k = clip_index((m - raw64(x[i]) + ((1LL << ESHIFT) - 1)) >> ESHIFT, ESIZE);
         e[i] = from_raw<Texp>(exp_tab[k]);
         s += e[i];
     }

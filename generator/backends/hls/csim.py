@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ...console import stepped
 from ...errors import VerifyError
 from ...ir import Graph
 from .firmware import top_name
@@ -164,6 +165,7 @@ def _defines(form: str) -> list[str]:
     return FORMS[form]
 
 
+@stepped("building the C-simulation (g++)")
 def build(out: str, top: str, form: str = "csim") -> str:
     """Compile (or reuse) the C-sim executable of ``out`` in ``form``; returns its path."""
     defines = _defines(form)

@@ -92,7 +92,7 @@ from ...ir import (
     Transpose,
     Upsample,
 )
-from ...reference import scale_shift_frac
+from ...reference import exp_index, scale_shift_frac
 
 #: cycles of the input skid buffer
 SKID_LATENCY = 1
@@ -268,23 +268,13 @@ def _linear_shift(n: Dense | Conv) -> int:
     return sh
 
 
-#: largest unrolled Conv: constant multiplies (nonzero weights x output pixels) and the
-#: elements of its whole-frame weight matrix (inputs x outputs)
-MAX_UNROLLED_PRODUCTS = 200_000
-MAX_UNROLLED_MATRIX = 1 << 24
-
-
 def _conv_unrolled(n: Conv) -> Stage:
     from ...passes.folding import schedule_matrix
-    from ...passes.unroll import conv_dense
+    from ...passes.unroll import conv_dense, too_large_to_unroll
 
-    products = int(np.count_nonzero(n.weights["weight"].data)) * (
-        n.output.size // n.output.shape[-1])
-    if products > MAX_UNROLLED_PRODUCTS or n.input.size * n.output.size > MAX_UNROLLED_MATRIX:
-        raise RTLUnsupported(
-            f"layer {n.name}: unrolling this conv over the frame (io parallel) builds "
-            f"{products} multiplies (limit {MAX_UNROLLED_PRODUCTS}); use --io stream "
-            "(one pixel per clock)")
+    too_large = too_large_to_unroll(n)
+    if too_large:
+        raise RTLUnsupported(f"{too_large}; use --io stream (one pixel per clock)")
     w, bias = conv_dense(n)
     sh = _linear_shift(n)
     base = {"matrix": w, "bias": bias, "shift": sh, "n_in": w.shape[0], "n_out": w.shape[1]}
@@ -455,7 +445,7 @@ def softmax_tables(n: Softmax) -> tuple[list[int], list[int]]:
 
     t = n.input.ftype
     et, it = n.weights["exp_table"].data, n.weights["inv_table"].data
-    exp = trim(et, (t.max_raw - t.min_raw) >> n["exp_shift"])
+    exp = trim(et, int(exp_index(t.max_raw - t.min_raw, n["exp_shift"])))
     return exp, trim(it, (n.input.size * max(exp)) >> n["inv_shift"])
 
 

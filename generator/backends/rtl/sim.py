@@ -28,6 +28,7 @@ from xml.etree import ElementTree
 import numpy as np
 import numpy.typing as npt
 
+from ...console import stepped
 from ...errors import VerifyError
 from ...ir import Graph
 from . import UNSUPPORTED
@@ -99,6 +100,7 @@ def _hash(rtl: str, conf: dict[str, Any], verilator: Path, where: str) -> str:
     return h.hexdigest()[:16]
 
 
+@stepped("building the Verilator model")
 def build(out: str) -> tuple[dict[str, Any], str, bool]:
     """Build (or reuse) the Verilator model of ``out``; returns (conf, build dir, built?).
 
@@ -291,6 +293,7 @@ def _failure(results_xml: str) -> str | None:
     return None
 
 
+@stepped("simulating in Verilator")
 def simulate_raw(out: str, xr: npt.NDArray[np.int64], yr: npt.NDArray[np.int64], *,
                  seed: int = 0, idle: float = 0.3, backpressure: float = 0.3,
                  timing_rows: int | None = None

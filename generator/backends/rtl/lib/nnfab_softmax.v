@@ -1,7 +1,7 @@
 // nnfab_softmax: softmax over N packed raw values (element i at x[i*IN_W +: IN_W]) by
 // two lookup tables, exactly as nnfab's reference (generator.ir.Softmax) computes it:
 //
-//   m = max(x);  e_i = EXP[clip((m - x_i) >> ES, 0, ED - 1)];  s = sum(e) (exact);
+//   m = max(x);  e_i = EXP[clip((m - x_i + 2^ES - 1) >> ES, 0, ED - 1)];  s = sum(e) (exact);
 //   inv = INV[clip(s >> IS, 0, ID - 1)];  y_i = cast(e_i * inv)
 //
 // where the product has the tables' fraction bits summed (SHIFT = that sum minus the
@@ -84,7 +84,8 @@ module nnfab_softmax #(
     generate
         for (i = 0; i < N; i = i + 1) begin : g_exp
             wire signed [DW-1:0] d = m1 - ext(x1[i*IN_W +: IN_W]);
-            wire [DW-1:0] k = d >>> ES;
+            // rounded up (d < 2^IN_W, so d + 2^ES - 1 fits DW bits for ES <= IN_W)
+            wire signed [DW-1:0] k = (d + ((1 << ES) - 1)) >>> ES;
             wire [EA-1:0] idx = (k > ED - 1) ? ED - 1 : k[EA-1:0];
             always @(posedge clk) if (ce) e2[i*EW +: EW] <= etab[idx];
         end
