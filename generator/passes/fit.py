@@ -107,6 +107,11 @@ from .unroll import SPATIAL_OPS, conv_dense, io_type, unrolled
 GOALS = ("throughput", "latency")
 #: fraction of the board's LUTs a fit may use (routing, AXI glue, estimate error)
 LUT_MARGIN = 0.8
+#: LUT4 sites a fit may use on an open-flow board (ECP5, placed and routed here by the
+#: WebAssembly nextpnr-ecp5 on two shared cores): designs this size route in minutes,
+#: while a fully parallel digits MLP (19 k sites of wide adder trees) does not route in
+#: 25 minutes (docs/ecp5.md)
+OPEN_FLOW_LUT = 10_000
 #: fraction of DSP / BRAM18 / FF a fit may use
 DSP_MARGIN = 1.0
 BRAM_MARGIN = 1.0
@@ -175,11 +180,15 @@ class FitResult:
 
 
 def budget(board: Any) -> dict[str, int]:
-    """The resources a fit may use on ``board`` (see the margins above)."""
+    """The resources a fit may use on ``board`` (see the margins above; an open-flow board
+    at most :data:`OPEN_FLOW_LUT` LUTs)."""
+    lut = math.floor(board.lut * LUT_MARGIN)
+    if getattr(board, "open_flow", False):
+        lut = min(lut, OPEN_FLOW_LUT)
     return {
         "dsp": math.floor(board.dsp * DSP_MARGIN),
         "bram18": math.floor(board.bram18 * BRAM_MARGIN),
-        "lut": math.floor(board.lut * LUT_MARGIN),
+        "lut": lut,
         "ff": math.floor(board.ff * FF_MARGIN),
     }
 
@@ -689,7 +698,9 @@ def text(doc: dict[str, Any]) -> str:
             f"{'BRAM18':>7}{'LUT':>8}{'FF':>8}{'lat':>6}{'II':>5}")
     lines = [f"fit {doc['goal']} on {doc['board']} ({doc['clock_mhz']:g} MHz), budget: "
              + ", ".join(f"{k.upper()} {v}" for k, v in doc["budget"].items())
-             + f" (LUT {int(LUT_MARGIN * 100)} % of the device)", head, "-" * len(head)]
+             + (f" (LUT {int(LUT_MARGIN * 100)} % of the device)"
+                if doc["budget"]["lut"] != OPEN_FLOW_LUT else
+                " (LUT: the open flow's routing budget here)"), head, "-" * len(head)]
     for p in doc["layers"]:
         lines.append(f"{p['name']:<14}{p['strategy']:<10}{p.get('mul', '-'):<5}{p['reuse']:>4}"
                      f"{p['nnz']:>6}"

@@ -254,7 +254,8 @@ def parse_stat(text: str) -> dict[str, Any]:
             cells[m.group(2)] = cells.get(m.group(2), 0) + int(m.group(1))
     lut4, ccu = cells.get("LUT4", 0), cells.get("CCU2C", 0)
     dpr = cells.get("TRELLIS_DPR16X4", 0)
-    return {"lut4": lut4, "ccu2c": ccu, "lutram": dpr, "lut": lut4 + 2 * ccu + 4 * dpr,
+    return {"lut4": lut4, "ccu2c": ccu, "carry": ccu, "lutram": dpr,
+            "lut": lut4 + 2 * ccu + 4 * dpr,
             "ff": cells.get("TRELLIS_FF", 0), "dsp": cells.get("MULT18X18D", 0),
             "bram18": cells.get("DP16KD", 0), "cells": cells}
 
