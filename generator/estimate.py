@@ -637,7 +637,10 @@ def estimate(g: Graph) -> dict[str, Any]:
         "ff": sum(r["ff"] for r in layers) + skid_ff,
         "skid_latency_cycles": SKID_LATENCY,
     }
-    return {"layers": layers, "total": total, "family": fam}
+    rep: dict[str, Any] = {"layers": layers, "total": total}
+    if fam == "ecp5":  # counted in ECP5 primitives (MULT18X18D, DP16KD, LUT4 sites)
+        rep["family"] = fam
+    return rep
 
 
 #: Lattice ECP5 (``synth_ecp5``): LUT4 sites (a LUT4, or half a CCU2C: one adder bit)

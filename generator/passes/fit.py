@@ -552,11 +552,15 @@ def _board_size(b: Any) -> tuple[float, str]:
     return (b.lut + 100 * b.dsp + 50 * b.bram18, b.name)
 
 
-def smallest_board(costs: _Costs, goal: str) -> str | None:
-    """The smallest board of ``boards/`` (by LUT + 100 DSP + 50 BRAM18) the design fits."""
+def smallest_board(costs: _Costs, goal: str, like: Any = None) -> str | None:
+    """The smallest board of ``boards/`` (by LUT + 100 DSP + 50 BRAM18) the design fits;
+    with ``like``, only boards whose resources are counted in the same primitives (open
+    flow, ECP5, or not)."""
     from ..boards import list_boards
 
-    for b in sorted(list_boards(), key=_board_size):
+    same = [b for b in list_boards()
+            if like is None or getattr(b, "open_flow", False) == getattr(like, "open_flow", False)]
+    for b in sorted(same, key=_board_size):
         choice, _, _ = _search(costs, goal, budget(b))
         if choice is not None:
             return str(b.name)
@@ -591,7 +595,7 @@ def fit(graph: Graph, board: Any, goal: str = "throughput") -> FitResult:
         k = max(RESOURCES, key=lambda r: ratios[r])
         need = int(least[RESOURCES.index(k)])
         pct = f" ({int(LUT_MARGIN * 100)} % of {b.lut})" if k == "lut" else ""
-        bigger = smallest_board(costs, goal) if costs.dense else None
+        bigger = smallest_board(costs, goal, b) if costs.dense else None
         hint = f"board {bigger} fits" if bigger else "no board in boards/ fits"
         stream_ii = _io_fit(graph, "stream", goal, lim) if costs.unrolled else None
         if isinstance(stream_ii, int):
