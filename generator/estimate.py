@@ -673,8 +673,9 @@ def ecp5_row(r: dict[str, Any], s: Stage | None) -> None:
             m = int(r["multipliers"])
             if r["datapath"] == "LUT multiply":  # a MULT18X18D here, not LUTs
                 lut -= m * (tx.width + 1) * (wft.width + 1)
-            # the product register stays in the fabric (a DSP48 absorbs it)
-            r["ff"] += m * min(n.output.ftype.width, tx.width + wft.width + 1)
+            if r["datapath"] == "DSP48 multiply":  # its product register is in the
+                # fabric here (a DSP48 absorbs it; a LUT multiplier's is counted already)
+                r["ff"] += m * min(n.output.ftype.width, tx.width + wft.width + 1)
             r["dsp"] = m * _cdiv(a, MULT18) * _cdiv(b, MULT18)
             r["datapath"] = "MULT18X18D multiply"
     kind = ("other" if s is None or s.kind not in _ECP5_MAC_KINDS + _ECP5_FOLDED_KINDS else
