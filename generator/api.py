@@ -72,11 +72,12 @@ class Project:
 
         return reference.predict(self.graph, np.asarray(x, dtype=np.float64))
 
-    def csim(self, x: npt.ArrayLike) -> npt.NDArray[np.float64]:
-        """The HLS C-simulation (built with g++ on first use) on ``x``."""
+    def csim(self, x: npt.ArrayLike, form: str = "csim") -> npt.NDArray[np.float64]:
+        """The HLS C-simulation (built with g++ on first use) on ``x``; ``form="synth"``
+        compiles the unrolled source synthesis reads (``nnfab csim --form synth``)."""
         from .backends.hls import csim
 
-        return csim.run(self.graph, self.out, np.asarray(x, dtype=np.float64))
+        return csim.run(self.graph, self.out, np.asarray(x, dtype=np.float64), form=form)
 
     def rtlsim(self, x: npt.ArrayLike) -> tuple[npt.NDArray[np.float64], dict[str, Any]]:
         """The Verilog under Verilator/cocotb on ``x``: outputs and the measured cycles

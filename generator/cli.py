@@ -100,6 +100,8 @@ def cmd_inspect(a: argparse.Namespace) -> int:
     if s["unread_units"]:
         print("units no later layer reads, their weights dropped (outputs unchanged): "
               + ", ".join(f"{k} {v}" for k, v in s["unread_units"].items()))
+    for line in report.host_lines(g):
+        print(line)
     for note in s["notes"]:
         print(f"note: {note}")
     return 0
@@ -122,9 +124,9 @@ def cmd_csim(a: argparse.Namespace) -> int:
 
     g = project.load(a.out)
     x = _load_x(a.input)
-    y = csim.run(g, a.out, x)
+    y = csim.run(g, a.out, x, form=a.form)
     _save_y(a.output, y)
-    print(f"nnfab: wrote {a.output} {y.shape} (C-simulation)")
+    print(f"nnfab: wrote {a.output} {y.shape} (C-simulation, {a.form} form)")
     return 0
 
 
@@ -150,7 +152,9 @@ def cmd_rtlsim(a: argparse.Namespace) -> int:
               f"worst {row['ii_worst_cycles']}); measured output gaps at full rate: "
               + (f"min {min(gaps)}, mean {sum(gaps) / len(gaps):.1f}, max {max(gaps)} over "
                  f"{len(gaps)}" if gaps else "none"))
-    return 0
+    for f in stats["findings"]:
+        print(f"FAIL: {f}")
+    return EXIT_MISMATCH if stats["findings"] else 0
 
 
 def cmd_report(a: argparse.Namespace) -> int:
@@ -279,9 +283,13 @@ def parser() -> argparse.ArgumentParser:
     cs.add_argument("out")
     cs.add_argument("-i", "--input", required=True)
     cs.add_argument("-o", "--output", required=True)
+    cs.add_argument("--form", choices=["csim", "synth"], default="csim",
+                    help="csim: large layers as loops (quick to compile); synth: the "
+                    "unrolled source synthesis reads")
     cs.set_defaults(fn=cmd_csim)
 
-    rs = sub.add_parser("rtlsim", help="Verilator via cocotb on X.npy; prints latency/II")
+    rs = sub.add_parser("rtlsim", help="Verilator via cocotb on X.npy; prints latency/II; "
+                        "exit 1 on any testbench failure")
     rs.add_argument("out")
     rs.add_argument("-i", "--input", required=True)
     rs.add_argument("-o", "--output", required=True)

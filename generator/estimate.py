@@ -46,7 +46,7 @@ Resources (estimates; the rules, per layer):
   columns cost nothing, equal columns one LUT, and multipliers that read the same input
   every row share one multiplexer (an unpruned layer: its multipliers walk the same
   input runs; jet fc3 32x32 unpruned at R=16, 16 bit: 5.2 k estimated vs 4.3 k by
-  Yosys, 9.5 k before this rule); a requantizer costs about half a LUT per kept bit to round and its
+  Yosys, 9.5 k without the merging); a requantizer costs about half a LUT per kept bit to round and its
   result multiplexer plus a range check to saturate (fitted to Yosys on 10 shapes);
   binarize is free (the sign bit); ternarize is two comparators per element; a table
   is ``ceil(depth/64)`` LUTs per output bit per element. Checked against Yosys on the
@@ -470,8 +470,9 @@ def _resources(s: Stage) -> dict[str, int]:
         elif isinstance(n, Ternarize):
             r["lut"] = size * 2 * _cdiv(ti.width, 2)
         elif isinstance(n, Threshold):
-            r["lut"] = size * threshold_luts(n.weights["thresholds"].data,
-                                             n.weights["levels"].data, ti, to)
+            t2, l2 = n.tables()  # one function per channel: size / C elements of each
+            r["lut"] = size // len(t2) * sum(threshold_luts(t, v, ti, to)
+                                             for t, v in zip(t2, l2))
         elif isinstance(n, (Table, Embedding)):  # a LUT ROM (a row per word) per element
             if isinstance(n, Embedding):
                 size = n.input.size

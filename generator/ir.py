@@ -316,27 +316,46 @@ class Threshold(Node):
     """A monotone element-wise function by thresholds (FINN's ``MultiThreshold``):
     ``y = levels[#{i : x >= thresholds[i]}]``.
 
-    ``thresholds`` are strictly ascending raw values on the input's grid (same fraction
-    bits as the input), ``levels`` the ``len(thresholds) + 1`` raw outputs on the output's
-    grid. Exact for any non-decreasing step function of the input, e.g. QKeras
-    ``quantized_tanh``, ``quantized_sigmoid`` and ``quantized_relu_po2``, whose thresholds
-    the frontend reads off the quantiser itself on every input value.
+    ``thresholds`` are ascending raw values on the input's grid (same fraction bits as the
+    input), ``levels`` the ``len(thresholds) + 1`` raw outputs on the output's grid. Exact
+    for any step function of the input, e.g. QKeras ``quantized_tanh``,
+    ``quantized_sigmoid`` and ``quantized_relu_po2``, whose thresholds the frontend reads
+    off the quantiser itself on every input value.
+
+    One function for every element: ``thresholds`` of shape ``(T,)`` (strictly ascending)
+    and ``levels`` ``(T + 1,)``. One per channel (the last axis, as :class:`ScaleShift`):
+    ``(C, T)`` thresholds (each row non-decreasing: a row with fewer steps repeats its last
+    threshold with its last level) and ``(C, T + 1)`` levels; element ``i`` uses row
+    ``i % C``.
     """
 
     OP = "Threshold"
     WEIGHTS = ("thresholds", "levels")
     ATTRS: ClassVar[dict[str, Attr]] = {"function": Attr("str", required=True)}
 
+    def tables(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """``(C, T)`` raw thresholds and ``(C, T + 1)`` raw levels (``C`` = 1 when every
+        element shares one function)."""
+        t, v = self.weights["thresholds"].data, self.weights["levels"].data
+        if t.ndim == 2:
+            return t, v
+        return t.reshape(1, -1), v.reshape(1, -1)
+
     def check(self) -> None:
         thr, lev = self.weights.get("thresholds"), self.weights.get("levels")
         if thr is None or lev is None:
             raise IRError(f"node {self.name}: threshold needs weights 'thresholds' and 'levels'")
         ti, to = self.input.ftype, self.output.ftype
-        t, v = thr.data.reshape(-1), lev.data.reshape(-1)
-        if len(v) != len(t) + 1 or np.any(np.diff(t) <= 0):
-            raise IRError(f"node {self.name}: needs strictly ascending thresholds and one more "
-                          f"level than thresholds ({len(t)} thresholds, {len(v)} levels)")
-        if thr.ftype.frac != ti.frac or (len(t) and (t[0] < ti.min_raw or t[-1] > ti.max_raw)):
+        t, v = self.tables()
+        per = thr.data.ndim == 2
+        c = t.shape[0]
+        bad = np.any(np.diff(t, axis=1) < 0) if per else np.any(np.diff(t, axis=1) <= 0)
+        if (thr.data.ndim != lev.data.ndim or v.shape != (c, t.shape[1] + 1) or bad
+                or (per and self.input.shape[-1] != c)):
+            raise IRError(f"node {self.name}: needs ascending thresholds and one more level "
+                          f"than thresholds per channel ({thr.data.shape} thresholds, "
+                          f"{lev.data.shape} levels, input {self.input.shape})")
+        if thr.ftype.frac != ti.frac or (t.size and (t.min() < ti.min_raw or t.max() > ti.max_raw)):
             raise IRError(f"node {self.name}: thresholds {thr.ftype} are not on the input grid {ti}")
         if lev.ftype.frac != to.frac or v.min() < to.min_raw or v.max() > to.max_raw:
             raise IRError(f"node {self.name}: levels {lev.ftype} are not on the output grid {to}")

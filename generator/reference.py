@@ -17,6 +17,7 @@ from functools import singledispatch
 import numpy as np
 import numpy.typing as npt
 
+from . import host
 from .fixed import FixedType
 from .ir import (
     Add,
@@ -117,8 +118,13 @@ def _ternarize(node: Ternarize, xs: list[Raw]) -> Raw:
 
 @kernel.register
 def _threshold(node: Threshold, xs: list[Raw]) -> Raw:
-    thr = node.weights["thresholds"].data.reshape(-1)
-    return node.weights["levels"].data.reshape(-1)[np.searchsorted(thr, xs[0], side="right")]
+    thr, lev = node.tables()
+    x = xs[0]
+    if len(thr) == 1:
+        return lev[0][np.searchsorted(thr[0], x, side="right")]
+    xc = x.reshape(-1, thr.shape[0])  # element i uses channel i % C
+    count = (xc[..., None] >= thr[None]).sum(axis=-1)
+    return lev[np.arange(thr.shape[0])[None], count].reshape(x.shape)
 
 
 def scale_shift_frac(node: ScaleShift) -> int:
@@ -326,8 +332,12 @@ def _concat(node: Concat, xs: list[Raw]) -> Raw:
 
 
 def input_shape(graph: Graph) -> tuple[int, ...]:
-    """The per-sample shape users give inputs in: the source model's (a QONNX CNN's
-    ``(C, *spatial)``; the graph itself is channels-last), else the graph input's."""
+    """The per-sample shape users give inputs in: the source model's (its input before
+    host pre-processing; a QONNX CNN's ``(C, *spatial)``: the graph itself is
+    channels-last), else the graph input's."""
+    h = host.plan(graph.meta)
+    if h["pre"] and h["input_shape"] is not None:
+        return tuple(h["input_shape"])
     lay = graph.meta.get("input_layout")
     return tuple(lay["shape"]) if lay else tuple(graph.inputs[0].shape)
 
@@ -351,6 +361,9 @@ def quantize_input(graph: Graph, x: npt.ArrayLike, index: int = 0) -> Raw:
         )
     if not np.all(np.isfinite(a)):
         raise ReferenceError_("input contains NaN or infinite values")
+    if host.plan(graph.meta)["pre"]:  # the integers the first quantiser gives
+        lay = graph.meta.get("input_layout")
+        a = host.preprocess(graph.meta, a).reshape(len(a), *(lay["shape"] if lay else t.shape))
     return t.ftype.quantize(to_graph_layout(graph, a))
 
 
@@ -371,7 +384,28 @@ def run(graph: Graph, x: npt.ArrayLike, keep: bool = False) -> dict[str, Raw]:
     return {t.name: vals[t.name] for t in graph.outputs}
 
 
-def predict(graph: Graph, x: npt.ArrayLike) -> npt.NDArray[np.float64]:
-    """Exact float64 values of the (first) graph output for float inputs ``x``."""
+def output_values(graph: Graph, raw: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """The model outputs of raw hardware outputs ``(N, *shape)`` of the (first) graph
+    output: their exact values, then the host post-processing (if any). Every view turns
+    its raw outputs into values here."""
     out = graph.outputs[0]
-    return out.ftype.to_float(run(graph, x)[out.name])
+    r = np.asarray(raw, dtype=np.int64).reshape(-1, *out.shape)
+    return host.postprocess(graph.meta, out.ftype.to_float(r))
+
+
+def predict(graph: Graph, x: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """Float64 values of the (first) graph output for float inputs ``x``: exact, then the
+    host post-processing (if any)."""
+    out = graph.outputs[0]
+    return output_values(graph, run(graph, x)[out.name])
+
+
+def samples(g: Graph, n: int, seed: int = 0) -> npt.NDArray[np.float64]:
+    """Seeded random inputs on the input type's grid, spanning its whole range (a model
+    with host pre-processing takes any float: values on a 2^-6 grid in [-1.5, 1.5])."""
+    t = g.inputs[0]
+    rng = np.random.default_rng(seed)
+    if host.plan(g.meta)["pre"]:
+        return rng.integers(-96, 97, size=(n, *input_shape(g))) / 64.0
+    raw = rng.integers(t.ftype.min_raw, t.ftype.max_raw + 1, size=(n, *input_shape(g)))
+    return np.asarray(t.ftype.to_float(raw), dtype=np.float64)

@@ -71,7 +71,31 @@ def summary(g: Graph) -> dict[str, Any]:
         "unread_units": {n.name: int(n["unread"]) for n in dense if n["unread"]},
         "fully_quantized": bool(g.meta.get("fully_quantized", False)),
         "notes": g.meta.get("notes", []),
+        "host": host_split(g),
     }
+
+
+def host_split(g: Graph) -> dict[str, list[str]]:
+    """Which source nodes run where: ``pre`` / ``post`` (host pre- and post-processing,
+    float32, one line per source node) and ``hardware`` (the IR nodes' source names)."""
+    from .host import describe, plan
+
+    h = plan(g.meta)
+    hw = [str(n["source"] or n.name) for n in g.nodes if n.OP != "Input"]
+    return {"pre": [describe(o) for o in h["pre"]], "hardware": hw,
+            "post": [describe(o) for o in h["post"]]}
+
+
+def host_lines(g: Graph) -> list[str]:
+    """The hardware / host split as text lines (none for a model without host work)."""
+    h = host_split(g)
+    if not h["pre"] and not h["post"]:
+        return []
+    return ["host pre-processing (float32, before the hardware input): "
+            + ("; ".join(h["pre"]) or "none"),
+            "hardware: " + ", ".join(h["hardware"]),
+            "host post-processing (float32, after the hardware output): "
+            + ("; ".join(h["post"]) or "none")]
 
 
 def text_table(rows: list[dict[str, Any]]) -> str:
@@ -307,6 +331,9 @@ def markdown(g: Graph, rows: list[dict[str, Any]], doc: dict[str, Any] | None = 
         lines += [f"![{os.path.splitext(p)[0]}](plots/{p})" for p in plots]
     else:
         lines.append(doc.get("plots_note", "no plots"))
+    split = host_lines(g)
+    if split:
+        lines += ["", "## Hardware and host", ""] + [f"- {ln}" for ln in split]
     for note in s["notes"]:
         lines.append(f"\n> {note}")
     return "\n".join(lines) + "\n"

@@ -5,16 +5,27 @@ model; other views (the source model's ``predict``, the HLS C-simulation, the RT
 simulation) are compared with ``np.array_equal`` row by row. A source model that is not
 fully quantised (float BatchNorm, float activations) cannot be exact; its deviation is
 reported instead and does not fail verification.
+
+A view may also return :class:`Checked`: its outputs with the failures its own checks
+found (the RTL testbench: outputs of the full-rate phase, TLAST, cycles against the cycle
+model, a cocotb failure). Any such finding fails the view, whatever its outputs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from .errors import VerifyError
+from .frontends import source_predict
+from .reference import samples
+
+__all__ = ["VIEWS", "Checked", "VerifyError", "ViewResult", "compare", "run_all", "samples",
+           "source_predict", "table"]
 
 View = Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]]
 
@@ -28,10 +39,13 @@ class ViewResult:
     must_match: bool
     seconds: float
     error: str | None = None
+    #: failures the view's own checks found (each fails the view)
+    findings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.error is None and (not self.must_match or self.mismatched_rows == 0)
+        return self.error is None and not self.findings and (
+            not self.must_match or self.mismatched_rows == 0)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -43,6 +57,7 @@ class ViewResult:
             "ok": self.ok,
             "seconds": round(self.seconds, 4),
             "error": self.error,
+            "findings": list(self.findings),
         }
 
 
@@ -65,6 +80,8 @@ def table(results: list[ViewResult]) -> str:
     for r in results:
         if r.error:
             verdict = f"ERROR: {r.error}"
+        elif r.findings:
+            verdict = "FAIL" + (" (MISMATCH)" if r.mismatched_rows and r.must_match else "")
         elif r.name == "reference":
             verdict = "golden"
         elif r.mismatched_rows == 0:
@@ -77,33 +94,22 @@ def table(results: list[ViewResult]) -> str:
             f"{r.name:<14}{r.rows:>7}{r.mismatched_rows:>10}{r.max_abs_diff:>12.3g}"
             f"{r.seconds:>9.3f}  {verdict}"
         )
+        lines.extend(f"{'':<14}  - {f}" for f in r.findings)
     return "\n".join(lines)
 
 
-def samples(g: Any, n: int, seed: int = 0) -> npt.NDArray[np.float64]:
-    """Seeded random inputs on the input type's grid, spanning its whole range."""
-    from .reference import input_shape
+@dataclass
+class Checked:
+    """A view's outputs and the failures its own checks found (none: it passed them)."""
 
-    t = g.inputs[0]
-    rng = np.random.default_rng(seed)
-    raw = rng.integers(t.ftype.min_raw, t.ftype.max_raw + 1, size=(n, *input_shape(g)))
-    return np.asarray(t.ftype.to_float(raw), dtype=np.float64)
-
-
-class VerifyError(ValueError):
-    """A view that cannot run (missing tool, missing source model)."""
+    y: npt.NDArray[np.float64]
+    findings: list[str]
 
 
 def _reference_view(g: Any, out: str, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     from . import reference
 
     return reference.predict(g, x)
-
-
-def source_predict(model: Any, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """The source model's own float32 ``predict`` as float64."""
-    y = model.predict(np.asarray(x, dtype=np.float32), batch_size=1024, verbose=0)
-    return np.asarray(y, dtype=np.float64)
 
 
 def _source_view(g: Any, out: str, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -126,20 +132,31 @@ def _csim_view(g: Any, out: str, x: npt.NDArray[np.float64]) -> npt.NDArray[np.f
     return csim.run(g, out, x)
 
 
-def _rtl_view(g: Any, out: str, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+def _csim_synth_view(g: Any, out: str, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    from .backends.hls import csim
+
+    return csim.run(g, out, x, form="synth")
+
+
+def _rtl_view(g: Any, out: str, x: npt.NDArray[np.float64]) -> Checked:
     from .backends.rtl import sim
 
-    y, _stats = sim.run(g, out, x)
-    return y
+    y, stats = sim.run(g, out, x)
+    return Checked(y, list(stats["findings"]))
 
 
 #: name -> (run, must be bit-exact?) ; backends add their views here.
-VIEWS: dict[str, tuple[Callable[..., npt.NDArray[np.float64]], Callable[[Any], bool]]] = {
+VIEWS: dict[str, tuple[Callable[..., npt.NDArray[np.float64] | Checked],
+                       Callable[[Any], bool]]] = {
     "reference": (_reference_view, lambda g: True),
     "source": (_source_view, lambda g: bool(g.meta.get("fully_quantized"))),
     "csim": (_csim_view, lambda g: True),
     "rtl": (_rtl_view, lambda g: True),
+    "csim_synth": (_csim_synth_view, lambda g: True),
 }
+#: views run only when named (``--views``): the synthesis form of the C-simulation
+#: compiles every unrolled sum, minutes for a large layer
+ON_REQUEST = {"csim_synth"}
 
 
 def run_all(
@@ -148,7 +165,7 @@ def run_all(
     """Run the reference and every other view; compare each with the reference."""
     import time
 
-    names = list(VIEWS) if not views else ["reference"] + [
+    names = [n for n in VIEWS if n not in ON_REQUEST] if not views else ["reference"] + [
         v for v in views.split(",") if v and v != "reference"
     ]
     for n in names:
@@ -169,6 +186,10 @@ def run_all(
             results.append(ViewResult(n, len(x), len(x), float("nan"), must(g),
                                       time.perf_counter() - t0, error=str(e)))
             continue
+        found: list[str] = []
+        if isinstance(y, Checked):
+            y, found = y.y, y.findings
         rows, mad = compare(ref, y)
-        results.append(ViewResult(n, len(x), rows, mad, must(g), time.perf_counter() - t0))
+        results.append(ViewResult(n, len(x), rows, mad, must(g), time.perf_counter() - t0,
+                                  findings=found))
     return results

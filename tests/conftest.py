@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,15 @@ sys.path.insert(0, os.path.dirname(__file__))
 import zoo
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def require(tool: str) -> str:
+    """The path of ``tool`` on PATH. A required tool (g++, tclsh, make, perl) that is
+    missing fails the test with its name -- never a skip: only ``vendor`` tests skip."""
+    path = shutil.which(tool)
+    if path is None:
+        pytest.fail(f"{tool} is required and not on PATH: install it", pytrace=False)
+    return path
 
 
 @dataclass

@@ -92,8 +92,7 @@ def test_pack_matches_rtl_ports_on_zoo(zoo_q: Any, tmp_path: Any) -> None:
     run_pipeline(g)
     out = str(tmp_path)
     conf = rtl.write(g, out, None)
-    if not conf:
-        pytest.skip(_read(os.path.join(out, "rtl", "UNSUPPORTED.txt")).strip())
+    assert conf, _read(os.path.join(out, "rtl", "UNSUPPORTED.txt")).strip()
     lay = bflow.layout(g)
     top = _read(os.path.join(out, "rtl", f"{conf['top']}.v"))
     assert f"input  wire [{lay['in_bits'] - 1}:0] s_axis_tdata" in top
@@ -130,8 +129,9 @@ def trees(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 def run_stub(script: str, tmp: Any, board_parts: str = "") -> list[list[str]]:
     """Run a generated Tcl script under tclsh with the recorded Vivado stubs."""
-    if shutil.which("tclsh") is None:
-        pytest.skip("tclsh not installed")
+    from conftest import require
+
+    require("tclsh")
     log = os.path.join(str(tmp), "calls.log")
     runner = os.path.join(str(tmp), "run.tcl")
     with open(runner, "w") as f:
@@ -290,7 +290,9 @@ def test_vitis_flow_files(name: str, trees: dict[str, str], tmp_path: Any) -> No
     assert re.search(r"v\+\+ -l -t \$\(TARGET\) --platform \$\(PLATFORM\) --config connectivity.cfg", mk)
     assert "TARGET   ?= hw" in mk
     # make -n prints the exact v++ commands
-    r = subprocess.run(["make", "-n", "-C", d, "all"], capture_output=True, text=True, check=False)
+    from conftest import require
+
+    r = subprocess.run([require("make"), "-n", "-C", d, "all"], capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stderr
     assert f"v++ -c -t hw --platform {plat['platform']} -k {k}" in r.stdout
     assert f"v++ -l -t hw --platform {plat['platform']} --config connectivity.cfg" in r.stdout
@@ -347,8 +349,9 @@ XRT_STANDIN = {
 
 
 def _host_syntax(host: str, tmp: Any) -> None:
-    if shutil.which("g++") is None:
-        return
+    from conftest import require
+
+    require("g++")
     inc = os.path.join(str(tmp), "xrt_standin")
     for name, text in XRT_STANDIN.items():
         os.makedirs(os.path.dirname(os.path.join(inc, name)), exist_ok=True)
@@ -390,7 +393,9 @@ def test_vitis_kernel_wrapper_csim(io: str, trees: dict[str, str], tmp_path: Any
         "  for (auto& v : b) std::fputc(int(v), g);\n"
         "  std::fclose(g); return 0; }\n")
     exe = str(tmp_path / "krnl")
-    r = subprocess.run(["g++", "-O1", "-std=c++14", *DEFINES, f"-I{ap_types_dir()}", f"-I{fw}",
+    from conftest import require
+
+    r = subprocess.run([require("g++"), "-O1", "-std=c++14", *DEFINES, f"-I{ap_types_dir()}", f"-I{fw}",
                         os.path.join(d, f"{bflow.KERNEL}.cpp"), os.path.join(fw, f"{top}.cpp"),
                         str(main), "-pthread", "-o", exe], capture_output=True, text=True,
                        check=False)
@@ -523,6 +528,9 @@ def test_make_build_every_board(tmp_path: Any, capsys: pytest.CaptureFixture[str
 
     if any(shutil.which(t) for t in VENDOR_TOOLS):
         pytest.skip("a vendor tool is on PATH: this test checks the missing-tool path")
+    from conftest import require
+
+    require("make")
     ref_out = str(tmp_path / "pynq-z2")
     # -o: never re-run the venv install step from the test
     make = subprocess.Popen(

@@ -1,4 +1,4 @@
-"""Convolutional networks: the reference equals QKeras bit for bit (issue 5, reference part)."""
+"""Convolutional networks: the reference equals QKeras bit for bit."""
 
 from __future__ import annotations
 

@@ -167,13 +167,13 @@ def test_fit_throughput_by_the_estimate(model, board, jet_model):
     assert bd["bound_inferences_per_s"] <= b.clock_mhz * 1e6  # one input per clock at most
     assert g.meta["fit"]["total"]["ii_cycles"] == ii
     if model in ("jet", "digits") or (model, board) == ("cnn_unrolled", "zcu104"):
-        # the issue's bar: the MLPs fit fully parallel, II 1 = the bound (the clock); so
+        # the MLPs fit fully parallel, II 1 = the bound (the clock); so
         # does the unrolled digits CNN on zcu104 (a whole frame per clock)
         assert ii == 1 and res.fraction_of_bound == pytest.approx(1.0)
     elif model == "cnn_unrolled":
         # pynq-z2: fully parallel needs ~71 k LUT; with the convs' window kernels shared
         # by several pixels (or their whole-frame matrices folded) it fits at a larger II,
-        # which the issue's bar wants at 80 % of the bound at least; the explanation names
+        # at 80 % of the bound at least; the explanation names
         # the binding resource. The bound is the streamed design's too.
         assert 1 < ii < 100 and res.fraction_of_bound >= 0.8
         assert all(p.reuse > 1 for p in res.layers if p.name in ("c1", "c2"))
@@ -213,7 +213,7 @@ def test_fit_throughput_by_the_estimate(model, board, jet_model):
 
 
 def test_fit_plans_expected(jet_model):
-    """The plans the issue reports (regression of the search, not of the estimate rules)."""
+    """Known plans (regression of the search, not of the estimate rules)."""
     g = _graph("jet", jet_model)
     assert fit(g, "zcu104").total["ii_cycles"] == 1
     g = _graph("jet", jet_model)

@@ -132,7 +132,10 @@ def test_second_run_hits_the_cache(mlp8_project: tuple[Any, str, Any]) -> None:
 
 def test_make_csim_passes_on_tb_data(mlp8_project: tuple[Any, str, Any]) -> None:
     _, out, _ = mlp8_project
-    r = subprocess.run(["make", "-C", out, "csim"], capture_output=True, text=True, check=False)
+    from conftest import require
+
+    require("g++")
+    r = subprocess.run([require("make"), "-C", out, "csim"], capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stdout + r.stderr
     assert f"{hls.TB_ROWS} rows, 0 mismatched" in r.stdout
     with open(os.path.join(out, "Makefile")) as f:

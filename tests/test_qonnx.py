@@ -112,9 +112,10 @@ def test_conv_model_is_channels_last_inside(qonnx_dir: str) -> None:
     assert g.of(ir.Pool)[0].input.shape == (4, 4, 4)
 
 
-def test_batchnorm_folds_and_is_reported(tmp_path) -> None:
-    """A float BatchNormalization after a Conv folds into it; the model is then not
-    fully quantized, and the conversion says so."""
+def test_batchnorm_before_a_quant_becomes_exact_thresholds(tmp_path) -> None:
+    """A float BatchNormalization between a Conv and the next Quant: one Threshold per
+    channel read off qonnx's execution of the two on every value the Conv's integer sum
+    reaches; the model stays fully quantized and equals qonnx's execution exactly."""
     n = qz._Net(5)
     x = n.quant("x", "xq", 2**-4, 8)
     w = n.quant(n.weight("cw", (3, 1, 3, 3), 0.0), "cwq", 2**-3, 4)
@@ -127,8 +128,12 @@ def test_batchnorm_folds_and_is_reported(tmp_path) -> None:
     path = str(tmp_path / "bn.onnx")
     n.save(path, "bn", (1, 4, 4), 2, n.quant(n.node("MatMul", [x, w], "fc"), "y", 2**-3, 8))
     g = graph(path)
-    assert not g.of(ir.ScaleShift) and not g.meta["fully_quantized"]
-    assert any("BatchNormalization" in note for note in g.meta["notes"])
+    assert not g.of(ir.ScaleShift) and g.meta["fully_quantized"]
+    th = g.of(ir.Threshold)[0]
+    assert th.input.producer.OP == "Conv" and th["function"] == "BatchNormalization + Quant"
+    assert th.weights["thresholds"].data.shape[0] == 3  # one row per channel
+    x = np.ldexp(np.random.default_rng(2).integers(-128, 128, (3000, 1, 4, 4)), -4)
+    np.testing.assert_array_equal(reference.predict(g, x), fq.predict(path, x))
 
 
 def test_bipolar_layer_adds_sign_bits(qonnx_dir: str, tmp_path) -> None:
@@ -204,8 +209,8 @@ def test_convert_notes_and_verbose(capsys, qonnx_dir: str, tmp_path) -> None:
 
 def _bad(kind: str, path: str) -> None:
     n = qz._Net(7)
-    if kind == "scale":
-        x = n.quant("x", "xq", 0.1, 8)
+    if kind == "scale":  # a float scale per input element
+        x = n.quant("x", "xq", [0.1, 0.2, 0.3, 0.4], 8)  # type: ignore[arg-type]
     elif kind == "zeropt":
         x = n.quant("x", "xq", 2**-4, 8, zeropt=3.0)
     elif kind == "rounding":
@@ -248,8 +253,9 @@ def _bad(kind: str, path: str) -> None:
 
 
 @pytest.mark.parametrize("kind,pattern", [
-    ("scale", (r"^nnfab: error: node Quant_0 \(Quant\): scale \[0\.1\d*\] is not one power of "
-               r"two; supported: a scalar power-of-two scale")),
+    ("scale", (r"^nnfab: error: node Quant_0 \(Quant\): scale \[0\.1\d*, 0\.2\d*, 0\.3\d*, "
+               r"0\.4\d*\] is not supported on the model input; supported: one positive "
+               r"scale$")),
     ("zeropt", (r"^nnfab: error: node Quant_0 \(Quant\): zero point \[3\.0\] is not "
                 r"supported; supported: 0$")),
     ("rounding", (r"^nnfab: error: node Quant_0 \(Quant\): rounding_mode CEIL is not supported; "

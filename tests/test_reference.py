@@ -29,7 +29,7 @@ def test_reference_equals_qkeras(zoo_q) -> None:
 
 
 def test_zoo_covers_the_bar(zoo_q) -> None:
-    """The zoo spans what the foundation issue asks for (checked on the converted IR)."""
+    """The zoo spans the layer and quantizer kinds nnfab supports (checked on the converted IR)."""
     g = convert(zoo_q.model)
     dense = g.of(ir.Dense)
     assert dense

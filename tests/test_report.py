@@ -43,7 +43,6 @@ def _fitted(g, board="pynq-z2", goal="throughput"):
 
 
 def test_report_md_json_and_plots(digits, tmp_path):
-    pytest.importorskip("matplotlib")
     g = _fitted(digits)
     doc = report.write(g, str(tmp_path))
     for name in ("roofline.png", "resources.png", "sparsity.png"):
@@ -78,7 +77,6 @@ def test_report_md_json_and_plots(digits, tmp_path):
 
 
 def test_report_without_board_or_fit(digits, tmp_path):
-    pytest.importorskip("matplotlib")
     g = digits
     g.meta.pop("fit", None)
     g.meta.pop("board", None)
@@ -115,7 +113,6 @@ def test_plots_missing_matplotlib_is_noted(digits, tmp_path, monkeypatch):
 def test_plots_of_an_unrolled_recurrent_layer_are_per_source_layer(tmp_path):
     """rnn_simple's QSimpleRNN is 6 steps of nodes: the plots draw it as one bar (its
     nodes' resources and weights summed), readable at the usual size."""
-    pytest.importorskip("matplotlib")
     import zoo
 
     from generator import plots

@@ -10,7 +10,6 @@ call. Checked for every board in ``boards/`` and for Vitis HLS and Vivado HLS.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from typing import Any
 
@@ -25,8 +24,15 @@ from generator.ir import Dense, Graph, Input, Weight
 from generator.passes import run_pipeline
 
 STUB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tcl", "hls_stub.tcl")
-TCLSH = shutil.which("tclsh")
-pytestmark = pytest.mark.skipif(TCLSH is None, reason="tclsh is not installed")
+TCLSH = "tclsh"
+
+
+@pytest.fixture(autouse=True)
+def tclsh() -> str:
+    """tclsh runs every test here: missing, each test fails naming it."""
+    from conftest import require
+
+    return require("tclsh")
 
 
 def tiny_graph(board: str | None) -> Graph:

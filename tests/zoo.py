@@ -339,7 +339,7 @@ def build(entry: ZooEntry) -> Any:
     return model
 
 
-# -- convolutional zoo (issue 5) ----------------------------------------------------------
+# -- convolutional zoo --------------------------------------------------------------------
 
 
 def cnn_basic() -> Any:

@@ -6,7 +6,7 @@ SavedModel directories are tf-keras / QKeras models (:mod:`.keras`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -37,7 +37,12 @@ def source_predict_file(path: str, x: np.ndarray) -> np.ndarray:
         from . import qonnx
 
         return qonnx.predict(path, x)
-    from ..verify import source_predict
     from .keras import load_model
 
     return source_predict(load_model(path), x)
+
+
+def source_predict(model: Any, x: np.ndarray) -> np.ndarray:
+    """A Keras model's own float32 ``predict`` as float64."""
+    y = model.predict(np.asarray(x, dtype=np.float32), batch_size=1024, verbose=0)
+    return np.asarray(y, dtype=np.float64)

@@ -51,10 +51,12 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from .. import host
 from ..config import Config
 from ..fixed import FixedType, Overflow, Rounding
 from ..ir import (
@@ -103,6 +105,42 @@ ROUNDING = {"ROUND": Rounding.RND_CONV, "HALF_EVEN": Rounding.RND_CONV,
             "HALF_DOWN": Rounding.RND_ZERO, "DOWN": Rounding.TRN_ZERO}
 
 
+#: float ops absorbed between an integer sum and the next quantiser (or run on the host)
+FLOAT_OPS = ("BatchNormalization", "Mul", "Div", "Add", "Sub", "Relu", "Softmax", "Identity")
+#: ops that move a quantiser's integers without changing them (its scale stays)
+INTEGER_OPS = ("Reshape", "Flatten", "Identity", "MaxPool", "Pad", "Slice", "Relu")
+#: the most accumulator values one threshold read-off evaluates per channel
+MAX_READOFF_VALUES = 1 << 24
+#: host ops of ONNX nodes applied before the first quantiser or after the hardware
+HOST_OPS = ("Mul", "Div", "Add", "Sub", "Relu", "Identity", "Reshape", "Flatten", "Softmax")
+
+
+@dataclass
+class Scaled:
+    """An ONNX tensor that is ``float32(value(t) * scale)``: a quantiser's values on a
+    binary grid (the IR tensor ``t``; its integers when the scale is a float) and its
+    scalar float scale."""
+
+    t: Tensor
+    scale: float
+
+
+@dataclass
+class Pending:
+    """An ONNX tensor that is ``nodes(float32(value(t) * scale[c]))``: the exact sum ``t``
+    of a MatMul / Conv (the IR tensor), its float scale per output channel, and the float
+    ONNX nodes after it not yet absorbed (they become a Threshold at the next quantiser,
+    or host post-processing at the end)."""
+
+    t: Tensor
+    scale: np.ndarray  # (C,) float64
+    nodes: list[Any] = field(default_factory=list)
+    # the MatMul that computed t from a quantiser's integers (a float-scale tail runs it
+    # on the host): its Scaled input, its float32 ONNX weight, its IR node, and the
+    # permutation of its input (IR element i is ONNX element perm[i]), if any
+    origin: tuple[Scaled, np.ndarray, Any, np.ndarray | None] | None = None
+
+
 def load_model(path: str, batch: int | None = None) -> Any:
     """A cleaned-up qonnx ``ModelWrapper`` of ``path`` (with batch size ``batch``)."""
     if not os.path.isfile(path):
@@ -147,6 +185,11 @@ class _Builder:
         self.perm: dict[str, np.ndarray] = {}
         self.spatial = any(n.op_type in SPATIAL_OPS for n in m.graph.node)
         self.done: set[str] = set()  # nodes already converted with the one before them
+        self.scaled: dict[str, Scaled] = {}  # a quantiser's integers with a float scale
+        self.pending: dict[str, Pending] = {}  # float arithmetic of an exact sum
+        self.host_t: set[str] = set()  # float tensors before the first quantiser (host)
+        self.pre: list[dict[str, Any]] = []  # host pre-processing ops
+        self.wint: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # weight integers, scale
         for init in m.graph.initializer:
             self.const[init.name] = np.asarray(m.get_initializer(init.name), dtype=np.float64)
 
@@ -232,6 +275,15 @@ class _Builder:
                              bits.astype(np.float32), int(signed), int(narrow), rmode)
             self.const[node.output[0]] = np.asarray(vals, dtype=np.float64)
             self.quantized.add(node.output[0])
+            if np.all(zp == 0) and rmode in host.ROUND and np.all(scale > 0):
+                b = int(bits.flat[0])
+                op = {"op": "Quant", "scale": scale, "zeropt": zp, "rounding": rmode,
+                      "min": -(2 ** (b - 1)) + int(narrow) if signed else 0,
+                      "max": 2 ** (b - 1) - 1 if signed else 2**b - 1 - int(narrow)}
+                ints = host.apply([op], self.const[node.input[0]][None])[0].astype(np.float64)
+                full = np.broadcast_to(scale, ints.shape).astype(np.float64)
+                if np.array_equal((ints * full).astype(np.float32), vals.astype(np.float32)):
+                    self.wint[node.output[0]] = (ints, full)
             return
         t = self.quant_type(node)
         x = self.x(node)
@@ -244,9 +296,12 @@ class _Builder:
     def bipolar(self, node: Any) -> None:
         scale = self.c(node, 1, "scale")
         if node.input[0] in self.const:
-            v = np.where(self.const[node.input[0]] >= 0, 1.0, -1.0) * scale
+            ints = np.where(self.const[node.input[0]] / scale >= 0, 1.0, -1.0)
+            v = ints * scale
             self.const[node.output[0]] = v
             self.quantized.add(node.output[0])
+            if np.all(scale > 0):
+                self.wint[node.output[0]] = (ints, np.broadcast_to(scale, ints.shape) + 0.0)
             return
         if np.any(scale != 1.0):
             raise FrontendError(f"node {node.name} (BipolarQuant): scale "
@@ -557,6 +612,59 @@ class _Builder:
                                                                              "BipolarQuant"):
             self.fold(node)
             return
+        ins = [i for i in node.input if i]
+        if any(i in self.host_t for i in ins):
+            self.host_node(node)
+            return
+        if any(i in self.pending for i in ins):
+            self.pending_node(node)
+            return
+        if any(i in self.scaled for i in ins):
+            self.scaled_node(node)
+            return
+        if op in ("MatMul", "Gemm", "Conv") and ins[0] in self.t and self.float_weight(node):
+            # float weight scales (or a float bias): an exact integer sum, scales absorbed
+            self.scaled[ins[0]] = Scaled(self.t[ins[0]], 1.0)
+            self.scaled_node(node)
+            return
+        if ins and ins[0] in self.t and self.absorbs(node):
+            # float arithmetic of an exact sum: absorbed at the next quantiser
+            x = self.t[ins[0]]
+            self.pending[ins[0]] = Pending(x, np.ones(x.shape[-1]))
+            self.pending_node(node)
+            return
+        self.convert_node(node)
+
+    def float_weight(self, node: Any) -> bool:
+        """Whether a MatMul / Gemm / Conv has quantised weights with a float (not power of
+        two) scale, or a float bias: its scales wait for the next quantiser."""
+        w = node.input[1] if len(node.input) > 1 else ""
+        if w not in self.wint:
+            return False
+        if any(_po2_shift(float(v)) is None for v in np.unique(self.wint[w][1])):
+            return True
+        b = node.input[2] if node.op_type != "MatMul" and len(node.input) > 2 else ""
+        return bool(b) and b not in self.quantized
+
+    def absorbs(self, node: Any) -> bool:
+        """Whether ``node`` on a tensor nnfab converted exactly starts float arithmetic that
+        the next quantiser absorbs (instead of an IR node of its own)."""
+        op = node.op_type
+        consts = [i for i in node.input[1:] if i in self.const]
+        if op == "Quant":
+            scale = self.c(node, 1, "scale")
+            return np.unique(scale).size != 1 or _po2_shift(float(scale.flat[0])) is None
+        if op in ("BatchNormalization", "Softmax"):
+            return True
+        if op in ("Mul", "Div", "Sub") and node.input[0] in self.t:
+            return bool(consts)
+        if op == "Add" and node.input[0] in self.t:
+            return any(c not in self.quantized for c in consts)
+        return False
+
+    def convert_node(self, node: Any) -> None:
+        """``node`` on tensors whose IR values equal ONNX's exactly."""
+        op = node.op_type
         if op == "Quant":
             self.quant(node)
         elif op == "BipolarQuant":
@@ -599,6 +707,374 @@ class _Builder:
         else:
             raise FrontendError(f"node {node.name} ({op}) is not supported; supported: "
                                 f"{SUPPORTED_OPS}")
+
+    # -- streamlining: host pre-processing, integer sums, thresholds, host post-processing
+    def host_op(self, node: Any) -> dict[str, Any]:
+        """The host op of ``node`` (float32, as ONNX specifies it) or a one-line refusal."""
+        op = node.op_type
+        d: dict[str, Any] = {"op": op, "node": node.name, "onnx_op": op}
+        if op in ("Mul", "Div", "Add", "Sub"):
+            k = [i for i, n in enumerate(node.input) if n in self.const]
+            if len(k) != 1 or len(node.input) != 2:
+                raise FrontendError(f"node {node.name} ({op}): on the host only with one "
+                                    "constant operand; supported: a tensor and a constant")
+            d["const"] = self.const[node.input[k[0]]].astype(np.float32).tolist()
+            d["const_first"] = k[0] == 0
+        elif op in ("Reshape", "Flatten"):
+            d["op"] = "Reshape"
+            d["shape"] = [int(v) for v in self.m.get_tensor_shape(node.output[0])[1:]]
+        elif op == "Softmax":
+            a = self.attrs(node)
+            opset = max((o.version for o in self.m.model.opset_import if o.domain in ("", "ai.onnx")),
+                        default=13)
+            d["axis"] = int(a.get("axis", -1 if opset >= 13 else 1))
+            shape = self.m.get_tensor_shape(node.output[0])
+            if shape is None or len(shape) != 2 or d["axis"] not in (1, -1):
+                raise FrontendError(f"node {node.name} (Softmax): supported on the host over "
+                                    "the last axis of a flat output")
+            d["axis"] = -1
+        elif op not in ("Relu", "Identity"):
+            raise FrontendError(f"node {node.name} ({op}): not supported on the host; "
+                                f"supported before the first quantiser and after the last "
+                                f"integer sum: {', '.join(HOST_OPS)}")
+        return d
+
+    def host_node(self, node: Any) -> None:
+        """A node before the first quantiser: host pre-processing (or that quantiser)."""
+        op = node.op_type
+        if op in ("Quant", "BipolarQuant"):
+            self.first_quant(node)
+            return
+        if sum(i in self.host_t for i in node.input) != 1:
+            raise FrontendError(f"node {node.name} ({op}): it combines two float inputs before "
+                                "the first quantiser; supported: one input and constants")
+        self.pre.append(self.host_op(node))
+        self.host_t.add(node.output[0])
+
+    def first_quant(self, node: Any) -> None:
+        """The first quantiser: the host computes its integers (as QONNX does, float32);
+        they are what the hardware input receives."""
+        where = f"node {node.name} ({node.op_type})"
+        if node.op_type == "Quant":
+            scale, zp, bits, signed, narrow, rmode = self.quant_args(node)
+            if np.any(zp != 0):
+                raise FrontendError(f"{where}: zero point {np.unique(zp)[:4].tolist()} is not "
+                                    "supported; supported: 0")
+            if rmode not in ROUNDING:
+                raise FrontendError(f"{where}: rounding_mode {rmode} is not supported; "
+                                    f"supported: {', '.join(ROUNDING)}")
+            b = int(bits.flat[0]) if bits.size == 1 else 0
+            if b < 2 or float(bits.flat[0]) != b:
+                raise FrontendError(f"{where}: bit width {bits.tolist()} is not supported on "
+                                    "the model input; supported: one integer >= 2")
+            lo = -(2 ** (b - 1)) + int(narrow) if signed else 0
+            hi = 2 ** (b - 1) - 1 if signed else 2**b - 1 - int(narrow)
+            op = {"op": "Quant", "scale": scale.astype(np.float32).tolist(), "zeropt": 0.0,
+                  "min": lo, "max": hi, "rounding": rmode}
+            ftype = FixedType(b, b, signed)
+        else:
+            scale = self.c(node, 1, "scale")
+            op = {"op": "BipolarQuant", "scale": scale.astype(np.float32).tolist()}
+            ftype = FixedType(2, 2)
+        if np.unique(scale).size != 1 or float(scale.flat[0]) <= 0:
+            raise FrontendError(f"{where}: scale {np.unique(scale)[:4].tolist()} is not "
+                                "supported on the model input; supported: one positive scale")
+        self.pre.append({**op, "node": node.name, "onnx_op": node.op_type})
+        shape = tuple(int(d) for d in self.m.get_tensor_shape(node.output[0])[1:])
+        ir_shape = shape
+        if self.spatial and len(shape) >= 2:
+            perm = [*range(1, len(shape)), 0]
+            ir_shape = tuple(shape[p] for p in perm)
+            self.g.meta["input_layout"] = {"shape": list(shape), "perm": perm}
+        iname = self.m.graph.input[0].name
+        t = self.g.add(Input(_safe(iname), [], shape=ir_shape, source=node.name), ftype)
+        self.scaled[node.output[0]] = Scaled(t, float(np.float32(scale.flat[0])))
+
+    def scaled_node(self, node: Any) -> None:
+        """A node on a quantiser's integers with a float scale."""
+        op = node.op_type
+        sc = self.scaled.get(node.input[0])
+        if sc is not None and op in ("MatMul", "Gemm", "Conv"):
+            self.int_layer(node, sc)
+            return
+        others = [i for i in node.input[1:] if i]
+        if sc is not None and op in INTEGER_OPS and all(i in self.const for i in others):
+            self.t[node.input[0]] = sc.t
+            try:
+                self.convert_node(node)
+            finally:
+                del self.t[node.input[0]]
+            self.scaled[node.output[0]] = Scaled(self.t.pop(node.output[0]), sc.scale)
+            return
+        if sc is not None and (op in ("Quant", "BipolarQuant") or op in FLOAT_OPS):
+            self.pending[node.input[0]] = Pending(sc.t, np.full(sc.t.shape[-1], sc.scale))
+            self.pending_node(node)
+            return
+        raise FrontendError(f"node {node.name} ({op}) on a quantiser's integers with a float "
+                            "scale is not supported; supported: MatMul, Gemm, Conv, "
+                            f"{', '.join(INTEGER_OPS)}, the float ops {', '.join(FLOAT_OPS)} "
+                            "with constants, and a Quant / BipolarQuant")
+
+    def int_layer(self, node: Any, sc: Scaled) -> None:
+        """A MatMul / Gemm / Conv of a quantiser's integers and a weight quantiser's
+        integers: an exact integer sum; the two scales (per output channel) and a bias
+        wait as float arithmetic for the next quantiser."""
+        op, wname = node.op_type, node.input[1]
+        where = f"node {node.name} ({op})"
+        if wname not in self.wint:
+            raise FrontendError(f"{where}: its weight is not a Quant / BipolarQuant of a "
+                                "constant with a positive scale and zero point 0; supported: "
+                                "quantised weights")
+        ints, full = self.wint[wname]
+        a = self.attrs(node)
+        if op == "Gemm":
+            if (float(a.get("alpha", 1.0)) != 1.0 or float(a.get("beta", 1.0)) != 1.0
+                    or int(a.get("transA", 0))):
+                raise FrontendError(f"{where}: alpha, beta != 1 or transA is not supported; "
+                                    "supported: alpha=beta=1, transB")
+            if int(a.get("transB", 0)):
+                ints, full = ints.T, full.T
+        # per output channel: the last axis of a MatMul weight, the first of a Conv's
+        ch = np.moveaxis(full, 0, -1) if op == "Conv" else full
+        rows = ch.reshape(-1, ch.shape[-1])
+        if not np.all(rows == rows[:1]):
+            raise FrontendError(f"{where}: its weight scale varies along an input axis; "
+                                "supported: one scale per tensor or per output channel")
+        key = f"{wname}#int"
+        self.const[key] = ints if op != "Gemm" or not int(a.get("transB", 0)) else ints.T
+        self.quantized.add(key)
+        import onnx
+
+        n2 = onnx.NodeProto.FromString(node.SerializeToString())
+        n2.input[1] = key
+        bias = None
+        if op in ("Gemm", "Conv") and len(node.input) > 2 and node.input[2]:
+            bias = node.input[2]
+            del n2.input[2]
+        self.t[node.input[0]] = sc.t
+        try:
+            if op == "Conv":
+                self.conv(n2)
+            else:
+                w = self.const[key].T if op == "Gemm" and int(a.get("transB", 0)) else \
+                    self.const[key]
+                self.dense(n2, w, key)
+        finally:
+            del self.t[node.input[0]]
+        acc = self.t.pop(node.output[0])
+        p = Pending(acc, float(np.float32(sc.scale)) * rows[0].astype(np.float32)
+                    .astype(np.float64))
+        if op != "Conv":
+            wf = self.const[wname].T if op == "Gemm" and int(a.get("transB", 0)) else \
+                self.const[wname]
+            p.origin = (sc, wf.astype(np.float32), acc.producer,
+                        self.perm.get(node.input[0]))
+        if bias is not None:
+            from onnx import helper
+
+            b = self.const[bias].reshape(-1)
+            bkey = f"{bias}#chan"
+            self.const[bkey] = b.reshape(-1, *([1] * (len(acc.shape) - 1)))
+            p.nodes.append(helper.make_node("Add", [node.output[0], bkey],
+                                            [f"{node.output[0]}#bias"], name=node.name))
+        self.pending[node.output[0]] = p
+
+    def pending_node(self, node: Any) -> None:
+        """A node on float arithmetic of an exact sum."""
+        op = node.op_type
+        act = next(i for i in node.input if i in self.pending)
+        p = self.pending[act]
+        if op in ("Quant", "BipolarQuant") and act == node.input[0]:
+            self.readoff(node, p)
+            return
+        others = [i for i in node.input if i and i != act]
+        if op in FLOAT_OPS and all(i in self.const for i in others):
+            self.pending[node.output[0]] = Pending(p.t, p.scale, [*p.nodes, node], p.origin)
+            return
+        if op in ("Reshape", "Flatten", "Identity") and len(p.t.shape) == 1:
+            self.pending[node.output[0]] = p
+            return
+        what = ", ".join(n.name for n in p.nodes) or (p.t.producer.name if p.t.producer
+                                                     else p.t.name)
+        raise FrontendError(f"node {node.name} ({op}): its input is float arithmetic of an "
+                            f"integer sum ({what}), not a quantiser's output; supported: a "
+                            f"Quant / BipolarQuant after {', '.join(FLOAT_OPS)} with constants,"
+                            " or these at the model's end (host post-processing)")
+
+    def acc_range(self, t: Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Raw bounds ``(lo, hi)`` per channel of the exact sum ``t``: interval arithmetic
+        on its integer weights and its input's range (else its type's range)."""
+        ft, c = t.ftype, t.shape[-1]
+        lo = np.full(c, ft.min_raw, dtype=np.int64)
+        hi = np.full(c, ft.max_raw, dtype=np.int64)
+        d = t.producer
+        if isinstance(d, (Dense, Conv)):
+            w = d.weights["weight"].values()
+            if isinstance(d, Conv) and w.shape[-1] == 1 and w.shape[-2] == c and c > 1:
+                w = w[..., 0]  # depthwise: (*k, C)
+            w = w.reshape(-1, c)
+            xt = d.input.ftype
+            a, b = w * xt.min_value, w * xt.max_value
+            vlo, vhi = np.minimum(a, b).sum(axis=0), np.maximum(a, b).sum(axis=0)
+            if "bias" in d.weights:
+                bv = d.weights["bias"].values().reshape(-1)
+                vlo, vhi = vlo + bv, vhi + bv
+            lo = np.maximum(lo, np.floor(np.ldexp(vlo, ft.frac)).astype(np.int64))
+            hi = np.minimum(hi, np.ceil(np.ldexp(vhi, ft.frac)).astype(np.int64))
+        return lo, np.maximum(hi, lo)
+
+    def readoff(self, q: Any, p: Pending) -> None:
+        """The float arithmetic after an exact sum and the quantiser ``q`` ending it: a
+        step function of the sum per channel, read off qonnx's execution of those nodes on
+        every value the sum can take, as one per-channel Threshold."""
+        names = [n.name for n in p.nodes] + [q.name]
+        where = f"nodes {', '.join(names)}"
+        if q.op_type == "Quant":
+            scale, zp, bits, signed, narrow, rmode = self.quant_args(q)
+            if np.any(zp != 0) or np.unique(scale).size != 1 or float(scale.flat[0]) <= 0:
+                raise FrontendError(f"node {q.name} (Quant): scale {np.unique(scale)[:4].tolist()}"
+                                    f" and zero point {np.unique(zp)[:4].tolist()}; supported "
+                                    "on activations: one positive scale and zero point 0")
+            b = int(bits.flat[0])
+            tout = FixedType(2, 2) if b == 1 and signed else FixedType(b, b, signed)
+        else:
+            scale = self.c(q, 1, "scale")
+            if np.unique(scale).size != 1 or float(scale.flat[0]) <= 0:
+                raise FrontendError(f"node {q.name} (BipolarQuant): scale "
+                                    f"{np.unique(scale)[:4].tolist()}; supported on "
+                                    "activations: one positive scale")
+            tout = FixedType(2, 2)
+        s_out = float(np.float32(scale.flat[0]))
+        t = p.t
+        lo, hi = self.acc_range(t)
+        n = hi - lo + 1
+        if int(n.max()) > MAX_READOFF_VALUES:
+            raise FrontendError(f"{where}: the integer sum {t.name} reaches {int(n.max())} "
+                                f"values in a channel; supported: at most {MAX_READOFF_VALUES} "
+                                "(narrower weights or inputs)")
+        c, k_all = len(lo), int(n.max())
+        unit = np.ldexp(p.scale, -t.ftype.frac)  # value of one raw step, per channel
+        rank = len(t.shape)
+        levels = np.empty((k_all, c), dtype=np.int64)
+        chunk = max(1, (1 << 22) // c)
+        for k0 in range(0, k_all, chunk):
+            raw = np.minimum(lo[None, :] + np.arange(k0, min(k_all, k0 + chunk))[:, None],
+                             hi[None, :])
+            v = (raw * unit[None, :]).astype(np.float32)
+            if rank > 1:  # ONNX (N, C, *spatial) with one position
+                v = v.reshape(*v.shape, *([1] * (rank - 1)))
+            y = self.execute_chain([*p.nodes, q], v).reshape(len(raw), c)
+            qi = np.round(y / s_out)
+            if not np.array_equal((qi * s_out).astype(np.float32), y.astype(np.float32)):
+                raise FrontendError(f"{where}: the quantiser's outputs are not its integers "
+                                    "times its scale")
+            levels[k0:k0 + len(raw)] = qi.astype(np.int64)
+        thr_rows, lev_rows = [], []
+        for ci in range(c):
+            yv = levels[:n[ci], ci]
+            d = np.diff(yv)
+            if np.any(d > 0) and np.any(d < 0):
+                at = int(np.flatnonzero(np.diff(np.sign(d[d != 0])) != 0)[0])
+                raise FrontendError(f"{where}: not monotone in the integer sum {t.name} "
+                                    f"(channel {ci}, direction changes after step {at}); "
+                                    "supported: monotone float arithmetic (e.g. a positive or "
+                                    "negative BatchNorm scale per channel)")
+            steps = np.flatnonzero(d != 0) + 1
+            thr_rows.append(lo[ci] + steps)
+            lev_rows.append(yv[np.concatenate([[0], steps])])
+        tn = max(len(r) for r in thr_rows)
+        thr = np.array([np.concatenate([r, np.full(tn - len(r), t.ftype.max_raw)])
+                        for r in thr_rows], dtype=np.int64).reshape(c, tn)
+        lev = np.array([np.concatenate([r, np.full(tn + 1 - len(r), r[-1])]) for r in lev_rows],
+                       dtype=np.int64)
+        ws = {"thresholds": Weight(thr, FixedType(t.ftype.width, t.ftype.integer,
+                                                  t.ftype.signed)),
+              "levels": Weight(lev, tout)}
+        fn = " + ".join([n.op_type for n in p.nodes] + [q.op_type])
+        out = self.g.add(Threshold(self.uniq(q.name), [t], ws, function=fn, source=q.name),
+                         tout)
+        self.scaled[q.output[0]] = Scaled(out, s_out)
+
+    def execute_chain(self, nodes: list[Any], x: np.ndarray) -> np.ndarray:
+        """qonnx's ``execute_onnx`` of the chain ``nodes`` (each reads the one before and
+        constants of the model) on the float32 ``x`` (any shape, batch first)."""
+        import onnx
+        from onnx import TensorProto, helper, numpy_helper
+        from qonnx.core.modelwrapper import ModelWrapper
+        from qonnx.core.onnx_exec import execute_onnx
+        from qonnx.transformation.infer_shapes import InferShapes
+
+        chain, prev, inits = [], "chain_in", {}
+        for k, n in enumerate(nodes):
+            n2 = onnx.NodeProto.FromString(n.SerializeToString())
+            for j, name in enumerate(n2.input):
+                if name in self.const:
+                    if name not in inits:
+                        inits[name] = numpy_helper.from_array(
+                            self.const[name].astype(np.float32), name)
+                elif name:
+                    n2.input[j] = prev
+            prev = f"chain_{k}"
+            del n2.output[:]
+            n2.output.append(prev)
+            chain.append(n2)
+        g = helper.make_graph(
+            chain, "chain", [helper.make_tensor_value_info("chain_in", TensorProto.FLOAT,
+                                                           list(x.shape))],
+            [helper.make_tensor_value_info(prev, TensorProto.FLOAT, None)], list(inits.values()))
+        m = ModelWrapper(helper.make_model(g, opset_imports=list(self.m.model.opset_import)))
+        m = m.transform(InferShapes())
+        return np.asarray(execute_onnx(m, {"chain_in": x.astype(np.float32)})[prev],
+                          np.float64)
+
+    def finish(self, oname: str) -> Tensor:
+        """The hardware output for the model output ``oname`` and the host post-processing
+        after it (``g.meta["host"]``)."""
+        post: list[dict[str, Any]] = []
+        if oname in self.scaled:
+            sc = self.scaled[oname]
+            out = sc.t
+            post.append({"op": "Dequant", "scale": [sc.scale], "node": oname,
+                         "onnx_op": "Quant"})
+        elif oname in self.pending:
+            p = self.pending[oname]
+            exact = (p.t.ftype.width <= 24 and all(_po2_shift(float(v)) is not None
+                                                   for v in p.scale))
+            if exact:  # float32(sum * scale) is ONNX's value exactly
+                out = p.t
+                if np.any(p.scale != 1):
+                    post.append({"op": "Dequant", "scale": p.scale.astype(np.float32).tolist(),
+                                 "node": p.t.name, "onnx_op": "scale"})
+            elif p.origin is not None:  # ONNX's float32 MatMul rounds: the host runs it
+                sc, wf, dn, perm = p.origin
+                self.g.remove(dn)
+                out = sc.t
+                post.append({"op": "Dequant", "scale": [sc.scale], "node": dn.name,
+                             "onnx_op": "Quant"})
+                if perm is not None:  # back to ONNX's order: its sum's order of additions
+                    post.append({"op": "Gather", "index": np.argsort(perm).tolist(),
+                                 "node": dn.name, "onnx_op": "Flatten"})
+                post.append({"op": "MatMul", "weight": wf.tolist(), "node": dn.name,
+                             "onnx_op": "MatMul"})
+                self.notes.append(f"{dn.name}: a float-scale MatMul at the end runs on the "
+                                  "host (ONNX's float32 sum is no function of the integer sum)")
+            else:
+                raise FrontendError(f"model output {oname!r}: a Conv's sum with float scales; "
+                                    "supported at the end: a MatMul / Gemm, or power-of-two "
+                                    "scales")
+            for n in p.nodes:
+                post.append(self.host_op(n))
+        elif oname in self.host_t:
+            raise FrontendError(f"model output {oname!r}: no quantiser on the way; supported: "
+                                "a Quant / BipolarQuant before the first MatMul / Conv")
+        else:
+            return self.t[oname]
+        if self.pre or post:
+            self.g.meta["host"] = {
+                "pre": self.pre, "post": post,
+                "input_shape": [int(d) for d in
+                                self.m.get_tensor_shape(self.m.graph.input[0].name)[1:]]}
+        return out
 
     def act_quant(self, node: Any) -> None:
         """A Sigmoid / Tanh and the activation Quant right after it: ``Quant(f(x))`` is a
@@ -667,7 +1143,14 @@ class _Builder:
         iname = gr.input[0].name
         shape = tuple(int(d) for d in self.m.get_tensor_shape(iname)[1:])
         first = next((n for n in gr.node if iname in n.input), None)
-        t = self.quant_type(first) if first is not None and first.op_type == "Quant" else None
+        if first is None or not (first.op_type == "BipolarQuant" or (
+                first.op_type == "Quant" and not self.absorbs(first))):
+            # float work before the first quantiser: host pre-processing
+            self.host_t.add(iname)
+            for node in gr.node:
+                self.node(node)
+            return self.outputs(gr.output[0].name)
+        t = self.quant_type(first) if first.op_type == "Quant" else None
         if t is None:
             t = self.var(iname, "input")
         ir_shape = shape
@@ -680,15 +1163,22 @@ class _Builder:
         self.t[iname] = self.g.add(Input(_safe(iname), [], shape=ir_shape, source=iname), t)
         for node in gr.node:
             self.node(node)
-        oname = gr.output[0].name
-        if oname not in self.t:
+        return self.outputs(gr.output[0].name)
+
+    def outputs(self, oname: str) -> Graph:
+        if not any(oname in d for d in (self.t, self.scaled, self.pending, self.host_t)):
             raise FrontendError(f"model output {oname!r} is not computed from the input")
-        if oname in self.perm or (self.spatial and len(self.t[oname].shape) > 1):
+        out = self.finish(oname)
+        if oname in self.perm or (self.spatial and len(out.shape) > 1):
             raise FrontendError(f"model output {oname!r} is a feature map; supported: a flat "
                                 "output (a MatMul / Gemm / global pooling at the end)")
-        self.g.outputs = [self.t[oname]]
+        self.g.outputs = [out]
         self.g.meta["notes"] = self.notes
-        self.g.meta["fully_quantized"] = all(n["exact"] for n in self.g.nodes)
+        softmax = any(o["op"] == "Softmax" for o in self.g.meta.get("host", {}).get("post", []))
+        if softmax:
+            self.notes.append("the host's float32 Softmax may differ from onnxruntime's in the "
+                              "last bit (argmax and the rest are the same arithmetic)")
+        self.g.meta["fully_quantized"] = all(n["exact"] for n in self.g.nodes) and not softmax
         return self.g
 
 

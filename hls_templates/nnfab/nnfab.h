@@ -186,21 +186,24 @@ void embedding(const Tin x[N], Tout y[N * D], const R tab[SIZE * D]) {
     }
 }
 
-// Threshold (ir.Threshold): y = lev[number of thresholds x reaches]. thr holds T raw
-// values on x's grid (ascending), lev T + 1 raw values of Tout; the count is a sum of T
-// comparisons, so the result is exact for any monotone step function.
-template <class Tin, class Tout, int N, int T, class RT, class RL>
-void threshold(const Tin x[N], Tout y[N], const RT thr[T > 0 ? T : 1], const RL lev[T + 1]) {
+// Threshold (ir.Threshold): y = lev[number of thresholds x reaches]. thr holds C rows of T
+// raw values on x's grid (ascending), lev C rows of T + 1 raw values of Tout; element i
+// uses row i % C (C = 1: one function for all). The count is a sum of T comparisons, so
+// the result is exact for any step function.
+template <class Tin, class Tout, int N, int T, int C, class RT, class RL>
+void threshold(const Tin x[N], Tout y[N], const RT thr[C * (T > 0 ? T : 1)],
+               const RL lev[C * (T + 1)]) {
 #pragma HLS INLINE
     for (int i = 0; i < N; i++) {
 #pragma HLS UNROLL
         const ap_slong v = raw64(x[i]);
+        const int ch = i % C;
         int c = 0;
         for (int t = 0; t < T; t++) {
 #pragma HLS UNROLL
-            c += (v >= ap_slong(thr[t])) ? 1 : 0;
+            c += (v >= ap_slong(thr[ch * T + t])) ? 1 : 0;
         }
-        y[i] = from_raw<Tout>(lev[c]);
+        y[i] = from_raw<Tout>(lev[ch * (T + 1) + c]);
     }
 }
 

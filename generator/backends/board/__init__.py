@@ -39,6 +39,7 @@ import numpy as np
 
 from ... import packing
 from ...boards import Board, load_board
+from ...host import plan as host_plan
 from ...ir import Graph
 
 TEMPLATES = Path(__file__).resolve().parents[3] / "hls_templates" / "board"
@@ -124,6 +125,15 @@ def packing_source() -> str:
     return "\n\n".join(inspect.getsource(f) for f in (packing.pack, packing.unpack))
 
 
+def host_source() -> str:
+    """Source text of :mod:`generator.host` (embedded in drivers: the host pre- and
+    post-processing in float32, NumPy only), without its docstring and future import."""
+    from ... import host
+
+    text = inspect.getsource(host)
+    return text[text.index("from collections.abc"):].rstrip("\n")
+
+
 def rtl_top(out: str) -> str | None:
     """The RTL top module written by the RTL backend (``OUT/sim/sim.json``), or None."""
     p = os.path.join(out, "sim", "sim.json")
@@ -158,6 +168,8 @@ def layout(g: Graph) -> dict[str, Any]:
         "input_perm": (tuple(g.meta["input_layout"]["perm"]) if "input_layout" in g.meta
                        else None),
         "output_shape": tuple(int(s) for s in tout.shape),
+        # host pre- / post-processing (generator.host; empty lists: none)
+        "host_json": repr(host_plan(g.meta)),
         "in_elems": int(tin.size), "in_width": fi.width, "in_frac": fi.frac,
         "in_signed": bool(fi.signed), "in_cpp": fi.cpp(),
         "out_elems": int(tout.size), "out_width": fo.width, "out_frac": fo.frac,
@@ -171,17 +183,18 @@ def reference_data(g: Graph, rows: int = SELFTEST_ROWS, seed: int = 0) -> tuple[
     """Seeded inputs on the input grid, their raw values, and the reference outputs
     (float and raw) — the drivers' self-test data."""
     from ... import reference
-    from ...verify import samples
+    from ...reference import samples
 
     x = samples(g, rows, seed)
     xr = reference.quantize_input(g, x)  # exact: on the grid; in the order the accelerator streams
     yr = reference.run(g, x)[g.outputs[0].name]
-    return x, xr.reshape(rows, -1), g.outputs[0].ftype.to_float(yr), yr.reshape(rows, -1)
+    return x, xr.reshape(rows, -1), reference.output_values(g, yr), yr.reshape(rows, -1)
 
 
 def _io_common(env: jinja2.Environment, top: str, lay: dict[str, Any]) -> str:
     return env.get_template("io_common.py.j2").render(
-        top=top, packing_source=packing_source(), **lay).rstrip("\n")
+        top=top, packing_source=packing_source(), host_source=host_source(),
+        **lay).rstrip("\n")
 
 
 def _write_vivado(g: Graph, out: str, b: Board, top: str, lay: dict[str, Any],

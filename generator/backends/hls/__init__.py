@@ -52,7 +52,7 @@ def _fmt_ns(v: float) -> str:
 
 def tb_inputs(g: Graph, rows: int = TB_ROWS, seed: int = 0) -> np.ndarray:
     """Seeded float inputs on the input type's grid covering its whole range."""
-    from ...verify import samples
+    from ...reference import samples
 
     t = g.inputs[0].ftype
     x = samples(g, rows, seed)
@@ -91,7 +91,7 @@ def write(g: Graph, out: str, cfg: Any) -> None:
     with open(os.path.join(hls, "project.tcl"), "w") as f:
         f.write(env.get_template("project/project.tcl.j2").render(top=top, io=io, tool=tool, **_target(g)))
     shutil.copyfile(os.path.join(TEMPLATES, "project", "build_hls.tcl"), os.path.join(hls, "build_hls.tcl"))
-    from ...verify import VerifyError
+    from ...errors import VerifyError
     from .csim import DEFINES, OPT_FLAGS, ap_types_dir
 
     try:

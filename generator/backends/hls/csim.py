@@ -5,6 +5,13 @@ and handed to the C++ testbench as raw ``int64`` bits (no float parsing anywhere
 raw outputs come back the same way and are turned into float64 through the output
 type. The executable is cached under ``OUT/hls/.csim_build/<sha256>/``, keyed by every
 source byte, the compiler version and the flags, so a second run does not recompile.
+
+Two forms of the same firmware (:data:`FORMS`): ``csim`` (the default) runs a latency
+layer of more than ``CSIM_UNROLL_LIMIT`` nonzero weights as loops over its nonzero
+arrays and reads large weight arrays from binary images (quick to compile);
+``synth`` compiles exactly the source synthesis reads -- the unrolled sums of
+``layers/*_unrolled.h`` and the weights as the text of ``weights/*.h`` (slow to compile
+for large layers; ``nnfab csim --form synth``).
 """
 
 from __future__ import annotations
@@ -21,8 +28,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ...errors import VerifyError
 from ...ir import Graph
-from ...verify import VerifyError
 from .firmware import top_name
 
 #: g++ flags of the C-simulation (and of ``make csim``). -O1 keeps the unrolled sums of
@@ -33,6 +40,9 @@ OPT_FLAGS = ["-O1", "-std=c++14", "-pthread"]
 #: in the C-simulation as it would in hardware.
 DEFINES = ["-DNNFAB_CSIM_LOOPS", "-DNNFAB_CSIM_THREADS"] + (
     ["-DNNFAB_CSIM_INCBIN"] if sys.platform.startswith("linux") else [])
+#: the defines of each C-simulation form: ``csim`` (loops for large layers, weights from
+#: binary images) and ``synth`` (the unrolled sums and weight text synthesis reads)
+FORMS: dict[str, list[str]] = {"csim": DEFINES, "synth": ["-DNNFAB_CSIM_THREADS"]}
 
 #: Facts about the last :func:`run` (for tests and benchmarks): cached, build_seconds,
 #: run_seconds, exe.
@@ -146,12 +156,19 @@ def precompiled_header(cxx: str, flags: list[str]) -> str | None:
     return header
 
 
-def build(out: str, top: str) -> str:
-    """Compile (or reuse) the C-sim executable of ``out``; returns its path."""
+def _defines(form: str) -> list[str]:
+    if form not in FORMS:
+        raise VerifyError(f"unknown C-simulation form {form!r}; supported: {', '.join(FORMS)}")
+    return FORMS[form]
+
+
+def build(out: str, top: str, form: str = "csim") -> str:
+    """Compile (or reuse) the C-sim executable of ``out`` in ``form``; returns its path."""
+    defines = _defines(form)
     fw, cpp, tb = sources(out, top)
     cxx = _compiler()
     ap = ap_types_dir()
-    flags = [*OPT_FLAGS, *DEFINES, f"-I{ap}", f"-I{fw}", f"-Wa,-I{os.path.join(fw, 'weights')}"]
+    flags = [*OPT_FLAGS, *defines, f"-I{ap}", f"-I{fw}", f"-Wa,-I{os.path.join(fw, 'weights')}"]
     key = _digest(fw, tb, flags, cxx)
     cache = os.path.join(out, "hls", ".csim_build")
     exe = os.path.join(cache, key[:24], f"tb_{top}")
@@ -160,7 +177,7 @@ def build(out: str, top: str) -> str:
         LAST.update(cached=True, build_seconds=0.0, exe=exe)
         return exe
     t0 = time.perf_counter()
-    pch = precompiled_header(cxx, [*OPT_FLAGS, *DEFINES, f"-I{ap}"])
+    pch = precompiled_header(cxx, [*OPT_FLAGS, *defines, f"-I{ap}"])
     pch_seconds = time.perf_counter() - t0
     cflags = [*flags, "-include", pch, "-Winvalid-pch"] if pch else flags
     os.makedirs(cache, exist_ok=True)
@@ -221,18 +238,19 @@ def run_raw(exe: str, x_raw: npt.NDArray[np.int64], n_out: int,
     return y.reshape(rows, n_out)
 
 
-def run(g: Graph, out: str, x: npt.ArrayLike) -> npt.NDArray[np.float64]:
-    """Exact float64 outputs of the HLS C-simulation of project ``out`` on inputs ``x``."""
-    from ...reference import ReferenceError_, quantize_input
+def run(g: Graph, out: str, x: npt.ArrayLike, form: str = "csim") -> npt.NDArray[np.float64]:
+    """Exact float64 outputs of the HLS C-simulation of project ``out`` on inputs ``x``
+    (``form``: one of :data:`FORMS`)."""
+    from ...reference import ReferenceError_, output_values, quantize_input
 
     try:
         x_raw = quantize_input(g, x)
     except ReferenceError_ as e:
         raise VerifyError(str(e)) from None
     top = top_name(g)
-    exe = build(out, top)
+    exe = build(out, top, form)
     t_out = g.outputs[0]
     t0 = time.perf_counter()
     y_raw = run_raw(exe, x_raw, t_out.size)
     LAST["run_seconds"] = time.perf_counter() - t0
-    return t_out.ftype.to_float(y_raw).reshape(len(y_raw), *t_out.shape)
+    return output_values(g, y_raw)

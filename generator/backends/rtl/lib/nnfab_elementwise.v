@@ -124,7 +124,8 @@ module nnfab_ternarize_vec #(
 endmodule
 
 // Threshold (ir.Threshold): y = LEV[c], c = the number of the T ascending thresholds THR
-// (raw, on the input's grid) that x reaches. Exact for any monotone step function. The T
+// (raw, on the input's grid) that x reaches; C tables, element i uses table i % C (C = 1:
+// one function for every element). Exact for any step function. The T
 // comparisons against constants give a thermometer code th (th[t] = x >= THR[t]; ones
 // then zeros); c is read off it by binary search, one bit per level from the top (a
 // depth-log2 mux tree, no adder chain), and the level is a constant table lookup.
@@ -133,9 +134,12 @@ module nnfab_threshold_vec #(
     parameter integer IN_W = 8,    // input element width
     parameter integer IN_S = 1,    // input signed
     parameter integer OUT_W = 8,   // output element width
-    parameter integer T = 1,       // thresholds (>= 0)
-    parameter [(T > 0 ? T : 1)*IN_W-1:0] THR = 0,  // threshold t at [t*IN_W +: IN_W]
-    parameter [(T + 1)*OUT_W-1:0] LEV = 0          // level of count c at [c*OUT_W +: OUT_W]
+    parameter integer T = 1,       // thresholds per table (>= 0)
+    parameter integer C = 1,       // tables (channels, the last axis; N % C == 0)
+    // threshold t of table k at [(k*T + t)*IN_W +: IN_W]
+    parameter [C*(T > 0 ? T : 1)*IN_W-1:0] THR = 0,
+    // level of count c of table k at [(k*(T + 1) + c)*OUT_W +: OUT_W]
+    parameter [C*(T + 1)*OUT_W-1:0] LEV = 0
 ) (
     input  wire [N*IN_W-1:0]  x,
     output wire [N*OUT_W-1:0] y
@@ -146,6 +150,7 @@ module nnfab_threshold_vec #(
     initial begin
         if (N < 1) $error("%m: N=%0d must be >= 1", N);
         if (T < 0) $error("%m: T=%0d must be >= 0", T);
+        if (C < 1 || N % C != 0) $error("%m: N=%0d is not a multiple of C=%0d", N, C);
     end
     genvar i, t;
     generate
@@ -155,8 +160,8 @@ module nnfab_threshold_vec #(
             wire [TP-1:0] th;
             for (t = 0; t < TP; t = t + 1) begin : g_th
                 if (t < T) begin : g_cmp
-                    localparam [IN_W-1:0] C = THR[t*IN_W +: IN_W];
-                    localparam signed [IN_W:0] CS = IN_S ? {C[IN_W-1], C} : {1'b0, C};
+                    localparam [IN_W-1:0] K = THR[((i % C)*(T > 0 ? T : 1) + t)*IN_W +: IN_W];
+                    localparam signed [IN_W:0] CS = IN_S ? {K[IN_W-1], K} : {1'b0, K};
                     assign th[t] = (v >= CS);
                 end else begin : g_pad
                     assign th[t] = 1'b0;
@@ -169,7 +174,7 @@ module nnfab_threshold_vec #(
                 for (k = CW - 1; k >= 0; k = k - 1)
                     if (th[c + (1 << k) - 1]) c = c + (1 << k);
             end
-            wire [(T + 1)*OUT_W-1:0] lev = LEV;
+            wire [(T + 1)*OUT_W-1:0] lev = LEV[(i % C)*(T + 1)*OUT_W +: (T + 1)*OUT_W];
             assign y[i*OUT_W +: OUT_W] = lev[c*OUT_W +: OUT_W];  // c <= T: th is padded with 0
         end
     endgenerate
