@@ -298,3 +298,28 @@ def test_uart_driver_self_test_over_a_pty(tiny_out: tuple[Graph, str]) -> None:
         stop.set()
         os.close(slave)
         os.close(master)
+
+
+def test_parse_pnr_report_picks_the_clock_path() -> None:
+    """nextpnr's --report JSON: utilisation of the used BELs, Fmax per clock, and the
+    critical path of the fabric clock's registers even when an I/O path is longer."""
+    def step(kind: str, delay: float, cell: str = "c", port: str = "Q") -> dict[str, Any]:
+        return {"type": kind, "delay": delay, "from": {"cell": cell, "port": port},
+                "to": {"cell": cell + "_next", "port": "DI"}}
+
+    rep = {"utilization": {"TRELLIS_COMB": {"used": 10, "available": 100},
+                           "DP16KD": {"used": 0, "available": 208}},
+           "fmax": {"$glbnet$clk": {"achieved": 80.5, "constraint": 100}},
+           "critical_paths": [
+               {"from": "<async>", "to": "posedge $glbnet$clk",
+                "path": [step("routing", 20.0, "uart_rx")]},
+               {"from": "posedge $glbnet$clk", "to": "posedge $glbnet$clk",
+                "path": [step("clk-to-q", 0.5, "a"), step("routing", 8.0, "b"),
+                         step("logic", 3.5, "c")]}]}
+    p = ecp5.parse_pnr(rep)
+    assert p["utilization"] == {"TRELLIS_COMB": {"used": 10, "available": 100}}
+    assert p["fmax"] == {"$glbnet$clk": {"achieved_mhz": 80.5, "constraint_mhz": 100.0}}
+    assert p["critical_paths"][0]["from"] == "uart_rx.Q"  # the longest of all
+    cp = ecp5.clock_paths(p, "$glbnet$clk")[0]
+    assert (cp["from"], cp["to"]) == ("a.Q", "c_next.DI")
+    assert (cp["delay_ns"], cp["logic_ns"], cp["routing_ns"], cp["steps"]) == (12.0, 4.0, 8.0, 3)

