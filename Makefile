@@ -41,7 +41,7 @@ demo: $(STAMP)
 	@echo "plots: $(DEMO)/plots/ and $(DEMO)_cnn_fit/plots/ (roofline.png with the zcu104 roofs, resources.png, sparsity.png)"
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 --durations=15
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal --durations=15
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"

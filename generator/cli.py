@@ -283,7 +283,9 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("out")
     v.add_argument("-i", "--input")
     v.add_argument("--samples", type=int, default=1000)
-    v.add_argument("--views", help="comma-separated subset of views to run")
+    v.add_argument("--views", help="comma-separated subset of views to run (reference, "
+                   "source, csim, rtl; csim_synth, the unrolled source synthesis reads, "
+                   "only when named)")
     v.add_argument("--json", action="store_true")
     v.set_defaults(fn=cmd_verify)
 

@@ -188,8 +188,14 @@ def run(g: Graph, out: str, x: npt.ArrayLike, *, seed: int = 0, idle: float = 0.
     xr = reference.quantize_input(g, x)
     yr = reference.run(g, x)[tout.name]
     n = len(xr)
+    from .plan import RTLUnsupported
+
+    try:
+        rows = timing_rows(g, n)
+    except RTLUnsupported as e:  # the design has no RTL view (rtl/UNSUPPORTED.txt)
+        raise VerifyError(str(e)) from None
     got, stats = simulate_raw(out, xr.reshape(n, -1), yr.reshape(n, -1), seed=seed, idle=idle,
-                              backpressure=backpressure, timing_rows=timing_rows(g, n))
+                              backpressure=backpressure, timing_rows=rows)
     y = reference.output_values(g, got)
     stats["expected_cycles"] = expected_cycles(g, x, int(stats["timing_rows"]))
     stats["findings"] = findings(stats)
