@@ -930,7 +930,7 @@ class _Builder:
         names = [n.name for n in p.nodes] + [q.name]
         where = f"nodes {', '.join(names)}"
         if q.op_type == "Quant":
-            scale, zp, bits, signed, narrow, rmode = self.quant_args(q)
+            scale, zp, bits, signed, _narrow, _rmode = self.quant_args(q)
             if np.any(zp != 0) or np.unique(scale).size != 1 or float(scale.flat[0]) <= 0:
                 raise FrontendError(f"node {q.name} (Quant): scale {np.unique(scale)[:4].tolist()}"
                                     f" and zero point {np.unique(zp)[:4].tolist()}; supported "
