@@ -21,8 +21,9 @@ MaxPool             Pool(max); GlobalAverage/MaxPool: GlobalPool (an exact avera
                     power-of-two area)
 Pad, Slice          on the spatial axes: Pad (mode constant, value 0) and Crop (a Pad's
                     negative pads; a Slice with steps 1)
-BatchNormalization  ScaleShift (float, in the configured types; folded by fold_batchnorm)
-Add                 a constant after a MatMul: that Dense's bias; two tensors: Add
+BatchNormalization  absorbed with the float ops around it into the next quantiser
+Add                 a quantised constant after a MatMul: that Dense's bias; a float
+                    constant: absorbed (below); two tensors: Add
 Relu                Relu
 Sigmoid, Tanh       with the activation Quant right after it (Brevitas QuantSigmoid /
                     QuantTanh): one Threshold computing both exactly, read off qonnx's
@@ -40,11 +41,19 @@ channel-major one, so the MatMul after it takes its weight rows permuted to matc
 ``Quant`` computes ``clip(round(x / scale + zeropt), min, max) - zeropt) * scale``; with a
 power-of-two scale and zero point 0 that is exactly the ``ap_fixed`` cast above, and the
 QONNX execution (float32, exact while sums fit its 24-bit mantissa) is the source view
-that ``verify`` compares with. A weight scale that is not a power of two gives weights
-that are the float32 values qonnx computes, exactly, on a fine binary grid (wide); a
-layer whose exact sums need more than 24 bits is marked as possibly deviating from the
-float32 source, and ``verify`` reports what it measures. Scales that are not powers of two, zero points other than
-0, and every other op are refused in one line naming the node.
+that ``verify`` compares with.
+
+Streamlining (FINN's method, exact; ``docs/qonnx.md``): a MatMul / Gemm / Conv of a
+quantiser's integers and a weight quantiser's integers (float scales per tensor or per
+output channel) is an exact integer sum; the float arithmetic after it (the scales, a
+bias, BatchNormalization, Relu, Mul / Div / Add / Sub by constants) and the next
+``Quant`` / ``BipolarQuant`` become one per-channel :class:`~generator.ir.Threshold`, read
+off qonnx's ``execute_onnx`` of those nodes on every value interval arithmetic says the
+sum reaches (refused in one line when not monotone or wider than 2^24 values). The float
+nodes before the first quantiser (with its integer step) and after the last integer sum
+are host pre- / post-processing (``g.meta["host"]``, applied by :mod:`generator.host` in
+every view and driver). Zero points other than 0, per-element activation scales and every
+other op are refused in one line naming the node.
 """
 
 from __future__ import annotations
