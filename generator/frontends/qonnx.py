@@ -83,7 +83,6 @@ from ..ir import (
     Quantize,
     Relu,
     Reshape,
-    ScaleShift,
     Tensor,
     Threshold,
     Weight,
@@ -103,9 +102,11 @@ from .keras import (
 )
 
 SUPPORTED_OPS = ("Quant, BipolarQuant, MatMul, Gemm, Conv, MaxPool, GlobalAveragePool, "
-                 "GlobalMaxPool, Pad / Slice (of spatial axes), BatchNormalization, Add (a bias or two tensors), Sub, Max, Min, "
-                 "Mean (of 2^k tensors), Mul (of tensors), Relu, "
-                 "Sigmoid / Tanh (with the Quant after them), Flatten, Reshape, Identity")
+                 "GlobalMaxPool, Pad / Slice (of spatial axes), Add, Sub, Max, Min, "
+                 "Mean (of 2^k tensors), Mul (of tensors), BatchNormalization and Mul / Div / "
+                 "Add / Sub by constants (before a quantiser, or on the host), Relu, "
+                 "Sigmoid / Tanh (with the Quant after them), Softmax (at the end, on the "
+                 "host), Flatten, Reshape, Identity")
 #: ops on NCHW tensors: a model with one of them is converted channels-last
 SPATIAL_OPS = ("Conv", "MaxPool", "GlobalAveragePool", "GlobalMaxPool", "Pad", "Slice")
 QONNX_DOMAIN = "qonnx.custom_op.general"
@@ -574,22 +575,6 @@ class _Builder:
                            x.ftype)
         self.out(node, x)
 
-    def batchnorm(self, node: Any) -> None:
-        x = self.x(node)
-        self.no_perm(node)
-        a = self.attrs(node)
-        gamma, beta, mean, var = (self.c(node, i, w) for i, w in
-                                  ((1, "scale"), (2, "bias"), (3, "mean"), (4, "variance")))
-        scale = gamma / np.sqrt(var + float(a.get("epsilon", 1e-5)))
-        shift = beta - mean * scale
-        name = _safe(node.name)
-        st, bt = self.var(name, "weight"), self.var(name, "bias")
-        n = ScaleShift(self.uniq(name), [x], {"scale": quantize_float(scale, st),
-                                               "shift": quantize_float(shift, bt)},
-                       source=name, exact=False)
-        self.out(node, self.g.add(n, self.var(name, "result")))
-        self.notes.append(f"{name}: float BatchNormalization quantized to {st} / {bt}")
-
     def reshape(self, node: Any) -> None:
         x = self.x(node)
         known = self.m.get_tensor_shape(node.output[0])
@@ -711,8 +696,6 @@ class _Builder:
             self.pool(node)
         elif op in ("Pad", "Slice"):
             self.pad_slice(node)
-        elif op == "BatchNormalization":
-            self.batchnorm(node)
         else:
             raise FrontendError(f"node {node.name} ({op}) is not supported; supported: "
                                 f"{SUPPORTED_OPS}")
