@@ -350,10 +350,13 @@ class Threshold(Node):
         per = thr.data.ndim == 2
         c = t.shape[0]
         bad = np.any(np.diff(t, axis=1) < 0) if per else np.any(np.diff(t, axis=1) <= 0)
-        if (thr.data.ndim != lev.data.ndim or v.shape != (c, t.shape[1] + 1) or bad
-                or (per and self.input.shape[-1] != c)):
-            raise IRError(f"node {self.name}: needs ascending thresholds and one more level "
-                          f"than thresholds per channel ({thr.data.shape} thresholds, "
+        if not per and (bad or thr.data.ndim != lev.data.ndim or v.shape != (1, t.size + 1)):
+            raise IRError(f"node {self.name}: needs strictly ascending thresholds and one more "
+                          f"level than thresholds ({t.size} thresholds, {v.size} levels)")
+        if per and (bad or thr.data.ndim != lev.data.ndim or v.shape != (c, t.shape[1] + 1)
+                    or self.input.shape[-1] != c):
+            raise IRError(f"node {self.name}: needs ascending thresholds per channel and one "
+                          f"more level than thresholds ({thr.data.shape} thresholds, "
                           f"{lev.data.shape} levels, input {self.input.shape})")
         if thr.ftype.frac != ti.frac or (t.size and (t.min() < ti.min_raw or t.max() > ti.max_raw)):
             raise IRError(f"node {self.name}: thresholds {thr.ftype} are not on the input grid {ti}")

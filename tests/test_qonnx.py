@@ -339,12 +339,11 @@ def test_shipped_qonnx_export_equals_the_qkeras_model(example_model: str, tmp_pa
     np.testing.assert_array_equal(y, source_predict(load_model(example_model), x))
 
 
-def test_float_weight_scale_is_exact_values_but_wide_sums_may_deviate(tmp_path) -> None:
-    """A weight Quant whose scale is no power of two (Brevitas's default float scales): the
-    weights are the float32 values qonnx computes, exactly (a fine grid, 30 bits here), so
-    the sums are exact too -- but 41 bits wide, which qonnx's float32 MatMul may round, so
-    the layer is marked as possibly deviating (not fully quantized) and says why. On these
-    seeded inputs the measured deviation is none."""
+def test_float_weight_scale_is_an_integer_sum_and_thresholds(tmp_path) -> None:
+    """A weight Quant whose scale is no power of two (Brevitas's default float scales):
+    the MatMul sums the weight's integers exactly (narrow, not a fine binary grid) and the
+    float scale is absorbed, with the output Quant, into thresholds read off qonnx's
+    execution -- fully quantized and equal to it."""
     n = qz._Net(3)
     x = n.quant("x", "xq", 2**-4, 8)
     w = n.quant(n.weight("w", (32, 8), 0.0), "wq", 0.0371, 8)
@@ -352,8 +351,9 @@ def test_float_weight_scale_is_exact_values_but_wide_sums_may_deviate(tmp_path) 
     n.save(path, "np2", (32,), 8, n.quant(n.node("MatMul", [x, w], "fc"), "y", 2**-4, 12))
     g = graph(path)
     d = g.of(ir.Dense)[0]
-    assert d.weights["weight"].ftype.width == 30 and d.output.ftype.width == 41
-    assert not d["exact"] and not g.meta["fully_quantized"]
-    assert any("MatMul_0: its exact sums need 41 bits" in note for note in g.meta["notes"])
+    assert d.weights["weight"].ftype == ir.FixedType(6, 6)  # the integers, |w| <= 25
+    assert d["exact"] and g.meta["fully_quantized"]
+    (th,) = g.of(ir.Threshold)
+    assert th["function"] == "Quant" and th.input is d.output
     xx = np.ldexp(np.random.default_rng(1).integers(-128, 128, (2000, 32)).astype(float), -4)
     np.testing.assert_array_equal(reference.predict(g, xx), fq.predict(path, xx))

@@ -119,6 +119,27 @@ def test_tfc_every_view_and_the_split(capsys, tfc_board: str) -> None:
     assert "hardware: MatMul_0, Quant_5, MatMul_1" in text
 
 
+@pytest.mark.rtl
+def test_kws_csim_and_rtl_equal_execute_onnx(tmp_path) -> None:
+    """kwsmlp folded (``--strategy resource --reuse 512``): C-sim and RTL on 1,000 inputs
+    equal the reference, which equals qonnx's execution (float-scale input quantiser on the
+    host, 256 x 7 thresholds per layer, the float-scale last MatMul on the host)."""
+    from generator import api
+    from generator.backends.hls import csim
+    from generator.backends.rtl import sim
+    from generator.cli import main
+
+    path = os.path.join(ZOO, "kwsmlp_w3a3.onnx")
+    out = str(tmp_path / "kws")
+    assert main(["convert", path, "-o", out, "--strategy", "resource", "--reuse", "512"]) == 0
+    g = api.load(out).graph
+    x = _inputs(g, seed=5)
+    y = reference.predict(g, x)
+    np.testing.assert_array_equal(y, fq.predict(path, x).reshape(y.shape))
+    np.testing.assert_array_equal(csim.run(g, out, x), y)
+    np.testing.assert_array_equal(sim.run(g, out, x, idle=0.0, backpressure=0.0)[0], y)
+
+
 @pytest.mark.slow
 def test_tfc_pynq_driver_applies_the_host_work(tfc_board: str, monkeypatch) -> None:
     """The PYNQ driver (no nnfab import) runs the host pre-processing, the accelerator
@@ -140,3 +161,50 @@ def test_tfc_pynq_driver_applies_the_host_work(tfc_board: str, monkeypatch) -> N
     assert x.shape[1:] == (1, 28, 28)
     y = drv.NnfabAccel("nnfab.bit").predict(x)
     np.testing.assert_array_equal(y, fq.predict(os.path.join(ZOO, "TFC_2W2A.onnx"), x))
+
+
+BREVITAS = os.path.join(os.path.dirname(__file__), os.pardir, "examples", "brevitas_zoo")
+BREVITAS_MODELS = ("mlp_float", "mlp_channel", "mlp_bipolar", "conv_bn")
+
+
+def _check_source(g: ir.Graph, y: np.ndarray, ys: np.ndarray) -> None:
+    """Bit-exact; a host Softmax tail: argmax-identical, within float32 rounding."""
+    ys = ys.reshape(y.shape)
+    if g.meta["fully_quantized"]:
+        np.testing.assert_array_equal(y, ys)
+    else:
+        assert any(o["op"] == "Softmax" for o in g.meta["host"]["post"])
+        np.testing.assert_array_equal(y.argmax(axis=1), ys.argmax(axis=1))
+        assert np.abs(y - ys).max() <= 1e-6
+
+
+@pytest.mark.parametrize("name", BREVITAS_MODELS)
+def test_brevitas_zoo_reference_equals_execute_onnx(name: str) -> None:
+    path = os.path.join(BREVITAS, f"{name}.onnx")
+    g = fq.from_model(fq.load_model(path), config.load(None))
+    run_pipeline(g)
+    x = _inputs(g, seed=3)
+    _check_source(g, reference.predict(g, x), fq.predict(path, x))
+    assert g.of(ir.Threshold) and not g.of(ir.ScaleShift)
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize("name,opts", [("mlp_float", []), ("mlp_channel", ["--io", "stream"]),
+                                       ("mlp_bipolar", []), ("conv_bn", ["--io", "stream"])])
+def test_brevitas_zoo_every_view(name: str, opts: list[str], tmp_path) -> None:
+    """``nnfab convert`` (no precision option), then C-sim and RTL on 1,000 inputs equal
+    the reference, which equals qonnx's execution."""
+    from generator import api
+    from generator.backends.hls import csim
+    from generator.backends.rtl import sim
+    from generator.cli import main
+
+    path = os.path.join(BREVITAS, f"{name}.onnx")
+    out = str(tmp_path / name)
+    assert main(["convert", path, "-o", out, *opts]) == 0
+    g = api.load(out).graph
+    x = _inputs(g, seed=4)
+    y = reference.predict(g, x)
+    _check_source(g, y, fq.predict(path, x))
+    np.testing.assert_array_equal(csim.run(g, out, x), y)
+    np.testing.assert_array_equal(sim.run(g, out, x)[0], y)

@@ -21,8 +21,9 @@ MaxPool             Pool(max); GlobalAverage/MaxPool: GlobalPool (an exact avera
                     power-of-two area)
 Pad, Slice          on the spatial axes: Pad (mode constant, value 0) and Crop (a Pad's
                     negative pads; a Slice with steps 1)
-BatchNormalization  ScaleShift (float, in the configured types; folded by fold_batchnorm)
-Add                 a constant after a MatMul: that Dense's bias; two tensors: Add
+BatchNormalization  absorbed with the float ops around it into the next quantiser
+Add                 a quantised constant after a MatMul: that Dense's bias; a float
+                    constant: absorbed (below); two tensors: Add
 Relu                Relu
 Sigmoid, Tanh       with the activation Quant right after it (Brevitas QuantSigmoid /
                     QuantTanh): one Threshold computing both exactly, read off qonnx's
@@ -40,11 +41,19 @@ channel-major one, so the MatMul after it takes its weight rows permuted to matc
 ``Quant`` computes ``clip(round(x / scale + zeropt), min, max) - zeropt) * scale``; with a
 power-of-two scale and zero point 0 that is exactly the ``ap_fixed`` cast above, and the
 QONNX execution (float32, exact while sums fit its 24-bit mantissa) is the source view
-that ``verify`` compares with. A weight scale that is not a power of two gives weights
-that are the float32 values qonnx computes, exactly, on a fine binary grid (wide); a
-layer whose exact sums need more than 24 bits is marked as possibly deviating from the
-float32 source, and ``verify`` reports what it measures. Scales that are not powers of two, zero points other than
-0, and every other op are refused in one line naming the node.
+that ``verify`` compares with.
+
+Streamlining (FINN's method, exact; ``docs/qonnx.md``): a MatMul / Gemm / Conv of a
+quantiser's integers and a weight quantiser's integers (float scales per tensor or per
+output channel) is an exact integer sum; the float arithmetic after it (the scales, a
+bias, BatchNormalization, Relu, Mul / Div / Add / Sub by constants) and the next
+``Quant`` / ``BipolarQuant`` become one per-channel :class:`~generator.ir.Threshold`, read
+off qonnx's ``execute_onnx`` of those nodes on every value interval arithmetic says the
+sum reaches (refused in one line when not monotone or wider than 2^24 values). The float
+nodes before the first quantiser (with its integer step) and after the last integer sum
+are host pre- / post-processing (``g.meta["host"]``, applied by :mod:`generator.host` in
+every view and driver). Zero points other than 0, per-element activation scales and every
+other op are refused in one line naming the node.
 """
 
 from __future__ import annotations
@@ -74,7 +83,6 @@ from ..ir import (
     Quantize,
     Relu,
     Reshape,
-    ScaleShift,
     Tensor,
     Threshold,
     Weight,
@@ -94,9 +102,11 @@ from .keras import (
 )
 
 SUPPORTED_OPS = ("Quant, BipolarQuant, MatMul, Gemm, Conv, MaxPool, GlobalAveragePool, "
-                 "GlobalMaxPool, Pad / Slice (of spatial axes), BatchNormalization, Add (a bias or two tensors), Sub, Max, Min, "
-                 "Mean (of 2^k tensors), Mul (of tensors), Relu, "
-                 "Sigmoid / Tanh (with the Quant after them), Flatten, Reshape, Identity")
+                 "GlobalMaxPool, Pad / Slice (of spatial axes), Add, Sub, Max, Min, "
+                 "Mean (of 2^k tensors), Mul (of tensors), BatchNormalization and Mul / Div / "
+                 "Add / Sub by constants (before a quantiser, or on the host), Relu, "
+                 "Sigmoid / Tanh (with the Quant after them), Softmax (at the end, on the "
+                 "host), Flatten, Reshape, Identity")
 #: ops on NCHW tensors: a model with one of them is converted channels-last
 SPATIAL_OPS = ("Conv", "MaxPool", "GlobalAveragePool", "GlobalMaxPool", "Pad", "Slice")
 QONNX_DOMAIN = "qonnx.custom_op.general"
@@ -565,22 +575,6 @@ class _Builder:
                            x.ftype)
         self.out(node, x)
 
-    def batchnorm(self, node: Any) -> None:
-        x = self.x(node)
-        self.no_perm(node)
-        a = self.attrs(node)
-        gamma, beta, mean, var = (self.c(node, i, w) for i, w in
-                                  ((1, "scale"), (2, "bias"), (3, "mean"), (4, "variance")))
-        scale = gamma / np.sqrt(var + float(a.get("epsilon", 1e-5)))
-        shift = beta - mean * scale
-        name = _safe(node.name)
-        st, bt = self.var(name, "weight"), self.var(name, "bias")
-        n = ScaleShift(self.uniq(name), [x], {"scale": quantize_float(scale, st),
-                                               "shift": quantize_float(shift, bt)},
-                       source=name, exact=False)
-        self.out(node, self.g.add(n, self.var(name, "result")))
-        self.notes.append(f"{name}: float BatchNormalization quantized to {st} / {bt}")
-
     def reshape(self, node: Any) -> None:
         x = self.x(node)
         known = self.m.get_tensor_shape(node.output[0])
@@ -702,8 +696,6 @@ class _Builder:
             self.pool(node)
         elif op in ("Pad", "Slice"):
             self.pad_slice(node)
-        elif op == "BatchNormalization":
-            self.batchnorm(node)
         else:
             raise FrontendError(f"node {node.name} ({op}) is not supported; supported: "
                                 f"{SUPPORTED_OPS}")
@@ -930,7 +922,7 @@ class _Builder:
         names = [n.name for n in p.nodes] + [q.name]
         where = f"nodes {', '.join(names)}"
         if q.op_type == "Quant":
-            scale, zp, bits, signed, narrow, rmode = self.quant_args(q)
+            scale, zp, bits, signed, _narrow, _rmode = self.quant_args(q)
             if np.any(zp != 0) or np.unique(scale).size != 1 or float(scale.flat[0]) <= 0:
                 raise FrontendError(f"node {q.name} (Quant): scale {np.unique(scale)[:4].tolist()}"
                                     f" and zero point {np.unique(zp)[:4].tolist()}; supported "
