@@ -374,9 +374,12 @@ def test_progress_shown_on_a_terminal_only(monkeypatch: pytest.MonkeyPatch) -> N
     term = _Terminal()
     monkeypatch.setattr(sys, "stderr", term)
     monkeypatch.setattr(console, "_QUIET", False)
-    with console.step("building the Verilator model"):
+    with console.step("simulating in Verilator"):
+        with console.step("building the Verilator model"):  # nested: the same line
+            time.sleep(0.3)
         time.sleep(0.3)
     assert "building the Verilator model" in term.text
+    assert "simulating in Verilator" in term.text
     term.text = ""
     console.set_quiet(True)
     with console.step("building the Verilator model"):
