@@ -13,11 +13,14 @@ the estimate (``generator/estimate.py``) printed beside it as a ratio:
   merge; 80 % pruned; 2-bit weights);
 * whole designs with branches (forks, FIFOs; Add, Subtract, Maximum, Minimum, Average
   and Concatenate joins): the test zoo's ``residual_mlp`` fully parallel and folded at
-  R 3, ``cnn_residual`` streamed.
+  R 3, ``cnn_residual`` streamed;
+* ``--only tiling``: the BRAM18 count of ``nnfab_rom`` at eleven depth x width shapes,
+  the tiling pass's (:func:`generator.passes.tiling.map_memory`) against Yosys's (its
+  own table; tests/test_tiling.py checks three of them).
 
-Takes about 9 minutes::
+Takes about 9 minutes (tiling: about 3 more)::
 
-    .venv/bin/python benchmarks/estimate_vs_yosys.py [--only threshold|po2|folded|branches]
+    .venv/bin/python benchmarks/estimate_vs_yosys.py [--only threshold|po2|folded|branches|tiling]
 """
 
 from __future__ import annotations
@@ -98,10 +101,55 @@ def measure(label: str, g: Graph) -> float:
     return ratio
 
 
+#: nnfab_rom shapes (depth, width) of the tiling table
+ROM_SHAPES = [(100, 8), (512, 16), (512, 17), (256, 36), (128, 72), (1024, 9), (2048, 5),
+              (300, 100), (1000, 40), (2048, 36), (512, 72)]
+
+
+def rom_synth(d: str, depth: int, width: int) -> dict:
+    """Yosys's counts (xc7) for one nnfab_rom of random full-width words (seeded)."""
+    import random
+    import shutil
+
+    rnd = random.Random(depth * 1000 + width)
+    with open(os.path.join(d, f"rom_{depth}_{width}.mem"), "w") as f:
+        f.write("\n".join(f"{rnd.getrandbits(width):x}" for _ in range(depth)) + "\n")
+    aw = max(1, int(depth - 1).bit_length())
+    with open(os.path.join(d, "top.v"), "w") as f:
+        f.write(f"module top(input wire clk, input wire en, input wire [{aw - 1}:0] addr, "
+                f"output wire [{width - 1}:0] dout);\n"
+                f"nnfab_rom #(.DEPTH({depth}), .WIDTH({width}), .AW({aw}), "
+                f".FILE(\"rom_{depth}_{width}.mem\")) u (.clk(clk), .en(en), .addr(addr), "
+                ".dout(dout));\nendmodule\n")
+    shutil.copy(os.path.join(rtl.LIB_DIR, "nnfab_rom.v"), os.path.join(d, "nnfab_rom.v"))
+    return estimate.synth(d, "top", ["nnfab_rom.v", "top.v"], family="xc7")
+
+
+def tiling() -> None:
+    from generator.passes.tiling import Memory, map_memory
+
+    print("| ROM depth x width | tiling impl | tiling BRAM18 | Yosys BRAM18 | Yosys LUT | "
+          "equal | synth |")
+    print("|---|---|---|---|---|---|---|")
+    equal = 0
+    for depth, width in ROM_SHAPES:
+        t0 = time.time()
+        with tempfile.TemporaryDirectory() as d:
+            got = rom_synth(d, depth, width)
+        t = map_memory(Memory("m", depth, width))
+        equal += t.bram18 == got["bram18"]
+        print(f"| {depth} x {width} | {t.impl} | {t.bram18} | {got['bram18']} | {got['lut']} | "
+              f"{t.bram18 == got['bram18']} | {time.time() - t0:.0f} s |", flush=True)
+    print(f"\ntiling BRAM18 == Yosys BRAM18 on {equal} of {len(ROM_SHAPES)} shapes")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", choices=["threshold", "po2", "folded", "branches"])
+    ap.add_argument("--only", choices=["threshold", "po2", "folded", "branches", "tiling"])
     args = ap.parse_args()
+    if args.only == "tiling":
+        tiling()
+        return
     ratios = []
     print("| design | Yosys LUT | estimate LUT | estimate / Yosys | Yosys FF | estimate FF | "
           "estimate / Yosys | Yosys DSP | estimate DSP | synth |")

@@ -159,9 +159,14 @@ def _save_model(model: Any, path: str) -> None:
     if not hasattr(model, "save") or not hasattr(model, "layers"):
         raise FrontendError(f"model {type(model).__name__} is neither a model file nor a "
                             "tf-keras / QKeras model")
+    import warnings
+
     import_tf()
     try:
-        model.save(path)
+        with warnings.catch_warnings():  # .h5 is the format the source view reads
+            warnings.filterwarnings("ignore", "You are saving your model as an HDF5 file",
+                                    UserWarning)
+            model.save(path)
     except Exception as e:  # noqa: BLE001 - keras raises many kinds
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise FrontendError(f"model {getattr(model, 'name', '?')} cannot be saved as a "

@@ -15,8 +15,23 @@ One YAML file per board lives in the repository's ``boards/`` folder, named
     uram: 0                  # 288Kb UltraRAMs (0 where the device has none)
     mem_bandwidth_gbps: 2.1  # off-chip DDR/HBM bandwidth in GB/s (0 with mem_kind none)
     mem_kind: ddr3           # ddr3 | ddr4 | lpddr4 | hbm2 | none
-    flow: zynq               # zynq | zynqmp | alveo | part-only
+    flow: zynq               # zynq | zynqmp | alveo | part-only | ecp5
 
+A board of the open-flow family ``ecp5`` (Lattice ECP5: ``lut`` counts LUT4s, ``ff``
+flip-flops, ``dsp`` MULT18X18D, ``bram18`` DP16KD 18 Kbit blocks) also names what the
+open implementation flow (:mod:`generator.backends.board.ecp5`) needs to place, route
+and pack a bitstream, and the host link it talks through (a UART)::
+
+    package: CABGA381        # nextpnr-ecp5 --package
+    speed: 6                 # speed grade (nextpnr-ecp5 --speed)
+    osc_mhz: 25              # on-board oscillator, the PLL's reference
+    clk_pin: G2              # oscillator pin
+    uart_rx_pin: M1          # FPGA receives (host -> FPGA)
+    uart_tx_pin: L4          # FPGA transmits (FPGA -> host)
+    uart_baud: 115200
+    io_standard: LVCMOS33
+
+These keys are refused on other families and required on ``ecp5``.
 ``load_board`` takes a board name (``pynq-z2``) or a path to such a file;
 ``list_boards`` loads every board in ``boards/``. Any problem is a ``BoardError`` whose
 one-line message names the file, the key and what is supported.
@@ -31,8 +46,10 @@ from typing import Any
 
 import yaml
 
-FAMILIES = ("xc7", "xcu", "xcup")
-FLOWS = ("zynq", "zynqmp", "alveo", "part-only")
+FAMILIES = ("xc7", "xcu", "xcup", "ecp5")
+#: families placed, routed and packed here by an open-source flow
+OPEN_FAMILIES = ("ecp5",)
+FLOWS = ("zynq", "zynqmp", "alveo", "part-only", "ecp5")
 MEM_KINDS = ("ddr3", "ddr4", "lpddr4", "hbm2", "none")
 
 
@@ -55,12 +72,31 @@ class Board:
     mem_bandwidth_gbps: float
     mem_kind: str
     flow: str
+    # open-flow (ecp5) boards only
+    package: str | None = None
+    speed: int | None = None
+    osc_mhz: float | None = None
+    clk_pin: str | None = None
+    uart_rx_pin: str | None = None
+    uart_tx_pin: str | None = None
+    uart_baud: int | None = None
+    io_standard: str | None = None
+
+    @property
+    def open_flow(self) -> bool:
+        """Is this board placed and routed here (an open-flow family)?"""
+        return self.family in OPEN_FAMILIES
 
 
 KEYS = tuple(f.name for f in fields(Board))
-_STR_KEYS = ("name", "description", "part", "family", "mem_kind", "flow")
-_FLOAT_KEYS = ("clock_mhz", "mem_bandwidth_gbps")
-_INT_KEYS = ("lut", "ff", "dsp", "bram18", "uram")
+#: the keys of an open-flow board (required there, refused elsewhere)
+OPEN_KEYS = ("package", "speed", "osc_mhz", "clk_pin", "uart_rx_pin", "uart_tx_pin",
+             "uart_baud", "io_standard")
+BASE_KEYS = tuple(k for k in KEYS if k not in OPEN_KEYS)
+_STR_KEYS = ("name", "description", "part", "family", "mem_kind", "flow", "package",
+             "clk_pin", "uart_rx_pin", "uart_tx_pin", "io_standard")
+_FLOAT_KEYS = ("clock_mhz", "mem_bandwidth_gbps", "osc_mhz")
+_INT_KEYS = ("lut", "ff", "dsp", "bram18", "uram", "speed", "uart_baud")
 _CHOICES = {"family": FAMILIES, "flow": FLOWS, "mem_kind": MEM_KINDS}
 _MAY_BE_ZERO = ("uram", "mem_bandwidth_gbps")
 
@@ -122,14 +158,24 @@ def _load_file(path: Path) -> Board:
             f"{path}: unknown key(s) {', '.join(repr(k) for k in unknown)}; "
             f"supported keys: {', '.join(KEYS)}"
         )
-    missing = [k for k in KEYS if k not in data]
+    open_flow = data.get("family") in OPEN_FAMILIES
+    required = BASE_KEYS + (OPEN_KEYS if open_flow else ())
+    missing = [k for k in required if k not in data]
     if missing:
         raise BoardError(
             f"{path}: missing key(s) {', '.join(repr(k) for k in missing)}; "
-            f"required keys: {', '.join(KEYS)}"
+            f"required keys: {', '.join(required)}"
         )
+    extra = [k for k in OPEN_KEYS if k in data and not open_flow]
+    if extra:
+        raise BoardError(
+            f"{path}: key(s) {', '.join(repr(k) for k in extra)} are for open-flow families "
+            f"({', '.join(OPEN_FAMILIES)}), not {data.get('family')!r}")
+    if (data.get("flow") == "ecp5") != (data.get("family") == "ecp5"):
+        raise BoardError(f"{path}: flow 'ecp5' goes with family 'ecp5' (and only with it), "
+                         f"got family {data.get('family')!r}, flow {data.get('flow')!r}")
     values: dict[str, Any] = {}
-    for key in KEYS:
+    for key in required:
         values[key] = _check(path, key, data[key])
     return Board(**values)
 

@@ -167,11 +167,17 @@ def cmd_report(a: argparse.Namespace) -> int:
 
     g = project.load(a.out)
     rep = estimate.report(g, a.out, synth=a.synth)
+    if a.pnr:
+        from .backends.board import ecp5
+
+        rep["pnr"] = ecp5.report_pnr(g, a.out, progress=lambda s: print(s, file=sys.stderr))
     report.write(g, a.out, plots=True)  # report.md, report.json and OUT/plots/*.png
     if a.json:
         print(json.dumps(rep))
     else:
         print(report.text(g, rep))
+        if a.pnr:
+            print("\n".join(ecp5.pnr_lines(rep["pnr"])))
     return 0
 
 
@@ -185,6 +191,15 @@ def cmd_build(a: argparse.Namespace) -> int:
 
     if not os.path.isdir(a.out):
         raise CLIError(f"output project {a.out} does not exist; run nnfab convert first")
+    from .backends.board import ecp5, open_flow
+
+    if open_flow(a.out):  # the open flow runs here: exit 0 only when the clock is met
+        res = ecp5.run(a.out)
+        if not res.met:
+            raise ecp5.TimingError(f"{res.line()}; no bitstream written")
+        print(f"nnfab: {res.line()}; wrote {res.bitstream} (+ .svf), "
+              f"{os.path.join(a.out, 'ecp5', 'report.md')}")
+        return 0
     step = vendor_step(a.out)
     if step is None:
         hls = next((t for t in ("vitis_hls", "vivado_hls") if shutil.which(t)), None)
@@ -291,6 +306,8 @@ def parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="estimates (+ Yosys synth_xilinx with --synth)")
     rp.add_argument("out")
     rp.add_argument("--synth", action="store_true")
+    rp.add_argument("--pnr", action="store_true",
+                    help="place and route (open-flow families: ECP5) for routed Fmax")
     rp.add_argument("--json", action="store_true")
     rp.set_defaults(fn=cmd_report)
 

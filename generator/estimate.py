@@ -624,15 +624,65 @@ def estimate(g: Graph) -> dict[str, Any]:
                                "lut": _cdiv(b.p["DEPTH"], 32) * _cdiv(bits, 2) + 8,
                                "ff": 2 * clog2(b.p["DEPTH"] + 1) + 2, "depth": b.p["DEPTH"]})
     skid_ff = 2 * beat + 2
+    skid_lut = beat
+    fam = _family(g)
+    if fam == "ecp5":
+        by_name = {s.name: s for s in stages}
+        for r in layers:
+            ecp5_row(r, by_name.get(r["name"]))
+        skid_lut = round(beat * ECP5_LUT4_PER_LUT["other"])
     total = {
         **totals(stages),
         "dsp": sum(r["dsp"] for r in layers),
         "bram18": sum(r["bram18"] for r in layers),
-        "lut": sum(r["lut"] for r in layers) + beat,
+        "lut": sum(r["lut"] for r in layers) + skid_lut,
         "ff": sum(r["ff"] for r in layers) + skid_ff,
         "skid_latency_cycles": SKID_LATENCY,
     }
-    return {"layers": layers, "total": total}
+    rep: dict[str, Any] = {"layers": layers, "total": total}
+    if fam == "ecp5":  # counted in ECP5 primitives (MULT18X18D, DP16KD, LUT4 sites)
+        rep["family"] = fam
+    return rep
+
+
+#: Lattice ECP5 (``synth_ecp5``): LUT4 sites (a LUT4, or half a CCU2C: one adder bit)
+#: per LUT of the model above, by the kind of logic -- ``mac``: the shift-add adder
+#: graphs and trees of fully parallel layers (an adder bit is one LUT6 + carry on Xilinx;
+#: here a CCU2C half and most of a LUT4 for the operand logic), ``folded``: the input
+#: multiplexers, schedule ROM and accumulators of folded layers (a LUT6 multiplexer or
+#: ROM is two to four LUT4s), ``other``: casts, activations, comparators. Fitted to Yosys
+#: synth_ecp5 on single layers (tests/test_ecp5.py checks them).
+ECP5_LUT4_PER_LUT = {"mac": 1.6, "folded": 2.0, "other": 1.3}
+_ECP5_MAC_KINDS = ("dense_parallel", "conv_parallel", "conv_unrolled", "conv_unrolled_shared")
+_ECP5_FOLDED_KINDS = ("dense_folded", "conv_folded", "dense_skip", "conv_unrolled_folded")
+#: operand width of an ECP5 MULT18X18D
+MULT18 = 18
+
+
+def ecp5_row(r: dict[str, Any], s: Stage | None) -> None:
+    """Turn a layer row of the (Xilinx-calibrated) model into ECP5 primitives in place:
+    ``dsp`` = MULT18X18D (Yosys maps every product of operands of 2 bits or more to them,
+    ``ceil(a/18) x ceil(b/18)`` per product: narrow products that are LUTs on a DSP48
+    family are multipliers here), ``lut`` = LUT4 sites (:data:`ECP5_LUT4_PER_LUT`),
+    ``bram18`` = DP16KD (18 Kbit, the RAMB18 aspect ratios)."""
+    lut = r["lut"]
+    if s is not None and r.get("datapath") in ("DSP48 multiply", "LUT multiply"):
+        n = s.node
+        tx, wft = n.input.ftype, n.weights["weight"].ftype
+        a, b = operand_bits(tx), operand_bits(wft)
+        lut_mults = isinstance(n, Dense) and n["multipliers"] == "lut"
+        if not lut_mults and a >= 2 and b >= 2:
+            m = int(r["multipliers"])
+            if r["datapath"] == "LUT multiply":  # a MULT18X18D here, not LUTs
+                lut -= m * (tx.width + 1) * (wft.width + 1)
+            if r["datapath"] == "DSP48 multiply":  # its product register is in the
+                # fabric here (a DSP48 absorbs it; a LUT multiplier's is counted already)
+                r["ff"] += m * min(n.output.ftype.width, tx.width + wft.width + 1)
+            r["dsp"] = m * _cdiv(a, MULT18) * _cdiv(b, MULT18)
+            r["datapath"] = "MULT18X18D multiply"
+    kind = ("other" if s is None or s.kind not in _ECP5_MAC_KINDS + _ECP5_FOLDED_KINDS else
+            "mac" if s.kind in _ECP5_MAC_KINDS else "folded")
+    r["lut"] = round(max(0, lut) * ECP5_LUT4_PER_LUT[kind])
 
 
 def skip_cycles(g: Graph, x: Any) -> dict[str, Any]:
@@ -747,7 +797,12 @@ def report(g: Graph, out: str, synth: bool = False) -> dict[str, Any]:
         with open(conf_path) as f:
             conf = json.load(f)
         fam = _family(g)
-        meas = _synth(os.path.join(out, "rtl"), conf["top"], conf["sources"], fam)
+        if fam == "ecp5":  # synth_ecp5: LUT4 sites, MULT18X18D, DP16KD
+            from .backends.board.ecp5 import synth as synth_ecp5
+
+            meas = synth_ecp5(os.path.join(out, "rtl"), conf["top"], conf["sources"])
+        else:
+            meas = _synth(os.path.join(out, "rtl"), conf["top"], conf["sources"], fam)
         rep["synth"] = {k: v for k, v in meas.items() if k != "cells"}
         rep["synth"]["cells"] = meas["cells"]
     return rep
@@ -781,5 +836,8 @@ def text(rep: dict[str, Any]) -> str:
                      f"{s['bram18']:>7}{s['lut']:>8}{s['ff']:>8}   CARRY {s['carry']}, "
                      f"LUTRAM {s['lutram']}")
     lines += skip_lines(rep)
+    if rep.get("family") == "ecp5":
+        lines.append("ECP5: DSP = MULT18X18D, BRAM18 = DP16KD (18 Kbit), LUT = LUT4 sites "
+                     "(a CCU2C is two)")
     lines.append("latency/II in clock cycles; latency counts the input skid buffer (1 cycle)")
     return "\n".join(lines)

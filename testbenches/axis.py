@@ -138,10 +138,14 @@ class StreamBench:
 
     async def run(self, driver: AxisDriver, sink: AxisSink, monitor: Monitor, n_out: int,
                   decode: Any, scoreboard: Scoreboard, max_cycles: int) -> bool:
-        """Stream every beat of ``driver``; return False when ``max_cycles`` pass first."""
+        """Stream every beat of ``driver`` and collect ``n_out`` output beats; return False
+        when ``max_cycles`` pass first. A design may emit a frame's last output before it
+        has taken the frame's last input beats (a window whose stride grid ends before the
+        frame does reads the remaining rows after its last window): the run goes on until
+        the driver has handed over every beat, so the next run starts on a frame boundary."""
         dut = self.dut
         start = self.cycle
-        while len(monitor.out_beats) < n_out:
+        while len(monitor.out_beats) < n_out or not driver.done:
             if self.cycle - start > max_cycles:
                 return False
             await FallingEdge(self.clk)

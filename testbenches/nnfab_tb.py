@@ -8,7 +8,9 @@ Stimuli come from the files named by environment variables (written by
 * ``NNFAB_SIM_CONF``: ``sim.json`` of the design (widths, signedness);
 * ``NNFAB_SIM_OUT``: where the results go: ``<path>.npz`` (``y`` raw outputs of the
   stress phase) and ``<path>.json`` (measured cycles, mismatches);
-* ``NNFAB_SIM_SEED``, ``NNFAB_SIM_IDLE``, ``NNFAB_SIM_BACKPRESSURE``.
+* ``NNFAB_SIM_SEED``, ``NNFAB_SIM_IDLE``, ``NNFAB_SIM_BACKPRESSURE``;
+* ``NNFAB_SIM_TIMING_ROWS`` (optional): rows of the timing phase (default: ``frames`` of
+  ``sim.json``'s expected cycles, else :data:`TIMING_ROWS`).
 
 A streamed (CNN) design (``frame`` in ``sim.json``: ``in_beats`` / ``out_beats`` per
 frame) gets each row as ``in_beats`` pixel beats and returns ``out_beats`` beats per
@@ -107,7 +109,8 @@ async def run_design(dut: Any) -> None:
     bench = StreamBench(dut, dut.clk)
     budget = 200 + 20 * (lat_exp + ii_exp * (n + 2))
 
-    nt = min(n, int(conf["expected"].get("frames", TIMING_ROWS)))
+    nt = min(n, int(os.environ.get("NNFAB_SIM_TIMING_ROWS")
+                    or conf["expected"].get("frames", TIMING_ROWS)))
     if beat_frames:
         t_in_lasts, t_out_lasts = in_lasts[:nt * pin], out_lasts[:nt * pout]
     else:

@@ -22,6 +22,29 @@ import zoo
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """One build cache for the run (every xdist worker inherits it): Verilator and g++
+    builds of the same sources are shared by the tests (keyed by their content), and the
+    run starts cold. A ``$NNFAB_CACHE_DIR`` the caller set is used as it is."""
+    if hasattr(config, "workerinput") or os.environ.get("NNFAB_CACHE_DIR"):
+        return
+    import tempfile
+
+    d = tempfile.mkdtemp(prefix="nnfab-test-cache-")
+    os.environ["NNFAB_CACHE_DIR"] = d
+    config.stash[_CACHE_KEY] = d
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    d = config.stash.get(_CACHE_KEY, None)
+    if d:
+        shutil.rmtree(d, ignore_errors=True)
+        os.environ.pop("NNFAB_CACHE_DIR", None)
+
+
+_CACHE_KEY = pytest.StashKey[str]()
+
+
 def require(tool: str) -> str:
     """The path of ``tool`` on PATH. A required tool (g++, tclsh, make, perl) that is
     missing fails the test with its name -- never a skip: only ``vendor`` tests skip."""
@@ -44,13 +67,38 @@ class ZooModel:
         return self.entry.name
 
 
+def assert_outputs_vary(y: Any, ftype: Any = None, what: str = "outputs") -> None:
+    """``y`` (N rows of outputs) is not the same for every input row, and (given the
+    output type ``ftype``) not every value sits at the type's limits: a comparison of
+    views on such outputs would pass with almost any design. Every zoo-model test runs
+    it (on the model's own outputs when its inputs are made, and in the shared checks
+    before they compare views)."""
+    y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+    assert len(y) >= 2, f"{what}: {len(y)} row cannot show that the outputs vary"
+    assert (y != y[0]).any(), f"{what} are constant over {len(y)} input rows"
+    if ftype is not None:
+        ends = (ftype.to_float(ftype.min_raw), ftype.to_float(ftype.max_raw))
+        assert not np.isin(y, ends).all(), f"{what} all saturate at the limits of {ftype}"
+
+
+#: the fewest zoo inputs a test compares views on (test_rtl_cnn's FRAMES is 60)
+VARY_ROWS = 16
+
+
 def _make(entry: zoo.ZooEntry, d: str) -> ZooModel:
+    from generator import config, reference
+    from generator.frontends.keras import from_model
+    from generator.passes import run_pipeline
     from generator.verify import source_predict
 
     model = zoo.build(entry)
     path = os.path.join(d, f"{entry.name}.h5")
     model.save(path)
     x = zoo.inputs(entry, tuple(int(s) for s in model.input_shape[1:]))
+    g = from_model(model, config.load(None))
+    run_pipeline(g)
+    assert_outputs_vary(reference.predict(g, x[:VARY_ROWS]), g.outputs[0].ftype,
+                        f"{entry.name}'s outputs")
     return ZooModel(entry, path, model, x, source_predict(model, x))
 
 

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from generator.boards import (
+    BASE_KEYS,
     FAMILIES,
     FLOWS,
     KEYS,
@@ -31,6 +32,11 @@ EXPECTED = {
     "alveo-u50": "xcu50-fsvh2104-2-e",
     "alveo-u250": "xcu250-figd2104-2L-e",
     "xcvu13p": "xcvu13p-flga2577-2-e",
+    "ulx3s-12f": "LFE5U-12F-6BG381C",
+    "ulx3s-25f": "LFE5U-25F-6BG381C",
+    "ulx3s-45f": "LFE5U-45F-6BG381C",
+    "ulx3s-85f": "LFE5U-85F-6BG381C",
+    "ecpix5-85": "LFE5UM5G-85F-8BG554I",
 }
 # Part prefix -> synth_xilinx -family. xcu50/xcu250 are UltraScale+ Alveo parts, not
 # UltraScale, so the more specific prefixes must be tried first.
@@ -42,6 +48,7 @@ PART_FAMILY = (
     ("xcu5", "xcup"),
     ("xcu2", "xcup"),
     ("xcvu13p", "xcup"),
+    ("LFE5", "ecp5"),
 )
 
 
@@ -73,7 +80,8 @@ def test_every_yaml_loads(path: Path):
     assert by_path.name == path.stem
     assert by_path.part == EXPECTED[path.stem]
     # every key is present in the file itself (no defaults)
-    assert set(yaml.safe_load(path.read_text())) == set(KEYS)
+    keys = set(yaml.safe_load(path.read_text()))
+    assert keys == (set(KEYS) if by_path.open_flow else set(BASE_KEYS))
 
 
 def test_list_boards_sorted_and_unique():
@@ -94,7 +102,7 @@ def test_numbers_positive(board: Board):
     assert board.ff >= board.lut  # every device has at least one FF per LUT
     if board.mem_kind == "none":
         assert board.mem_bandwidth_gbps == 0
-        assert board.flow == "part-only"
+        assert board.flow in ("part-only", "ecp5")
     else:
         assert board.mem_bandwidth_gbps > 0
 
@@ -172,15 +180,35 @@ def test_unknown_family_and_flow(tmp_path: Path):
     path = _write(tmp_path, _valid_dict() | {"family": "xc6s"})
     with pytest.raises(
         BoardError,
-        match=rf"^{re.escape(str(path))}: key 'family' is 'xc6s'; supported: xc7, xcu, xcup$",
+        match=rf"^{re.escape(str(path))}: key 'family' is 'xc6s'; supported: xc7, xcu, xcup, ecp5$",
     ):
         load_board(path)
     path = _write(tmp_path, _valid_dict() | {"flow": "versal"})
     with pytest.raises(
         BoardError,
         match=rf"^{re.escape(str(path))}: key 'flow' is 'versal'; "
-        r"supported: zynq, zynqmp, alveo, part-only$",
+        r"supported: zynq, zynqmp, alveo, part-only, ecp5$",
     ):
+        load_board(path)
+
+
+def test_open_flow_keys(tmp_path: Path):
+    """An ecp5 board needs its package, speed, clock and UART keys; other families refuse
+    them, and the ecp5 flow goes with the ecp5 family only."""
+    ecp5 = yaml.safe_load((boards_dir() / "ulx3s-85f.yaml").read_text())
+    path = _write(tmp_path, {k: v for k, v in ecp5.items() if k != "uart_tx_pin"})
+    with pytest.raises(BoardError, match=r": missing key\(s\) 'uart_tx_pin'; required keys: "):
+        load_board(path)
+    path = _write(tmp_path, _valid_dict() | {"package": "CABGA381"})
+    with pytest.raises(BoardError, match=r": key\(s\) 'package' are for open-flow families "
+                       r"\(ecp5\), not 'xc7'$"):
+        load_board(path)
+    path = _write(tmp_path, ecp5 | {"flow": "part-only"})
+    with pytest.raises(BoardError, match=r": flow 'ecp5' goes with family 'ecp5' \(and only "
+                       r"with it\), got family 'ecp5', flow 'part-only'$"):
+        load_board(path)
+    path = _write(tmp_path, ecp5 | {"speed": "6"})
+    with pytest.raises(BoardError, match=r": key 'speed' must be an integer, got '6'"):
         load_board(path)
 
 

@@ -66,8 +66,11 @@ def test_csim_equals_reference(zoo_q: Any, cfg_name: str, tmp_path: Any) -> None
     if reuse == "nd":
         reuse = non_divisor(zoo_q.model)
     g = convert(zoo_q.model, str(tmp_path / "out"), strategy, reuse, io)
-    y = csim.run(g, str(tmp_path / "out"), zoo_q.x)
-    np.testing.assert_array_equal(y, reference.predict(g, zoo_q.x))
+    from conftest import assert_outputs_vary
+
+    want = reference.predict(g, zoo_q.x)
+    assert_outputs_vary(want, g.outputs[0].ftype)
+    np.testing.assert_array_equal(csim.run(g, str(tmp_path / "out"), zoo_q.x), want)
 
 
 @pytest.mark.parametrize("io", ["parallel", "stream"])
@@ -253,6 +256,47 @@ def test_large_latency_layers_simulate_as_loops(
         np.testing.assert_array_equal(np.fromfile(os.path.join(wdir, name + ".bin"), dtype), text)
     y = csim.run(g, out, zm.x)
     np.testing.assert_array_equal(y, reference.predict(g, zm.x))
+
+
+def test_synth_form_of_a_large_layer(tmp_path: Any) -> None:
+    """A fully parallel Dense of 2,560 nonzero weights (over CSIM_UNROLL_LIMIT): the
+    default C-sim runs its int64 loops; the synthesis form (``nnfab csim --form synth``)
+    compiles the unrolled sums of ``layers/fc_unrolled.h`` and the weight text synthesis
+    reads. On seeded rows spanning the input range both equal the reference."""
+    from generator import cli
+    from generator.fixed import FixedType, Overflow, Rounding
+    from generator.ir import Graph, Input, Weight
+
+    rng = np.random.default_rng(27)
+    g = Graph("wide")
+    t = g.add(Input("input", [], shape=(64,)),
+              FixedType(8, 3, True, Rounding.RND_CONV, Overflow.SAT))
+    w = rng.integers(-128, 128, size=(64, 40))
+    w[w == 0] = 1
+    b = rng.integers(-128, 128, size=40)
+    d = g.add(Dense("fc", [t], {"weight": Weight(w, FixedType(8, 1)),
+                                "bias": Weight(b, FixedType(8, 3))}, units=40),
+              FixedType(24, 12))
+    g.outputs = [d]
+    run_pipeline(g)
+    assert g.node("fc")["nnz"] == 2560 > firmware.CSIM_UNROLL_LIMIT
+    out = str(tmp_path / "out")
+    from generator import project
+
+    project.write_project(g, out, config.load(None))
+    assert _layer_source(out, "fc_unrolled").count("nnfab::mac<") == 2560
+    x = reference.samples(g, 24, seed=27)
+    x[0], x[1] = -16.0, 15.96875  # the input type's two ends
+    want = reference.predict(g, x)
+    assert len(np.unique(want)) > 500  # the outputs vary: a real comparison
+    np.testing.assert_array_equal(csim.run(g, out, x), want)  # the loops
+    np.testing.assert_array_equal(csim.run(g, out, x, form="synth"), want)  # the unrolled sums
+    assert not csim.LAST["cached"]  # its own executable
+    # the same through the CLI
+    np.save(tmp_path / "x.npy", x)
+    assert cli.main(["csim", out, "-i", str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npy"),
+                     "--form", "synth"]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), want)
 
 
 @pytest.mark.parametrize("io", ["parallel", "stream"])

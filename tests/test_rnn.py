@@ -129,6 +129,9 @@ def test_recurrent_reference_equals_qkeras(name: str) -> None:
     assert len(np.unique(y)) > 100  # the outputs move with the inputs
     g = from_model(m, config.load(None))
     run_pipeline(g)
+    from conftest import assert_outputs_vary
+
+    assert_outputs_vary(y, g.outputs[0].ftype)
     assert g.meta["fully_quantized"], g.meta["notes"]
     np.testing.assert_array_equal(reference.predict(g, x), y)
 
@@ -149,10 +152,14 @@ def test_folded_gates_csim_and_rtl_bit_exact(zoo_dir: str, tmp_path: Any) -> Non
     hls.write(g, out, None)
     x = zm.x[:200]
     want = reference.predict(g, x)
+    from conftest import assert_outputs_vary
+
+    assert_outputs_vary(want, g.outputs[0].ftype)
     np.testing.assert_array_equal(csim.run(g, out, x), want)
     rtl.write(g, out, None)
     y, stats = sim.run(g, out, x, seed=5)
     np.testing.assert_array_equal(y, want)
+    assert stats["findings"] == [], stats["findings"]
     assert stats["mismatched_rows"] == 0 and stats["timing_mismatches"] == 0
     est = estimate.estimate(g)
     tot = est["total"]

@@ -49,12 +49,11 @@ def _yosys_stat(tmp, depth: int, width: int) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("depth,width", [
-    (100, 8), (512, 16), (512, 17), (256, 36), (128, 72), (1024, 9), (2048, 5), (300, 100),
-    (1000, 40), (2048, 36), (512, 72),
-])
+@pytest.mark.parametrize("depth,width", [(100, 8), (512, 17), (2048, 36)])
 def test_tiling_matches_yosys(tmp_path, depth, width) -> None:
-    """The estimate's BRAM18 count is what Yosys synth_xilinx infers for nnfab_rom."""
+    """The estimate's BRAM18 count is what Yosys synth_xilinx infers for nnfab_rom: a
+    small ROM in LUTs, one just over a BRAM18's 16-bit-wide shape, one tiled in depth and
+    width (eleven shapes: benchmarks/estimate_vs_yosys.py --only tiling)."""
     got = _yosys_stat(tmp_path, depth, width)
     measured = got["bram18"]
     t = map_memory(Memory("m", depth, width))

@@ -108,6 +108,11 @@ from .unroll import SPATIAL_OPS, conv_dense, io_type, unrolled
 GOALS = ("throughput", "latency")
 #: fraction of the board's LUTs a fit may use (routing, AXI glue, estimate error)
 LUT_MARGIN = 0.8
+#: LUT4 sites a fit may use on an open-flow board (ECP5, placed and routed here by the
+#: WebAssembly nextpnr-ecp5 on two shared cores): designs this size route in minutes,
+#: while a fully parallel digits MLP (19 k sites of wide adder trees) does not route in
+#: 25 minutes (docs/ecp5.md)
+OPEN_FLOW_LUT = 10_000
 #: fraction of DSP / BRAM18 / FF a fit may use
 DSP_MARGIN = 1.0
 BRAM_MARGIN = 1.0
@@ -176,11 +181,15 @@ class FitResult:
 
 
 def budget(board: Any) -> dict[str, int]:
-    """The resources a fit may use on ``board`` (see the margins above)."""
+    """The resources a fit may use on ``board`` (see the margins above; an open-flow board
+    at most :data:`OPEN_FLOW_LUT` LUTs)."""
+    lut = math.floor(board.lut * LUT_MARGIN)
+    if getattr(board, "open_flow", False):
+        lut = min(lut, OPEN_FLOW_LUT)
     return {
         "dsp": math.floor(board.dsp * DSP_MARGIN),
         "bram18": math.floor(board.bram18 * BRAM_MARGIN),
-        "lut": math.floor(board.lut * LUT_MARGIN),
+        "lut": lut,
         "ff": math.floor(board.ff * FF_MARGIN),
     }
 
@@ -545,11 +554,15 @@ def _board_size(b: Any) -> tuple[float, str]:
     return (b.lut + 100 * b.dsp + 50 * b.bram18, b.name)
 
 
-def smallest_board(costs: _Costs, goal: str) -> str | None:
-    """The smallest board of ``boards/`` (by LUT + 100 DSP + 50 BRAM18) the design fits."""
+def smallest_board(costs: _Costs, goal: str, like: Any = None) -> str | None:
+    """The smallest board of ``boards/`` (by LUT + 100 DSP + 50 BRAM18) the design fits;
+    with ``like``, only boards whose resources are counted in the same primitives (open
+    flow, ECP5, or not)."""
     from ..boards import list_boards
 
-    for b in sorted(list_boards(), key=_board_size):
+    same = [b for b in list_boards()
+            if like is None or getattr(b, "open_flow", False) == getattr(like, "open_flow", False)]
+    for b in sorted(same, key=_board_size):
         choice, _, _ = _search(costs, goal, budget(b))
         if choice is not None:
             return str(b.name)
@@ -584,7 +597,7 @@ def fit(graph: Graph, board: Any, goal: str = "throughput") -> FitResult:
         k = max(RESOURCES, key=lambda r: ratios[r])
         need = int(least[RESOURCES.index(k)])
         pct = f" ({int(LUT_MARGIN * 100)} % of {b.lut})" if k == "lut" else ""
-        bigger = smallest_board(costs, goal) if costs.dense else None
+        bigger = smallest_board(costs, goal, b) if costs.dense else None
         hint = f"board {bigger} fits" if bigger else "no board in boards/ fits"
         stream_ii = _io_fit(graph, "stream", goal, lim) if costs.unrolled else None
         if isinstance(stream_ii, int):
@@ -691,7 +704,9 @@ def text(doc: dict[str, Any]) -> str:
             f"{'BRAM18':>7}{'LUT':>8}{'FF':>8}{'lat':>6}{'II':>5}")
     lines = [f"fit {doc['goal']} on {doc['board']} ({doc['clock_mhz']:g} MHz), budget: "
              + ", ".join(f"{k.upper()} {v}" for k, v in doc["budget"].items())
-             + f" (LUT {int(LUT_MARGIN * 100)} % of the device)", head, "-" * len(head)]
+             + (f" (LUT {int(LUT_MARGIN * 100)} % of the device)"
+                if doc["budget"]["lut"] != OPEN_FLOW_LUT else
+                " (LUT: the open flow's routing budget here)"), head, "-" * len(head)]
     for p in doc["layers"]:
         lines.append(f"{p['name']:<14}{p['strategy']:<10}{p.get('mul', '-'):<5}{p['reuse']:>4}"
                      f"{p['nnz']:>6}"

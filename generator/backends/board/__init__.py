@@ -10,6 +10,9 @@
 * ``alveo`` — ``OUT/vitis/``: an HLS kernel wrapper (``m_axi`` ports) around the nnfab
   HLS top, ``connectivity.cfg``, a Makefile with the ``v++ -c`` / ``v++ -l`` commands,
   an XRT native-API host program, and packed reference inputs/outputs.
+* ``ecp5`` — the open flow of Lattice ECP5 boards (:mod:`.ecp5`): ``OUT/ecp5/`` (the
+  network behind a UART bridge, LPF pins) and ``OUT/driver/nnfab_uart.py`` (pyserial);
+  ``nnfab build`` runs synth_ecp5, nextpnr-ecp5 and ecppack here.
 * ``part-only`` — ``OUT/vivado/synth_ooc.tcl`` + ``board.tcl``: out-of-context synthesis
   of the RTL top for the part, with reports.
 
@@ -246,8 +249,36 @@ def _write_vitis(g: Graph, out: str, cfg: Any, b: Board, lay: dict[str, Any],
         os.path.join(d, "data", "expected.bin"))
 
 
+def _write_ecp5(g: Graph, out: str, b: Board, top: str, lay: dict[str, Any],
+                env: jinja2.Environment) -> None:
+    from . import ecp5
+
+    def render(name: str, path: str, **kw: Any) -> None:
+        _render(env, name, path, top=top, io_common=_io_common(env, top, lay), **kw)
+
+    ecp5.write(out, b, top, lay, render)
+    d = os.path.join(out, "driver")
+    x, _, y, _ = reference_data(g)
+    np.save(os.path.join(d, "test_inputs.npy"), x)
+    np.save(os.path.join(d, "expected_outputs.npy"), y)
+
+
+def open_flow(out: str) -> bool:
+    """Is ``out`` converted for a board whose flow runs here (``ecp5``)?"""
+    p = os.path.join(out, MANIFEST)
+    if not os.path.isfile(p):
+        return False
+    with open(p) as f:
+        m = json.load(f)
+    if m.get("error"):
+        raise BoardFlowError(m["error"])
+    return bool(m.get("flow") == "ecp5")
+
+
 def step_for(flow: str) -> VendorStep:
     """The vendor command of a flow."""
+    if flow == "ecp5":  # runs in nnfab itself (YoWASP wheels)
+        return VendorStep("nnfab", ".", ["nnfab", "build", "."])
     if flow in ("zynq", "zynqmp"):
         return VendorStep("vivado", "vivado", ["vivado", "-mode", "batch", "-source", "build_bd.tcl"])
     if flow == "part-only":
@@ -282,7 +313,10 @@ def write(g: Graph, out: str, cfg: Any = None) -> None:
             manifest["error"] = f"no board project for {b.name}: {why}"
         else:
             manifest["top"] = top
-            _write_vivado(g, out, b, top, lay, env)
+            if b.flow == "ecp5":
+                _write_ecp5(g, out, b, top, lay, env)
+            else:
+                _write_vivado(g, out, b, top, lay, env)
             if b.flow in ("zynq", "zynqmp"):
                 _write_pynq(g, out, b, top, lay, env)
     s = step_for(b.flow)

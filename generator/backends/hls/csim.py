@@ -4,7 +4,9 @@ Inputs are quantised in Python exactly like :func:`generator.reference.quantize_
 and handed to the C++ testbench as raw ``int64`` bits (no float parsing anywhere); the
 raw outputs come back the same way and are turned into float64 through the output
 type. The executable is cached under ``OUT/hls/.csim_build/<sha256>/``, keyed by every
-source byte, the compiler version and the flags, so a second run does not recompile.
+source byte, the compiler version and the flags, so a second run does not recompile;
+with ``$NNFAB_CACHE_DIR`` set, under ``$NNFAB_CACHE_DIR/csim/<sha256>/`` instead, shared
+by every project with the same sources.
 
 Two forms of the same firmware (:data:`FORMS`): ``csim`` (the default) runs a latency
 layer of more than ``CSIM_UNROLL_LIMIT`` nonzero weights as loops over its nonzero
@@ -171,8 +173,10 @@ def build(out: str, top: str, form: str = "csim") -> str:
     cxx = _compiler()
     ap = ap_types_dir()
     flags = [*OPT_FLAGS, *defines, f"-I{ap}", f"-I{fw}", f"-Wa,-I{os.path.join(fw, 'weights')}"]
-    key = _digest(fw, tb, flags, cxx)
-    cache = os.path.join(out, "hls", ".csim_build")
+    # the key names no path: the sources' bytes and relative names, and the flags
+    key = _digest(fw, tb, [f.replace(fw, "<fw>") for f in flags], cxx)
+    shared = os.environ.get("NNFAB_CACHE_DIR")
+    cache = os.path.join(shared, "csim") if shared else os.path.join(out, "hls", ".csim_build")
     exe = os.path.join(cache, key[:24], f"tb_{top}")
     if os.path.isfile(exe):
         LAST.clear()
@@ -207,7 +211,10 @@ def build(out: str, top: str, form: str = "csim") -> str:
         final = os.path.dirname(exe)
         if os.path.isdir(final):
             shutil.rmtree(final, ignore_errors=True)
-        os.replace(tmp, final)
+        try:
+            os.replace(tmp, final)
+        except OSError:  # built meanwhile by another process: the same executable
+            shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

