@@ -40,20 +40,36 @@ def shown() -> bool:
         return False
 
 
+#: the display of the step running now (a step inside it relabels it), or None
+_ACTIVE: list[Any] = []
+
+
 @contextlib.contextmanager
 def step(label: str) -> Iterator[None]:
     """A spinner with ``label`` and the elapsed seconds on stderr while the block runs
-    (nothing when :func:`shown` is False); it disappears when the block ends."""
+    (nothing when :func:`shown` is False); it disappears when the block ends. A step
+    inside another shows its own label on the same line until it ends."""
     if not shown():
         yield
+        return
+    if _ACTIVE:
+        p, task, outer = _ACTIVE[-1]
+        p.update(task, description=label)
+        try:
+            yield
+        finally:
+            p.update(task, description=outer)
         return
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=Console(stderr=True), transient=True) as p:
-        p.add_task(label, total=None)
-        yield
+        _ACTIVE.append((p, p.add_task(label, total=None), label))
+        try:
+            yield
+        finally:
+            _ACTIVE.pop()
 
 
 def stepped(label: str) -> Callable[[F], F]:
@@ -65,27 +81,6 @@ def stepped(label: str) -> Callable[[F], F]:
                 return fn(*args, **kw)
         return inner  # type: ignore[return-value]
     return wrap
-
-
-@contextlib.contextmanager
-def counted(label: str, total: int) -> Iterator[Any]:
-    """A progress bar of ``total`` steps; the block gets ``advance()`` to call per step."""
-    if not shown():
-        yield lambda n=1: None
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=Console(stderr=True), transient=True) as p:
-        task = p.add_task(label, total=total)
-        yield lambda n=1: p.advance(task, n)
 
 
 @contextlib.contextmanager

@@ -203,6 +203,26 @@ def test_uniform_type_note_and_calibration_line(capsys: Any, tmp_path: Any) -> N
 
 
 @pytest.mark.slow
+def test_validate_alone_measures_a_uniform_type(tmp_path: Any) -> None:
+    """--validate without --calibrate: the uniform types, their accuracy measured."""
+    import generator as nnfab
+
+    xv = _inputs((16,), 2, 200)
+    p = nnfab.convert(os.path.join(DATA, "KERAS_3layer.h5"), str(tmp_path / "o"),
+                      validate=xv)
+    assert "calibration" not in p.graph.meta
+    assert p.graph.node("fc1_relu_result").output.ftype == FixedType.parse("ap_fixed<16,6>")
+    assert any("uniform type" in n for n in p.graph.meta["notes"])
+    from generator.frontends.keras import load_model
+
+    y_fl = load_model(os.path.join(DATA, "KERAS_3layer.h5")).predict(xv.astype(np.float32),
+                                                                    verbose=0)
+    assert p.accuracy["samples"] == 200
+    assert p.accuracy["max_abs_diff"] == pytest.approx(float(np.abs(p.predict(xv) - y_fl).max()),
+                                                       rel=1e-6)
+
+
+@pytest.mark.slow
 def test_yaml_calibration_relative_to_the_config(tmp_path: Any) -> None:
     import generator as nnfab
 
@@ -374,9 +394,12 @@ def test_progress_shown_on_a_terminal_only(monkeypatch: pytest.MonkeyPatch) -> N
     term = _Terminal()
     monkeypatch.setattr(sys, "stderr", term)
     monkeypatch.setattr(console, "_QUIET", False)
-    with console.step("building the Verilator model"):
+    with console.step("simulating in Verilator"):
+        with console.step("building the Verilator model"):  # nested: the same line
+            time.sleep(0.3)
         time.sleep(0.3)
     assert "building the Verilator model" in term.text
+    assert "simulating in Verilator" in term.text
     term.text = ""
     console.set_quiet(True)
     with console.step("building the Verilator model"):
