@@ -109,9 +109,8 @@ GOALS = ("throughput", "latency")
 #: fraction of the board's LUTs a fit may use (routing, AXI glue, estimate error)
 LUT_MARGIN = 0.8
 #: LUT4 sites a fit may use on an open-flow board (ECP5, placed and routed here by the
-#: WebAssembly nextpnr-ecp5 on two shared cores): designs this size route in minutes,
-#: while a fully parallel digits MLP (19 k sites of wide adder trees) does not route in
-#: 25 minutes (docs/ecp5.md)
+#: WebAssembly nextpnr-ecp5 on two shared cores): designs this size route in minutes
+#: of CPU; wide fully parallel adder trees congest (docs/ecp5.md)
 OPEN_FLOW_LUT = 10_000
 #: fraction of DSP / BRAM18 / FF a fit may use
 DSP_MARGIN = 1.0
