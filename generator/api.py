@@ -113,11 +113,11 @@ def convert(model: Any, out: str | os.PathLike[str], *,
             config: str | os.PathLike[str] | dict[str, Any] | None = None,
             precision: str | None = None, reuse: int | None = None,
             strategy: str | None = None, io: str | None = None, board: str | None = None,
-            fit: str | None = None) -> Project:
+            fit: str | None = None, clock: float | None = None) -> Project:
     """Convert ``model`` -- a model file (``.h5``, ``.keras``, a SavedModel directory or a
     QONNX ``.onnx``) or an in-memory tf-keras / QKeras model, which is saved as
     ``out/source_model.h5`` for the source view -- into the project directory ``out``, as
-    ``nnfab convert`` does."""
+    ``nnfab convert`` does (``clock``: ``--clock``, the target clock in MHz)."""
     from . import config as config_mod
     from . import project
 
@@ -128,14 +128,14 @@ def convert(model: Any, out: str | os.PathLike[str], *,
         cfg = config_mod.load(os.fspath(config) if config is not None else None, precision,
                               strategy=strategy, reuse=reuse, io=io)
     if isinstance(model, (str, os.PathLike)):
-        g, _ = project.build_graph(os.fspath(model), cfg, board, fit=fit)
+        g, _ = project.build_graph(os.fspath(model), cfg, board, fit=fit, clock=clock)
         project.write_project(g, os.fspath(out), cfg)
         return Project(os.fspath(out))
     # an in-memory model: saved as OUT/source_model.h5, the file the source view reads
     with tempfile.TemporaryDirectory(prefix="nnfab-model-") as d:
         src = os.path.join(d, SOURCE_MODEL)
         _save_model(model, src)
-        g, _ = project.build_graph(src, cfg, board, fit=fit)
+        g, _ = project.build_graph(src, cfg, board, fit=fit, clock=clock)
         g.meta["source_model"] = os.path.join(os.path.abspath(os.fspath(out)), SOURCE_MODEL)
         project.write_project(g, os.fspath(out), cfg, extra_files={SOURCE_MODEL: src})
     return Project(os.fspath(out))
