@@ -38,9 +38,10 @@ What is compared (outputs are compared exactly, ``==`` on every element of a row
 Latency is counted the same way for both: clock edges from an input vector entering the
 top module to its result on the output port. nnfab: the cycle model of its RTL
 (``generator.estimate``, checked against cocotb by the tests; includes the 1-cycle
-AXI-Stream skid buffer). da4ml: its Verilog registers the input, each of its ``S``
-stages and the output, i.e. ``S + 1`` edges (da4ml itself reports ``S``). nnfab's top
-also carries the AXI-Stream handshake (valid/ready, skid buffer); da4ml's has none.
+input register and the 1-cycle output FIFO). da4ml: its Verilog registers the input, each
+of its ``S`` stages and the output, i.e. ``S + 1`` edges (da4ml itself reports ``S``).
+nnfab's top also carries the AXI-Stream handshake (valid/ready: the input's admission
+and the output FIFO); da4ml's has none.
 
 Yosys on a fully unrolled network takes minutes per design (a benchmark, not a test).
 

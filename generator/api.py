@@ -121,14 +121,15 @@ def convert(model: Any, out: str | os.PathLike[str], *,
             precision: str | None = None, reuse: int | None = None,
             strategy: str | None = None, io: str | None = None, board: str | None = None,
             fit: str | None = None, calibrate: npt.ArrayLike | str | None = None,
-            bits: int | None = None, validate: npt.ArrayLike | str | None = None) -> Project:
+            bits: int | None = None, validate: npt.ArrayLike | str | None = None,
+            clock: float | None = None) -> Project:
     """Convert ``model`` -- a model file (``.h5``, ``.keras``, a SavedModel directory or a
     QONNX ``.onnx``) or an in-memory tf-keras / QKeras model, which is saved as
     ``out/source_model.h5`` for the source view -- into the project directory ``out``, as
     ``nnfab convert`` does. ``calibrate`` (inputs, or a ``.npy`` path) chooses a float
     model's types from data within ``bits`` (default 16); the accuracy against the float
     model is measured on ``validate`` (default: the calibration inputs) and kept in
-    ``Project.accuracy``."""
+    ``Project.accuracy``. ``clock``: ``--clock``, the target clock in MHz."""
     from . import config as config_mod
     from . import project
 
@@ -140,14 +141,14 @@ def convert(model: Any, out: str | os.PathLike[str], *,
         cfg = config_mod.load(os.fspath(config) if config is not None else None, precision,
                               **opts)
     if isinstance(model, (str, os.PathLike)):
-        g, _ = project.build_graph(os.fspath(model), cfg, board, fit=fit)
+        g, _ = project.build_graph(os.fspath(model), cfg, board, fit=fit, clock=clock)
         project.write_project(g, os.fspath(out), cfg)
         return Project(os.fspath(out))
     # an in-memory model: saved as OUT/source_model.h5, the file the source view reads
     with tempfile.TemporaryDirectory(prefix="nnfab-model-") as d:
         src = os.path.join(d, SOURCE_MODEL)
         _save_model(model, src)
-        g, _ = project.build_graph(src, cfg, board, fit=fit)
+        g, _ = project.build_graph(src, cfg, board, fit=fit, clock=clock)
         g.meta["source_model"] = os.path.join(os.path.abspath(os.fspath(out)), SOURCE_MODEL)
         project.write_project(g, os.fspath(out), cfg, extra_files={SOURCE_MODEL: src})
     return Project(os.fspath(out))

@@ -54,7 +54,7 @@ def cmd_convert(a: argparse.Namespace) -> int:
         load_board(a.board)
     if a.fit and not a.board:
         raise CLIError("--fit needs a target board: add --board NAME (see 'nnfab boards')")
-    g, times = project.build_graph(a.model, cfg, a.board, fit=a.fit)
+    g, times = project.build_graph(a.model, cfg, a.board, fit=a.fit, clock=a.clock)
     if a.fit:
         from .passes.fit import text as fit_text
 
@@ -264,6 +264,9 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--calibrate", metavar="X.npy", help="float model: types from these inputs")
     c.add_argument("--bits", type=int, help="bit budget of calibrated types (default 16)")
     c.add_argument("--validate", metavar="Y.npy", help="measure accuracy on these inputs")
+    c.add_argument("--clock", type=float, metavar="MHZ",
+                   help="target clock the pipeline registers are placed for (default: the "
+                        "board's clock; without --board 200 MHz)")
     c.add_argument("-v", "--verbose", action="store_true")
     c.set_defaults(fn=cmd_convert)
 

@@ -4,16 +4,18 @@ Cycles (exact: they are read from the same plan the Verilog is generated from,
 :mod:`generator.backends.rtl.plan`, and ``tests/test_rtl.py`` checks them against the
 cycles cocotb measures):
 
-* input skid buffer: latency 1; element-wise layers: latency 0, II 1;
+* input register (``nnfab_admit``, or the skid buffer of a design that stalls): latency
+  1; element-wise layers: latency 0 (1 where the delay model registers the output), II 1;
 * fully parallel Dense: latency :func:`generator.backends.rtl.cmvm.latency` (the register
   stages of its shared adder graph and per-output adder trees, a register every
-  ``cmvm.STAGE_ADDERS`` adder levels), II 1;
+  ``adder_levels`` adder levels, :mod:`generator.passes.timing`), II 1;
 * folded Dense with reuse ``R``: latency ``R + 2``, II ``R``; a Conv with reuse ``R > 1``
   folds its per-pixel matmul the same way (``conv_folded``: ``nnfab_dense_folded`` on
   the window vector, ``R`` cycles per output pixel; resources = the folded module's +
   the line buffer and window register of the parallel conv);
-* design: latency = 1 + sum of layer latencies (first vector, empty pipeline, consumer
-  ready); II = largest layer II.
+* design: latency = 1 + sum of layer latencies (+ 1, the output FIFO of a valid-only
+  chain, :func:`generator.backends.rtl.plan.valid_only`) (first vector, empty pipeline,
+  consumer ready); II = largest layer II.
 
 Streamed (CNN) designs (:mod:`generator.backends.rtl.stream`): the cycle model
 :mod:`generator.backends.rtl.cycles` simulates the handshakes of the block plan cycle by
@@ -76,6 +78,7 @@ from .backends.rtl.plan import (
     RTLUnsupported,
     Stage,
     clog2,
+    credits,
     mac_netlist,
     plan,
     scale_shift_params,
@@ -83,6 +86,7 @@ from .backends.rtl.plan import (
     stream_plan,
     table_word_width,
     totals,
+    valid_only,
 )
 from .console import stepped
 from .fixed import FixedType, Overflow, Rounding
@@ -486,6 +490,8 @@ def _resources(s: Stage) -> dict[str, int]:
             r["dsp"] = size if dsp else 0
             acc = FixedType(p["ACC_W"], p["ACC_W"] - p["SHIFT"] - to.frac)
             r["lut"] = size * ((0 if dsp else a * b // 2) + p["ACC_W"] + _cast_luts(acc, to))
+        if s.kind == "elementwise" and s.latency:  # its output registered (passes.timing)
+            r["ff"] += size * to.width + 1
     return r
 
 
@@ -581,6 +587,53 @@ def datapath(s: Stage) -> str:
     return "DSP48 multiply" if dsp else "LUT multiply"
 
 
+def stage_path(s: Stage, family: str) -> tuple[int, int] | None:
+    """The longest register-to-register path of stage ``s`` the delay model predicts
+    (:mod:`generator.timing`): ``(logic levels, carry-chain bits)``; None for a stage it
+    does not model (its own short paths: pools, windows, softmax, FIFOs)."""
+    from .backends.rtl.cmvm import trees
+    from .passes.timing import op_levels
+
+    n = s.node
+    if "graph" in s.info and "levels" in s.info:  # a fully parallel multiply-accumulate
+        info = s.info
+        bias = info["net_bias"] or []
+        ts = trees(info["graph"], [j < len(bias) and bias[j] != 0
+                                   for j in range(len(info["graph"].outputs))])
+        depth = max((t.arrival[t.root] for t in ts if t.leaves), default=0) + info["lead"]
+        return min(info["levels"], max(1, depth)), n.output.ftype.width
+    if s.kind == "elementwise" and "fused_into" not in s.info:
+        return op_levels(n, family), n.input.ftype.width
+    if "schedule" in s.info:  # folded: the accumulate adds every multiplier reaching an output
+        sch = s.info["schedule"]
+        reach: dict[int, int] = {}
+        for m in range(sch.mults):
+            for j in np.unique(sch.out_idx[sch.valid[:, m], m]):
+                reach[int(j)] = reach.get(int(j), 0) + 1
+        return 2 + max(reach.values(), default=1), n.output.ftype.width
+    return None
+
+
+def timing_doc(g: Graph, stages: list[Stage], layers: list[dict[str, Any]]) -> dict[str, Any]:
+    """The target clock, the family, and the deepest predicted path (its layer, logic
+    levels and the clock it meets by the delay model); each layer's row gets its own
+    ``logic_levels`` and ``predicted_mhz``."""
+    from .timing import predicted_mhz, target
+
+    family, clock = target(g)
+    by = {r["name"]: r for r in layers}
+    worst: dict[str, Any] = {}
+    for s in stages:
+        p = stage_path(s, family)
+        if p is None or s.name not in by:
+            continue
+        mhz = predicted_mhz(family, *p)
+        by[s.name].update({"logic_levels": p[0], "predicted_mhz": round(mhz, 1)})
+        if not worst or mhz < worst["predicted_mhz"]:
+            worst = {"layer": s.name, "logic_levels": p[0], "predicted_mhz": round(mhz, 1)}
+    return {"clock_mhz": clock, "family": family, "deepest": worst or None}
+
+
 def estimate(g: Graph) -> dict[str, Any]:
     """Per-layer latency/II cycles and DSP/BRAM18/LUT/FF estimates, and the totals."""
     stages = plan(g)
@@ -623,23 +676,31 @@ def estimate(g: Graph) -> dict[str, Any]:
                                "latency_cycles": 1, "ii_cycles": 1, "dsp": 0, "bram18": 0,
                                "lut": _cdiv(b.p["DEPTH"], 32) * _cdiv(bits, 2) + 8,
                                "ff": 2 * clog2(b.p["DEPTH"] + 1) + 2, "depth": b.p["DEPTH"]})
-    skid_ff = 2 * beat + 2
-    skid_lut = beat
+    if valid_only(stages):
+        # the input register and its admission counters; the output FIFO (distributed
+        # RAM, ~1 LUT per 2 bits x 32 words, as the fork FIFOs) and its pointers
+        c = credits(stages)
+        out_bits = g.outputs[0].size * g.outputs[0].ftype.width
+        io_lut = _cdiv(c, 32) * _cdiv(out_bits, 2) + 8 + 2 * clog2(c + 1)
+        io_ff = beat + 2 + 4 * clog2(c + 1) + 2
+    else:  # the skid buffer: two registers and a select per bit
+        io_lut, io_ff = beat, 2 * beat + 2
     fam = _family(g)
     if fam == "ecp5":
         by_name = {s.name: s for s in stages}
         for r in layers:
             ecp5_row(r, by_name.get(r["name"]))
-        skid_lut = round(beat * ECP5_LUT4_PER_LUT["other"])
+        io_lut = round(io_lut * ECP5_LUT4_PER_LUT["other"])
     total = {
         **totals(stages),
         "dsp": sum(r["dsp"] for r in layers),
         "bram18": sum(r["bram18"] for r in layers),
-        "lut": sum(r["lut"] for r in layers) + skid_lut,
-        "ff": sum(r["ff"] for r in layers) + skid_ff,
+        "lut": sum(r["lut"] for r in layers) + io_lut,
+        "ff": sum(r["ff"] for r in layers) + io_ff,
         "skid_latency_cycles": SKID_LATENCY,
     }
-    rep: dict[str, Any] = {"layers": layers, "total": total}
+    rep: dict[str, Any] = {"layers": layers, "total": total,
+                           "timing": timing_doc(g, stages, layers)}
     if fam == "ecp5":  # counted in ECP5 primitives (MULT18X18D, DP16KD, LUT4 sites)
         rep["family"] = fam
     return rep
@@ -839,5 +900,22 @@ def text(rep: dict[str, Any]) -> str:
     if rep.get("family") == "ecp5":
         lines.append("ECP5: DSP = MULT18X18D, BRAM18 = DP16KD (18 Kbit), LUT = LUT4 sites "
                      "(a CCU2C is two)")
-    lines.append("latency/II in clock cycles; latency counts the input skid buffer (1 cycle)")
+    lines.append("latency/II in clock cycles; latency counts the input register (1 cycle)")
+    lines += timing_lines(rep)
     return "\n".join(lines)
+
+
+def timing_lines(rep: dict[str, Any]) -> list[str]:
+    """The target clock and the deepest register-to-register path the delay model
+    predicts (said to be a prediction)."""
+    t = rep.get("timing")
+    if not t:
+        return []
+    out = [(f"target clock {t['clock_mhz']:g} MHz ({t['family']}): registers placed by the "
+            "delay model (generator/timing.py)")]
+    d = t.get("deepest")
+    if d:
+        out.append(f"predicted (delay model, not a routed result): deepest path "
+                   f"{d['logic_levels']} logic levels in {d['layer']}, about "
+                   f"{d['predicted_mhz']:g} MHz")
+    return out

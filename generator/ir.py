@@ -139,6 +139,13 @@ class Node:
         "exact": Attr("bool", True),  # False when the node deviates from the source model
         "note": Attr("str"),
         "tiling": Attr("json"),  # written by passes.tiling: the node's memories on the FPGA
+        # written by passes.timing (register placement from the family's delays and the
+        # target clock): a fully parallel multiply-accumulate's adder levels per register
+        # stage (0: the RTL's default) and the levels its first stage leaves to the logic
+        # before it; an element-wise op whose output is registered (one more stage)
+        "adder_levels": Attr("int", 0),
+        "lead_levels": Attr("int", 0),
+        "register_output": Attr("bool", False),
     }
 
     def __init__(

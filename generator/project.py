@@ -70,14 +70,18 @@ def file_sha256(path: str) -> str:
 
 
 def build_graph(
-    model_path: str, cfg: Config, board: str | None = None, fit: str | None = None
+    model_path: str, cfg: Config, board: str | None = None, fit: str | None = None,
+    clock: float | None = None,
 ) -> tuple[Graph, dict[str, float]]:
     """Frontend + pass pipeline for a model file; returns the graph and timings.
 
     With ``fit`` (``throughput`` | ``latency``, needs ``board``) every Dense layer's
     strategy and reuse are chosen by :func:`generator.passes.fit.fit` after the pipeline
     (which then runs without the board check), and the folding and tiling passes are
-    run again on the result; the plan is in ``g.meta["fit"]``.
+    run again on the result; the plan is in ``g.meta["fit"]``. ``clock`` (MHz) is the
+    target clock the pipeline registers are placed for (:mod:`generator.passes.timing`;
+    default: the board's clock, else :data:`generator.timing.DEFAULT_CLOCK_MHZ`), kept in
+    ``g.meta["clock_mhz"]``.
     """
     from .frontends import convert_file
     from .passes.fit import FitError
@@ -90,6 +94,11 @@ def build_graph(
             f"--fit {fit} chooses every layer's strategy, reuse, multipliers and zero skipping, "
             f"so it would override {', '.join(given)}: remove "
             f"{'it' if len(given) == 1 else 'them'}, or convert without --fit to keep them")
+    if clock is not None and not (isinstance(clock, (int, float)) and 1.0 <= clock <= 1000.0):
+        from .timing import ClockError
+
+        raise ClockError(f"--clock {clock}: the target clock must be a number of MHz in "
+                         "1..1000")
     cal: list[Any] = []  # the calibration, when the config asks for one
     prep: Callable[[Any], None] | None = None
     if cfg.calibration is not None or cfg.validation is not None:
@@ -115,16 +124,22 @@ def build_graph(
         load_board(board_name)
         if not fit:
             g.meta["board"] = board_name
+    from .timing import DEFAULT_CLOCK_MHZ
+
+    g.meta["clock_mhz"] = float(clock if clock is not None else (
+        load_board(board_name).clock_mhz if board_name else DEFAULT_CLOCK_MHZ))
     t0 = time.perf_counter()
     run_pipeline(g)
     if fit:
         from .passes.fit import fit as fit_pass
         from .passes.folding import folding
         from .passes.tiling import tiling
+        from .passes.timing import timing
 
         g.meta["board"] = board_name
         fit_pass(g, board, fit)
         folding(g)
+        timing(g)
         tiling(g)
         g.verify()
     times["passes"] = time.perf_counter() - t0

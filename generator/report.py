@@ -269,12 +269,12 @@ def markdown(g: Graph, rows: list[dict[str, Any]], doc: dict[str, Any] | None = 
         lines.append(
             f"| **total** | | | **{t['latency_cycles']}** | **{t['ii_cycles']}** | "
             f"**{t['dsp']}** | **{t['bram18']}** | **{t['lut']}** | **{t['ff']}** |")
-        lines += ["", ("Latency counts the 1-cycle input skid buffer; the design II is the "
+        lines += ["", ("Latency counts the 1-cycle input register; the design II is the "
                   "largest layer II. Resources are estimates (generator/estimate.py); "
                   "`nnfab report OUT --synth` adds Yosys counts.")]
-        from .estimate import skip_lines
+        from .estimate import skip_lines, timing_lines
 
-        lines += [f"- {x}" for x in skip_lines(est)]
+        lines += [f"- {x}" for x in skip_lines(est) + timing_lines(est)]
     if doc.get("accuracy"):
         from .accuracy import markdown as accuracy_md
 
@@ -414,7 +414,8 @@ def text(g: Graph, rep: dict[str, Any]) -> str:
     from .estimate import skip_lines
 
     lines += skip_lines(rep)
-    lines.append("latency/II in clock cycles; latency counts the input skid buffer (1 cycle)")
+    lines.append("latency/II in clock cycles; latency counts the input register (1 cycle)")
+    lines += estimate.timing_lines(rep)
     b = _board(g)
     if b is not None:
         lines.append(f"board {b.name}: DSP {b.dsp}, BRAM18 {b.bram18}, LUT {b.lut}, FF {b.ff}, "

@@ -55,17 +55,17 @@ def test_cycle_model_parallel_and_folded():
     t = estimate.estimate(g)["total"]
     # the shared adder graph (at most 3 adders deep) and each output's tree over at most
     # 16 terms (no bias; 4 levels, its earliest values added first) are 5 adders at most
-    # before the layer's output register: one stage, + 1 skid
+    # before the layer's output register: one stage, + 1 input register + 1 output FIFO
     from generator.backends.rtl import cmvm
 
     gr = cmvm.build(g.nodes[-1].weights["weight"].data)
     assert max(len(t) for t in gr.outputs) <= 16 and cmvm.graph_depth(gr) <= 3
     assert max(max(t.arrival) for t in cmvm.trees(gr, [False] * 8)) <= cmvm.STAGE_ADDERS
-    assert (t["latency_cycles"], t["ii_cycles"]) == (2, 1)
+    assert (t["latency_cycles"], t["ii_cycles"]) == (3, 1)
     g = dense_graph(0.0, "resource", 5)
     rep = estimate.estimate(g)
     assert rep["layers"][0]["multipliers"] == 13  # ceil(64 / 5)
-    assert (rep["total"]["latency_cycles"], rep["total"]["ii_cycles"]) == (1 + 5 + 2, 5)
+    assert (rep["total"]["latency_cycles"], rep["total"]["ii_cycles"]) == (1 + 5 + 2 + 1, 5)
 
 
 def test_resource_rules():
@@ -85,10 +85,11 @@ def test_report_and_text(tmp_path):
     out = str(tmp_path / "out")
     rtl.write(g, out, None)
     rep = estimate.report(g, out, synth=False)
-    assert set(rep) == {"layers", "total"}
+    assert set(rep) == {"layers", "total", "timing"}
     assert rep["layers"][0]["name"] == "fc"
     txt = estimate.text(rep)
     assert "dense_parallel" in txt and "total (estimate)" in txt
+    assert "predicted (delay model, not a routed result)" in txt
 
 
 def test_parse_stat():

@@ -16,12 +16,14 @@ from .folding import folding
 from .infer_precision import infer_precision
 from .sparsity import sparsity
 from .tiling import tiling
+from .timing import timing
 
 Pass = Callable[[Graph], bool]
 
 #: The build, step by step: fold exact affine nodes into their producers, drop the
 #: weights of units nothing reads, give every derived tensor its exact type (from the
-#: weights that are left), then count nonzeros for the backends.
+#: weights that are left), then count nonzeros for the backends, fold the layers and place
+#: their pipeline registers for the target clock.
 PIPELINE: list[tuple[str, Pass]] = [
     ("infer_precision", infer_precision),
     ("fold_batchnorm", fold_batchnorm),
@@ -29,6 +31,7 @@ PIPELINE: list[tuple[str, Pass]] = [
     ("infer_precision_after_fold", infer_precision),
     ("sparsity", sparsity),
     ("folding", folding),
+    ("timing", timing),
     ("tiling", tiling),
 ]
 

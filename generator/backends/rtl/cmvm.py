@@ -233,9 +233,9 @@ def _build(raw: bytes, shape: tuple[int, int], max_depth: int) -> AdderGraph:
 
 
 #: adder levels a value passes through between two registers at most, the shared nodes
-#: before the adder trees included (an 8-bit weight's longest canonical-signed-digit
-#: product, 3 adders, and two adder-tree levels were one stage before the graph; da4ml's
-#: ``latency_cutoff=5`` is the same cut)
+#: before the adder trees included, when the layer has no ``adder_levels`` of its own
+#: (:mod:`generator.passes.timing` places the registers from the family's delays and the
+#: target clock; da4ml's ``latency_cutoff=5`` is this cut)
 STAGE_ADDERS = 5
 
 
@@ -251,9 +251,11 @@ def _depths(g: AdderGraph) -> list[int]:
     return depth
 
 
-def stage_of(arrival: int) -> int:
-    """The pipeline stage of a value computed ``arrival`` adder levels after the inputs."""
-    return max(0, arrival - 1) // STAGE_ADDERS
+def stage_of(arrival: int, levels: int = STAGE_ADDERS, lead: int = 0) -> int:
+    """The pipeline stage of a value computed ``arrival`` adder levels after the inputs,
+    with ``levels`` adder levels per stage of which the first stage gives ``lead`` to
+    the logic before the inputs (a requantizer; :mod:`generator.passes.timing`)."""
+    return max(0, arrival + lead - 1) // levels
 
 
 @dataclass(frozen=True)
@@ -291,9 +293,10 @@ def trees(g: AdderGraph, bias: list[bool]) -> list[Tree]:
     return out
 
 
-def latency(ts: list[Tree]) -> int:
+def latency(ts: list[Tree], levels: int = STAGE_ADDERS, lead: int = 0) -> int:
     """Register stages of a layer's trees: every output leaves after as many."""
-    return 1 + max((stage_of(t.arrival[t.root]) for t in ts if t.leaves), default=0)
+    return 1 + max((stage_of(t.arrival[t.root], levels, lead) for t in ts if t.leaves),
+                   default=0)
 
 
 def literal(v: int) -> str:
@@ -334,7 +337,7 @@ class Netlist:
 
 
 def netlist(g: AdderGraph, bias: list[int] | None, x_lo: int, x_hi: int, aw: int,
-            sh: int) -> Netlist:
+            sh: int, levels: int = STAGE_ADDERS, lead: int = 0) -> Netlist:
     """The adder graph ``g`` (inputs in ``[x_lo, x_hi]``) and, per output, a pipelined
     tree summing its terms and its bias.
 
@@ -343,8 +346,8 @@ def netlist(g: AdderGraph, bias: list[int] | None, x_lo: int, x_hi: int, aw: int
     weighted ``2^k``; a sum of two is weighted by the lower weight, the other operand
     shifted up to it) and keeps only the bits its range needs, at most up to the
     accumulator's ``aw`` bits (the sums are exact modulo ``2^aw``). A value computed in a
-    later pipeline stage than an operand (:func:`stage_of`, every :data:`STAGE_ADDERS`
-    adder levels) reads the operand through a register per stage between them, and every
+    later pipeline stage than an operand (:func:`stage_of`, every ``levels`` adder levels,
+    the first stage ``lead`` fewer) reads the operand through a register per stage between them, and every
     output leaves through registers up to the layer's :func:`latency`."""
     mn, mx = g.ranges([x_lo] * g.n_in, [x_hi] * g.n_in)
     names = [f"x{i}" for i in range(g.n_in)] + [f"n{i}" for i in range(len(g.nodes))]
@@ -380,7 +383,7 @@ def netlist(g: AdderGraph, bias: list[int] | None, x_lo: int, x_hi: int, aw: int
         return op
 
     ts = trees(g, [bias is not None and int(bias[j]) != 0 for j in range(len(g.outputs))])
-    stages = latency(ts)
+    stages = latency(ts, levels, lead)
     for j, (terms, t) in enumerate(zip(g.outputs, ts, strict=True)):
         vals = [_Op(names[v], s, mn[v], mx[v], k + sh, False) for v, k, s in terms]
         if bias is not None and int(bias[j]) != 0:
@@ -390,7 +393,8 @@ def netlist(g: AdderGraph, bias: list[int] | None, x_lo: int, x_hi: int, aw: int
         if not vals:
             net.outputs.append(f"{aw}'d0")
             continue
-        stage = [stage_of(a) if v >= t.leaves else 0 for v, a in enumerate(t.arrival)]
+        stage = [stage_of(a, levels, lead) if v >= t.leaves else 0
+                 for v, a in enumerate(t.arrival)]
 
         for k, (xv, yv) in enumerate(t.steps):
             v = t.leaves + k

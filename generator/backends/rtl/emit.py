@@ -34,6 +34,7 @@ from .plan import (
     ROUND_CODE,
     Stage,
     clog2,
+    credits,
     fifo_aw,
     ident,
     mac_netlist,
@@ -42,6 +43,7 @@ from .plan import (
     stream_plan,
     table_word_width,
     table_words,
+    valid_only,
 )
 from .stream import Block, conv_matrix
 
@@ -226,8 +228,10 @@ def folded_instance(o: _Lines, files: dict[str, str], nm: str, sch: Schedule, n_
     o(f"    nnfab_dense_folded #({', '.join(params)}) u_{nm} ({ports});")
 
 
-def _folded(o: _Lines, files: dict[str, str], s: Stage, nm: str, a: str, y: str) -> None:
-    """Instance of nnfab_dense_folded for stage ``s`` (input stream ``a``, output ``y``)."""
+def _folded(o: _Lines, files: dict[str, str], s: Stage, nm: str, a: str, y: str,
+            yr: str | None = None) -> None:
+    """Instance of nnfab_dense_folded for stage ``s`` (input stream ``a``, output ``y``;
+    ``yr`` what its ``out_ready`` reads: ``y``'s ready by default)."""
     dn: Dense = s.node  # type: ignore[assignment]
     w = dn.weights["weight"]
     to = dn.output.ftype
@@ -237,7 +241,7 @@ def _folded(o: _Lines, files: dict[str, str], s: Stage, nm: str, a: str, y: str)
     folded_instance(o, files, nm, s.info["schedule"], n_in, w.ftype, bias, dn.input.ftype,
                     to, s.info["shift"],
                     f".clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), .in_ready({a}_r), "
-                    f".y({y}_d), .out_valid({y}_v), .out_ready({y}_r)",
+                    f".y({y}_d), .out_valid({y}_v), .out_ready({yr or y + '_r'})",
                     mul_lut=dn["multipliers"] == "lut")
 
 
@@ -323,12 +327,14 @@ def _select(x: str, idx: list[int], w: int, fill: int) -> str:
 
 
 def _unrolled(o: _Lines, files: dict[str, str], top: str, s: Stage, nm: str, a: str,
-              y: str) -> None:
+              y: str, yr: str | None = None) -> None:
     """One whole-vector stage: a layer of an unrolled CNN (whole frames per beat; see
-    :mod:`.plan`), a gather, or a softmax."""
+    :mod:`.plan`), a gather, or a softmax (``yr``: what its ``out_ready`` reads, ``y``'s
+    ready by default)."""
     n = s.node
+    yr = yr or f"{y}_r"
     ports = (f".clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), .in_ready({a}_r), "
-             f".y({y}_d), .out_valid({y}_v), .out_ready({y}_r)")
+             f".y({y}_d), .out_valid({y}_v), .out_ready({yr})")
     if s.kind == "softmax":
         et, it = n.weights["exp_table"], n.weights["inv_table"]
         ti, to = n.input.ftype, n.output.ftype
@@ -401,7 +407,7 @@ def _unrolled(o: _Lines, files: dict[str, str], top: str, s: Stage, nm: str, a: 
         o(f"    wire [{r * pw - 1}:0] {nm}_c;")
         o(f"    nnfab_collect #(.N({r}), .PB({pw})) u_{nm}_col (.clk(clk), .rst(rst), "
           f".x({px}), .in_valid({nm}_pv), .in_ready({nm}_pr), .y({nm}_c), "
-          f".out_valid({y}_v), .out_ready({y}_r));")
+          f".out_valid({y}_v), .out_ready({yr}));")
         slot = {p: i for i, p in enumerate(order) if p >= 0}  # the collected frame, by slot
         pick = [slot[p] * f + c for p in range(len(idx)) for c in range(f)]
         o(f"    assign {y}_d = {_select(nm + '_c', pick, to.width, 0)};")
@@ -425,7 +431,7 @@ def _unrolled(o: _Lines, files: dict[str, str], top: str, s: Stage, nm: str, a: 
             xs = _select(f"{a}_d", [int(i) for i in row], ti.width, ti.min_raw)
             o(f"    {mod} u_{nm}_{p} (.clk(clk), .rst(rst), .x({xs}), .in_valid({a}_v), "
               f".in_ready({nm}_iv[{p}]), .y({y}_d[{p * c * tw} +: {c * tw}]), "
-              f".out_valid({nm}_ov[{p}]), .out_ready({y}_r));")
+              f".out_valid({nm}_ov[{p}]), .out_ready({yr}));")
         o(f"    assign {a}_r = {nm}_iv[0];  // every window's control is the same")
         o(f"    assign {y}_v = {nm}_ov[0];")
     else:  # pragma: no cover
@@ -461,21 +467,42 @@ def render(g: Graph, stages: list[Stage]) -> tuple[str, dict[str, str]]:
         if "fused" in s.info:
             sig[s.node.output.name] = sig[s.info["fused"].output.name]
     i0 = sig[tin.name]
-    o(f"    nnfab_axis_skid #(.W({in_bits})) u_skid (.clk(clk), .rst(rst), "
-      f".s_data(s_axis_tdata[{in_bits - 1}:0]), .s_valid(s_axis_tvalid), "
-      f".s_ready(s_axis_tready), .m_data({i0}_d), .m_valid({i0}_v), .m_ready({i0}_r));")
+    vo = valid_only(stages)
+    if vo:
+        ii = max(s.ii for s in stages)
+        o(f"    // valid-only pipeline: no layer stalls (every out_ready is 1); the input "
+          f"admits a vector while the {credits(stages)}-slot output FIFO has room for it")
+        o("    wire nnfab_pop = m_axis_tvalid & m_axis_tready;")
+        o(f"    nnfab_admit #(.W({in_bits}), .CREDITS({credits(stages)}), .II({ii})) "
+          f"u_nnfab_admit (.clk(clk), .rst(rst), .s_data(s_axis_tdata[{in_bits - 1}:0]), "
+          f".s_valid(s_axis_tvalid), .s_ready(s_axis_tready), .m_data({i0}_d), "
+          f".m_valid({i0}_v), .pop(nnfab_pop));")
+    else:
+        o(f"    nnfab_axis_skid #(.W({in_bits})) u_skid (.clk(clk), .rst(rst), "
+          f".s_data(s_axis_tdata[{in_bits - 1}:0]), .s_valid(s_axis_tvalid), "
+          f".s_ready(s_axis_tready), .m_data({i0}_d), .m_valid({i0}_v), .m_ready({i0}_r));")
     for s in stages:
         n = s.node
         if s.kind == "input":
             continue
         a = sig[n.input.name]
         y = sig[n.output.name]
+        yr = "1'b1" if vo else f"{y}_r"
         nm = ident(n.name)
         if "fused_into" in s.info:
             o(f"    // {n.OP} {n.name}: applied per beat inside {s.info['fused_into']}")
             continue
         o(f"    // {n.OP} {n.name}: latency {s.latency}, II {s.ii}")
-        if s.kind in ("elementwise", "reshape"):
+        if s.kind == "elementwise" and s.latency:  # registered (passes.timing)
+            bits = _bits(n.output)
+            o(f"    wire [{bits - 1}:0] {nm}_c;")
+            _elementwise(o, n, f"{a}_d", f"{nm}_c")
+            o(f"    nnfab_reg #(.W({bits})) u_{nm}_q (.clk(clk), .rst(rst), .x({nm}_c), "
+              f".in_valid({a}_v), .in_ready({a}_r), .y({y}_d), .out_valid({y}_v), "
+              f".out_ready({yr}));")
+            if isinstance(n, (Table, Embedding)):
+                files[f"{nm}_table.mem"] = "\n".join(f"{v:x}" for v in table_words(n)) + "\n"
+        elif s.kind in ("elementwise", "reshape"):
             o(f"    assign {y}_v = {a}_v;")
             o(f"    assign {a}_r = {y}_r;")
             if s.kind == "reshape":
@@ -488,22 +515,33 @@ def render(g: Graph, stages: list[Stage]) -> tuple[str, dict[str, str]]:
             mod, text = dense_parallel_module(top, s)
             files[f"{mod}.v"] = text
             o(f"    {mod} u_{nm} (.clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), "
-              f".in_ready({a}_r), .y({y}_d), .out_valid({y}_v), .out_ready({y}_r));")
+              f".in_ready({a}_r), .y({y}_d), .out_valid({y}_v), .out_ready({yr}));")
         elif s.kind == "dense_folded":
-            _folded(o, files, s, nm, a, y)
+            _folded(o, files, s, nm, a, y, yr)
         elif s.kind == "dense_skip":
             _skip(o, files, s, nm, a, y)
         elif s.kind in ("conv_unrolled", "conv_unrolled_folded", "conv_unrolled_shared",
                         "gather", "pool_unrolled", "softmax"):
-            _unrolled(o, files, top, s, nm, a, y)
+            _unrolled(o, files, top, s, nm, a, y, yr)
         else:  # pragma: no cover
             raise AssertionError(s.kind)
     yo = sig[tout.name]
     pad = out_pad - out_bits
-    data = f"{{{pad}'d0, {yo}_d}}" if pad else f"{yo}_d"
-    o(f"    assign m_axis_tdata = {data};")
-    o(f"    assign m_axis_tvalid = {yo}_v;")
-    o(f"    assign {yo}_r = m_axis_tready;")
+    if vo:
+        o(f"    wire [{out_bits - 1}:0] nnfab_out_q;")
+        o("    wire nnfab_room;  // always 1: the admission keeps a slot for every vector")
+        o(f"    nnfab_fifo #(.DEPTH({credits(stages)}), .PB({out_bits})) u_nnfab_out "
+          f"(.clk(clk), .rst(rst), .x({yo}_d), .in_valid({yo}_v), .in_ready(nnfab_room), "
+          ".y(nnfab_out_q), "
+          ".out_valid(m_axis_tvalid), .out_ready(m_axis_tready));")
+        o(f"    assign {yo}_r = 1'b1;")
+        data = f"{{{pad}'d0, nnfab_out_q}}" if pad else "nnfab_out_q"
+        o(f"    assign m_axis_tdata = {data};")
+    else:
+        data = f"{{{pad}'d0, {yo}_d}}" if pad else f"{yo}_d"
+        o(f"    assign m_axis_tdata = {data};")
+        o(f"    assign m_axis_tvalid = {yo}_v;")
+        o(f"    assign {yo}_r = m_axis_tready;")
     o("    // TLAST travels beside the datapath in a FIFO (vectors stay in order)")
     o(f"    nnfab_fifo_bit #(.AW({fifo_aw(stages)})) u_last (.clk(clk), .rst(rst), "
       ".push(s_axis_tvalid & s_axis_tready), .din(s_axis_tlast), "

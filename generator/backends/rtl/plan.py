@@ -6,7 +6,9 @@ the RTL does:
 
 * the input stream passes a 2-register AXI-Stream skid buffer: 1 cycle;
 * element-wise nodes (Quantize, Relu, LeakyRelu, Binarize, Ternarize, Threshold, Table,
-  Reshape) are combinational: 0 cycles, II 1;
+  Reshape) are combinational: 0 cycles, II 1; one whose output the delay model
+  registers (``register_output``, :mod:`generator.passes.timing`) is followed by
+  ``nnfab_reg``: 1 cycle;
 * a fully parallel Dense (strategy ``latency``) multiplies by its constant weights with
   adders only: the shared adder graph of :mod:`.cmvm` (the canonical signed digits of all
   weights; pairs of shifted inputs that several outputs hold are built once, nodes at
@@ -25,8 +27,17 @@ the RTL does:
   (:meth:`generator.passes.folding.SkipSchedule.cycles`, exact per vector), latency
   ``c + 2``; the stage's static latency/II are the worst case (every input nonzero).
 
-Design totals: latency = 1 + sum of stage latencies (a vector entering an empty
-pipeline, consumer ready), II = max of stage IIs.
+A chain of these stages is a *valid-only* pipeline (:func:`valid_only`): no layer ever
+stalls, so no ready or clock-enable signal runs from the output back through the
+layers; the input (``nnfab_admit``) admits a vector only while the output FIFO (the
+:func:`credits` vectors a full-rate run holds in flight) has a slot for it that no
+earlier vector claims, and no sooner than II cycles after the previous one. The output
+FIFO adds a cycle. A chain with a zero-skipping layer keeps a handshake between its
+layers (the skid buffer at the input, each layer's stall from the next).
+
+Design totals: latency = 1 + sum of stage latencies (+ 1, the output FIFO, in a
+valid-only chain) (a vector entering an empty pipeline, consumer ready), II = max of
+stage IIs.
 
 A graph with spatial ops (Conv, Pool, GlobalPool, Pad, Crop, Upsample) and ``io: parallel`` is
 *unrolled* (:mod:`generator.passes.unroll`): the whole frame is one beat, as an MLP's
@@ -163,26 +174,45 @@ class Stage:
 
 
 def mac_info(wmat: np.ndarray, bias: np.ndarray | None, sh: int,
-             sign: bool = False) -> dict[str, Any]:
+             sign: bool = False, timing: tuple[int, int] = (0, 0)) -> dict[str, Any]:
     """Adder-tree shape of a fully parallel multiply-accumulate ``x @ wmat (+ bias)``.
 
     ``wmat`` (inputs, outputs) raw weights, ``bias`` raw values already aligned (or None),
     ``sh`` the product-to-accumulator left shift. Zero weights build nothing. The products
     are the shared adder graph of :func:`.cmvm.build` (``graph``), each output's tree
     summing its terms. ``sign``: the inputs are binarized (+-1) and the graph is built
-    over their sign bits (:func:`sign_form`; ``sign_inputs`` in the result).
+    over their sign bits (:func:`sign_form`; ``sign_inputs`` in the result). ``timing``:
+    the layer's ``(adder_levels, lead_levels)`` (:func:`pipeline_levels`): adder levels
+    per register stage and the levels its first stage gives to the logic before it; a
+    shared node is at most as deep as the first stage allows.
     """
-    from .cmvm import build, latency, trees
+    from .cmvm import MAX_DEPTH, build, latency, trees
 
     if sign:
         wmat, bias = sign_form(wmat, bias, sh)
-    graph = build(wmat)
+    levels, lead = pipeline_levels(timing)
+    graph = build(wmat, max(1, min(MAX_DEPTH, levels - lead)))
     has_bias = [bias is not None and int(bias[j]) != 0 for j in range(wmat.shape[1])]
     terms_per_out = [len(graph.outputs[j]) + int(has_bias[j]) for j in range(wmat.shape[1])]
     nt = max(1, max(terms_per_out, default=1))
     return {"terms": nt, "terms_per_out": terms_per_out, "shift": sh,
-            "stages": latency(trees(graph, has_bias)), "graph": graph, "sign_inputs": sign,
+            "stages": latency(trees(graph, has_bias), levels, lead), "graph": graph,
+            "sign_inputs": sign, "levels": levels, "lead": lead,
             "net_bias": None if bias is None else [int(v) for v in bias]}
+
+
+def pipeline_levels(timing: tuple[int, int]) -> tuple[int, int]:
+    """``(adder levels per stage, lead levels)`` of a layer's ``(adder_levels,
+    lead_levels)`` attributes (0 adder levels: :data:`.cmvm.STAGE_ADDERS`)."""
+    from .cmvm import STAGE_ADDERS
+
+    levels, lead = int(timing[0]) or STAGE_ADDERS, int(timing[1])
+    return levels, min(lead, levels - 1)
+
+
+def node_timing(n: Node) -> tuple[int, int]:
+    """The ``(adder_levels, lead_levels)`` :mod:`generator.passes.timing` wrote on ``n``."""
+    return int(n["adder_levels"]), int(n["lead_levels"])
 
 
 def mac_netlist(info: dict[str, Any], tx: FixedType, aw: int) -> Any:
@@ -192,7 +222,8 @@ def mac_netlist(info: dict[str, Any], tx: FixedType, aw: int) -> Any:
     from .cmvm import netlist
 
     lo, hi = (0, 1) if info["sign_inputs"] else (tx.min_raw, tx.max_raw)
-    return netlist(info["graph"], info["net_bias"], lo, hi, aw, info["shift"])
+    return netlist(info["graph"], info["net_bias"], lo, hi, aw, info["shift"],
+                   info["levels"], info["lead"])
 
 
 def binarized_input(n: Node) -> bool:
@@ -236,7 +267,7 @@ def _dense_parallel(n: Dense) -> Stage:
     from ...passes.folding import aligned_bias
 
     info = mac_info(n.weights["weight"].data, aligned_bias(n), _linear_shift(n),
-                    sign=binarized_input(n))
+                    sign=binarized_input(n), timing=node_timing(n))
     return Stage(n, "dense_parallel", info["stages"], 1, info)
 
 
@@ -285,7 +316,8 @@ def _conv_unrolled(n: Conv) -> Stage:
         sch = schedule_matrix(w, r)
         return Stage(n, "conv_unrolled_folded", sch.reuse + 2, sch.reuse,
                      {**base, "schedule": sch, "reuse": sch.reuse, "mults": sch.mults})
-    info = mac_info(w, bias, sh, sign=binarized_input(n))  # no padding tap: all +-1
+    info = mac_info(w, bias, sh, sign=binarized_input(n),  # no padding tap: all +-1
+                    timing=node_timing(n))
     return Stage(n, "conv_unrolled", info["stages"], 1, {**base, **info})
 
 
@@ -378,7 +410,8 @@ def _conv_shared(n: Conv, r: int, base: dict[str, Any]) -> Stage:
         kern[j * h:(j + 1) * h, j * w:(j + 1) * w] = cm * used[:, None]
     ab = aligned_bias(n)
     kbias = None if ab is None else np.tile(ab, k)
-    info = mac_info(kern, kbias, base["shift"], sign=window_sign_inputs(n))
+    info = mac_info(kern, kbias, base["shift"], sign=window_sign_inputs(n),
+                    timing=node_timing(n))
     return Stage(n, "conv_unrolled_shared", info["stages"] + r + 1, r, {
         **base, **info, "reuse": r, "instances": k, "windows": idx, "order": order,
         "mults": int(np.count_nonzero(kern)),
@@ -461,15 +494,16 @@ def stage_of(n: Node, unrolled: bool = False) -> Stage:
         if n["strategy"] == "resource":
             return _dense_skip(n) if n["skip_zeros"] else _dense_folded(n)
         return _dense_parallel(n)
+    reg = int(n["register_output"])  # a register after it (passes.timing): 1 cycle
     if isinstance(n, (Quantize, Relu, LeakyRelu, Binarize, Ternarize, Threshold)):
-        return Stage(n, "elementwise", 0, 1)
+        return Stage(n, "elementwise", reg, 1)
     if isinstance(n, ScaleShift):
         scale_shift_params(n)  # refuses a sum past 62 bits
-        return Stage(n, "elementwise", 0, 1)
+        return Stage(n, "elementwise", reg, 1)
     if isinstance(n, (Table, Embedding)):
         if n["index_shift"] < 0 or abs(n["index_offset"]) >= 1 << 30:
             raise RTLUnsupported(f"layer {n.name}: table index shift/offset out of range")
-        return Stage(n, "elementwise", 0, 1)
+        return Stage(n, "elementwise", reg, 1)
     if isinstance(n, Reshape):
         return Stage(n, "reshape", 0, 1)
     if isinstance(n, Softmax):
@@ -593,6 +627,37 @@ def stream_plan(stages: list[Stage]) -> Any:
     return stages[0].info.get("stream") if stages else None
 
 
+#: cycles of the output FIFO of a valid-only chain (a vector written in cycle t leaves
+#: from cycle t + 1)
+OUT_FIFO_LATENCY = 1
+
+
+def valid_only(stages: list[Stage]) -> bool:
+    """Is the whole-vector chain ``stages`` a valid-only pipeline (no stall: every
+    register of every layer loads each cycle, valid bits travel beside the data, the
+    vectors wait in an output FIFO whose free slots the input admits against,
+    ``nnfab_admit``)? Every chain design is, except one with a zero-skipping layer (its
+    cycles per vector follow the data: its handshake stalls the layers before it)."""
+    return stream_plan(stages) is None and not any(s.kind == "dense_skip" for s in stages)
+
+
+def chain_latency(stages: list[Stage]) -> int:
+    """Cycles from a chain design's input handshake to its last stage's output register
+    (the input register included, the output FIFO not)."""
+    return SKID_LATENCY + sum(s.latency for s in stages)
+
+
+def credits(stages: list[Stage]) -> int:
+    """Slots of a valid-only chain's output FIFO, the vectors the input admits ahead of
+    the output: a vector admitted in cycle ``a`` is written into the FIFO at the end of
+    ``a + L - 1`` (``L``: :func:`chain_latency`), popped at the earliest in ``a + L``
+    and its slot admits again from ``a + L + 1`` (the admission's ready is a
+    register): at one vector per ``II`` cycles, ``ceil((L + 2) / II)`` vectors are in
+    flight, and as many slots let the input run at full rate."""
+    ii = max([1] + [s.ii for s in stages])
+    return -(-(chain_latency(stages) + 2) // ii)
+
+
 def totals(stages: list[Stage]) -> dict[str, int]:
     """Design latency (cycles, empty pipeline) and initiation interval (cycles).
 
@@ -608,7 +673,8 @@ def totals(stages: list[Stage]) -> dict[str, int]:
         return {k: m[k] for k in ("latency_cycles", "latency_last_cycles", "ii_cycles",
                                   "frame_cycles", "frames")}
     return {
-        "latency_cycles": SKID_LATENCY + sum(s.latency for s in stages),
+        "latency_cycles": chain_latency(stages) + (OUT_FIFO_LATENCY if valid_only(stages)
+                                                   else 0),
         "ii_cycles": max([1] + [s.ii for s in stages]),
     }
 
@@ -616,12 +682,15 @@ def totals(stages: list[Stage]) -> dict[str, int]:
 def fifo_aw(stages: list[Stage]) -> int:
     """log2 depth of the TLAST side-band FIFO: above the vectors the design can hold
     (a block-level design's fork FIFOs hold up to their depth besides its stages)."""
+    if valid_only(stages):  # the vectors admitted and not yet popped
+        return max(1, clog2(credits(stages) + 1))
     hold = 2 + 1  # skid buffer + margin
     sp = stream_plan(stages)
     if sp is not None:
         hold += sum(int(b.p["DEPTH"]) for b in sp.blocks if b.kind == "fifo")
     for s in stages:
-        if s.kind in ("dense_parallel", "conv_unrolled", "pool_unrolled", "softmax"):
+        if s.kind in ("dense_parallel", "conv_unrolled", "pool_unrolled", "softmax",
+                      "elementwise"):
             hold += s.latency
         elif s.kind in ("dense_folded", "dense_skip", "conv_unrolled_folded"):
             hold += 4

@@ -98,6 +98,7 @@ from .plan import (
     fused_requant,
     ident,
     mac_info,
+    node_timing,
     stage_of,
     window_sign_inputs,
 )
@@ -352,7 +353,7 @@ class _Builder:
                                               "K": wp["KH"] * wp["KW"]}))
                 else:
                     info = mac_info(conv_matrix(n), aligned_bias(n), sh,
-                                    sign=window_sign_inputs(n))
+                                    sign=window_sign_inputs(n), timing=node_timing(n))
                     self.blocks.append(Block(nm, "pipe", [src], [s], n,
                                              {"impl": "conv", "S": info["stages"], "mac": info,
                                               "K": wp["KH"] * wp["KW"]}))
