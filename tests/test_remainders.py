@@ -52,9 +52,9 @@ def reproducer(rank: int):
 
 
 def siblings(rank: int):
-    """Every remainder kind in one model: a strided 'valid' conv over a map of 10 (stride 3:
+    """Every remainder kind in one model: a strided 'valid' conv (13 rows or 29 positions, stride 3:
     one row dropped), a 'same' max pool with stride 2 over an odd map, an average pool
-    3 / stride 2 (remainder), a max pool 2 / stride 3 (remainder), a strided 'same' conv."""
+    2 / stride 2 over 3 (1-D), a strided 'same' conv."""
     import zoo
 
     keras, q = zoo._layers()
@@ -72,7 +72,8 @@ def siblings(rank: int):
     x = conv(3, 2, strides=2, padding="same", **kq)(x)          # 1x2, 3
     x = q.QActivation(q.quantized_bits(6, 2, alpha=1))(x)
     if not two:
-        x = ap(3, strides=2)(x)                                  # 1
+        x = ap(2, strides=2)(x)                                  # 1 (one dropped)
+        x = q.QActivation(q.quantized_bits(6, 2, alpha=1))(x)
     x = keras.layers.Flatten()(x)
     o = q.QDense(3, **kq)(x)
     m = keras.Model(i, o, name=f"siblings{rank}d")
