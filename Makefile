@@ -14,7 +14,7 @@ export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONHASHSEED := 0
 
-.PHONY: all venv demo test test-fast lint build clean
+.PHONY: all venv demo test test-fast lint build clean fuzz
 
 all: test
 
@@ -46,6 +46,13 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
+# model-space fuzzer: N seeded random QKeras models from SEED, every view checked; each
+# failure is shrunk and saved under tests/fuzz_cases/ (replayed by tests/test_fuzz.py)
+N    ?= 500
+SEED ?= 0
+fuzz: $(STAMP)
+	$(BIN)/python tests/fuzz.py -n $(N) --seed $(SEED) --json fuzz_tally.json
+
 lint: $(STAMP)
 	$(BIN)/python -m ruff check generator tests benchmarks examples testbenches
 
@@ -58,4 +65,4 @@ build: $(STAMP)
 	$(BIN)/nnfab build $(OUT)
 
 clean:
-	rm -rf $(DEMO) $(DEMO)_cnn $(DEMO)_cnn_fit api_out qonnx_out build .pytest_cache
+	rm -rf $(DEMO) $(DEMO)_cnn $(DEMO)_cnn_fit api_out qonnx_out build .pytest_cache fuzz_tally.json
