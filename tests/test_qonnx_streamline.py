@@ -105,10 +105,8 @@ def test_tfc_every_view_and_the_split(capsys, tfc_board: str) -> None:
     capsys.readouterr()
     assert main(["verify", tfc_board, "--samples", "1000"]) == 0
     text = capsys.readouterr().out
-    verdicts = {ln.split()[0]: ln.rsplit(None, 1)[-1] for ln in text.splitlines()
-                if ln.split() and ln.split()[0] in ("source", "csim", "rtl")}
-    assert "verify: PASS" in text and verdicts == dict.fromkeys(("source", "csim", "rtl"),
-                                                                "bit-exact"), text
+    rows = [ln.split()[0] for ln in text.splitlines() if ln.rstrip().endswith("bit-exact")]
+    assert "verify: PASS" in text and rows == ["source", "csim", "rtl"], text
     with open(os.path.join(tfc_board, "report.md")) as f:
         md = f.read()
     assert "## Hardware and host" in md and "Sub_1 (Sub): x - 1.207326" in md
