@@ -466,10 +466,11 @@ def _resources(s: Stage) -> dict[str, int]:
         if isinstance(n, (Quantize, Relu)):
             r["lut"] = size * _cast_luts(ti, to)
         elif isinstance(n, LeakyRelu):
-            # the positive half's cast and a 2:1 mux per output bit: the negative half's
-            # cast shares the range check and merges into the result mux (Yosys xc7 on
-            # nnfab_leaky_vec, 5 shapes of either kind: within 15 %)
-            r["lut"] = size * (_cast_luts(ti, to) + to.width)
+            # each half's own cast (the negative half's rounding is its own: QKeras
+            # rounds each half on its own grid; a Keras LeakyReLU's is free) and a 2:1
+            # mux per output bit
+            neg = 0 if n["neg"] == ti else _cast_luts(ti, n["neg"])
+            r["lut"] = size * (_cast_luts(ti, to) + neg + to.width)
         elif isinstance(n, Binarize):
             r["lut"] = 0
         elif isinstance(n, Ternarize):
@@ -761,17 +762,26 @@ def skip_cycles(g: Graph, x: Any) -> dict[str, Any]:
 
 # -- Yosys ------------------------------------------------------------------------------
 
+#: LUTs one Xilinx distributed-RAM cell occupies (UG474 / UG574: the SLICEM RAM primitives)
+_LUTRAM_SITES = {"RAM32M": 4, "RAM64M": 4, "RAM32M16": 8, "RAM64M8": 8, "RAM32X1D": 2,
+                 "RAM64X1D": 2, "RAM128X1D": 4, "RAM256X1D": 8, "RAM32X1S": 1, "RAM64X1S": 1,
+                 "RAM128X1S": 2, "RAM256X1S": 4, "RAM512X1S": 8}
+
 _CELL_RE = re.compile(r"^\s*(\d+)\s+([A-Za-z_][A-Za-z0-9_$]*)\s*$")
 
 
 def parse_stat(text: str) -> dict[str, int]:
-    """LUT / FF / CARRY / DSP / BRAM18 / LUTRAM counts from Yosys ``stat`` output."""
+    """LUT / FF / CARRY / DSP / BRAM18 / LUTRAM counts from Yosys ``stat`` output.
+
+    ``lut`` counts logic LUTs, ``lutram`` the distributed-RAM cells, and ``lut_sites``
+    the LUTs of both (a RAM32M or RAM64M takes four LUTs of a SLICEM), which is what the
+    estimate's ``lut`` counts: its FIFOs and LUT RAMs are LUTs there."""
     cells: dict[str, int] = {}
     for line in text.splitlines():
         m = _CELL_RE.match(line)
         if m:
             cells[m.group(2)] = cells.get(m.group(2), 0) + int(m.group(1))
-    out = {"lut": 0, "ff": 0, "carry": 0, "dsp": 0, "bram18": 0, "lutram": 0}
+    out = {"lut": 0, "ff": 0, "carry": 0, "dsp": 0, "bram18": 0, "lutram": 0, "lut_sites": 0}
     for name, c in cells.items():
         if re.fullmatch(r"LUT\d", name):
             out["lut"] += c
@@ -787,6 +797,8 @@ def parse_stat(text: str) -> dict[str, int]:
             out["bram18"] += c
         elif name.startswith("RAM") and name[3:4].isdigit():
             out["lutram"] += c
+            out["lut_sites"] += c * _LUTRAM_SITES.get(name, 1)
+    out["lut_sites"] += out["lut"]
     out["cells"] = cells  # type: ignore[assignment]
     return out
 
