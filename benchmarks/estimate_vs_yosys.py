@@ -4,9 +4,10 @@ with branches against Yosys.
 Each design is synthesised with Yosys ``synth_xilinx -family xc7`` in the same run and
 the estimate (``generator/estimate.py``) printed beside it as a ratio:
 
-* ``nnfab_threshold_vec`` on 12 values for seven QKeras activation quantizers (hard and
-  real tanh / sigmoid, relu_po2; 7 to 255 thresholds on 8- to 18-bit inputs), built as
-  the frontend builds them (the quantizer run on every input value);
+* ``nnfab_threshold_vec`` alone (the module, no pipeline around it) on 12 values for
+  seven QKeras activation quantizers (hard and real tanh / sigmoid, relu_po2; 7 to 255
+  thresholds on 8- to 18-bit inputs), built as the frontend builds them (the quantizer
+  run on every input value), against the layer's estimate;
 * ``nnfab_dense_folded`` with power-of-two weights (WMODE 2: a barrel shift and an
   add/subtract) at several shapes, reuse factors, exponent spans and input widths;
 * folded MLPs of the test zoo (8-bit at R 3: a short LUT ROM whose word registers
@@ -101,6 +102,34 @@ def measure(label: str, g: Graph) -> float:
     return ratio
 
 
+def measure_threshold(label: str, g: Graph) -> float:
+    """The threshold layer's own estimate against Yosys on its ``nnfab_threshold_vec``
+    instance alone (a wrapper with the instance's parameters, ports for x and y)."""
+    import re
+
+    with tempfile.TemporaryDirectory() as out:
+        conf = rtl.write(g, out, None)
+        d = os.path.join(out, "rtl")
+        with open(os.path.join(d, conf["top"] + ".v")) as f:
+            inst = re.search(r"^\s*nnfab_threshold_vec .*$", f.read(), re.MULTILINE)
+        assert inst, "no nnfab_threshold_vec instance"
+        line = re.sub(r"\.y\(\w+\)", ".y(y)", re.sub(r"\.x\(\w+\)", ".x(x)", inst.group(0)))
+        par = {k: int(re.search(rf"\.{k}\((\d+)\)", line).group(1))  # type: ignore[union-attr]
+               for k in ("N", "IN_W", "OUT_W")}
+        with open(os.path.join(d, "nnfab_thr_alone.v"), "w") as f:
+            f.write(f"module nnfab_thr_alone(input wire [{par['N'] * par['IN_W'] - 1}:0] x, "
+                    f"output wire [{par['N'] * par['OUT_W'] - 1}:0] y);\n{line}\nendmodule\n")
+        t0 = time.time()
+        res = estimate.synth(d, "nnfab_thr_alone", ["nnfab_elementwise.v", "nnfab_thr_alone.v"],
+                             "xc7")
+    est = next(r for r in estimate.estimate(g)["layers"] if r["op"] == "Threshold")
+    ratio = est["lut"] / max(1, res["lut"])
+    print(f"| {label} | {res['lut']} | {est['lut']} | {ratio:.2f} | {res['ff']} | "
+          f"{est['ff']} | - | {res['dsp']} | {est['dsp']} | {time.time() - t0:.0f} s |",
+          flush=True)
+    return ratio
+
+
 #: nnfab_rom shapes (depth, width) of the tiling table
 ROM_SHAPES = [(100, 8), (512, 16), (512, 17), (256, 36), (128, 72), (1024, 9), (2048, 5),
               (300, 100), (1000, 40), (2048, 36), (512, 72)]
@@ -172,7 +201,7 @@ def main() -> None:
         ]:
             g = threshold_graph(qz, ti)
             t = len(g.of(Threshold)[0].weights["thresholds"].data)
-            ratios.append(measure(f"12 x {label}, {t} thresholds", g))
+            ratios.append(measure_threshold(f"12 x {label}, {t} thresholds", g))
     if args.only in (None, "po2"):
         for n_in, n_out, span, reuse, xw in [(16, 16, 8, 4, 8), (16, 16, 8, 16, 8),
                                               (16, 16, 16, 8, 8), (32, 8, 4, 8, 6),

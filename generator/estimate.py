@@ -496,61 +496,92 @@ def _resources(s: Stage) -> dict[str, int]:
     return r
 
 
-#: LUTs per BDD node of a threshold function, fitted to Yosys synth_xilinx xc7 on
-#: nnfab_threshold_vec (7 QKeras quantisers: hard and real tanh / sigmoid, relu_po2, 3 to
-#: 8 output bits on 8- to 18-bit inputs, 7 to 255 thresholds: within 0.83x to 1.30x)
-THRESHOLD_LUT_PER_NODE = 0.3
+#: LUT6s of a threshold function's cover (:func:`threshold_cover_luts`) per LUT Yosys
+#: synth_xilinx (xc7) maps, fitted on ``nnfab_threshold_vec`` alone: seven QKeras
+#: quantisers (hard and real tanh / sigmoid, relu_po2; 3 to 11 output bits on 8- to 18-bit
+#: inputs, 7 to 255 thresholds), the cover is 0.72x to 1.03x of Yosys (wide inputs map
+#: worse than the cover, whose comparisons share more): scaled, 0.83x to 1.18x
+#: (``benchmarks/estimate_vs_yosys.py --only threshold``).
+THRESHOLD_COVER_SCALE = 1.15
+
+#: inputs of one LUT
+LUT_K = 6
 
 
 def threshold_luts(thresholds: Any, levels: Any, ti: FixedType, to: FixedType) -> int:
-    """LUTs of one element of ``nnfab_threshold_vec``: :data:`THRESHOLD_LUT_PER_NODE` per
-    node of the function's binary decision diagrams (:func:`threshold_bdd_nodes`).
-    Comparisons against constants share their prefixes and regular steps collapse (a hard
-    tanh is nearly a cast), which counting thresholds misses by up to 10x; the BDD sees
-    both."""
+    """LUTs of one element of ``nnfab_threshold_vec``: :func:`threshold_cover_luts` scaled
+    by :data:`THRESHOLD_COVER_SCALE`. Comparisons against constants share their prefixes,
+    a comparison spans five input bits per LUT and regular steps collapse (a hard tanh is
+    nearly a cast), which counting thresholds misses by up to 10x; the cover sees all
+    three."""
     key = (np.asarray(thresholds, np.int64).tobytes(), np.asarray(levels, np.int64).tobytes(),
            ti.width, ti.signed, to.width)
     if key not in _THRESHOLD_CACHE:
-        nodes = threshold_bdd_nodes(thresholds, levels, ti, to)
-        _THRESHOLD_CACHE[key] = max(1, round(nodes * THRESHOLD_LUT_PER_NODE)) if nodes else 0
+        luts = threshold_cover_luts(thresholds, levels, ti, to)
+        _THRESHOLD_CACHE[key] = max(1, round(luts * THRESHOLD_COVER_SCALE)) if luts else 0
     return _THRESHOLD_CACHE[key]
 
 
 _THRESHOLD_CACHE: dict[tuple[bytes, bytes, int, bool, int], int] = {}
 
+#: a function of the low ``b`` input bits on a block of ``2^b`` inputs: its value at the
+#: block's first input and the offsets in the block where it flips (ascending, > 0)
+_Block = tuple[int, int, tuple[int, ...]]
 
-def threshold_bdd_nodes(thresholds: Any, levels: Any, ti: FixedType, to: FixedType) -> int:
-    """Nodes of the quasi-reduced ordered BDDs (input bits MSB first, a node on every
-    level, equal nodes merged) of a threshold function's output bits: per output bit and
-    level ``b``, the distinct non-constant functions of the ``2^b``-value blocks of the
-    input (a block's function is its value at its first input and the offsets where the
-    bit flips after it). (Fully reduced BDDs, which skip a level whose two halves agree,
-    fit Yosys worse: 0.73x to 1.46x on the same 7 shapes.)"""
+
+def _sub_blocks(node: _Block, s: int) -> set[_Block]:
+    """The distinct non-constant functions of ``node``'s ``2^s``-input sub-blocks."""
+    _, v0, flips = node
+    out: set[_Block] = set()
+    i = 0
+    while i < len(flips):
+        blk = flips[i] >> s
+        k = i
+        while k < len(flips) and flips[k] >> s == blk:
+            k += 1
+        start = blk << s
+        inner = tuple(q - start for q in flips[i:k] if q > start)
+        if inner:
+            out.add((s, (v0 + k - len(inner)) & 1, inner))
+        i = k
+    return out
+
+
+def threshold_cover_luts(thresholds: Any, levels: Any, ti: FixedType, to: FixedType) -> int:
+    """LUT6s of a greedy cover of a threshold function's output bits (input bits MSB
+    first). A function of at most six input bits is one LUT; a wider one takes its top
+    ``k`` bits and the distinct non-constant functions of its ``2^(width-k)``-input
+    sub-blocks into one LUT, with ``k`` the largest for which those are at most six
+    inputs, and the sub-functions are covered the same way (each distinct one once per
+    output bit). A comparison with a constant thus costs one LUT per five input bits after
+    the first six, and a step function of many levels a multiplexer tree."""
     thr = np.asarray(thresholds, np.int64).reshape(-1) - ti.min_raw  # 0 .. 2^width - 1
     lev = np.asarray(levels, np.int64).reshape(-1) % (1 << to.width)
-    nodes = 0
+    luts = 0
     for j in range(to.width):
         bit = (lev >> j) & 1
-        pos = thr[np.flatnonzero(bit[1:] != bit[:-1])].tolist()  # ascending flip offsets
-        if not pos:
+        flips = tuple(thr[np.flatnonzero(bit[1:] != bit[:-1])].tolist())
+        if not flips:
             continue
-        for b in range(1, ti.width + 1):
-            keys = set()
-            i = 0
-            while i < len(pos):
-                blk = pos[i] >> b
-                k = i
-                while k < len(pos) and pos[k] >> b == blk:
-                    k += 1
-                start = blk << b
-                # the block's function: its value at its first input (the bit's value at
-                # input 0, flipped at every offset up to here) and the flips inside it
-                inner = tuple(q - start for q in pos[i:k] if q > start)
-                if inner:
-                    keys.add(((int(bit[0]) + k - len(inner)) & 1, inner))
-                i = k
-            nodes += len(keys)
-    return nodes
+        covered: set[_Block] = set()
+        todo: list[_Block] = [(ti.width, int(bit[0]), flips)]
+        while todo:
+            node = todo.pop()
+            if node in covered:
+                continue
+            covered.add(node)
+            luts += 1
+            b = node[0]
+            if b <= LUT_K:
+                continue
+            subs: set[_Block] = set()
+            for k in range(1, LUT_K + 1):
+                s = _sub_blocks(node, b - k)
+                if k + len(s) > LUT_K:
+                    break
+                subs = s
+            todo.extend(subs)
+    return luts
 
 
 def _cast_luts(ti: FixedType, to: FixedType) -> int:

@@ -273,7 +273,7 @@ def _threshold_graph(q, ti: FixedType, n: int = 12) -> Graph:
 def test_threshold_lut_estimate_against_yosys(kind, tmp_path):
     """nnfab_threshold_vec on 12 values: QKeras quantized_tanh(4) with the real tanh on a
     12-bit input (15 irregular thresholds) and quantized_tanh(3) (QKeras's hard sigmoid:
-    nearly a cast) on an 8-bit one; the LUT estimate (a BDD-node count) is within 20 % of
+    nearly a cast) on an 8-bit one; the LUT estimate (a LUT6 cover) is within 20 % of
     Yosys synth_xilinx (xc7), and no DSP is used."""
     import qkeras
 
@@ -282,19 +282,23 @@ def test_threshold_lut_estimate_against_yosys(kind, tmp_path):
     _lut_within_20_percent_of_yosys(_threshold_graph(q, ti), str(tmp_path / "out"))
 
 
-def test_threshold_bdd_counts_shared_structure() -> None:
-    """The BDD count behind the threshold estimate. y = bit 2 of an 8-bit x flips at every
-    multiple of 4: blocks of 8, 16, ..., 256 inputs are each one function (every block
-    alike), blocks of 2 and 4 are constant: 6 nodes. Moving one threshold off the grid
-    makes the blocks holding it functions of their own: one more node on each of levels
-    1 to 7 (on level 8 the one block just changes)."""
-    ti, to = FixedType(8, 8, False), FixedType(1, 1, False)
+def test_threshold_cover_counts_lut_inputs() -> None:
+    """The LUT6 cover behind the threshold estimate, on comparisons with one constant
+    (one threshold, levels 0 and 1). On 8 bits, ``x >= 100`` depends on x[7:2] only (100
+    is a multiple of 4): one LUT; ``x >= 101`` needs all eight bits: a LUT on x[7:3] and
+    the comparison of x[2:0] (two). On 16 bits a comparison spans the top 5 bits per LUT
+    and the last LUT six: 16 = 5 + 5 + 6, three. ``y = x[2]`` is one LUT (a function of
+    the top six bits); the same comparison on every output bit is covered once per bit."""
+    one = (np.array([0, 1]), FixedType(1, 1, False))
+    u8, u16 = FixedType(8, 8, False), FixedType(16, 16, False)
+    assert estimate.threshold_cover_luts(np.array([100]), one[0], u8, one[1]) == 1
+    assert estimate.threshold_cover_luts(np.array([101]), one[0], u8, one[1]) == 2
+    assert estimate.threshold_cover_luts(np.array([12345]), one[0], u16, one[1]) == 3
     thr = np.arange(4, 256, 4)
     lev = np.arange(len(thr) + 1) % 2
-    assert estimate.threshold_bdd_nodes(thr, lev, ti, to) == 6
-    moved = thr.copy()
-    moved[10] += 1  # 44 -> 45: blocks of 2, 4, 8, 16, ..., 256 containing it differ
-    assert estimate.threshold_bdd_nodes(moved, lev, ti, to) == 6 + 7
+    assert estimate.threshold_cover_luts(thr, lev, u8, one[1]) == 1
+    assert estimate.threshold_cover_luts(np.array([101]), np.array([0, 3]), u8,
+                                         FixedType(2, 2, False)) == 4
 
 
 @pytest.mark.slow

@@ -145,9 +145,24 @@ def test_netlist_constant_bit(parallel, tmp_path, capsys):
 
 
 def _extra_stage(top: str) -> None:
-    """One more register stage (data and valid, stalled like the rest) before m_axis."""
+    """One more register stage before m_axis: in front of the output FIFO of a valid-only
+    pipeline (data and valid delayed one cycle), else stalled like the rest."""
     with open(top) as f:
         text = f.read()
+    fifo = re.search(r"u_nnfab_out \(\.clk\(clk\), \.rst\(rst\), \.x\((\w+)\), "
+                     r"\.in_valid\((\w+)\)", text)
+    if fifo:
+        width = re.search(rf"wire \[(\d+):0\] {fifo.group(1)};", text)
+        assert width, fifo.group(1)
+        extra = (f"    reg [{width.group(1)}:0] xs_d;\n    reg xs_v;\n"
+                 f"    always @(posedge clk) begin xs_d <= {fifo.group(1)}; "
+                 f"xs_v <= rst ? 1'b0 : {fifo.group(2)}; end\n")
+        text = text.replace(fifo.group(0), fifo.group(0).replace(
+            f".x({fifo.group(1)}), .in_valid({fifo.group(2)})", ".x(xs_d), .in_valid(xs_v)"))
+        text = text.replace("endmodule", extra + "endmodule", 1)
+        with open(top, "w") as f:
+            f.write(text)
+        return
     d = re.search(r"^\s*assign m_axis_tdata = (.*);$", text, re.MULTILINE)
     v = re.search(r"^\s*assign m_axis_tvalid = (.*);$", text, re.MULTILINE)
     r = re.search(r"^\s*assign (\S+) = m_axis_tready;$", text, re.MULTILINE)

@@ -51,6 +51,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -200,7 +201,13 @@ def load_model(path: str) -> Any:
 
     objs = _qkeras_objects()
     try:
-        return tf_keras.models.load_model(path, custom_objects=objs, compile=False)
+        with warnings.catch_warnings():
+            # Building the layers calls their initializers; the file's weights replace
+            # what they draw, so Keras's warning about an unseeded initializer used twice
+            # (QLSTM's gates share one) says nothing about the model being loaded.
+            warnings.filterwarnings("ignore", message=r"The initializer \w+ is unseeded",
+                                    category=UserWarning)
+            return tf_keras.models.load_model(path, custom_objects=objs, compile=False)
     except Exception as e:  # noqa: BLE001 - h5py/keras raise many kinds
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise FrontendError(f"model file {path} cannot be read as a Keras model: {msg}") from None
