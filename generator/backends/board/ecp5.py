@@ -212,16 +212,15 @@ def _tool(module: str, fn: str, argv: list[str], cwd: str, log: str,
     to ``log``; lines ``show`` accepts go to ``progress`` as they come."""
     code = f"import sys, {module} as m; sys.exit(m.{fn}(sys.argv[1:]))"
     t0 = time.monotonic()
-    with open(log, "w") as f:
-        with subprocess.Popen([sys.executable, "-c", code, *argv], cwd=cwd, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              bufsize=1) as p:
-            assert p.stdout is not None
-            for line in p.stdout:
-                f.write(line)
-                if show and progress and show(line):
-                    progress(f"    {time.monotonic() - t0:6.0f} s  {line.strip()}")
-            return p.wait()
+    with open(log, "w") as f, subprocess.Popen(
+            [sys.executable, "-c", code, *argv], cwd=cwd, text=True, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, bufsize=1) as p:
+        assert p.stdout is not None
+        for line in p.stdout:
+            f.write(line)
+            if show and progress and show(line):
+                progress(f"    {time.monotonic() - t0:6.0f} s  {line.strip()}")
+        return p.wait()
 
 
 def _tail(log: str, n: int = 2) -> str:
