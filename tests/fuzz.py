@@ -349,7 +349,65 @@ def build_model(spec: Spec) -> Any:
     x = _apply(keras, q, x, spec["layers"], rank, Counter())
     model = keras.Model(x_in, x, name=f"fuzz{spec['seed']}")
     zoo.init_weights(model, int(spec["seed"]), float(spec["prune"]))
+    _steer_weights(keras, model, spec)
     return model
+
+
+#: the layers :func:`_steer_weights` adjusts: a kernel (two for separable) and a bias
+_BIASED = ("QDense", "QConv1D", "QConv2D", "QDepthwiseConv2D", "DepthwiseConv1D",
+           "QSeparableConv1D", "QSeparableConv2D")
+
+
+def _steer_weights(keras: Any, model: Any, spec: Spec) -> None:
+    """Keep the seeded weights from making the model a constant function of its inputs.
+
+    Two causes of a constant output are removed, layer by layer in topological order:
+
+    * an output unit (a channel, for depthwise kernels) whose quantized kernel is all
+      zero (pruning a unit of small fan-in, or a coarse quantizer rounding every
+      ``U(-1, 1)`` draw to 0) gets one nonzero weight back, at a seeded position;
+    * a bias that puts a unit's pre-activation on one side of 0 for every input (so that a
+      following relu, binary or saturating quantizer outputs one value) is drawn instead
+      as minus a seeded quantile (20 to 80 %) of the unit's bias-free outputs over
+      :func:`case_inputs`; the bias quantizer still rounds and clips it.
+
+    RNN cells keep :func:`zoo.init_weights`'s weights."""
+    rng = np.random.default_rng(20_000 + int(spec["seed"]))
+    x = case_inputs(spec).astype(np.float32)
+    for layer in model.layers:
+        cls = type(layer).__name__
+        if cls not in _BIASED or not layer.use_bias:
+            continue
+        ws = layer.get_weights()
+        qs = list(getattr(layer, "quantizers", [])) + [None] * len(ws)
+        for i in range(len(ws) - 1):  # the kernels (separable: depthwise, pointwise)
+            depthwise = "Depthwise" in cls or ("Separable" in cls and i == 0)
+            ws[i] = _revive_units(ws[i], qs[i], depthwise, rng)
+        ws[-1] = np.zeros_like(ws[-1])
+        layer.set_weights(ws)
+        z = np.asarray(keras.Model(model.input, layer.output)(x))
+        z = z.reshape(-1, z.shape[-1])
+        ws[-1] = np.array([-np.quantile(z[:, j], rng.uniform(0.2, 0.8))
+                           for j in range(z.shape[1])], dtype=np.float32)
+        layer.set_weights(ws)
+
+
+def _revive_units(k: np.ndarray, quant: Any, depthwise: bool,
+                  rng: np.random.Generator) -> np.ndarray:
+    """``k`` with one nonzero weight (after ``quant``) put back in each all-zero unit (an
+    output channel; for a ``depthwise`` kernel, an input channel x multiplier)."""
+    def quantized(a: np.ndarray) -> np.ndarray:
+        return np.asarray(quant(a)) if quant is not None else a
+
+    n = k.shape[-2] * k.shape[-1] if depthwise else k.shape[-1]
+    k = k.copy()
+    flat = k.reshape(-1, n)  # a view of k
+    dead = ~quantized(k).reshape(-1, n).any(axis=0)
+    for j in np.flatnonzero(dead):
+        flat[int(rng.integers(flat.shape[0])), j] = rng.choice([-1.0, 1.0]) * rng.uniform(0.75, 1.0)
+    for j in np.flatnonzero(~quantized(k).reshape(-1, n).any(axis=0)):  # rounded to 0 again
+        flat[int(np.argmax(np.abs(flat[:, j]))), j] = 1.0
+    return k
 
 
 def case_inputs(spec: Spec, rows: int = ROWS) -> np.ndarray:

@@ -122,6 +122,23 @@ def test_default_part_without_board(tmp_path: Any) -> None:
         assert "set nnfab_io         stream" in f.read()
 
 
+def test_open_flow_board_gets_a_xilinx_part_and_no_export(tmp_path: Any) -> None:
+    """An ECP5 board's HLS project: the board's clock, the default Xilinx part (Vitis HLS
+    has no Lattice part), no IP export, and the reason written in project.tcl."""
+    out = write(tmp_path, "ulx3s-12f")
+    rc, calls, log = run_stub(out, "vitis")
+    assert rc == 0, log
+    by = {c[0]: c for c in calls}
+    b = load_board("ulx3s-12f")
+    assert by["set_part"] == ["set_part", hls.DEFAULT_PART]
+    period = float(by["create_clock"][by["create_clock"].index("-period") + 1])
+    assert period == pytest.approx(1000.0 / b.clock_mhz, abs=1e-4)
+    assert "export_design" not in by and "csynth_design" in by
+    with open(os.path.join(out, "hls", "project.tcl")) as f:
+        text = f.read()
+    assert f"# ulx3s-12f's part {b.part} is a Lattice ECP5" in text
+
+
 @pytest.mark.parametrize("tool", ["vitis", "vivado"])
 def test_steps_selected_by_args_and_env(tmp_path: Any, tool: str) -> None:
     out = write(tmp_path, "pynq-z2")

@@ -37,13 +37,26 @@ TB_ROWS = 100
 
 
 def _target(g: Graph) -> dict[str, Any]:
+    """The HLS project's part, clock and board. Vitis / Vivado HLS synthesise for Xilinx
+    parts only: a board of the open flow (Lattice ECP5) keeps its clock, and its HLS
+    project (C-sim, and csynth for the HLS reports) names :data:`DEFAULT_PART`, exports no
+    IP and says so in a note; that board builds from the RTL view."""
     board = g.meta.get("board")
     if board:
         from ...boards import load_board
 
         b = load_board(board)
-        return {"part": b.part, "clock_ns": _fmt_ns(1000.0 / b.clock_mhz), "board": b.name}
-    return {"part": DEFAULT_PART, "clock_ns": _fmt_ns(1000.0 / DEFAULT_CLOCK_MHZ), "board": "none"}
+        t = {"part": b.part, "clock_ns": _fmt_ns(1000.0 / b.clock_mhz), "board": b.name,
+             "export": 1, "vendor_note": ""}
+        if b.open_flow:
+            t.update(part=DEFAULT_PART, export=0,
+                     vendor_note=f"{b.name}'s part {b.part} is a Lattice ECP5; Vitis HLS targets "
+                                 f"Xilinx parts only, so this project runs C-sim and csynth "
+                                 f"for {DEFAULT_PART} and exports no IP; the board builds "
+                                 "from the RTL view (nnfab build)")
+        return t
+    return {"part": DEFAULT_PART, "clock_ns": _fmt_ns(1000.0 / DEFAULT_CLOCK_MHZ),
+            "board": "none", "export": 1, "vendor_note": ""}
 
 
 def _fmt_ns(v: float) -> str:
@@ -88,8 +101,13 @@ def write(g: Graph, out: str, cfg: Any) -> None:
         f.write(env.get_template("tb/tb.cpp.j2").render(**data))
     write_tb_data(g, os.path.join(hls, "tb_data"))
     tool = "vitis"
+    target = _target(g)
     with open(os.path.join(hls, "project.tcl"), "w") as f:
-        f.write(env.get_template("project/project.tcl.j2").render(top=top, io=io, tool=tool, **_target(g)))
+        f.write(env.get_template("project/project.tcl.j2").render(top=top, io=io, tool=tool,
+                                                                   **target))
+    note = f"hls/project.tcl: {target['vendor_note']}"
+    if target["vendor_note"] and note not in g.meta.setdefault("notes", []):
+        g.meta["notes"].append(note)
     shutil.copyfile(os.path.join(TEMPLATES, "project", "build_hls.tcl"), os.path.join(hls, "build_hls.tcl"))
     from ...errors import VerifyError
     from .csim import DEFINES, OPT_FLAGS, ap_types_dir
