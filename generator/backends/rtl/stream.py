@@ -56,7 +56,10 @@ upstream ``valid`` (never on ``ready``): no combinational loop through forks and
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,6 +91,7 @@ from ...ir import (
     Transpose,
     Upsample,
     pad_geometry,
+    to_json,
 )
 from ...passes.folding import aligned_bias, conv_matrix
 from ...passes.unroll import SPATIAL_OPS, gather
@@ -443,8 +447,64 @@ def build(g: Graph, size: bool = True) -> StreamPlan:
     sp = StreamPlan(b.blocks, b.streams, first, out, b.streams[first].beats,
                     b.streams[out].beats)
     if size:
-        size_fifos(sp)
+        fifos = [blk for blk in sp.blocks if blk.kind == "fifo"]
+        key = _graph_key(g) if fifos else ""
+        depths = _DEPTHS.get(key) or _load_depths(key)
+        if depths is not None and set(depths) == {f.name for f in fifos}:
+            for f in fifos:
+                f.p["DEPTH"] = depths[f.name]
+        else:
+            size_fifos(sp)
+            if fifos:
+                _store_depths(key, {f.name: f.p["DEPTH"] for f in fifos})
     return sp
+
+
+#: FIFO depths :func:`size_fifos` gave, by :func:`_graph_key`: the RTL writer, the
+#: estimate and the report plan the same graph, and the search runs the cycle model
+#: hundreds of times on a design with many branches (an unrolled RNN). Kept in the
+#: process, and with ``$NNFAB_CACHE_DIR`` set in ``$NNFAB_CACHE_DIR/fifo_depths/``.
+_DEPTHS: dict[str, dict[str, int]] = {}
+
+
+def _depth_file(key: str) -> str | None:
+    d = os.environ.get("NNFAB_CACHE_DIR")
+    return os.path.join(d, "fifo_depths", f"{key}.json") if d and key else None
+
+
+def _load_depths(key: str) -> dict[str, int] | None:
+    path = _depth_file(key)
+    if not path or not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        depths: dict[str, int] = json.load(f)
+    _DEPTHS[key] = depths
+    return depths
+
+
+def _store_depths(key: str, depths: dict[str, int]) -> None:
+    _DEPTHS[key] = depths
+    while len(_DEPTHS) > 64:  # the oldest first
+        del _DEPTHS[next(iter(_DEPTHS))]
+    path = _depth_file(key)
+    if path:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w") as f:
+            json.dump(depths, f)
+        os.replace(tmp, path)  # atomic: a concurrent reader sees all of it or nothing
+
+
+def _graph_key(g: Graph) -> str:
+    """A digest of everything the plan is built from: the graph's nodes, attributes,
+    types, weights and meta (its board and clock place the pipeline registers)."""
+    doc, arrays = to_json(g)
+    h = hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode())
+    for k in sorted(arrays):
+        a = np.ascontiguousarray(arrays[k])
+        h.update(f"{k}:{a.dtype}:{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
 def _out_period(res: Any) -> int:
