@@ -55,6 +55,8 @@ fuzz: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/python -m ruff check generator tests benchmarks examples testbenches
+	$(BIN)/python -m mypy
+	$(BIN)/lint-imports
 
 # convert for the board, verify every view (reference = C-sim = RTL), then the vendor
 # flow (ECP5 boards: the open flow runs here, exit 0 only when the clock is met). Without the vendor tool, nnfab build prints the command to run elsewhere and exits

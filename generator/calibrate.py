@@ -92,7 +92,7 @@ def check_bits(bits: Any, where: str = "--bits") -> int:
     return bits
 
 
-def load_array(path: str, what: str) -> npt.NDArray[np.float64]:
+def load_array(path: str | os.PathLike[str], what: str) -> npt.NDArray[np.float64]:
     """A float ``.npy`` array (one-line error otherwise)."""
     if not os.path.isfile(path):
         raise CalibrationError(f"{what} file {path} does not exist")

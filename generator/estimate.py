@@ -381,9 +381,9 @@ def _resources(s: Stage) -> dict[str, int]:
         for m in node_memories(n):
             if m.kind != "ram":  # a folded conv's schedule ROM: in folded_resources
                 continue
-            t = map_memory(m)
-            r["bram18"] += t.bram18
-            r["lut"] += t.luts
+            mem = map_memory(m)
+            r["bram18"] += mem.bram18
+            r["lut"] += mem.luts
         if "KH" in s.info:  # the window register
             r["ff"] += s.info["KH"] * s.info["KW"] * s.info["C"] * n.input.ftype.width
     if s.kind == "conv_parallel":

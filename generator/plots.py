@@ -230,8 +230,8 @@ def sparsity(doc: dict[str, Any], path: str) -> str:
     ax.set_xticklabels(names, rotation=30, ha="right")
     ax.set_ylim(0, 110)
     ax.set_ylabel("pruned weights (%)")
-    ops = {r.get("op") for r in rows}
-    ax.set_xlabel(" / ".join(o for o in ("Dense", "Conv") if o in ops) + " layer")
+    present = {r.get("op") for r in rows}
+    ax.set_xlabel(" / ".join(o for o in ("Dense", "Conv") if o in present) + " layer")
     s = doc["summary"]
     ax.set_title(f"{s['model']}: sparsity per layer (overall {100 * s['sparsity']:.1f} % pruned)")
     ax.grid(True, axis="y", alpha=0.3)
@@ -246,7 +246,8 @@ def profile_rows(cal: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[s
     ``{"label", "stats", "type"}`` in the model's order."""
     from .fixed import FixedType
 
-    wrows, arows = [], []
+    wrows: list[dict[str, Any]] = []
+    arows: list[dict[str, Any]] = []
     for layer, vs in cal["types"].items():
         for var, t in vs.items():
             st = cal["layers"].get(layer, {}).get(var)
@@ -275,7 +276,7 @@ def profile(doc: dict[str, Any], path: str) -> str:
                              squeeze=False)
     for ax, (title, rows) in zip(axes[0], groups):
         rows = rows[::-1]  # the first layer at the top
-        stats = []
+        stats: list[dict[str, Any] | None] = []
         for i, r in enumerate(rows):
             q = r["stats"]["abs_quantiles"]
             t = r["type"]

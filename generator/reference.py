@@ -13,6 +13,7 @@ arithmetic otherwise.
 from __future__ import annotations
 
 from functools import singledispatch
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -48,6 +49,8 @@ from .ir import (
 )
 
 Raw = npt.NDArray[np.int64]
+#: a raw value: one integer or an array of them
+RawOrInt = TypeVar("RawOrInt", int, Raw)
 
 
 class ReferenceError_(ValueError):
@@ -167,7 +170,7 @@ def softmax_product_frac(node: Softmax) -> int:
     return node.weights["exp_table"].ftype.frac + node.weights["inv_table"].ftype.frac
 
 
-def exp_index(d: Raw, shift: int) -> Raw:
+def exp_index(d: RawOrInt, shift: int) -> RawOrInt:
     """A Softmax's exp-table index of ``d = max(x) - x`` (raw, >= 0): ``d / 2**shift``
     rounded up, so only the largest inputs read entry 0 (the value 1) and the largest
     output is never tied with a smaller input's."""

@@ -181,14 +181,16 @@ def run_all(
         fn, must = VIEWS[n]
         t0 = time.perf_counter()
         try:
-            y = fn(g, out, x)
+            view = fn(g, out, x)
         except VerifyError as e:
             results.append(ViewResult(n, len(x), len(x), float("nan"), must(g),
                                       time.perf_counter() - t0, error=str(e)))
             continue
         found: list[str] = []
-        if isinstance(y, Checked):
-            y, found = y.y, y.findings
+        if isinstance(view, Checked):
+            y, found = view.y, view.findings
+        else:
+            y = view
         rows, mad = compare(ref, y)
         results.append(ViewResult(n, len(x), rows, mad, must(g), time.perf_counter() - t0,
                                   findings=found))

@@ -766,13 +766,13 @@ class _Builder:
                         f"{rank + 1}-D input (a 1x1 Conv), which has no {key}; it applies to "
                         "a Dense on a vector; remove it")
             kernel = kernel.reshape((1,) * rank + kernel.shape)
-            node = Conv(self.uniq(name), [self.x],
+            conv = Conv(self.uniq(name), [self.x],
                         self.weights_of(layer, kernel, bias, kq, bq, name),
                         filters=int(layer.units), kernel=(1,) * rank, strides=(1,) * rank,
                         pads=(0,) * (2 * rank), depthwise=False, source=name,
                         reuse=self.cfg.layer_reuse(name) or 1,
                         strategy=self.cfg.layer_strategy(name) or "latency")
-            self.finish_weighted(layer, node, fully_q, name)
+            self.finish_weighted(layer, conv, fully_q, name)
             return
         ws = self.weights_of(layer, kernel, bias, kq, bq, name)
         node = Dense(self.uniq(name), [self.x], ws, units=int(layer.units), source=name,
@@ -805,21 +805,22 @@ class _Builder:
         """Exact accumulator, optional accum/result casts, then the layer's activation."""
         name = name or layer.name
         # (a float layer deviates anyway: its result is cast below)
-        t = self.add_exact(node, float32_source=quantized).ftype
+        x = self.add_exact(node, float32_source=quantized)
+        t = x.ftype
         acc = self.var(name, "accum")
         if acc is not None:
             # a cast that can change a value of the exact sum makes the design deviate
             exact = (acc.frac >= t.frac and acc.min_value <= t.min_value
                      and acc.max_value >= t.max_value)
-            self.add(Quantize(self.uniq(name + "_accum"), [self.x], source=name, exact=exact),
-                     acc)
+            x = self.add(Quantize(self.uniq(name + "_accum"), [x], source=name, exact=exact),
+                         acc)
             if not exact:
                 self.notes.append(f"{name}: accum {acc} is narrower than the exact sum {t}: "
                                   "the design deviates from the source model")
         act = layer.activation
         bn_next = self.next_cls in ("BatchNormalization", "QBatchNormalization") and getattr(act, "__name__", "") == "linear"
         if not quantized and not bn_next:
-            self.add(Quantize(self.uniq(name + "_result"), [self.x], source=name, exact=False),
+            self.add(Quantize(self.uniq(name + "_result"), [x], source=name, exact=False),
                      self.need(name, "result"))
         self.keras_activation(name, act)
 
@@ -838,8 +839,9 @@ class _Builder:
         x = self.x
         assert x is not None
         mode = layer.merge_mode
-        ops = {"concat": (Concat, {}), "sum": (Add, {}), "mul": (Merge, {"mode": "mul"}),
-               "ave": (Merge, {"mode": "avg"})}
+        ops: dict[str, tuple[type[Node], dict[str, Any]]] = {
+            "concat": (Concat, {}), "sum": (Add, {}), "mul": (Merge, {"mode": "mul"}),
+            "ave": (Merge, {"mode": "avg"})}
         if mode not in ops:
             raise FrontendError(f"layer {name}: Bidirectional merge_mode={mode!r} is not "
                                 "supported; supported: concat, sum, mul, ave (one output)")
@@ -1329,7 +1331,7 @@ class _Builder:
             self.next_layer = nxt if self.next_cls is not None else None
             self.next_q = nxt.quantizer if nxt is not None and self.next_cls == "QActivation" \
                 else None
-            self.next_name = nxt.name if self.next_q is not None else None
+            self.next_name = nxt.name if nxt is not None and self.next_q is not None else None
             self.sole_consumer = sum(layer.name in (_inbound(u) or []) for u in layers) == 1
             if c == "InputLayer":
                 self.input_layer(layer, first_q)

@@ -227,8 +227,10 @@ class _Builder:
         """An element-wise node of several inputs: they must all be in one order (the
         same flattening permutation, or none)."""
         perms = [self.perm.get(i) for i in node.input]
-        if any((p is None) != (perms[0] is None)
-               or (p is not None and not np.array_equal(p, perms[0])) for p in perms):
+        first = perms[0]
+        if any((p is None) != (first is None)
+               or (p is not None and first is not None and not np.array_equal(p, first))
+               for p in perms):
             self.no_perm(node)
 
     def no_perm(self, node: Any) -> None:

@@ -129,6 +129,7 @@ def dead_units(graph: Graph) -> bool:
         m = live.get(out.name, np.zeros(out.shape, bool))
         if isinstance(n, (Dense, Conv)):
             dead = ~m.reshape(-1, m.shape[-1]).any(axis=0)
+            assert isinstance(dead, np.ndarray)  # any over axis 0 of a 2-D array: a vector
             k = _drop(n, dead)
             if k:
                 n.set("unread", int(n["unread"] or 0) + k)

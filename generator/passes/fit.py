@@ -509,7 +509,7 @@ def _search(costs: _Costs, goal: str, budgets: dict[str, int]
     costs.lim = dict(budgets)
     fixed = np.array([costs.fixed_att[k] for k in RESOURCES] + [costs.fixed_latency, 1])
     par = np.array([_vec(r, p) for r, p in zip(costs.parallel_att, costs.pixels, strict=True)])
-    best: tuple[tuple[float, ...], list[tuple[str, int]]] | None = None
+    best: tuple[tuple[float, ...], list[tuple[str, int, str]]] | None = None
     least_over: tuple[float, np.ndarray] | None = None
     tried = 0
     work = [z * p for z, p in zip(costs.nnz, costs.pixels, strict=True)]

@@ -96,11 +96,11 @@ def _merge_type(n: Merge) -> FixedType:
             lo, hi = min(c), max(c)
         return type_for_range(lo, hi, sum(t.ftype.frac for t in n.inputs))
     f = max(t.ftype.frac for t in n.inputs)
-    lo = [t.ftype.min_raw << (f - t.ftype.frac) for t in n.inputs]
-    hi = [t.ftype.max_raw << (f - t.ftype.frac) for t in n.inputs]
+    los = [t.ftype.min_raw << (f - t.ftype.frac) for t in n.inputs]
+    his = [t.ftype.max_raw << (f - t.ftype.frac) for t in n.inputs]
     if n["mode"] == "sub":
-        return type_for_range(lo[0] - hi[1], hi[0] - lo[1], f)
-    return type_for_range(sum(lo), sum(hi), f + n.shift)
+        return type_for_range(los[0] - his[1], his[0] - los[1], f)
+    return type_for_range(sum(los), sum(his), f + n.shift)
 
 
 def _union_type(n: Concat | Merge) -> FixedType:

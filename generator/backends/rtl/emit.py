@@ -23,6 +23,7 @@ from ...ir import (
     Relu,
     Reshape,
     ScaleShift,
+    Softmax,
     Table,
     Ternarize,
     Threshold,
@@ -336,6 +337,7 @@ def _unrolled(o: _Lines, files: dict[str, str], top: str, s: Stage, nm: str, a: 
     ports = (f".clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), .in_ready({a}_r), "
              f".y({y}_d), .out_valid({y}_v), .out_ready({yr})")
     if s.kind == "softmax":
+        assert isinstance(n, Softmax)  # plan.stage_of makes a softmax stage of a Softmax only
         et, it = n.weights["exp_table"], n.weights["inv_table"]
         ti, to = n.input.ftype, n.output.ftype
         exp, inv = softmax_tables(n)

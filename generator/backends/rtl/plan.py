@@ -544,6 +544,7 @@ def plan(g: Graph) -> list[Stage]:
             if not blks:  # a Quantize / Relu applied to each beat inside a shared conv
                 host = next(b for b in sp.blocks if b.kind == "unrolled"
                             and b.p["stage"].info.get("fused") is n)
+                assert host.node is not None  # an unrolled block is always a node's
                 stages.append(Stage(n, "elementwise", 0, 1, {
                     "fused_into": host.node.name, "size": _beat_size(host.p["stage"])}))
                 continue
