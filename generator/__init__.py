@@ -4,8 +4,7 @@ The Python API (:mod:`generator.api`): ``convert``, ``load`` and the ``Project``
 return (``predict``, ``csim``, ``rtlsim``, ``verify``, ``report``).
 """
 
+from ._version import __version__
 from .api import Project, Verification, convert, load
 
-__all__ = ["Project", "Verification", "convert", "load"]
-
-__version__ = "0.1.0"
+__all__ = ["Project", "Verification", "__version__", "convert", "load"]

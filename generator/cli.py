@@ -246,7 +246,7 @@ def cmd_boards(a: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nnfab", description=__doc__.splitlines()[0])
-    from . import __version__
+    from ._version import __version__
 
     p.add_argument("--version", action="version", version=f"nnfab {__version__}")
     sub = p.add_subparsers(dest="cmd", required=True)

@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
+from ._version import __version__
 from .fixed import FixedType
 
 FORMAT_VERSION = 1
@@ -838,7 +839,6 @@ def to_json(g: Graph) -> tuple[dict[str, Any], dict[str, npt.NDArray[np.int64]]]
                 "weights": ws,
             }
         )
-    from . import __version__
 
     doc = {
         "format": FORMAT_VERSION,
