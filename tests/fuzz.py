@@ -9,8 +9,9 @@ Concatenate, QSimpleRNN / QLSTM / QGRU, every QKeras quantizer kind nnfab reads
 (``quantized_bits`` with and without ``symmetric`` / ``keep_negative``, ``auto_po2``
 alpha, ``quantized_relu``, ``binary``, ``ternary``, ``quantized_po2``, the threshold
 quantizers) and a pruning level. :func:`build_model` makes the QKeras model (weights
-drawn from the seed), :func:`case_inputs` seeded inputs on the input grid that include
-the all-minimum and all-maximum frames, and :func:`check` runs the views:
+drawn from the seed, steered away from a function constant over the case's inputs),
+:func:`case_inputs` seeded inputs on the input grid that include the all-minimum and
+all-maximum frames, and :func:`check` runs the views:
 
     reference == QKeras predict == C-sim == RTL (Verilator under cocotb)
 
@@ -238,9 +239,34 @@ def gen_spec(seed: int) -> Spec:
                 layers.append({"t": "act", "q": _act_q(rng)})
         layers.append({"t": "dense", "u": int(rng.integers(1, 5)), "wq": _weight_q(rng),
                        "bq": _bias_q(rng)})
+    _no_constant_binary(layers)
     spec["io"] = str(rng.choice(["parallel", "stream"]))
     spec["reuse"] = int(rng.choice([1, 1, 2, 3, 4]))
     return spec
+
+
+def _nonneg(q: list[Any]) -> bool:
+    """Whether activation quantizer ``q`` only outputs values >= 0."""
+    return (q[0] == "quantized_relu" and len(q) == 3) or (q[0] == "quantized_bits" and q[3] == 0)
+
+
+def _no_constant_binary(layers: list[Spec], nonneg: bool = False) -> bool:
+    """Draw a ``binary`` activation on a tensor that cannot be negative (a relu or unsigned
+    quantizer with only pools, flattens and merges after it) as ``ternary``: binary is the
+    constant 1 there. Edits ``layers`` in place; returns whether their output is >= 0."""
+    for L in layers:
+        t = L["t"]
+        if t == "act":
+            if nonneg and L["q"] == ["binary"]:
+                L["q"] = ["ternary"]
+            nonneg = _nonneg(L["q"])
+        elif t == "branch":
+            a = _no_constant_binary(L["a"], nonneg)
+            b = _no_constant_binary(L["b"], nonneg)
+            nonneg = {"sub": False, "max": a or b}.get(L["merge"], a and b)
+        elif t not in ("pool", "gpool", "flatten"):  # a weighted sum (with a bias)
+            nonneg = False
+    return nonneg
 
 
 # -- the QKeras model of a description ----------------------------------------------------
@@ -335,7 +361,12 @@ def _apply(keras: Any, q: Any, x: Any, lays: list[Spec], rank: int, names: Count
 
 
 def build_model(spec: Spec) -> Any:
-    """The QKeras model of ``spec``, weights drawn from its seed (pruned by ``prune``)."""
+    """The QKeras model of ``spec``, weights drawn from its seed (pruned by ``prune``).
+
+    The weights are steered away from a constant function of :func:`case_inputs` (which
+    would check nothing): :func:`_steer_weights` fixes the causes it knows, and weights
+    whose model is still constant over the inputs are drawn again from the next of
+    :data:`WEIGHT_DRAWS` seeded streams (the description itself is never changed)."""
     sys.path.insert(0, HERE)
     import zoo
 
@@ -348,34 +379,47 @@ def build_model(spec: Spec) -> Any:
     x = q.QActivation(q.quantized_bits(b, i, alpha=1), name="q_in")(x_in)
     x = _apply(keras, q, x, spec["layers"], rank, Counter())
     model = keras.Model(x_in, x, name=f"fuzz{spec['seed']}")
-    zoo.init_weights(model, int(spec["seed"]), float(spec["prune"]))
-    _steer_weights(keras, model, spec)
+    rows = case_inputs(spec).astype(np.float32)
+    seed = int(spec["seed"])
+    for draw in range(WEIGHT_DRAWS):
+        zoo.init_weights(model, seed + 1_000_003 * draw, float(spec["prune"]))
+        _steer_weights(keras, model, rows, np.random.default_rng([seed, draw, 20_000]))
+        y = np.asarray(model(rows)).reshape(len(rows), -1)
+        if len(np.unique(y, axis=0)) > 1:
+            break
     return model
 
+
+#: weight draws :func:`build_model` tries before it keeps a model constant over its inputs
+WEIGHT_DRAWS = 8
 
 #: the layers :func:`_steer_weights` adjusts: a kernel (two for separable) and a bias
 _BIASED = ("QDense", "QConv1D", "QConv2D", "QDepthwiseConv2D", "DepthwiseConv1D",
            "QSeparableConv1D", "QSeparableConv2D")
+_RNN = ("QSimpleRNN", "QLSTM", "QGRU")
 
 
-def _steer_weights(keras: Any, model: Any, spec: Spec) -> None:
-    """Keep the seeded weights from making the model a constant function of its inputs.
+def _steer_weights(keras: Any, model: Any, x: np.ndarray, rng: np.random.Generator) -> None:
+    """Keep seeded weights from making ``model`` a constant function of the inputs ``x``.
 
     Two causes of a constant output are removed, layer by layer in topological order:
 
-    * an output unit (a channel, for depthwise kernels) whose quantized kernel is all
-      zero (pruning a unit of small fan-in, or a coarse quantizer rounding every
-      ``U(-1, 1)`` draw to 0) gets one nonzero weight back, at a seeded position;
+    * an output unit (a channel, for depthwise kernels; a gate column, for an RNN's input
+      kernel) whose quantized kernel is all zero (pruning a unit of small fan-in, or a
+      coarse quantizer rounding every ``U(-1, 1)`` draw to 0) gets one nonzero weight
+      back, at a seeded position;
     * a bias that puts a unit's pre-activation on one side of 0 for every input (so that a
-      following relu, binary or saturating quantizer outputs one value) is drawn instead
-      as minus a seeded quantile (20 to 80 %) of the unit's bias-free outputs over
-      :func:`case_inputs`; the bias quantizer still rounds and clips it.
-
-    RNN cells keep :func:`zoo.init_weights`'s weights."""
-    rng = np.random.default_rng(20_000 + int(spec["seed"]))
-    x = case_inputs(spec).astype(np.float32)
+      following relu, binary or saturating quantizer outputs one value): each bias is
+      drawn as minus a seeded quantile (20 to 80 %) of its unit's bias-free outputs over
+      ``x``, so that the unit's sign changes over the inputs; the bias quantizer still
+      rounds and clips it. (An RNN keeps its biases.)"""
     for layer in model.layers:
         cls = type(layer).__name__
+        if cls in _RNN:
+            ws = layer.get_weights()
+            ws[0] = _revive_units(ws[0], layer.cell.quantizers[0], False, rng)
+            layer.set_weights(ws)
+            continue
         if cls not in _BIASED or not layer.use_bias:
             continue
         ws = layer.get_weights()
@@ -404,7 +448,8 @@ def _revive_units(k: np.ndarray, quant: Any, depthwise: bool,
     flat = k.reshape(-1, n)  # a view of k
     dead = ~quantized(k).reshape(-1, n).any(axis=0)
     for j in np.flatnonzero(dead):
-        flat[int(rng.integers(flat.shape[0])), j] = rng.choice([-1.0, 1.0]) * rng.uniform(0.75, 1.0)
+        w = rng.choice([-1.0, 1.0]) * rng.uniform(0.75, 1.0)
+        flat[int(rng.integers(flat.shape[0])), j] = w
     for j in np.flatnonzero(~quantized(k).reshape(-1, n).any(axis=0)):  # rounded to 0 again
         flat[int(np.argmax(np.abs(flat[:, j]))), j] = 1.0
     return k
