@@ -76,7 +76,9 @@ def test_fuzz_seed(seed: int, tmp_path) -> None:
 def test_saved_case(path: str, tmp_path) -> None:
     """A shrunk reproducer of a failure: every view agrees (or nnfab refuses it in one
     line). ``gru_pruned_gate``: a 70 %-pruned one-unit QGRU whose gate sums are narrower
-    than the type its quantized_sigmoid thresholds were read off (they are moved onto it)."""
+    than the type its quantized_sigmoid thresholds were read off (they are moved onto it);
+    ``binary_weight_folded``: a QSimpleRNN's binary kernel folded at reuse 2, whose -1
+    weights must subtract in C-sim too."""
     with open(path) as f:
         assert json.load(f)["found"]
     o = fuzz.replay(path, str(tmp_path))

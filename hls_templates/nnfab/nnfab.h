@@ -65,13 +65,14 @@ inline void mac(Tacc& acc, const Tx& x, ap_slong w_raw) {
 
 // acc += x * w for a power-of-two weight w = +-2^(WK + e) (or 0) given by its code
 // {nonzero, negative, e (EB bits)}: x times the constant 2^WK (a wire shift) in the exact
-// product type of Tx x Tw, shifted left by e, added or subtracted. |w| fits Tw, so the
-// shifted product fits the product type: exact, and no multiplier (folded quantized_po2
-// / binary / ternary layers).
+// product type of Tx and the unsigned type of Tw's width and fraction, shifted left by e,
+// added or subtracted. |w| fits that unsigned type (not always Tw: w = -1 in
+// ap_fixed<1,1>, the most negative weight), so the shifted product fits the product
+// type: exact, and no multiplier (folded quantized_po2 / binary / ternary layers).
 template <class Tw, int WK, int EB, class Tacc, class Tx>
 inline void mac_shift(Tacc& acc, const Tx& x, int code) {
 #pragma HLS INLINE
-    auto p = x * from_raw<Tw>(ap_slong(1) << WK);
+    auto p = x * from_raw<ap_ufixed<Tw::width, Tw::iwidth> >(ap_slong(1) << WK);
     if (EB > 0) p <<= (code & ((1 << EB) - 1));
     if ((code >> (EB + 1)) & 1) {
         if ((code >> EB) & 1) acc -= p;
