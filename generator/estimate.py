@@ -500,7 +500,7 @@ def _resources(s: Stage) -> dict[str, int]:
 #: synth_xilinx (xc7) maps, fitted on ``nnfab_threshold_vec`` alone: seven QKeras
 #: quantisers (hard and real tanh / sigmoid, relu_po2; 3 to 11 output bits on 8- to 18-bit
 #: inputs, 7 to 255 thresholds), the cover is 0.72x to 1.03x of Yosys (wide inputs map
-#: worse than the cover, whose comparisons share more): scaled, 0.83x to 1.18x
+#: worse than the cover, whose comparisons share more): scaled, 0.84x to 1.18x
 #: (``benchmarks/estimate_vs_yosys.py --only threshold``).
 THRESHOLD_COVER_SCALE = 1.15
 

@@ -117,6 +117,28 @@ def test_tfc_every_view_and_the_split(capsys, tfc_board: str) -> None:
     assert "hardware: MatMul_0, Quant_5, MatMul_1" in text
 
 
+def test_kws_csim_equals_execute_onnx(tmp_path) -> None:
+    """kwsmlp folded (``--strategy resource --reuse 512``): C-sim on 1,000 inputs equals
+    the reference, which equals qonnx's execution (float-scale input quantiser on the
+    host, 256 x 7 thresholds per layer, the float-scale last MatMul on the host). Its RTL
+    (II 512+ per input) is checked outside the suite: docs/qonnx.md."""
+    from conftest import assert_outputs_vary
+
+    from generator import api
+    from generator.backends.hls import csim
+    from generator.cli import main
+
+    path = os.path.join(ZOO, "kwsmlp_w3a3.onnx")
+    out = str(tmp_path / "kws")
+    assert main(["convert", path, "-o", out, "--strategy", "resource", "--reuse", "512"]) == 0
+    g = api.load(out).graph
+    x = _inputs(g, seed=5)
+    y = reference.predict(g, x)
+    np.testing.assert_array_equal(y, fq.predict(path, x).reshape(y.shape))
+    assert_outputs_vary(y)
+    np.testing.assert_array_equal(csim.run(g, out, x), y)
+
+
 @pytest.mark.slow
 def test_tfc_pynq_driver_applies_the_host_work(tfc_board: str, monkeypatch) -> None:
     """The PYNQ driver (no nnfab import) runs the host pre-processing, the accelerator
