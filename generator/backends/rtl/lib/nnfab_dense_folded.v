@@ -25,11 +25,16 @@
 // Pipeline (all registers advance on ce = !out_valid || out_ready):
 //   issue   : row counter r addresses the ROM; at r == 0 a new vector is accepted and
 //             latched (in_ready = ce && r == 0)
-//   stage 1 : ROM word valid; select the input, multiply -> product register
-//   stage 2, ACC 0 (an accumulator per output): acc[j] (+)= products of the multipliers
+//   stage 1 : ROM word valid; select the input -> operand registers (the selected input
+//             and the weight field)
+//   stage 2 : multiply (add/subtract, shift) -> product register; WMODE 0 without
+//             MUL_LUT is nnfab_mul, whose own operand and product registers are these
+//             two stages (a DSP48's A/B and M/P registers, an ECP5 MULT18X18D's input
+//             and output registers)
+//   stage 3, ACC 0 (an accumulator per output): acc[j] (+)= products of the multipliers
 //             reaching j whose local output index points at j (first row: starts from
 //             the bias); on the last row the sums go to the output register.
-//   stage 2, ACC 1 (an accumulator per multiplier, for layers folded onto fewer
+//   stage 3, ACC 1 (an accumulator per multiplier, for layers folded onto fewer
 //             multipliers than outputs): multiplier m's running sum a[m] restarts --
 //             from the bias if m is the first multiplier reaching that output, else
 //             from 0 -- whenever its local output index changes (padding entries keep
@@ -40,7 +45,7 @@
 //             kept in head[m]. Outputs with no nonzero weight (HAS[j] = 0) are their bias.
 // Arithmetic is modulo 2^ACC_W (the Dense output width, which holds the exact sum).
 // Products are aligned to the accumulator fraction by PSH, the bias by its stored
-// value (already aligned by the generator). II = R cycles, latency = R + 2 cycles.
+// value (already aligned by the generator). II = R cycles, latency = R + 3 cycles.
 `default_nettype none
 
 module nnfab_dense_folded #(
@@ -119,7 +124,7 @@ module nnfab_dense_folded #(
     nnfab_rom #(.DEPTH(R), .WIDTH(M * EW), .AW(RA), .FILE(FILE)) u_rom (
         .clk(clk), .en(ce), .addr(r), .dout(word));
 
-    // ---- stage 1: ROM word valid; select the input, multiply ---------------------------
+    // ---- stage 1: ROM word valid; select the input -> operand registers ------------------
     reg v1, first1, last1;
     always @(posedge clk) begin
         if (rst) v1 <= 1'b0;
@@ -130,10 +135,10 @@ module nnfab_dense_folded #(
         end
     end
 
-    reg v2, first2, last2;
-    reg [M*ACC_W-1:0] prod;
-    reg [M*OL-1:0] osel;
-    reg [M-1:0] newo;  // ACC 1: the entry starts an output of its multiplier's run
+    reg v2, first2, last2, v3, first3, last3;
+    wire [M*ACC_W-1:0] prod;  // stage 2's product registers, aligned to the accumulator
+    reg [M*OL-1:0] osel2, osel;
+    reg [M-1:0] newo2, newo;  // ACC 1: the entry starts an output of its multiplier's run
     genvar m, u, j;
     generate
         for (m = 0; m < M; m = m + 1) begin : g_mul
@@ -152,51 +157,71 @@ module nnfab_dense_folded #(
             end else begin : g_global
                 assign xr = xq[li*XW +: XW];
             end
-            wire signed [XW:0] xs = XS ? {xr[XW-1], xr} : {1'b0, xr};
-            wire signed [ACC_W-1:0] pa;
-            if (WMODE == 1) begin : g_addsub
-                wire signed [ACC_W-1:0] xa = xs;  // sign-extend or wrap to ACC_W
-                assign pa = wr[1] ? (wr[0] ? -(xa <<< WK) : (xa <<< WK)) : {ACC_W{1'b0}};
-            end else if (WMODE == 2) begin : g_shift
-                wire signed [ACC_W-1:0] xa = xs;  // sign-extend or wrap to ACC_W
-                wire signed [ACC_W-1:0] sx = xa <<< (WK + wr[WF-3:0]);
-                assign pa = wr[WF-1] ? (wr[WF-2] ? -sx : sx) : {ACC_W{1'b0}};
-            end else if (MUL_LUT) begin : g_lutmul
-                // x * w = sum of (x << k) over w's set bits; the sign bit (WS) weighs
-                // -2^(WW-1). Exact in PW bits like the multiplier below.
-                wire signed [PW-1:0] xp = xs;
-                reg signed [PW-1:0] p;
-                integer k;
-                always @* begin
-                    p = {PW{1'b0}};
-                    for (k = 0; k < WW; k = k + 1)
-                        if (wr[k]) p = (WS && k == WW - 1) ? p - (xp <<< k) : p + (xp <<< k);
-                end
-                assign pa = p;  // sign-extend or wrap to ACC_W
-            end else begin : g_mult
-                wire signed [WW:0] ws = WS ? {wr[WW-1], wr} : {1'b0, wr};
-                wire signed [PW-1:0] p = xs * ws;
-                assign pa = p;  // sign-extend or wrap to ACC_W
-            end
             always @(posedge clk) if (ce) begin
-                prod[m*ACC_W +: ACC_W] <= pa << PSH;
-                osel[m*OL +: OL] <= oi;
-                // osel still holds the previous row's index (rows of a frame are issued
+                osel2[m*OL +: OL] <= oi;
+                // osel2 still holds the previous row's index (rows of a frame are issued
                 // back to back; the first row of a frame always starts an output)
-                newo[m] <= first1 | (oi != osel[m*OL +: OL]);
+                newo2[m] <= first1 | (oi != osel2[m*OL +: OL]);
+                osel[m*OL +: OL] <= osel2[m*OL +: OL];
+                newo[m] <= newo2[m];
+            end
+            if (WMODE == 0 && !MUL_LUT) begin : g_mult
+                // operand registers and product register inside the multiplier block
+                wire [PW-1:0] p;
+                nnfab_mul #(.AW(XW), .AS(XS), .BW(WW), .BS(WS), .PW(PW)) u_mul (
+                    .clk(clk), .ce(ce), .a(xr), .b(wr), .p(p));
+                wire signed [ACC_W-1:0] pa = $signed(p);  // sign-extend or wrap to ACC_W
+                assign prod[m*ACC_W +: ACC_W] = pa << PSH;
+            end else begin : g_logic
+                reg [XW-1:0] xo;  // operand registers
+                reg [WF-1:0] wo;
+                reg [ACC_W-1:0] pq;  // product register
+                always @(posedge clk) if (ce) begin
+                    xo <= xr;
+                    wo <= wr;
+                end
+                wire signed [XW:0] xs = XS ? {xo[XW-1], xo} : {1'b0, xo};
+                wire signed [ACC_W-1:0] pa;
+                if (WMODE == 1) begin : g_addsub
+                    wire signed [ACC_W-1:0] xa = xs;  // sign-extend or wrap to ACC_W
+                    assign pa = wo[1] ? (wo[0] ? -(xa <<< WK) : (xa <<< WK)) : {ACC_W{1'b0}};
+                end else if (WMODE == 2) begin : g_shift
+                    wire signed [ACC_W-1:0] xa = xs;  // sign-extend or wrap to ACC_W
+                    wire signed [ACC_W-1:0] sx = xa <<< (WK + wo[WF-3:0]);
+                    assign pa = wo[WF-1] ? (wo[WF-2] ? -sx : sx) : {ACC_W{1'b0}};
+                end else begin : g_lutmul
+                    // x * w = sum of (x << k) over w's set bits; the sign bit (WS) weighs
+                    // -2^(WW-1). Exact in PW bits like nnfab_mul.
+                    wire signed [PW-1:0] xp = xs;
+                    reg signed [PW-1:0] lp;
+                    integer k;
+                    always @* begin
+                        lp = {PW{1'b0}};
+                        for (k = 0; k < WW; k = k + 1)
+                            if (wo[k]) lp = (WS && k == WW - 1) ? lp - (xp <<< k) : lp + (xp <<< k);
+                    end
+                    assign pa = lp;  // sign-extend or wrap to ACC_W
+                end
+                always @(posedge clk) if (ce) pq <= pa << PSH;
+                assign prod[m*ACC_W +: ACC_W] = pq;
             end
         end
     endgenerate
     always @(posedge clk) begin
-        if (rst) v2 <= 1'b0;
-        else if (ce) begin
+        if (rst) begin
+            v2 <= 1'b0;
+            v3 <= 1'b0;
+        end else if (ce) begin
             v2 <= v1;
             first2 <= first1;
             last2 <= last1;
+            v3 <= v2;
+            first3 <= first2;
+            last3 <= last2;
         end
     end
 
-    // ---- stage 2: accumulate per output, from the multipliers that reach it ---------------
+    // ---- stage 3: accumulate per output, from the multipliers that reach it ---------------
     reg [N_OUT*ACC_W-1:0] acc, yq;
     generate
         if (ACC == 1) begin : g_run
@@ -218,7 +243,7 @@ module nnfab_dense_folded #(
                 end
                 assign an[m*ACC_W +: ACC_W] = (newo[m] ? st : a[m*ACC_W +: ACC_W])
                                               + prod[m*ACC_W +: ACC_W];
-                always @(posedge clk) if (ce && v2) begin
+                always @(posedge clk) if (ce && v3) begin
                     a[m*ACC_W +: ACC_W] <= an[m*ACC_W +: ACC_W];
                     if (osel[m*OL +: OL] == 0) head[m*ACC_W +: ACC_W] <= an[m*ACC_W +: ACC_W];
                 end
@@ -248,7 +273,7 @@ module nnfab_dense_folded #(
                 end else begin : g_sum
                     // one multiplier: its running sum, written on every row it is on j
                     // (the last write is the whole sum); several: on the last row
-                    always @(posedge clk) if (ce && v2 && (n > 1 ? last2 : on_j))
+                    always @(posedge clk) if (ce && v3 && (n > 1 ? last3 : on_j))
                         yq[j*ACC_W +: ACC_W] <= (n > 1) ? s : one;
                 end
             end
@@ -266,13 +291,13 @@ module nnfab_dense_folded #(
             reg [ACC_W-1:0] s;
             integer k;
             always @* begin
-                s = first2 ? BIAS[j*ACC_W +: ACC_W] : acc[j*ACC_W +: ACC_W];
+                s = first3 ? BIAS[j*ACC_W +: ACC_W] : acc[j*ACC_W +: ACC_W];
                 for (k = 0; k < M; k = k + 1)
                     if (OLO[k*OA +: OA] <= j && j <= OHI[k*OA +: OA])
                         s = s + t[k*ACC_W +: ACC_W];
             end
-            always @(posedge clk) if (ce && v2) begin
-                if (last2) yq[j*ACC_W +: ACC_W] <= s;
+            always @(posedge clk) if (ce && v3) begin
+                if (last3) yq[j*ACC_W +: ACC_W] <= s;
                 else acc[j*ACC_W +: ACC_W] <= s;
             end
         end
@@ -280,7 +305,7 @@ module nnfab_dense_folded #(
     endgenerate
     always @(posedge clk) begin
         if (rst) out_v <= 1'b0;
-        else if (ce) out_v <= v2 & last2;
+        else if (ce) out_v <= v3 & last3;
     end
     assign y = yq;
     assign out_valid = out_v;
