@@ -9,7 +9,7 @@ cycles cocotb measures):
 * fully parallel Dense: latency :func:`generator.backends.rtl.cmvm.latency` (the register
   stages of its shared adder graph and per-output adder trees, a register every
   ``adder_levels`` adder levels, :mod:`generator.passes.timing`), II 1;
-* folded Dense with reuse ``R``: latency ``R + 3``, II ``R``; a Conv with reuse ``R > 1``
+* folded Dense with reuse ``R``: latency ``R + 5``, II ``R``; a Conv with reuse ``R > 1``
   folds its per-pixel matmul the same way (``conv_folded``: ``nnfab_dense_folded`` on
   the window vector, ``R`` cycles per output pixel; resources = the folded module's +
   the line buffer and window register of the parallel conv);
@@ -305,11 +305,19 @@ def folded_resources(sch: Schedule, n_in: int, n_out: int, tx: FixedType, wft: F
         dsp, mul_lut = 0, m * (xw + 1) * (ww + 1)
     mux_lut = muxes * xw * (_cdiv(lay.u, 4) if lay.u > 1 else 0)
     lut = acc["lut"] + mux_lut + mul_lut + rom_lut
-    # the latched input vector: the inputs some nonzero weight reads (synthesis drops the rest)
+    # the latched input vector: the inputs some nonzero weight reads (synthesis drops the
+    # rest), then its second register -- with input lists, each multiplier's own copy
+    # of the inputs of its list
     read = int(np.unique(sch.in_idx[sch.valid]).size)
-    # the output indices travel beside the operands and the product: two copies
-    ff = (read * xw + rom_ff + m * (opnd_ff + prod_ff) + 2 * osel_ff + acc["ff"]
-          + max(1, clog2(reuse)) + 8)
+    read += sum(len(set(li)) for li in lay.in_list) if lay.local_in else read
+    # each multiplier's copy of its ROM entry; the output indices travel beside the
+    # operands and the product: two copies. Stage 5: ACC 0 registers each output's sum
+    # of products, ACC 1 the products, their output indices and restart bits once more.
+    # The control copies: per input element, per multiplier and per output
+    stage5 = n_out * aw if acc["acc"] == 0 else m * (aw + lay.ol + 1)
+    ctrl = 2 * n_in + m + (3 * n_out if acc["acc"] == 0 else m + 2 * n_out)
+    ff = (read * xw + rom_ff + m * (lay.ew + opnd_ff + prod_ff) + 2 * osel_ff + acc["ff"]
+          + stage5 + ctrl + max(1, clog2(reuse)) + 8)
     return {"dsp": dsp, "bram18": bram, "lut": lut, "ff": ff}
 
 

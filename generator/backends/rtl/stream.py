@@ -211,7 +211,7 @@ def conv_folded_stage(n: Conv, shift: int) -> Stage:
     """The folded per-pixel matmul of a Conv with reuse ``R > 1`` (``nnfab_dense_folded``
     on the window vector): the schedule of :func:`conv_matrix` at ``R``
     (:func:`generator.passes.folding.schedule_matrix`), ``M = ceil(nnz / R)``
-    multipliers, latency ``R + 3`` cycles, II ``R`` cycles per output pixel."""
+    multipliers, latency ``R + 5`` cycles, II ``R`` cycles per output pixel."""
     from ...passes.folding import schedule_matrix
 
     wm = conv_matrix(n)

@@ -88,9 +88,7 @@ module nnfab_mul #(
             .C9(lo), .C10(lo), .C11(lo), .C12(lo), .C13(lo), .C14(lo), .C15(lo), .C16(lo),
             .C17(lo),
             .SIGNEDA(sg), .SIGNEDB(sg), .SOURCEA(lo), .SOURCEB(lo),
-            .CLK0(clk), .CLK1(lo), .CLK2(lo), .CLK3(lo),
-            .CE0(ce), .CE1(lo), .CE2(lo), .CE3(lo),
-            .RST0(lo), .RST1(lo), .RST2(lo), .RST3(lo)
+            .CLK0(clk), .CE0(ce), .RST0(lo)  // CLK1-3, CE1-3, RST1-3 unused
             );
             // the DSP's 36-bit product, sign-extended (signed) or zero-extended
             wire signed [36:0] pe = {SG ? p36[35] : 1'b0, p36};
