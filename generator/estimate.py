@@ -187,9 +187,9 @@ class LutRom:
     (:func:`_lut_rom_sharing`)."""
 
     lut: int  # LUTs of the distinct varying bit columns
-    muxes: int  # distinct U:1 input multiplexers
     bits: int  # distinct varying bit columns: the registers of the ROM's word
-    osel: int  # distinct varying columns of the local output index fields
+    copies: int  # varying bit columns: the registers of the multipliers' entry copies
+    osel: int  # varying columns of the local output index fields
 
 
 def _lut_rom_sharing(lay: Any, m: int, depth: int) -> LutRom:
@@ -198,11 +198,10 @@ def _lut_rom_sharing(lay: Any, m: int, depth: int) -> LutRom:
     Each ROM output bit is a function of the row address: a bit column that is constant
     over the ``R`` words is a constant (no LUT, no register), and equal columns are one
     function with one register (synthesis merges them; a short ROM has few functions of
-    its address: at ``R = 3`` the 170 x 12 word bits of a layer are 6 registers). The
-    registers behind equal columns merge too: the local output index a multiplier keeps
-    for its accumulate (``osel``). Multipliers whose input lists are equal and whose local
-    input-index columns are equal read the same input every row: their ``U:1``
-    multiplexers are one (an unpruned layer's multipliers walk the same input runs).
+    its address: at ``R = 3`` the 170 x 12 word bits of a layer are 6 registers). Each
+    multiplier's copy of its entry (kept apart by ``nnfab_dense_folded``) registers its
+    varying bits; a constant bit is a constant there too, so are the output index
+    registers (``osel``) behind it.
     """
     width = m * lay.ew
     nbytes = max(1, _cdiv(width, 8))
@@ -219,12 +218,7 @@ def _lut_rom_sharing(lay: Any, m: int, depth: int) -> LutRom:
     # the tiling pass's LUT-ROM rule on the distinct columns: one LUT6 per bit, 64 words
     from .passes.tiling import LUT_BITS
 
-    keys = set()
-    for j in range(m):
-        lo = j * lay.ew + lay.ol
-        li = bits[:, lo:lo + lay.la].tobytes() if lay.la else b""
-        keys.add((tuple(lay.in_list[j]) if lay.local_in else (), li))
-    return LutRom(n * _cdiv(depth, LUT_BITS), len(keys), n, distinct(bits[:, vary & oi]))
+    return LutRom(n * _cdiv(depth, LUT_BITS), n, int(vary.sum()), int((vary & oi).sum()))
 
 
 def in_dsp(lay: RomLayout, tx: FixedType, wft: FixedType, lut_mults: bool) -> bool:
@@ -281,11 +275,12 @@ def folded_resources(sch: Schedule, n_in: int, n_out: int, tx: FixedType, wft: F
     m, reuse = sch.mults, sch.reuse
     bram, rom_lut = rom_cost(reuse, m * lay.ew)
     # a BRAM holds its word register; a LUT ROM is logic: synthesis merges its equal bit
-    # columns, their registers and the output index registers behind them
-    muxes, rom_ff, osel_ff = m, 0, m * lay.ol
+    # columns and their registers, and drops the constant ones (in the multipliers' entry
+    # copies and the output index registers behind them too)
+    muxes, rom_ff, osel_ff, copy_ff = m, 0, m * lay.ol, m * lay.ew
     if not bram:
         lr = _lut_rom_sharing(lay, m, reuse)
-        rom_lut, muxes, rom_ff, osel_ff = lr.lut, lr.muxes, lr.bits, lr.osel
+        rom_lut, rom_ff, copy_ff, osel_ff = lr.lut, lr.bits, lr.copies, lr.osel
     acc = accumulators(sch, lay, n_out, to.width, in_dsp(lay, tx, wft, lut_mults))
     # product register bits: the exact product (its copies of the sign bit merge);
     # operand register bits: the selected input and the weight field. A DSP48 absorbs
@@ -316,7 +311,7 @@ def folded_resources(sch: Schedule, n_in: int, n_out: int, tx: FixedType, wft: F
     # The control copies: per input element, per multiplier and per output
     stage5 = n_out * aw if acc["acc"] == 0 else m * (aw + lay.ol + 1)
     ctrl = 2 * n_in + m + (3 * n_out if acc["acc"] == 0 else m + 2 * n_out)
-    ff = (read * xw + rom_ff + m * (lay.ew + opnd_ff + prod_ff) + 2 * osel_ff + acc["ff"]
+    ff = (read * xw + rom_ff + copy_ff + m * (opnd_ff + prod_ff) + 2 * osel_ff + acc["ff"]
           + stage5 + ctrl + max(1, clog2(reuse)) + 8)
     return {"dsp": dsp, "bram18": bram, "lut": lut, "ff": ff}
 
