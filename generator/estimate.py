@@ -310,7 +310,7 @@ def folded_resources(sch: Schedule, n_in: int, n_out: int, tx: FixedType, wft: F
     # of products, ACC 1 the products, their output indices and restart bits once more.
     # The control copies: per input element, per multiplier and per output
     stage5 = n_out * aw if acc["acc"] == 0 else m * (aw + lay.ol + 1)
-    ctrl = 2 * n_in + m + (3 * n_out if acc["acc"] == 0 else m + 2 * n_out)
+    ctrl = (max(1, clog2(reuse)) + 1) * n_in + m + (3 * n_out if acc["acc"] == 0 else m + 2 * n_out)
     ff = (read * xw + rom_ff + copy_ff + m * (opnd_ff + prod_ff) + 2 * osel_ff + acc["ff"]
           + stage5 + ctrl + max(1, clog2(reuse)) + 8)
     return {"dsp": dsp, "bram18": bram, "lut": lut, "ff": ff}

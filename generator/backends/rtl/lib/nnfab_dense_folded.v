@@ -130,19 +130,22 @@ module nnfab_dense_folded #(
     end
     // the multiplexers read the vector one stage after the ROM word (stage 2): it moves
     // on from xq with the ROM word, so the next vector's latch does not overwrite it
-    // before the last row has read it. Each input element has its own copies of start
-    // (r == 0) and of "latched at the previous advance" (keep: not merged), so no one
-    // enable net fans out to every bit of the vector.
+    // before the last row has read it. Each input element has its own copy of the row
+    // counter and of "latched at the previous advance" (keep: not merged), so no one
+    // enable net or decode of r fans out to every bit of the vector.
     genvar i;
     generate
         for (i = 0; i < N_IN; i = i + 1) begin : g_xq
-            reg st, ld1;
+            reg [RA-1:0] rc;  // equal to r
+            reg ld1;
+            wire st = (rc == {RA{1'b0}});
             (* keep *) always @(posedge clk)
                 if (rst) begin
-                    st <= 1'b1;
+                    rc <= {RA{1'b0}};
                     ld1 <= 1'b0;
                 end else begin
-                    st <= (rn == {RA{1'b0}});
+                    if (ce & (st ? in_valid : 1'b1))
+                        rc <= (rc == R - 1) ? {RA{1'b0}} : rc + 1'b1;
                     if (ce) ld1 <= ce & st & in_valid;
                 end
             always @(posedge clk) if (ce && st && in_valid) xq[i*XW +: XW] <= x[i*XW +: XW];
