@@ -1,10 +1,11 @@
-"""Verilator build time of the RTL view: nnfab's build flags against Verilator's defaults.
+"""Verilator build time of the RTL view: nnfab's build flags against Verilator's make flow.
 
 The peer is Verilator's own make flow at the same ``-O0``: the generated C++ compiled
 file by file after two precompiled headers (``make -j`` as cocotb's runner calls it), and
-Verilator's run-time library compiled again in every build. nnfab's build (``generator/backends/rtl/sim.py``) compiles the generated C++
-as one file (no precompiled header) and, with ``$NNFAB_CACHE_DIR`` set as the tests set
-it, links the run-time objects of the first build from an archive. Both build the same
+Verilator's run-time library compiled again in every build. nnfab's build
+(``generator/backends/rtl/sim.py``) compiles the generated C++ as one file (no
+precompiled header) and, with ``$NNFAB_CACHE_DIR`` set as the tests set it, links the
+run-time objects of the first build from an archive. Both build the same
 designs in the same run, each with its own fresh cache: the test zoo's ``mlp8`` folded at
 reuse 2, 3 and 4 and fully parallel (the first build of a cache pays for the run-time
 objects, so the first design is shown apart). Each built model is also run on 50 rows
@@ -68,7 +69,7 @@ def main() -> None:
     zm = zoo_model("mlp8", tempfile.mkdtemp(prefix="vbuild-zoo-"))
     peer = _builds(zm, False)
     ours = _builds(zm, True)
-    print("| design | Verilator defaults (s) | nnfab (s) | ratio |")
+    print("| design | Verilator's make flow (s) | nnfab (s) | ratio |")
     print("|---|---:|---:|---:|")
     for (strategy, reuse), a, b in zip(CONFIGS, peer, ours, strict=True):
         print(f"| mlp8 {strategy} R{reuse} | {a:.1f} | {b:.1f} | {a / b:.2f}x |")

