@@ -381,9 +381,19 @@ def frame_stats(in_cycles: list[int], out_cycles: list[int], in_beats: int,
     }
 
 
-def simulate(sp: StreamPlan, frames: int = TIMING_FRAMES, max_cycles: int | None = None
-             ) -> Result:
-    """Stream ``frames`` frames at full rate through the control of ``sp``."""
+class TooSlow(RuntimeError):
+    """A run stopped once its output frame period was known to exceed a bound."""
+
+
+def simulate(sp: StreamPlan, frames: int = TIMING_FRAMES, max_cycles: int | None = None,
+             period_bound: int | None = None) -> Result:
+    """Stream ``frames`` frames at full rate through the control of ``sp``.
+
+    ``period_bound``: stop with :class:`TooSlow` as soon as a gap between the first
+    output beats of two consecutive frames in the run's second half (the gaps whose
+    largest is the steady-state output period) is known to exceed it; a run that
+    completes has every such gap within the bound.
+    """
     blks = [_KINDS[b.kind](b) for b in sp.blocks]
     n_in = frames * sp.in_beats
     n_out = frames * sp.out_beats
@@ -401,11 +411,17 @@ def simulate(sp: StreamPlan, frames: int = TIMING_FRAMES, max_cycles: int | None
                              for b in sp.blocks if b.ins[0] in sp.streams))
     cycle = 0
     rev = blks[::-1]
+    ob = sp.out_beats
+    # frame starts from which a gap counts: gaps[(frames - 1) // 2:] (as _out_period)
+    watch_from = ((frames - 1) // 2) * ob + 1
+    deadline = max_cycles + 1
     while len(outs) < n_out:
         cycle += 1
         if cycle > max_cycles:
             raise RuntimeError(f"cycle model: no progress after {max_cycles} cycles "
                                f"({len(ins)} beats in, {len(outs)} out)")
+        if cycle > deadline:
+            raise TooSlow(f"cycle model: an output frame period above {period_bound}")
         V[src] = cycle > LEAD_CYCLES and len(ins) < n_in
         for b in blks:
             b.valid(V)
@@ -416,6 +432,9 @@ def simulate(sp: StreamPlan, frames: int = TIMING_FRAMES, max_cycles: int | None
             ins.append(cycle)
         if V[dst]:
             outs.append(cycle)
+            if (period_bound is not None and watch_from <= len(outs) <= n_out - ob
+                    and (len(outs) - 1) % ob == 0):
+                deadline = cycle + period_bound  # the next frame must start by then
         for b in blks:
             b.tick(V, R)
     peaks = {b.b.name: b.peak for b in blks if isinstance(b, _Fifo)}

@@ -556,11 +556,15 @@ def size_fifos(sp: StreamPlan, frames: int = 6) -> None:
     target = _out_period(ref)
     bound = 4 * ref.out_cycles[-1] + 1000
 
+    peaks: dict[tuple[int, ...], dict[str, int]] = {}  # passing depths -> FIFO peaks
+
     def ok() -> bool:
-        try:
-            return _out_period(simulate(sp, frames, max_cycles=bound)) <= target
-        except RuntimeError:  # deadlock
+        try:  # a run known to miss the target stops there (TooSlow)
+            res = simulate(sp, frames, max_cycles=bound, period_bound=target)
+        except RuntimeError:  # deadlock, or slower than the target
             return False
+        peaks[tuple(int(f.p["DEPTH"]) for f in fifos)] = res.fifo_peak
+        return True
 
     d = 1
     while True:
@@ -576,12 +580,18 @@ def size_fifos(sp: StreamPlan, frames: int = 6) -> None:
     for f in fifos:
         if f.p["DEPTH"] == 0:
             continue
-        lo, hi = 1, d  # hi works (d // 2 may too, for one FIFO while the others hold d)
+        # hi works: the depths now in place passed (d // 2 may too, for one FIFO while
+        # the others hold d). A FIFO as deep as its peak occupancy in that run never
+        # refuses a beat it took there, so that run repeats exactly: hi = the peak.
+        key = tuple(int(g.p["DEPTH"]) for g in fifos)
+        if key not in peaks:
+            ok()
+        lo, hi = 1, max(1, min(d, peaks.get(key, {}).get(f.name, d)))
         while lo < hi:
             mid = (lo + hi) // 2
             f.p["DEPTH"] = mid
-            if ok():
-                hi = mid
+            if ok():  # and the run repeats at its peak
+                hi = max(1, min(mid, peaks[tuple(int(g.p["DEPTH"]) for g in fifos)][f.name]))
             else:
                 lo = mid + 1
         f.p["DEPTH"] = hi
