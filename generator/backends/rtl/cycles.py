@@ -432,9 +432,11 @@ def simulate(sp: StreamPlan, frames: int = TIMING_FRAMES, max_cycles: int | None
             ins.append(cycle)
         if V[dst]:
             outs.append(cycle)
-            if (period_bound is not None and watch_from <= len(outs) <= n_out - ob
-                    and (len(outs) - 1) % ob == 0):
-                deadline = cycle + period_bound  # the next frame must start by then
+            if period_bound is not None and (len(outs) - 1) % ob == 0:  # a frame starts
+                # a watched frame's successor must start within the bound; the last
+                # frame has none
+                deadline = (cycle + period_bound if watch_from <= len(outs) <= n_out - ob
+                            else max_cycles + 1)
         for b in blks:
             b.tick(V, R)
     peaks = {b.b.name: b.peak for b in blks if isinstance(b, _Fifo)}
