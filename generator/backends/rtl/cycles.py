@@ -105,13 +105,14 @@ class _Pipe(_Blk):
 
 
 class _Folded(_Blk):
-    """nnfab_dense_folded: row counter, two pipeline stages, output register."""
+    """nnfab_dense_folded: row counter, five pipeline stages, output register."""
 
     def __init__(self, b: Block) -> None:
         super().__init__(b)
         self.R = int(b.p["R"])
         self.r = 0
-        self.out_v = self.v1 = self.v2 = self.last1 = self.last2 = False
+        self.out_v = self.v1 = self.v2 = self.v3 = self.v4 = self.v5 = False
+        self.last1 = self.last2 = self.last3 = self.last4 = self.last5 = False
 
     def valid(self, V: dict[str, bool]) -> None:
         V[self.o[0]] = self.out_v
@@ -127,7 +128,10 @@ class _Folded(_Blk):
         start = self.r == 0
         issue = V[self.i[0]] if start else True
         last = self.r == self.R - 1
-        self.out_v = self.v2 and self.last2
+        self.out_v = self.v5 and self.last5
+        self.v5, self.last5 = self.v4, self.last4
+        self.v4, self.last4 = self.v3, self.last3
+        self.v3, self.last3 = self.v2, self.last2
         self.v2, self.last2 = self.v1, self.last1
         self.v1, self.last1 = issue, last
         if issue:

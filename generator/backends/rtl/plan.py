@@ -21,7 +21,7 @@ the RTL does:
   (:func:`sign_form`: a binary x binary layer is a popcount whose partial counts the
   outputs share);
 * a folded Dense (strategy ``resource``, reuse ``R``) is ``nnfab_dense_folded``:
-  latency ``R + 2`` cycles, II ``R``;
+  latency ``R + 5`` cycles, II ``R``;
 * a folded Dense with ``skip_zeros`` is ``nnfab_dense_skip``: a vector takes
   ``c = max(1, sum of the row counts of its nonzero inputs)`` cycles
   (:meth:`generator.passes.folding.SkipSchedule.cycles`, exact per vector), latency
@@ -47,7 +47,7 @@ vector is, and every spatial op is a one-frame-per-cycle stage of the same chain
   :func:`generator.passes.unroll.conv_dense` (one shift-add constant multiply per nonzero
   weight and valid output pixel, padding builds nothing): latency and II as a fully
   parallel Dense; with reuse ``R > 1`` (``conv_unrolled_folded``) that matrix is folded
-  onto ``nnfab_dense_folded`` exactly as a folded Dense: latency ``R + 2``, II ``R``
+  onto ``nnfab_dense_folded`` exactly as a folded Dense: latency ``R + 5``, II ``R``
   (strategy ``resource``); with strategy ``latency`` and reuse ``R > 1``
   (``conv_unrolled_shared``) its constant-weight window kernels are shared instead:
   ``k = ceil(pixels / R)`` kernels take ``R`` beats of ``k`` windows per frame
@@ -107,6 +107,11 @@ from ...reference import exp_index, scale_shift_frac
 
 #: cycles of the input skid buffer
 SKID_LATENCY = 1
+#: nnfab_dense_folded's latency is R + FOLDED_DEPTH cycles: the ROM word register, each
+#: multiplier's copy of its entry, the operand registers, the product register
+#: (nnfab_mul) and the register of the products' sum per output follow the R rows it
+#: issues
+FOLDED_DEPTH = 5
 #: rounding / overflow codes of nnfab_requant
 ROUND_CODE = {
     Rounding.TRN: 0,
@@ -275,7 +280,7 @@ def _dense_folded(n: Dense) -> Stage:
     from ...passes.folding import schedule
 
     sch = schedule(n)
-    return Stage(n, "dense_folded", sch.reuse + 2, sch.reuse, {
+    return Stage(n, "dense_folded", sch.reuse + FOLDED_DEPTH, sch.reuse, {
         "schedule": sch, "reuse": sch.reuse, "mults": sch.mults, "shift": _linear_shift(n),
     })
 
@@ -314,7 +319,7 @@ def _conv_unrolled(n: Conv) -> Stage:
         return _conv_shared(n, r, base)
     if r > 1:
         sch = schedule_matrix(w, r)
-        return Stage(n, "conv_unrolled_folded", sch.reuse + 2, sch.reuse,
+        return Stage(n, "conv_unrolled_folded", sch.reuse + FOLDED_DEPTH, sch.reuse,
                      {**base, "schedule": sch, "reuse": sch.reuse, "mults": sch.mults})
     info = mac_info(w, bias, sh, sign=binarized_input(n),  # no padding tap: all +-1
                     timing=node_timing(n))
@@ -619,7 +624,7 @@ def block_latency(b: Any) -> int:
             "window": 1, "gpool": 1,
             "collect": 1, "upsample": 1, "transpose": 2}.get(b.kind, 0) + (
         int(b.p["S"]) if b.kind == "pipe" else 0) + (
-        int(b.p["R"]) + 2 if b.kind == "folded" else 0) + (
+        int(b.p["R"]) + FOLDED_DEPTH if b.kind == "folded" else 0) + (
         int(b.p["stage"].latency) if b.kind == "unrolled" else 0)
 
 

@@ -96,6 +96,7 @@ from ...ir import (
 from ...passes.folding import aligned_bias, conv_matrix
 from ...passes.unroll import SPATIAL_OPS, gather
 from .plan import (
+    FOLDED_DEPTH,
     RTLUnsupported,
     Stage,
     clog2,
@@ -210,14 +211,14 @@ def conv_folded_stage(n: Conv, shift: int) -> Stage:
     """The folded per-pixel matmul of a Conv with reuse ``R > 1`` (``nnfab_dense_folded``
     on the window vector): the schedule of :func:`conv_matrix` at ``R``
     (:func:`generator.passes.folding.schedule_matrix`), ``M = ceil(nnz / R)``
-    multipliers, latency ``R + 2`` cycles, II ``R`` cycles per output pixel."""
+    multipliers, latency ``R + 5`` cycles, II ``R`` cycles per output pixel."""
     from ...passes.folding import schedule_matrix
 
     wm = conv_matrix(n)
     sch = schedule_matrix(wm, int(n["reuse"]))
     b = aligned_bias(n)
     bias = [0] * wm.shape[1] if b is None else [int(v) for v in b]
-    return Stage(n, "conv_folded", sch.reuse + 2, sch.reuse, {
+    return Stage(n, "conv_folded", sch.reuse + FOLDED_DEPTH, sch.reuse, {
         "schedule": sch, "reuse": sch.reuse, "mults": sch.mults, "shift": shift,
         "n_in": int(wm.shape[0]), "n_out": int(wm.shape[1]), "bias": bias,
     })

@@ -24,12 +24,24 @@
 //
 // Pipeline (all registers advance on ce = !out_valid || out_ready):
 //   issue   : row counter r addresses the ROM; at r == 0 a new vector is accepted and
-//             latched (in_ready = ce && r == 0)
-//   stage 1 : ROM word valid; select the input, multiply -> product register
-//   stage 2, ACC 0 (an accumulator per output): acc[j] (+)= products of the multipliers
+//             latched in xq (in_ready = ce && r == 0); at the next advance it moves on
+//             beside the ROM word: LOCAL 0 to one register xq2, LOCAL 1 to each
+//             multiplier's own registers of the inputs of its list
+//   stage 1 : ROM word valid -> each multiplier registers its own entry (placed by its
+//             multiplier: no register shared by several multipliers fans out to them)
+//   stage 2 : select the input -> operand registers (the selected input and the weight
+//             field)
+//   stage 3 : multiply (add/subtract, shift) -> product register; WMODE 0 without
+//             MUL_LUT is nnfab_mul, whose own operand and product registers are stages
+//             2 and 3 (a DSP48's A/B and M/P registers, an ECP5 MULT18X18D's input and
+//             output registers)
+//   stage 4 : ACC 0: the products reaching each output added (one adder per multiplier
+//             reaching it after the first) -> a register per output; ACC 1: the products
+//             registered once more
+//   stage 5, ACC 0 (an accumulator per output): acc[j] (+)= products of the multipliers
 //             reaching j whose local output index points at j (first row: starts from
 //             the bias); on the last row the sums go to the output register.
-//   stage 2, ACC 1 (an accumulator per multiplier, for layers folded onto fewer
+//   stage 5, ACC 1 (an accumulator per multiplier, for layers folded onto fewer
 //             multipliers than outputs): multiplier m's running sum a[m] restarts --
 //             from the bias if m is the first multiplier reaching that output, else
 //             from 0 -- whenever its local output index changes (padding entries keep
@@ -40,7 +52,7 @@
 //             kept in head[m]. Outputs with no nonzero weight (HAS[j] = 0) are their bias.
 // Arithmetic is modulo 2^ACC_W (the Dense output width, which holds the exact sum).
 // Products are aligned to the accumulator fraction by PSH, the bias by its stored
-// value (already aligned by the generator). II = R cycles, latency = R + 2 cycles.
+// value (already aligned by the generator). II = R cycles, latency = R + 5 cycles.
 `default_nettype none
 
 module nnfab_dense_folded #(
@@ -109,17 +121,46 @@ module nnfab_dense_folded #(
     wire start = (r == {RA{1'b0}});
     assign in_ready = ce & start;
     wire issue = ce & (start ? in_valid : 1'b1);
+    reg [N_IN*XW-1:0] xq2;
+    wire load = ce & start & in_valid;
+    wire [RA-1:0] rn = issue ? ((r == R - 1) ? {RA{1'b0}} : r + 1'b1) : r;  // next r
     always @(posedge clk) begin
         if (rst) r <= {RA{1'b0}};
-        else if (issue) r <= (r == R - 1) ? {RA{1'b0}} : r + 1'b1;
-        if (ce && start && in_valid) xq <= x;
+        else r <= rn;
     end
+    // the multiplexers read the vector one stage after the ROM word (stage 2): it moves
+    // on from xq with the ROM word, so the next vector's latch does not overwrite it
+    // before the last row has read it. Each input element has its own copy of the row
+    // counter and of "latched at the previous advance" (keep: not merged), so no one
+    // enable net or decode of r fans out to every bit of the vector.
+    genvar i;
+    generate
+        for (i = 0; i < N_IN; i = i + 1) begin : g_xq
+            reg [RA-1:0] rc;  // equal to r
+            reg ld1;
+            wire st = (rc == {RA{1'b0}});
+            (* keep *) always @(posedge clk)
+                if (rst) begin
+                    rc <= {RA{1'b0}};
+                    ld1 <= 1'b0;
+                end else begin
+                    if (ce & (st ? in_valid : 1'b1))
+                        rc <= (rc == R - 1) ? {RA{1'b0}} : rc + 1'b1;
+                    if (ce) ld1 <= ce & st & in_valid;
+                end
+            always @(posedge clk) if (ce && st && in_valid) xq[i*XW +: XW] <= x[i*XW +: XW];
+            if (!LOCAL) begin : g_xq2
+                always @(posedge clk) if (ce && ld1) xq2[i*XW +: XW] <= xq[i*XW +: XW];
+            end
+        end
+    endgenerate
 
     wire [M*EW-1:0] word;
     nnfab_rom #(.DEPTH(R), .WIDTH(M * EW), .AW(RA), .FILE(FILE)) u_rom (
         .clk(clk), .en(ce), .addr(r), .dout(word));
 
-    // ---- stage 1: ROM word valid; select the input, multiply ---------------------------
+    // ---- stage 1: ROM word valid -> each multiplier's copy of its entry -------------------
+    // ---- stage 2: select the input -> operand registers ----------------------------------
     reg v1, first1, last1;
     always @(posedge clk) begin
         if (rst) v1 <= 1'b0;
@@ -130,76 +171,131 @@ module nnfab_dense_folded #(
         end
     end
 
-    reg v2, first2, last2;
-    reg [M*ACC_W-1:0] prod;
-    reg [M*OL-1:0] osel;
-    reg [M-1:0] newo;  // ACC 1: the entry starts an output of its multiplier's run
+    reg v2, first2, last2, v3, first3, last3, v4, first4, last4, v5, last5;
+    wire [M*ACC_W-1:0] prod;  // stage 3's product registers, aligned to the accumulator
+    reg [M*OL-1:0] osel3, osel;
+    reg [M-1:0] newo3, newo;  // ACC 1: the entry starts an output of its multiplier's run
     genvar m, u, j;
     generate
         for (m = 0; m < M; m = m + 1) begin : g_mul
-            wire [EW-1:0] e = word[m*EW +: EW];
+            // the entry, registered by this multiplier (keep: synthesis must not merge
+            // the equal ROM columns of several multipliers into one register, whose
+            // fan-out would cross the DSP column)
+            reg [EW-1:0] e;
+            (* keep *) always @(posedge clk) if (ce) e <= word[m*EW +: EW];
             wire [OL-1:0] oi = e[OL-1:0];
             wire [LA-1:0] li = e[OL +: LA];
             wire [WF-1:0] wr = e[OL + LA +: WF];
             wire [XW-1:0] xr;
             if (LOCAL) begin : g_local
-                // this multiplier's inputs, wired by constant index: a U:1 multiplexer
+                // this multiplier's own copy of the inputs of its list, latched with the
+                // vector (keep: synthesis must not merge the copies of an input several
+                // multipliers read back into one register, whose fan-out would cross
+                // the DSP column), and a U:1 multiplexer over them. A list padded with
+                // its first entry reads that entry's register.
                 wire [U*XW-1:0] cand;
+                reg ld1;  // this multiplier's copy: the vector was latched in xq at the
+                          // previous advance (keep: not merged)
+                (* keep *) always @(posedge clk) if (rst) ld1 <= 1'b0; else if (ce) ld1 <= load;
                 for (u = 0; u < U; u = u + 1) begin : g_cand
-                    assign cand[u*XW +: XW] = xq[IN_LIST[(m*U + u)*IA +: IA]*XW +: XW];
+                    localparam integer I = IN_LIST[(m*U + u)*IA +: IA];
+                    if (u > 0 && I == IN_LIST[m*U*IA +: IA]) begin : g_pad
+                        assign cand[u*XW +: XW] = cand[0 +: XW];
+                    end else begin : g_reg
+                        reg [XW-1:0] c;
+                        (* keep *) always @(posedge clk) if (ce && ld1) c <= xq[I*XW +: XW];
+                        assign cand[u*XW +: XW] = c;
+                    end
                 end
                 assign xr = cand[li*XW +: XW];
             end else begin : g_global
-                assign xr = xq[li*XW +: XW];
-            end
-            wire signed [XW:0] xs = XS ? {xr[XW-1], xr} : {1'b0, xr};
-            wire signed [ACC_W-1:0] pa;
-            if (WMODE == 1) begin : g_addsub
-                wire signed [ACC_W-1:0] xa = xs;  // sign-extend or wrap to ACC_W
-                assign pa = wr[1] ? (wr[0] ? -(xa <<< WK) : (xa <<< WK)) : {ACC_W{1'b0}};
-            end else if (WMODE == 2) begin : g_shift
-                wire signed [ACC_W-1:0] xa = xs;  // sign-extend or wrap to ACC_W
-                wire signed [ACC_W-1:0] sx = xa <<< (WK + wr[WF-3:0]);
-                assign pa = wr[WF-1] ? (wr[WF-2] ? -sx : sx) : {ACC_W{1'b0}};
-            end else if (MUL_LUT) begin : g_lutmul
-                // x * w = sum of (x << k) over w's set bits; the sign bit (WS) weighs
-                // -2^(WW-1). Exact in PW bits like the multiplier below.
-                wire signed [PW-1:0] xp = xs;
-                reg signed [PW-1:0] p;
-                integer k;
-                always @* begin
-                    p = {PW{1'b0}};
-                    for (k = 0; k < WW; k = k + 1)
-                        if (wr[k]) p = (WS && k == WW - 1) ? p - (xp <<< k) : p + (xp <<< k);
-                end
-                assign pa = p;  // sign-extend or wrap to ACC_W
-            end else begin : g_mult
-                wire signed [WW:0] ws = WS ? {wr[WW-1], wr} : {1'b0, wr};
-                wire signed [PW-1:0] p = xs * ws;
-                assign pa = p;  // sign-extend or wrap to ACC_W
+                assign xr = xq2[li*XW +: XW];
             end
             always @(posedge clk) if (ce) begin
-                prod[m*ACC_W +: ACC_W] <= pa << PSH;
-                osel[m*OL +: OL] <= oi;
-                // osel still holds the previous row's index (rows of a frame are issued
+                osel3[m*OL +: OL] <= oi;
+                // osel3 still holds the previous row's index (rows of a frame are issued
                 // back to back; the first row of a frame always starts an output)
-                newo[m] <= first1 | (oi != osel[m*OL +: OL]);
+                newo3[m] <= first2 | (oi != osel3[m*OL +: OL]);
+                osel[m*OL +: OL] <= osel3[m*OL +: OL];
+                newo[m] <= newo3[m];
+            end
+            if (WMODE == 0 && !MUL_LUT) begin : g_mult
+                // operand registers and product register inside the multiplier block
+                wire [PW-1:0] p;
+                nnfab_mul #(.AW(XW), .AS(XS), .BW(WW), .BS(WS), .PW(PW)) u_mul (
+                    .clk(clk), .ce(ce), .a(xr), .b(wr), .p(p));
+                wire signed [ACC_W-1:0] pa = $signed(p);  // sign-extend or wrap to ACC_W
+                assign prod[m*ACC_W +: ACC_W] = pa << PSH;
+            end else begin : g_logic
+                reg [XW-1:0] xo;  // operand registers
+                reg [WF-1:0] wo;
+                reg [ACC_W-1:0] pq;  // product register
+                always @(posedge clk) if (ce) begin
+                    xo <= xr;
+                    wo <= wr;
+                end
+                wire signed [XW:0] xs = XS ? {xo[XW-1], xo} : {1'b0, xo};
+                wire signed [ACC_W-1:0] pa;
+                if (WMODE == 1) begin : g_addsub
+                    wire signed [ACC_W-1:0] xa = xs;  // sign-extend or wrap to ACC_W
+                    assign pa = wo[1] ? (wo[0] ? -(xa <<< WK) : (xa <<< WK)) : {ACC_W{1'b0}};
+                end else if (WMODE == 2) begin : g_shift
+                    wire signed [ACC_W-1:0] xa = xs;  // sign-extend or wrap to ACC_W
+                    wire signed [ACC_W-1:0] sx = xa <<< (WK + wo[WF-3:0]);
+                    assign pa = wo[WF-1] ? (wo[WF-2] ? -sx : sx) : {ACC_W{1'b0}};
+                end else begin : g_lutmul
+                    // x * w = sum of (x << k) over w's set bits; the sign bit (WS) weighs
+                    // -2^(WW-1). Exact in PW bits like nnfab_mul.
+                    wire signed [PW-1:0] xp = xs;
+                    reg signed [PW-1:0] lp;
+                    integer k;
+                    always @* begin
+                        lp = {PW{1'b0}};
+                        for (k = 0; k < WW; k = k + 1)
+                            if (wo[k]) lp = (WS && k == WW - 1) ? lp - (xp <<< k) : lp + (xp <<< k);
+                    end
+                    assign pa = lp;  // sign-extend or wrap to ACC_W
+                end
+                always @(posedge clk) if (ce) pq <= pa << PSH;
+                assign prod[m*ACC_W +: ACC_W] = pq;
             end
         end
     endgenerate
     always @(posedge clk) begin
-        if (rst) v2 <= 1'b0;
-        else if (ce) begin
+        if (rst) begin
+            v2 <= 1'b0;
+            v3 <= 1'b0;
+            v4 <= 1'b0;
+            v5 <= 1'b0;
+        end else if (ce) begin
             v2 <= v1;
             first2 <= first1;
             last2 <= last1;
+            v3 <= v2;
+            first3 <= first2;
+            last3 <= last2;
+            v4 <= v3;
+            first4 <= first3;
+            last4 <= last3;
+            v5 <= v4;
+            last5 <= last4;
         end
     end
 
-    // ---- stage 2: accumulate per output, from the multipliers that reach it ---------------
+    // ---- stages 4 and 5: accumulate per output, from the multipliers that reach it ---------------
     reg [N_OUT*ACC_W-1:0] acc, yq;
     generate
         if (ACC == 1) begin : g_run
+            // stage 5 (the stage ACC 0 adds its products in): the products and their
+            // output indices, registered once more
+            reg [M*ACC_W-1:0] pd;
+            reg [M*OL-1:0] od;
+            reg [M-1:0] nd;
+            always @(posedge clk) if (ce) begin
+                pd <= prod;
+                od <= osel;
+                nd <= newo;
+            end
             // a[m] + product, the running sum of the output multiplier m works on
             wire [M*ACC_W-1:0] an;
             reg [M*ACC_W-1:0] a, head;
@@ -212,15 +308,17 @@ module nnfab_dense_folded #(
                 always @* begin
                     st = {ACC_W{1'b0}};
                     for (q = 0; q <= HI - LO; q = q + 1)
-                        if (osel[m*OL +: OL] == q
+                        if (od[m*OL +: OL] == q
                             && (q > 0 || m == 0 || OHI[(m > 0 ? m - 1 : 0)*OA +: OA] < LO))
                             st = BIAS[(LO + q)*ACC_W +: ACC_W];
                 end
-                assign an[m*ACC_W +: ACC_W] = (newo[m] ? st : a[m*ACC_W +: ACC_W])
-                                              + prod[m*ACC_W +: ACC_W];
-                always @(posedge clk) if (ce && v2) begin
+                assign an[m*ACC_W +: ACC_W] = (nd[m] ? st : a[m*ACC_W +: ACC_W])
+                                              + pd[m*ACC_W +: ACC_W];
+                reg vm;  // this multiplier's copy of v5 (see g_acc)
+                (* keep *) always @(posedge clk) if (rst) vm <= 1'b0; else if (ce) vm <= v4;
+                always @(posedge clk) if (ce && vm) begin
                     a[m*ACC_W +: ACC_W] <= an[m*ACC_W +: ACC_W];
-                    if (osel[m*OL +: OL] == 0) head[m*ACC_W +: ACC_W] <= an[m*ACC_W +: ACC_W];
+                    if (od[m*OL +: OL] == 0) head[m*ACC_W +: ACC_W] <= an[m*ACC_W +: ACC_W];
                 end
             end
             for (j = 0; j < N_OUT; j = j + 1) begin : g_out
@@ -240,7 +338,7 @@ module nnfab_dense_folded #(
                             one = an[k*ACC_W +: ACC_W];
                             if (OHI[k*OA +: OA] == j) s = s + an[k*ACC_W +: ACC_W];
                             else s = s + head[k*ACC_W +: ACC_W];
-                            if (osel[k*OL +: OL] == j - OLO[k*OA +: OA]) on_j = 1'b1;
+                            if (od[k*OL +: OL] == j - OLO[k*OA +: OA]) on_j = 1'b1;
                         end
                 end
                 if (!HAS[j]) begin : g_const
@@ -248,7 +346,14 @@ module nnfab_dense_folded #(
                 end else begin : g_sum
                     // one multiplier: its running sum, written on every row it is on j
                     // (the last write is the whole sum); several: on the last row
-                    always @(posedge clk) if (ce && v2 && (n > 1 ? last2 : on_j))
+                    reg vo, lo;  // this output's copies of v5, last5 (see g_acc)
+                    (* keep *) always @(posedge clk)
+                        if (rst) vo <= 1'b0;
+                        else if (ce) begin
+                            vo <= v4;
+                            lo <= last4;
+                        end
+                    always @(posedge clk) if (ce && vo && (n > 1 ? lo : on_j))
                         yq[j*ACC_W +: ACC_W] <= (n > 1) ? s : one;
                 end
             end
@@ -263,16 +368,29 @@ module nnfab_dense_folded #(
                     assign t[m*ACC_W +: ACC_W] = {ACC_W{1'b0}};
                 end
             end
-            reg [ACC_W-1:0] s;
+            // stage 5: this row's products reaching j, added and registered
+            reg [ACC_W-1:0] tsum, ts;
             integer k;
             always @* begin
-                s = first2 ? BIAS[j*ACC_W +: ACC_W] : acc[j*ACC_W +: ACC_W];
+                tsum = {ACC_W{1'b0}};
                 for (k = 0; k < M; k = k + 1)
                     if (OLO[k*OA +: OA] <= j && j <= OHI[k*OA +: OA])
-                        s = s + t[k*ACC_W +: ACC_W];
+                        tsum = tsum + t[k*ACC_W +: ACC_W];
             end
-            always @(posedge clk) if (ce && v2) begin
-                if (last2) yq[j*ACC_W +: ACC_W] <= s;
+            always @(posedge clk) if (ce) ts <= tsum;
+            // this output's copies of v5, first5, last5 (keep: not merged into one
+            // register fanning out to every accumulator bit)
+            reg vo, fo, lo;
+            (* keep *) always @(posedge clk)
+                if (rst) vo <= 1'b0;
+                else if (ce) begin
+                    vo <= v4;
+                    fo <= first4;
+                    lo <= last4;
+                end
+            wire [ACC_W-1:0] s = (fo ? BIAS[j*ACC_W +: ACC_W] : acc[j*ACC_W +: ACC_W]) + ts;
+            always @(posedge clk) if (ce && vo) begin
+                if (lo) yq[j*ACC_W +: ACC_W] <= s;
                 else acc[j*ACC_W +: ACC_W] <= s;
             end
         end
@@ -280,7 +398,7 @@ module nnfab_dense_folded #(
     endgenerate
     always @(posedge clk) begin
         if (rst) out_v <= 1'b0;
-        else if (ce) out_v <= v2 & last2;
+        else if (ce) out_v <= v5 & last5;
     end
     assign y = yq;
     assign out_valid = out_v;
