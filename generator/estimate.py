@@ -9,7 +9,8 @@ cycles cocotb measures):
 * fully parallel Dense: latency :func:`generator.backends.rtl.cmvm.latency` (the register
   stages of its shared adder graph and per-output adder trees, a register every
   ``adder_levels`` adder levels, :mod:`generator.passes.timing`), II 1;
-* folded Dense with reuse ``R``: latency ``R + 5``, II ``R``; a Conv with reuse ``R > 1``
+* folded Dense with reuse ``R``: latency ``R + 2`` (ECP5: ``R + 5``,
+  :data:`generator.backends.rtl.plan.FOLDED_DEPTH`), II ``R``; a Conv with reuse ``R > 1``
   folds its per-pixel matmul the same way (``conv_folded``: ``nnfab_dense_folded`` on
   the window vector, ``R`` cycles per output pixel; resources = the folded module's +
   the line buffer and window register of the parallel conv);
@@ -187,9 +188,11 @@ class LutRom:
     (:func:`_lut_rom_sharing`)."""
 
     lut: int  # LUTs of the distinct varying bit columns
+    muxes: int  # PIPE 0: distinct U:1 input multiplexers
     bits: int  # distinct varying bit columns: the registers of the ROM's word
-    copies: int  # varying bit columns: the registers of the multipliers' entry copies
-    osel: int  # varying columns of the local output index fields
+    osel: int  # PIPE 0: distinct varying columns of the local output index fields
+    copies: int  # PIPE 1: varying bit columns, the registers of the multipliers' entry copies
+    osel_copies: int  # PIPE 1: varying columns of the local output index fields
 
 
 def _lut_rom_sharing(lay: Any, m: int, depth: int) -> LutRom:
@@ -198,10 +201,15 @@ def _lut_rom_sharing(lay: Any, m: int, depth: int) -> LutRom:
     Each ROM output bit is a function of the row address: a bit column that is constant
     over the ``R`` words is a constant (no LUT, no register), and equal columns are one
     function with one register (synthesis merges them; a short ROM has few functions of
-    its address: at ``R = 3`` the 170 x 12 word bits of a layer are 6 registers). Each
-    multiplier's copy of its entry (kept apart by ``nnfab_dense_folded``) registers its
-    varying bits; a constant bit is a constant there too, so are the output index
-    registers (``osel``) behind it.
+    its address: at ``R = 3`` the 170 x 12 word bits of a layer are 6 registers).
+
+    ``PIPE`` 0: the registers behind equal columns merge too: the local output index a
+    multiplier keeps for its accumulate (``osel``). Multipliers whose input lists are
+    equal and whose local input-index columns are equal read the same input every row:
+    their ``U:1`` multiplexers are one (an unpruned layer's multipliers walk the same
+    input runs). ``PIPE`` 1: each multiplier's copy of its entry (kept apart by
+    ``nnfab_dense_folded``) registers its varying bits; a constant bit is a constant
+    there too, so are the output index registers behind it.
     """
     width = m * lay.ew
     nbytes = max(1, _cdiv(width, 8))
@@ -218,7 +226,13 @@ def _lut_rom_sharing(lay: Any, m: int, depth: int) -> LutRom:
     # the tiling pass's LUT-ROM rule on the distinct columns: one LUT6 per bit, 64 words
     from .passes.tiling import LUT_BITS
 
-    return LutRom(n * _cdiv(depth, LUT_BITS), n, int(vary.sum()), int((vary & oi).sum()))
+    keys = set()
+    for j in range(m):
+        lo = j * lay.ew + lay.ol
+        li = bits[:, lo:lo + lay.la].tobytes() if lay.la else b""
+        keys.add((tuple(lay.in_list[j]) if lay.local_in else (), li))
+    return LutRom(n * _cdiv(depth, LUT_BITS), len(keys), n, distinct(bits[:, vary & oi]),
+                  int(vary.sum()), int((vary & oi).sum()))
 
 
 def in_dsp(lay: RomLayout, tx: FixedType, wft: FixedType, lut_mults: bool) -> bool:
@@ -267,25 +281,32 @@ def accumulators(sch: Schedule, lay: RomLayout, n_out: int, aw: int,
 
 
 def folded_resources(sch: Schedule, n_in: int, n_out: int, tx: FixedType, wft: FixedType,
-                     to: FixedType, lut_mults: bool = False) -> dict[str, int]:
+                     to: FixedType, lut_mults: bool = False, pipe: int = 0) -> dict[str, int]:
     """DSP/BRAM18/LUT/FF of one ``nnfab_dense_folded`` running schedule ``sch``
-    (``lut_mults``: its multipliers are shift-adds in LUTs, ``MUL_LUT``)."""
+    (``lut_mults``: its multipliers are shift-adds in LUTs, ``MUL_LUT``; ``pipe``: its
+    ``PIPE``, :func:`generator.backends.rtl.plan.folded_pipe`)."""
     lay = rom_layout(sch, n_in, n_out, wft.width)
     xw, ww, aw = tx.width, wft.width, to.width
     m, reuse = sch.mults, sch.reuse
     bram, rom_lut = rom_cost(reuse, m * lay.ew)
     # a BRAM holds its word register; a LUT ROM is logic: synthesis merges its equal bit
-    # columns and their registers, and drops the constant ones (in the multipliers' entry
-    # copies and the output index registers behind them too)
-    muxes, rom_ff, osel_ff, copy_ff = m, 0, m * lay.ol, m * lay.ew
+    # columns and their registers and drops the constant ones; PIPE 0 merges the output
+    # index registers behind equal columns and the equal input multiplexers too, PIPE 1
+    # keeps each multiplier's entry copy and multiplexer apart (a constant bit is a
+    # constant there too)
+    muxes, rom_ff, osel_ff, copy_ff = m, 0, m * lay.ol, (m * lay.ew if pipe else 0)
     if not bram:
         lr = _lut_rom_sharing(lay, m, reuse)
-        rom_lut, rom_ff, copy_ff, osel_ff = lr.lut, lr.bits, lr.copies, lr.osel
+        rom_lut, rom_ff = lr.lut, lr.bits
+        if pipe:
+            copy_ff, osel_ff = lr.copies, lr.osel_copies
+        else:
+            muxes, osel_ff = lr.muxes, lr.osel
     acc = accumulators(sch, lay, n_out, to.width, in_dsp(lay, tx, wft, lut_mults))
     # product register bits: the exact product (its copies of the sign bit merge);
-    # operand register bits: the selected input and the weight field. A DSP48 absorbs
-    # both stages (nnfab_mul)
-    prod_ff, opnd_ff = min(aw, xw + ww + 1), xw + lay.wf
+    # PIPE 1's operand register bits: the selected input and the weight field. A DSP48
+    # absorbs both stages (nnfab_mul; PIPE 0: its product register)
+    prod_ff, opnd_ff = min(aw, xw + ww + 1), (xw + lay.wf if pipe else 0)
     if lay.wmode == 1:  # add/subtract of x << k
         dsp, mul_lut, prod_ff = 0, m * min(aw, xw + lay.wk + 2), min(aw, xw + 2)
     elif lay.wmode == 2:  # barrel shift by k, then add/subtract: 2 LUTs per product bit
@@ -301,18 +322,23 @@ def folded_resources(sch: Schedule, n_in: int, n_out: int, tx: FixedType, wft: F
     mux_lut = muxes * xw * (_cdiv(lay.u, 4) if lay.u > 1 else 0)
     lut = acc["lut"] + mux_lut + mul_lut + rom_lut
     # the latched input vector: the inputs some nonzero weight reads (synthesis drops the
-    # rest), then its second register -- with input lists, each multiplier's own copy
-    # of the inputs of its list
+    # rest)
     read = int(np.unique(sch.in_idx[sch.valid]).size)
+    if not pipe:
+        ff = (read * xw + rom_ff + m * prod_ff + osel_ff + acc["ff"]
+              + max(1, clog2(reuse)) + 8)
+        return {"dsp": dsp, "bram18": bram, "lut": lut, "ff": ff}
+    # PIPE 1: the vector's second register -- with input lists, each multiplier's own
+    # copy of the inputs of its list
     read += sum(len(set(li)) for li in lay.in_list) if lay.local_in else read
     # each multiplier's copy of its ROM entry; the output indices travel beside the
-    # operands and the product: two copies. Stage 5: ACC 0 registers each output's sum
+    # operands and the product: two copies. Stage 4: ACC 0 registers each output's sum
     # of products, ACC 1 the products, their output indices and restart bits once more.
     # The control copies: per input element, per multiplier and per output
-    stage5 = n_out * aw if acc["acc"] == 0 else m * (aw + lay.ol + 1)
+    stage4 = n_out * aw if acc["acc"] == 0 else m * (aw + lay.ol + 1)
     ctrl = (max(1, clog2(reuse)) + 1) * n_in + m + (3 * n_out if acc["acc"] == 0 else m + 2 * n_out)
     ff = (read * xw + rom_ff + copy_ff + m * (opnd_ff + prod_ff) + 2 * osel_ff + acc["ff"]
-          + stage5 + ctrl + max(1, clog2(reuse)) + 8)
+          + stage4 + ctrl + max(1, clog2(reuse)) + 8)
     return {"dsp": dsp, "bram18": bram, "lut": lut, "ff": ff}
 
 
@@ -397,7 +423,8 @@ def _resources(s: Stage) -> dict[str, int]:
         r["ff"] += ff + s.latency
     elif s.kind == "conv_folded":  # nnfab_dense_folded on the window vector
         f = folded_resources(s.info["schedule"], s.info["n_in"], s.info["n_out"],
-                             n.input.ftype, n.weights["weight"].ftype, n.output.ftype)
+                             n.input.ftype, n.weights["weight"].ftype, n.output.ftype,
+                             pipe=s.info["pipe"])
         for k, v in f.items():
             r[k] += v
     elif s.kind == "pool_parallel":
@@ -427,7 +454,8 @@ def _resources(s: Stage) -> dict[str, int]:
                    + 2 * clog2(r_ + 1) + 2)
     elif s.kind == "conv_unrolled_folded":
         r.update(folded_resources(s.info["schedule"], s.info["n_in"], s.info["n_out"],
-                                  n.input.ftype, n.weights["weight"].ftype, n.output.ftype))
+                                  n.input.ftype, n.weights["weight"].ftype, n.output.ftype,
+                                  pipe=s.info["pipe"]))
     elif s.kind == "pool_unrolled":
         # per output: a (k-1)-comparison max tree (compare + select ~ one LUT per bit) or
         # a (k-1)-adder sum of the exact width and the rounding of nnfab_div_round
@@ -447,7 +475,7 @@ def _resources(s: Stage) -> dict[str, int]:
         d: Dense = n  # type: ignore[assignment]
         r.update(folded_resources(s.info["schedule"], d.input.size, d.output.size,
                                   d.input.ftype, d.weights["weight"].ftype, d.output.ftype,
-                                  lut_mults=d["multipliers"] == "lut"))
+                                  lut_mults=d["multipliers"] == "lut", pipe=s.info["pipe"]))
     elif s.kind == "join" and s.info["op"] != "concat":
         # per element of a beat and input after the first: an adder / subtractor of the
         # output width (one LUT per bit beside the carry chain), or a max / min's compare

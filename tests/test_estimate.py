@@ -67,7 +67,7 @@ def test_cycle_model_parallel_and_folded():
     assert rep["layers"][0]["multipliers"] == 13  # ceil(64 / 5)
     # input register + R rows + the folded pipeline + output FIFO
     assert (rep["total"]["latency_cycles"], rep["total"]["ii_cycles"]) == \
-        (1 + 5 + FOLDED_DEPTH + 1, 5)
+        (1 + 5 + FOLDED_DEPTH[0] + 1, 5)
 
 
 def test_resource_rules():

@@ -197,11 +197,12 @@ def _elementwise(o: _Lines, n: Node, xin: str, yout: str, size: int | None = Non
 
 def folded_instance(o: _Lines, files: dict[str, str], nm: str, sch: Schedule, n_in: int,
                     wft: FixedType, bias: list[int], tx: FixedType, to: FixedType,
-                    shift: int, ports: str, mul_lut: bool = False) -> None:
+                    shift: int, ports: str, mul_lut: bool = False, pipe: int = 0) -> None:
     """Instance ``u_{nm}`` of nnfab_dense_folded computing ``y = x @ W + bias`` for an
     ``n_in``-input layer by the folded schedule ``sch`` of ``W`` (``bias`` aligned to the
     output fraction, one per output); its ROM image goes to ``files``; ``ports`` is the
-    port connection list; ``mul_lut``: shift-add multipliers in LUTs instead of DSP48s."""
+    port connection list; ``mul_lut``: shift-add multipliers in LUTs instead of DSP48s;
+    ``pipe``: its ``PIPE`` (the stage's ``info["pipe"]``, :func:`.plan.folded_pipe`)."""
     from ...estimate import accumulators, in_dsp
 
     n_out = len(bias)
@@ -217,6 +218,7 @@ def folded_instance(o: _Lines, files: dict[str, str], nm: str, sch: Schedule, n_
         f".OA({oa})", f".RA({max(1, clog2(sch.reuse))})", f".WMODE({lay.wmode})",
         f".WK({lay.wk})", f".WF({lay.wf})", f".LOCAL({int(lay.local_in)})", f".U({lay.u})",
         f".LA({lay.la})", f".OL({lay.ol})", f".MUL_LUT({int(mul_lut)})", f".ACC({acc})",
+        f".PIPE({pipe})",
     ]
     if lay.local_in:
         params.append(f".IN_LIST({pack([i for li in lay.in_list for i in li], ia)})")
@@ -243,7 +245,7 @@ def _folded(o: _Lines, files: dict[str, str], s: Stage, nm: str, a: str, y: str,
                     to, s.info["shift"],
                     f".clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), .in_ready({a}_r), "
                     f".y({y}_d), .out_valid({y}_v), .out_ready({yr or y + '_r'})",
-                    mul_lut=dn["multipliers"] == "lut")
+                    mul_lut=dn["multipliers"] == "lut", pipe=s.info["pipe"])
 
 
 def _skip(o: _Lines, files: dict[str, str], s: Stage, nm: str, a: str, y: str) -> None:
@@ -365,7 +367,8 @@ def _unrolled(o: _Lines, files: dict[str, str], top: str, s: Stage, nm: str, a: 
         folded_instance(o, files, nm, s.info["schedule"], s.info["n_in"],
                         n.weights["weight"].ftype,
                         [0] * s.info["n_out"] if bias is None else [int(v) for v in bias],
-                        n.input.ftype, n.output.ftype, s.info["shift"], ports)
+                        n.input.ftype, n.output.ftype, s.info["shift"], ports,
+                        pipe=s.info["pipe"])
     elif s.kind == "conv_unrolled_shared":
         r, k, idx = s.info["reuse"], s.info["instances"], s.info["windows"]
         tx, to = n.input.ftype, n.output.ftype
@@ -713,7 +716,7 @@ def render_stream(g: Graph, stages: list[Stage]) -> tuple[str, dict[str, str]]:
                             st.info["bias"], n.input.ftype, n.output.ftype, st.info["shift"],
                             f".clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), "
                             f".in_ready({a}_r), .y({y}_d), .out_valid({y}_v), "
-                            f".out_ready({y}_r)")
+                            f".out_ready({y}_r)", pipe=st.info["pipe"])
         elif k == "folded":
             _folded(o, files, blk.p["stage"], nm, a, y)
         elif k == "unrolled":  # a layer of an unrolled CNN with branches

@@ -21,7 +21,8 @@ the RTL does:
   (:func:`sign_form`: a binary x binary layer is a popcount whose partial counts the
   outputs share);
 * a folded Dense (strategy ``resource``, reuse ``R``) is ``nnfab_dense_folded``:
-  latency ``R + 5`` cycles, II ``R``;
+  latency ``R + 2`` cycles (``R + 5`` on ECP5: :data:`FOLDED_DEPTH`, :func:`folded_pipe`),
+  II ``R``;
 * a folded Dense with ``skip_zeros`` is ``nnfab_dense_skip``: a vector takes
   ``c = max(1, sum of the row counts of its nonzero inputs)`` cycles
   (:meth:`generator.passes.folding.SkipSchedule.cycles`, exact per vector), latency
@@ -47,7 +48,7 @@ vector is, and every spatial op is a one-frame-per-cycle stage of the same chain
   :func:`generator.passes.unroll.conv_dense` (one shift-add constant multiply per nonzero
   weight and valid output pixel, padding builds nothing): latency and II as a fully
   parallel Dense; with reuse ``R > 1`` (``conv_unrolled_folded``) that matrix is folded
-  onto ``nnfab_dense_folded`` exactly as a folded Dense: latency ``R + 5``, II ``R``
+  onto ``nnfab_dense_folded`` exactly as a folded Dense: latency ``R + 2`` (ECP5 ``R + 5``), II ``R``
   (strategy ``resource``); with strategy ``latency`` and reuse ``R > 1``
   (``conv_unrolled_shared``) its constant-weight window kernels are shared instead:
   ``k = ceil(pixels / R)`` kernels take ``R`` beats of ``k`` windows per frame
@@ -107,11 +108,20 @@ from ...reference import exp_index, scale_shift_frac
 
 #: cycles of the input skid buffer
 SKID_LATENCY = 1
-#: nnfab_dense_folded's latency is R + FOLDED_DEPTH cycles: the ROM word register, each
-#: multiplier's copy of its entry, the operand registers, the product register
-#: (nnfab_mul) and the register of the products' sum per output follow the R rows it
-#: issues
-FOLDED_DEPTH = 5
+#: nnfab_dense_folded's latency is R + FOLDED_DEPTH[PIPE] cycles after the R rows it
+#: issues. PIPE 0: the ROM word register, the product register. PIPE 1: the ROM word
+#: register, each multiplier's copy of its entry, the operand registers, the product
+#: register (nnfab_mul) and the register of the products' sum per output
+FOLDED_DEPTH = {0: 2, 1: 5}
+
+
+def folded_pipe(g: Graph) -> int:
+    """nnfab_dense_folded's ``PIPE`` for graph ``g``: 1 on a family of
+    :data:`generator.timing.FOLDED_APART` (its board's, :func:`generator.timing.target`),
+    else 0."""
+    from ...timing import FOLDED_APART, target
+
+    return int(target(g)[0] in FOLDED_APART)
 #: rounding / overflow codes of nnfab_requant
 ROUND_CODE = {
     Rounding.TRN: 0,
@@ -276,12 +286,13 @@ def _dense_parallel(n: Dense) -> Stage:
     return Stage(n, "dense_parallel", info["stages"], 1, info)
 
 
-def _dense_folded(n: Dense) -> Stage:
+def _dense_folded(n: Dense, pipe: int = 0) -> Stage:
     from ...passes.folding import schedule
 
     sch = schedule(n)
-    return Stage(n, "dense_folded", sch.reuse + FOLDED_DEPTH, sch.reuse, {
+    return Stage(n, "dense_folded", sch.reuse + FOLDED_DEPTH[pipe], sch.reuse, {
         "schedule": sch, "reuse": sch.reuse, "mults": sch.mults, "shift": _linear_shift(n),
+        "pipe": pipe,
     })
 
 
@@ -304,7 +315,7 @@ def _linear_shift(n: Dense | Conv) -> int:
     return sh
 
 
-def _conv_unrolled(n: Conv) -> Stage:
+def _conv_unrolled(n: Conv, pipe: int = 0) -> Stage:
     from ...passes.folding import schedule_matrix
     from ...passes.unroll import conv_dense, too_large_to_unroll
 
@@ -319,8 +330,9 @@ def _conv_unrolled(n: Conv) -> Stage:
         return _conv_shared(n, r, base)
     if r > 1:
         sch = schedule_matrix(w, r)
-        return Stage(n, "conv_unrolled_folded", sch.reuse + FOLDED_DEPTH, sch.reuse,
-                     {**base, "schedule": sch, "reuse": sch.reuse, "mults": sch.mults})
+        return Stage(n, "conv_unrolled_folded", sch.reuse + FOLDED_DEPTH[pipe], sch.reuse,
+                     {**base, "schedule": sch, "reuse": sch.reuse, "mults": sch.mults,
+                      "pipe": pipe})
     info = mac_info(w, bias, sh, sign=binarized_input(n),  # no padding tap: all +-1
                     timing=node_timing(n))
     return Stage(n, "conv_unrolled", info["stages"], 1, {**base, **info})
@@ -487,9 +499,11 @@ def softmax_tables(n: Softmax) -> tuple[list[int], list[int]]:
     return exp, trim(it, (n.input.size * max(exp)) >> n["inv_shift"])
 
 
-def stage_of(n: Node, unrolled: bool = False) -> Stage:
+def stage_of(n: Node, unrolled: bool = False, pipe: int = 0) -> Stage:
+    """The RTL stage of node ``n`` (``unrolled``: of an unrolled CNN; ``pipe``: the
+    ``PIPE`` of its nnfab_dense_folded, :func:`folded_pipe`)."""
     if unrolled and isinstance(n, Conv):
-        return _conv_unrolled(n)
+        return _conv_unrolled(n, pipe)
     if (unrolled and isinstance(n, (Pool, GlobalPool, Pad, Crop, Upsample))
             or isinstance(n, Transpose)):
         return _gather(n)
@@ -497,7 +511,7 @@ def stage_of(n: Node, unrolled: bool = False) -> Stage:
         return Stage(n, "input", 0, 1)
     if isinstance(n, Dense):
         if n["strategy"] == "resource":
-            return _dense_skip(n) if n["skip_zeros"] else _dense_folded(n)
+            return _dense_skip(n) if n["skip_zeros"] else _dense_folded(n, pipe)
         return _dense_parallel(n)
     reg = int(n["register_output"])  # a register after it (passes.timing): 1 cycle
     if isinstance(n, (Quantize, Relu, LeakyRelu, Binarize, Ternarize, Threshold)):
@@ -583,7 +597,8 @@ def plan(g: Graph) -> list[Stage]:
     if len(g.inputs) != 1 or len(g.outputs) != 1:
         raise RTLUnsupported("the RTL backend supports one input and one output tensor")
     unr = unrolled(g)
-    stages = [stage_of(n, unr) for n in g.nodes]  # a chain (branches are block-level)
+    pipe = folded_pipe(g)
+    stages = [stage_of(n, unr, pipe) for n in g.nodes]  # a chain (branches are block-level)
     if unr:
         _fuse_requant(stages)
     return stages
@@ -624,7 +639,7 @@ def block_latency(b: Any) -> int:
             "window": 1, "gpool": 1,
             "collect": 1, "upsample": 1, "transpose": 2}.get(b.kind, 0) + (
         int(b.p["S"]) if b.kind == "pipe" else 0) + (
-        int(b.p["R"]) + FOLDED_DEPTH if b.kind == "folded" else 0) + (
+        int(b.p["stage"].latency) if b.kind == "folded" else 0) + (
         int(b.p["stage"].latency) if b.kind == "unrolled" else 0)
 
 

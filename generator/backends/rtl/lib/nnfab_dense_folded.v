@@ -22,7 +22,17 @@
 //   LOCAL 0: it is the input index itself (U = N_IN).
 // Padding entries have weight 0 / field 0.
 //
-// Pipeline (all registers advance on ce = !out_valid || out_ready):
+// Pipeline (all registers advance on ce = !out_valid || out_ready), by PIPE:
+//
+// PIPE 0 (II = R cycles, latency = R + 2 cycles; the Xilinx families, whose DSP48
+// absorbs the product register):
+//   issue   : row counter r addresses the ROM; at r == 0 a new vector is accepted and
+//             latched in xq (in_ready = ce && r == 0)
+//   stage 1 : ROM word valid; select the input, multiply -> product register
+//   stage 2 : accumulate (below)
+//
+// PIPE 1 (II = R cycles, latency = R + 5 cycles; ECP5, whose routed fabric paths to
+// and from the DSP column are long: every register a multiplier reads is its own):
 //   issue   : row counter r addresses the ROM; at r == 0 a new vector is accepted and
 //             latched in xq (in_ready = ce && r == 0); at the next advance it moves on
 //             beside the ROM word: LOCAL 0 to one register xq2, LOCAL 1 to each
@@ -33,15 +43,18 @@
 //             field)
 //   stage 3 : multiply (add/subtract, shift) -> product register; WMODE 0 without
 //             MUL_LUT is nnfab_mul, whose own operand and product registers are stages
-//             2 and 3 (a DSP48's A/B and M/P registers, an ECP5 MULT18X18D's input and
-//             output registers)
+//             2 and 3 (an ECP5 MULT18X18D's input and output registers under
+//             NNFAB_ECP5)
 //   stage 4 : ACC 0: the products reaching each output added (one adder per multiplier
 //             reaching it after the first) -> a register per output; ACC 1: the products
 //             registered once more
-//   stage 5, ACC 0 (an accumulator per output): acc[j] (+)= products of the multipliers
+//   stage 5 : accumulate (below), on each output's and multiplier's own copies of the
+//             valid / first / last bits
+//
+// Accumulate, ACC 0 (an accumulator per output): acc[j] (+)= products of the multipliers
 //             reaching j whose local output index points at j (first row: starts from
 //             the bias); on the last row the sums go to the output register.
-//   stage 5, ACC 1 (an accumulator per multiplier, for layers folded onto fewer
+// Accumulate, ACC 1 (an accumulator per multiplier, for layers folded onto fewer
 //             multipliers than outputs): multiplier m's running sum a[m] restarts --
 //             from the bias if m is the first multiplier reaching that output, else
 //             from 0 -- whenever its local output index changes (padding entries keep
@@ -52,7 +65,7 @@
 //             kept in head[m]. Outputs with no nonzero weight (HAS[j] = 0) are their bias.
 // Arithmetic is modulo 2^ACC_W (the Dense output width, which holds the exact sum).
 // Products are aligned to the accumulator fraction by PSH, the bias by its stored
-// value (already aligned by the generator). II = R cycles, latency = R + 5 cycles.
+// value (already aligned by the generator).
 `default_nettype none
 
 module nnfab_dense_folded #(
@@ -83,7 +96,8 @@ module nnfab_dense_folded #(
     parameter [M*OA-1:0] OHI = 0,  // last output of multiplier m
     parameter        FILE  = "schedule.mem",  // ROM image of the schedule (R words)
     parameter [N_OUT*ACC_W-1:0] BIAS = 0,    // aligned bias per output (output j at [j*ACC_W +: ACC_W])
-    parameter [N_OUT-1:0] HAS = {N_OUT{1'b1}} // ACC 1: output j has a nonzero weight
+    parameter [N_OUT-1:0] HAS = {N_OUT{1'b1}}, // ACC 1: output j has a nonzero weight
+    parameter integer PIPE  = 0    // 0: latency R + 2; 1: latency R + 5, registers kept apart per multiplier
 ) (
     input  wire                   clk,
     input  wire                   rst,
@@ -110,6 +124,7 @@ module nnfab_dense_folded #(
         if (WMODE == 0 && WF != WW) $error("%m: WMODE 0 needs WF=WW, got %0d", WF);
         if (PSH < 0) $error("%m: PSH=%0d must be >= 0", PSH);
         if (ACC_W < 1 || ACC_W > 62) $error("%m: ACC_W=%0d not in 1..62", ACC_W);
+        if (PIPE != 0 && PIPE != 1) $error("%m: PIPE=%0d must be 0 or 1", PIPE);
     end
 
     reg out_v;
@@ -118,39 +133,48 @@ module nnfab_dense_folded #(
     // ---- issue: row counter and the latched input vector -------------------------
     reg [RA-1:0] r;
     reg [N_IN*XW-1:0] xq;
+    wire [N_IN*XW-1:0] xd;  // the vector LOCAL 0's multiplexers read (PIPE 1: a stage later)
     wire start = (r == {RA{1'b0}});
     assign in_ready = ce & start;
     wire issue = ce & (start ? in_valid : 1'b1);
-    reg [N_IN*XW-1:0] xq2;
     wire load = ce & start & in_valid;
-    wire [RA-1:0] rn = issue ? ((r == R - 1) ? {RA{1'b0}} : r + 1'b1) : r;  // next r
     always @(posedge clk) begin
         if (rst) r <= {RA{1'b0}};
-        else r <= rn;
+        else if (issue) r <= (r == R - 1) ? {RA{1'b0}} : r + 1'b1;
     end
-    // the multiplexers read the vector one stage after the ROM word (stage 2): it moves
-    // on from xq with the ROM word, so the next vector's latch does not overwrite it
-    // before the last row has read it. Each input element has its own copy of the row
-    // counter and of "latched at the previous advance" (keep: not merged), so no one
-    // enable net or decode of r fans out to every bit of the vector.
     genvar i;
     generate
-        for (i = 0; i < N_IN; i = i + 1) begin : g_xq
-            reg [RA-1:0] rc;  // equal to r
-            reg ld1;
-            wire st = (rc == {RA{1'b0}});
-            (* keep *) always @(posedge clk)
-                if (rst) begin
-                    rc <= {RA{1'b0}};
-                    ld1 <= 1'b0;
-                end else begin
-                    if (ce & (st ? in_valid : 1'b1))
-                        rc <= (rc == R - 1) ? {RA{1'b0}} : rc + 1'b1;
-                    if (ce) ld1 <= ce & st & in_valid;
+        if (PIPE == 0) begin : g_xq_one
+            always @(posedge clk) if (load) xq <= x;
+            assign xd = xq;
+        end else begin : g_xq_copies
+            // the multiplexers read the vector one stage after the ROM word (stage 2): it
+            // moves on from xq with the ROM word, so the next vector's latch does not
+            // overwrite it before the last row has read it. Each input element has its
+            // own copy of the row counter and of "latched at the previous advance" (keep:
+            // not merged), so no one enable net or decode of r fans out to every bit of
+            // the vector.
+            for (i = 0; i < N_IN; i = i + 1) begin : g_xq
+                reg [RA-1:0] rc;  // equal to r
+                reg ld1;
+                wire st = (rc == {RA{1'b0}});
+                (* keep *) always @(posedge clk)
+                    if (rst) begin
+                        rc <= {RA{1'b0}};
+                        ld1 <= 1'b0;
+                    end else begin
+                        if (ce & (st ? in_valid : 1'b1))
+                            rc <= (rc == R - 1) ? {RA{1'b0}} : rc + 1'b1;
+                        if (ce) ld1 <= ce & st & in_valid;
+                    end
+                always @(posedge clk) if (ce && st && in_valid) xq[i*XW +: XW] <= x[i*XW +: XW];
+                if (!LOCAL) begin : g_xq2
+                    reg [XW-1:0] x2;
+                    always @(posedge clk) if (ce && ld1) x2 <= xq[i*XW +: XW];
+                    assign xd[i*XW +: XW] = x2;
+                end else begin : g_xd
+                    assign xd[i*XW +: XW] = xq[i*XW +: XW];  // not read (LOCAL 1 copies xq)
                 end
-            always @(posedge clk) if (ce && st && in_valid) xq[i*XW +: XW] <= x[i*XW +: XW];
-            if (!LOCAL) begin : g_xq2
-                always @(posedge clk) if (ce && ld1) xq2[i*XW +: XW] <= xq[i*XW +: XW];
             end
         end
     endgenerate
@@ -159,8 +183,7 @@ module nnfab_dense_folded #(
     nnfab_rom #(.DEPTH(R), .WIDTH(M * EW), .AW(RA), .FILE(FILE)) u_rom (
         .clk(clk), .en(ce), .addr(r), .dout(word));
 
-    // ---- stage 1: ROM word valid -> each multiplier's copy of its entry -------------------
-    // ---- stage 2: select the input -> operand registers ----------------------------------
+    // ---- stage 1: ROM word valid ----------------------------------------------------
     reg v1, first1, last1;
     always @(posedge clk) begin
         if (rst) v1 <= 1'b0;
@@ -171,23 +194,37 @@ module nnfab_dense_folded #(
         end
     end
 
-    reg v2, first2, last2, v3, first3, last3, v4, first4, last4, v5, last5;
-    wire [M*ACC_W-1:0] prod;  // stage 3's product registers, aligned to the accumulator
-    reg [M*OL-1:0] osel3, osel;
-    reg [M-1:0] newo3, newo;  // ACC 1: the entry starts an output of its multiplier's run
+    // ---- the multipliers: PIPE 0 stage 1, PIPE 1 stages 1 to 3 ----------------------
+    reg v2, first2, last2;
+    wire [M*ACC_W-1:0] prod;  // the product registers, aligned to the accumulator
+    reg [M*OL-1:0] osel;  // the output index beside the product
+    reg [M-1:0] newo;  // ACC 1: the entry starts an output of its multiplier's run
     genvar m, u, j;
     generate
         for (m = 0; m < M; m = m + 1) begin : g_mul
-            // the entry, registered by this multiplier (keep: synthesis must not merge
-            // the equal ROM columns of several multipliers into one register, whose
-            // fan-out would cross the DSP column)
-            reg [EW-1:0] e;
-            (* keep *) always @(posedge clk) if (ce) e <= word[m*EW +: EW];
+            wire [EW-1:0] e;
+            if (PIPE == 0) begin : g_e_word
+                assign e = word[m*EW +: EW];
+            end else begin : g_e_copy
+                // the entry, registered by this multiplier (keep: synthesis must not
+                // merge the equal ROM columns of several multipliers into one register,
+                // whose fan-out would cross the DSP column)
+                reg [EW-1:0] ec;
+                (* keep *) always @(posedge clk) if (ce) ec <= word[m*EW +: EW];
+                assign e = ec;
+            end
             wire [OL-1:0] oi = e[OL-1:0];
             wire [LA-1:0] li = e[OL +: LA];
             wire [WF-1:0] wr = e[OL + LA +: WF];
             wire [XW-1:0] xr;
-            if (LOCAL) begin : g_local
+            if (LOCAL && PIPE == 0) begin : g_local
+                // this multiplier's inputs, wired by constant index: a U:1 multiplexer
+                wire [U*XW-1:0] cand;
+                for (u = 0; u < U; u = u + 1) begin : g_cand
+                    assign cand[u*XW +: XW] = xq[IN_LIST[(m*U + u)*IA +: IA]*XW +: XW];
+                end
+                assign xr = cand[li*XW +: XW];
+            end else if (LOCAL) begin : g_local_copy
                 // this multiplier's own copy of the inputs of its list, latched with the
                 // vector (keep: synthesis must not merge the copies of an input several
                 // multipliers read back into one register, whose fan-out would cross
@@ -209,17 +246,27 @@ module nnfab_dense_folded #(
                 end
                 assign xr = cand[li*XW +: XW];
             end else begin : g_global
-                assign xr = xq2[li*XW +: XW];
+                assign xr = xd[li*XW +: XW];
             end
-            always @(posedge clk) if (ce) begin
-                osel3[m*OL +: OL] <= oi;
-                // osel3 still holds the previous row's index (rows of a frame are issued
-                // back to back; the first row of a frame always starts an output)
-                newo3[m] <= first2 | (oi != osel3[m*OL +: OL]);
-                osel[m*OL +: OL] <= osel3[m*OL +: OL];
-                newo[m] <= newo3[m];
+            if (PIPE == 0) begin : g_osel
+                always @(posedge clk) if (ce) begin
+                    osel[m*OL +: OL] <= oi;
+                    // osel still holds the previous row's index (rows of a frame are
+                    // issued back to back; the first row of a frame always starts an output)
+                    newo[m] <= first1 | (oi != osel[m*OL +: OL]);
+                end
+            end else begin : g_osel
+                reg [OL-1:0] osel3;  // beside the operands
+                reg newo3;
+                always @(posedge clk) if (ce) begin
+                    osel3 <= oi;
+                    // osel3 still holds the previous row's index (as above)
+                    newo3 <= first2 | (oi != osel3);
+                    osel[m*OL +: OL] <= osel3;
+                    newo[m] <= newo3;
+                end
             end
-            if (WMODE == 0 && !MUL_LUT) begin : g_mult
+            if (WMODE == 0 && !MUL_LUT && PIPE == 1) begin : g_mult
                 // operand registers and product register inside the multiplier block
                 wire [PW-1:0] p;
                 nnfab_mul #(.AW(XW), .AS(XS), .BW(WW), .BS(WS), .PW(PW)) u_mul (
@@ -227,13 +274,24 @@ module nnfab_dense_folded #(
                 wire signed [ACC_W-1:0] pa = $signed(p);  // sign-extend or wrap to ACC_W
                 assign prod[m*ACC_W +: ACC_W] = pa << PSH;
             end else begin : g_logic
-                reg [XW-1:0] xo;  // operand registers
-                reg [WF-1:0] wo;
-                reg [ACC_W-1:0] pq;  // product register
-                always @(posedge clk) if (ce) begin
-                    xo <= xr;
-                    wo <= wr;
+                // the operands: PIPE 1 registers them (stage 2), PIPE 0 multiplies the
+                // selected input and the ROM's weight field directly
+                wire [XW-1:0] xo;
+                wire [WF-1:0] wo;
+                if (PIPE == 0) begin : g_opnd_wire
+                    assign xo = xr;
+                    assign wo = wr;
+                end else begin : g_opnd_reg
+                    reg [XW-1:0] xor_;
+                    reg [WF-1:0] wor_;
+                    always @(posedge clk) if (ce) begin
+                        xor_ <= xr;
+                        wor_ <= wr;
+                    end
+                    assign xo = xor_;
+                    assign wo = wor_;
                 end
+                reg [ACC_W-1:0] pq;  // product register
                 wire signed [XW:0] xs = XS ? {xo[XW-1], xo} : {1'b0, xo};
                 wire signed [ACC_W-1:0] pa;
                 if (WMODE == 1) begin : g_addsub
@@ -243,7 +301,7 @@ module nnfab_dense_folded #(
                     wire signed [ACC_W-1:0] xa = xs;  // sign-extend or wrap to ACC_W
                     wire signed [ACC_W-1:0] sx = xa <<< (WK + wo[WF-3:0]);
                     assign pa = wo[WF-1] ? (wo[WF-2] ? -sx : sx) : {ACC_W{1'b0}};
-                end else begin : g_lutmul
+                end else if (MUL_LUT) begin : g_lutmul
                     // x * w = sum of (x << k) over w's set bits; the sign bit (WS) weighs
                     // -2^(WW-1). Exact in PW bits like nnfab_mul.
                     wire signed [PW-1:0] xp = xs;
@@ -255,6 +313,11 @@ module nnfab_dense_folded #(
                             if (wo[k]) lp = (WS && k == WW - 1) ? lp - (xp <<< k) : lp + (xp <<< k);
                     end
                     assign pa = lp;  // sign-extend or wrap to ACC_W
+                end else begin : g_mul_comb
+                    // PIPE 0: synthesis packs this product and its register into a DSP48
+                    wire signed [WW:0] ws = WS ? {wo[WW-1], wo} : {1'b0, wo};
+                    wire signed [PW-1:0] mp = xs * ws;
+                    assign pa = mp;  // sign-extend or wrap to ACC_W
                 end
                 always @(posedge clk) if (ce) pq <= pa << PSH;
                 assign prod[m*ACC_W +: ACC_W] = pq;
@@ -262,39 +325,73 @@ module nnfab_dense_folded #(
         end
     endgenerate
     always @(posedge clk) begin
-        if (rst) begin
-            v2 <= 1'b0;
-            v3 <= 1'b0;
-            v4 <= 1'b0;
-            v5 <= 1'b0;
-        end else if (ce) begin
+        if (rst) v2 <= 1'b0;
+        else if (ce) begin
             v2 <= v1;
             first2 <= first1;
             last2 <= last1;
-            v3 <= v2;
-            first3 <= first2;
-            last3 <= last2;
-            v4 <= v3;
-            first4 <= first3;
-            last4 <= last3;
-            v5 <= v4;
-            last5 <= last4;
         end
     end
+    // the control bits beside the products (PIPE 0: stage 2, PIPE 1: stage 4) and the
+    // output register's next valid bit
+    wire pv, pf, pl, ov;
+    generate
+        if (PIPE == 0) begin : g_ctrl
+            assign pv = v2;
+            assign pf = first2;
+            assign pl = last2;
+            assign ov = v2 & last2;
+        end else begin : g_ctrl
+            reg v3, first3, last3, v4, first4, last4, v5, last5;
+            always @(posedge clk) begin
+                if (rst) begin
+                    v3 <= 1'b0;
+                    v4 <= 1'b0;
+                    v5 <= 1'b0;
+                end else if (ce) begin
+                    v3 <= v2;
+                    first3 <= first2;
+                    last3 <= last2;
+                    v4 <= v3;
+                    first4 <= first3;
+                    last4 <= last3;
+                    v5 <= v4;
+                    last5 <= last4;
+                end
+            end
+            assign pv = v4;
+            assign pf = first4;
+            assign pl = last4;
+            assign ov = v5 & last5;
+        end
+    endgenerate
 
-    // ---- stages 4 and 5: accumulate per output, from the multipliers that reach it ---------------
+    // ---- accumulate per output, from the multipliers that reach it ---------------------
+    // (PIPE 0: stage 2 on the product registers; PIPE 1: stages 4 and 5)
     reg [N_OUT*ACC_W-1:0] acc, yq;
     generate
         if (ACC == 1) begin : g_run
-            // stage 5 (the stage ACC 0 adds its products in): the products and their
-            // output indices, registered once more
-            reg [M*ACC_W-1:0] pd;
-            reg [M*OL-1:0] od;
-            reg [M-1:0] nd;
-            always @(posedge clk) if (ce) begin
-                pd <= prod;
-                od <= osel;
-                nd <= newo;
+            // the products and their output indices the accumulate reads: PIPE 1
+            // registers them once more (stage 4, the stage ACC 0 adds its products in)
+            wire [M*ACC_W-1:0] pd;
+            wire [M*OL-1:0] od;
+            wire [M-1:0] nd;
+            if (PIPE == 0) begin : g_direct
+                assign pd = prod;
+                assign od = osel;
+                assign nd = newo;
+            end else begin : g_stage4
+                reg [M*ACC_W-1:0] pd_;
+                reg [M*OL-1:0] od_;
+                reg [M-1:0] nd_;
+                always @(posedge clk) if (ce) begin
+                    pd_ <= prod;
+                    od_ <= osel;
+                    nd_ <= newo;
+                end
+                assign pd = pd_;
+                assign od = od_;
+                assign nd = nd_;
             end
             // a[m] + product, the running sum of the output multiplier m works on
             wire [M*ACC_W-1:0] an;
@@ -314,8 +411,14 @@ module nnfab_dense_folded #(
                 end
                 assign an[m*ACC_W +: ACC_W] = (nd[m] ? st : a[m*ACC_W +: ACC_W])
                                               + pd[m*ACC_W +: ACC_W];
-                reg vm;  // this multiplier's copy of v5 (see g_acc)
-                (* keep *) always @(posedge clk) if (rst) vm <= 1'b0; else if (ce) vm <= v4;
+                wire vm;  // the valid bit beside pd (PIPE 1: this multiplier's copy)
+                if (PIPE == 0) begin : g_vm
+                    assign vm = v2;
+                end else begin : g_vm_copy
+                    reg vc;
+                    (* keep *) always @(posedge clk) if (rst) vc <= 1'b0; else if (ce) vc <= pv;
+                    assign vm = vc;
+                end
                 always @(posedge clk) if (ce && vm) begin
                     a[m*ACC_W +: ACC_W] <= an[m*ACC_W +: ACC_W];
                     if (od[m*OL +: OL] == 0) head[m*ACC_W +: ACC_W] <= an[m*ACC_W +: ACC_W];
@@ -346,13 +449,21 @@ module nnfab_dense_folded #(
                 end else begin : g_sum
                     // one multiplier: its running sum, written on every row it is on j
                     // (the last write is the whole sum); several: on the last row
-                    reg vo, lo;  // this output's copies of v5, last5 (see g_acc)
-                    (* keep *) always @(posedge clk)
-                        if (rst) vo <= 1'b0;
-                        else if (ce) begin
-                            vo <= v4;
-                            lo <= last4;
-                        end
+                    wire vo, lo;  // the valid and last bits (PIPE 1: this output's copies)
+                    if (PIPE == 0) begin : g_vl
+                        assign vo = v2;
+                        assign lo = last2;
+                    end else begin : g_vl_copy
+                        reg vc, lc;
+                        (* keep *) always @(posedge clk)
+                            if (rst) vc <= 1'b0;
+                            else if (ce) begin
+                                vc <= pv;
+                                lc <= pl;
+                            end
+                        assign vo = vc;
+                        assign lo = lc;
+                    end
                     always @(posedge clk) if (ce && vo && (n > 1 ? lo : on_j))
                         yq[j*ACC_W +: ACC_W] <= (n > 1) ? s : one;
                 end
@@ -368,27 +479,44 @@ module nnfab_dense_folded #(
                     assign t[m*ACC_W +: ACC_W] = {ACC_W{1'b0}};
                 end
             end
-            // stage 5: this row's products reaching j, added and registered
-            reg [ACC_W-1:0] tsum, ts;
+            wire [ACC_W-1:0] s;  // the accumulator's next value
+            wire vo, lo;  // valid and last beside s
             integer k;
-            always @* begin
-                tsum = {ACC_W{1'b0}};
-                for (k = 0; k < M; k = k + 1)
-                    if (OLO[k*OA +: OA] <= j && j <= OHI[k*OA +: OA])
-                        tsum = tsum + t[k*ACC_W +: ACC_W];
-            end
-            always @(posedge clk) if (ce) ts <= tsum;
-            // this output's copies of v5, first5, last5 (keep: not merged into one
-            // register fanning out to every accumulator bit)
-            reg vo, fo, lo;
-            (* keep *) always @(posedge clk)
-                if (rst) vo <= 1'b0;
-                else if (ce) begin
-                    vo <= v4;
-                    fo <= first4;
-                    lo <= last4;
+            if (PIPE == 0) begin : g_sum
+                reg [ACC_W-1:0] sc;
+                always @* begin
+                    sc = first2 ? BIAS[j*ACC_W +: ACC_W] : acc[j*ACC_W +: ACC_W];
+                    for (k = 0; k < M; k = k + 1)
+                        if (OLO[k*OA +: OA] <= j && j <= OHI[k*OA +: OA])
+                            sc = sc + t[k*ACC_W +: ACC_W];
                 end
-            wire [ACC_W-1:0] s = (fo ? BIAS[j*ACC_W +: ACC_W] : acc[j*ACC_W +: ACC_W]) + ts;
+                assign s = sc;
+                assign vo = v2;
+                assign lo = last2;
+            end else begin : g_sum_reg
+                // stage 4: this row's products reaching j, added and registered
+                reg [ACC_W-1:0] tsum, ts;
+                always @* begin
+                    tsum = {ACC_W{1'b0}};
+                    for (k = 0; k < M; k = k + 1)
+                        if (OLO[k*OA +: OA] <= j && j <= OHI[k*OA +: OA])
+                            tsum = tsum + t[k*ACC_W +: ACC_W];
+                end
+                always @(posedge clk) if (ce) ts <= tsum;
+                // this output's copies of v5, first5, last5 (keep: not merged into one
+                // register fanning out to every accumulator bit)
+                reg vc, fc, lc;
+                (* keep *) always @(posedge clk)
+                    if (rst) vc <= 1'b0;
+                    else if (ce) begin
+                        vc <= pv;
+                        fc <= pf;
+                        lc <= pl;
+                    end
+                assign s = (fc ? BIAS[j*ACC_W +: ACC_W] : acc[j*ACC_W +: ACC_W]) + ts;
+                assign vo = vc;
+                assign lo = lc;
+            end
             always @(posedge clk) if (ce && vo) begin
                 if (lo) yq[j*ACC_W +: ACC_W] <= s;
                 else acc[j*ACC_W +: ACC_W] <= s;
@@ -398,7 +526,7 @@ module nnfab_dense_folded #(
     endgenerate
     always @(posedge clk) begin
         if (rst) out_v <= 1'b0;
-        else if (ce) out_v <= v5 & last5;
+        else if (ce) out_v <= ov;
     end
     assign y = yq;
     assign out_valid = out_v;
