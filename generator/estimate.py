@@ -9,7 +9,7 @@ cycles cocotb measures):
 * fully parallel Dense: latency :func:`generator.backends.rtl.cmvm.latency` (the register
   stages of its shared adder graph and per-output adder trees, a register every
   ``adder_levels`` adder levels, :mod:`generator.passes.timing`), II 1;
-* folded Dense with reuse ``R``: latency ``R + 2`` (ECP5: ``R + 5``,
+* folded Dense with reuse ``R``: latency ``R + 2`` (ECP5: ``R + 6``,
   :data:`generator.backends.rtl.plan.FOLDED_DEPTH`), II ``R``; a Conv with reuse ``R > 1``
   folds its per-pixel matmul the same way (``conv_folded``: ``nnfab_dense_folded`` on
   the window vector, ``R`` cycles per output pixel; resources = the folded module's +
@@ -331,14 +331,16 @@ def folded_resources(sch: Schedule, n_in: int, n_out: int, tx: FixedType, wft: F
     # PIPE 1: the vector's second register -- with input lists, each multiplier's own
     # copy of the inputs of its list
     read += sum(len(set(li)) for li in lay.in_list) if lay.local_in else read
-    # each multiplier's copy of its ROM entry; the output indices travel beside the
-    # operands and the product: two copies. Stage 4: ACC 0 registers each output's sum
-    # of products, ACC 1 the products, their output indices and restart bits once more.
+    # each multiplier's copy of its ROM entry; the selected input and weight field
+    # registered in the fabric; the output indices travel beside them, the operands and
+    # the product: three copies. Stage 5: ACC 0 registers each output's sum of
+    # products, ACC 1 the products, their output indices and restart bits once more.
     # The control copies: per input element, per multiplier and per output
-    stage4 = n_out * aw if acc["acc"] == 0 else m * (aw + lay.ol + 1)
+    sel_ff = xw + lay.wf
+    stage5 = n_out * aw if acc["acc"] == 0 else m * (aw + lay.ol + 1)
     ctrl = (max(1, clog2(reuse)) + 1) * n_in + m + (3 * n_out if acc["acc"] == 0 else m + 2 * n_out)
-    ff = (read * xw + rom_ff + copy_ff + m * (opnd_ff + prod_ff) + 2 * osel_ff + acc["ff"]
-          + stage4 + ctrl + max(1, clog2(reuse)) + 8)
+    ff = (read * xw + rom_ff + copy_ff + m * (sel_ff + opnd_ff + prod_ff) + 3 * osel_ff
+          + acc["ff"] + stage5 + ctrl + max(1, clog2(reuse)) + 10)
     return {"dsp": dsp, "bram18": bram, "lut": lut, "ff": ff}
 
 
@@ -526,6 +528,8 @@ def _resources(s: Stage) -> dict[str, int]:
             r["lut"] = size * ((0 if dsp else a * b // 2) + p["ACC_W"] + _cast_luts(acc, to))
         if s.kind == "elementwise" and s.latency:  # its output registered (passes.timing)
             r["ff"] += size * to.width + 1
+        if "mid" in s.info:  # and its rounded value (plan.split_cast)
+            r["ff"] += size * s.info["mid"].width + 1
     return r
 
 

@@ -498,7 +498,30 @@ def render(g: Graph, stages: list[Stage]) -> tuple[str, dict[str, str]]:
             o(f"    // {n.OP} {n.name}: applied per beat inside {s.info['fused_into']}")
             continue
         o(f"    // {n.OP} {n.name}: latency {s.latency}, II {s.ii}")
-        if s.kind == "elementwise" and s.latency:  # registered (passes.timing)
+        if s.kind == "elementwise" and "mid" in s.info:  # rounded | saturated (split_cast)
+            mid: FixedType = s.info["mid"]
+            size = n.output.size
+            ti, to = n.input.ftype, n.output.ftype
+            mb, bits = size * mid.width, _bits(n.output)
+            o(f"    wire [{mb - 1}:0] {nm}_m, {nm}_md;")
+            o(f"    wire [{bits - 1}:0] {nm}_c;")
+            o(f"    wire {nm}_mv, {nm}_mr;")
+            o(f"    nnfab_quantize_vec #(.N({size}), .IN_W({ti.width}), "
+              f".IN_S({int(ti.signed)}), .OUT_W({mid.width}), .OUT_S({int(mid.signed)}), "
+              f".SHIFT({ti.frac - mid.frac}), .ROUND({ROUND_CODE[mid.rounding]}), "
+              f".OVF({OVF_CODE[mid.overflow]}), .RELU({int(isinstance(n, Relu))})) "
+              f"u_{nm}_round (.x({a}_d), .y({nm}_m));")
+            o(f"    nnfab_reg #(.W({mb})) u_{nm}_mq (.clk(clk), .rst(rst), .x({nm}_m), "
+              f".in_valid({a}_v), .in_ready({a}_r), .y({nm}_md), .out_valid({nm}_mv), "
+              f".out_ready({nm}_mr));")
+            o(f"    nnfab_quantize_vec #(.N({size}), .IN_W({mid.width}), "
+              f".IN_S({int(mid.signed)}), .OUT_W({to.width}), .OUT_S({int(to.signed)}), "
+              f".SHIFT(0), .ROUND(0), .OVF({OVF_CODE[to.overflow]}), .RELU(0)) "
+              f"u_{nm}_sat (.x({nm}_md), .y({nm}_c));")
+            o(f"    nnfab_reg #(.W({bits})) u_{nm}_q (.clk(clk), .rst(rst), .x({nm}_c), "
+              f".in_valid({nm}_mv), .in_ready({nm}_mr), .y({y}_d), .out_valid({y}_v), "
+              f".out_ready({yr}));")
+        elif s.kind == "elementwise" and s.latency:  # registered (passes.timing)
             bits = _bits(n.output)
             o(f"    wire [{bits - 1}:0] {nm}_c;")
             _elementwise(o, n, f"{a}_d", f"{nm}_c")

@@ -8,7 +8,8 @@ the RTL does:
 * element-wise nodes (Quantize, Relu, LeakyRelu, Binarize, Ternarize, Threshold, Table,
   Reshape) are combinational: 0 cycles, II 1; one whose output the delay model
   registers (``register_output``, :mod:`generator.passes.timing`) is followed by
-  ``nnfab_reg``: 1 cycle;
+  ``nnfab_reg``: 1 cycle (on ECP5 a registered Quantize / Relu that rounds and
+  saturates: 2 cycles, a register between the two, :func:`split_cast`);
 * a fully parallel Dense (strategy ``latency``) multiplies by its constant weights with
   adders only: the shared adder graph of :mod:`.cmvm` (the canonical signed digits of all
   weights; pairs of shifted inputs that several outputs hold are built once, nodes at
@@ -21,7 +22,7 @@ the RTL does:
   (:func:`sign_form`: a binary x binary layer is a popcount whose partial counts the
   outputs share);
 * a folded Dense (strategy ``resource``, reuse ``R``) is ``nnfab_dense_folded``:
-  latency ``R + 2`` cycles (``R + 5`` on ECP5: :data:`FOLDED_DEPTH`, :func:`folded_pipe`),
+  latency ``R + 2`` cycles (``R + 6`` on ECP5: :data:`FOLDED_DEPTH`, :func:`folded_pipe`),
   II ``R``;
 * a folded Dense with ``skip_zeros`` is ``nnfab_dense_skip``: a vector takes
   ``c = max(1, sum of the row counts of its nonzero inputs)`` cycles
@@ -48,7 +49,7 @@ vector is, and every spatial op is a one-frame-per-cycle stage of the same chain
   :func:`generator.passes.unroll.conv_dense` (one shift-add constant multiply per nonzero
   weight and valid output pixel, padding builds nothing): latency and II as a fully
   parallel Dense; with reuse ``R > 1`` (``conv_unrolled_folded``) that matrix is folded
-  onto ``nnfab_dense_folded`` exactly as a folded Dense: latency ``R + 2`` (ECP5 ``R + 5``), II ``R``
+  onto ``nnfab_dense_folded`` exactly as a folded Dense: latency ``R + 2`` (ECP5 ``R + 6``), II ``R``
   (strategy ``resource``); with strategy ``latency`` and reuse ``R > 1``
   (``conv_unrolled_shared``) its constant-weight window kernels are shared instead:
   ``k = ceil(pixels / R)`` kernels take ``R`` beats of ``k`` windows per frame
@@ -110,9 +111,10 @@ from ...reference import exp_index, scale_shift_frac
 SKID_LATENCY = 1
 #: nnfab_dense_folded's latency is R + FOLDED_DEPTH[PIPE] cycles after the R rows it
 #: issues. PIPE 0: the ROM word register, the product register. PIPE 1: the ROM word
-#: register, each multiplier's copy of its entry, the operand registers, the product
-#: register (nnfab_mul) and the register of the products' sum per output
-FOLDED_DEPTH = {0: 2, 1: 5}
+#: register, each multiplier's copy of its entry, the selected operands' fabric
+#: register, the operand registers, the product register (nnfab_mul) and the register
+#: of the products' sum per output
+FOLDED_DEPTH = {0: 2, 1: 6}
 
 
 def folded_pipe(g: Graph) -> int:
@@ -499,9 +501,26 @@ def softmax_tables(n: Softmax) -> tuple[list[int], list[int]]:
     return exp, trim(it, (n.input.size * max(exp)) >> n["inv_shift"])
 
 
+def split_cast(n: Quantize | Relu) -> FixedType | None:
+    """The type a registered cast of ``n`` is rounded into before it is saturated, on a
+    family of :data:`generator.timing.FOLDED_APART` (None when the cast does not both
+    round and saturate): the output's fraction, one integer bit more than the input
+    keeps (the rounding carry), no overflow. Rounding into it exactly and then
+    saturating it (``nnfab_requant`` twice, a register after each) is the cast in one
+    step: the two halves of the routed path a register apart."""
+    ti, to = n.input.ftype, n.output.ftype
+    sh = ti.frac - to.frac
+    if sh <= 0 or to.rounding is Rounding.TRN or to.overflow is Overflow.WRAP:
+        return None
+    return FixedType(ti.width - sh + 1, ti.width - ti.frac + 1, ti.signed, to.rounding,
+                     Overflow.WRAP)
+
+
 def stage_of(n: Node, unrolled: bool = False, pipe: int = 0) -> Stage:
-    """The RTL stage of node ``n`` (``unrolled``: of an unrolled CNN; ``pipe``: the
-    ``PIPE`` of its nnfab_dense_folded, :func:`folded_pipe`)."""
+    """The RTL stage of node ``n`` (``unrolled``: of an unrolled CNN; ``pipe``: 1 on a
+    family of :data:`generator.timing.FOLDED_APART`, :func:`folded_pipe`: the ``PIPE`` of
+    its nnfab_dense_folded, and a registered cast that rounds and saturates takes two
+    stages, :func:`split_cast`)."""
     if unrolled and isinstance(n, Conv):
         return _conv_unrolled(n, pipe)
     if (unrolled and isinstance(n, (Pool, GlobalPool, Pad, Crop, Upsample))
@@ -514,6 +533,10 @@ def stage_of(n: Node, unrolled: bool = False, pipe: int = 0) -> Stage:
             return _dense_skip(n) if n["skip_zeros"] else _dense_folded(n, pipe)
         return _dense_parallel(n)
     reg = int(n["register_output"])  # a register after it (passes.timing): 1 cycle
+    if isinstance(n, (Quantize, Relu)) and reg and pipe:
+        mid = split_cast(n)
+        if mid is not None:  # rounded, registered, saturated, registered: 2 cycles
+            return Stage(n, "elementwise", 2, 1, {"mid": mid})
     if isinstance(n, (Quantize, Relu, LeakyRelu, Binarize, Ternarize, Threshold)):
         return Stage(n, "elementwise", reg, 1)
     if isinstance(n, ScaleShift):

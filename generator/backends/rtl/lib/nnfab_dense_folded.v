@@ -31,24 +31,25 @@
 //   stage 1 : ROM word valid; select the input, multiply -> product register
 //   stage 2 : accumulate (below)
 //
-// PIPE 1 (II = R cycles, latency = R + 5 cycles; ECP5, whose routed fabric paths to
-// and from the DSP column are long: every register a multiplier reads is its own):
+// PIPE 1 (II = R cycles, latency = R + 6 cycles; ECP5, whose routed fabric paths to
+// and from the DSP column are long: every register a multiplier reads is its own, and
+// only register-to-register routes enter or leave the DSP):
 //   issue   : row counter r addresses the ROM; at r == 0 a new vector is accepted and
 //             latched in xq (in_ready = ce && r == 0); at the next advance it moves on
 //             beside the ROM word: LOCAL 0 to one register xq2, LOCAL 1 to each
 //             multiplier's own registers of the inputs of its list
 //   stage 1 : ROM word valid -> each multiplier registers its own entry (placed by its
 //             multiplier: no register shared by several multipliers fans out to them)
-//   stage 2 : select the input -> operand registers (the selected input and the weight
-//             field)
-//   stage 3 : multiply (add/subtract, shift) -> product register; WMODE 0 without
-//             MUL_LUT is nnfab_mul, whose own operand and product registers are stages
-//             2 and 3 (an ECP5 MULT18X18D's input and output registers under
-//             NNFAB_ECP5)
-//   stage 4 : ACC 0: the products reaching each output added (one adder per multiplier
+//   stage 2 : select the input -> the selected input and the weight field registered in
+//             the fabric
+//   stage 3 : operand registers; stage 4: multiply (add/subtract, shift) -> product
+//             register. WMODE 0 without MUL_LUT is nnfab_mul, whose own operand and
+//             product registers are stages 3 and 4 (an ECP5 MULT18X18D's input and
+//             output registers under NNFAB_ECP5)
+//   stage 5 : ACC 0: the products reaching each output added (one adder per multiplier
 //             reaching it after the first) -> a register per output; ACC 1: the products
 //             registered once more
-//   stage 5 : accumulate (below), on each output's and multiplier's own copies of the
+//   stage 6 : accumulate (below), on each output's and multiplier's own copies of the
 //             valid / first / last bits
 //
 // Accumulate, ACC 0 (an accumulator per output): acc[j] (+)= products of the multipliers
@@ -97,7 +98,7 @@ module nnfab_dense_folded #(
     parameter        FILE  = "schedule.mem",  // ROM image of the schedule (R words)
     parameter [N_OUT*ACC_W-1:0] BIAS = 0,    // aligned bias per output (output j at [j*ACC_W +: ACC_W])
     parameter [N_OUT-1:0] HAS = {N_OUT{1'b1}}, // ACC 1: output j has a nonzero weight
-    parameter integer PIPE  = 0    // 0: latency R + 2; 1: latency R + 5, registers kept apart per multiplier
+    parameter integer PIPE  = 0    // 0: latency R + 2; 1: latency R + 6, registers kept apart per multiplier
 ) (
     input  wire                   clk,
     input  wire                   rst,
@@ -248,6 +249,24 @@ module nnfab_dense_folded #(
             end else begin : g_global
                 assign xr = xd[li*XW +: XW];
             end
+            // the operands the multiply reads: PIPE 0 the selected input and the ROM's
+            // weight field; PIPE 1 registers them in the fabric by the multiplexer
+            // (stage 2), so only a register-to-register route reaches the DSP column
+            wire [XW-1:0] xs_;
+            wire [WF-1:0] ws_;
+            if (PIPE == 0) begin : g_sel
+                assign xs_ = xr;
+                assign ws_ = wr;
+            end else begin : g_sel_reg
+                reg [XW-1:0] xsr;
+                reg [WF-1:0] wsr;
+                always @(posedge clk) if (ce) begin
+                    xsr <= xr;
+                    wsr <= wr;
+                end
+                assign xs_ = xsr;
+                assign ws_ = wsr;
+            end
             if (PIPE == 0) begin : g_osel
                 always @(posedge clk) if (ce) begin
                     osel[m*OL +: OL] <= oi;
@@ -256,37 +275,39 @@ module nnfab_dense_folded #(
                     newo[m] <= first1 | (oi != osel[m*OL +: OL]);
                 end
             end else begin : g_osel
-                reg [OL-1:0] osel3;  // beside the operands
-                reg newo3;
+                reg [OL-1:0] osel3, osel4;  // beside the selected and the registered operands
+                reg newo3, newo4;
                 always @(posedge clk) if (ce) begin
                     osel3 <= oi;
                     // osel3 still holds the previous row's index (as above)
                     newo3 <= first2 | (oi != osel3);
-                    osel[m*OL +: OL] <= osel3;
-                    newo[m] <= newo3;
+                    osel4 <= osel3;
+                    newo4 <= newo3;
+                    osel[m*OL +: OL] <= osel4;
+                    newo[m] <= newo4;
                 end
             end
             if (WMODE == 0 && !MUL_LUT && PIPE == 1) begin : g_mult
                 // operand registers and product register inside the multiplier block
                 wire [PW-1:0] p;
                 nnfab_mul #(.AW(XW), .AS(XS), .BW(WW), .BS(WS), .PW(PW)) u_mul (
-                    .clk(clk), .ce(ce), .a(xr), .b(wr), .p(p));
+                    .clk(clk), .ce(ce), .a(xs_), .b(ws_), .p(p));
                 wire signed [ACC_W-1:0] pa = $signed(p);  // sign-extend or wrap to ACC_W
                 assign prod[m*ACC_W +: ACC_W] = pa << PSH;
             end else begin : g_logic
-                // the operands: PIPE 1 registers them (stage 2), PIPE 0 multiplies the
-                // selected input and the ROM's weight field directly
+                // the operands: PIPE 1 registers them once more (stage 3, as nnfab_mul),
+                // PIPE 0 multiplies the selected input and the ROM's weight field directly
                 wire [XW-1:0] xo;
                 wire [WF-1:0] wo;
                 if (PIPE == 0) begin : g_opnd_wire
-                    assign xo = xr;
-                    assign wo = wr;
+                    assign xo = xs_;
+                    assign wo = ws_;
                 end else begin : g_opnd_reg
                     reg [XW-1:0] xor_;
                     reg [WF-1:0] wor_;
                     always @(posedge clk) if (ce) begin
-                        xor_ <= xr;
-                        wor_ <= wr;
+                        xor_ <= xs_;
+                        wor_ <= ws_;
                     end
                     assign xo = xor_;
                     assign wo = wor_;
@@ -332,7 +353,7 @@ module nnfab_dense_folded #(
             last2 <= last1;
         end
     end
-    // the control bits beside the products (PIPE 0: stage 2, PIPE 1: stage 4) and the
+    // the control bits beside the products (PIPE 0: stage 2, PIPE 1: stage 5) and the
     // output register's next valid bit
     wire pv, pf, pl, ov;
     generate
@@ -342,12 +363,13 @@ module nnfab_dense_folded #(
             assign pl = last2;
             assign ov = v2 & last2;
         end else begin : g_ctrl
-            reg v3, first3, last3, v4, first4, last4, v5, last5;
+            reg v3, first3, last3, v4, first4, last4, v5, first5, last5, v6, last6;
             always @(posedge clk) begin
                 if (rst) begin
                     v3 <= 1'b0;
                     v4 <= 1'b0;
                     v5 <= 1'b0;
+                    v6 <= 1'b0;
                 end else if (ce) begin
                     v3 <= v2;
                     first3 <= first2;
@@ -356,23 +378,26 @@ module nnfab_dense_folded #(
                     first4 <= first3;
                     last4 <= last3;
                     v5 <= v4;
+                    first5 <= first4;
                     last5 <= last4;
+                    v6 <= v5;
+                    last6 <= last5;
                 end
             end
-            assign pv = v4;
-            assign pf = first4;
-            assign pl = last4;
-            assign ov = v5 & last5;
+            assign pv = v5;
+            assign pf = first5;
+            assign pl = last5;
+            assign ov = v6 & last6;
         end
     endgenerate
 
     // ---- accumulate per output, from the multipliers that reach it ---------------------
-    // (PIPE 0: stage 2 on the product registers; PIPE 1: stages 4 and 5)
+    // (PIPE 0: stage 2 on the product registers; PIPE 1: stages 5 and 6)
     reg [N_OUT*ACC_W-1:0] acc, yq;
     generate
         if (ACC == 1) begin : g_run
             // the products and their output indices the accumulate reads: PIPE 1
-            // registers them once more (stage 4, the stage ACC 0 adds its products in)
+            // registers them once more (stage 5, the stage ACC 0 adds its products in)
             wire [M*ACC_W-1:0] pd;
             wire [M*OL-1:0] od;
             wire [M-1:0] nd;
@@ -494,7 +519,7 @@ module nnfab_dense_folded #(
                 assign vo = v2;
                 assign lo = last2;
             end else begin : g_sum_reg
-                // stage 4: this row's products reaching j, added and registered
+                // stage 5: this row's products reaching j, added and registered
                 reg [ACC_W-1:0] tsum, ts;
                 always @* begin
                     tsum = {ACC_W{1'b0}};
@@ -503,7 +528,7 @@ module nnfab_dense_folded #(
                             tsum = tsum + t[k*ACC_W +: ACC_W];
                 end
                 always @(posedge clk) if (ce) ts <= tsum;
-                // this output's copies of v5, first5, last5 (keep: not merged into one
+                // this output's copies of v6, first6, last6 (keep: not merged into one
                 // register fanning out to every accumulator bit)
                 reg vc, fc, lc;
                 (* keep *) always @(posedge clk)
