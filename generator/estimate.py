@@ -9,7 +9,7 @@ cycles cocotb measures):
 * fully parallel Dense: latency :func:`generator.backends.rtl.cmvm.latency` (the register
   stages of its shared adder graph and per-output adder trees, a register every
   ``adder_levels`` adder levels, :mod:`generator.passes.timing`), II 1;
-* folded Dense with reuse ``R``: latency ``R + 2`` (ECP5: ``R + 6``,
+* folded Dense with reuse ``R``: latency ``R + 2`` (ECP5: ``R + 7``,
   :data:`generator.backends.rtl.plan.FOLDED_DEPTH`), II ``R``; a Conv with reuse ``R > 1``
   folds its per-pixel matmul the same way (``conv_folded``: ``nnfab_dense_folded`` on
   the window vector, ``R`` cycles per output pixel; resources = the folded module's +
@@ -298,7 +298,10 @@ def folded_resources(sch: Schedule, n_in: int, n_out: int, tx: FixedType, wft: F
     if not bram:
         lr = _lut_rom_sharing(lay, m, reuse)
         rom_lut, rom_ff = lr.lut, lr.bits
-        if pipe:
+        if pipe:  # each multiplier's own LUT ROM (ROM_LUT) and word register
+            from .passes.tiling import LUT_BITS
+
+            rom_lut, rom_ff = lr.copies * _cdiv(reuse, LUT_BITS), lr.copies
             copy_ff, osel_ff = lr.copies, lr.osel_copies
         else:
             muxes, osel_ff = lr.muxes, lr.osel
@@ -333,12 +336,16 @@ def folded_resources(sch: Schedule, n_in: int, n_out: int, tx: FixedType, wft: F
     read += sum(len(set(li)) for li in lay.in_list) if lay.local_in else read
     # each multiplier's copy of its ROM entry; the selected input and weight field
     # registered in the fabric; the output indices travel beside them, the operands and
-    # the product: three copies. Stage 5: ACC 0 registers each output's sum of
-    # products, ACC 1 the products, their output indices and restart bits once more.
+    # the product: three copies. Stage 5: the products registered in the fabric with
+    # their output indices and restart bits; stage 6: ACC 0 registers each output's sum
+    # of products, ACC 1 the products, their output indices and restart bits once more.
     # The control copies: per input element, per multiplier and per output
     sel_ff = xw + lay.wf
-    stage5 = n_out * aw if acc["acc"] == 0 else m * (aw + lay.ol + 1)
+    stage5 = m * (min(aw, xw + ww + 1) + lay.ol + 1)
+    stage5 += n_out * aw if acc["acc"] == 0 else m * (aw + lay.ol + 1)
     ctrl = (max(1, clog2(reuse)) + 1) * n_in + m + (3 * n_out if acc["acc"] == 0 else m + 2 * n_out)
+    if not bram:  # each multiplier's copy of the row counter addressing its LUT ROM
+        ctrl += m * max(1, clog2(reuse))
     ff = (read * xw + rom_ff + copy_ff + m * (sel_ff + opnd_ff + prod_ff) + 3 * osel_ff
           + acc["ff"] + stage5 + ctrl + max(1, clog2(reuse)) + 10)
     return {"dsp": dsp, "bram18": bram, "lut": lut, "ff": ff}

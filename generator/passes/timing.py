@@ -13,7 +13,8 @@ board's, else :data:`generator.timing.DEFAULT_CLOCK_MHZ`) on the board's family 
 * on an element-wise op: ``register_output`` when the element-wise logic since the last
   register would leave its consumer less than one adder level (a parallel layer) or
   would not fit a period by itself (any other consumer), or when it feeds a folded layer
-  of a family whose folded layers keep their registers apart
+  (and is not a cast that changes no value) of a family whose folded layers keep their
+  registers apart
   (:data:`generator.timing.FOLDED_APART`: there the folded layer's input latch sits by
   its multipliers, a routed path away from the logic): its output is then
   registered, one more pipeline stage. Only a whole-vector chain (no branches, not pixel-streamed)
@@ -69,6 +70,14 @@ def _chain(g: Graph) -> bool:
                                     for n in g.nodes)
 
 
+def _identity_cast(n: Node) -> bool:
+    """A Quantize whose output type holds every input value unchanged (same fraction, a
+    range covering the input's): wires, no logic."""
+    ti, to = n.input.ftype, n.output.ftype
+    return (isinstance(n, Quantize) and ti.frac == to.frac and to.min_raw <= ti.min_raw
+            and ti.max_raw <= to.max_raw)
+
+
 def _parallel_mac(n: Node) -> bool:
     return (isinstance(n, Dense) and n["strategy"] != "resource") or (
         isinstance(n, Conv) and not (int(n["reuse"]) > 1 and n["strategy"] == "resource"))
@@ -97,8 +106,9 @@ def timing(g: Graph) -> bool:
             room = min((adder_levels(family, clock, u.output.ftype.width)
                         - (1 if _parallel_mac(u) else 0) for u in users),
                        default=adder_levels(family, clock, width))
-            folded = apart and any(isinstance(u, (Dense, Conv)) and not _parallel_mac(u)
-                                   for u in users)
+            folded = (apart and not _identity_cast(n)
+                      and any(isinstance(u, (Dense, Conv)) and not _parallel_mac(u)
+                              for u in users))
             reg = (chain and not isinstance(n, Reshape) and (here > room or folded)
                    and not isinstance(n.input.producer, Conv))
             put(n, "register_output", bool(reg))

@@ -203,7 +203,7 @@ def folded_instance(o: _Lines, files: dict[str, str], nm: str, sch: Schedule, n_
     output fraction, one per output); its ROM image goes to ``files``; ``ports`` is the
     port connection list; ``mul_lut``: shift-add multipliers in LUTs instead of DSP48s;
     ``pipe``: its ``PIPE`` (the stage's ``info["pipe"]``, :func:`.plan.folded_pipe`)."""
-    from ...estimate import accumulators, in_dsp
+    from ...estimate import accumulators, in_dsp, rom_cost
 
     n_out = len(bias)
     lay = rom_layout(sch, n_in, n_out, wft.width)
@@ -220,6 +220,9 @@ def folded_instance(o: _Lines, files: dict[str, str], nm: str, sch: Schedule, n_
         f".LA({lay.la})", f".OL({lay.ol})", f".MUL_LUT({int(mul_lut)})", f".ACC({acc})",
         f".PIPE({pipe})",
     ]
+    if pipe and not rom_cost(sch.reuse, sch.mults * lay.ew)[0]:
+        # a LUT ROM: each multiplier's own, from the words given as a parameter
+        params += [".ROM_LUT(1)", f".ROM({pack(lay.words, sch.mults * lay.ew)})"]
     if lay.local_in:
         params.append(f".IN_LIST({pack([i for li in lay.in_list for i in li], ia)})")
     params += [f".OLO({pack(lay.out_lo, oa)})", f".OHI({pack(lay.out_hi, oa)})",

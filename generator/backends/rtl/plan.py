@@ -22,7 +22,7 @@ the RTL does:
   (:func:`sign_form`: a binary x binary layer is a popcount whose partial counts the
   outputs share);
 * a folded Dense (strategy ``resource``, reuse ``R``) is ``nnfab_dense_folded``:
-  latency ``R + 2`` cycles (``R + 6`` on ECP5: :data:`FOLDED_DEPTH`, :func:`folded_pipe`),
+  latency ``R + 2`` cycles (``R + 7`` on ECP5: :data:`FOLDED_DEPTH`, :func:`folded_pipe`),
   II ``R``;
 * a folded Dense with ``skip_zeros`` is ``nnfab_dense_skip``: a vector takes
   ``c = max(1, sum of the row counts of its nonzero inputs)`` cycles
@@ -49,7 +49,7 @@ vector is, and every spatial op is a one-frame-per-cycle stage of the same chain
   :func:`generator.passes.unroll.conv_dense` (one shift-add constant multiply per nonzero
   weight and valid output pixel, padding builds nothing): latency and II as a fully
   parallel Dense; with reuse ``R > 1`` (``conv_unrolled_folded``) that matrix is folded
-  onto ``nnfab_dense_folded`` exactly as a folded Dense: latency ``R + 2`` (ECP5 ``R + 6``), II ``R``
+  onto ``nnfab_dense_folded`` exactly as a folded Dense: latency ``R + 2`` (ECP5 ``R + 7``), II ``R``
   (strategy ``resource``); with strategy ``latency`` and reuse ``R > 1``
   (``conv_unrolled_shared``) its constant-weight window kernels are shared instead:
   ``k = ceil(pixels / R)`` kernels take ``R`` beats of ``k`` windows per frame
@@ -112,9 +112,9 @@ SKID_LATENCY = 1
 #: nnfab_dense_folded's latency is R + FOLDED_DEPTH[PIPE] cycles after the R rows it
 #: issues. PIPE 0: the ROM word register, the product register. PIPE 1: the ROM word
 #: register, each multiplier's copy of its entry, the selected operands' fabric
-#: register, the operand registers, the product register (nnfab_mul) and the register
-#: of the products' sum per output
-FOLDED_DEPTH = {0: 2, 1: 6}
+#: register, the operand registers, the product register (nnfab_mul), the products'
+#: fabric register and the register of the products' sum per output
+FOLDED_DEPTH = {0: 2, 1: 7}
 
 
 def folded_pipe(g: Graph) -> int:

@@ -31,10 +31,11 @@
 //   stage 1 : ROM word valid; select the input, multiply -> product register
 //   stage 2 : accumulate (below)
 //
-// PIPE 1 (II = R cycles, latency = R + 6 cycles; ECP5, whose routed fabric paths to
+// PIPE 1 (II = R cycles, latency = R + 7 cycles; ECP5, whose routed fabric paths to
 // and from the DSP column are long: every register a multiplier reads is its own, and
 // only register-to-register routes enter or leave the DSP):
-//   issue   : row counter r addresses the ROM; at r == 0 a new vector is accepted and
+//   issue   : row counter r addresses the ROM (ROM_LUT: each multiplier's own LUT ROM,
+//             addressed by its own copy of r); at r == 0 a new vector is accepted and
 //             latched in xq (in_ready = ce && r == 0); at the next advance it moves on
 //             beside the ROM word: LOCAL 0 to one register xq2, LOCAL 1 to each
 //             multiplier's own registers of the inputs of its list
@@ -46,10 +47,11 @@
 //             register. WMODE 0 without MUL_LUT is nnfab_mul, whose own operand and
 //             product registers are stages 3 and 4 (an ECP5 MULT18X18D's input and
 //             output registers under NNFAB_ECP5)
-//   stage 5 : ACC 0: the products reaching each output added (one adder per multiplier
+//   stage 5 : the products registered in the fabric
+//   stage 6 : ACC 0: the products reaching each output added (one adder per multiplier
 //             reaching it after the first) -> a register per output; ACC 1: the products
 //             registered once more
-//   stage 6 : accumulate (below), on each output's and multiplier's own copies of the
+//   stage 7 : accumulate (below), on each output's and multiplier's own copies of the
 //             valid / first / last bits
 //
 // Accumulate, ACC 0 (an accumulator per output): acc[j] (+)= products of the multipliers
@@ -98,7 +100,10 @@ module nnfab_dense_folded #(
     parameter        FILE  = "schedule.mem",  // ROM image of the schedule (R words)
     parameter [N_OUT*ACC_W-1:0] BIAS = 0,    // aligned bias per output (output j at [j*ACC_W +: ACC_W])
     parameter [N_OUT-1:0] HAS = {N_OUT{1'b1}}, // ACC 1: output j has a nonzero weight
-    parameter integer PIPE  = 0    // 0: latency R + 2; 1: latency R + 6, registers kept apart per multiplier
+    parameter integer PIPE  = 0,   // 0: latency R + 2; 1: latency R + 7, registers kept apart per multiplier
+    parameter integer ROM_LUT = 0, // PIPE 1: 1 = the schedule in ROM (not FILE), each multiplier
+                                   // reading its own LUT ROM with its own copy of the row counter
+    parameter [(ROM_LUT ? R*M*(WF+LA+OL) : 1)-1:0] ROM = 0  // ROM_LUT: word r at [r*M*EW +: M*EW]
 ) (
     input  wire                   clk,
     input  wire                   rst,
@@ -126,6 +131,7 @@ module nnfab_dense_folded #(
         if (PSH < 0) $error("%m: PSH=%0d must be >= 0", PSH);
         if (ACC_W < 1 || ACC_W > 62) $error("%m: ACC_W=%0d not in 1..62", ACC_W);
         if (PIPE != 0 && PIPE != 1) $error("%m: PIPE=%0d must be 0 or 1", PIPE);
+        if (ROM_LUT && !PIPE) $error("%m: ROM_LUT needs PIPE 1");
     end
 
     reg out_v;
@@ -181,8 +187,32 @@ module nnfab_dense_folded #(
     endgenerate
 
     wire [M*EW-1:0] word;
-    nnfab_rom #(.DEPTH(R), .WIDTH(M * EW), .AW(RA), .FILE(FILE)) u_rom (
-        .clk(clk), .en(ce), .addr(r), .dout(word));
+    genvar m, u, j, rw;
+    generate
+        if (!ROM_LUT) begin : g_rom
+            nnfab_rom #(.DEPTH(R), .WIDTH(M * EW), .AW(RA), .FILE(FILE)) u_rom (
+                .clk(clk), .en(ce), .addr(r), .dout(word));
+        end else begin : g_rom_lut
+            // each multiplier reads its entries from its own LUT ROM, addressed by its own
+            // copy of the row counter (keep: not merged), so no address net fans out to
+            // every ROM column and no decode is shared across the layer
+            for (m = 0; m < M; m = m + 1) begin : g_w
+                reg [RA-1:0] ra;  // equal to r
+                reg [EW-1:0] w;
+                wire st = (ra == {RA{1'b0}});
+                (* keep *) always @(posedge clk)
+                    if (rst) ra <= {RA{1'b0}};
+                    else if (ce & (st ? in_valid : 1'b1))
+                        ra <= (ra == R - 1) ? {RA{1'b0}} : ra + 1'b1;
+                wire [R*EW-1:0] col;  // this multiplier's entries, row by row
+                for (rw = 0; rw < R; rw = rw + 1) begin : g_row
+                    assign col[rw*EW +: EW] = ROM[(rw*M + m)*EW +: EW];
+                end
+                always @(posedge clk) if (ce) w <= col[ra*EW +: EW];
+                assign word[m*EW +: EW] = w;
+            end
+        end
+    endgenerate
 
     // ---- stage 1: ROM word valid ----------------------------------------------------
     reg v1, first1, last1;
@@ -200,7 +230,6 @@ module nnfab_dense_folded #(
     wire [M*ACC_W-1:0] prod;  // the product registers, aligned to the accumulator
     reg [M*OL-1:0] osel;  // the output index beside the product
     reg [M-1:0] newo;  // ACC 1: the entry starts an output of its multiplier's run
-    genvar m, u, j;
     generate
         for (m = 0; m < M; m = m + 1) begin : g_mul
             wire [EW-1:0] e;
@@ -353,23 +382,44 @@ module nnfab_dense_folded #(
             last2 <= last1;
         end
     end
-    // the control bits beside the products (PIPE 0: stage 2, PIPE 1: stage 5) and the
-    // output register's next valid bit
+    // the products the accumulate reads with their output indices (PIPE 1: registered
+    // once more, in the fabric: only a register-to-register route leaves the DSP column)
+    wire [M*ACC_W-1:0] pacc;
+    wire [M*OL-1:0] oacc;
+    wire [M-1:0] nacc;
+    // the control bits beside them (PIPE 0: stage 2, PIPE 1: stage 6) and the output
+    // register's next valid bit
     wire pv, pf, pl, ov;
     generate
         if (PIPE == 0) begin : g_ctrl
+            assign pacc = prod;
+            assign oacc = osel;
+            assign nacc = newo;
             assign pv = v2;
             assign pf = first2;
             assign pl = last2;
             assign ov = v2 & last2;
         end else begin : g_ctrl
-            reg v3, first3, last3, v4, first4, last4, v5, first5, last5, v6, last6;
+            reg [M*ACC_W-1:0] pr;
+            reg [M*OL-1:0] orr;
+            reg [M-1:0] nr;
+            always @(posedge clk) if (ce) begin
+                pr <= prod;
+                orr <= osel;
+                nr <= newo;
+            end
+            assign pacc = pr;
+            assign oacc = orr;
+            assign nacc = nr;
+            reg v3, first3, last3, v4, first4, last4, v5, first5, last5, v6, first6, last6;
+            reg v7, last7;
             always @(posedge clk) begin
                 if (rst) begin
                     v3 <= 1'b0;
                     v4 <= 1'b0;
                     v5 <= 1'b0;
                     v6 <= 1'b0;
+                    v7 <= 1'b0;
                 end else if (ce) begin
                     v3 <= v2;
                     first3 <= first2;
@@ -381,38 +431,41 @@ module nnfab_dense_folded #(
                     first5 <= first4;
                     last5 <= last4;
                     v6 <= v5;
+                    first6 <= first5;
                     last6 <= last5;
+                    v7 <= v6;
+                    last7 <= last6;
                 end
             end
-            assign pv = v5;
-            assign pf = first5;
-            assign pl = last5;
-            assign ov = v6 & last6;
+            assign pv = v6;
+            assign pf = first6;
+            assign pl = last6;
+            assign ov = v7 & last7;
         end
     endgenerate
 
     // ---- accumulate per output, from the multipliers that reach it ---------------------
-    // (PIPE 0: stage 2 on the product registers; PIPE 1: stages 5 and 6)
+    // (PIPE 0: stage 2 on the product registers; PIPE 1: stages 6 and 7)
     reg [N_OUT*ACC_W-1:0] acc, yq;
     generate
         if (ACC == 1) begin : g_run
             // the products and their output indices the accumulate reads: PIPE 1
-            // registers them once more (stage 5, the stage ACC 0 adds its products in)
+            // registers them once more (stage 6, the stage ACC 0 adds its products in)
             wire [M*ACC_W-1:0] pd;
             wire [M*OL-1:0] od;
             wire [M-1:0] nd;
             if (PIPE == 0) begin : g_direct
-                assign pd = prod;
-                assign od = osel;
-                assign nd = newo;
+                assign pd = pacc;
+                assign od = oacc;
+                assign nd = nacc;
             end else begin : g_stage4
                 reg [M*ACC_W-1:0] pd_;
                 reg [M*OL-1:0] od_;
                 reg [M-1:0] nd_;
                 always @(posedge clk) if (ce) begin
-                    pd_ <= prod;
-                    od_ <= osel;
-                    nd_ <= newo;
+                    pd_ <= pacc;
+                    od_ <= oacc;
+                    nd_ <= nacc;
                 end
                 assign pd = pd_;
                 assign od = od_;
@@ -498,8 +551,8 @@ module nnfab_dense_folded #(
             wire [M*ACC_W-1:0] t;  // product of multiplier m if it adds into j this cycle
             for (m = 0; m < M; m = m + 1) begin : g_term
                 if (OLO[m*OA +: OA] <= j && j <= OHI[m*OA +: OA]) begin : g_on
-                    assign t[m*ACC_W +: ACC_W] = (osel[m*OL +: OL] == j - OLO[m*OA +: OA])
-                        ? prod[m*ACC_W +: ACC_W] : {ACC_W{1'b0}};
+                    assign t[m*ACC_W +: ACC_W] = (oacc[m*OL +: OL] == j - OLO[m*OA +: OA])
+                        ? pacc[m*ACC_W +: ACC_W] : {ACC_W{1'b0}};
                 end else begin : g_off
                     assign t[m*ACC_W +: ACC_W] = {ACC_W{1'b0}};
                 end
@@ -519,7 +572,7 @@ module nnfab_dense_folded #(
                 assign vo = v2;
                 assign lo = last2;
             end else begin : g_sum_reg
-                // stage 5: this row's products reaching j, added and registered
+                // stage 6: this row's products reaching j, added and registered
                 reg [ACC_W-1:0] tsum, ts;
                 always @* begin
                     tsum = {ACC_W{1'b0}};
@@ -528,7 +581,7 @@ module nnfab_dense_folded #(
                             tsum = tsum + t[k*ACC_W +: ACC_W];
                 end
                 always @(posedge clk) if (ce) ts <= tsum;
-                // this output's copies of v6, first6, last6 (keep: not merged into one
+                // this output's copies of v7, first7, last7 (keep: not merged into one
                 // register fanning out to every accumulator bit)
                 reg vc, fc, lc;
                 (* keep *) always @(posedge clk)
