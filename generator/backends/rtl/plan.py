@@ -737,7 +737,8 @@ def fifo_aw(stages: list[Stage]) -> int:
                       "elementwise"):
             hold += s.latency
         elif s.kind in ("dense_folded", "dense_skip", "conv_unrolled_folded"):
-            hold += 4
+            # its pipeline takes a vector every II cycles; one more in the output register
+            hold += max(4, -(-s.latency // s.ii) + 1)
         elif s.kind == "conv_unrolled_shared":  # a frame held, beats in the kernels, one out
             hold += s.info["stages"] + 3  # latched input, two pipeline stages, output register
     return max(1, clog2(hold + 1))
