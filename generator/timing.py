@@ -32,6 +32,13 @@ DEFAULT_CLOCK_MHZ = 200.0
 DEFAULT_FAMILY = "xcup"
 #: fraction of the clock period the modelled logic and nets may use
 MARGIN = 0.85
+#: families whose folded layers keep every register a multiplier reads apart
+#: (nnfab_dense_folded's PIPE 1, latency R + 7) and whose element-wise logic before a
+#: folded layer is registered (:mod:`generator.passes.timing`): routed here (ECP5),
+#: where a register shared by several multipliers, or a fabric path into or out of the
+#: DSP column, limits the clock. A Xilinx DSP48 absorbs the product register of PIPE 0
+#: (latency R + 2), so the Xilinx families keep it.
+FOLDED_APART = ("ecp5",)
 
 
 class ClockError(ValueError):

@@ -99,6 +99,148 @@ def test_project_files_and_driver_framing(tiny_out: tuple[Graph, str]) -> None:
     np.testing.assert_array_equal(back, raw)
 
 
+def folded_pair(signed: bool, seed: int = 5) -> Graph:
+    """Two folded Dense layers: 16 -> 12 on 8-bit inputs (``signed`` or not; reuse 4), a
+    ReLU to unsigned 8 bits, 12 -> 6 (reuse 3). fc1's products are nnfab_mul's MULT18X18D
+    form under NNFAB_ECP5 (both operands signed, or an unsigned one zero-extended);
+    fc2 reads the ReLU fused on its 18-bit input: the behavioural form."""
+    rng = np.random.default_rng(seed)
+    g = Graph("pair")
+    t = g.add(Input("input", [], shape=(16,)),
+              FixedType(8, 3, signed, Rounding.RND_CONV, Overflow.SAT))
+    for name, n_out, reuse, wt in (("fc1", 12, 4, FixedType(8, 1)),
+                                   ("fc2", 6, 3, FixedType(6, 1))):
+        w = rng.integers(-(1 << (wt.width - 1)), 1 << (wt.width - 1), size=(t.shape[0], n_out))
+        w[rng.random(w.shape) < 0.3] = 0
+        d = Dense(name, [t], {"weight": Weight(w, wt)}, units=n_out, strategy="resource",
+                  reuse=reuse)
+        g.add(d, FixedType(20, 10))
+        r = Relu(f"{name}_relu", [d.output])
+        g.add(r, FixedType(8, 4, False, Rounding.RND, Overflow.SAT))
+        t = r.output
+    g.outputs = [t]
+    g.meta["board"] = "ulx3s-85f"  # ECP5: the folded layers' PIPE 1, fc1_relu registered
+    run_pipeline(g)
+    return g
+
+
+@pytest.mark.slow
+@pytest.mark.rtl
+@pytest.mark.parametrize("signed", [True, False], ids=["signed", "unsigned"])
+def test_ecp5_multiplier_form_bit_exact(signed: bool, tmp_path: Any) -> None:
+    """nnfab_mul's ECP5 form (an explicit MULT18X18D with its input and output registers,
+    synthesised only under NNFAB_ECP5) in Verilator: the folded layers of
+    :func:`folded_pair` read with the define and a behavioural MULT18X18D
+    (``testbenches/sim_models/ecp5_mult18x18d.v``) equal the reference exactly, with the
+    cycle model's latency and II."""
+    import shutil
+
+    from conftest import assert_outputs_vary
+
+    from generator import estimate
+    from generator.backends import rtl
+    from generator.backends.rtl import sim
+
+    g = folded_pair(signed)
+    out = str(tmp_path / "pair")
+    rtl.write(g, out, None)
+    model = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                         "testbenches", "sim_models", "ecp5_mult18x18d.v")
+    shutil.copy(model, os.path.join(out, "rtl"))
+    conf_path = os.path.join(out, "sim", "sim.json")
+    conf = _json(conf_path)
+    conf["sources"].append(os.path.basename(model))
+    conf["defines"] = {ecp5.ECP5_DEFINE: 1}
+    with open(conf_path, "w") as f:
+        json.dump(conf, f)
+    x = np.random.default_rng(11).uniform(-16 if signed else 0, 16, size=(64, 16))
+    want = reference.predict(g, x)
+    assert_outputs_vary(want, g.outputs[0].ftype)
+    y, stats = sim.run(g, out, x, seed=2)
+    np.testing.assert_array_equal(y, want)
+    assert stats["findings"] == [], stats["findings"]
+    tot = estimate.estimate(g)["total"]
+    assert (stats["latency_cycles"], stats["ii_cycles"]) == (tot["latency_cycles"],
+                                                            tot["ii_cycles"])
+    # the build holds the MULT18X18D instances (the define took the ECP5 form)
+    _, bdir, built = sim.build(out)
+    assert not built
+    text = ""
+    for name in os.listdir(bdir):
+        if name.endswith((".h", ".cpp")):
+            with open(os.path.join(bdir, name), errors="replace") as f:
+                text += f.read()
+    fabric = set(re.findall(r"u_(fc\d)__DOT__g_mul__BRA__\d+__KET____DOT__g_mult__DOT__u_mul"
+                            r"__DOT__g_fabric", text))
+    assert "g_ecp5" in text and fabric == {"fc2"}, fabric
+
+
+def folded_quantized(board: str, seed: int = 7) -> Graph:
+    """Two folded Dense layers (16 -> 12, reuse 4; 12 -> 6, reuse 3) with a ReLU and a
+    Quantize to unsigned 8 bits (it rounds and saturates) between them, converted for
+    ``board``."""
+    from generator.ir import Quantize
+
+    rng = np.random.default_rng(seed)
+    g = Graph("quant_pair")
+    t = g.add(Input("input", [], shape=(16,)),
+              FixedType(8, 3, True, Rounding.RND_CONV, Overflow.SAT))
+    for name, n_out, reuse in (("fc1", 12, 4), ("fc2", 6, 3)):
+        w = rng.integers(-128, 128, size=(t.shape[0], n_out))
+        w[rng.random(w.shape) < 0.3] = 0
+        d = Dense(name, [t], {"weight": Weight(w, FixedType(8, 1))}, units=n_out,
+                  strategy="resource", reuse=reuse)
+        g.add(d, FixedType(20, 10))
+        t = d.output
+        if name == "fc1":
+            r = Relu("relu1", [t])
+            g.add(r, FixedType(20, 10, False))
+            q = Quantize("q1", [r.output])
+            g.add(q, FixedType(8, 5, False, Rounding.RND_CONV, Overflow.SAT))
+            t = q.output
+    g.outputs = [t]
+    g.meta["board"] = board
+    run_pipeline(g)
+    return g
+
+
+@pytest.mark.slow
+@pytest.mark.rtl
+@pytest.mark.parametrize("board", ["pynq-z2", "ulx3s-85f"])
+def test_folded_chain_per_family_bit_exact(board: str, tmp_path: Any) -> None:
+    """:func:`folded_quantized` in Verilator equals the reference exactly, with the cycle
+    model's latency and II, in each family's form: on a Xilinx board the folded layers'
+    PIPE 0 (latency R + 2) and the Quantize combinational; on ECP5 PIPE 1 (R + 6) and
+    the Quantize, which feeds a folded layer, rounded, registered, saturated, registered
+    (two cycles, plan.split_cast)."""
+    from conftest import assert_outputs_vary
+
+    from generator import estimate
+    from generator.backends import rtl
+    from generator.backends.rtl import sim
+    from generator.backends.rtl.plan import FOLDED_DEPTH, plan
+
+    g = folded_quantized(board)
+    apart = load_board(board).family == "ecp5"
+    st = {s.node.name: s for s in plan(g)}
+    for name, r in (("fc1", 4), ("fc2", 3)):
+        assert (st[name].info["pipe"], st[name].latency) == (
+            int(apart), r + FOLDED_DEPTH[int(apart)])
+    assert st["q1"].latency == (2 if apart else 0)
+    assert ("mid" in st["q1"].info) == apart
+    out = str(tmp_path / "pair")
+    rtl.write(g, out, None)
+    x = np.random.default_rng(13).uniform(-16, 16, size=(64, 16))
+    want = reference.predict(g, x)
+    assert_outputs_vary(want, g.outputs[0].ftype)
+    y, stats = sim.run(g, out, x, seed=3)
+    np.testing.assert_array_equal(y, want)
+    assert stats["findings"] == [], stats["findings"]
+    tot = estimate.estimate(g)["total"]
+    assert (stats["latency_cycles"], stats["ii_cycles"]) == (tot["latency_cycles"],
+                                                            tot["ii_cycles"])
+
+
 @pytest.mark.rtl
 def test_uart_top_bit_exact_with_real_bit_timing(tiny_out: tuple[Graph, str]) -> None:
     """The UART top (bridge + network) in Verilator: the host model sends a partial beat

@@ -15,7 +15,7 @@ import pytest
 
 from generator import estimate
 from generator.backends import rtl
-from generator.backends.rtl.plan import csd
+from generator.backends.rtl.plan import FOLDED_DEPTH, csd
 from generator.fixed import FixedType, Overflow, Rounding
 from generator.ir import Dense, Graph, Input, LeakyRelu, Threshold, Weight
 from generator.passes import run_pipeline
@@ -65,7 +65,9 @@ def test_cycle_model_parallel_and_folded():
     g = dense_graph(0.0, "resource", 5)
     rep = estimate.estimate(g)
     assert rep["layers"][0]["multipliers"] == 13  # ceil(64 / 5)
-    assert (rep["total"]["latency_cycles"], rep["total"]["ii_cycles"]) == (1 + 5 + 2 + 1, 5)
+    # input register + R rows + the folded pipeline + output FIFO
+    assert (rep["total"]["latency_cycles"], rep["total"]["ii_cycles"]) == \
+        (1 + 5 + FOLDED_DEPTH[0] + 1, 5)
 
 
 def test_resource_rules():

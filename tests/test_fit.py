@@ -379,7 +379,9 @@ def test_folded_cycles_scale_with_nonzeros_model():
     ed, es = estimate.estimate(dense), estimate.estimate(sparse)
     assert ed["layers"][0]["multipliers"] == es["layers"][0]["multipliers"] == MULTS
     assert es["total"]["ii_cycles"] <= 0.3 * ed["total"]["ii_cycles"]
-    assert es["total"]["latency_cycles"] <= 0.3 * ed["total"]["latency_cycles"]
+    # the latency is the rows plus a pipeline depth of their own: it drops by the II's drop
+    assert (ed["total"]["latency_cycles"] - es["total"]["latency_cycles"]
+            == ed["total"]["ii_cycles"] - es["total"]["ii_cycles"])
 
 
 @pytest.mark.slow
@@ -401,7 +403,8 @@ def test_folded_cycles_scale_with_nonzeros_rtl(tmp_path):
             model["ii_cycles"], model["latency_cycles"])
         got[prune] = stats
     assert got[0.75]["ii_cycles"] <= 0.3 * got[0.0]["ii_cycles"]
-    assert got[0.75]["latency_cycles"] <= 0.3 * got[0.0]["latency_cycles"]
+    assert (got[0.0]["latency_cycles"] - got[0.75]["latency_cycles"]
+            == got[0.0]["ii_cycles"] - got[0.75]["ii_cycles"])
 
 
 def test_fit_is_used_by_report(jet_model, tmp_path):

