@@ -99,6 +99,24 @@ def test_project_files_and_driver_framing(tiny_out: tuple[Graph, str]) -> None:
     np.testing.assert_array_equal(back, raw)
 
 
+def _rtl_equals_reference_and_model(g: Graph, out: str, x: Any, seed: int) -> None:
+    """Verilator on ``x``: the outputs (varying) equal the reference, no testbench
+    finding, and the measured latency and II are the estimate's."""
+    from conftest import assert_outputs_vary
+
+    from generator import estimate
+    from generator.backends.rtl import sim
+
+    want = reference.predict(g, x)
+    assert_outputs_vary(want, g.outputs[0].ftype)
+    y, stats = sim.run(g, out, x, seed=seed)
+    np.testing.assert_array_equal(y, want)
+    assert stats["findings"] == [], stats["findings"]
+    tot = estimate.estimate(g)["total"]
+    assert (stats["latency_cycles"], stats["ii_cycles"]) == (tot["latency_cycles"],
+                                                            tot["ii_cycles"])
+
+
 def folded_pair(signed: bool, seed: int = 5) -> Graph:
     """Two folded Dense layers: 16 -> 12 on 8-bit inputs (``signed`` or not; reuse 4), a
     ReLU to unsigned 8 bits, 12 -> 6 (reuse 3). fc1's products are nnfab_mul's MULT18X18D
@@ -135,9 +153,6 @@ def test_ecp5_multiplier_form_bit_exact(signed: bool, tmp_path: Any) -> None:
     cycle model's latency and II."""
     import shutil
 
-    from conftest import assert_outputs_vary
-
-    from generator import estimate
     from generator.backends import rtl
     from generator.backends.rtl import sim
 
@@ -154,14 +169,7 @@ def test_ecp5_multiplier_form_bit_exact(signed: bool, tmp_path: Any) -> None:
     with open(conf_path, "w") as f:
         json.dump(conf, f)
     x = np.random.default_rng(11).uniform(-16 if signed else 0, 16, size=(64, 16))
-    want = reference.predict(g, x)
-    assert_outputs_vary(want, g.outputs[0].ftype)
-    y, stats = sim.run(g, out, x, seed=2)
-    np.testing.assert_array_equal(y, want)
-    assert stats["findings"] == [], stats["findings"]
-    tot = estimate.estimate(g)["total"]
-    assert (stats["latency_cycles"], stats["ii_cycles"]) == (tot["latency_cycles"],
-                                                            tot["ii_cycles"])
+    _rtl_equals_reference_and_model(g, out, x, seed=2)
     # the build holds the MULT18X18D instances (the define took the ECP5 form)
     _, bdir, built = sim.build(out)
     assert not built
@@ -213,11 +221,8 @@ def test_folded_chain_per_family_bit_exact(board: str, tmp_path: Any) -> None:
     PIPE 0 (latency R + 2) and the Quantize combinational; on ECP5 PIPE 1 (R + 6) and
     the Quantize, which feeds a folded layer, rounded, registered, saturated, registered
     (two cycles, plan.split_cast)."""
-    from conftest import assert_outputs_vary
 
-    from generator import estimate
     from generator.backends import rtl
-    from generator.backends.rtl import sim
     from generator.backends.rtl.plan import FOLDED_DEPTH, plan
 
     g = folded_quantized(board)
@@ -231,14 +236,7 @@ def test_folded_chain_per_family_bit_exact(board: str, tmp_path: Any) -> None:
     out = str(tmp_path / "pair")
     rtl.write(g, out, None)
     x = np.random.default_rng(13).uniform(-16, 16, size=(64, 16))
-    want = reference.predict(g, x)
-    assert_outputs_vary(want, g.outputs[0].ftype)
-    y, stats = sim.run(g, out, x, seed=3)
-    np.testing.assert_array_equal(y, want)
-    assert stats["findings"] == [], stats["findings"]
-    tot = estimate.estimate(g)["total"]
-    assert (stats["latency_cycles"], stats["ii_cycles"]) == (tot["latency_cycles"],
-                                                            tot["ii_cycles"])
+    _rtl_equals_reference_and_model(g, out, x, seed=3)
 
 
 @pytest.mark.rtl
