@@ -70,14 +70,38 @@ import os
 import re
 import tempfile
 from dataclasses import dataclass
+from functools import singledispatch
 from typing import Any
 
 import numpy as np
 
 from .backends.rtl.plan import (
     SKID_LATENCY,
+    AdderGraph,
+    CollectStage,
+    ConvFolded,
+    ConvParallel,
+    ConvUnrolled,
+    ConvUnrolledFolded,
+    ConvUnrolledShared,
+    DenseFolded,
+    DenseParallel,
+    DenseSkip,
+    ElementwiseStage,
+    FoldedMatmul,
+    FoldedStage,
+    GlobalPoolStage,
+    InputStage,
+    JoinStage,
+    PoolParallel,
+    PoolUnrolled,
     RTLUnsupported,
+    SoftmaxStage,
     Stage,
+    TransposeStage,
+    UpsampleStage,
+    WindowStage,
+    WireStage,
     clog2,
     credits,
     mac_netlist,
@@ -89,6 +113,7 @@ from .backends.rtl.plan import (
     totals,
     valid_only,
 )
+from .backends.rtl.stream import Fifo
 from .console import stepped
 from .fixed import FixedType, Overflow, Rounding
 from .ir import (
@@ -411,133 +436,240 @@ def softmax_resources(n: Any) -> dict[str, int]:
     }
 
 
-def _resources(s: Stage) -> dict[str, int]:
-    n = s.node
-    r = {"dsp": 0, "bram18": 0, "lut": 0, "ff": 0}
-    if s.kind in ("conv_parallel", "conv_folded", "pool_parallel", "window", "upsample"):
-        # line / row buffers: the tiling pass's RAM rule (checked against Yosys)
-        from .passes.tiling import map_memory, node_memories
+def _zero() -> dict[str, int]:
+    return {"dsp": 0, "bram18": 0, "lut": 0, "ff": 0}
 
-        for m in node_memories(n):
-            if m.kind != "ram":  # a folded conv's schedule ROM: in folded_resources
-                continue
-            mem = map_memory(m)
-            r["bram18"] += mem.bram18
-            r["lut"] += mem.luts
-        if "KH" in s.info:  # the window register
-            r["ff"] += s.info["KH"] * s.info["KW"] * s.info["C"] * n.input.ftype.width
-    if s.kind == "conv_parallel":
-        lut, ff = _mac(s.info, n.input.ftype, n.output.ftype.width)
-        r["lut"] += lut
-        r["ff"] += ff + s.latency
-    elif s.kind == "conv_folded":  # nnfab_dense_folded on the window vector
-        f = folded_resources(s.info["schedule"], s.info["n_in"], s.info["n_out"],
-                             n.input.ftype, n.weights["weight"].ftype, n.output.ftype,
-                             pipe=s.info["pipe"])
-        for k, v in f.items():
-            r[k] += v
-    elif s.kind == "pool_parallel":
-        r["ff"] += n.output.size // max(1, n.output.shape[0]) * n.output.ftype.width
-    elif s.kind == "softmax":
-        r.update(softmax_resources(n))
-    elif s.kind == "transpose":  # the collected frame, the serializer's copy, its beat mux
-        bo, no = n.output.shape[-1] * n.output.ftype.width, s.info["NO"]
-        r["ff"] += 2 * n.input.size * n.input.ftype.width + clog2(max(2, no)) + 2
-        r["lut"] += bo * _cdiv(no, 4) if no > 1 else 0
-    elif s.kind in ("gpool", "collect"):
-        r["ff"] += n.output.size * n.output.ftype.width + n.input.shape[-1] * (
-            n.input.ftype.width + 8)
-    if s.kind == "conv_unrolled":  # a fully parallel Dense over the flattened frames
-        r["lut"], ff = _mac(s.info, n.input.ftype, n.output.ftype.width)
-        r["ff"] = ff + s.latency
-    elif s.kind == "conv_unrolled_shared":  # k window kernels, R beats per frame
-        aw, tx = n.output.ftype.width, n.input.ftype
-        r_, k = s.info["reuse"], s.info["instances"]
-        # kernels; the R:1 beat multiplexers, one per distinct tuple of selected inputs
-        # (synthesis merges equal ones; a LUT6 selects among 4); the frame register, the
-        # kernels' tree registers and the collected output frame
-        lut, ff = _mac(s.info, tx, aw)
-        r["lut"] = lut + s.info["muxes"] * tx.width * _cdiv(r_, 4)
-        cw = s.info["fused"].output.ftype.width if "fused" in s.info else aw  # collected
-        r["ff"] = (n.input.size * tx.width + ff + r_ * k * n.output.shape[-1] * cw
-                   + 2 * clog2(r_ + 1) + 2)
-    elif s.kind == "conv_unrolled_folded":
-        r.update(folded_resources(s.info["schedule"], s.info["n_in"], s.info["n_out"],
-                                  n.input.ftype, n.weights["weight"].ftype, n.output.ftype,
-                                  pipe=s.info["pipe"]))
-    elif s.kind == "pool_unrolled":
-        # per output: a (k-1)-comparison max tree (compare + select ~ one LUT per bit) or
-        # a (k-1)-adder sum of the exact width and the rounding of nnfab_div_round
-        k = s.info["gather"].shape[1]
-        ti, to = n.input.ftype, n.output.ftype
-        per = (k - 1) * ti.width if s.info["mode"] == "max" else (
-            (k - 1) * (ti.width + clog2(k + 1) + 1) + 2 * to.width)
-        r["lut"] = n.output.size * per
-        r["ff"] = n.output.size * to.width + 1
-    if s.kind == "dense_parallel":
-        r["lut"], ff = _mac(s.info, n.input.ftype, n.output.ftype.width)
-        r["ff"] = ff + s.latency
-    elif s.kind == "dense_skip":
-        r.update(skip_resources(s.info["skip"], n.input.size, n.output.size, n.input.ftype,
-                                n.weights["weight"].ftype, n.output.ftype))
-    elif s.kind == "dense_folded":
-        d: Dense = n  # type: ignore[assignment]
-        r.update(folded_resources(s.info["schedule"], d.input.size, d.output.size,
-                                  d.input.ftype, d.weights["weight"].ftype, d.output.ftype,
-                                  lut_mults=d["multipliers"] == "lut", pipe=s.info["pipe"]))
-    elif s.kind == "join" and s.info["op"] != "concat":
-        # per element of a beat and input after the first: an adder / subtractor of the
-        # output width (one LUT per bit beside the carry chain), or a max / min's compare
-        # (carry chain, a LUT per 2 bits) and its 2:1 select (a LUT per bit); Concat: wires
-        w = n.output.ftype.width
-        if s.info["op"] == "mul":  # a signed multiply per element and input after the
-            # first: the running product (w bits, after the first) times the next input
-            for i, t in enumerate(n.inputs[1:]):
-                a = operand_bits(n.inputs[0].ftype) if i == 0 else w
-                b = operand_bits(t.ftype)
-                if is_dsp(a, b):
-                    r["dsp"] += s.info["elems"]
-                else:
-                    r["lut"] += s.info["elems"] * a * b
-        else:
-            per = w + _cdiv(w, 2) if s.info["op"] in ("max", "min") else w
-            r["lut"] = s.info["elems"] * (len(n.inputs) - 1) * per
-    elif s.kind in ("elementwise", "wire"):  # "wire": a block-level design's, per beat
-        ti, to = n.input.ftype, n.output.ftype
-        size = s.info.get("size", n.output.size)  # fused into a shared conv: per beat
-        if isinstance(n, (Quantize, Relu)):
-            r["lut"] = size * _cast_luts(ti, to)
-        elif isinstance(n, LeakyRelu):
-            # each half's own cast (the negative half's rounding is its own: QKeras
-            # rounds each half on its own grid; a Keras LeakyReLU's is free) and a 2:1
-            # mux per output bit
-            neg = 0 if n["neg"] == ti else _cast_luts(ti, n["neg"])
-            r["lut"] = size * (_cast_luts(ti, to) + neg + to.width)
-        elif isinstance(n, Binarize):
-            r["lut"] = 0
-        elif isinstance(n, Ternarize):
-            r["lut"] = size * 2 * _cdiv(ti.width, 2)
-        elif isinstance(n, Threshold):
-            t2, l2 = n.tables()  # one function per channel: size / C elements of each
-            r["lut"] = size // len(t2) * sum(threshold_luts(t, v, ti, to)
-                                             for t, v in zip(t2, l2))
-        elif isinstance(n, (Table, Embedding)):  # a LUT ROM (a row per word) per element
-            if isinstance(n, Embedding):
-                size = n.input.size
-            r["lut"] = size * (_cdiv(len(n.weights["table"].data), 64) * table_word_width(n)
-                               + ti.width)
-        elif isinstance(n, ScaleShift):  # a constant multiply, an adder, the cast
-            p = scale_shift_params(n)
-            a, b = operand_bits(ti), p["SW"]
-            dsp = is_dsp(a, b)
-            r["dsp"] = size if dsp else 0
-            acc = FixedType(p["ACC_W"], p["ACC_W"] - p["SHIFT"] - to.frac)
-            r["lut"] = size * ((0 if dsp else a * b // 2) + p["ACC_W"] + _cast_luts(acc, to))
-        if s.kind == "elementwise" and s.latency:  # its output registered (passes.timing)
-            r["ff"] += size * to.width + 1
-        if "mid" in s.info:  # and its rounded value (plan.split_cast)
-            r["ff"] += size * s.info["mid"].width + 1
+
+@singledispatch
+def resources(s: Stage) -> dict[str, int]:
+    """DSP / BRAM18 / LUT / FF of stage ``s`` (nothing: wiring)."""
+    return _zero()
+
+
+def _line_buffers(s: Stage) -> dict[str, int]:
+    """The line / row buffers of a streamed layer (the tiling pass's RAM rule, checked
+    against Yosys) and its window register."""
+    from .passes.tiling import map_memory, node_memories
+
+    n = s.node
+    r = _zero()
+    for m in node_memories(n):
+        if not m.written:  # a folded conv's schedule ROM: in folded_resources
+            continue
+        mem = map_memory(m)
+        r["bram18"] += mem.bram18
+        r["lut"] += mem.luts
+    if "KH" in s.info:  # the window register
+        r["ff"] += s.info["KH"] * s.info["KW"] * s.info["C"] * n.input.ftype.width
     return r
+
+
+resources.register(WindowStage, _line_buffers)
+resources.register(UpsampleStage, _line_buffers)
+
+
+@resources.register
+def _(s: ConvParallel) -> dict[str, int]:
+    n = s.node
+    r = _line_buffers(s)
+    lut, ff = _mac(s.info, n.input.ftype, n.output.ftype.width)
+    r["lut"] += lut
+    r["ff"] += ff + s.latency
+    return r
+
+
+@resources.register
+def _(s: ConvFolded) -> dict[str, int]:  # nnfab_dense_folded on the window vector
+    n = s.node
+    r = _line_buffers(s)
+    f = folded_resources(s.info["schedule"], s.info["n_in"], s.info["n_out"],
+                         n.input.ftype, n.weights["weight"].ftype, n.output.ftype,
+                         pipe=s.info["pipe"])
+    for k, v in f.items():
+        r[k] += v
+    return r
+
+
+@resources.register
+def _(s: PoolParallel) -> dict[str, int]:
+    n = s.node
+    r = _line_buffers(s)
+    r["ff"] += n.output.size // max(1, n.output.shape[0]) * n.output.ftype.width
+    return r
+
+
+@resources.register
+def _(s: SoftmaxStage) -> dict[str, int]:
+    r = _zero()
+    r.update(softmax_resources(s.node))
+    return r
+
+
+@resources.register
+def _(s: TransposeStage) -> dict[str, int]:
+    # the collected frame, the serializer's copy, its beat mux
+    n = s.node
+    r = _zero()
+    bo, no = n.output.shape[-1] * n.output.ftype.width, s.info["NO"]
+    r["ff"] += 2 * n.input.size * n.input.ftype.width + clog2(max(2, no)) + 2
+    r["lut"] += bo * _cdiv(no, 4) if no > 1 else 0
+    return r
+
+
+@resources.register(GlobalPoolStage)
+@resources.register(CollectStage)
+def _(s: Stage) -> dict[str, int]:
+    n = s.node
+    r = _zero()
+    r["ff"] += n.output.size * n.output.ftype.width + n.input.shape[-1] * (
+        n.input.ftype.width + 8)
+    return r
+
+
+@resources.register(ConvUnrolled)  # a fully parallel Dense over the flattened frames
+@resources.register(DenseParallel)
+def _(s: Stage) -> dict[str, int]:
+    n = s.node
+    r = _zero()
+    r["lut"], ff = _mac(s.info, n.input.ftype, n.output.ftype.width)
+    r["ff"] = ff + s.latency
+    return r
+
+
+@resources.register
+def _(s: ConvUnrolledShared) -> dict[str, int]:  # k window kernels, R beats per frame
+    n = s.node
+    r = _zero()
+    aw, tx = n.output.ftype.width, n.input.ftype
+    r_, k = s.info["reuse"], s.info["instances"]
+    # kernels; the R:1 beat multiplexers, one per distinct tuple of selected inputs
+    # (synthesis merges equal ones; a LUT6 selects among 4); the frame register, the
+    # kernels' tree registers and the collected output frame
+    lut, ff = _mac(s.info, tx, aw)
+    r["lut"] = lut + s.info["muxes"] * tx.width * _cdiv(r_, 4)
+    cw = s.info["fused"].output.ftype.width if "fused" in s.info else aw  # collected
+    r["ff"] = (n.input.size * tx.width + ff + r_ * k * n.output.shape[-1] * cw
+               + 2 * clog2(r_ + 1) + 2)
+    return r
+
+
+@resources.register
+def _(s: ConvUnrolledFolded) -> dict[str, int]:
+    n = s.node
+    r = _zero()
+    r.update(folded_resources(s.info["schedule"], s.info["n_in"], s.info["n_out"],
+                              n.input.ftype, n.weights["weight"].ftype, n.output.ftype,
+                              pipe=s.info["pipe"]))
+    return r
+
+
+@resources.register
+def _(s: PoolUnrolled) -> dict[str, int]:
+    # per output: a (k-1)-comparison max tree (compare + select ~ one LUT per bit) or
+    # a (k-1)-adder sum of the exact width and the rounding of nnfab_div_round
+    n = s.node
+    r = _zero()
+    k = s.info["gather"].shape[1]
+    ti, to = n.input.ftype, n.output.ftype
+    per = (k - 1) * ti.width if s.info["mode"] == "max" else (
+        (k - 1) * (ti.width + clog2(k + 1) + 1) + 2 * to.width)
+    r["lut"] = n.output.size * per
+    r["ff"] = n.output.size * to.width + 1
+    return r
+
+
+@resources.register
+def _(s: DenseSkip) -> dict[str, int]:
+    n = s.node
+    r = _zero()
+    r.update(skip_resources(s.info["skip"], n.input.size, n.output.size, n.input.ftype,
+                            n.weights["weight"].ftype, n.output.ftype))
+    return r
+
+
+@resources.register
+def _(s: DenseFolded) -> dict[str, int]:
+    d: Dense = s.node  # type: ignore[assignment]
+    r = _zero()
+    r.update(folded_resources(s.info["schedule"], d.input.size, d.output.size,
+                              d.input.ftype, d.weights["weight"].ftype, d.output.ftype,
+                              lut_mults=d["multipliers"] == "lut", pipe=s.info["pipe"]))
+    return r
+
+
+@resources.register
+def _(s: JoinStage) -> dict[str, int]:
+    # per element of a beat and input after the first: an adder / subtractor of the
+    # output width (one LUT per bit beside the carry chain), or a max / min's compare
+    # (carry chain, a LUT per 2 bits) and its 2:1 select (a LUT per bit); Concat: wires
+    n = s.node
+    r = _zero()
+    if s.info["op"] == "concat":
+        return r
+    w = n.output.ftype.width
+    if s.info["op"] == "mul":  # a signed multiply per element and input after the
+        # first: the running product (w bits, after the first) times the next input
+        for i, t in enumerate(n.inputs[1:]):
+            a = operand_bits(n.inputs[0].ftype) if i == 0 else w
+            b = operand_bits(t.ftype)
+            if is_dsp(a, b):
+                r["dsp"] += s.info["elems"]
+            else:
+                r["lut"] += s.info["elems"] * a * b
+    else:
+        per = w + _cdiv(w, 2) if s.info["op"] in ("max", "min") else w
+        r["lut"] = s.info["elems"] * (len(n.inputs) - 1) * per
+    return r
+
+
+def _elementwise(s: Stage, registered: bool = False) -> dict[str, int]:
+    """An element-wise op on ``info["size"]`` elements (a beat's, or a shared conv's
+    beat), else on the whole output; ``registered``: its output registered."""
+    n = s.node
+    r = _zero()
+    ti, to = n.input.ftype, n.output.ftype
+    size = s.info.get("size", n.output.size)  # fused into a shared conv: per beat
+    if isinstance(n, (Quantize, Relu)):
+        r["lut"] = size * _cast_luts(ti, to)
+    elif isinstance(n, LeakyRelu):
+        # each half's own cast (the negative half's rounding is its own: QKeras
+        # rounds each half on its own grid; a Keras LeakyReLU's is free) and a 2:1
+        # mux per output bit
+        neg = 0 if n["neg"] == ti else _cast_luts(ti, n["neg"])
+        r["lut"] = size * (_cast_luts(ti, to) + neg + to.width)
+    elif isinstance(n, Binarize):
+        r["lut"] = 0
+    elif isinstance(n, Ternarize):
+        r["lut"] = size * 2 * _cdiv(ti.width, 2)
+    elif isinstance(n, Threshold):
+        t2, l2 = n.tables()  # one function per channel: size / C elements of each
+        r["lut"] = size // len(t2) * sum(threshold_luts(t, v, ti, to)
+                                         for t, v in zip(t2, l2))
+    elif isinstance(n, (Table, Embedding)):  # a LUT ROM (a row per word) per element
+        if isinstance(n, Embedding):
+            size = n.input.size
+        r["lut"] = size * (_cdiv(len(n.weights["table"].data), 64) * table_word_width(n)
+                           + ti.width)
+    elif isinstance(n, ScaleShift):  # a constant multiply, an adder, the cast
+        p = scale_shift_params(n)
+        a, b = operand_bits(ti), p["SW"]
+        dsp = is_dsp(a, b)
+        r["dsp"] = size if dsp else 0
+        acc = FixedType(p["ACC_W"], p["ACC_W"] - p["SHIFT"] - to.frac)
+        r["lut"] = size * ((0 if dsp else a * b // 2) + p["ACC_W"] + _cast_luts(acc, to))
+    if registered:  # (passes.timing)
+        r["ff"] += size * to.width + 1
+    if "mid" in s.info:  # and its rounded value (plan.split_cast)
+        r["ff"] += size * s.info["mid"].width + 1
+    return r
+
+
+resources.register(WireStage, _elementwise)  # a block-level design's, per beat
+
+
+@resources.register
+def _(s: ElementwiseStage) -> dict[str, int]:
+    return _elementwise(s, registered=bool(s.latency))
 
 
 #: LUT6s of a threshold function's cover (:func:`threshold_cover_luts`) per LUT Yosys
@@ -641,6 +773,7 @@ def _cast_luts(ti: FixedType, to: FixedType) -> int:
     return per
 
 
+@singledispatch
 def datapath(s: Stage) -> str:
     """What a folded stage's ``multipliers`` are: ``DSP48 multiply``, ``LUT multiply``
     (``multipliers: lut``, or too narrow for a DSP48), ``add/sub`` (every nonzero weight
@@ -649,11 +782,6 @@ def datapath(s: Stage) -> str:
     from .passes.folding import shift_mode
 
     n = s.node
-    if s.kind == "conv_unrolled_shared":
-        return "constant shift-add"
-    if s.kind == "dense_skip":
-        return "add/sub" if pow2_exponent(s.info["skip"].weight) is not None else (
-            "LUT multiply" if n["multipliers"] == "lut" else "DSP48 multiply")
     sch = s.info["schedule"]
     wmode = shift_mode(sch.weight[sch.valid])[0]
     if wmode:
@@ -661,6 +789,17 @@ def datapath(s: Stage) -> str:
     lut = isinstance(n, Dense) and n["multipliers"] == "lut"
     dsp = not lut and is_dsp(operand_bits(n.input.ftype), operand_bits(n.weights["weight"].ftype))
     return "DSP48 multiply" if dsp else "LUT multiply"
+
+
+@datapath.register
+def _(s: ConvUnrolledShared) -> str:
+    return "constant shift-add"
+
+
+@datapath.register
+def _(s: DenseSkip) -> str:
+    return "add/sub" if pow2_exponent(s.info["skip"].weight) is not None else (
+        "LUT multiply" if s.node["multipliers"] == "lut" else "DSP48 multiply")
 
 
 def stage_path(s: Stage, family: str) -> tuple[int, int] | None:
@@ -678,7 +817,7 @@ def stage_path(s: Stage, family: str) -> tuple[int, int] | None:
                                    for j in range(len(info["graph"].outputs))])
         depth = max((t.arrival[t.root] for t in ts if t.leaves), default=0) + info["lead"]
         return min(info["levels"], max(1, depth)), n.output.ftype.width
-    if s.kind == "elementwise" and "fused_into" not in s.info:
+    if isinstance(s, ElementwiseStage) and "fused_into" not in s.info:
         return op_levels(n, family), n.input.ftype.width
     if "schedule" in s.info:  # folded: the accumulate adds every multiplier reaching an output
         sch = s.info["schedule"]
@@ -710,12 +849,42 @@ def timing_doc(g: Graph, stages: list[Stage], layers: list[dict[str, Any]]) -> d
     return {"clock_mhz": clock, "family": family, "deepest": worst or None}
 
 
+@singledispatch
+def details(s: Stage) -> dict[str, Any]:
+    """The columns of a layer's row besides its cycles and resources: a shared datapath's
+    reuse and multipliers, a zero-skipping layer's data-dependent II, an adder tree's
+    terms."""
+    return {}
+
+
+@details.register(FoldedStage)
+@details.register(ConvUnrolledShared)
+def _(s: Stage) -> dict[str, Any]:
+    return {"reuse": s.info["reuse"], "multipliers": s.info["mults"], "datapath": datapath(s)}
+
+
+@details.register
+def _(s: DenseSkip) -> dict[str, Any]:
+    # data-dependent: best (every input zero), typical (half the inputs zero, the
+    # expectation over uniformly random zero patterns), worst (none zero)
+    k = s.info["skip"].rows_of()
+    return {"reuse": s.info["reuse"], "multipliers": s.info["mults"], "datapath": datapath(s),
+            "ii_best_cycles": 1, "ii_worst_cycles": s.ii,
+            "ii_typical_cycles": max(1.0, float(k.sum()) / 2.0)}
+
+
+@details.register(DenseParallel)
+@details.register(ConvUnrolled)
+def _(s: Stage) -> dict[str, Any]:
+    return {"adder_tree_terms": s.info["terms"]}
+
+
 def estimate(g: Graph) -> dict[str, Any]:
     """Per-layer latency/II cycles and DSP/BRAM18/LUT/FF estimates, and the totals."""
     stages = plan(g)
     layers = []
     for s in stages:
-        if s.kind == "input":
+        if isinstance(s, InputStage):
             continue
         row: dict[str, Any] = {
             "name": s.name,
@@ -723,21 +892,9 @@ def estimate(g: Graph) -> dict[str, Any]:
             "impl": s.kind,
             "latency_cycles": s.latency,
             "ii_cycles": s.ii,
-            **_resources(s),
+            **resources(s),
+            **details(s),
         }
-        if s.kind in ("dense_folded", "conv_folded", "dense_skip", "conv_unrolled_folded",
-                      "conv_unrolled_shared"):
-            row["reuse"] = s.info["reuse"]
-            row["multipliers"] = s.info["mults"]
-            row["datapath"] = datapath(s)
-        if s.kind == "dense_skip":
-            # data-dependent: best (every input zero), typical (half the inputs zero, the
-            # expectation over uniformly random zero patterns), worst (none zero)
-            k = s.info["skip"].rows_of()
-            row.update({"ii_best_cycles": 1, "ii_worst_cycles": s.ii,
-                        "ii_typical_cycles": max(1.0, float(k.sum()) / 2.0)})
-        if s.kind in ("dense_parallel", "conv_unrolled"):
-            row["adder_tree_terms"] = s.info["terms"]
         layers.append(row)
     tin = g.inputs[0]
     beat = tin.size * tin.ftype.width
@@ -746,7 +903,7 @@ def estimate(g: Graph) -> dict[str, Any]:
         beat = sp.streams[sp.input].bits
         # fork FIFOs (depth from the cycle model): distributed RAM, ~1 LUT per 2 bits x 32
         for b in sp.blocks:
-            if b.kind == "fifo" and b.p["DEPTH"] > 0:  # depth 0: wires, no FIFO
+            if isinstance(b, Fifo) and b.p["DEPTH"] > 0:  # depth 0: wires, no FIFO
                 bits = sp.streams[b.ins[0]].bits
                 layers.append({"name": b.name, "op": "FIFO", "impl": f"fifo[{b.p['DEPTH']}]",
                                "latency_cycles": 1, "ii_cycles": 1, "dsp": 0, "bram18": 0,
@@ -790,12 +947,8 @@ def estimate(g: Graph) -> dict[str, Any]:
 #: ROM is two to four LUT4s), ``other``: casts, activations, comparators. Fitted to Yosys
 #: synth_ecp5 on single layers (tests/test_ecp5.py checks them).
 ECP5_LUT4_PER_LUT = {"mac": 1.6, "folded": 2.0, "other": 1.3}
-_ECP5_MAC_KINDS = ("dense_parallel", "conv_parallel", "conv_unrolled", "conv_unrolled_shared")
-_ECP5_FOLDED_KINDS = ("dense_folded", "conv_folded", "dense_skip", "conv_unrolled_folded")
 #: operand width of an ECP5 MULT18X18D
 MULT18 = 18
-#: stages whose multipliers are ``nnfab_mul`` (registered operands and product)
-_ECP5_MUL_KINDS = ("dense_folded", "conv_folded", "conv_unrolled_folded")
 
 
 def ecp5_mult_regs(tx: FixedType, wft: FixedType) -> bool:
@@ -829,11 +982,11 @@ def ecp5_row(r: dict[str, Any], s: Stage | None) -> None:
             # the multiplier's registers in the fabric: the product register, and in a
             # folded layer (nnfab_mul) the operand registers
             regs = min(n.output.ftype.width, tx.width + wft.width + 1)
-            if s.kind in _ECP5_MUL_KINDS:
+            if isinstance(s, FoldedMatmul):  # nnfab_mul: registered operands and product
                 regs += tx.width + wft.width
             if r["datapath"] == "LUT multiply":  # a MULT18X18D here, not LUTs
                 lut -= m * (tx.width + 1) * (wft.width + 1)
-            if s.kind in _ECP5_MUL_KINDS and ecp5_mult_regs(tx, wft):
+            if isinstance(s, FoldedMatmul) and ecp5_mult_regs(tx, wft):
                 # nnfab_mul's MULT18X18D holds them (a DSP48 did too; the fabric
                 # registers of a LUT multiplier counted above are not there)
                 if r["datapath"] == "LUT multiply":
@@ -843,9 +996,9 @@ def ecp5_row(r: dict[str, Any], s: Stage | None) -> None:
                 r["ff"] += m * regs
             r["dsp"] = m * _cdiv(a, MULT18) * _cdiv(b, MULT18)
             r["datapath"] = "MULT18X18D multiply"
-    kind = ("other" if s is None or s.kind not in _ECP5_MAC_KINDS + _ECP5_FOLDED_KINDS else
-            "mac" if s.kind in _ECP5_MAC_KINDS else "folded")
-    r["lut"] = round(max(0, lut) * ECP5_LUT4_PER_LUT[kind])
+    logic = ("mac" if isinstance(s, AdderGraph) else "folded" if isinstance(s, FoldedStage)
+             else "other")
+    r["lut"] = round(max(0, lut) * ECP5_LUT4_PER_LUT[logic])
 
 
 def skip_cycles(g: Graph, x: Any) -> dict[str, Any]:
@@ -853,7 +1006,7 @@ def skip_cycles(g: Graph, x: Any) -> dict[str, Any]:
     (its input activations from the reference): ``{layer: array (N,)}``."""
     from . import reference
 
-    layers = [s for s in plan(g) if s.kind == "dense_skip"]
+    layers = [s for s in plan(g) if isinstance(s, DenseSkip)]
     if not layers:
         return {}
     vals = reference.run(g, x, keep=True)
@@ -992,7 +1145,7 @@ def skip_lines(rep: dict[str, Any]) -> list[str]:
     return [f"{r['name']} skips zero inputs: II per vector best {r['ii_best_cycles']}, "
             f"typical {r['ii_typical_cycles']:g} (half the inputs zero), worst "
             f"{r['ii_worst_cycles']} cycles (the table shows the worst case)"
-            for r in rep.get("layers", []) if r.get("impl") == "dense_skip"]
+            for r in rep.get("layers", []) if r.get("impl") == DenseSkip.kind]
 
 
 def text(rep: dict[str, Any]) -> str:

@@ -61,6 +61,11 @@ class Memory:
     def bits(self) -> int:
         return self.depth * self.width
 
+    @property
+    def written(self) -> bool:
+        """A line / row buffer the design writes (a RAM), not a ROM."""
+        return self.kind == "ram"
+
 
 @dataclass(frozen=True)
 class Tiling:

@@ -23,9 +23,35 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from functools import singledispatch
 from typing import Any
 
-from .stream import Block, StreamPlan
+from .plan import (
+    ConvUnrolled,
+    ConvUnrolledFolded,
+    ConvUnrolledShared,
+    Gather,
+    PoolUnrolled,
+    SoftmaxStage,
+    Stage,
+)
+from .stream import (
+    Block,
+    Collect,
+    Fifo,
+    Folded,
+    Fork,
+    GlobalPoolBlock,
+    Join,
+    Pipe,
+    Skid,
+    StreamPlan,
+    TransposeBlock,
+    Unrolled,
+    UpsampleBlock,
+    Window,
+    Wire,
+)
 
 #: frames streamed by the timing phase of the testbench (and simulated by the model), at
 #: first; doubled up to MAX_TIMING_FRAMES while the II they give is not the steady state
@@ -313,7 +339,7 @@ class _Chain(_Blk):
     def __init__(self, b: Block, parts: list[tuple[Any, dict[str, Any]]]) -> None:
         super().__init__(b)
         names = [b.ins[0]] + [f"{b.name}.{k}" for k in range(len(parts) - 1)] + [b.outs[0]]
-        self.parts = [cls(Block(f"{b.name}.{k}", "", [names[k]], [names[k + 1]], p=p))
+        self.parts = [cls(Block(f"{b.name}.{k}", [names[k]], [names[k + 1]], p=p))
                       for k, (cls, p) in enumerate(parts)]
 
     def valid(self, V: dict[str, bool]) -> None:
@@ -329,30 +355,67 @@ class _Chain(_Blk):
             p.tick(V, R)
 
 
-def _unrolled(b: Block) -> _Blk:
+@singledispatch
+def control(b: Block) -> _Blk:
+    """The state machine of block ``b``'s control."""
+    raise AssertionError(b.kind)  # pragma: no cover
+
+
+control.register(Skid, _Skid)
+control.register(Wire, _Wire)
+control.register(Pipe, _Pipe)
+control.register(Folded, _Folded)
+control.register(Window, _Window)
+control.register(GlobalPoolBlock, _Gather)
+control.register(Collect, _Gather)
+control.register(UpsampleBlock, _Upsample)
+control.register(Fork, _Fork)
+control.register(Fifo, _Fifo)
+control.register(Join, _Join)
+
+
+@control.register
+def _(b: TransposeBlock) -> _Blk:
+    return _Chain(b, [(_Gather, {"N": b.p["NI"]}), (_Serialize, {"N": b.p["NO"]})])
+
+
+@control.register
+def _(b: Unrolled) -> _Blk:
     """A layer of an unrolled CNN (:func:`generator.backends.rtl.plan.stage_of`) by its
-    modules: a constant-weight pipeline (conv, pool windows), wiring, a folded matrix, or
-    window kernels shared by R pixels (serializer, kernel pipeline, collector)."""
-    st = b.p["stage"]
-    if st.kind in ("conv_unrolled", "pool_unrolled", "softmax"):
-        return _Pipe(Block(b.name, "pipe", b.ins, b.outs, p={"S": st.latency}))
-    if st.kind == "gather":
-        return _Wire(b)
-    if st.kind == "conv_unrolled_folded":
-        return _Folded(Block(b.name, "folded", b.ins, b.outs, p={"R": st.ii, "stage": st}))
-    if st.kind == "conv_unrolled_shared":
-        r = int(st.info["reuse"])
-        return _Chain(b, [(_Serialize, {"N": r}), (_Pipe, {"S": st.info["stages"]}),
-                          (_Gather, {"N": r})])
+    modules (:func:`unrolled_control`)."""
+    return unrolled_control(b.p["stage"], b)
+
+
+@singledispatch
+def unrolled_control(st: Stage, b: Block) -> _Blk:
+    """The control of whole-frame stage ``st`` in block ``b``: a constant-weight pipeline
+    (conv, pool windows, softmax), wiring, a folded matrix, or window kernels shared by R
+    pixels (serializer, kernel pipeline, collector)."""
     raise AssertionError(st.kind)  # pragma: no cover
 
 
-_KINDS: dict[str, Any] = {
-    "skid": _Skid, "wire": _Wire, "pipe": _Pipe, "folded": _Folded, "window": _Window,
-    "gpool": _Gather, "collect": _Gather, "upsample": _Upsample, "fork": _Fork,
-    "transpose": lambda b: _Chain(b, [(_Gather, {"N": b.p["NI"]}), (_Serialize, {"N": b.p["NO"]})]),
-    "fifo": _Fifo, "join": _Join, "unrolled": _unrolled,
-}
+@unrolled_control.register(ConvUnrolled)
+@unrolled_control.register(PoolUnrolled)
+@unrolled_control.register(SoftmaxStage)
+def _(st: Stage, b: Block) -> _Blk:
+    return _Pipe(Pipe(b.name, b.ins, b.outs, p={"S": st.latency}))
+
+
+@unrolled_control.register
+def _(st: Gather, b: Block) -> _Blk:
+    return _Wire(b)
+
+
+@unrolled_control.register
+def _(st: ConvUnrolledFolded, b: Block) -> _Blk:
+    return _Folded(Folded(b.name, b.ins, b.outs, p={"R": st.ii, "stage": st}))
+
+
+@unrolled_control.register
+def _(st: ConvUnrolledShared, b: Block) -> _Blk:
+    r = int(st.info["reuse"])
+    return _Chain(b, [(_Serialize, {"N": r}), (_Pipe, {"S": st.info["stages"]}),
+                      (_Gather, {"N": r})])
 
 
 @dataclass
@@ -397,7 +460,7 @@ def simulate(sp: StreamPlan, frames: int = TIMING_FRAMES, max_cycles: int | None
     largest is the steady-state output period) is known to exceed it; a run that
     completes has every such gap within the bound.
     """
-    blks = [_KINDS[b.kind](b) for b in sp.blocks]
+    blks = [control(b) for b in sp.blocks]
     n_in = frames * sp.in_beats
     n_out = frames * sp.out_beats
     V: dict[str, bool] = {}
@@ -407,10 +470,8 @@ def simulate(sp: StreamPlan, frames: int = TIMING_FRAMES, max_cycles: int | None
     src, dst = "s_axis", sp.output
     if max_cycles is None:  # well above what any frame can take (else a deadlock): a
         # block's latency per input beat bounds its cycles per beat (a folded layer's R)
-        from .plan import block_latency
-
         max_cycles = 1000 + 50 * n_in * max(1, max(s.beats for s in sp.streams.values())) + (
-            4 * frames * sum(block_latency(b) * sp.streams[b.ins[0]].beats
+            4 * frames * sum(b.latency() * sp.streams[b.ins[0]].beats
                              for b in sp.blocks if b.ins[0] in sp.streams))
     cycle = 0
     rev = blks[::-1]

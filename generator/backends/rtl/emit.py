@@ -5,6 +5,7 @@ the hand-written library modules in ``lib/`` (copied next to the generated files
 
 from __future__ import annotations
 
+from functools import singledispatch
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,19 @@ from ...reference import softmax_product_frac
 from .plan import (
     OVF_CODE,
     ROUND_CODE,
+    ConvFolded,
+    ConvUnrolled,
+    ConvUnrolledFolded,
+    ConvUnrolledShared,
+    DenseFolded,
+    DenseParallel,
+    DenseSkip,
+    ElementwiseStage,
+    Gather,
+    InputStage,
+    PoolUnrolled,
+    ReshapeStage,
+    SoftmaxStage,
     Stage,
     clog2,
     credits,
@@ -46,7 +60,26 @@ from .plan import (
     table_words,
     valid_only,
 )
-from .stream import Block, conv_matrix
+from .stream import (
+    Block,
+    Collect,
+    ConvPipe,
+    DensePipe,
+    Fifo,
+    Folded,
+    Fork,
+    GlobalPoolBlock,
+    Join,
+    PoolPipe,
+    Skid,
+    StreamPlan,
+    TransposeBlock,
+    Unrolled,
+    UpsampleBlock,
+    Window,
+    Wire,
+    conv_matrix,
+)
 
 
 def hexlit(width: int, value: int) -> str:
@@ -235,9 +268,9 @@ def folded_instance(o: _Lines, files: dict[str, str], nm: str, sch: Schedule, n_
 
 
 def _folded(o: _Lines, files: dict[str, str], s: Stage, nm: str, a: str, y: str,
-            yr: str | None = None) -> None:
+            yr: str) -> None:
     """Instance of nnfab_dense_folded for stage ``s`` (input stream ``a``, output ``y``;
-    ``yr`` what its ``out_ready`` reads: ``y``'s ready by default)."""
+    ``yr`` what its ``out_ready`` reads)."""
     dn: Dense = s.node  # type: ignore[assignment]
     w = dn.weights["weight"]
     to = dn.output.ftype
@@ -247,7 +280,7 @@ def _folded(o: _Lines, files: dict[str, str], s: Stage, nm: str, a: str, y: str,
     folded_instance(o, files, nm, s.info["schedule"], n_in, w.ftype, bias, dn.input.ftype,
                     to, s.info["shift"],
                     f".clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), .in_ready({a}_r), "
-                    f".y({y}_d), .out_valid({y}_v), .out_ready({yr or y + '_r'})",
+                    f".y({y}_d), .out_valid({y}_v), .out_ready({yr})",
                     mul_lut=dn["multipliers"] == "lut", pipe=s.info["pipe"])
 
 
@@ -332,118 +365,248 @@ def _select(x: str, idx: list[int], w: int, fill: int) -> str:
     return parts[0] if len(parts) == 1 else "{" + ", ".join(parts) + "}"
 
 
-def _unrolled(o: _Lines, files: dict[str, str], top: str, s: Stage, nm: str, a: str,
-              y: str, yr: str | None = None) -> None:
+@singledispatch
+def _frame(s: Stage, o: _Lines, files: dict[str, str], top: str, nm: str, a: str, y: str,
+           yr: str) -> None:
     """One whole-vector stage: a layer of an unrolled CNN (whole frames per beat; see
-    :mod:`.plan`), a gather, or a softmax (``yr``: what its ``out_ready`` reads, ``y``'s
-    ready by default)."""
+    :mod:`.plan`), a gather, or a softmax (``yr``: what its ``out_ready`` reads)."""
+    raise AssertionError(s.kind)  # pragma: no cover
+
+
+def _frame_ports(a: str, y: str, yr: str) -> str:
+    """The handshake and data ports of a whole-vector module from ``a`` to ``y``."""
+    return (f".clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), .in_ready({a}_r), "
+            f".y({y}_d), .out_valid({y}_v), .out_ready({yr})")
+
+
+@_frame.register
+def _(s: SoftmaxStage, o: _Lines, files: dict[str, str], top: str, nm: str, a: str,
+      y: str, yr: str) -> None:
     n = s.node
-    yr = yr or f"{y}_r"
-    ports = (f".clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), .in_ready({a}_r), "
-             f".y({y}_d), .out_valid({y}_v), .out_ready({yr})")
-    if s.kind == "softmax":
-        assert isinstance(n, Softmax)  # plan.stage_of makes a softmax stage of a Softmax only
-        et, it = n.weights["exp_table"], n.weights["inv_table"]
+    ports = _frame_ports(a, y, yr)
+    assert isinstance(n, Softmax)  # plan.stage_of makes a softmax stage of a Softmax only
+    et, it = n.weights["exp_table"], n.weights["inv_table"]
+    ti, to = n.input.ftype, n.output.ftype
+    exp, inv = softmax_tables(n)
+    for words, suffix in ((exp, "exp"), (inv, "inv")):
+        files[f"{nm}_{suffix}.mem"] = "\n".join(f"{v:x}" for v in words) + "\n"
+    o(f"    nnfab_softmax #(.N({n.input.size}), .IN_W({ti.width}), .IN_S({int(ti.signed)}), "
+      f".EW({et.ftype.width}), .ED({len(exp)}), .ES({n['exp_shift']}), "
+      f".EFILE({{MEM_DIR, \"{nm}_exp.mem\"}}), .IW({it.ftype.width}), .ID({len(inv)}), "
+      f".IS({n['inv_shift']}), .IFILE({{MEM_DIR, \"{nm}_inv.mem\"}}), "
+      f".OUT_W({to.width}), .OUT_S({int(to.signed)}), "
+      f".SHIFT({softmax_product_frac(n) - to.frac}), "
+      f".ROUND({ROUND_CODE[to.rounding]}), .OVF({OVF_CODE[to.overflow]})) u_{nm} ({ports});")
+
+
+@_frame.register
+def _(s: ConvUnrolled, o: _Lines, files: dict[str, str], top: str, nm: str, a: str,
+      y: str, yr: str) -> None:
+    n = s.node
+    ports = _frame_ports(a, y, yr)
+    w = s.info["matrix"]
+    title = (f"{n.name}: {'depthwise ' if n['depthwise'] else ''}conv {tuple(n['kernel'])}"
+             f" unrolled over the frame, {w.shape[0]} -> {w.shape[1]}, "
+             f"{int(np.count_nonzero(w))} nonzero weight x pixel products")
+    mod, text = mac_module(f"{top}_{nm}", title, n.weights["weight"].ftype,
+                           n.input.ftype, n.output.ftype, s.info, s.latency)
+    files[f"{mod}.v"] = text
+    o(f"    {mod} u_{nm} ({ports});")
+
+
+@_frame.register
+def _(s: ConvUnrolledFolded, o: _Lines, files: dict[str, str], top: str, nm: str, a: str,
+      y: str, yr: str) -> None:
+    n = s.node
+    ports = _frame_ports(a, y, yr)
+    bias = s.info["bias"]
+    o(f"    // {n.name}: {s.info['mults']} multipliers x {s.info['reuse']} cycles per frame")
+    folded_instance(o, files, nm, s.info["schedule"], s.info["n_in"],
+                    n.weights["weight"].ftype,
+                    [0] * s.info["n_out"] if bias is None else [int(v) for v in bias],
+                    n.input.ftype, n.output.ftype, s.info["shift"], ports,
+                    pipe=s.info["pipe"])
+
+
+@_frame.register
+def _(s: ConvUnrolledShared, o: _Lines, files: dict[str, str], top: str, nm: str, a: str,
+      y: str, yr: str) -> None:
+    n = s.node
+    r, k, idx = s.info["reuse"], s.info["instances"], s.info["windows"]
+    tx, to = n.input.ftype, n.output.ftype
+    f = n.output.shape[-1]
+    win = idx.shape[1]
+    bw, pw = k * win * tx.width, k * f * to.width
+    title = (f"{n.name}: {k} window kernels of a {'depthwise ' if n['depthwise'] else ''}"
+             f"conv {tuple(n['kernel'])}, each shared by {r} output pixels")
+    mod, text = mac_module(f"{top}_{nm}", title, n.weights["weight"].ftype, tx, to,
+                           s.info, s.info["stages"])
+    files[f"{mod}.v"] = text
+    ka = max(1, clog2(r))
+    fb = n.input.size * tx.width
+    order = s.info["order"]
+    how = ("raster order" if order[:len(idx)] == list(range(len(idx)))
+           else "pixels grouped by the padding their windows read")
+    o(f"    // {n.name}: beat t of a frame holds the windows of {k} pixels, kernel j the "
+      f"pixel order[t*{k}+j] ({how})")
+    o(f"    wire [{fb - 1}:0] {nm}_xq;")
+    o(f"    wire [{ka - 1}:0] {nm}_k;")
+    o(f"    wire {nm}_wv, {nm}_wr, {nm}_pv, {nm}_pr;")
+    o(f"    nnfab_serialize #(.N({r}), .FB({fb}), .KA({ka})) u_{nm}_ser (.clk(clk), "
+      f".rst(rst), .x({a}_d), .in_valid({a}_v), .in_ready({a}_r), .xq({nm}_xq), "
+      f".k({nm}_k), .out_valid({nm}_wv), .out_ready({nm}_wr));")
+    beats: list[int] = []
+    for p in order:  # a slot past the last pixel reads a zero window
+        beats += [int(v) for v in idx[p]] if p >= 0 else [-1] * win
+    o(f"    wire [{r * bw - 1}:0] {nm}_beats = {_select(nm + '_xq', beats, tx.width, 0)};")
+    o(f"    wire [{pw - 1}:0] {nm}_p;")
+    o(f"    {mod} u_{nm} (.clk(clk), .rst(rst), .x({nm}_beats[{nm}_k * {bw} +: {bw}]), "
+      f".in_valid({nm}_wv), .in_ready({nm}_wr), .y({nm}_p), .out_valid({nm}_pv), "
+      f".out_ready({nm}_pr));")
+    px = f"{nm}_p"
+    if "fused" in s.info:  # the following Quantize / Relu on each beat's k pixels
+        e = s.info["fused"]
+        to = e.output.ftype
+        px = f"{nm}_pq"
+        o(f"    wire [{k * f * to.width - 1}:0] {px};")
+        _elementwise(o, e, f"{nm}_p", px, k * f)
+        pw = k * f * to.width
+    o(f"    wire [{r * pw - 1}:0] {nm}_c;")
+    o(f"    nnfab_collect #(.N({r}), .PB({pw})) u_{nm}_col (.clk(clk), .rst(rst), "
+      f".x({px}), .in_valid({nm}_pv), .in_ready({nm}_pr), .y({nm}_c), "
+      f".out_valid({y}_v), .out_ready({yr}));")
+    slot = {p: i for i, p in enumerate(order) if p >= 0}  # the collected frame, by slot
+    pick = [slot[p] * f + c for p in range(len(idx)) for c in range(f)]
+    o(f"    assign {y}_d = {_select(nm + '_c', pick, to.width, 0)};")
+
+
+@_frame.register
+def _(s: Gather, o: _Lines, files: dict[str, str], top: str, nm: str, a: str,
+      y: str, yr: str) -> None:
+    n = s.node
+    wd = n.output.ftype.width
+    o(f"    assign {y}_v = {a}_v;")
+    o(f"    assign {a}_r = {y}_r;")
+    o(f"    assign {y}_d = {_select(a + '_d', [int(i) for i in s.info['gather'][:, 0]], wd, 0)};")
+
+
+@_frame.register
+def _(s: PoolUnrolled, o: _Lines, files: dict[str, str], top: str, nm: str, a: str,
+      y: str, yr: str) -> None:
+    n = s.node
+    gi = s.info["gather"]  # (outputs, k): output = position * C + channel
+    ti = n.input.ftype
+    c = n.input.shape[-1]
+    k = gi.shape[1]
+    # per output position, its window as nnfab_pool_win wants it: pixel p, channel ch
+    # at (p*C + ch); padding (max pooling only) reads the type minimum, never the max
+    wins = gi.reshape(-1, c, k).transpose(0, 2, 1).reshape(-1, k * c)
+    mod = pool_win(n, k, c)
+    tw = n.output.ftype.width
+    o(f"    wire [{len(wins) - 1}:0] {nm}_iv, {nm}_ov;")
+    for p, row in enumerate(wins):
+        xs = _select(f"{a}_d", [int(i) for i in row], ti.width, ti.min_raw)
+        o(f"    {mod} u_{nm}_{p} (.clk(clk), .rst(rst), .x({xs}), .in_valid({a}_v), "
+          f".in_ready({nm}_iv[{p}]), .y({y}_d[{p * c * tw} +: {c * tw}]), "
+          f".out_valid({nm}_ov[{p}]), .out_ready({yr}));")
+    o(f"    assign {a}_r = {nm}_iv[0];  // every window's control is the same")
+    o(f"    assign {y}_v = {nm}_ov[0];")
+
+
+@singledispatch
+def _stage(s: Stage, o: _Lines, files: dict[str, str], top: str, nm: str, a: str, y: str,
+           yr: str) -> None:
+    """Stage ``s`` of a chain design, from stream ``a`` to ``y`` (``yr``: what its
+    ``out_ready`` reads); a whole-vector stage's module (:func:`_frame`) by default."""
+    _frame(s, o, files, top, nm, a, y, yr)
+
+
+@_stage.register
+def _(s: ElementwiseStage, o: _Lines, files: dict[str, str], top: str, nm: str, a: str,
+      y: str, yr: str) -> None:
+    n = s.node
+    if "mid" in s.info:  # rounded | saturated (split_cast)
+        mid: FixedType = s.info["mid"]
+        size = n.output.size
         ti, to = n.input.ftype, n.output.ftype
-        exp, inv = softmax_tables(n)
-        for words, suffix in ((exp, "exp"), (inv, "inv")):
-            files[f"{nm}_{suffix}.mem"] = "\n".join(f"{v:x}" for v in words) + "\n"
-        o(f"    nnfab_softmax #(.N({n.input.size}), .IN_W({ti.width}), .IN_S({int(ti.signed)}), "
-          f".EW({et.ftype.width}), .ED({len(exp)}), .ES({n['exp_shift']}), "
-          f".EFILE({{MEM_DIR, \"{nm}_exp.mem\"}}), .IW({it.ftype.width}), .ID({len(inv)}), "
-          f".IS({n['inv_shift']}), .IFILE({{MEM_DIR, \"{nm}_inv.mem\"}}), "
-          f".OUT_W({to.width}), .OUT_S({int(to.signed)}), "
-          f".SHIFT({softmax_product_frac(n) - to.frac}), "
-          f".ROUND({ROUND_CODE[to.rounding]}), .OVF({OVF_CODE[to.overflow]})) u_{nm} ({ports});")
-    elif s.kind == "conv_unrolled":
-        w = s.info["matrix"]
-        title = (f"{n.name}: {'depthwise ' if n['depthwise'] else ''}conv {tuple(n['kernel'])}"
-                 f" unrolled over the frame, {w.shape[0]} -> {w.shape[1]}, "
-                 f"{int(np.count_nonzero(w))} nonzero weight x pixel products")
-        mod, text = mac_module(f"{top}_{nm}", title, n.weights["weight"].ftype,
-                               n.input.ftype, n.output.ftype, s.info, s.latency)
-        files[f"{mod}.v"] = text
-        o(f"    {mod} u_{nm} ({ports});")
-    elif s.kind == "conv_unrolled_folded":
-        bias = s.info["bias"]
-        o(f"    // {n.name}: {s.info['mults']} multipliers x {s.info['reuse']} cycles per frame")
-        folded_instance(o, files, nm, s.info["schedule"], s.info["n_in"],
-                        n.weights["weight"].ftype,
-                        [0] * s.info["n_out"] if bias is None else [int(v) for v in bias],
-                        n.input.ftype, n.output.ftype, s.info["shift"], ports,
-                        pipe=s.info["pipe"])
-    elif s.kind == "conv_unrolled_shared":
-        r, k, idx = s.info["reuse"], s.info["instances"], s.info["windows"]
-        tx, to = n.input.ftype, n.output.ftype
-        f = n.output.shape[-1]
-        win = idx.shape[1]
-        bw, pw = k * win * tx.width, k * f * to.width
-        title = (f"{n.name}: {k} window kernels of a {'depthwise ' if n['depthwise'] else ''}"
-                 f"conv {tuple(n['kernel'])}, each shared by {r} output pixels")
-        mod, text = mac_module(f"{top}_{nm}", title, n.weights["weight"].ftype, tx, to,
-                               s.info, s.info["stages"])
-        files[f"{mod}.v"] = text
-        ka = max(1, clog2(r))
-        fb = n.input.size * tx.width
-        order = s.info["order"]
-        how = ("raster order" if order[:len(idx)] == list(range(len(idx)))
-               else "pixels grouped by the padding their windows read")
-        o(f"    // {n.name}: beat t of a frame holds the windows of {k} pixels, kernel j the "
-          f"pixel order[t*{k}+j] ({how})")
-        o(f"    wire [{fb - 1}:0] {nm}_xq;")
-        o(f"    wire [{ka - 1}:0] {nm}_k;")
-        o(f"    wire {nm}_wv, {nm}_wr, {nm}_pv, {nm}_pr;")
-        o(f"    nnfab_serialize #(.N({r}), .FB({fb}), .KA({ka})) u_{nm}_ser (.clk(clk), "
-          f".rst(rst), .x({a}_d), .in_valid({a}_v), .in_ready({a}_r), .xq({nm}_xq), "
-          f".k({nm}_k), .out_valid({nm}_wv), .out_ready({nm}_wr));")
-        beats: list[int] = []
-        for p in order:  # a slot past the last pixel reads a zero window
-            beats += [int(v) for v in idx[p]] if p >= 0 else [-1] * win
-        o(f"    wire [{r * bw - 1}:0] {nm}_beats = {_select(nm + '_xq', beats, tx.width, 0)};")
-        o(f"    wire [{pw - 1}:0] {nm}_p;")
-        o(f"    {mod} u_{nm} (.clk(clk), .rst(rst), .x({nm}_beats[{nm}_k * {bw} +: {bw}]), "
-          f".in_valid({nm}_wv), .in_ready({nm}_wr), .y({nm}_p), .out_valid({nm}_pv), "
-          f".out_ready({nm}_pr));")
-        px = f"{nm}_p"
-        if "fused" in s.info:  # the following Quantize / Relu on each beat's k pixels
-            e = s.info["fused"]
-            to = e.output.ftype
-            px = f"{nm}_pq"
-            o(f"    wire [{k * f * to.width - 1}:0] {px};")
-            _elementwise(o, e, f"{nm}_p", px, k * f)
-            pw = k * f * to.width
-        o(f"    wire [{r * pw - 1}:0] {nm}_c;")
-        o(f"    nnfab_collect #(.N({r}), .PB({pw})) u_{nm}_col (.clk(clk), .rst(rst), "
-          f".x({px}), .in_valid({nm}_pv), .in_ready({nm}_pr), .y({nm}_c), "
-          f".out_valid({y}_v), .out_ready({yr}));")
-        slot = {p: i for i, p in enumerate(order) if p >= 0}  # the collected frame, by slot
-        pick = [slot[p] * f + c for p in range(len(idx)) for c in range(f)]
-        o(f"    assign {y}_d = {_select(nm + '_c', pick, to.width, 0)};")
-    elif s.kind == "gather":
-        wd = n.output.ftype.width
+        mb, bits = size * mid.width, _bits(n.output)
+        o(f"    wire [{mb - 1}:0] {nm}_m, {nm}_md;")
+        o(f"    wire [{bits - 1}:0] {nm}_c;")
+        o(f"    wire {nm}_mv, {nm}_mr;")
+        o(f"    nnfab_quantize_vec #(.N({size}), .IN_W({ti.width}), "
+          f".IN_S({int(ti.signed)}), .OUT_W({mid.width}), .OUT_S({int(mid.signed)}), "
+          f".SHIFT({ti.frac - mid.frac}), .ROUND({ROUND_CODE[mid.rounding]}), "
+          f".OVF({OVF_CODE[mid.overflow]}), .RELU({int(isinstance(n, Relu))})) "
+          f"u_{nm}_round (.x({a}_d), .y({nm}_m));")
+        o(f"    nnfab_reg #(.W({mb})) u_{nm}_mq (.clk(clk), .rst(rst), .x({nm}_m), "
+          f".in_valid({a}_v), .in_ready({a}_r), .y({nm}_md), .out_valid({nm}_mv), "
+          f".out_ready({nm}_mr));")
+        o(f"    nnfab_quantize_vec #(.N({size}), .IN_W({mid.width}), "
+          f".IN_S({int(mid.signed)}), .OUT_W({to.width}), .OUT_S({int(to.signed)}), "
+          f".SHIFT(0), .ROUND(0), .OVF({OVF_CODE[to.overflow]}), .RELU(0)) "
+          f"u_{nm}_sat (.x({nm}_md), .y({nm}_c));")
+        o(f"    nnfab_reg #(.W({bits})) u_{nm}_q (.clk(clk), .rst(rst), .x({nm}_c), "
+          f".in_valid({nm}_mv), .in_ready({nm}_mr), .y({y}_d), .out_valid({y}_v), "
+          f".out_ready({yr}));")
+    elif s.latency:  # registered (passes.timing)
+        bits = _bits(n.output)
+        o(f"    wire [{bits - 1}:0] {nm}_c;")
+        _elementwise(o, n, f"{a}_d", f"{nm}_c")
+        o(f"    nnfab_reg #(.W({bits})) u_{nm}_q (.clk(clk), .rst(rst), .x({nm}_c), "
+          f".in_valid({a}_v), .in_ready({a}_r), .y({y}_d), .out_valid({y}_v), "
+          f".out_ready({yr}));")
+        if isinstance(n, (Table, Embedding)):
+            files[f"{nm}_table.mem"] = "\n".join(f"{v:x}" for v in table_words(n)) + "\n"
+    else:
         o(f"    assign {y}_v = {a}_v;")
         o(f"    assign {a}_r = {y}_r;")
-        o(f"    assign {y}_d = {_select(a + '_d', [int(i) for i in s.info['gather'][:, 0]], wd, 0)};")
-    elif s.kind == "pool_unrolled":
-        gi = s.info["gather"]  # (outputs, k): output = position * C + channel
-        ti = n.input.ftype
-        c = n.input.shape[-1]
-        k = gi.shape[1]
-        # per output position, its window as nnfab_pool_win wants it: pixel p, channel ch
-        # at (p*C + ch); padding (max pooling only) reads the type minimum, never the max
-        wins = gi.reshape(-1, c, k).transpose(0, 2, 1).reshape(-1, k * c)
-        mod = pool_win(n, k, c)
-        tw = n.output.ftype.width
-        o(f"    wire [{len(wins) - 1}:0] {nm}_iv, {nm}_ov;")
-        for p, row in enumerate(wins):
-            xs = _select(f"{a}_d", [int(i) for i in row], ti.width, ti.min_raw)
-            o(f"    {mod} u_{nm}_{p} (.clk(clk), .rst(rst), .x({xs}), .in_valid({a}_v), "
-              f".in_ready({nm}_iv[{p}]), .y({y}_d[{p * c * tw} +: {c * tw}]), "
-              f".out_valid({nm}_ov[{p}]), .out_ready({yr}));")
-        o(f"    assign {a}_r = {nm}_iv[0];  // every window's control is the same")
-        o(f"    assign {y}_v = {nm}_ov[0];")
-    else:  # pragma: no cover
-        raise AssertionError(s.kind)
+        _elementwise(o, n, f"{a}_d", f"{y}_d")
+        if isinstance(n, (Table, Embedding)):
+            files[f"{nm}_table.mem"] = "\n".join(f"{v:x}" for v in table_words(n)) + "\n"
+
+
+@_stage.register
+def _(s: ReshapeStage, o: _Lines, files: dict[str, str], top: str, nm: str, a: str,
+      y: str, yr: str) -> None:
+    o(f"    assign {y}_v = {a}_v;")
+    o(f"    assign {a}_r = {y}_r;")
+    o(f"    assign {y}_d = {a}_d;")
+
+
+@_stage.register
+def _(s: DenseParallel, o: _Lines, files: dict[str, str], top: str, nm: str, a: str,
+      y: str, yr: str) -> None:
+    mod, text = dense_parallel_module(top, s)
+    files[f"{mod}.v"] = text
+    o(f"    {mod} u_{nm} (.clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), "
+      f".in_ready({a}_r), .y({y}_d), .out_valid({y}_v), .out_ready({yr}));")
+
+
+@_stage.register
+def _(s: DenseFolded, o: _Lines, files: dict[str, str], top: str, nm: str, a: str,
+      y: str, yr: str) -> None:
+    _folded(o, files, s, nm, a, y, yr)
+
+
+@_stage.register
+def _(s: DenseSkip, o: _Lines, files: dict[str, str], top: str, nm: str, a: str,
+      y: str, yr: str) -> None:
+    _skip(o, files, s, nm, a, y)
+
+
+@_stage.register
+def _(s: ConvFolded, o: _Lines, files: dict[str, str], top: str, nm: str, a: str,
+      y: str, yr: str) -> None:
+    # the conv's per-pixel matmul folded by its reuse factor, on the window vector
+    n, st = s.node, s
+    cw = n.weights["weight"]
+    o(f"    // {n.name}: {st.info['mults']} multipliers x {st.info['reuse']} cycles "
+      f"per output pixel over {int(st.info['schedule'].valid.sum())} nonzero weights")
+    folded_instance(o, files, nm, st.info["schedule"], st.info["n_in"], cw.ftype,
+                    st.info["bias"], n.input.ftype, n.output.ftype, st.info["shift"],
+                    f".clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), "
+                    f".in_ready({a}_r), .y({y}_d), .out_valid({y}_v), "
+                    f".out_ready({yr})", pipe=st.info["pipe"])
 
 
 def render(g: Graph, stages: list[Stage]) -> tuple[str, dict[str, str]]:
@@ -491,7 +654,7 @@ def render(g: Graph, stages: list[Stage]) -> tuple[str, dict[str, str]]:
           f".s_ready(s_axis_tready), .m_data({i0}_d), .m_valid({i0}_v), .m_ready({i0}_r));")
     for s in stages:
         n = s.node
-        if s.kind == "input":
+        if isinstance(s, InputStage):  # the admission or skid buffer above
             continue
         a = sig[n.input.name]
         y = sig[n.output.name]
@@ -501,61 +664,7 @@ def render(g: Graph, stages: list[Stage]) -> tuple[str, dict[str, str]]:
             o(f"    // {n.OP} {n.name}: applied per beat inside {s.info['fused_into']}")
             continue
         o(f"    // {n.OP} {n.name}: latency {s.latency}, II {s.ii}")
-        if s.kind == "elementwise" and "mid" in s.info:  # rounded | saturated (split_cast)
-            mid: FixedType = s.info["mid"]
-            size = n.output.size
-            ti, to = n.input.ftype, n.output.ftype
-            mb, bits = size * mid.width, _bits(n.output)
-            o(f"    wire [{mb - 1}:0] {nm}_m, {nm}_md;")
-            o(f"    wire [{bits - 1}:0] {nm}_c;")
-            o(f"    wire {nm}_mv, {nm}_mr;")
-            o(f"    nnfab_quantize_vec #(.N({size}), .IN_W({ti.width}), "
-              f".IN_S({int(ti.signed)}), .OUT_W({mid.width}), .OUT_S({int(mid.signed)}), "
-              f".SHIFT({ti.frac - mid.frac}), .ROUND({ROUND_CODE[mid.rounding]}), "
-              f".OVF({OVF_CODE[mid.overflow]}), .RELU({int(isinstance(n, Relu))})) "
-              f"u_{nm}_round (.x({a}_d), .y({nm}_m));")
-            o(f"    nnfab_reg #(.W({mb})) u_{nm}_mq (.clk(clk), .rst(rst), .x({nm}_m), "
-              f".in_valid({a}_v), .in_ready({a}_r), .y({nm}_md), .out_valid({nm}_mv), "
-              f".out_ready({nm}_mr));")
-            o(f"    nnfab_quantize_vec #(.N({size}), .IN_W({mid.width}), "
-              f".IN_S({int(mid.signed)}), .OUT_W({to.width}), .OUT_S({int(to.signed)}), "
-              f".SHIFT(0), .ROUND(0), .OVF({OVF_CODE[to.overflow]}), .RELU(0)) "
-              f"u_{nm}_sat (.x({nm}_md), .y({nm}_c));")
-            o(f"    nnfab_reg #(.W({bits})) u_{nm}_q (.clk(clk), .rst(rst), .x({nm}_c), "
-              f".in_valid({nm}_mv), .in_ready({nm}_mr), .y({y}_d), .out_valid({y}_v), "
-              f".out_ready({yr}));")
-        elif s.kind == "elementwise" and s.latency:  # registered (passes.timing)
-            bits = _bits(n.output)
-            o(f"    wire [{bits - 1}:0] {nm}_c;")
-            _elementwise(o, n, f"{a}_d", f"{nm}_c")
-            o(f"    nnfab_reg #(.W({bits})) u_{nm}_q (.clk(clk), .rst(rst), .x({nm}_c), "
-              f".in_valid({a}_v), .in_ready({a}_r), .y({y}_d), .out_valid({y}_v), "
-              f".out_ready({yr}));")
-            if isinstance(n, (Table, Embedding)):
-                files[f"{nm}_table.mem"] = "\n".join(f"{v:x}" for v in table_words(n)) + "\n"
-        elif s.kind in ("elementwise", "reshape"):
-            o(f"    assign {y}_v = {a}_v;")
-            o(f"    assign {a}_r = {y}_r;")
-            if s.kind == "reshape":
-                o(f"    assign {y}_d = {a}_d;")
-            else:
-                _elementwise(o, n, f"{a}_d", f"{y}_d")
-            if isinstance(n, (Table, Embedding)):
-                files[f"{nm}_table.mem"] = "\n".join(f"{v:x}" for v in table_words(n)) + "\n"
-        elif s.kind == "dense_parallel":
-            mod, text = dense_parallel_module(top, s)
-            files[f"{mod}.v"] = text
-            o(f"    {mod} u_{nm} (.clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), "
-              f".in_ready({a}_r), .y({y}_d), .out_valid({y}_v), .out_ready({yr}));")
-        elif s.kind == "dense_folded":
-            _folded(o, files, s, nm, a, y, yr)
-        elif s.kind == "dense_skip":
-            _skip(o, files, s, nm, a, y)
-        elif s.kind in ("conv_unrolled", "conv_unrolled_folded", "conv_unrolled_shared",
-                        "gather", "pool_unrolled", "softmax"):
-            _unrolled(o, files, top, s, nm, a, y, yr)
-        else:  # pragma: no cover
-            raise AssertionError(s.kind)
+        _stage(s, o, files, top, nm, a, y, yr)
     yo = sig[tout.name]
     pad = out_pad - out_bits
     if vo:
@@ -659,6 +768,189 @@ def _join(o: _Lines, blk: Block) -> None:
             base += c
 
 
+@singledispatch
+def _block(blk: Block, o: _Lines, files: dict[str, str], top: str, sp: StreamPlan) -> None:
+    """The Verilog of block ``blk`` of the block-level plan ``sp`` (its streams' wires are
+    declared already)."""
+    raise AssertionError(blk.kind)  # pragma: no cover
+
+
+@_block.register
+def _(blk: Skid, o: _Lines, files: dict[str, str], top: str, sp: StreamPlan) -> None:
+    y = blk.outs[0]
+    bits = sp.streams[sp.input].bits
+    o(f"    nnfab_axis_skid #(.W({bits})) u_skid (.clk(clk), .rst(rst), "
+      f".s_data(s_axis_tdata[{bits - 1}:0]), .s_valid(s_axis_tvalid), "
+      f".s_ready(s_axis_tready), .m_data({y}_d), .m_valid({y}_v), .m_ready({y}_r));")
+
+
+@_block.register
+def _(blk: Wire, o: _Lines, files: dict[str, str], top: str, sp: StreamPlan) -> None:
+    n: Any = blk.node
+    a = blk.ins[0]
+    y = blk.outs[0]
+    o(f"    assign {y}_v = {a}_v;")
+    o(f"    assign {a}_r = {y}_r;")
+    if isinstance(n, Reshape):
+        o(f"    assign {y}_d = {a}_d;")
+    else:
+        _elementwise(o, n, f"{a}_d", f"{y}_d", sp.streams[y].elems)
+        if isinstance(n, (Table, Embedding)):
+            files[f"{ident(n.name)}_table.mem"] = "\n".join(
+                f"{v:x}" for v in table_words(n)) + "\n"
+
+
+def _pipe(blk: Block, o: _Lines, mod: str) -> None:
+    """The instance of ``mod``, a one-window-per-cycle pipeline module, for ``blk``."""
+    nm, a, y = blk.name, blk.ins[0], blk.outs[0]
+    o(f"    {mod} u_{nm} (.clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), "
+      f".in_ready({a}_r), .y({y}_d), .out_valid({y}_v), .out_ready({y}_r));")
+
+
+@_block.register
+def _(blk: DensePipe, o: _Lines, files: dict[str, str], top: str, sp: StreamPlan) -> None:
+    mod, text = dense_parallel_module(top, blk.p["stage"])
+    files[f"{mod}.v"] = text
+    _pipe(blk, o, mod)
+
+
+@_block.register
+def _(blk: ConvPipe, o: _Lines, files: dict[str, str], top: str, sp: StreamPlan) -> None:
+    cn: Conv = blk.node  # type: ignore[assignment]
+    title = (f"{cn.name}: {'depthwise ' if cn['depthwise'] else ''}conv "
+             f"{tuple(cn['kernel'])} over a {blk.p['K']}-pixel window, "
+             f"{int(np.count_nonzero(conv_matrix(cn)))} nonzero weights")
+    mod, text = mac_module(f"{top}_{ident(cn.name)}", title,
+                           cn.weights["weight"].ftype, cn.input.ftype,
+                           cn.output.ftype, blk.p["mac"], blk.p["S"])
+    files[f"{mod}.v"] = text
+    _pipe(blk, o, mod)
+
+
+@_block.register
+def _(blk: PoolPipe, o: _Lines, files: dict[str, str], top: str, sp: StreamPlan) -> None:
+    n: Any = blk.node
+    _pipe(blk, o, pool_win(n, blk.p["K"], n.input.shape[-1]))
+
+
+@_block.register(Folded)
+@_block.register(Unrolled)
+def _(blk: Block, o: _Lines, files: dict[str, str], top: str, sp: StreamPlan) -> None:
+    # a folded Dense or Conv, or a layer of an unrolled CNN with branches: its stage
+    y = blk.outs[0]
+    _stage(blk.p["stage"], o, files, top, blk.name, blk.ins[0], y, f"{y}_r")
+
+
+@_block.register
+def _(blk: Window, o: _Lines, files: dict[str, str], top: str, sp: StreamPlan) -> None:
+    n: Any = blk.node
+    nm = blk.name
+    a = blk.ins[0]
+    y = blk.outs[0]
+    p = blk.p
+    ti = n.input.ftype
+    fill = pack([p["FILL"]] * p["C"], ti.width)
+    o(f"    nnfab_window #(.C({p['C']}), .DW({ti.width}), .KH({p['KH']}), "
+      f".KW({p['KW']}), .HP({p['HP']}), .WP({p['WP']}), .FILL({fill}), "
+      f".ROWR({_bitvec(p['ROWR'])}), .COLR({_bitvec(p['COLR'])}), "
+      f".ROWV({_bitvec(p['ROWV'])}), .COLV({_bitvec(p['COLV'])})) u_{nm} "
+      f"(.clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), .in_ready({a}_r), "
+      f".win({y}_d), .out_valid({y}_v), .out_ready({y}_r));")
+
+
+@_block.register
+def _(blk: GlobalPoolBlock, o: _Lines, files: dict[str, str], top: str, sp: StreamPlan) -> None:
+    n: Any = blk.node
+    nm = blk.name
+    a = blk.ins[0]
+    y = blk.outs[0]
+    ti, to = n.input.ftype, n.output.ftype
+    avg = int(n["mode"] == "avg")
+    o(f"    nnfab_global_pool #(.N({blk.p['N']}), .C({n.input.shape[-1]}), "
+      f".IN_W({ti.width}), .IN_S({int(ti.signed)}), .AVG({avg}), .OUT_W({to.width}), "
+      f".OUT_S({int(to.signed)}), .D({to.frac - ti.frac}), "
+      f".ROUND({ROUND_CODE[to.rounding]}), .OVF({OVF_CODE[to.overflow]})) u_{nm} "
+      f"(.clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), .in_ready({a}_r), "
+      f".y({y}_d), .out_valid({y}_v), .out_ready({y}_r));")
+
+
+@_block.register
+def _(blk: Collect, o: _Lines, files: dict[str, str], top: str, sp: StreamPlan) -> None:
+    nm = blk.name
+    a = blk.ins[0]
+    y = blk.outs[0]
+    o(f"    nnfab_collect #(.N({blk.p['N']}), .PB({sp.streams[a].bits})) u_{nm} "
+      f"(.clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), .in_ready({a}_r), "
+      f".y({y}_d), .out_valid({y}_v), .out_ready({y}_r));")
+
+
+@_block.register
+def _(blk: TransposeBlock, o: _Lines, files: dict[str, str], top: str, sp: StreamPlan) -> None:
+    n: Any = blk.node
+    nm = blk.name
+    a = blk.ins[0]
+    y = blk.outs[0]
+    p, bi, bo = blk.p, sp.streams[a].bits, sp.streams[y].bits
+    w = n.input.ftype.width
+    fb, ka = p["NO"] * bo, max(1, clog2(p["NO"]))
+    o(f"    wire [{p['NI'] * bi - 1}:0] {nm}_c;")
+    o(f"    wire [{fb - 1}:0] {nm}_xq;")
+    o(f"    wire [{ka - 1}:0] {nm}_k;")
+    o(f"    wire {nm}_cv, {nm}_cr;")
+    o(f"    nnfab_collect #(.N({p['NI']}), .PB({bi})) u_{nm}_col (.clk(clk), .rst(rst), "
+      f".x({a}_d), .in_valid({a}_v), .in_ready({a}_r), .y({nm}_c), "
+      f".out_valid({nm}_cv), .out_ready({nm}_cr));")
+    o(f"    nnfab_serialize #(.N({p['NO']}), .FB({fb}), .KA({ka})) u_{nm}_ser "
+      f"(.clk(clk), .rst(rst), .x({_select(nm + '_c', p['gather'], w, 0)}), "
+      f".in_valid({nm}_cv), .in_ready({nm}_cr), .xq({nm}_xq), .k({nm}_k), "
+      f".out_valid({y}_v), .out_ready({y}_r));")
+    o(f"    assign {y}_d = {nm}_xq[{nm}_k * {bo} +: {bo}];")
+
+
+@_block.register
+def _(blk: UpsampleBlock, o: _Lines, files: dict[str, str], top: str, sp: StreamPlan) -> None:
+    nm = blk.name
+    a = blk.ins[0]
+    y = blk.outs[0]
+    p = blk.p
+    o(f"    nnfab_upsample #(.W({p['W']}), .PB({sp.streams[a].bits}), .FX({p['FX']}), "
+      f".FY({p['FY']})) u_{nm} (.clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), "
+      f".in_ready({a}_r), .y({y}_d), .out_valid({y}_v), .out_ready({y}_r));")
+
+
+@_block.register
+def _(blk: Fork, o: _Lines, files: dict[str, str], top: str, sp: StreamPlan) -> None:
+    nm = blk.name
+    a = blk.ins[0]
+    outs = blk.outs
+    o(f"    wire [{sp.streams[a].bits - 1}:0] {nm}_y;")
+    for f in outs:
+        o(f"    assign {f}_d = {nm}_y;")
+    vs = ", ".join(f"{f}_v" for f in reversed(outs))
+    rs = ", ".join(f"{f}_r" for f in reversed(outs))
+    o(f"    nnfab_fork #(.N({len(outs)}), .PB({sp.streams[a].bits})) u_{nm} "
+      f"(.clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), .in_ready({a}_r), "
+      f".y({nm}_y), .out_valid({{{vs}}}), .out_ready({{{rs}}}));")
+
+
+@_block.register
+def _(blk: Fifo, o: _Lines, files: dict[str, str], top: str, sp: StreamPlan) -> None:
+    nm, a, y = blk.name, blk.ins[0], blk.outs[0]
+    if blk.p["DEPTH"] == 0:  # the branch needs no buffer
+        o(f"    assign {y}_d = {a}_d;")
+        o(f"    assign {y}_v = {a}_v;")
+        o(f"    assign {a}_r = {y}_r;")
+    else:
+        o(f"    nnfab_fifo #(.DEPTH({blk.p['DEPTH']}), .PB({sp.streams[a].bits})) u_{nm} "
+          f"(.clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), .in_ready({a}_r), "
+          f".y({y}_d), .out_valid({y}_v), .out_ready({y}_r));")
+
+
+@_block.register
+def _(blk: Join, o: _Lines, files: dict[str, str], top: str, sp: StreamPlan) -> None:
+    _join(o, blk)
+
+
 def render_stream(g: Graph, stages: list[Stage]) -> tuple[str, dict[str, str]]:
     """Top module name and generated files of a block-level design (see :mod:`.stream`;
     ``stages`` from :func:`.plan.plan`, the block plan in ``stages[0]``)."""
@@ -694,125 +986,9 @@ def render_stream(g: Graph, stages: list[Stage]) -> tuple[str, dict[str, str]]:
         o(f"    wire [{st.bits - 1}:0] {st.name}_d;")
         o(f"    wire {st.name}_v, {st.name}_r;")
     for blk in sp.blocks:
-        n: Any = blk.node  # every block but fork/fifo renders one node
-        nm = blk.name
-        a = blk.ins[0]
-        y = blk.outs[0]
-        o(f"    // {blk.kind} {nm}" + (f" ({n.OP} {n.name})" if n is not None else ""))
-        k = blk.kind
-        if k == "skid":
-            o(f"    nnfab_axis_skid #(.W({si.bits})) u_skid (.clk(clk), .rst(rst), "
-              f".s_data(s_axis_tdata[{si.bits - 1}:0]), .s_valid(s_axis_tvalid), "
-              f".s_ready(s_axis_tready), .m_data({y}_d), .m_valid({y}_v), .m_ready({y}_r));")
-        elif k == "wire":
-            o(f"    assign {y}_v = {a}_v;")
-            o(f"    assign {a}_r = {y}_r;")
-            if isinstance(n, Reshape):
-                o(f"    assign {y}_d = {a}_d;")
-            else:
-                _elementwise(o, n, f"{a}_d", f"{y}_d", sp.streams[y].elems)
-                if isinstance(n, (Table, Embedding)):
-                    files[f"{ident(n.name)}_table.mem"] = "\n".join(
-                        f"{v:x}" for v in table_words(n)) + "\n"
-        elif k == "pipe":
-            impl = blk.p["impl"]
-            if impl == "dense":
-                mod, text = dense_parallel_module(top, blk.p["stage"])
-                files[f"{mod}.v"] = text
-            elif impl == "conv":
-                cn: Conv = n  # type: ignore[assignment]
-                title = (f"{cn.name}: {'depthwise ' if cn['depthwise'] else ''}conv "
-                         f"{tuple(cn['kernel'])} over a {blk.p['K']}-pixel window, "
-                         f"{int(np.count_nonzero(conv_matrix(cn)))} nonzero weights")
-                mod, text = mac_module(f"{top}_{ident(cn.name)}", title,
-                                       cn.weights["weight"].ftype, cn.input.ftype,
-                                       cn.output.ftype, blk.p["mac"], blk.p["S"])
-                files[f"{mod}.v"] = text
-            else:
-                mod = pool_win(n, blk.p["K"], n.input.shape[-1])
-            o(f"    {mod} u_{nm} (.clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), "
-              f".in_ready({a}_r), .y({y}_d), .out_valid({y}_v), .out_ready({y}_r));")
-        elif k == "folded" and isinstance(n, Conv):
-            # the conv's per-pixel matmul folded by its reuse factor, on the window vector
-            st = blk.p["stage"]
-            cw = n.weights["weight"]
-            o(f"    // {n.name}: {st.info['mults']} multipliers x {st.info['reuse']} cycles "
-              f"per output pixel over {int(st.info['schedule'].valid.sum())} nonzero weights")
-            folded_instance(o, files, nm, st.info["schedule"], st.info["n_in"], cw.ftype,
-                            st.info["bias"], n.input.ftype, n.output.ftype, st.info["shift"],
-                            f".clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), "
-                            f".in_ready({a}_r), .y({y}_d), .out_valid({y}_v), "
-                            f".out_ready({y}_r)", pipe=st.info["pipe"])
-        elif k == "folded":
-            _folded(o, files, blk.p["stage"], nm, a, y)
-        elif k == "unrolled":  # a layer of an unrolled CNN with branches
-            _unrolled(o, files, top, blk.p["stage"], nm, a, y)
-        elif k == "window":
-            p = blk.p
-            ti = n.input.ftype
-            fill = pack([p["FILL"]] * p["C"], ti.width)
-            o(f"    nnfab_window #(.C({p['C']}), .DW({ti.width}), .KH({p['KH']}), "
-              f".KW({p['KW']}), .HP({p['HP']}), .WP({p['WP']}), .FILL({fill}), "
-              f".ROWR({_bitvec(p['ROWR'])}), .COLR({_bitvec(p['COLR'])}), "
-              f".ROWV({_bitvec(p['ROWV'])}), .COLV({_bitvec(p['COLV'])})) u_{nm} "
-              f"(.clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), .in_ready({a}_r), "
-              f".win({y}_d), .out_valid({y}_v), .out_ready({y}_r));")
-        elif k == "gpool":
-            ti, to = n.input.ftype, n.output.ftype
-            avg = int(n["mode"] == "avg")
-            o(f"    nnfab_global_pool #(.N({blk.p['N']}), .C({n.input.shape[-1]}), "
-              f".IN_W({ti.width}), .IN_S({int(ti.signed)}), .AVG({avg}), .OUT_W({to.width}), "
-              f".OUT_S({int(to.signed)}), .D({to.frac - ti.frac}), "
-              f".ROUND({ROUND_CODE[to.rounding]}), .OVF({OVF_CODE[to.overflow]})) u_{nm} "
-              f"(.clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), .in_ready({a}_r), "
-              f".y({y}_d), .out_valid({y}_v), .out_ready({y}_r));")
-        elif k == "collect":
-            o(f"    nnfab_collect #(.N({blk.p['N']}), .PB({sp.streams[a].bits})) u_{nm} "
-              f"(.clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), .in_ready({a}_r), "
-              f".y({y}_d), .out_valid({y}_v), .out_ready({y}_r));")
-        elif k == "transpose":
-            p, bi, bo = blk.p, sp.streams[a].bits, sp.streams[y].bits
-            w = n.input.ftype.width
-            fb, ka = p["NO"] * bo, max(1, clog2(p["NO"]))
-            o(f"    wire [{p['NI'] * bi - 1}:0] {nm}_c;")
-            o(f"    wire [{fb - 1}:0] {nm}_xq;")
-            o(f"    wire [{ka - 1}:0] {nm}_k;")
-            o(f"    wire {nm}_cv, {nm}_cr;")
-            o(f"    nnfab_collect #(.N({p['NI']}), .PB({bi})) u_{nm}_col (.clk(clk), .rst(rst), "
-              f".x({a}_d), .in_valid({a}_v), .in_ready({a}_r), .y({nm}_c), "
-              f".out_valid({nm}_cv), .out_ready({nm}_cr));")
-            o(f"    nnfab_serialize #(.N({p['NO']}), .FB({fb}), .KA({ka})) u_{nm}_ser "
-              f"(.clk(clk), .rst(rst), .x({_select(nm + '_c', p['gather'], w, 0)}), "
-              f".in_valid({nm}_cv), .in_ready({nm}_cr), .xq({nm}_xq), .k({nm}_k), "
-              f".out_valid({y}_v), .out_ready({y}_r));")
-            o(f"    assign {y}_d = {nm}_xq[{nm}_k * {bo} +: {bo}];")
-        elif k == "upsample":
-            p = blk.p
-            o(f"    nnfab_upsample #(.W({p['W']}), .PB({sp.streams[a].bits}), .FX({p['FX']}), "
-              f".FY({p['FY']})) u_{nm} (.clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), "
-              f".in_ready({a}_r), .y({y}_d), .out_valid({y}_v), .out_ready({y}_r));")
-        elif k == "fork":
-            outs = blk.outs
-            o(f"    wire [{sp.streams[a].bits - 1}:0] {nm}_y;")
-            for f in outs:
-                o(f"    assign {f}_d = {nm}_y;")
-            vs = ", ".join(f"{f}_v" for f in reversed(outs))
-            rs = ", ".join(f"{f}_r" for f in reversed(outs))
-            o(f"    nnfab_fork #(.N({len(outs)}), .PB({sp.streams[a].bits})) u_{nm} "
-              f"(.clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), .in_ready({a}_r), "
-              f".y({nm}_y), .out_valid({{{vs}}}), .out_ready({{{rs}}}));")
-        elif k == "fifo" and blk.p["DEPTH"] == 0:  # the branch needs no buffer
-            o(f"    assign {y}_d = {a}_d;")
-            o(f"    assign {y}_v = {a}_v;")
-            o(f"    assign {a}_r = {y}_r;")
-        elif k == "fifo":
-            o(f"    nnfab_fifo #(.DEPTH({blk.p['DEPTH']}), .PB({sp.streams[a].bits})) u_{nm} "
-              f"(.clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), .in_ready({a}_r), "
-              f".y({y}_d), .out_valid({y}_v), .out_ready({y}_r));")
-        elif k == "join":
-            _join(o, blk)
-        else:  # pragma: no cover
-            raise AssertionError(k)
+        n = blk.node  # every block but fork/fifo renders one node
+        o(f"    // {blk.kind} {blk.name}" + (f" ({n.OP} {n.name})" if n is not None else ""))
+        _block(blk, o, files, top, sp)
     yo = sp.output
     pad = out_pad - so.bits
     data = f"{{{pad}'d0, {yo}_d}}" if pad else f"{yo}_d"

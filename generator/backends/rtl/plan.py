@@ -75,7 +75,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -176,18 +176,210 @@ def csd(w: int) -> list[tuple[int, int]]:
 
 @dataclass
 class Stage:
-    """One node rendered in RTL."""
+    """One node rendered in RTL: its latency and II in cycles and the parameters of its
+    module (``info``). Each form of hardware is a subclass; ``kind`` names it in reports."""
 
     node: Node
-    kind: str  # input | elementwise | reshape | dense_parallel | dense_folded | ...
-    # (streamed designs: conv_parallel, conv_folded, pool_parallel, window, ...)
     latency: int
     ii: int
     info: dict[str, Any] = field(default_factory=dict)
+    kind: ClassVar[str] = ""
 
     @property
     def name(self) -> str:
         return self.node.name
+
+    def hold(self) -> int:
+        """Vectors this stage of a whole-vector design can hold in flight at most (the
+        TLAST side-band FIFO, :func:`fifo_aw`, holds as many): none for wiring."""
+        return 0
+
+
+class InputStage(Stage):
+    """The design input (the skid buffer or the admission in front of it)."""
+
+    kind = "input"
+
+
+class ElementwiseStage(Stage):
+    """An element-wise op on the whole vector (``nnfab_*_vec``): combinational, or
+    registered (``register_output``: ``nnfab_reg``), or rounded and saturated a
+    register apart (``info["mid"]``, :func:`split_cast`)."""
+
+    kind = "elementwise"
+
+    def hold(self) -> int:
+        return self.latency
+
+
+class ReshapeStage(Stage):
+    """A vector Reshape: wiring."""
+
+    kind = "reshape"
+
+
+class AdderGraph(Stage):
+    """A fully parallel multiply-accumulate by constant weights: the shift-add adder
+    graph and output trees of :func:`mac_info` (``info``), no multiplier."""
+
+
+class FoldedStage(Stage):
+    """A multiply-accumulate folded onto ``info["mults"]`` multipliers that take
+    ``info["reuse"]`` cycles per vector."""
+
+    def hold(self) -> int:
+        # its pipeline takes a vector every II cycles; one more in the output register
+        return max(4, -(-self.latency // self.ii) + 1)
+
+
+class FoldedMatmul(FoldedStage):
+    """``nnfab_dense_folded``: a schedule ROM (``info["schedule"]``) issues one row per
+    cycle to ``nnfab_mul`` multipliers (``info["pipe"]``: its ``PIPE``): latency
+    ``R + FOLDED_DEPTH[pipe]``, II ``R``."""
+
+
+class DenseParallel(AdderGraph):
+    """A fully parallel Dense (strategy ``latency``)."""
+
+    kind = "dense_parallel"
+
+    def hold(self) -> int:
+        return self.latency
+
+
+class DenseFolded(FoldedMatmul):
+    """A folded Dense (strategy ``resource``, reuse ``R``)."""
+
+    kind = "dense_folded"
+
+
+class DenseSkip(FoldedStage):
+    """``nnfab_dense_skip``: a folded Dense that skips zero inputs (``info["skip"]``, its
+    :class:`generator.passes.folding.SkipSchedule`): its cycles per vector follow the
+    data; latency and II are the worst case. It stalls the layers before it."""
+
+    kind = "dense_skip"
+
+
+class ConvUnrolled(AdderGraph):
+    """A Conv of an unrolled CNN: the fully parallel Dense over the flattened frames."""
+
+    kind = "conv_unrolled"
+
+    def hold(self) -> int:
+        return self.latency
+
+
+class ConvUnrolledFolded(FoldedMatmul):
+    """A Conv of an unrolled CNN with reuse ``R > 1`` and strategy ``resource``: its
+    whole-frame matrix folded onto ``nnfab_dense_folded``."""
+
+    kind = "conv_unrolled_folded"
+
+
+class ConvUnrolledShared(AdderGraph):
+    """A Conv of an unrolled CNN with reuse ``R > 1`` and strategy ``latency``:
+    ``info["instances"]`` constant-weight window kernels, each shared by ``R`` output
+    pixels (``nnfab_serialize``, the kernels, ``nnfab_collect``)."""
+
+    kind = "conv_unrolled_shared"
+
+    def hold(self) -> int:
+        # a frame latched, beats in the kernels' two pipeline stages, the output register
+        return int(self.info["stages"]) + 3
+
+
+class PoolUnrolled(Stage):
+    """A Pool / GlobalPool of an unrolled CNN: every window reduced at once into a
+    register."""
+
+    kind = "pool_unrolled"
+
+    def hold(self) -> int:
+        return self.latency
+
+
+class Gather(Stage):
+    """Pad, Crop, Upsample or Transpose of a whole frame (``info["gather"]``): wiring."""
+
+    kind = "gather"
+
+
+class SoftmaxStage(Stage):
+    """``nnfab_softmax`` over a vector: exp and inverse tables in ROM."""
+
+    kind = "softmax"
+
+    def hold(self) -> int:
+        return self.latency
+
+
+# the layers of a block-level design (:mod:`.stream`) that no chain has: each is named
+# after its main block, ``latency`` the cycles its blocks add to a beat
+
+
+class ConvParallel(AdderGraph):
+    """A streamed Conv: one window per cycle through its adder graph (``nnfab_pipe_ctrl``)."""
+
+    kind = "conv_parallel"
+
+
+class ConvFolded(FoldedMatmul):
+    """A streamed Conv with reuse ``R > 1``: its per-pixel matmul on ``nnfab_dense_folded``
+    (:func:`.stream.conv_folded_stage`)."""
+
+    kind = "conv_folded"
+
+    def hold(self) -> int:
+        return 0  # a layer of a pixel-streamed design, whose TLAST is not queued
+
+
+class PoolParallel(Stage):
+    """A streamed Pool: one window reduction per cycle (``nnfab_pool_win``)."""
+
+    kind = "pool_parallel"
+
+
+class WireStage(Stage):
+    """An element-wise op on each beat, or a vector Reshape: combinational."""
+
+    kind = "wire"
+
+
+class WindowStage(Stage):
+    """A streamed Pad or Crop (``nnfab_window``)."""
+
+    kind = "window"
+
+
+class CollectStage(Stage):
+    """A Flatten of a streamed image (``nnfab_collect``)."""
+
+    kind = "collect"
+
+
+class UpsampleStage(Stage):
+    """A streamed Upsample (``nnfab_upsample``)."""
+
+    kind = "upsample"
+
+
+class TransposeStage(Stage):
+    """A Permute of a streamed image (``nnfab_collect``, ``nnfab_serialize``)."""
+
+    kind = "transpose"
+
+
+class GlobalPoolStage(Stage):
+    """A streamed GlobalPool (``nnfab_global_pool``)."""
+
+    kind = "gpool"
+
+
+class JoinStage(Stage):
+    """An Add, Merge or Concat of beats that arrive together: combinational."""
+
+    kind = "join"
 
 
 def mac_info(wmat: np.ndarray, bias: np.ndarray | None, sh: int,
@@ -285,14 +477,14 @@ def _dense_parallel(n: Dense) -> Stage:
 
     info = mac_info(n.weights["weight"].data, aligned_bias(n), _linear_shift(n),
                     sign=binarized_input(n), timing=node_timing(n))
-    return Stage(n, "dense_parallel", info["stages"], 1, info)
+    return DenseParallel(n, info["stages"], 1, info)
 
 
 def _dense_folded(n: Dense, pipe: int = 0) -> Stage:
     from ...passes.folding import schedule
 
     sch = schedule(n)
-    return Stage(n, "dense_folded", sch.reuse + FOLDED_DEPTH[pipe], sch.reuse, {
+    return DenseFolded(n, sch.reuse + FOLDED_DEPTH[pipe], sch.reuse, {
         "schedule": sch, "reuse": sch.reuse, "mults": sch.mults, "shift": _linear_shift(n),
         "pipe": pipe,
     })
@@ -304,7 +496,7 @@ def _dense_skip(n: Dense) -> Stage:
     st = _dense_folded(n)
     sk = skip_schedule(n)
     t = max(1, sk.rows)
-    return Stage(n, "dense_skip", t + 2, t, {
+    return DenseSkip(n, t + 2, t, {
         "skip": sk, "reuse": int(n["reuse"]), "mults": sk.mults, "shift": st.info["shift"],
         "ii_best": 1, "ii_worst": t,
     })
@@ -332,12 +524,12 @@ def _conv_unrolled(n: Conv, pipe: int = 0) -> Stage:
         return _conv_shared(n, r, base)
     if r > 1:
         sch = schedule_matrix(w, r)
-        return Stage(n, "conv_unrolled_folded", sch.reuse + FOLDED_DEPTH[pipe], sch.reuse,
+        return ConvUnrolledFolded(n, sch.reuse + FOLDED_DEPTH[pipe], sch.reuse,
                      {**base, "schedule": sch, "reuse": sch.reuse, "mults": sch.mults,
                       "pipe": pipe})
     info = mac_info(w, bias, sh, sign=binarized_input(n),  # no padding tap: all +-1
                     timing=node_timing(n))
-    return Stage(n, "conv_unrolled", info["stages"], 1, {**base, **info})
+    return ConvUnrolled(n, info["stages"], 1, {**base, **info})
 
 
 #: a constant multiply costs about this many LUTs per input bit (shift-adds over its
@@ -431,7 +623,7 @@ def _conv_shared(n: Conv, r: int, base: dict[str, Any]) -> Stage:
     kbias = None if ab is None else np.tile(ab, k)
     info = mac_info(kern, kbias, base["shift"], sign=window_sign_inputs(n),
                     timing=node_timing(n))
-    return Stage(n, "conv_unrolled_shared", info["stages"] + r + 1, r, {
+    return ConvUnrolledShared(n, info["stages"] + r + 1, r, {
         **base, **info, "reuse": r, "instances": k, "windows": idx, "order": order,
         "mults": int(np.count_nonzero(kern)),
         "muxes": muxes})
@@ -445,8 +637,8 @@ def _gather(n: Node) -> Stage:
         ti, to = n.input.ftype, n.output.ftype
         if n["mode"] == "max" and (ti.width, ti.frac, ti.signed) != (to.width, to.frac, to.signed):
             raise RTLUnsupported(f"layer {n.name}: max pooling that changes the type")
-        return Stage(n, "pool_unrolled", 1, 1, {"gather": gi, "mode": n["mode"]})
-    return Stage(n, "gather", 0, 1, {"gather": gi})
+        return PoolUnrolled(n, 1, 1, {"gather": gi, "mode": n["mode"]})
+    return Gather(n, 0, 1, {"gather": gi})
 
 
 def scale_shift_params(n: ScaleShift) -> dict[str, Any]:
@@ -527,7 +719,7 @@ def stage_of(n: Node, unrolled: bool = False, pipe: int = 0) -> Stage:
             or isinstance(n, Transpose)):
         return _gather(n)
     if isinstance(n, Input):
-        return Stage(n, "input", 0, 1)
+        return InputStage(n, 0, 1)
     if isinstance(n, Dense):
         if n["strategy"] == "resource":
             return _dense_skip(n) if n["skip_zeros"] else _dense_folded(n, pipe)
@@ -536,24 +728,24 @@ def stage_of(n: Node, unrolled: bool = False, pipe: int = 0) -> Stage:
     if isinstance(n, (Quantize, Relu)) and reg and pipe:
         mid = split_cast(n)
         if mid is not None:  # rounded, registered, saturated, registered: 2 cycles
-            return Stage(n, "elementwise", 2, 1, {"mid": mid})
+            return ElementwiseStage(n, 2, 1, {"mid": mid})
     if isinstance(n, (Quantize, Relu, LeakyRelu, Binarize, Ternarize, Threshold)):
-        return Stage(n, "elementwise", reg, 1)
+        return ElementwiseStage(n, reg, 1)
     if isinstance(n, ScaleShift):
         scale_shift_params(n)  # refuses a sum past 62 bits
-        return Stage(n, "elementwise", reg, 1)
+        return ElementwiseStage(n, reg, 1)
     if isinstance(n, (Table, Embedding)):
         if n["index_shift"] < 0 or abs(n["index_offset"]) >= 1 << 30:
             raise RTLUnsupported(f"layer {n.name}: table index shift/offset out of range")
-        return Stage(n, "elementwise", reg, 1)
+        return ElementwiseStage(n, reg, 1)
     if isinstance(n, Reshape):
-        return Stage(n, "reshape", 0, 1)
+        return ReshapeStage(n, 0, 1)
     if isinstance(n, Softmax):
         et, it = n.weights["exp_table"].ftype, n.weights["inv_table"].ftype
         if len(n.input.shape) != 1 or et.signed or it.signed or et.width + it.width > 62:
             raise RTLUnsupported(f"layer {n.name}: Softmax of a {n.input.shape} tensor with "
                                  f"{et} / {it} tables; supported: a vector, unsigned tables")
-        return Stage(n, "softmax", 4, 1)
+        return SoftmaxStage(n, 4, 1)
     raise RTLUnsupported(
         f"layer {n.name}: op {n.OP} has no RTL implementation yet; supported: Dense, Conv, "
         "Pool, GlobalPool, Pad, Crop, Upsample, Transpose, Softmax, ScaleShift, Quantize, "
@@ -571,7 +763,7 @@ def plan(g: Graph) -> list[Stage]:
     cycle; an unrolled layer's own stage) and the block-level plan in
     ``stages[0].info["stream"]``.
     """
-    from .stream import block_level, build
+    from .stream import Unrolled, Window, block_level, build
 
     if block_level(g):
         for d in g.of(Dense):
@@ -580,39 +772,23 @@ def plan(g: Graph) -> list[Stage]:
                     f"layer {d.name}: skip_zeros is supported in whole-vector designs "
                     "without branches, not in streamed CNNs or designs with branches")
         sp = build(g)
-        stages = []
+        stages: list[Stage] = []
         for n in g.nodes:
             blks = [b for b in sp.blocks if b.node is n]
             if not blks:  # a Quantize / Relu applied to each beat inside a shared conv
-                host = next(b for b in sp.blocks if b.kind == "unrolled"
+                host = next(b for b in sp.blocks if isinstance(b, Unrolled)
                             and b.p["stage"].info.get("fused") is n)
                 assert host.node is not None  # an unrolled block is always a node's
-                stages.append(Stage(n, "elementwise", 0, 1, {
+                stages.append(ElementwiseStage(n, 0, 1, {
                     "fused_into": host.node.name, "size": _beat_size(host.p["stage"])}))
                 continue
             main = blks[-1]
-            lat = sum(block_latency(b) for b in blks)
-            kind = main.kind if main.kind != "pipe" else f"{main.p['impl']}_parallel"
             info = dict(main.p)
             info["blocks"] = [b.name for b in blks]
-            if main.kind == "wire":  # an element-wise op on each beat's elements
-                info["size"] = sp.streams[main.outs[0]].elems
             for b in blks:
-                if b.kind == "window" and b is not main:
+                if isinstance(b, Window) and b is not main:  # a Conv's or a Pool's window
                     info.update({k: b.p[k] for k in ("KH", "KW", "C")})
-            if main.kind == "pipe" and main.p["impl"] == "conv":
-                info.update(main.p["mac"])
-            if main.kind == "pipe" and main.p["impl"] == "dense":
-                kind = "dense_parallel"
-                info = dict(main.p["stage"].info)
-            if main.kind == "folded":  # a folded Dense, or a folded Conv (+ its window)
-                kind = main.p["stage"].kind
-                info = {**{k: v for k, v in info.items() if k in ("KH", "KW", "C")},
-                        **main.p["stage"].info}
-            ii = main.p["R"] if main.kind == "folded" else 1
-            if main.kind == "unrolled":  # a layer of an unrolled CNN with branches
-                kind, ii, info = main.p["stage"].kind, main.p["stage"].ii, main.p["stage"].info
-            stages.append(Stage(n, "input" if isinstance(n, Input) else kind, lat, ii, info))
+            stages.append(main.layer(sum(b.latency() for b in blks), info, sp))
         stages[0].info["stream"] = sp
         return stages
     from ...passes.unroll import unrolled
@@ -630,7 +806,7 @@ def plan(g: Graph) -> list[Stage]:
 def fused_requant(s: Stage) -> Node | None:
     """The Quantize / Relu a shared-kernel conv stage applies to each beat of ``k`` pixels
     (its output's only user, if it is one), else None."""
-    if s.kind != "conv_unrolled_shared":
+    if not isinstance(s, ConvUnrolledShared):
         return None
     users = s.node.output.users
     return users[0] if len(users) == 1 and isinstance(users[0], (Quantize, Relu)) else None
@@ -656,16 +832,6 @@ def _fuse_requant(stages: list[Stage]) -> None:
             e.info.update({"fused_into": s.node.name, "size": _beat_size(s)})
 
 
-def block_latency(b: Any) -> int:
-    """Cycles a block adds to a beat passing at full rate (pipeline depth)."""
-    return {"skid": 1, "wire": 0, "join": 0, "fork": 0, "fifo": int(b.p.get("DEPTH", 1) > 0),
-            "window": 1, "gpool": 1,
-            "collect": 1, "upsample": 1, "transpose": 2}.get(b.kind, 0) + (
-        int(b.p["S"]) if b.kind == "pipe" else 0) + (
-        int(b.p["stage"].latency) if b.kind == "folded" else 0) + (
-        int(b.p["stage"].latency) if b.kind == "unrolled" else 0)
-
-
 def stream_plan(stages: list[Stage]) -> Any:
     """The block-level plan of a streamed design (None for whole-vector designs)."""
     return stages[0].info.get("stream") if stages else None
@@ -682,7 +848,7 @@ def valid_only(stages: list[Stage]) -> bool:
     vectors wait in an output FIFO whose free slots the input admits against,
     ``nnfab_admit``)? Every chain design is, except one with a zero-skipping layer (its
     cycles per vector follow the data: its handshake stalls the layers before it)."""
-    return stream_plan(stages) is None and not any(s.kind == "dense_skip" for s in stages)
+    return stream_plan(stages) is None and not any(isinstance(s, DenseSkip) for s in stages)
 
 
 def chain_latency(stages: list[Stage]) -> int:
@@ -731,16 +897,10 @@ def fifo_aw(stages: list[Stage]) -> int:
     hold = 2 + 1  # skid buffer + margin
     sp = stream_plan(stages)
     if sp is not None:
-        hold += sum(int(b.p["DEPTH"]) for b in sp.blocks if b.kind == "fifo")
-    for s in stages:
-        if s.kind in ("dense_parallel", "conv_unrolled", "pool_unrolled", "softmax",
-                      "elementwise"):
-            hold += s.latency
-        elif s.kind in ("dense_folded", "dense_skip", "conv_unrolled_folded"):
-            # its pipeline takes a vector every II cycles; one more in the output register
-            hold += max(4, -(-s.latency // s.ii) + 1)
-        elif s.kind == "conv_unrolled_shared":  # a frame held, beats in the kernels, one out
-            hold += s.info["stages"] + 3  # latched input, two pipeline stages, output register
+        from .stream import Fifo
+
+        hold += sum(int(b.p["DEPTH"]) for b in sp.blocks if isinstance(b, Fifo))
+    hold += sum(s.hold() for s in stages)
     return max(1, clog2(hold + 1))
 
 

@@ -288,7 +288,7 @@ def expected_cycles(g: Graph, x: npt.ArrayLike, rows: int) -> dict[str, Any]:
     zero-skipping layers only the static latency bound is checked).
     """
     from .cycles import simulate
-    from .plan import plan, stream_plan, totals
+    from .plan import DenseSkip, plan, stream_plan, totals
 
     stages = plan(g)
     sp = stream_plan(stages)
@@ -299,7 +299,7 @@ def expected_cycles(g: Graph, x: npt.ArrayLike, rows: int) -> dict[str, Any]:
             want["ii_cycles"] = st["ii_cycles"]
         return want
     tot = totals(stages)
-    skips = [s for s in stages if s.kind == "dense_skip"]
+    skips = [s for s in stages if isinstance(s, DenseSkip)]
     if not skips:
         return {"latency_cycles": tot["latency_cycles"],
                 **({"ii_cycles": tot["ii_cycles"]} if rows >= 2 else {})}

@@ -61,7 +61,7 @@ import itertools
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -97,8 +97,21 @@ from ...passes.folding import aligned_bias, conv_matrix
 from ...passes.unroll import SPATIAL_OPS, gather
 from .plan import (
     FOLDED_DEPTH,
+    CollectStage,
+    ConvFolded,
+    ConvParallel,
+    DenseFolded,
+    DenseParallel,
+    GlobalPoolStage,
+    InputStage,
+    JoinStage,
+    PoolParallel,
     RTLUnsupported,
     Stage,
+    TransposeStage,
+    UpsampleStage,
+    WindowStage,
+    WireStage,
     clog2,
     folded_pipe,
     fused_requant,
@@ -151,12 +164,186 @@ class Stream:
 
 @dataclass
 class Block:
+    """A hardware block between streams: its parameters in ``p``. Each block of the list
+    above is a subclass; ``kind`` names it in the generated Verilog and in reports."""
+
     name: str
-    kind: str
     ins: list[str]
     outs: list[str]
     node: Node | None = None
     p: dict[str, Any] = field(default_factory=dict)
+    kind: ClassVar[str] = ""
+    #: the stage a node reports when this is its last block
+    reports: ClassVar[type[Stage]] = Stage
+
+    def latency(self) -> int:
+        """Cycles the block adds to a beat passing at full rate (pipeline depth)."""
+        return 0
+
+    def layer(self, latency: int, info: dict[str, Any], sp: StreamPlan) -> Stage:
+        """The report's stage of this block's node, whose last block it is: ``latency``
+        the cycles its blocks add, ``info`` its parameters and its blocks' names."""
+        assert self.node is not None  # only fork and fifo blocks have no node
+        return self.reports(self.node, latency, 1, info)
+
+
+class Skid(Block):
+    """``nnfab_axis_skid``: the input register slice."""
+
+    kind = "skid"
+    reports = InputStage
+
+    def latency(self) -> int:
+        return 1
+
+
+class Wire(Block):
+    """Element-wise ops on each beat, or a vector Reshape: combinational."""
+
+    kind = "wire"
+    reports = WireStage
+
+    def layer(self, latency: int, info: dict[str, Any], sp: StreamPlan) -> Stage:
+        info["size"] = sp.streams[self.outs[0]].elems  # the elements of each beat
+        return super().layer(latency, info, sp)
+
+
+class Window(Block):
+    """``nnfab_window``: the padded frame scanned, a line buffer, the window register."""
+
+    kind = "window"
+    reports = WindowStage
+
+    def latency(self) -> int:
+        return 1
+
+
+class Pipe(Block):
+    """A one-window-per-cycle pipeline of ``p["S"]`` stages under ``nnfab_pipe_ctrl``."""
+
+    kind = "pipe"
+
+    def latency(self) -> int:
+        return int(self.p["S"])
+
+
+class ConvPipe(Pipe):
+    """A conv's adder graph over the flattened window (``p["mac"]``: its
+    :func:`.plan.mac_info`)."""
+
+    reports = ConvParallel
+
+    def layer(self, latency: int, info: dict[str, Any], sp: StreamPlan) -> Stage:
+        info.update(self.p["mac"])
+        return super().layer(latency, info, sp)
+
+
+class PoolPipe(Pipe):
+    """A pool window reduction (``nnfab_pool_win``)."""
+
+    reports = PoolParallel
+
+
+class DensePipe(Pipe):
+    """A fully parallel Dense (``p["stage"]``: its :class:`.plan.DenseParallel`)."""
+
+    def layer(self, latency: int, info: dict[str, Any], sp: StreamPlan) -> Stage:
+        assert self.node is not None
+        return DenseParallel(self.node, latency, 1, dict(self.p["stage"].info))
+
+
+class Folded(Block):
+    """``nnfab_dense_folded``: a folded Dense or a Conv's folded per-pixel matmul
+    (``p["stage"]``), ``p["R"]`` cycles per beat."""
+
+    kind = "folded"
+
+    def latency(self) -> int:
+        return int(self.p["stage"].latency)
+
+    def layer(self, latency: int, info: dict[str, Any], sp: StreamPlan) -> Stage:
+        assert self.node is not None
+        st = self.p["stage"]
+        return type(st)(self.node, latency, self.p["R"],  # (a Conv's window geometry)
+                        {**{k: v for k, v in info.items() if k in ("KH", "KW", "C")},
+                         **st.info})
+
+
+class GlobalPoolBlock(Block):
+    """``nnfab_global_pool``: per-channel running sum / max over a frame."""
+
+    kind = "gpool"
+    reports = GlobalPoolStage
+
+    def latency(self) -> int:
+        return 1
+
+
+class Collect(Block):
+    """``nnfab_collect``: the pixels of a frame gathered into one vector."""
+
+    kind = "collect"
+    reports = CollectStage
+
+    def latency(self) -> int:
+        return 1
+
+
+class UpsampleBlock(Block):
+    """``nnfab_upsample``: pixels repeated, rows replayed from a row buffer."""
+
+    kind = "upsample"
+    reports = UpsampleStage
+
+    def latency(self) -> int:
+        return 1
+
+
+class TransposeBlock(Block):
+    """A Permute of an image: ``nnfab_collect``, wiring, ``nnfab_serialize``."""
+
+    kind = "transpose"
+    reports = TransposeStage
+
+    def latency(self) -> int:
+        return 2
+
+
+class Fork(Block):
+    """``nnfab_fork``: each user of a tensor gets every beat once."""
+
+    kind = "fork"
+
+
+class Fifo(Block):
+    """``nnfab_fifo`` of ``p["DEPTH"]`` beats on a fork output (depth 0: wires)."""
+
+    kind = "fifo"
+
+    def latency(self) -> int:
+        return int(self.p.get("DEPTH", 1) > 0)
+
+
+class Join(Block):
+    """Add, Merge or Concat of beats that arrive together: combinational."""
+
+    kind = "join"
+    reports = JoinStage
+
+
+class Unrolled(Block):
+    """A layer of an unrolled CNN with branches: the module of its whole-frame stage
+    (``p["stage"]``)."""
+
+    kind = "unrolled"
+
+    def latency(self) -> int:
+        return int(self.p["stage"].latency)
+
+    def layer(self, latency: int, info: dict[str, Any], sp: StreamPlan) -> Stage:
+        assert self.node is not None
+        st = self.p["stage"]
+        return type(st)(self.node, latency, st.ii, st.info)
 
 
 @dataclass
@@ -220,7 +407,7 @@ def conv_folded_stage(n: Conv, shift: int, pipe: int = 0) -> Stage:
     sch = schedule_matrix(wm, int(n["reuse"]))
     b = aligned_bias(n)
     bias = [0] * wm.shape[1] if b is None else [int(v) for v in b]
-    return Stage(n, "conv_folded", sch.reuse + FOLDED_DEPTH[pipe], sch.reuse, {
+    return ConvFolded(n, sch.reuse + FOLDED_DEPTH[pipe], sch.reuse, {
         "schedule": sch, "reuse": sch.reuse, "mults": sch.mults, "shift": shift,
         "n_in": int(wm.shape[0]), "n_out": int(wm.shape[1]), "bias": bias, "pipe": pipe,
     })
@@ -258,11 +445,11 @@ class _Builder:
             self.src[t.name] = [s]
             return
         forks = [self._copy(s, f"{ident(t.name)}_f{k}") for k in range(users)]
-        self.blocks.append(Block(f"fork_{ident(t.name)}", "fork", [s], forks))
+        self.blocks.append(Fork(f"fork_{ident(t.name)}", [s], forks))
         outs = []
         for k, f in enumerate(forks):
             q = self._copy(f, f"{ident(t.name)}_q{k}")
-            self.blocks.append(Block(f"fifo_{ident(t.name)}_{k}", "fifo", [f], [q],
+            self.blocks.append(Fifo(f"fifo_{ident(t.name)}_{k}", [f], [q],
                                      p={"DEPTH": UNBOUNDED}))
             outs.append(q)
         self.src[t.name] = outs
@@ -280,7 +467,7 @@ class _Builder:
                 raise RTLUnsupported("a streamed design needs an image input (rank 2 or 3)")
             self.spatial[n.output.name] = image  # else a vector per beat (a branched MLP)
             s = self.tensor_stream(n.output)
-            self.blocks.append(Block("skid", "skid", ["s_axis"], [s], n))
+            self.blocks.append(Skid("skid", ["s_axis"], [s], n))
             self.publish(n.output, s)
             return
         ins = [self.take(t) for t in n.inputs]
@@ -306,21 +493,21 @@ class _Builder:
                 s = self.tensor_stream(u.output)
             else:
                 s = self.tensor_stream(t_out)
-            self.blocks.append(Block(nm, "unrolled", ins, [s], n, {"stage": st}))
+            self.blocks.append(Unrolled(nm, ins, [s], n, {"stage": st}))
         elif isinstance(n, ELEMENTWISE):
             self.spatial[t_out.name] = sp
             s = self.tensor_stream(t_out)
-            self.blocks.append(Block(nm, "wire", ins, [s], n))
+            self.blocks.append(Wire(nm, ins, [s], n))
         elif isinstance(n, Reshape):
             if sp and len(t_out.shape) == 1:
                 self.spatial[t_out.name] = False
                 s = self.tensor_stream(t_out)
-                self.blocks.append(Block(nm, "collect", ins, [s], n,
+                self.blocks.append(Collect(nm, ins, [s], n,
                                          {"N": self.streams[ins[0]].beats}))
             elif not sp:
                 self.spatial[t_out.name] = False
                 s = self.tensor_stream(t_out)
-                self.blocks.append(Block(nm, "wire", ins, [s], n))
+                self.blocks.append(Wire(nm, ins, [s], n))
             else:
                 raise RTLUnsupported(f"layer {n.name}: Reshape of an image to {t_out.shape} "
                                      "(only Flatten to a vector is streamed)")
@@ -328,11 +515,10 @@ class _Builder:
             self.spatial[t_out.name] = sp
             s = self.tensor_stream(t_out)
             st = stage_of(n, pipe=self.pipe)
-            if st.kind == "dense_folded":
-                self.blocks.append(Block(nm, "folded", ins, [s], n, {"stage": st, "R": st.ii}))
+            if isinstance(st, DenseFolded):
+                self.blocks.append(Folded(nm, ins, [s], n, {"stage": st, "R": st.ii}))
             else:
-                self.blocks.append(Block(nm, "pipe", ins, [s], n,
-                                         {"impl": "dense", "S": st.latency, "stage": st}))
+                self.blocks.append(DensePipe(nm, ins, [s], n, {"S": st.latency, "stage": st}))
         elif isinstance(n, (Conv, Pool)):
             if not sp:
                 raise RTLUnsupported(f"layer {n.name}: {n.OP} of a vector")
@@ -346,7 +532,7 @@ class _Builder:
             if not trivial:
                 src = self.stream(f"{nm}_win", wp["KH"] * wp["KW"] * wp["C"], tin,
                                   wp["HO"] * wp["WO"])
-                self.blocks.append(Block(f"{nm}_win", "window", ins, [src], n, wp))
+                self.blocks.append(Window(f"{nm}_win", ins, [src], n, wp))
             s = self.tensor_stream(t_out)
             if isinstance(n, Conv):
                 w = n.weights["weight"]
@@ -356,19 +542,18 @@ class _Builder:
                         f"layer {n.name}: accumulator has fewer fraction bits than products")
                 if int(n["reuse"]) > 1:
                     st = conv_folded_stage(n, sh, self.pipe)
-                    self.blocks.append(Block(nm, "folded", [src], [s], n,
+                    self.blocks.append(Folded(nm, [src], [s], n,
                                              {"stage": st, "R": st.ii,
                                               "K": wp["KH"] * wp["KW"]}))
                 else:
                     info = mac_info(conv_matrix(n), aligned_bias(n), sh,
                                     sign=window_sign_inputs(n), timing=node_timing(n))
-                    self.blocks.append(Block(nm, "pipe", [src], [s], n,
-                                             {"impl": "conv", "S": info["stages"], "mac": info,
-                                              "K": wp["KH"] * wp["KW"]}))
+                    self.blocks.append(ConvPipe(nm, [src], [s], n,
+                                                {"S": info["stages"], "mac": info,
+                                                 "K": wp["KH"] * wp["KW"]}))
             else:
-                self.blocks.append(Block(nm, "pipe", [src], [s], n,
-                                         {"impl": "pool", "S": 1,
-                                          "K": wp["KH"] * wp["KW"]}))
+                self.blocks.append(PoolPipe(nm, [src], [s], n,
+                                            {"S": 1, "K": wp["KH"] * wp["KW"]}))
         elif isinstance(n, Pad):
             if not sp:
                 raise RTLUnsupported(f"layer {n.name}: Pad of a vector")
@@ -377,22 +562,22 @@ class _Builder:
             wp = window_params(t_in.shape, (1,) * rank, (1,) * rank, tuple(n["pads"]), 0,
                                t_in.ftype.width)
             s = self.tensor_stream(t_out)
-            self.blocks.append(Block(nm, "window", ins, [s], n, wp))
+            self.blocks.append(Window(nm, ins, [s], n, wp))
         elif isinstance(n, Softmax):
             if sp:
                 raise RTLUnsupported(f"layer {n.name}: Softmax of each pixel of an image")
             self.spatial[t_out.name] = False
             s = self.tensor_stream(t_out)
-            self.blocks.append(Block(nm, "unrolled", ins, [s], n, {"stage": stage_of(n)}))
+            self.blocks.append(Unrolled(nm, ins, [s], n, {"stage": stage_of(n)}))
         elif isinstance(n, Transpose):
             self.spatial[t_out.name] = sp
             s = self.tensor_stream(t_out)
             if sp:
-                self.blocks.append(Block(nm, "transpose", ins, [s], n, {
+                self.blocks.append(TransposeBlock(nm, ins, [s], n, {
                     "NI": self.streams[ins[0]].beats, "NO": self.streams[s].beats,
                     "gather": [int(i) for i in gather(n)[:, 0]]}))
             else:  # a whole-vector tensor: wiring
-                self.blocks.append(Block(nm, "unrolled", ins, [s], n, {"stage": stage_of(n)}))
+                self.blocks.append(Unrolled(nm, ins, [s], n, {"stage": stage_of(n)}))
         elif isinstance(n, Crop):
             self.spatial[t_out.name] = True
             rank = len(t_in.shape) - 1
@@ -403,21 +588,21 @@ class _Builder:
             wp["COLV"] = [cl <= q < wp["WP"] - cr for q in range(wp["WP"])]
             wp["HO"], wp["WO"] = wp["HP"] - ct - cb, wp["WP"] - cl - cr
             s = self.tensor_stream(t_out)
-            self.blocks.append(Block(nm, "window", ins, [s], n, wp))
+            self.blocks.append(Window(nm, ins, [s], n, wp))
         elif isinstance(n, Upsample):
             self.spatial[t_out.name] = True
             h, wd = _spatial(t_in.shape)
             f = tuple(n["factors"])
             fy, fx = (1, f[0]) if len(f) == 1 else f
             s = self.tensor_stream(t_out)
-            self.blocks.append(Block(nm, "upsample", ins, [s], n,
+            self.blocks.append(UpsampleBlock(nm, ins, [s], n,
                                      {"H": h, "W": wd, "C": t_in.shape[-1], "FY": fy, "FX": fx}))
         elif isinstance(n, GlobalPool):
             if not sp:
                 raise RTLUnsupported(f"layer {n.name}: GlobalPool of a vector")
             self.spatial[t_out.name] = False
             s = self.tensor_stream(t_out)
-            self.blocks.append(Block(nm, "gpool", ins, [s], n,
+            self.blocks.append(GlobalPoolBlock(nm, ins, [s], n,
                                      {"N": self.streams[ins[0]].beats}))
         elif isinstance(n, (Add, Merge, Concat)):
             sps = {self.spatial[t.name] for t in n.inputs}
@@ -425,7 +610,7 @@ class _Builder:
                 raise RTLUnsupported(f"layer {n.name}: {n.OP} of an image and a vector")
             self.spatial[t_out.name] = sps.pop()
             s = self.tensor_stream(t_out)
-            self.blocks.append(Block(nm, "join", ins, [s], n,
+            self.blocks.append(Join(nm, ins, [s], n,
                                      {"op": "add" if isinstance(n, Add) else n["mode"]
                                       if isinstance(n, Merge) else "concat",
                                       "elems": self.streams[s].elems}))
@@ -451,7 +636,7 @@ def build(g: Graph, size: bool = True) -> StreamPlan:
     sp = StreamPlan(b.blocks, b.streams, first, out, b.streams[first].beats,
                     b.streams[out].beats)
     if size:
-        fifos = [blk for blk in sp.blocks if blk.kind == "fifo"]
+        fifos = [blk for blk in sp.blocks if isinstance(blk, Fifo)]
         key = _graph_key(g) if fifos else ""
         depths = _DEPTHS.get(key) or _load_depths(key)
         if depths is not None and set(depths) == {f.name for f in fifos}:
@@ -545,7 +730,7 @@ def size_fifos(sp: StreamPlan, frames: int = 6) -> None:
     """
     from .cycles import simulate, steady_frames
 
-    fifos = [b for b in sp.blocks if b.kind == "fifo"]
+    fifos = [b for b in sp.blocks if isinstance(b, Fifo)]
     if not fifos:
         return
     for f in fifos:
@@ -605,6 +790,7 @@ def fifo_aw(depth: int) -> int:
     return max(1, clog2(depth))
 
 
-__all__ = ["Block", "Stream", "StreamPlan", "build", "conv_folded_stage", "conv_matrix",
-           "is_streamed",
-           "size_fifos", "window_params"]
+__all__ = ["Block", "Collect", "ConvPipe", "DensePipe", "Fifo", "Folded", "Fork",
+           "GlobalPoolBlock", "Join", "Pipe", "PoolPipe", "Skid", "Stream", "StreamPlan",
+           "TransposeBlock", "Unrolled", "UpsampleBlock", "Window", "Wire", "build",
+           "conv_folded_stage", "conv_matrix", "is_streamed", "size_fifos", "window_params"]
