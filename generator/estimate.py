@@ -482,9 +482,9 @@ def _(s: ConvParallel) -> dict[str, int]:
 def _(s: ConvFolded) -> dict[str, int]:  # nnfab_dense_folded on the window vector
     n = s.node
     r = _line_buffers(s)
-    f = folded_resources(s.info["schedule"], s.info["n_in"], s.info["n_out"],
+    f = folded_resources(s.schedule, s.info["n_in"], s.info["n_out"],
                          n.input.ftype, n.weights["weight"].ftype, n.output.ftype,
-                         pipe=s.info["pipe"])
+                         pipe=s.pipe)
     for k, v in f.items():
         r[k] += v
     return r
@@ -557,9 +557,9 @@ def _(s: ConvUnrolledShared) -> dict[str, int]:  # k window kernels, R beats per
 def _(s: ConvUnrolledFolded) -> dict[str, int]:
     n = s.node
     r = _zero()
-    r.update(folded_resources(s.info["schedule"], s.info["n_in"], s.info["n_out"],
+    r.update(folded_resources(s.schedule, s.info["n_in"], s.info["n_out"],
                               n.input.ftype, n.weights["weight"].ftype, n.output.ftype,
-                              pipe=s.info["pipe"]))
+                              pipe=s.pipe))
     return r
 
 
@@ -582,7 +582,7 @@ def _(s: PoolUnrolled) -> dict[str, int]:
 def _(s: DenseSkip) -> dict[str, int]:
     n = s.node
     r = _zero()
-    r.update(skip_resources(s.info["skip"], n.input.size, n.output.size, n.input.ftype,
+    r.update(skip_resources(s.skip, n.input.size, n.output.size, n.input.ftype,
                             n.weights["weight"].ftype, n.output.ftype))
     return r
 
@@ -591,9 +591,9 @@ def _(s: DenseSkip) -> dict[str, int]:
 def _(s: DenseFolded) -> dict[str, int]:
     d: Dense = s.node  # type: ignore[assignment]
     r = _zero()
-    r.update(folded_resources(s.info["schedule"], d.input.size, d.output.size,
+    r.update(folded_resources(s.schedule, d.input.size, d.output.size,
                               d.input.ftype, d.weights["weight"].ftype, d.output.ftype,
-                              lut_mults=d["multipliers"] == "lut", pipe=s.info["pipe"]))
+                              lut_mults=d["multipliers"] == "lut", pipe=s.pipe))
     return r
 
 
@@ -779,10 +779,15 @@ def datapath(s: Stage) -> str:
     (``multipliers: lut``, or too narrow for a DSP48), ``add/sub`` (every nonzero weight
     ``+-2^k`` for one ``k``), ``shift + add/sub`` (powers of two of several exponents),
     or ``constant shift-add`` (window kernels with their weights built in)."""
+    raise AssertionError(s.kind)  # pragma: no cover
+
+
+@datapath.register
+def _(s: FoldedMatmul) -> str:
     from .passes.folding import shift_mode
 
     n = s.node
-    sch = s.info["schedule"]
+    sch = s.schedule
     wmode = shift_mode(sch.weight[sch.valid])[0]
     if wmode:
         return "add/sub" if wmode == 1 else "shift + add/sub"
@@ -798,7 +803,7 @@ def _(s: ConvUnrolledShared) -> str:
 
 @datapath.register
 def _(s: DenseSkip) -> str:
-    return "add/sub" if pow2_exponent(s.info["skip"].weight) is not None else (
+    return "add/sub" if pow2_exponent(s.skip.weight) is not None else (
         "LUT multiply" if s.node["multipliers"] == "lut" else "DSP48 multiply")
 
 
@@ -819,8 +824,8 @@ def stage_path(s: Stage, family: str) -> tuple[int, int] | None:
         return min(info["levels"], max(1, depth)), n.output.ftype.width
     if isinstance(s, ElementwiseStage) and "fused_into" not in s.info:
         return op_levels(n, family), n.input.ftype.width
-    if "schedule" in s.info:  # folded: the accumulate adds every multiplier reaching an output
-        sch = s.info["schedule"]
+    if isinstance(s, FoldedMatmul):  # the accumulate adds every multiplier reaching an output
+        sch = s.schedule
         reach: dict[int, int] = {}
         for m in range(sch.mults):
             for j in np.unique(sch.out_idx[sch.valid[:, m], m]):
@@ -857,9 +862,13 @@ def details(s: Stage) -> dict[str, Any]:
     return {}
 
 
-@details.register(FoldedStage)
-@details.register(ConvUnrolledShared)
-def _(s: Stage) -> dict[str, Any]:
+@details.register
+def _(s: FoldedStage) -> dict[str, Any]:
+    return {"reuse": s.reuse, "multipliers": s.mults, "datapath": datapath(s)}
+
+
+@details.register
+def _(s: ConvUnrolledShared) -> dict[str, Any]:
     return {"reuse": s.info["reuse"], "multipliers": s.info["mults"], "datapath": datapath(s)}
 
 
@@ -867,8 +876,8 @@ def _(s: Stage) -> dict[str, Any]:
 def _(s: DenseSkip) -> dict[str, Any]:
     # data-dependent: best (every input zero), typical (half the inputs zero, the
     # expectation over uniformly random zero patterns), worst (none zero)
-    k = s.info["skip"].rows_of()
-    return {"reuse": s.info["reuse"], "multipliers": s.info["mults"], "datapath": datapath(s),
+    k = s.skip.rows_of()
+    return {"reuse": s.reuse, "multipliers": s.mults, "datapath": datapath(s),
             "ii_best_cycles": 1, "ii_worst_cycles": s.ii,
             "ii_typical_cycles": max(1.0, float(k.sum()) / 2.0)}
 
@@ -1010,7 +1019,7 @@ def skip_cycles(g: Graph, x: Any) -> dict[str, Any]:
     if not layers:
         return {}
     vals = reference.run(g, x, keep=True)
-    return {s.name: s.info["skip"].cycles(np.asarray(vals[s.node.inputs[0].name]))
+    return {s.name: s.skip.cycles(np.asarray(vals[s.node.inputs[0].name]))
             for s in layers}
 
 

@@ -229,7 +229,7 @@ def test_folded_chain_per_family_bit_exact(board: str, tmp_path: Any) -> None:
     apart = load_board(board).family == "ecp5"
     st = {s.node.name: s for s in plan(g)}
     for name, r in (("fc1", 4), ("fc2", 3)):
-        assert (st[name].info["pipe"], st[name].latency) == (
+        assert (st[name].pipe, st[name].latency) == (
             int(apart), r + FOLDED_DEPTH[int(apart)])
     assert st["q1"].latency == (2 if apart else 0)
     assert ("mid" in st["q1"].info) == apart

@@ -287,7 +287,7 @@ def test_conv_reuse_plan_and_estimate(zoo_dir):
         if r == 1:
             assert (blk.kind, st.kind, row["impl"]) == ("pipe", "conv_parallel", "conv_parallel")
         else:
-            sch = blk.p["stage"].info["schedule"]
+            sch = blk.p["stage"].schedule
             assert (blk.kind, st.kind, row["impl"]) == ("folded", "conv_folded", "conv_folded")
             assert (sch.reuse, sch.mults, int(sch.valid.sum())) == (r, -(-35 // r), 35)
             assert (st.ii, row["ii_cycles"], row["reuse"], row["multipliers"]) == (r, r, r, sch.mults)

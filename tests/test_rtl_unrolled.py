@@ -151,7 +151,7 @@ def test_unrolled_folded_conv_bit_exact(name, reuse, strategy, zoo_dir, tmp_path
         assert s.ii == r
         if strategy == "resource":
             assert s.kind == "conv_unrolled_folded"
-            assert s.info["mults"] == -(-int(np.count_nonzero(s.info["matrix"])) // r)
+            assert s.mults == -(-int(np.count_nonzero(s.info["matrix"])) // r)
         else:  # ceil(pixels / R) kernels, each one multiply per nonzero weight of a tap
             n = g.node(k)  # some pixel of the kernel reads (not padding for all of them)
             pixels = n.output.size // n.output.shape[-1]

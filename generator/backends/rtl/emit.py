@@ -267,7 +267,7 @@ def folded_instance(o: _Lines, files: dict[str, str], nm: str, sch: Schedule, n_
     o(f"    nnfab_dense_folded #({', '.join(params)}) u_{nm} ({ports});")
 
 
-def _folded(o: _Lines, files: dict[str, str], s: Stage, nm: str, a: str, y: str,
+def _folded(o: _Lines, files: dict[str, str], s: DenseFolded, nm: str, a: str, y: str,
             yr: str) -> None:
     """Instance of nnfab_dense_folded for stage ``s`` (input stream ``a``, output ``y``;
     ``yr`` what its ``out_ready`` reads)."""
@@ -277,14 +277,14 @@ def _folded(o: _Lines, files: dict[str, str], s: Stage, nm: str, a: str, y: str,
     n_in, n_out = w.data.shape
     ab = aligned_bias(dn)
     bias = [0] * n_out if ab is None else [int(v) for v in ab]
-    folded_instance(o, files, nm, s.info["schedule"], n_in, w.ftype, bias, dn.input.ftype,
-                    to, s.info["shift"],
+    folded_instance(o, files, nm, s.schedule, n_in, w.ftype, bias, dn.input.ftype,
+                    to, s.shift,
                     f".clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), .in_ready({a}_r), "
                     f".y({y}_d), .out_valid({y}_v), .out_ready({yr})",
-                    mul_lut=dn["multipliers"] == "lut", pipe=s.info["pipe"])
+                    mul_lut=dn["multipliers"] == "lut", pipe=s.pipe)
 
 
-def _skip(o: _Lines, files: dict[str, str], s: Stage, nm: str, a: str, y: str) -> None:
+def _skip(o: _Lines, files: dict[str, str], s: DenseSkip, nm: str, a: str, y: str) -> None:
     """Instance of nnfab_dense_skip (zero-input skipping) for stage ``s``."""
     dn: Dense = s.node  # type: ignore[assignment]
     w = dn.weights["weight"]
@@ -292,7 +292,7 @@ def _skip(o: _Lines, files: dict[str, str], s: Stage, nm: str, a: str, y: str) -
     n_in, n_out = w.data.shape
     ab = aligned_bias(dn)
     bias = [0] * n_out if ab is None else [int(v) for v in ab]
-    sk = s.info["skip"]
+    sk = s.skip
     m = sk.mults
     k2 = pow2_exponent(sk.weight)
     wmode, wk = (0, 0) if k2 is None else (1, k2)
@@ -318,7 +318,7 @@ def _skip(o: _Lines, files: dict[str, str], s: Stage, nm: str, a: str, y: str) -
     params = [
         f".N_IN({n_in})", f".XW({tx.width})", f".XS({int(tx.signed)})", f".N_OUT({n_out})",
         f".ACC_W({to.width})", f".WW({w.ftype.width})", f".WS({int(w.ftype.signed)})",
-        f".PSH({s.info['shift']})", f".M({m})", f".T({t})", f".RA({ra})",
+        f".PSH({s.shift})", f".M({m})", f".T({t})", f".RA({ra})",
         f".IA({max(1, clog2(n_in))})", f".LO({lo})", f".WMODE({wmode})", f".WK({wk})",
         f".WF({wf})", f".START({pack(starts, ra)})", f".LAST({pack(lasts, ra)})",
         f".HAS({pack(has, 1)})", f".FILE({{MEM_DIR, \"{mem}\"}})",
@@ -420,12 +420,11 @@ def _(s: ConvUnrolledFolded, o: _Lines, files: dict[str, str], top: str, nm: str
     n = s.node
     ports = _frame_ports(a, y, yr)
     bias = s.info["bias"]
-    o(f"    // {n.name}: {s.info['mults']} multipliers x {s.info['reuse']} cycles per frame")
-    folded_instance(o, files, nm, s.info["schedule"], s.info["n_in"],
+    o(f"    // {n.name}: {s.mults} multipliers x {s.reuse} cycles per frame")
+    folded_instance(o, files, nm, s.schedule, s.info["n_in"],
                     n.weights["weight"].ftype,
                     [0] * s.info["n_out"] if bias is None else [int(v) for v in bias],
-                    n.input.ftype, n.output.ftype, s.info["shift"], ports,
-                    pipe=s.info["pipe"])
+                    n.input.ftype, n.output.ftype, s.shift, ports, pipe=s.pipe)
 
 
 @_frame.register
@@ -598,15 +597,15 @@ def _(s: DenseSkip, o: _Lines, files: dict[str, str], top: str, nm: str, a: str,
 def _(s: ConvFolded, o: _Lines, files: dict[str, str], top: str, nm: str, a: str,
       y: str, yr: str) -> None:
     # the conv's per-pixel matmul folded by its reuse factor, on the window vector
-    n, st = s.node, s
+    n = s.node
     cw = n.weights["weight"]
-    o(f"    // {n.name}: {st.info['mults']} multipliers x {st.info['reuse']} cycles "
-      f"per output pixel over {int(st.info['schedule'].valid.sum())} nonzero weights")
-    folded_instance(o, files, nm, st.info["schedule"], st.info["n_in"], cw.ftype,
-                    st.info["bias"], n.input.ftype, n.output.ftype, st.info["shift"],
+    o(f"    // {n.name}: {s.mults} multipliers x {s.reuse} cycles "
+      f"per output pixel over {int(s.schedule.valid.sum())} nonzero weights")
+    folded_instance(o, files, nm, s.schedule, s.info["n_in"], cw.ftype,
+                    s.info["bias"], n.input.ftype, n.output.ftype, s.shift,
                     f".clk(clk), .rst(rst), .x({a}_d), .in_valid({a}_v), "
                     f".in_ready({a}_r), .y({y}_d), .out_valid({y}_v), "
-                    f".out_ready({yr})", pipe=st.info["pipe"])
+                    f".out_ready({yr})", pipe=s.pipe)
 
 
 def render(g: Graph, stages: list[Stage]) -> tuple[str, dict[str, str]]:

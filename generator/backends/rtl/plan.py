@@ -75,7 +75,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -106,6 +106,9 @@ from ...ir import (
     Upsample,
 )
 from ...reference import exp_index, scale_shift_frac
+
+if TYPE_CHECKING:
+    from ...passes.folding import Schedule, SkipSchedule
 
 #: cycles of the input skid buffer
 SKID_LATENCY = 1
@@ -223,19 +226,28 @@ class AdderGraph(Stage):
     graph and output trees of :func:`mac_info` (``info``), no multiplier."""
 
 
+@dataclass(kw_only=True)
 class FoldedStage(Stage):
-    """A multiply-accumulate folded onto ``info["mults"]`` multipliers that take
-    ``info["reuse"]`` cycles per vector."""
+    """A multiply-accumulate folded onto ``mults`` multipliers that take ``reuse`` cycles
+    per vector; ``shift`` the product-to-accumulator left shift."""
+
+    reuse: int
+    mults: int
+    shift: int
 
     def hold(self) -> int:
         # its pipeline takes a vector every II cycles; one more in the output register
         return max(4, -(-self.latency // self.ii) + 1)
 
 
+@dataclass(kw_only=True)
 class FoldedMatmul(FoldedStage):
-    """``nnfab_dense_folded``: a schedule ROM (``info["schedule"]``) issues one row per
-    cycle to ``nnfab_mul`` multipliers (``info["pipe"]``: its ``PIPE``): latency
+    """``nnfab_dense_folded``: a schedule ROM (``schedule``) issues one row per cycle to
+    ``nnfab_mul`` multipliers (``pipe``: its ``PIPE``, :func:`folded_pipe`): latency
     ``R + FOLDED_DEPTH[pipe]``, II ``R``."""
+
+    schedule: Schedule
+    pipe: int
 
 
 class DenseParallel(AdderGraph):
@@ -253,12 +265,14 @@ class DenseFolded(FoldedMatmul):
     kind = "dense_folded"
 
 
+@dataclass(kw_only=True)
 class DenseSkip(FoldedStage):
-    """``nnfab_dense_skip``: a folded Dense that skips zero inputs (``info["skip"]``, its
+    """``nnfab_dense_skip``: a folded Dense that skips zero inputs (``skip``, its
     :class:`generator.passes.folding.SkipSchedule`): its cycles per vector follow the
     data; latency and II are the worst case. It stalls the layers before it."""
 
     kind = "dense_skip"
+    skip: SkipSchedule
 
 
 class ConvUnrolled(AdderGraph):
@@ -472,7 +486,7 @@ def xnor_exponent(n: Node) -> int | None:
     return pow2_exponent(n.weights["weight"].data)
 
 
-def _dense_parallel(n: Dense) -> Stage:
+def _dense_parallel(n: Dense) -> DenseParallel:
     from ...passes.folding import aligned_bias
 
     info = mac_info(n.weights["weight"].data, aligned_bias(n), _linear_shift(n),
@@ -480,26 +494,22 @@ def _dense_parallel(n: Dense) -> Stage:
     return DenseParallel(n, info["stages"], 1, info)
 
 
-def _dense_folded(n: Dense, pipe: int = 0) -> Stage:
+def _dense_folded(n: Dense, pipe: int = 0) -> DenseFolded:
     from ...passes.folding import schedule
 
     sch = schedule(n)
-    return DenseFolded(n, sch.reuse + FOLDED_DEPTH[pipe], sch.reuse, {
-        "schedule": sch, "reuse": sch.reuse, "mults": sch.mults, "shift": _linear_shift(n),
-        "pipe": pipe,
-    })
+    return DenseFolded(n, sch.reuse + FOLDED_DEPTH[pipe], sch.reuse, schedule=sch,
+                       reuse=sch.reuse, mults=sch.mults, shift=_linear_shift(n), pipe=pipe)
 
 
-def _dense_skip(n: Dense) -> Stage:
+def _dense_skip(n: Dense) -> DenseSkip:
     from ...passes.folding import skip_schedule
 
     st = _dense_folded(n)
     sk = skip_schedule(n)
     t = max(1, sk.rows)
-    return DenseSkip(n, t + 2, t, {
-        "skip": sk, "reuse": int(n["reuse"]), "mults": sk.mults, "shift": st.info["shift"],
-        "ii_best": 1, "ii_worst": t,
-    })
+    return DenseSkip(n, t + 2, t, {"ii_best": 1, "ii_worst": t}, skip=sk,
+                     reuse=int(n["reuse"]), mults=sk.mults, shift=st.shift)
 
 
 def _linear_shift(n: Dense | Conv) -> int:
@@ -518,15 +528,15 @@ def _conv_unrolled(n: Conv, pipe: int = 0) -> Stage:
         raise RTLUnsupported(f"{too_large}; use --io stream (one pixel per clock)")
     w, bias = conv_dense(n)
     sh = _linear_shift(n)
-    base = {"matrix": w, "bias": bias, "shift": sh, "n_in": w.shape[0], "n_out": w.shape[1]}
+    base = {"matrix": w, "bias": bias, "n_in": w.shape[0], "n_out": w.shape[1]}
     r = int(n["reuse"])
     if r > 1 and n["strategy"] != "resource":
-        return _conv_shared(n, r, base)
+        return _conv_shared(n, r, sh, base)
     if r > 1:
         sch = schedule_matrix(w, r)
-        return ConvUnrolledFolded(n, sch.reuse + FOLDED_DEPTH[pipe], sch.reuse,
-                     {**base, "schedule": sch, "reuse": sch.reuse, "mults": sch.mults,
-                      "pipe": pipe})
+        return ConvUnrolledFolded(n, sch.reuse + FOLDED_DEPTH[pipe], sch.reuse, base,
+                                  schedule=sch, reuse=sch.reuse, mults=sch.mults, shift=sh,
+                                  pipe=pipe)
     info = mac_info(w, bias, sh, sign=binarized_input(n),  # no padding tap: all +-1
                     timing=node_timing(n))
     return ConvUnrolled(n, info["stages"], 1, {**base, **info})
@@ -603,7 +613,7 @@ def shared_order(idx: npt.NDArray[np.int64], r: int,
     return best[1], best[2]
 
 
-def _conv_shared(n: Conv, r: int, base: dict[str, Any]) -> Stage:
+def _conv_shared(n: Conv, r: int, sh: int, base: dict[str, Any]) -> Stage:
     """An unrolled Conv whose constant-weight window kernels are shared by ``r`` output
     pixels each: ``k = ceil(pixels / r)`` kernels (one fully parallel Dense over one
     window each), fed ``r`` beats of ``k`` windows per frame; kernel ``j`` computes the
@@ -621,7 +631,7 @@ def _conv_shared(n: Conv, r: int, base: dict[str, Any]) -> Stage:
         kern[j * h:(j + 1) * h, j * w:(j + 1) * w] = cm * used[:, None]
     ab = aligned_bias(n)
     kbias = None if ab is None else np.tile(ab, k)
-    info = mac_info(kern, kbias, base["shift"], sign=window_sign_inputs(n),
+    info = mac_info(kern, kbias, sh, sign=window_sign_inputs(n),
                     timing=node_timing(n))
     return ConvUnrolledShared(n, info["stages"] + r + 1, r, {
         **base, **info, "reuse": r, "instances": k, "windows": idx, "order": order,

@@ -309,7 +309,7 @@ def expected_cycles(g: Graph, x: npt.ArrayLike, rows: int) -> dict[str, Any]:
 
     (s,) = skips
     xs = np.asarray(x)[:rows]
-    c = s.info["skip"].cycles(np.asarray(reference.run(g, xs, keep=True)[s.node.inputs[0].name]))
+    c = s.skip.cycles(np.asarray(reference.run(g, xs, keep=True)[s.node.inputs[0].name]))
     return {"latency_cycles": int(tot["latency_cycles"] - s.ii + c[0]),
             "out_gaps": [int(v) for v in c[1:rows]]}
 

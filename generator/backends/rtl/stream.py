@@ -60,7 +60,7 @@ import hashlib
 import itertools
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -264,9 +264,9 @@ class Folded(Block):
     def layer(self, latency: int, info: dict[str, Any], sp: StreamPlan) -> Stage:
         assert self.node is not None
         st = self.p["stage"]
-        return type(st)(self.node, latency, self.p["R"],  # (a Conv's window geometry)
-                        {**{k: v for k, v in info.items() if k in ("KH", "KW", "C")},
-                         **st.info})
+        return replace(st, node=self.node, latency=latency, ii=self.p["R"],
+                       info={**{k: v for k, v in info.items() if k in ("KH", "KW", "C")},
+                             **st.info})  # (a Conv's window geometry)
 
 
 class GlobalPoolBlock(Block):
@@ -342,8 +342,8 @@ class Unrolled(Block):
 
     def layer(self, latency: int, info: dict[str, Any], sp: StreamPlan) -> Stage:
         assert self.node is not None
-        st = self.p["stage"]
-        return type(st)(self.node, latency, st.ii, st.info)
+        st: Stage = self.p["stage"]
+        return replace(st, node=self.node, latency=latency)
 
 
 @dataclass
@@ -407,10 +407,9 @@ def conv_folded_stage(n: Conv, shift: int, pipe: int = 0) -> Stage:
     sch = schedule_matrix(wm, int(n["reuse"]))
     b = aligned_bias(n)
     bias = [0] * wm.shape[1] if b is None else [int(v) for v in b]
-    return ConvFolded(n, sch.reuse + FOLDED_DEPTH[pipe], sch.reuse, {
-        "schedule": sch, "reuse": sch.reuse, "mults": sch.mults, "shift": shift,
-        "n_in": int(wm.shape[0]), "n_out": int(wm.shape[1]), "bias": bias, "pipe": pipe,
-    })
+    return ConvFolded(n, sch.reuse + FOLDED_DEPTH[pipe], sch.reuse,
+                      {"n_in": int(wm.shape[0]), "n_out": int(wm.shape[1]), "bias": bias},
+                      schedule=sch, reuse=sch.reuse, mults=sch.mults, shift=shift, pipe=pipe)
 
 
 class _Builder:
