@@ -768,9 +768,9 @@ def plan(g: Graph) -> list[Stage]:
     """The RTL stages of ``g`` in topological order (raise :class:`RTLUnsupported`).
 
     A pixel-streamed CNN, and a whole-vector design with branches, get the block-level
-    architecture of :mod:`.stream`: one stage per node (``kind`` = its main block,
-    ``latency`` = cycles its blocks add to a beat at full rate, ``ii`` 1 beat per
-    cycle; an unrolled layer's own stage) and the block-level plan in
+    architecture of :mod:`.stream`: one stage per node (the one its last block reports,
+    :meth:`.stream.Block.layer`: ``latency`` = cycles its blocks add to a beat at full
+    rate, ``ii`` 1 beat per cycle; an unrolled layer's own stage) and the block-level plan in
     ``stages[0].info["stream"]``.
     """
     from .stream import Unrolled, Window, block_level, build
