@@ -59,8 +59,17 @@ def keras_handler(*classes: str, inputs: Inputs = "one",
 
 def supported_layers() -> str:
     """The registered classes, each with its restriction: ``Dense, ..., Average (of 2^k
-    inputs), ...``."""
-    return ", ".join(c + (f" ({h.note})" if h.note else "") for c, h in HANDLERS.items())
+    inputs), ...``; a 1D class registered right before its 2D twin (neither with a
+    restriction) is named once, ``Conv1D/2D``."""
+    names: list[str] = []
+    for c, h in HANDLERS.items():
+        twin = c[:-2] + "1D"
+        if c.endswith("2D") and names and names[-1] == twin and not (
+                h.note or HANDLERS[twin].note):
+            names[-1] += "/2D"
+        else:
+            names.append(c + (f" ({h.note})" if h.note else ""))
+    return ", ".join(names)
 
 
 def several_input_layers() -> str:
