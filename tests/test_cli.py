@@ -125,6 +125,18 @@ def _one_line_error(code: int, err: str, pattern: str) -> None:
     assert re.match(pattern, lines[0]), lines[0]
 
 
+def test_supported_layers_are_the_registered_handlers() -> None:
+    """The supported-layer list of a refusal names every Keras class with a handler, and
+    nothing else."""
+    from generator.frontends.keras.registry import HANDLERS, supported_layers
+
+    names: set[str] = set()
+    for item in re.sub(r" \([^)]*\)", "", supported_layers()).split(", "):
+        names |= {item[:-3], item[:-5] + "2D"} if item.endswith("1D/2D") else {item}
+    assert names == set(HANDLERS)
+    assert supported_layers().startswith("InputLayer, Dense, QDense, ")
+
+
 def test_unsupported_layer(capsys, tmp_path) -> None:
     import tf_keras as keras
 
