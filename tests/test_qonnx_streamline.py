@@ -98,18 +98,16 @@ def tfc_board(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.mark.rtl
 def test_tfc_every_view_and_the_split(capsys, tfc_board: str) -> None:
-    """``verify``: reference = source (execute_onnx) = C-sim on 1,000 host-domain inputs,
-    = RTL on 200 of them (the Verilator run costs about 0.1 s per input at II 24);
-    ``inspect`` and report.md show the hardware / host split."""
+    """``verify``: reference = source (execute_onnx) = C-sim = RTL on 1,000 host-domain
+    inputs; ``inspect`` and report.md show the hardware / host split."""
     from generator.cli import main
 
     capsys.readouterr()
-    for samples, views in ((1000, ["source", "csim"]), (200, ["rtl"])):
-        assert main(["verify", tfc_board, "--samples", str(samples),
-                     "--views", ",".join(views)]) == 0
-        text = capsys.readouterr().out
-        rows = [ln.split()[0] for ln in text.splitlines() if ln.rstrip().endswith("bit-exact")]
-        assert "verify: PASS" in text and rows == views, text
+    views = ["source", "csim", "rtl"]
+    assert main(["verify", tfc_board, "--samples", "1000", "--views", ",".join(views)]) == 0
+    text = capsys.readouterr().out
+    rows = [ln.split()[0] for ln in text.splitlines() if ln.rstrip().endswith("bit-exact")]
+    assert "verify: PASS" in text and rows == views, text
     with open(os.path.join(tfc_board, "report.md")) as f:
         md = f.read()
     assert "## Hardware and host" in md and "Sub_1 (Sub): x - 1.207326" in md
@@ -120,15 +118,16 @@ def test_tfc_every_view_and_the_split(capsys, tfc_board: str) -> None:
     assert "hardware: MatMul_0, Quant_5, MatMul_1" in text
 
 
-def test_kws_csim_equals_execute_onnx(tmp_path) -> None:
-    """kwsmlp folded (``--strategy resource --reuse 512``): C-sim on 1,000 inputs equals
-    the reference, which equals qonnx's execution (float-scale input quantiser on the
-    host, 256 x 7 thresholds per layer, the float-scale last MatMul on the host). Its RTL
-    (II 512+ per input) is checked outside the suite: docs/qonnx.md."""
+@pytest.mark.rtl
+def test_kws_every_view_equals_execute_onnx(tmp_path) -> None:
+    """kwsmlp folded (``--strategy resource --reuse 512``): C-sim and RTL on 1,000 inputs
+    equal the reference, which equals qonnx's execution (float-scale input quantiser on
+    the host, 256 x 7 thresholds per layer, the float-scale last MatMul on the host)."""
     from conftest import assert_outputs_vary
 
     from generator import api
     from generator.backends.hls import csim
+    from generator.backends.rtl import sim
     from generator.cli import main
 
     path = os.path.join(ZOO, "kwsmlp_w3a3.onnx")
@@ -140,6 +139,9 @@ def test_kws_csim_equals_execute_onnx(tmp_path) -> None:
     np.testing.assert_array_equal(y, fq.predict(path, x).reshape(y.shape))
     assert_outputs_vary(y)
     np.testing.assert_array_equal(csim.run(g, out, x), y)
+    yr, stats = sim.run(g, out, x)
+    assert stats["findings"] == []
+    np.testing.assert_array_equal(yr, y)
 
 
 @pytest.mark.slow

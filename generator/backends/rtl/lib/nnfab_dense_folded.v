@@ -115,6 +115,25 @@ module nnfab_dense_folded #(
     input  wire                   out_ready
 );
     localparam integer EW = WF + LA + OL;  // bits of one schedule entry
+    // the first and the last multiplier whose outputs OLO[m]..OHI[m] hold output jj (M
+    // and -1: none). The runs follow the schedule's output order, so every multiplier
+    // reaching jj lies between them: an output's sums loop over those few, not over M
+    function integer m_first(input integer jj);
+        integer k;
+        begin
+            m_first = M;
+            for (k = M - 1; k >= 0; k = k - 1)
+                if (OLO[k*OA +: OA] <= jj && jj <= OHI[k*OA +: OA]) m_first = k;
+        end
+    endfunction
+    function integer m_last(input integer jj);
+        integer k;
+        begin
+            m_last = -1;
+            for (k = 0; k < M; k = k + 1)
+                if (OLO[k*OA +: OA] <= jj && jj <= OHI[k*OA +: OA]) m_last = k;
+        end
+    endfunction
     localparam integer PW = XW + WW + 2;   // exact signed product width
 
     initial begin
@@ -505,6 +524,7 @@ module nnfab_dense_folded #(
             for (j = 0; j < N_OUT; j = j + 1) begin : g_out
                 // the multipliers reaching j: those whose run ends at j are on it in the
                 // last row; the one (at most) whose run goes on past j kept it in head
+                localparam integer K0 = m_first(j), K1 = m_last(j);
                 reg [ACC_W-1:0] s, one;
                 reg on_j;
                 integer k, n;
@@ -513,7 +533,7 @@ module nnfab_dense_folded #(
                     one = {ACC_W{1'b0}};
                     n = 0;
                     on_j = 1'b0;
-                    for (k = 0; k < M; k = k + 1)
+                    for (k = K0; k <= K1; k = k + 1)
                         if (OLO[k*OA +: OA] <= j && j <= OHI[k*OA +: OA]) begin
                             n = n + 1;
                             one = an[k*ACC_W +: ACC_W];
@@ -548,13 +568,15 @@ module nnfab_dense_folded #(
             end
         end else begin : g_outacc
         for (j = 0; j < N_OUT; j = j + 1) begin : g_acc
-            wire [M*ACC_W-1:0] t;  // product of multiplier m if it adds into j this cycle
-            for (m = 0; m < M; m = m + 1) begin : g_term
+            localparam integer K0 = m_first(j), K1 = m_last(j);
+            // product of multiplier m (K0 <= m <= K1, at slot m - K0) if it adds into j
+            wire [(K1 >= K0 ? K1 - K0 + 1 : 1)*ACC_W-1:0] t;
+            for (m = K0; m <= K1; m = m + 1) begin : g_term
                 if (OLO[m*OA +: OA] <= j && j <= OHI[m*OA +: OA]) begin : g_on
-                    assign t[m*ACC_W +: ACC_W] = (oacc[m*OL +: OL] == j - OLO[m*OA +: OA])
+                    assign t[(m-K0)*ACC_W +: ACC_W] = (oacc[m*OL +: OL] == j - OLO[m*OA +: OA])
                         ? pacc[m*ACC_W +: ACC_W] : {ACC_W{1'b0}};
                 end else begin : g_off
-                    assign t[m*ACC_W +: ACC_W] = {ACC_W{1'b0}};
+                    assign t[(m-K0)*ACC_W +: ACC_W] = {ACC_W{1'b0}};
                 end
             end
             wire [ACC_W-1:0] s;  // the accumulator's next value
@@ -564,9 +586,9 @@ module nnfab_dense_folded #(
                 reg [ACC_W-1:0] sc;
                 always @* begin
                     sc = first2 ? BIAS[j*ACC_W +: ACC_W] : acc[j*ACC_W +: ACC_W];
-                    for (k = 0; k < M; k = k + 1)
+                    for (k = K0; k <= K1; k = k + 1)
                         if (OLO[k*OA +: OA] <= j && j <= OHI[k*OA +: OA])
-                            sc = sc + t[k*ACC_W +: ACC_W];
+                            sc = sc + t[(k-K0)*ACC_W +: ACC_W];
                 end
                 assign s = sc;
                 assign vo = v2;
@@ -576,9 +598,9 @@ module nnfab_dense_folded #(
                 reg [ACC_W-1:0] tsum, ts;
                 always @* begin
                     tsum = {ACC_W{1'b0}};
-                    for (k = 0; k < M; k = k + 1)
+                    for (k = K0; k <= K1; k = k + 1)
                         if (OLO[k*OA +: OA] <= j && j <= OHI[k*OA +: OA])
-                            tsum = tsum + t[k*ACC_W +: ACC_W];
+                            tsum = tsum + t[(k-K0)*ACC_W +: ACC_W];
                 end
                 always @(posedge clk) if (ce) ts <= tsum;
                 // this output's copies of v7, first7, last7 (keep: not merged into one
