@@ -384,9 +384,9 @@ def simulate_raw(out: str, xr: npt.NDArray[np.int64], yr: npt.NDArray[np.int64],
     """
     n = len(xr)
     ii = 1
-    with contextlib.suppress(OSError, ValueError):  # none: build() says why
-        with open(os.path.join(out, "sim", "sim.json")) as f:
-            ii = int(json.load(f).get("expected", {}).get("ii_cycles") or 1)
+    with (contextlib.suppress(OSError, ValueError),  # none: build() says why
+          open(os.path.join(out, "sim", "sim.json")) as f):
+        ii = int(json.load(f).get("expected", {}).get("ii_cycles") or 1)
     conf, bdir, built = build(out, (n + (timing_rows or TIMING_ROWS)) * ii)
     simdir = os.path.abspath(os.path.join(out, "sim"))
     rundir = os.path.join(simdir, "run")
