@@ -16,7 +16,7 @@
 ``convert`` takes the same options as ``nnfab convert`` (``config`` is a YAML path or the
 same mapping as a dict) and raises the same one-line errors, as exceptions derived from
 ``ValueError`` (:class:`generator.frontends.keras.FrontendError`,
-:class:`generator.config.ConfigError`, :class:`generator.passes.fit.FitError`, ...). Inputs
+:class:`generator.config.ConfigError`, :class:`generator.fit.FitError`, ...). Inputs
 ``x`` are float arrays of shape ``(N, *input_shape)``, quantized to the model's input type
 as the CLI does; outputs are float64 arrays holding the exact fixed-point values.
 """

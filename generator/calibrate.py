@@ -32,13 +32,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .config import check_bits
+from .errors import CalibrationError
 from .fixed import FixedType, Overflow, Rounding
 
 DEFAULT_BITS = 16
 #: integer bits of headroom above an activation's observed range (a factor of 2)
 MARGIN_BITS = 1
-#: narrowest / widest bit budget
-MIN_BITS, MAX_BITS = 4, 32
 #: the quantiles of |x| stored for the profile plot's boxes
 QUANTILES = (0.01, 0.25, 0.5, 0.75, 1.0)
 #: weighted layers whose kernels (``weight``), biases (``bias``) and pre-activation sums
@@ -53,10 +53,6 @@ OUTPUT_RESULT = ("BatchNormalization", "QBatchNormalization", "AveragePooling1D"
                  "QAveragePooling2D")
 RECURRENT = ("SimpleRNN", "LSTM", "GRU", "Bidirectional", "QSimpleRNN", "QLSTM", "QGRU",
              "QBidirectional")
-
-
-class CalibrationError(ValueError):
-    """Calibration data or options nnfab cannot use (one line: what and what is needed)."""
 
 
 @dataclass
@@ -83,13 +79,6 @@ class Calibration:
         return {"bits": self.bits, "margin_bits": MARGIN_BITS, "samples": self.samples,
                 "layers": {name: {k: dict(v) for k, v in s.items()}
                            for name, s in self.stats.items()}}
-
-
-def check_bits(bits: Any, where: str = "--bits") -> int:
-    if not isinstance(bits, int) or isinstance(bits, bool) or not MIN_BITS <= bits <= MAX_BITS:
-        raise CalibrationError(f"{where}: {bits!r} is not supported; use a width of "
-                               f"{MIN_BITS} to {MAX_BITS} bits")
-    return bits
 
 
 def load_array(path: str | os.PathLike[str], what: str) -> npt.NDArray[np.float64]:

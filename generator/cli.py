@@ -56,7 +56,7 @@ def cmd_convert(a: argparse.Namespace) -> int:
         raise CLIError("--fit needs a target board: add --board NAME (see 'nnfab boards')")
     g, times = project.build_graph(a.model, cfg, a.board, fit=a.fit, clock=a.clock)
     if a.fit:
-        from .passes.fit import text as fit_text
+        from .fit import text as fit_text
 
         print(fit_text(g.meta["fit"]))
     wtimes = project.write_project(g, a.output, cfg)

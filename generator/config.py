@@ -48,6 +48,7 @@ from typing import Any
 
 import yaml
 
+from .errors import CalibrationError
 from .fixed import FixedError, FixedType
 
 VARIABLES = ("weight", "bias", "result", "accum", "input", "table")
@@ -55,10 +56,19 @@ DEFAULT_PRECISION = "ap_fixed<16,6>"
 STRATEGIES = ("latency", "resource")
 MULTIPLIERS = ("dsp", "lut")
 IO_TYPES = ("parallel", "stream")
+#: narrowest / widest bit budget of calibrated types
+MIN_BITS, MAX_BITS = 4, 32
 
 
 class ConfigError(ValueError):
     """A configuration key or value nnfab does not support."""
+
+
+def check_bits(bits: Any, where: str = "--bits") -> int:
+    if not isinstance(bits, int) or isinstance(bits, bool) or not MIN_BITS <= bits <= MAX_BITS:
+        raise CalibrationError(f"{where}: {bits!r} is not supported; use a width of "
+                               f"{MIN_BITS} to {MAX_BITS} bits")
+    return bits
 
 
 @dataclass
@@ -271,8 +281,6 @@ def _calibration(cfg: Config, c: Any) -> None:
     cfg.calibration = c["data"]
     cfg.validation = c.get("validate")
     if "bits" in c:
-        from .calibrate import CalibrationError, check_bits
-
         try:
             cfg.bits = check_bits(c["bits"], "config calibration.bits")
         except CalibrationError as e:
@@ -321,8 +329,6 @@ def apply_options(cfg: Config, precision: str | None = None, **options: Any) -> 
     if options.get("validate") is not None:
         cfg.validation = options["validate"]
     if options.get("bits") is not None:
-        from .calibrate import CalibrationError, check_bits
-
         if cfg.calibration is None:
             raise ConfigError("--bits is the bit budget of calibrated types: add --calibrate "
                               "X.npy (or calibration: in the config)")

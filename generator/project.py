@@ -76,15 +76,15 @@ def build_graph(
     """Frontend + pass pipeline for a model file; returns the graph and timings.
 
     With ``fit`` (``throughput`` | ``latency``, needs ``board``) every Dense layer's
-    strategy and reuse are chosen by :func:`generator.passes.fit.fit` after the pipeline
+    strategy and reuse are chosen by :func:`generator.fit.fit` after the pipeline
     (which then runs without the board check), and the folding and tiling passes are
     run again on the result; the plan is in ``g.meta["fit"]``. ``clock`` (MHz) is the
     target clock the pipeline registers are placed for (:mod:`generator.passes.timing`;
     default: the board's clock, else :data:`generator.timing.DEFAULT_CLOCK_MHZ`), kept in
     ``g.meta["clock_mhz"]``.
     """
+    from .fit import FitError
     from .frontends import convert_file
-    from .passes.fit import FitError
 
     if fit and not board:
         raise FitError("--fit needs a target board: add --board NAME (see 'nnfab boards')")
@@ -131,7 +131,7 @@ def build_graph(
     t0 = time.perf_counter()
     run_pipeline(g)
     if fit:
-        from .passes.fit import fit as fit_pass
+        from .fit import fit as fit_pass
         from .passes.folding import folding
         from .passes.tiling import tiling
         from .passes.timing import timing

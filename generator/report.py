@@ -2,7 +2,7 @@
 
 Per layer: types, MACs, nonzeros and sparsity (:func:`layer_rows`), then the RTL
 estimate of :mod:`generator.estimate` (implementation, latency / II cycles, DSP, BRAM18,
-LUT, FF), the board fit of :mod:`generator.passes.fit` when the project was converted
+LUT, FF), the board fit of :mod:`generator.fit` when the project was converted
 with ``--fit``, and the roofline data (arithmetic intensity and MAC/s of each Dense layer
 against the board's compute and memory roofs). :func:`write` writes all of it and the
 PNG plots of :mod:`generator.plots`; :func:`text` is the table ``nnfab report`` prints.
@@ -123,7 +123,7 @@ def estimate_doc(g: Graph) -> dict[str, Any]:
     """The RTL estimate (``{"layers", "total"}``), or ``{"error": ...}`` when the RTL
     backend cannot render the graph."""
     from . import estimate
-    from .backends.rtl.plan import RTLUnsupported
+    from .errors import RTLUnsupported
 
     try:
         return estimate.estimate(g)
@@ -146,7 +146,7 @@ def _board(g: Graph) -> Any:
 def roofline_doc(g: Graph, est: dict[str, Any]) -> dict[str, Any] | None:
     """Roofline data: per Dense and Conv layer its arithmetic intensity (nonzero MACs per byte of
     weights read and activations in + out) and MAC/s at the design's II; the board's
-    roofs (:func:`generator.passes.fit.bound`)."""
+    roofs (:func:`generator.fit.bound`)."""
     if not est.get("total"):
         return None
     b = _board(g)
@@ -176,7 +176,7 @@ def roofline_doc(g: Graph, est: dict[str, Any]) -> dict[str, Any] | None:
         if fitdoc and fitdoc.get("board") == b.name:
             bd = fitdoc["bound"]
         else:
-            from .passes.fit import bound
+            from .fit import bound
 
             bd = bound(g, b)
         macs = bd["nonzero_macs"] or 1.0
@@ -423,7 +423,7 @@ def text(g: Graph, rep: dict[str, Any]) -> str:
                      "inferences/s")
     fit = g.meta.get("fit")
     if fit:
-        from .passes.fit import text as fit_text
+        from .fit import text as fit_text
 
         lines += ["", fit_text(fit)]
     return "\n".join(lines)

@@ -7,9 +7,9 @@ import pytest
 
 import generator as nnfab
 from generator.config import ConfigError
+from generator.fit import FitError
 from generator.frontends.keras import FrontendError
 from generator.ir import Dense
-from generator.passes.fit import FitError
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from generator.backends.rtl import cmvm
-from generator.backends.rtl.plan import csd, sign_form
+from generator.backends.rtl.cmvm import csd
+from generator.backends.rtl.plan import sign_form
 
 
 def _matrix(seed: int, shape: tuple[int, int], bits: int, prune: float) -> np.ndarray:

@@ -15,7 +15,8 @@ import pytest
 
 from generator import estimate
 from generator.backends import rtl
-from generator.backends.rtl.plan import FOLDED_DEPTH, csd
+from generator.backends.rtl.cmvm import csd
+from generator.backends.rtl.plan import FOLDED_DEPTH
 from generator.fixed import FixedType, Overflow, Rounding
 from generator.ir import Dense, Graph, Input, LeakyRelu, Threshold, Weight
 from generator.passes import run_pipeline

@@ -1,4 +1,4 @@
-"""Board fit (generator.passes.fit): plans by the estimate, checked by RTL simulation.
+"""Board fit (generator.fit): plans by the estimate, checked by RTL simulation.
 
 The jet-tagging MLP (16-64-32-32-5, 8-bit, 75 % pruned, seeded weights from
 ``benchmarks/reference_speed.py``) and the digits example fit pynq-z2 and zcu104 for
@@ -23,17 +23,17 @@ import pytest
 
 from generator import config, estimate, project, reference
 from generator.boards import load_board
-from generator.fixed import FixedType, Overflow, Rounding
-from generator.frontends.keras import convert_file, from_model
-from generator.ir import Dense, Graph, Input, Weight
-from generator.passes import run_pipeline
-from generator.passes.fit import (
+from generator.fit import (
     LUT_MARGIN,
     FitError,
     _Costs,
     budget,
     fit,
 )
+from generator.fixed import FixedType, Overflow, Rounding
+from generator.frontends.keras import convert_file, from_model
+from generator.ir import Dense, Graph, Input, Weight
+from generator.passes import run_pipeline
 from generator.passes.unroll import conv_dense
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -165,7 +165,7 @@ def test_fold_batchnorm_is_exact(float_model) -> None:
 
 def test_accumulator_never_overflows_and_is_minimal(zoo_q) -> None:
     """Extreme inputs reach the inferred range; one bit less could not hold it."""
-    from generator.passes.infer_precision import dense_range
+    from generator.intervals import dense_range
 
     g = convert(zoo_q.model)
     for n in g.of(ir.Dense):

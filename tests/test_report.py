@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from generator import config, estimate, report
+from generator.fit import fit
 from generator.frontends.keras import convert_file
 from generator.ir import Dense
 from generator.passes import run_pipeline
-from generator.passes.fit import fit
 
 ROOT = Path(__file__).resolve().parent.parent
 DIGITS = ROOT / "examples" / "digits_mlp" / "digits_mlp.h5"

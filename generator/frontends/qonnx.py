@@ -369,7 +369,7 @@ class _Builder:
         self.out(node, self.add_exact(d))
 
     def add(self, node: Any) -> None:
-        from ..passes.infer_precision import _derived_type
+        from ..intervals import derived_type
 
         a, b = node.input[0], node.input[1]
         if a in self.const and b in self.t:
@@ -394,7 +394,7 @@ class _Builder:
             if b not in self.quantized:
                 d.set("exact", False)
                 self.notes.append(f"{d.name}: a float bias quantized to the configured type")
-            t = _derived_type(d)
+            t = derived_type(d)
             assert t is not None
             d.output.ftype = t
             float32_exact(d, self.notes, "qonnx's float32 execution")

@@ -22,7 +22,7 @@ Concat splits it, Add and
 Merge pass it to each input. Any other op (Softmax) reads all of its input.
 
 A unit is dropped only where a zero weight is the layer's own kind of weight: a
-binary x binary Dense (:func:`~generator.backends.rtl.plan.xnor_exponent`: every weight
+binary x binary Dense (:func:`~generator.passes.folding.xnor_exponent`: every weight
 ``+-2^k``) has no zero and keeps its weights.
 """
 
@@ -75,7 +75,7 @@ def _channels(live: Mask, shape: tuple[int, ...]) -> Mask:
 def _drop(n: Dense | Conv, dead: Mask) -> int:
     """Zero the incoming weights of ``n``'s output units in ``dead``; return how many
     units had a nonzero weight."""
-    from ..backends.rtl.plan import xnor_exponent
+    from .folding import xnor_exponent
 
     hit = dead & unit_weights(n).any(axis=0)
     if not hit.any() or xnor_exponent(n) is not None:

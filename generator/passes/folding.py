@@ -17,6 +17,10 @@ is fed by the few multipliers whose runs overlap it. The hardware is built from 
 static lists: an output's accumulator adds only its own multipliers' products
 (``sum_j |S_j| ~ M + units`` adders instead of ``M * units``), and a multiplier selects
 among its own inputs only (a ``U:1`` multiplexer, ``U <= min(R, inputs)``).
+
+Also the facts of a node every hardware schedule reads: whether it reads binarized
+inputs (:func:`binarized_input`), the weight exponent of a binary x binary Dense
+(:func:`xnor_exponent`), the word width of a table's ROM (:func:`table_word_width`).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from ..ir import Conv, Dense, Graph, Relu
+from ..ir import Binarize, Conv, Dense, Embedding, Graph, Node, Relu, Table
 
 
 class FoldingError(ValueError):
@@ -339,3 +343,26 @@ def skip_schedule(node: Dense) -> SkipSchedule:
     if not rows_w:  # an all-zero layer: one row of pads
         rows_o, rows_w = [[0] * m], [[0] * m]
     return SkipSchedule(m, start, np.array(rows_o, np.int64), np.array(rows_w, np.int64))
+
+
+def binarized_input(n: Node) -> bool:
+    """``n`` reads a Binarize's +-1 (2 bits, raw -1 or +1, bit 1 the sign): a fully
+    parallel Dense or unrolled Conv over it is built on the sign bits (:func:`generator.backends.rtl.plan.sign_form`).
+    """
+    t = n.inputs[0]
+    return isinstance(t.producer, Binarize) and t.ftype.width == 2
+
+
+def xnor_exponent(n: Node) -> int | None:
+    """``k`` when ``n`` is a Dense of binarized inputs (+-1) and weights that are all
+    ``+-2^k`` (binary x binary: every product is ``+-2^k``, no zero weight); None
+    otherwise."""
+    if not isinstance(n, Dense) or not binarized_input(n):
+        return None
+    return pow2_exponent(n.weights["weight"].data)
+
+
+def table_word_width(n: Table | Embedding) -> int:
+    """Bits of a word of the ROM of a Table (a value) or an Embedding (a row)."""
+    tab = n.weights["table"]
+    return tab.ftype.width * (tab.data.shape[1] if tab.data.ndim == 2 else 1)

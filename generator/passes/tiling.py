@@ -166,7 +166,7 @@ def node_memories(n: Node, unrolled: bool = False) -> list[Memory]:
         lay = rom_layout(s, n.input.shape[-1], n["units"], ww)
         return [Memory(f"{n.name}_schedule", s.reuse, s.mults * lay.ew)]
     if isinstance(n, (Table, Embedding)):  # an Embedding's word: a row of the table
-        from ..backends.rtl.plan import table_word_width
+        from .folding import table_word_width
 
         return [Memory(f"{n.name}_table", len(n.weights["table"].data), table_word_width(n),
                        ports=n.input.size)]

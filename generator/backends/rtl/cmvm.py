@@ -2,7 +2,7 @@
 
 A fully parallel ``y = x @ W`` with a constant integer ``W`` is, per output ``j``, a sum
 of signed, shifted inputs: one term ``+-x_i << k`` per canonical signed digit ``k`` of
-``W[i, j]`` (:func:`.plan.csd`). Different outputs -- and different digits of one
+``W[i, j]`` (:func:`csd`). Different outputs -- and different digits of one
 output -- often hold the same pair of terms up to a common shift and sign: ``x_a + (x_b
 << d)``, or ``x_a - (x_a << d)`` (a product by ``1 - 2^d``). Such a pair is built once,
 as a node of the graph, and every output that holds it adds the node instead of the two
@@ -38,6 +38,21 @@ MAX_DEPTH = 3
 
 Term = tuple[int, int, int]  # (signal, left shift, sign +-1)
 Key = tuple[int, int, int, int]  # node = signal a + s * (signal b << d)
+
+
+def csd(w: int) -> list[tuple[int, int]]:
+    """Canonical signed digits of ``w``: ``[(sign, shift), ...]`` with ``w = sum sign*2^shift``."""
+    digits = []
+    k = 0
+    v = int(w)
+    while v != 0:
+        if v & 1:
+            d = 2 - (v & 3)  # +1 when v = ...01, -1 when v = ...11
+            digits.append((d, k))
+            v -= d
+        v >>= 1
+        k += 1
+    return digits
 
 
 def signed_width(lo: int, hi: int) -> int:
@@ -83,8 +98,6 @@ class AdderGraph:
 
 def _terms(coef: dict[int, int]) -> list[Term]:
     """The canonical-signed-digit terms of ``sum_v coef[v] * signal_v``."""
-    from .plan import csd
-
     return sorted((v, k, s) for v, c in coef.items() if c for s, k in csd(c))
 
 
@@ -135,8 +148,6 @@ def build(wmat: npt.NDArray[np.int64], max_depth: int = MAX_DEPTH) -> AdderGraph
     each searched on its own (``B`` times fewer pairs; a pair across two blocks is not
     shared), and their graphs joined: each output sums the terms of every block."""
     w = np.ascontiguousarray(wmat, dtype=np.int64)
-    from .plan import csd
-
     nd = np.zeros(w.shape, dtype=np.int64)
     for v in np.unique(w[w != 0]):
         nd[w == v] = len(csd(int(v)))

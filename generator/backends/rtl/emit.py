@@ -29,7 +29,14 @@ from ...ir import (
     Ternarize,
     Threshold,
 )
-from ...passes.folding import Schedule, aligned_bias, pow2_exponent, rom_layout, shift_code
+from ...passes.folding import (
+    Schedule,
+    aligned_bias,
+    pow2_exponent,
+    rom_layout,
+    shift_code,
+    table_word_width,
+)
 from ...reference import softmax_product_frac
 from .plan import (
     OVF_CODE,
@@ -56,7 +63,6 @@ from .plan import (
     scale_shift_params,
     softmax_tables,
     stream_plan,
-    table_word_width,
     table_words,
     valid_only,
 )
@@ -236,7 +242,7 @@ def folded_instance(o: _Lines, files: dict[str, str], nm: str, sch: Schedule, n_
     output fraction, one per output); its ROM image goes to ``files``; ``ports`` is the
     port connection list; ``mul_lut``: shift-add multipliers in LUTs instead of DSP48s;
     ``pipe``: its ``PIPE`` (the stage's ``info["pipe"]``, :func:`.plan.folded_pipe`)."""
-    from ...estimate import accumulators, in_dsp, rom_cost
+    from .costs import accumulators, in_dsp, rom_cost
 
     n_out = len(bias)
     lay = rom_layout(sch, n_in, n_out, wft.width)

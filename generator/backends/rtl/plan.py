@@ -80,6 +80,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
+from ...errors import RTLUnsupported
 from ...fixed import FixedType, Overflow, Rounding
 from ...ir import (
     Binarize,
@@ -105,6 +106,7 @@ from ...ir import (
     Transpose,
     Upsample,
 )
+from ...passes.folding import binarized_input
 from ...reference import exp_index, scale_shift_frac
 
 if TYPE_CHECKING:
@@ -146,10 +148,6 @@ _VERILOG_KEYWORDS = {
 }
 
 
-class RTLUnsupported(ValueError):
-    """A graph the RTL backend cannot render (one line: what and what is supported)."""
-
-
 def clog2(n: int) -> int:
     return max(0, (int(n) - 1).bit_length())
 
@@ -160,21 +158,6 @@ def ident(name: str) -> str:
     if not s or s[0].isdigit() or s.lower() in _VERILOG_KEYWORDS:
         s = "n_" + s
     return s
-
-
-def csd(w: int) -> list[tuple[int, int]]:
-    """Canonical signed digits of ``w``: ``[(sign, shift), ...]`` with ``w = sum sign*2^shift``."""
-    digits = []
-    k = 0
-    v = int(w)
-    while v != 0:
-        if v & 1:
-            d = 2 - (v & 3)  # +1 when v = ...01, -1 when v = ...11
-            digits.append((d, k))
-            v -= d
-        v >>= 1
-        k += 1
-    return digits
 
 
 @dataclass
@@ -449,14 +432,6 @@ def mac_netlist(info: dict[str, Any], tx: FixedType, aw: int) -> Any:
                    info["levels"], info["lead"])
 
 
-def binarized_input(n: Node) -> bool:
-    """``n`` reads a Binarize's +-1 (2 bits, raw -1 or +1, bit 1 the sign): a fully
-    parallel Dense or unrolled Conv over it is built on the sign bits (:func:`sign_form`).
-    """
-    t = n.inputs[0]
-    return isinstance(t.producer, Binarize) and t.ftype.width == 2
-
-
 def window_sign_inputs(n: Conv) -> bool:
     """A conv kernel over windows (streamed, or shared by several pixels) adds sign bits
     only when its input is binarized and it has no padding: a padded tap reads 0, not
@@ -473,17 +448,6 @@ def sign_form(wmat: np.ndarray, bias: Any, sh: int) -> tuple[np.ndarray, np.ndar
     w = np.asarray(wmat, np.int64)
     b = np.zeros(w.shape[1], np.int64) if bias is None else np.asarray(bias, np.int64)
     return -2 * w, b + (w.sum(axis=0) << sh)
-
-
-def xnor_exponent(n: Node) -> int | None:
-    """``k`` when ``n`` is a Dense of binarized inputs (+-1) and weights that are all
-    ``+-2^k`` (binary x binary: every product is ``+-2^k``, no zero weight); None
-    otherwise."""
-    if not isinstance(n, Dense) or not binarized_input(n):
-        return None
-    from ...passes.folding import pow2_exponent
-
-    return pow2_exponent(n.weights["weight"].data)
 
 
 def _dense_parallel(n: Dense) -> DenseParallel:
@@ -667,12 +631,6 @@ def scale_shift_params(n: ScaleShift) -> dict[str, Any]:
         raise RTLUnsupported(f"layer {n.name}: scale-shift sum of {acc} bits; supported: 62")
     return {"scale": sc, "shift": sh, "SW": sw, "TW": tw, "LP": lp, "LT": lt, "ACC_W": acc,
             "SHIFT": frac - n.output.ftype.frac}
-
-
-def table_word_width(n: Table | Embedding) -> int:
-    """Bits of a word of the ROM of a Table (a value) or an Embedding (a row)."""
-    tab = n.weights["table"]
-    return tab.ftype.width * (tab.data.shape[1] if tab.data.ndim == 2 else 1)
 
 
 def table_words(n: Table | Embedding) -> list[int]:

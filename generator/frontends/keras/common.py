@@ -36,10 +36,10 @@ def unique_name(g: Graph, base: str) -> str:
 
 def add_exact(g: Graph, node: Any) -> Tensor:
     """Add a Dense / Conv / Add node whose output type is its exact sum's."""
-    from ...passes.infer_precision import _derived_type
+    from ...intervals import derived_type
 
     y = g.add(node, FixedType(2, 2))  # placeholder; the exact type follows
-    t = _derived_type(node)
+    t = derived_type(node)
     assert t is not None
     y.ftype = t
     return y

@@ -101,9 +101,9 @@ from typing import Any
 
 import numpy as np
 
-from ..console import stepped
-from ..ir import Conv, Dense, Graph, Quantize, Relu
-from .unroll import SPATIAL_OPS, conv_dense, io_type, unrolled
+from .console import stepped
+from .ir import Conv, Dense, Graph, Quantize, Relu
+from .passes.unroll import SPATIAL_OPS, conv_dense, io_type, unrolled
 
 GOALS = ("throughput", "latency")
 #: fraction of the board's LUTs a fit may use (routing, AXI glue, estimate error)
@@ -204,8 +204,8 @@ class _Costs:
     """
 
     def __init__(self, graph: Graph) -> None:
-        from .. import estimate
-        from ..backends.rtl.stream import is_streamed
+        from . import estimate
+        from .backends.rtl.stream import is_streamed
 
         self.graph = graph
         # the foldable layers: Dense (strategy + reuse) and Conv (reuse per output pixel)
@@ -332,7 +332,7 @@ def _other_arch(graph: Graph) -> _Costs:
     """The fully parallel costs of ``graph`` built with the other io type (a CNN: the
     streamed architecture for an unrolled one and back); a conv too large to unroll
     costs as streamed twice."""
-    from ..backends.rtl.plan import RTLUnsupported
+    from .errors import RTLUnsupported
 
     try:
         with _built_as(graph, "stream" if io_type(graph) == "parallel" else "parallel"):
@@ -350,7 +350,7 @@ def bound(graph: Graph, board: Any, costs: _Costs | None = None) -> dict[str, fl
 
     ``graph``'s strategy/reuse attributes are left as they are.
     """
-    from ..boards import Board, load_board
+    from .boards import Board, load_board
 
     b: Board = board if isinstance(board, Board) else load_board(board)
     if costs is None:
@@ -557,7 +557,7 @@ def smallest_board(costs: _Costs, goal: str, like: Any = None) -> str | None:
     """The smallest board of ``boards/`` (by LUT + 100 DSP + 50 BRAM18) the design fits;
     with ``like``, only boards whose resources are counted in the same primitives (open
     flow, ECP5, or not)."""
-    from ..boards import list_boards
+    from .boards import list_boards
 
     same = [b for b in list_boards()
             if like is None or getattr(b, "open_flow", False) == getattr(like, "open_flow", False)]
@@ -574,7 +574,7 @@ def fit(graph: Graph, board: Any, goal: str = "throughput") -> FitResult:
     Returns the plan (:class:`FitResult`) and stores it in ``graph.meta["fit"]``; raises
     :class:`FitError` when no design fits (the graph is then left unchanged).
     """
-    from ..boards import Board, load_board
+    from .boards import Board, load_board
 
     if goal not in GOALS:
         raise FitError(f"fit goal {goal!r} is not supported; choose one of: {', '.join(GOALS)}")
@@ -643,7 +643,7 @@ def _io_fit(graph: Graph, io: str, goal: str, lim: dict[str, int]) -> int | str 
     """The II of the best design of CNN ``graph`` built with I/O type ``io`` within
     ``lim``, None when none fits, or why that architecture cannot build the graph (the
     graph is left unchanged)."""
-    from ..backends.rtl.plan import RTLUnsupported
+    from .errors import RTLUnsupported
 
     costs = None
     with _built_as(graph, io):
