@@ -67,7 +67,6 @@ import numpy as np
 
 from ...ir import (
     Add,
-    Binarize,
     Concat,
     Conv,
     Crop,
@@ -75,21 +74,15 @@ from ...ir import (
     GlobalPool,
     Graph,
     Input,
-    LeakyRelu,
     Merge,
     Node,
     Pad,
     Pool,
-    Quantize,
-    Relu,
     Reshape,
-    ScaleShift,
     Softmax,
-    Table,
-    Ternarize,
-    Threshold,
     Transpose,
     Upsample,
+    ops_with,
     pad_geometry,
     to_json,
 )
@@ -122,7 +115,8 @@ from .plan import (
     window_sign_inputs,
 )
 
-ELEMENTWISE = (Quantize, Relu, LeakyRelu, Binarize, Ternarize, Threshold, Table, ScaleShift)
+#: ops a block-level design builds as combinational logic on a stream (:class:`Wire`)
+ELEMENTWISE = ops_with("ELEMENTWISE")
 #: FIFO depth used while sizing (effectively unbounded)
 UNBOUNDED = 1 << 30
 
