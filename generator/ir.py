@@ -119,6 +119,19 @@ def op(cls: type[Node]) -> type[Node]:
     return cls
 
 
+def op_classes() -> tuple[type[Node], ...]:
+    """Every registered op class, in the order this module defines them."""
+    return tuple(_OPS.values())
+
+
+def ops_with(trait: str) -> tuple[type[Node], ...]:
+    """The op classes whose class attribute ``trait`` (a trait of :class:`Node`, e.g.
+    ``"ELEMENTWISE"``) is true, in the order this module defines them."""
+    if not isinstance(getattr(Node, trait, None), bool):
+        raise IRError(f"unknown op trait {trait!r}; traits: ELEMENTWISE, SPATIAL, CHANNELWISE")
+    return tuple(c for c in _OPS.values() if getattr(c, trait))
+
+
 def op_class(name: str) -> type[Node]:
     try:
         return _OPS[name]
@@ -134,6 +147,15 @@ class Node:
     OP: ClassVar[str] = ""
     ATTRS: ClassVar[dict[str, Attr]] = {}
     WEIGHTS: ClassVar[tuple[str, ...]] = ()  # names of allowed weights
+    # traits, read through :func:`ops_with`:
+    #: each output element is a function of the input element at the same position
+    #: (the output has the input's shape)
+    ELEMENTWISE: ClassVar[bool] = False
+    #: the op works on spatial axes (one in a graph makes it a CNN)
+    SPATIAL: ClassVar[bool] = False
+    #: each output channel (last axis) depends on the same input channel only, across
+    #: positions
+    CHANNELWISE: ClassVar[bool] = False
     # attributes every node may carry (written by passes)
     COMMON_ATTRS: ClassVar[dict[str, Attr]] = {
         "source": Attr("str"),  # name of the layer in the source model
@@ -267,6 +289,7 @@ class Quantize(Node):
     """Cast to the output type, with the output type's rounding and overflow modes."""
 
     OP = "Quantize"
+    ELEMENTWISE = True
 
 
 @op
@@ -274,6 +297,7 @@ class Relu(Node):
     """``max(x, 0)``; the output type keeps the input's fraction bits."""
 
     OP = "Relu"
+    ELEMENTWISE = True
 
 
 @op
@@ -289,6 +313,7 @@ class LeakyRelu(Node):
     """
 
     OP = "LeakyRelu"
+    ELEMENTWISE = True
     ATTRS: ClassVar[dict[str, Attr]] = {"shift": Attr("int", required=True),
                                         "neg": Attr("type", required=True)}
 
@@ -306,6 +331,7 @@ class Binarize(Node):
     """QKeras ``binary(alpha=1)``: -1 where x < 0, else +1."""
 
     OP = "Binarize"
+    ELEMENTWISE = True
 
 
 @op
@@ -316,6 +342,7 @@ class Ternarize(Node):
     """
 
     OP = "Ternarize"
+    ELEMENTWISE = True
     ATTRS: ClassVar[dict[str, Attr]] = {"threshold_raw": Attr("int", required=True)}
 
 
@@ -338,6 +365,7 @@ class Threshold(Node):
     """
 
     OP = "Threshold"
+    ELEMENTWISE = True
     WEIGHTS = ("thresholds", "levels")
     ATTRS: ClassVar[dict[str, Attr]] = {"function": Attr("str", required=True)}
 
@@ -377,6 +405,7 @@ class ScaleShift(Node):
     """``y = cast(x * scale + shift)`` per channel (last axis); un-folded BatchNorm."""
 
     OP = "ScaleShift"
+    ELEMENTWISE = True
     WEIGHTS = ("scale", "shift")
 
 
@@ -389,6 +418,7 @@ class Table(Node):
     """
 
     OP = "Table"
+    ELEMENTWISE = True
     WEIGHTS = ("table",)
     ATTRS: ClassVar[dict[str, Attr]] = {
         "function": Attr("str", required=True),
@@ -476,6 +506,7 @@ class Conv(Node):
     """
 
     OP = "Conv"
+    SPATIAL = True
     WEIGHTS = ("weight", "bias")
     ATTRS: ClassVar[dict[str, Attr]] = {
         "filters": Attr("int", required=True),
@@ -513,6 +544,8 @@ class Pool(Node):
     """
 
     OP = "Pool"
+    SPATIAL = True
+    CHANNELWISE = True
     ATTRS: ClassVar[dict[str, Attr]] = {
         "mode": Attr("str", required=True),
         "kernel": Attr("ints", required=True),
@@ -535,6 +568,8 @@ class GlobalPool(Node):
     """Global max / average over all spatial positions: output shape (C,)."""
 
     OP = "GlobalPool"
+    SPATIAL = True
+    CHANNELWISE = True
     ATTRS: ClassVar[dict[str, Attr]] = {"mode": Attr("str", required=True)}
 
     def output_shape(self) -> tuple[int, ...]:
@@ -553,6 +588,8 @@ class Pad(Node):
     """Zero padding of the spatial axes (``pads``: before/after per axis)."""
 
     OP = "Pad"
+    SPATIAL = True
+    CHANNELWISE = True
     ATTRS: ClassVar[dict[str, Attr]] = {"pads": Attr("ints", required=True)}
 
     def output_shape(self) -> tuple[int, ...]:
@@ -568,6 +605,8 @@ class Crop(Node):
     axis): the inverse of :class:`Pad`."""
 
     OP = "Crop"
+    SPATIAL = True
+    CHANNELWISE = True
     ATTRS: ClassVar[dict[str, Attr]] = {"crops": Attr("ints", required=True)}
 
     def output_shape(self) -> tuple[int, ...]:
@@ -608,6 +647,8 @@ class Upsample(Node):
     """Nearest-neighbour upsampling of the spatial axes by integer ``factors``."""
 
     OP = "Upsample"
+    SPATIAL = True
+    CHANNELWISE = True
     ATTRS: ClassVar[dict[str, Attr]] = {"factors": Attr("ints", required=True)}
 
     def output_shape(self) -> tuple[int, ...]:

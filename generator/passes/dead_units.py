@@ -33,37 +33,25 @@ import numpy.typing as npt
 
 from ..ir import (
     Add,
-    Binarize,
     Concat,
     Conv,
-    Crop,
     Dense,
-    GlobalPool,
     Graph,
-    LeakyRelu,
     Merge,
     Node,
-    Pad,
-    Pool,
-    Quantize,
-    Relu,
     Reshape,
-    ScaleShift,
-    Table,
-    Ternarize,
-    Threshold,
     Transpose,
-    Upsample,
     Weight,
+    ops_with,
 )
 from .sparsity import unit_axis, unit_weights
 
 Mask = npt.NDArray[np.bool_]
 
 #: ops whose output element depends on the same input element only
-ELEMENTWISE = (Quantize, Relu, LeakyRelu, Binarize, Ternarize, Threshold, ScaleShift, Table)
+ELEMENTWISE = ops_with("ELEMENTWISE")
 #: ops whose output channel depends on the same input channel only
-CHANNELWISE = (Pool, GlobalPool, Pad, Crop, Upsample)
+CHANNELWISE = ops_with("CHANNELWISE")
 
 
 def _channels(live: Mask, shape: tuple[int, ...]) -> Mask:

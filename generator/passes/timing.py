@@ -31,21 +31,21 @@ from ..ir import (
     Dense,
     Embedding,
     Graph,
-    LeakyRelu,
     Node,
     Quantize,
-    Relu,
     Reshape,
     ScaleShift,
     Table,
     Ternarize,
     Threshold,
+    ops_with,
 )
 from ..timing import FOLDED_APART, adder_levels, requant_levels, table_levels, target
 from .unroll import SPATIAL_OPS, io_type
 
-ELEMENTWISE = (Quantize, Relu, LeakyRelu, Binarize, Ternarize, Threshold, Table, Embedding,
-               ScaleShift)
+#: ops whose logic is per element (:func:`op_levels`): the element-wise ops and Embedding,
+#: whose output values of an element are a table row selected by that input element alone
+ELEMENTWISE = (*ops_with("ELEMENTWISE"), Embedding)
 
 
 def op_levels(n: Node, family: str) -> int:

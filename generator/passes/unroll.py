@@ -24,12 +24,25 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from ..ir import Conv, Crop, GlobalPool, Graph, Node, Pad, Pool, Reshape, Transpose, Upsample
+from ..ir import (
+    Conv,
+    Crop,
+    GlobalPool,
+    Graph,
+    Node,
+    Pad,
+    Pool,
+    Reshape,
+    Transpose,
+    Upsample,
+    ops_with,
+)
 
 #: ops that make a graph a CNN (they have spatial axes)
-SPATIAL_OPS = (Conv, Pool, GlobalPool, Pad, Crop, Upsample)
-#: the ops an unrolled design renders as a gather of input elements
-GATHER_OPS = (Pool, GlobalPool, Pad, Crop, Upsample, Reshape, Transpose)
+SPATIAL_OPS = ops_with("SPATIAL")
+#: the ops an unrolled design renders as a gather of input elements: the channel-wise
+#: ones and the two that only move elements
+GATHER_OPS = (*ops_with("CHANNELWISE"), Reshape, Transpose)
 
 
 #: largest unrolled Conv: constant multiplies (nonzero weights x output pixels) and the

@@ -237,13 +237,25 @@ def _base(node: Node, ctx: Ctx, kind: str) -> dict[str, Any]:
 
 @singledispatch
 def layer_data(node: Node, ctx: Ctx) -> dict[str, Any]:
-    """Template data of one node's layer function (dispatch on the op class)."""
-    raise HlsError(
-        f"layer {node.name}: the HLS backend has no kernel for op {node.OP}; supported: "
-        "Dense, Conv, Pool, GlobalPool, Pad, Crop, Upsample, Add, Merge, Concat, Quantize, Relu, "
-        "LeakyRelu, "
-        "Binarize, Ternarize, Threshold, Table, Embedding, Softmax, ScaleShift, Reshape, Transpose"
-    )
+    """Template data of one node's layer function (dispatch on the op class: the
+    registered functions below are the HLS view's lowering of each op)."""
+    raise HlsError(unsupported(node.name, node.OP))
+
+
+#: the ops the top function renders itself (:func:`_plan_parallel`,
+#: :func:`_plan_stream`), not by a layer function: the input is its argument
+PLANNED: tuple[type[Node], ...] = (Input,)
+
+
+def lowered() -> tuple[type[Node], ...]:
+    """The op classes with a layer function (:func:`layer_data`), in registration order."""
+    return tuple(c for c in layer_data.registry if c is not object and c is not Node)
+
+
+def unsupported(name: str, op: str) -> str:
+    """The one-line refusal of layer ``name`` of op ``op`` with no layer function."""
+    return (f"layer {name}: the HLS backend has no kernel for op {op}; supported: "
+            + ", ".join(c.OP for c in lowered()))
 
 
 def _elementwise(node: Node, ctx: Ctx, call: str) -> dict[str, Any]:

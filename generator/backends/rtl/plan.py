@@ -74,8 +74,9 @@ returns one :class:`Stage` per node for the per-layer report.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -83,17 +84,18 @@ import numpy.typing as npt
 from ...errors import RTLUnsupported
 from ...fixed import FixedType, Overflow, Rounding
 from ...ir import (
+    Add,
     Binarize,
+    Concat,
     Conv,
-    Crop,
     Dense,
     Embedding,
     GlobalPool,
     Graph,
     Input,
     LeakyRelu,
+    Merge,
     Node,
-    Pad,
     Pool,
     Quantize,
     Relu,
@@ -104,7 +106,7 @@ from ...ir import (
     Ternarize,
     Threshold,
     Transpose,
-    Upsample,
+    ops_with,
 )
 from ...passes.folding import binarized_input
 from ...reference import exp_index, scale_shift_frac
@@ -676,50 +678,119 @@ def split_cast(n: Quantize | Relu) -> FixedType | None:
                      Overflow.WRAP)
 
 
+#: the chain lowering of each op class (:func:`stage_of`): a function of the node, whether
+#: the design is an unrolled CNN and the folded ``PIPE``, returning the node's stage;
+#: registered by :func:`lowers`, in the order the refusal message lists them
+STAGES: dict[type[Node], Callable[..., Stage]] = {}
+#: the ops a chain never holds, and why: the block-level architecture (:mod:`.stream`)
+#: builds them
+REFUSED: dict[type[Node], str] = {
+    Add: "reads two tensors (a design with branches is block-level)",
+    Merge: "reads several tensors (a design with branches is block-level)",
+    Concat: "reads several tensors (a design with branches is block-level)",
+}
+
+_Lowering = TypeVar("_Lowering", bound=Callable[..., Stage])
+
+
+def lowers(*classes: type[Node]) -> Callable[[_Lowering], _Lowering]:
+    """Register the decorated function as the chain lowering of ``classes``."""
+    def register(f: _Lowering) -> _Lowering:
+        for c in classes:
+            STAGES[c] = f
+        return f
+    return register
+
+
+def unsupported(name: str, op: str) -> str:
+    """The one-line refusal of layer ``name`` of op ``op`` with no chain stage."""
+    listed = ", ".join(c.OP for c in STAGES if c is not Input)
+    return (f"layer {name}: op {op} has no RTL implementation yet; supported: {listed} "
+            "(use the HLS view)")
+
+
 def stage_of(n: Node, unrolled: bool = False, pipe: int = 0) -> Stage:
     """The RTL stage of node ``n`` (``unrolled``: of an unrolled CNN; ``pipe``: 1 on a
     family of :data:`generator.timing.FOLDED_APART`, :func:`folded_pipe`: the ``PIPE`` of
     its nnfab_dense_folded, and a registered cast that rounds and saturates takes two
     stages, :func:`split_cast`)."""
-    if unrolled and isinstance(n, Conv):
-        return _conv_unrolled(n, pipe)
-    if (unrolled and isinstance(n, (Pool, GlobalPool, Pad, Crop, Upsample))
-            or isinstance(n, Transpose)):
-        return _gather(n)
-    if isinstance(n, Input):
-        return InputStage(n, 0, 1)
-    if isinstance(n, Dense):
-        if n["strategy"] == "resource":
-            return _dense_skip(n) if n["skip_zeros"] else _dense_folded(n, pipe)
-        return _dense_parallel(n)
+    lower = STAGES.get(type(n))
+    if lower is None:
+        raise RTLUnsupported(unsupported(n.name, n.OP))
+    return lower(n, unrolled, pipe)
+
+
+@lowers(Input)
+def _input_stage(n: Input, unrolled: bool, pipe: int) -> Stage:
+    return InputStage(n, 0, 1)
+
+
+@lowers(Dense)
+def _dense_stage(n: Dense, unrolled: bool, pipe: int) -> Stage:
+    if n["strategy"] == "resource":
+        return _dense_skip(n) if n["skip_zeros"] else _dense_folded(n, pipe)
+    return _dense_parallel(n)
+
+
+@lowers(Conv)
+def _conv_stage(n: Conv, unrolled: bool, pipe: int) -> Stage:
+    if not unrolled:  # a pixel-streamed conv is block-level
+        raise RTLUnsupported(unsupported(n.name, n.OP))
+    return _conv_unrolled(n, pipe)
+
+
+@lowers(*ops_with("CHANNELWISE"))
+def _channelwise_stage(n: Node, unrolled: bool, pipe: int) -> Stage:
+    if not unrolled:  # pixel-streamed: block-level
+        raise RTLUnsupported(unsupported(n.name, n.OP))
+    return _gather(n)
+
+
+@lowers(Transpose)
+def _transpose_stage(n: Transpose, unrolled: bool, pipe: int) -> Stage:
+    return _gather(n)
+
+
+@lowers(Softmax)
+def _softmax_stage(n: Softmax, unrolled: bool, pipe: int) -> Stage:
+    et, it = n.weights["exp_table"].ftype, n.weights["inv_table"].ftype
+    if len(n.input.shape) != 1 or et.signed or it.signed or et.width + it.width > 62:
+        raise RTLUnsupported(f"layer {n.name}: Softmax of a {n.input.shape} tensor with "
+                             f"{et} / {it} tables; supported: a vector, unsigned tables")
+    return SoftmaxStage(n, 4, 1)
+
+
+@lowers(ScaleShift)
+def _scale_shift_stage(n: ScaleShift, unrolled: bool, pipe: int) -> Stage:
+    scale_shift_params(n)  # refuses a sum past 62 bits
+    return ElementwiseStage(n, int(n["register_output"]), 1)
+
+
+@lowers(Quantize, Relu)
+def _cast_stage(n: Quantize | Relu, unrolled: bool, pipe: int) -> Stage:
     reg = int(n["register_output"])  # a register after it (passes.timing): 1 cycle
-    if isinstance(n, (Quantize, Relu)) and reg and pipe:
+    if reg and pipe:
         mid = split_cast(n)
         if mid is not None:  # rounded, registered, saturated, registered: 2 cycles
             return ElementwiseStage(n, 2, 1, {"mid": mid})
-    if isinstance(n, (Quantize, Relu, LeakyRelu, Binarize, Ternarize, Threshold)):
-        return ElementwiseStage(n, reg, 1)
-    if isinstance(n, ScaleShift):
-        scale_shift_params(n)  # refuses a sum past 62 bits
-        return ElementwiseStage(n, reg, 1)
-    if isinstance(n, (Table, Embedding)):
-        if n["index_shift"] < 0 or abs(n["index_offset"]) >= 1 << 30:
-            raise RTLUnsupported(f"layer {n.name}: table index shift/offset out of range")
-        return ElementwiseStage(n, reg, 1)
-    if isinstance(n, Reshape):
-        return ReshapeStage(n, 0, 1)
-    if isinstance(n, Softmax):
-        et, it = n.weights["exp_table"].ftype, n.weights["inv_table"].ftype
-        if len(n.input.shape) != 1 or et.signed or it.signed or et.width + it.width > 62:
-            raise RTLUnsupported(f"layer {n.name}: Softmax of a {n.input.shape} tensor with "
-                                 f"{et} / {it} tables; supported: a vector, unsigned tables")
-        return SoftmaxStage(n, 4, 1)
-    raise RTLUnsupported(
-        f"layer {n.name}: op {n.OP} has no RTL implementation yet; supported: Dense, Conv, "
-        "Pool, GlobalPool, Pad, Crop, Upsample, Transpose, Softmax, ScaleShift, Quantize, "
-        "Relu, LeakyRelu, Binarize, Ternarize, Threshold, Table, Embedding, Reshape (use the "
-        "HLS view)"
-    )
+    return ElementwiseStage(n, reg, 1)
+
+
+@lowers(LeakyRelu, Binarize, Ternarize, Threshold)
+def _elementwise_stage(n: Node, unrolled: bool, pipe: int) -> Stage:
+    return ElementwiseStage(n, int(n["register_output"]), 1)
+
+
+@lowers(Table, Embedding)
+def _table_stage(n: Table | Embedding, unrolled: bool, pipe: int) -> Stage:
+    if n["index_shift"] < 0 or abs(n["index_offset"]) >= 1 << 30:
+        raise RTLUnsupported(f"layer {n.name}: table index shift/offset out of range")
+    return ElementwiseStage(n, int(n["register_output"]), 1)
+
+
+@lowers(Reshape)
+def _reshape_stage(n: Reshape, unrolled: bool, pipe: int) -> Stage:
+    return ReshapeStage(n, 0, 1)
 
 
 def plan(g: Graph) -> list[Stage]:

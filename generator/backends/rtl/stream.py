@@ -60,36 +60,31 @@ import hashlib
 import itertools
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
 from ...ir import (
     Add,
-    Binarize,
     Concat,
     Conv,
     Crop,
     Dense,
+    Embedding,
     GlobalPool,
     Graph,
     Input,
-    LeakyRelu,
     Merge,
     Node,
     Pad,
     Pool,
-    Quantize,
-    Relu,
     Reshape,
-    ScaleShift,
     Softmax,
-    Table,
-    Ternarize,
-    Threshold,
     Transpose,
     Upsample,
+    ops_with,
     pad_geometry,
     to_json,
 )
@@ -122,7 +117,8 @@ from .plan import (
     window_sign_inputs,
 )
 
-ELEMENTWISE = (Quantize, Relu, LeakyRelu, Binarize, Ternarize, Threshold, Table, ScaleShift)
+#: ops a block-level design builds as combinational logic on a stream (:class:`Wire`)
+ELEMENTWISE = ops_with("ELEMENTWISE")
 #: FIFO depth used while sizing (effectively unbounded)
 UNBOUNDED = 1 << 30
 
@@ -459,167 +455,261 @@ class _Builder:
         return name
 
     def node(self, n: Node) -> None:
-        nm = ident(n.name)
-        if isinstance(n, Input):
-            image = is_streamed(self.g)
-            if image and len(n.output.shape) < 2:
-                raise RTLUnsupported("a streamed design needs an image input (rank 2 or 3)")
-            self.spatial[n.output.name] = image  # else a vector per beat (a branched MLP)
-            s = self.tensor_stream(n.output)
-            self.blocks.append(Skid("skid", ["s_axis"], [s], n))
-            self.publish(n.output, s)
-            return
+        lower = BLOCKS.get(type(n))
+        if lower is None:
+            raise RTLUnsupported(unsupported(n.name, n.OP))
         ins = [self.take(t) for t in n.inputs]
         if n.name in self.fused:  # requantizes each beat inside the conv before it
             self.spatial[n.output.name] = False
             self.publish(n.output, ins[0])
             return
-        t_in, t_out = n.inputs[0], n.output
-        if isinstance(n, (Pool, GlobalPool)) and n["mode"] == "max" and (
-                t_out.ftype.width, t_out.ftype.frac, t_out.ftype.signed) != (
-                t_in.ftype.width, t_in.ftype.frac, t_in.ftype.signed):
-            raise RTLUnsupported(f"layer {n.name}: max pooling into a different type "
-                                 "(the RTL passes raw values through)")
-        sp = self.spatial[t_in.name]
-        if isinstance(n, SPATIAL_OPS) and not sp:  # an unrolled CNN: whole frames
-            st = stage_of(n, unrolled=True, pipe=self.pipe)
-            self.spatial[t_out.name] = False
-            u = fused_requant(st)
-            if u is not None:  # applied to each beat, as in a chain
-                st.info["fused"] = u
-                self.fused.add(u.name)
-                self.spatial[u.output.name] = False
-                s = self.tensor_stream(u.output)
-            else:
-                s = self.tensor_stream(t_out)
-            self.blocks.append(Unrolled(nm, ins, [s], n, {"stage": st}))
-        elif isinstance(n, ELEMENTWISE):
-            self.spatial[t_out.name] = sp
-            s = self.tensor_stream(t_out)
-            self.blocks.append(Wire(nm, ins, [s], n))
-        elif isinstance(n, Reshape):
-            if sp and len(t_out.shape) == 1:
-                self.spatial[t_out.name] = False
-                s = self.tensor_stream(t_out)
-                self.blocks.append(Collect(nm, ins, [s], n,
-                                         {"N": self.streams[ins[0]].beats}))
-            elif not sp:
-                self.spatial[t_out.name] = False
-                s = self.tensor_stream(t_out)
-                self.blocks.append(Wire(nm, ins, [s], n))
-            else:
-                raise RTLUnsupported(f"layer {n.name}: Reshape of an image to {t_out.shape} "
-                                     "(only Flatten to a vector is streamed)")
-        elif isinstance(n, Dense):
-            self.spatial[t_out.name] = sp
-            s = self.tensor_stream(t_out)
-            st = stage_of(n, pipe=self.pipe)
-            if isinstance(st, DenseFolded):
-                self.blocks.append(Folded(nm, ins, [s], n, {"stage": st, "R": st.ii}))
-            else:
-                self.blocks.append(DensePipe(nm, ins, [s], n, {"S": st.latency, "stage": st}))
-        elif isinstance(n, (Conv, Pool)):
-            if not sp:
-                raise RTLUnsupported(f"layer {n.name}: {n.OP} of a vector")
-            self.spatial[t_out.name] = True
-            tin = t_in.ftype
-            k, strides, pads = tuple(n["kernel"]), tuple(n["strides"]), tuple(n["pads"])
-            fill = tin.min_raw if isinstance(n, Pool) and n["mode"] == "max" else 0
-            wp = window_params(t_in.shape, k, strides, pads, fill, tin.width)
-            trivial = all(v == 1 for v in k) and all(v == 1 for v in strides) and not any(pads)
-            src = ins[0]
-            if not trivial:
-                src = self.stream(f"{nm}_win", wp["KH"] * wp["KW"] * wp["C"], tin,
-                                  wp["HO"] * wp["WO"])
-                self.blocks.append(Window(f"{nm}_win", ins, [src], n, wp))
-            s = self.tensor_stream(t_out)
-            if isinstance(n, Conv):
-                w = n.weights["weight"]
-                sh = t_out.ftype.frac - (tin.frac + w.ftype.frac)
-                if sh < 0:
-                    raise RTLUnsupported(
-                        f"layer {n.name}: accumulator has fewer fraction bits than products")
-                if int(n["reuse"]) > 1:
-                    st = conv_folded_stage(n, sh, self.pipe)
-                    self.blocks.append(Folded(nm, [src], [s], n,
-                                             {"stage": st, "R": st.ii,
-                                              "K": wp["KH"] * wp["KW"]}))
-                else:
-                    info = mac_info(conv_matrix(n), aligned_bias(n), sh,
-                                    sign=window_sign_inputs(n), timing=node_timing(n))
-                    self.blocks.append(ConvPipe(nm, [src], [s], n,
-                                                {"S": info["stages"], "mac": info,
-                                                 "K": wp["KH"] * wp["KW"]}))
-            else:
-                self.blocks.append(PoolPipe(nm, [src], [s], n,
-                                            {"S": 1, "K": wp["KH"] * wp["KW"]}))
-        elif isinstance(n, Pad):
-            if not sp:
-                raise RTLUnsupported(f"layer {n.name}: Pad of a vector")
-            self.spatial[t_out.name] = True
-            rank = len(t_in.shape) - 1
-            wp = window_params(t_in.shape, (1,) * rank, (1,) * rank, tuple(n["pads"]), 0,
-                               t_in.ftype.width)
-            s = self.tensor_stream(t_out)
-            self.blocks.append(Window(nm, ins, [s], n, wp))
-        elif isinstance(n, Softmax):
-            if sp:
-                raise RTLUnsupported(f"layer {n.name}: Softmax of each pixel of an image")
-            self.spatial[t_out.name] = False
-            s = self.tensor_stream(t_out)
-            self.blocks.append(Unrolled(nm, ins, [s], n, {"stage": stage_of(n)}))
-        elif isinstance(n, Transpose):
-            self.spatial[t_out.name] = sp
-            s = self.tensor_stream(t_out)
-            if sp:
-                self.blocks.append(TransposeBlock(nm, ins, [s], n, {
-                    "NI": self.streams[ins[0]].beats, "NO": self.streams[s].beats,
-                    "gather": [int(i) for i in gather(n)[:, 0]]}))
-            else:  # a whole-vector tensor: wiring
-                self.blocks.append(Unrolled(nm, ins, [s], n, {"stage": stage_of(n)}))
-        elif isinstance(n, Crop):
-            self.spatial[t_out.name] = True
-            rank = len(t_in.shape) - 1
-            wp = window_params(t_in.shape, (1,) * rank, (1,) * rank, (0,) * (2 * rank), 0,
-                               t_in.ftype.width)
-            ct, cb, cl, cr = pad_geometry(n["crops"])
-            wp["ROWV"] = [ct <= r < wp["HP"] - cb for r in range(wp["HP"])]
-            wp["COLV"] = [cl <= q < wp["WP"] - cr for q in range(wp["WP"])]
-            wp["HO"], wp["WO"] = wp["HP"] - ct - cb, wp["WP"] - cl - cr
-            s = self.tensor_stream(t_out)
-            self.blocks.append(Window(nm, ins, [s], n, wp))
-        elif isinstance(n, Upsample):
-            self.spatial[t_out.name] = True
-            h, wd = _spatial(t_in.shape)
-            f = tuple(n["factors"])
-            fy, fx = (1, f[0]) if len(f) == 1 else f
-            s = self.tensor_stream(t_out)
-            self.blocks.append(UpsampleBlock(nm, ins, [s], n,
-                                     {"H": h, "W": wd, "C": t_in.shape[-1], "FY": fy, "FX": fx}))
-        elif isinstance(n, GlobalPool):
-            if not sp:
-                raise RTLUnsupported(f"layer {n.name}: GlobalPool of a vector")
-            self.spatial[t_out.name] = False
-            s = self.tensor_stream(t_out)
-            self.blocks.append(GlobalPoolBlock(nm, ins, [s], n,
-                                     {"N": self.streams[ins[0]].beats}))
-        elif isinstance(n, (Add, Merge, Concat)):
-            sps = {self.spatial[t.name] for t in n.inputs}
-            if len(sps) > 1:
-                raise RTLUnsupported(f"layer {n.name}: {n.OP} of an image and a vector")
-            self.spatial[t_out.name] = sps.pop()
-            s = self.tensor_stream(t_out)
-            self.blocks.append(Join(nm, ins, [s], n,
-                                     {"op": "add" if isinstance(n, Add) else n["mode"]
-                                      if isinstance(n, Merge) else "concat",
-                                      "elems": self.streams[s].elems}))
+        self.publish(n.output, lower(self, n, ins))
+
+    def unrolled(self, n: Node, ins: list[str]) -> str:
+        """An unrolled CNN's spatial op: whole frames, a beat each."""
+        nm, t_out = ident(n.name), n.output
+        st = stage_of(n, unrolled=True, pipe=self.pipe)
+        self.spatial[t_out.name] = False
+        u = fused_requant(st)
+        if u is not None:  # applied to each beat, as in a chain
+            st.info["fused"] = u
+            self.fused.add(u.name)
+            self.spatial[u.output.name] = False
+            s = self.tensor_stream(u.output)
         else:
+            s = self.tensor_stream(t_out)
+        self.blocks.append(Unrolled(nm, ins, [s], n, {"stage": st}))
+        return s
+
+
+#: the block-level lowering of each op class (:meth:`_Builder.node`): a function of the
+#: builder, the node and the streams it reads, appending the node's blocks and returning
+#: the stream of its output; registered by :func:`lowers`, in the order the refusal
+#: message lists them
+BLOCKS: dict[type[Node], Callable[..., str]] = {}
+#: the name a refusal lists an op under when the blocks build only a case of it
+LISTED: dict[type[Node], str] = {}
+#: the ops the blocks never build, and why
+REFUSED: dict[type[Node], str] = {
+    Embedding: "a table row per element is built by the chain only (io parallel, no branches)",
+}
+
+_Lowering = TypeVar("_Lowering", bound=Callable[..., str])
+
+
+def lowers(*classes: type[Node], listed: str = "") -> Callable[[_Lowering], _Lowering]:
+    """Register the decorated function as the block-level lowering of ``classes``
+    (listed in a refusal as ``listed`` if given)."""
+    def register(f: _Lowering) -> _Lowering:
+        for c in classes:
+            BLOCKS[c] = f
+            if listed:
+                LISTED[c] = listed
+        return f
+    return register
+
+
+def unsupported(name: str, op: str) -> str:
+    """The one-line refusal of layer ``name`` of op ``op`` with no block-level lowering."""
+    names = ", ".join(LISTED.get(c, c.OP) for c in BLOCKS if c is not Input)
+    return (f"layer {name}: op {op} has no streamed RTL implementation; supported: {names} "
+            "(use the HLS view)")
+
+
+@lowers(Input)
+def _input_blocks(b: _Builder, n: Input, ins: list[str]) -> str:
+    image = is_streamed(b.g)
+    if image and len(n.output.shape) < 2:
+        raise RTLUnsupported("a streamed design needs an image input (rank 2 or 3)")
+    b.spatial[n.output.name] = image  # else a vector per beat (a branched MLP)
+    s = b.tensor_stream(n.output)
+    b.blocks.append(Skid("skid", ["s_axis"], [s], n))
+    return s
+
+
+def _max_pool_type(n: Pool | GlobalPool) -> None:
+    t_in, t_out = n.input, n.output
+    if n["mode"] == "max" and (
+            t_out.ftype.width, t_out.ftype.frac, t_out.ftype.signed) != (
+            t_in.ftype.width, t_in.ftype.frac, t_in.ftype.signed):
+        raise RTLUnsupported(f"layer {n.name}: max pooling into a different type "
+                             "(the RTL passes raw values through)")
+
+
+@lowers(Conv, Pool)
+def _window_blocks(b: _Builder, n: Conv | Pool, ins: list[str]) -> str:
+    if isinstance(n, Pool):
+        _max_pool_type(n)
+    t_in, t_out, nm = n.inputs[0], n.output, ident(n.name)
+    if not b.spatial[t_in.name]:  # an unrolled CNN: whole frames
+        return b.unrolled(n, ins)
+    b.spatial[t_out.name] = True
+    tin = t_in.ftype
+    k, strides, pads = tuple(n["kernel"]), tuple(n["strides"]), tuple(n["pads"])
+    fill = tin.min_raw if isinstance(n, Pool) and n["mode"] == "max" else 0
+    wp = window_params(t_in.shape, k, strides, pads, fill, tin.width)
+    trivial = all(v == 1 for v in k) and all(v == 1 for v in strides) and not any(pads)
+    src = ins[0]
+    if not trivial:
+        src = b.stream(f"{nm}_win", wp["KH"] * wp["KW"] * wp["C"], tin,
+                       wp["HO"] * wp["WO"])
+        b.blocks.append(Window(f"{nm}_win", ins, [src], n, wp))
+    s = b.tensor_stream(t_out)
+    if isinstance(n, Conv):
+        w = n.weights["weight"]
+        sh = t_out.ftype.frac - (tin.frac + w.ftype.frac)
+        if sh < 0:
             raise RTLUnsupported(
-                f"layer {n.name}: op {n.OP} has no streamed RTL implementation; supported: "
-                "Conv, Pool, GlobalPool, Pad, Crop, Upsample, Transpose, Softmax, Add, Merge, "
-                "Concat, Dense, Quantize, Relu, LeakyRelu, Binarize, Ternarize, Threshold, Table, "
-                "ScaleShift, Flatten (use the HLS view)")
-        self.publish(t_out, s)
+                f"layer {n.name}: accumulator has fewer fraction bits than products")
+        if int(n["reuse"]) > 1:
+            st = conv_folded_stage(n, sh, b.pipe)
+            b.blocks.append(Folded(nm, [src], [s], n,
+                                   {"stage": st, "R": st.ii,
+                                    "K": wp["KH"] * wp["KW"]}))
+        else:
+            info = mac_info(conv_matrix(n), aligned_bias(n), sh,
+                            sign=window_sign_inputs(n), timing=node_timing(n))
+            b.blocks.append(ConvPipe(nm, [src], [s], n,
+                                     {"S": info["stages"], "mac": info,
+                                      "K": wp["KH"] * wp["KW"]}))
+    else:
+        b.blocks.append(PoolPipe(nm, [src], [s], n,
+                                 {"S": 1, "K": wp["KH"] * wp["KW"]}))
+    return s
+
+
+@lowers(GlobalPool)
+def _global_pool_blocks(b: _Builder, n: GlobalPool, ins: list[str]) -> str:
+    _max_pool_type(n)
+    if not b.spatial[n.inputs[0].name]:  # an unrolled CNN: whole frames
+        return b.unrolled(n, ins)
+    b.spatial[n.output.name] = False
+    s = b.tensor_stream(n.output)
+    b.blocks.append(GlobalPoolBlock(ident(n.name), ins, [s], n,
+                                    {"N": b.streams[ins[0]].beats}))
+    return s
+
+
+@lowers(Pad)
+def _pad_blocks(b: _Builder, n: Pad, ins: list[str]) -> str:
+    t_in = n.inputs[0]
+    if not b.spatial[t_in.name]:  # an unrolled CNN: whole frames
+        return b.unrolled(n, ins)
+    b.spatial[n.output.name] = True
+    rank = len(t_in.shape) - 1
+    wp = window_params(t_in.shape, (1,) * rank, (1,) * rank, tuple(n["pads"]), 0,
+                       t_in.ftype.width)
+    s = b.tensor_stream(n.output)
+    b.blocks.append(Window(ident(n.name), ins, [s], n, wp))
+    return s
+
+
+@lowers(Crop)
+def _crop_blocks(b: _Builder, n: Crop, ins: list[str]) -> str:
+    t_in = n.inputs[0]
+    if not b.spatial[t_in.name]:  # an unrolled CNN: whole frames
+        return b.unrolled(n, ins)
+    b.spatial[n.output.name] = True
+    rank = len(t_in.shape) - 1
+    wp = window_params(t_in.shape, (1,) * rank, (1,) * rank, (0,) * (2 * rank), 0,
+                       t_in.ftype.width)
+    ct, cb, cl, cr = pad_geometry(n["crops"])
+    wp["ROWV"] = [ct <= r < wp["HP"] - cb for r in range(wp["HP"])]
+    wp["COLV"] = [cl <= q < wp["WP"] - cr for q in range(wp["WP"])]
+    wp["HO"], wp["WO"] = wp["HP"] - ct - cb, wp["WP"] - cl - cr
+    s = b.tensor_stream(n.output)
+    b.blocks.append(Window(ident(n.name), ins, [s], n, wp))
+    return s
+
+
+@lowers(Upsample)
+def _upsample_blocks(b: _Builder, n: Upsample, ins: list[str]) -> str:
+    t_in = n.inputs[0]
+    if not b.spatial[t_in.name]:  # an unrolled CNN: whole frames
+        return b.unrolled(n, ins)
+    b.spatial[n.output.name] = True
+    h, wd = _spatial(t_in.shape)
+    f = tuple(n["factors"])
+    fy, fx = (1, f[0]) if len(f) == 1 else f
+    s = b.tensor_stream(n.output)
+    b.blocks.append(UpsampleBlock(ident(n.name), ins, [s], n,
+                                  {"H": h, "W": wd, "C": t_in.shape[-1], "FY": fy, "FX": fx}))
+    return s
+
+
+@lowers(Transpose)
+def _transpose_blocks(b: _Builder, n: Transpose, ins: list[str]) -> str:
+    sp = b.spatial[n.inputs[0].name]
+    b.spatial[n.output.name] = sp
+    s = b.tensor_stream(n.output)
+    if sp:
+        b.blocks.append(TransposeBlock(ident(n.name), ins, [s], n, {
+            "NI": b.streams[ins[0]].beats, "NO": b.streams[s].beats,
+            "gather": [int(i) for i in gather(n)[:, 0]]}))
+    else:  # a whole-vector tensor: wiring
+        b.blocks.append(Unrolled(ident(n.name), ins, [s], n, {"stage": stage_of(n)}))
+    return s
+
+
+@lowers(Softmax)
+def _softmax_blocks(b: _Builder, n: Softmax, ins: list[str]) -> str:
+    if b.spatial[n.inputs[0].name]:
+        raise RTLUnsupported(f"layer {n.name}: Softmax of each pixel of an image")
+    b.spatial[n.output.name] = False
+    s = b.tensor_stream(n.output)
+    b.blocks.append(Unrolled(ident(n.name), ins, [s], n, {"stage": stage_of(n)}))
+    return s
+
+
+@lowers(Add, Merge, Concat)
+def _join_blocks(b: _Builder, n: Add | Merge | Concat, ins: list[str]) -> str:
+    sps = {b.spatial[t.name] for t in n.inputs}
+    if len(sps) > 1:
+        raise RTLUnsupported(f"layer {n.name}: {n.OP} of an image and a vector")
+    b.spatial[n.output.name] = sps.pop()
+    s = b.tensor_stream(n.output)
+    b.blocks.append(Join(ident(n.name), ins, [s], n,
+                         {"op": "add" if isinstance(n, Add) else n["mode"]
+                          if isinstance(n, Merge) else "concat",
+                          "elems": b.streams[s].elems}))
+    return s
+
+
+@lowers(Dense)
+def _dense_blocks(b: _Builder, n: Dense, ins: list[str]) -> str:
+    b.spatial[n.output.name] = b.spatial[n.inputs[0].name]
+    s = b.tensor_stream(n.output)
+    st = stage_of(n, pipe=b.pipe)
+    if isinstance(st, DenseFolded):
+        b.blocks.append(Folded(ident(n.name), ins, [s], n, {"stage": st, "R": st.ii}))
+    else:
+        b.blocks.append(DensePipe(ident(n.name), ins, [s], n, {"S": st.latency, "stage": st}))
+    return s
+
+
+@lowers(*ELEMENTWISE)
+def _elementwise_blocks(b: _Builder, n: Node, ins: list[str]) -> str:
+    b.spatial[n.output.name] = b.spatial[n.inputs[0].name]
+    s = b.tensor_stream(n.output)
+    b.blocks.append(Wire(ident(n.name), ins, [s], n))
+    return s
+
+
+@lowers(Reshape, listed="Flatten")
+def _reshape_blocks(b: _Builder, n: Reshape, ins: list[str]) -> str:
+    sp, t_out = b.spatial[n.inputs[0].name], n.output
+    if sp and len(t_out.shape) == 1:
+        b.spatial[t_out.name] = False
+        s = b.tensor_stream(t_out)
+        b.blocks.append(Collect(ident(n.name), ins, [s], n, {"N": b.streams[ins[0]].beats}))
+    elif not sp:
+        b.spatial[t_out.name] = False
+        s = b.tensor_stream(t_out)
+        b.blocks.append(Wire(ident(n.name), ins, [s], n))
+    else:
+        raise RTLUnsupported(f"layer {n.name}: Reshape of an image to {t_out.shape} "
+                             "(only Flatten to a vector is streamed)")
+    return s
 
 
 def build(g: Graph, size: bool = True) -> StreamPlan:
