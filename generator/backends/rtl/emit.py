@@ -13,6 +13,7 @@ import numpy as np
 from ...fixed import FixedType
 from ...ir import (
     Binarize,
+    Clip,
     Conv,
     Dense,
     Embedding,
@@ -199,6 +200,12 @@ def _elementwise(o: _Lines, n: Node, xin: str, yout: str, size: int | None = Non
           f".SHIFT_N({ti.frac - tn.frac}), .ROUND_P({ROUND_CODE[to.rounding]}), "
           f".OVF_P({OVF_CODE[to.overflow]}), .ROUND_N({ROUND_CODE[tn.rounding]}), "
           f".OVF_N({OVF_CODE[tn.overflow]})) u_{nm} (.x({xin}), .y({yout}));")
+    elif isinstance(n, Clip):
+        o(f"    nnfab_clip_vec #(.N({size}), .IN_W({ti.width}), .IN_S({int(ti.signed)}), "
+          f".LO({hexlit(ti.width, n['lo_raw'])}), .HI({hexlit(ti.width, n['hi_raw'])}), "
+          f".OUT_W({to.width}), .OUT_S({int(to.signed)}), .SHIFT({ti.frac - to.frac}), "
+          f".ROUND({ROUND_CODE[to.rounding]}), .OVF({OVF_CODE[to.overflow]})) u_{nm} "
+          f"(.x({xin}), .y({yout}));")
     elif isinstance(n, Binarize):
         o(f"    nnfab_binarize_vec #(.N({size}), .IN_W({ti.width}), .IN_S({int(ti.signed)}), "
           f".OUT_W({to.width})) u_{nm} (.x({xin}), .y({yout}));")
