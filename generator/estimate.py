@@ -125,6 +125,7 @@ from .console import stepped
 from .fixed import FixedType, Overflow, Rounding
 from .ir import (
     Binarize,
+    Clip,
     Dense,
     Embedding,
     Graph,
@@ -578,6 +579,8 @@ def _elementwise(s: Stage, registered: bool = False) -> dict[str, int]:
         # mux per output bit
         neg = 0 if n["neg"] == ti else _cast_luts(ti, n["neg"])
         r["lut"] = size * (_cast_luts(ti, to) + neg + to.width)
+    elif isinstance(n, Clip):  # two comparisons with constants, a 3:1 mux, the cast
+        r["lut"] = size * (2 * _cdiv(ti.width, 2) + ti.width + _cast_luts(ti, to))
     elif isinstance(n, Binarize):
         r["lut"] = 0
     elif isinstance(n, Ternarize):

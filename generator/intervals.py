@@ -14,6 +14,7 @@ from .fixed import FixedType, type_for_range
 from .ir import (
     Add,
     Binarize,
+    Clip,
     Concat,
     Conv,
     Crop,
@@ -118,6 +119,8 @@ def derived_type(n: Node) -> FixedType | None:
         if not t.signed:
             return FixedType(t.width, t.integer, False)
         return FixedType(max(t.width - 1, 1), t.integer - 1, False)
+    if isinstance(n, Clip):
+        return type_for_range(n["lo_raw"], n["hi_raw"], n.input.ftype.frac)
     if isinstance(n, Reshape):
         return n.input.ftype
     if isinstance(n, (Binarize, Ternarize)):

@@ -327,6 +327,24 @@ class LeakyRelu(Node):
 
 
 @op
+class Clip(Node):
+    """ONNX ``Clip``: ``cast(min(max(x, lo), hi))`` with ``lo <= hi`` raw values on the
+    input's grid (its fraction bits) within the input type's range; the cast is the output
+    type's (its rounding and overflow modes)."""
+
+    OP = "Clip"
+    ELEMENTWISE = True
+    ATTRS: ClassVar[dict[str, Attr]] = {"lo_raw": Attr("int", required=True),
+                                        "hi_raw": Attr("int", required=True)}
+
+    def check(self) -> None:
+        t, lo, hi = self.input.ftype, self.attrs["lo_raw"], self.attrs["hi_raw"]
+        if not t.min_raw <= lo <= hi <= t.max_raw:
+            raise IRError(f"node {self.name}: clip bounds {lo}..{hi} (raw) are not an "
+                          f"ascending range within the input type {t}")
+
+
+@op
 class Binarize(Node):
     """QKeras ``binary(alpha=1)``: -1 where x < 0, else +1."""
 

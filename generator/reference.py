@@ -23,6 +23,7 @@ from .fixed import FixedType
 from .ir import (
     Add,
     Binarize,
+    Clip,
     Concat,
     Conv,
     Crop,
@@ -105,6 +106,12 @@ def _leaky_relu(node: LeakyRelu, xs: list[Raw]) -> Raw:
     # neg.frac + shift == out.frac: the negative branch's raw value is the output's raw value
     neg = node["neg"].cast(x, tx)
     return np.where(x >= 0, node.output.ftype.cast(x, tx), neg)
+
+
+@kernel.register
+def _clip(node: Clip, xs: list[Raw]) -> Raw:
+    x = np.minimum(np.maximum(xs[0], node["lo_raw"]), node["hi_raw"])
+    return node.output.ftype.cast(x, node.input.ftype)
 
 
 @kernel.register

@@ -59,7 +59,7 @@ def test_refusal_lists_the_lowered_ops(view):
 
 
 def test_traits():
-    assert ir.ops_with("ELEMENTWISE") == (ir.Quantize, ir.Relu, ir.LeakyRelu, ir.Binarize,
+    assert ir.ops_with("ELEMENTWISE") == (ir.Quantize, ir.Relu, ir.LeakyRelu, ir.Clip, ir.Binarize,
                                           ir.Ternarize, ir.Threshold, ir.ScaleShift, ir.Table)
     assert set(ir.ops_with("SPATIAL")) == {ir.Conv, *ir.ops_with("CHANNELWISE")}
     assert not set(ir.ops_with("ELEMENTWISE")) & set(ir.ops_with("SPATIAL"))

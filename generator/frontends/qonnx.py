@@ -25,6 +25,7 @@ BatchNormalization  absorbed with the float ops around it into the next quantise
 Add                 a quantised constant after a MatMul: that Dense's bias; a float
                     constant: absorbed (below); two tensors: Add
 Relu                Relu
+Clip                Clip (constant min / max on the input's grid; either may be absent)
 Sigmoid, Tanh       with the activation Quant right after it (Brevitas QuantSigmoid /
                     QuantTanh): one Threshold computing both exactly, read off qonnx's
                     own execution of the two nodes on every input value
@@ -46,7 +47,7 @@ that ``verify`` compares with.
 Streamlining (FINN's method, exact; ``docs/qonnx.md``): a MatMul / Gemm / Conv of a
 quantiser's integers and a weight quantiser's integers (float scales per tensor or per
 output channel) is an exact integer sum; the float arithmetic after it (the scales, a
-bias, BatchNormalization, Relu, Mul / Div / Add / Sub by constants) and the next
+bias, BatchNormalization, Relu, Clip, Mul / Div / Add / Sub by constants) and the next
 ``Quant`` / ``BipolarQuant`` become one per-channel :class:`~generator.ir.Threshold`, read
 off qonnx's ``execute_onnx`` of those nodes on every value interval arithmetic says the
 sum reaches (refused in one line when not monotone or wider than 2^24 values). The float
@@ -71,6 +72,7 @@ from ..fixed import FixedType, Overflow, Rounding
 from ..ir import (
     Add,
     Binarize,
+    Clip,
     Conv,
     Crop,
     Dense,
@@ -104,7 +106,7 @@ from .keras import (
 SUPPORTED_OPS = ("Quant, BipolarQuant, MatMul, Gemm, Conv, MaxPool, GlobalAveragePool, "
                  "GlobalMaxPool, Pad / Slice (of spatial axes), Add, Sub, Max, Min, "
                  "Mean (of 2^k tensors), Mul (of tensors), BatchNormalization and Mul / Div / "
-                 "Add / Sub by constants (before a quantiser, or on the host), Relu, "
+                 "Add / Sub by constants (before a quantiser, or on the host), Relu, Clip, "
                  "Sigmoid / Tanh (with the Quant after them), Softmax (at the end, on the "
                  "host), Flatten, Reshape, Identity")
 #: ops on NCHW tensors: a model with one of them is converted channels-last
@@ -116,7 +118,8 @@ ROUNDING = {"ROUND": Rounding.RND_CONV, "HALF_EVEN": Rounding.RND_CONV,
 
 
 #: float ops absorbed between an integer sum and the next quantiser (or run on the host)
-FLOAT_OPS = ("BatchNormalization", "Mul", "Div", "Add", "Sub", "Relu", "Softmax", "Identity")
+FLOAT_OPS = ("BatchNormalization", "Mul", "Div", "Add", "Sub", "Relu", "Clip", "Softmax",
+             "Identity")
 #: ops that move a quantiser's integers without changing them (its scale stays)
 INTEGER_OPS = ("Reshape", "Flatten", "Identity", "MaxPool", "Pad", "Slice", "Relu")
 #: the most accumulator values one threshold read-off evaluates per channel
@@ -428,6 +431,30 @@ class _Builder:
         n = Merge(self.uniq(node.name), ins, mode=mode, source=node.name)
         self.out(node, self.add_exact(n), keep_perm=True)
 
+    def clip(self, node: Any) -> None:
+        """ONNX ``Clip`` with constant bounds on the input's grid: a Clip node (the bounds
+        clamped into the input type's range, the output the exact type of the result)."""
+        from ..intervals import derived_type
+
+        x = self.x(node)
+        t = x.ftype
+        raw = [t.min_raw, t.max_raw]
+        for i, what in ((1, "min"), (2, "max")):
+            if i < len(node.input) and node.input[i]:
+                c = self.c(node, i, what).reshape(-1)
+                v = float(c[0]) * 2.0**t.frac
+                if c.size != 1 or v != np.floor(v):
+                    raise FrontendError(f"node {node.name} (Clip): {what} "
+                                        f"{', '.join(str(np.float32(v)) for v in c[:4])} is "
+                                        f"not one value on the input grid {t} (step "
+                                        f"2^{-t.frac}); supported: a scalar multiple of the step")
+                raw[i - 1] = min(max(int(v), t.min_raw), t.max_raw)
+        if raw[0] > raw[1]:
+            raise FrontendError(f"node {node.name} (Clip): min > max is not supported")
+        n = Clip(self.uniq(node.name), [x], lo_raw=raw[0], hi_raw=raw[1], source=node.name)
+        y = self.g.add(n, derived_type(n) or t)
+        self.out(node, y, keep_perm=True)
+
     # -- convolutional nodes (channels-last in the IR) -----------------------------------
     def attrs(self, node: Any) -> dict[str, Any]:
         from onnx import helper
@@ -688,6 +715,8 @@ class _Builder:
             x = self.x(node)
             self.out(node, self.g.add(Relu(self.uniq(node.name), [x], source=node.name),
                                       x.ftype), keep_perm=True)
+        elif op == "Clip":
+            self.clip(node)
         elif op in ("Flatten", "Reshape"):
             self.reshape(node)
         elif op == "Identity":

@@ -123,6 +123,17 @@ void relu(const Tin x[N], Tout y[N]) {
     }
 }
 
+// Clip: min(max(x, LO), HI) (raw LO <= HI on Tin's grid) cast to the output type.
+template <class Tin, class Tout, int N, ap_slong LO, ap_slong HI>
+void clip(const Tin x[N], Tout y[N]) {
+#pragma HLS INLINE
+    for (int i = 0; i < N; i++) {
+#pragma HLS UNROLL
+        ap_slong r = raw64(x[i]);
+        y[i] = r < LO ? from_raw<Tin>(LO) : (r > HI ? from_raw<Tin>(HI) : x[i]);
+    }
+}
+
 // Leaky ReLU with slope 2^-k: y = x where x >= 0; where x < 0, y = Tneg(x) * 2^-k. Tneg
 // rounds and saturates the negative half on its own grid; the IR holds Tout's fraction
 // bits = Tneg's + k, so the shift by k is Tneg's raw value read as a Tout.

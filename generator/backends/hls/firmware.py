@@ -38,6 +38,7 @@ from ...fixed import FixedType
 from ...ir import (
     Add,
     Binarize,
+    Clip,
     Concat,
     Conv,
     Crop,
@@ -286,6 +287,12 @@ def _reshape(node: Reshape, ctx: Ctx) -> dict[str, Any]:
 @layer_data.register
 def _relu(node: Relu, ctx: Ctx) -> dict[str, Any]:
     return _elementwise(node, ctx, f"nnfab::relu<{_targs(node, ctx)}>(x, y)")
+
+
+@layer_data.register
+def _clip(node: Clip, ctx: Ctx) -> dict[str, Any]:
+    lo, hi = node["lo_raw"], node["hi_raw"]
+    return _elementwise(node, ctx, f"nnfab::clip<{_targs(node, ctx)}, {lo}LL, {hi}LL>(x, y)")
 
 
 @layer_data.register

@@ -13,6 +13,7 @@ import numpy as np
 from ...fixed import FixedType
 from ...ir import (
     Binarize,
+    Clip,
     Conv,
     Dense,
     Embedding,
@@ -187,6 +188,12 @@ def _elementwise(o: Module, n: Node, xin: str, yout: str, size: int | None = Non
                   "SHIFT_P": ti.frac - to.frac, "SHIFT_N": ti.frac - tn.frac,
                   "ROUND_P": ROUND_CODE[to.rounding], "OVF_P": OVF_CODE[to.overflow],
                   "ROUND_N": ROUND_CODE[tn.rounding], "OVF_N": OVF_CODE[tn.overflow]}
+    elif isinstance(n, Clip):
+        mod = "nnfab_clip_vec"
+        params = {**common, "LO": hexlit(ti.width, n["lo_raw"]),
+                  "HI": hexlit(ti.width, n["hi_raw"]), "OUT_W": to.width,
+                  "OUT_S": int(to.signed), "SHIFT": ti.frac - to.frac,
+                  "ROUND": ROUND_CODE[to.rounding], "OVF": OVF_CODE[to.overflow]}
     elif isinstance(n, Binarize):
         mod = "nnfab_binarize_vec"
         params = {**common, "OUT_W": to.width}

@@ -86,6 +86,7 @@ from ...fixed import FixedType, Overflow, Rounding
 from ...ir import (
     Add,
     Binarize,
+    Clip,
     Concat,
     Conv,
     Dense,
@@ -776,7 +777,7 @@ def _cast_stage(n: Quantize | Relu, unrolled: bool, pipe: int) -> Stage:
     return ElementwiseStage(n, reg, 1)
 
 
-@lowers(LeakyRelu, Binarize, Ternarize, Threshold)
+@lowers(LeakyRelu, Clip, Binarize, Ternarize, Threshold)
 def _elementwise_stage(n: Node, unrolled: bool, pipe: int) -> Stage:
     return ElementwiseStage(n, int(n["register_output"]), 1)
 

@@ -31,6 +31,41 @@ module nnfab_quantize_vec #(
     endgenerate
 endmodule
 
+// y = cast(min(max(x, LO), HI)) into the output type (see nnfab_requant); LO <= HI are
+// raw values of the input type (its fraction bits)
+module nnfab_clip_vec #(
+    parameter integer N = 1,             // number of elements
+    parameter integer IN_W = 16,         // input element width
+    parameter integer IN_S = 1,          // input signed
+    parameter [IN_W-1:0] LO = 0,         // lower bound, raw, in the input type
+    parameter [IN_W-1:0] HI = 0,         // upper bound, raw, in the input type
+    parameter integer OUT_W = 8,         // output element width
+    parameter integer OUT_S = 1,         // output signed
+    parameter integer SHIFT = 0,         // input fraction bits - output fraction bits
+    parameter integer ROUND = 0,         // rounding mode code (nnfab_requant)
+    parameter integer OVF = 0            // overflow mode code (nnfab_requant)
+) (
+    input  wire [N*IN_W-1:0]  x,
+    output wire [N*OUT_W-1:0] y
+);
+    initial if (N < 1) $error("%m: N=%0d must be >= 1", N);
+    // compared with one more bit: the sign bit (signed), or a 0 (unsigned)
+    wire signed [IN_W:0] lo = {IN_S != 0 ? LO[IN_W-1] : 1'b0, LO};
+    wire signed [IN_W:0] hi = {IN_S != 0 ? HI[IN_W-1] : 1'b0, HI};
+    genvar i;
+    generate
+        for (i = 0; i < N; i = i + 1) begin : g_el
+            wire [IN_W-1:0] xi = x[i*IN_W +: IN_W];
+            wire signed [IN_W:0] xs = {IN_S != 0 ? xi[IN_W-1] : 1'b0, xi};
+            wire [IN_W-1:0] xc = xs < lo ? LO : (xs > hi ? HI : xi);
+            nnfab_requant #(
+                .IN_W(IN_W), .IN_S(IN_S), .OUT_W(OUT_W), .OUT_S(OUT_S),
+                .SHIFT(SHIFT), .ROUND(ROUND), .OVF(OVF)
+            ) u_rq (.din(xc), .dout(y[i*OUT_W +: OUT_W]));
+        end
+    endgenerate
+endmodule
+
 // Leaky ReLU with slope 2^-k: x >= 0 is cast into the output type; x < 0 is cast into
 // the negative branch's type (NEG_W bits, its own rounding and overflow), whose fraction
 // is the output's minus k, so the shift by k is the raw value sign-extended into OUT_W.
