@@ -83,6 +83,7 @@ from .backends.rtl.costs import (
     operand_bits,
     rom_cost,
 )
+from .backends.rtl.design import plan, totals
 from .backends.rtl.plan import (
     SKID_LATENCY,
     AdderGraph,
@@ -113,11 +114,9 @@ from .backends.rtl.plan import (
     clog2,
     credits,
     mac_netlist,
-    plan,
     scale_shift_params,
     softmax_tables,
     stream_plan,
-    totals,
     valid_only,
 )
 from .backends.rtl.stream import Fifo

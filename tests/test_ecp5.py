@@ -223,7 +223,8 @@ def test_folded_chain_per_family_bit_exact(board: str, tmp_path: Any) -> None:
     (two cycles, plan.split_cast)."""
 
     from generator.backends import rtl
-    from generator.backends.rtl.plan import FOLDED_DEPTH, plan
+    from generator.backends.rtl.design import plan
+    from generator.backends.rtl.plan import FOLDED_DEPTH
 
     g = folded_quantized(board)
     apart = load_board(board).family == "ecp5"

@@ -221,7 +221,8 @@ def test_fifo_one_entry_too_shallow(zoo_dir, tmp_path, capsys):
     from conftest import zoo_model
 
     from generator import project
-    from generator.backends.rtl.plan import plan, stream_plan
+    from generator.backends.rtl.design import plan
+    from generator.backends.rtl.plan import stream_plan
 
     out = _convert(zoo_model("cnn_residual", zoo_dir).path, str(tmp_path / "good"))
     rc, row = _verify(out, "rtl", capsys)

@@ -212,7 +212,8 @@ def test_branched_mlp_buffers_only_the_branches_a_join_waits_for(zoo_dir, tmp_pa
     from conftest import zoo_model
 
     from generator.backends.rtl.cycles import simulate
-    from generator.backends.rtl.plan import plan, stream_plan, totals
+    from generator.backends.rtl.design import plan, totals
+    from generator.backends.rtl.plan import stream_plan
 
     zm = zoo_model("residual_mlp", zoo_dir)
     for strategy, reuse in (("latency", 1), ("resource", 3)):

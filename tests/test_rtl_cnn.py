@@ -30,7 +30,7 @@ import pytest
 
 from generator import config, estimate, reference
 from generator.backends import rtl
-from generator.backends.rtl import cycles, sim, stream
+from generator.backends.rtl import cycles, design, sim
 from generator.fixed import FixedType, Overflow, Rounding
 from generator.frontends.keras import from_model
 from generator.ir import Conv, Dense, Graph, Input, Quantize, Upsample, Weight
@@ -60,7 +60,7 @@ def check_exact(g, out: str, x: np.ndarray, seed: int = 0):
     assert stats["findings"] == [], stats["findings"]
     assert stats["completed"] and stats["mismatched_rows"] == 0
     assert stats["timing_mismatches"] == 0 and stats["tlast_errors"] == 0
-    sp = stream.build(g)
+    sp = design.build(g)
     m = cycles.model(sp, frames=stats["timing_rows"])
     for k in ("latency_cycles", "latency_last_cycles", "ii_cycles"):
         assert stats[k] == m[k], (k, stats[k], m[k])
@@ -124,7 +124,7 @@ def test_undersized_fifo_deadlocks_loudly(zoo_dir, tmp_path):
 
     zm = zoo_model("cnn_residual", zoo_dir)
     g = convert(zm.model)
-    sp = stream.build(g)
+    sp = design.build(g)
     fifos = [b for b in sp.blocks if b.kind == "fifo"]
     skip = max(fifos, key=lambda b: b.p["DEPTH"])
     assert skip.p["DEPTH"] > 2
@@ -248,7 +248,7 @@ def test_big_cnn_two_frames_bit_exact(tmp_path):
     t3 = time.time()
     np.testing.assert_array_equal(y, reference.predict(g, x))
     assert stats["mismatched_rows"] == 0 and stats["tlast_errors"] == 0
-    sp = stream.build(g)
+    sp = design.build(g)
     # two frames are all the testbench streams: the model's full-rate run of the same two
     mod = cycles.simulate(sp, stats["timing_rows"]).stats()
     assert stats["latency_cycles"] == mod["latency_cycles"]
@@ -275,13 +275,13 @@ def test_conv_reuse_plan_and_estimate(zoo_dir):
     (M = ceil(35 / R) multipliers, II R per pixel) and the estimate reads the same plan."""
     from conftest import zoo_model
 
-    from generator.backends.rtl.plan import plan
+    from generator.backends.rtl.design import plan
 
     m = zoo_model("cnn_basic", zoo_dir).model
     rows = {}
     for r in (1, 2, 4, 7):
         g = convert_reuse(m, {"c1": r})
-        blk = stream.build(g).block("c1")
+        blk = design.build(g).block("c1")
         st = next(s for s in plan(g) if s.name == "c1")
         row = next(x for x in estimate.estimate(g)["layers"] if x["name"] == "c1")
         if r == 1:
@@ -332,7 +332,7 @@ def test_folded_conv_bit_exact_and_cycle_exact(name, reuse, zoo_dir, tmp_path):
 
     zm = zoo_model(name, zoo_dir)
     g = convert_reuse(zm.model, reuse)
-    sp = stream.build(g)
+    sp = design.build(g)
     folded = [n for n in g.of(Conv) if n["source"] in reuse]
     assert {n["source"] for n in folded} == set(reuse)  # a separable conv: two convs
     for n in folded:

@@ -24,7 +24,8 @@ import pytest
 from generator import config, estimate, reference
 from generator.backends import rtl
 from generator.backends.rtl import sim
-from generator.backends.rtl.plan import RTLUnsupported, plan, totals
+from generator.backends.rtl.design import plan, totals
+from generator.backends.rtl.plan import RTLUnsupported
 from generator.fixed import FixedType, Overflow, Rounding
 from generator.frontends.keras import from_model
 from generator.ir import Conv, Crop, GlobalPool, Graph, Input, Pad, Pool, Upsample, Weight

@@ -15,7 +15,8 @@ import pytest
 from generator import config, estimate, reference, timing
 from generator.backends import rtl
 from generator.backends.rtl import sim
-from generator.backends.rtl.plan import plan, valid_only
+from generator.backends.rtl.design import plan
+from generator.backends.rtl.plan import valid_only
 from generator.frontends.keras import from_model
 from generator.ir import Dense
 from generator.passes import run_pipeline

@@ -149,7 +149,7 @@ def node_memories(n: Node, unrolled: bool = False) -> list[Memory]:
     bits; ``tests/test_rtl_cnn.py`` checks a line buffer end to end). The FIFOs on the
     branches of a forked tensor are not listed: they read asynchronously (distributed
     RAM / registers, never block RAM) and their depths come from the cycle model of
-    the whole graph (``generator.backends.rtl.stream.size_fifos``); the RTL estimate
+    the whole graph (``generator.backends.rtl.design.size_fifos``); the RTL estimate
     reports them.
     """
     if isinstance(n, Dense) and n["strategy"] == "resource":

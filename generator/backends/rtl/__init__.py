@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from ...ir import Graph
-from .plan import RTLUnsupported, plan, stream_plan, totals
+from .design import plan, totals
+from .plan import RTLUnsupported, stream_plan
 
 LIB_DIR = Path(__file__).resolve().parent / "lib"
 #: the repository's cocotb testbench package (copied into OUT/sim)

@@ -39,6 +39,7 @@ from ...passes.folding import (
     table_word_width,
 )
 from ...reference import softmax_product_frac
+from .design import fifo_aw
 from .plan import (
     OVF_CODE,
     ROUND_CODE,
@@ -58,7 +59,6 @@ from .plan import (
     Stage,
     clog2,
     credits,
-    fifo_aw,
     ident,
     mac_netlist,
     scale_shift_params,
@@ -934,7 +934,7 @@ def _(blk: Join, o: Module, files: dict[str, str], top: str, sp: StreamPlan) -> 
 
 def render_stream(g: Graph, stages: list[Stage]) -> tuple[str, dict[str, str]]:
     """Top module name and generated files of a block-level design (see :mod:`.stream`;
-    ``stages`` from :func:`.plan.plan`, the block plan in ``stages[0]``)."""
+    ``stages`` from :func:`.design.plan`, the block plan in ``stages[0]``)."""
     sp = stream_plan(stages)
     top = ident(g.name)
     files: dict[str, str] = {}

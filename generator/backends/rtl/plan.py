@@ -67,7 +67,7 @@ beat per frame (each of these stages an ``unrolled`` block, Dense a ``pipe`` or
 
 With ``io: stream`` such a graph is instead streamed one pixel per beat: its block-level
 architecture is :mod:`.stream` (line buffers, windows, forks with FIFOs sized by the cycle
-model, joins) and its totals come from the cycle model :mod:`.cycles`; :func:`plan` still
+model, joins) and its totals come from the cycle model :mod:`.cycles`; :func:`.design.plan` still
 returns one :class:`Stage` per node for the per-layer report.
 """
 
@@ -180,7 +180,7 @@ class Stage:
 
     def hold(self) -> int:
         """Vectors this stage of a whole-vector design can hold in flight at most (the
-        TLAST side-band FIFO, :func:`fifo_aw`, holds as many): none for wiring."""
+        TLAST side-band FIFO, :func:`.design.fifo_aw`, holds as many): none for wiring."""
         return 0
 
 
@@ -794,55 +794,6 @@ def _reshape_stage(n: Reshape, unrolled: bool, pipe: int) -> Stage:
     return ReshapeStage(n, 0, 1)
 
 
-def plan(g: Graph) -> list[Stage]:
-    """The RTL stages of ``g`` in topological order (raise :class:`RTLUnsupported`).
-
-    A pixel-streamed CNN, and a whole-vector design with branches, get the block-level
-    architecture of :mod:`.stream`: one stage per node (the one its last block reports,
-    :meth:`.stream.Block.layer`: ``latency`` = cycles its blocks add to a beat at full
-    rate, ``ii`` 1 beat per cycle; an unrolled layer's own stage) and the block-level plan in
-    ``stages[0].info["stream"]``.
-    """
-    from .stream import Unrolled, Window, block_level, build
-
-    if block_level(g):
-        for d in g.of(Dense):
-            if d["skip_zeros"]:
-                raise RTLUnsupported(
-                    f"layer {d.name}: skip_zeros is supported in whole-vector designs "
-                    "without branches, not in streamed CNNs or designs with branches")
-        sp = build(g)
-        stages: list[Stage] = []
-        for n in g.nodes:
-            blks = [b for b in sp.blocks if b.node is n]
-            if not blks:  # a Quantize / Relu applied to each beat inside a shared conv
-                host = next(b for b in sp.blocks if isinstance(b, Unrolled)
-                            and b.p["stage"].info.get("fused") is n)
-                assert host.node is not None  # an unrolled block is always a node's
-                stages.append(ElementwiseStage(n, 0, 1, {
-                    "fused_into": host.node.name, "size": _beat_size(host.p["stage"])}))
-                continue
-            main = blks[-1]
-            info = dict(main.p)
-            info["blocks"] = [b.name for b in blks]
-            for b in blks:
-                if isinstance(b, Window) and b is not main:  # a Conv's or a Pool's window
-                    info.update({k: b.p[k] for k in ("KH", "KW", "C")})
-            stages.append(main.layer(sum(b.latency() for b in blks), info, sp))
-        stages[0].info["stream"] = sp
-        return stages
-    from ...passes.unroll import unrolled
-
-    if len(g.inputs) != 1 or len(g.outputs) != 1:
-        raise RTLUnsupported("the RTL backend supports one input and one output tensor")
-    unr = unrolled(g)
-    pipe = folded_pipe(g)
-    stages = [stage_of(n, unr, pipe) for n in g.nodes]  # a chain (branches are block-level)
-    if unr:
-        _fuse_requant(stages)
-    return stages
-
-
 def fused_requant(s: Stage) -> Node | None:
     """The Quantize / Relu a shared-kernel conv stage applies to each beat of ``k`` pixels
     (its output's only user, if it is one), else None."""
@@ -906,42 +857,6 @@ def credits(stages: list[Stage]) -> int:
     flight, and as many slots let the input run at full rate."""
     ii = max([1] + [s.ii for s in stages])
     return -(-(chain_latency(stages) + 2) // ii)
-
-
-def totals(stages: list[Stage]) -> dict[str, int]:
-    """Design latency (cycles, empty pipeline) and initiation interval (cycles).
-
-    Streamed designs: the cycle model of :mod:`.cycles` (``latency_cycles`` to the first
-    output beat, ``latency_last_cycles`` to the last beat of frame 0, ``ii_cycles``
-    between frames).
-    """
-    sp = stream_plan(stages)
-    if sp is not None:
-        from .cycles import model
-
-        m = model(sp)
-        return {k: m[k] for k in ("latency_cycles", "latency_last_cycles", "ii_cycles",
-                                  "frame_cycles", "frames")}
-    return {
-        "latency_cycles": chain_latency(stages) + (OUT_FIFO_LATENCY if valid_only(stages)
-                                                   else 0),
-        "ii_cycles": max([1] + [s.ii for s in stages]),
-    }
-
-
-def fifo_aw(stages: list[Stage]) -> int:
-    """log2 depth of the TLAST side-band FIFO: above the vectors the design can hold
-    (a block-level design's fork FIFOs hold up to their depth besides its stages)."""
-    if valid_only(stages):  # the vectors admitted and not yet popped
-        return max(1, clog2(credits(stages) + 1))
-    hold = 2 + 1  # skid buffer + margin
-    sp = stream_plan(stages)
-    if sp is not None:
-        from .stream import Fifo
-
-        hold += sum(int(b.p["DEPTH"]) for b in sp.blocks if isinstance(b, Fifo))
-    hold += sum(s.hold() for s in stages)
-    return max(1, clog2(hold + 1))
 
 
 def type_params(t: FixedType) -> dict[str, int]:

@@ -281,7 +281,8 @@ def timing_rows(g: Graph, n: int) -> int:
     (:func:`.cycles.steady_frames`) -- a FIFO one entry too shallow stalls only once the
     frames in flight fill it."""
     from .cycles import steady_frames
-    from .plan import plan, stream_plan, totals
+    from .design import plan, totals
+    from .plan import stream_plan
 
     stages = plan(g)
     if stream_plan(stages) is None:
@@ -302,7 +303,8 @@ def expected_cycles(g: Graph, x: npt.ArrayLike, rows: int) -> dict[str, Any]:
     zero-skipping layers only the static latency bound is checked).
     """
     from .cycles import simulate
-    from .plan import DenseSkip, plan, stream_plan, totals
+    from .design import plan, totals
+    from .plan import DenseSkip, stream_plan
 
     stages = plan(g)
     sp = stream_plan(stages)

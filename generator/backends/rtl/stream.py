@@ -43,7 +43,7 @@ Blocks (``kind``) and their Verilog (``lib/``):
   frame is wiring, ``nnfab_serialize`` sends it as the output's beats (II: the larger of
   the two beat counts);
 * ``fork``     ``nnfab_fork``: a tensor with several users; each user gets the beat once;
-* ``fifo``     ``nnfab_fifo``: on every fork output (depth: see :func:`size_fifos`; depth 0
+* ``fifo``     ``nnfab_fifo``: on every fork output (depth: see :func:`.design.size_fifos`; depth 0
   is no FIFO, the fork output wired through);
 * ``join``     Add (aligned exact sum), Merge (difference, max, min, sum with ``k`` more
   fraction bits) / Concat of beats that arrive together: comb.;
@@ -56,10 +56,6 @@ upstream ``valid`` (never on ``ready``): no combinational loop through forks and
 
 from __future__ import annotations
 
-import hashlib
-import itertools
-import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, TypeVar
@@ -86,7 +82,6 @@ from ...ir import (
     Upsample,
     ops_with,
     pad_geometry,
-    to_json,
 )
 from ...passes.folding import aligned_bias, conv_matrix
 from ...passes.unroll import SPATIAL_OPS, gather
@@ -107,7 +102,6 @@ from .plan import (
     UpsampleStage,
     WindowStage,
     WireStage,
-    clog2,
     folded_pipe,
     fused_requant,
     ident,
@@ -712,8 +706,9 @@ def _reshape_blocks(b: _Builder, n: Reshape, ins: list[str]) -> str:
     return s
 
 
-def build(g: Graph, size: bool = True) -> StreamPlan:
-    """The streamed architecture of ``g`` (FIFO depths sized by the cycle model)."""
+def build(g: Graph) -> StreamPlan:
+    """The streamed architecture of ``g``, its fork FIFOs not yet sized (depth
+    ``UNBOUNDED``; :func:`generator.backends.rtl.design.build` sizes them)."""
     if len(g.inputs) != 1 or len(g.outputs) != 1:
         raise RTLUnsupported("the RTL backend supports one input and one output tensor")
     b = _Builder(g)
@@ -722,164 +717,11 @@ def build(g: Graph, size: bool = True) -> StreamPlan:
     tout = g.outputs[0]
     out = b.src[tout.name][0]
     first = b.blocks[0].outs[0]
-    sp = StreamPlan(b.blocks, b.streams, first, out, b.streams[first].beats,
-                    b.streams[out].beats)
-    if size:
-        fifos = [blk for blk in sp.blocks if isinstance(blk, Fifo)]
-        key = _graph_key(g) if fifos else ""
-        depths = _DEPTHS.get(key) or _load_depths(key)
-        if depths is not None and set(depths) == {f.name for f in fifos}:
-            for f in fifos:
-                f.p["DEPTH"] = depths[f.name]
-        else:
-            size_fifos(sp)
-            if fifos:
-                _store_depths(key, {f.name: f.p["DEPTH"] for f in fifos})
-    return sp
-
-
-#: FIFO depths :func:`size_fifos` gave, by :func:`_graph_key`: the RTL writer, the
-#: estimate and the report plan the same graph, and the search runs the cycle model
-#: hundreds of times on a design with many branches (an unrolled RNN). Kept in the
-#: process, and with ``$NNFAB_CACHE_DIR`` set in ``$NNFAB_CACHE_DIR/fifo_depths/``.
-_DEPTHS: dict[str, dict[str, int]] = {}
-
-
-def _depth_file(key: str) -> str | None:
-    d = os.environ.get("NNFAB_CACHE_DIR")
-    return os.path.join(d, "fifo_depths", f"{key}.json") if d and key else None
-
-
-def _load_depths(key: str) -> dict[str, int] | None:
-    path = _depth_file(key)
-    if not path or not os.path.isfile(path):
-        return None
-    with open(path) as f:
-        depths: dict[str, int] = json.load(f)
-    _DEPTHS[key] = depths
-    return depths
-
-
-def _store_depths(key: str, depths: dict[str, int]) -> None:
-    _DEPTHS[key] = depths
-    while len(_DEPTHS) > 64:  # the oldest first
-        del _DEPTHS[next(iter(_DEPTHS))]
-    path = _depth_file(key)
-    if path:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "w") as f:
-            json.dump(depths, f)
-        os.replace(tmp, path)  # atomic: a concurrent reader sees all of it or nothing
-
-
-def _graph_key(g: Graph) -> str:
-    """A digest of everything the plan is built from: the graph's nodes, attributes,
-    types, weights and meta (its board and clock place the pipeline registers)."""
-    doc, arrays = to_json(g)
-    h = hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode())
-    for k in sorted(arrays):
-        a = np.ascontiguousarray(arrays[k])
-        h.update(f"{k}:{a.dtype}:{a.shape}".encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
-
-
-def _out_period(res: Any) -> int:
-    starts = res.out_cycles[::res.out_beats]
-    gaps = [b - a for a, b in itertools.pairwise(starts)]
-    return max(gaps[len(gaps) // 2:])
-
-
-def size_fifos(sp: StreamPlan, frames: int = 6) -> None:
-    """Give every fork-output FIFO its depth from the cycle model.
-
-    Rule: the *target* is the steady-state output frame period the cycle model gives
-    with unbounded FIFOs (``frames`` frames at full rate: an input beat offered every
-    cycle, output always ready; more frames where the pipeline holds more than
-    ``frames / 2 - 2`` of them, so the run's second half is the steady state). Every
-    FIFO then gets the smallest depth (all start at 1 and double together until the
-    target is met, then each is cut by bisection) with which the full-rate model
-    neither deadlocks nor misses the target. So the depths
-    are what a branch really needs: for a residual Add, the skip FIFO holds the beats
-    the long branch consumes (line-buffer fill, pad scan, pipeline) before it emits
-    the matching output, plus what full-rate overlap needs.
-
-    Why this also cannot deadlock under any idle/backpressure pattern: a join waiting
-    for beat ``k`` of a branch that needs fork beat ``need(k)`` first requires the other
-    branch's FIFO to hold beats ``k .. need(k)-1``; ``need`` is a property of the data
-    dependencies (line buffer, padding, stride), not of timing, so a depth short of it
-    deadlocks the full-rate run too, which the search rejects. The cocotb stress phase
-    (random idle + backpressure, with a cycle bound) checks this for every zoo model.
-
-    Before the bisection each FIFO in turn is tried at depth 0 (no FIFO: the fork output
-    wired to its user) and left out where the model still meets the target: a branch
-    its join never waits on (a fork output feeding a pipeline directly, say) buffers
-    nothing, and the branches that wait then need a beat less.
-    """
-    from .cycles import simulate, steady_frames
-
-    fifos = [b for b in sp.blocks if isinstance(b, Fifo)]
-    if not fifos:
-        return
-    for f in fifos:
-        f.p["DEPTH"] = UNBOUNDED
-    ref = simulate(sp, frames)
-    # the run's second half (the target's) must be the steady state: a whole-frame
-    # design holds its latency's worth of frames, more than a few
-    steady = steady_frames(ref.stats()["latency_last_cycles"], _out_period(ref))
-    if steady > frames:
-        frames = steady
-        ref = simulate(sp, frames)
-    target = _out_period(ref)
-    bound = 4 * ref.out_cycles[-1] + 1000
-
-    peaks: dict[tuple[int, ...], dict[str, int]] = {}  # passing depths -> FIFO peaks
-
-    def ok() -> bool:
-        try:  # a run known to miss the target stops there (TooSlow)
-            res = simulate(sp, frames, max_cycles=bound, period_bound=target)
-        except RuntimeError:  # deadlock, or slower than the target
-            return False
-        peaks[tuple(int(f.p["DEPTH"]) for f in fifos)] = res.fifo_peak
-        return True
-
-    d = 1
-    while True:
-        for f in fifos:
-            f.p["DEPTH"] = d
-        if ok():
-            break
-        d *= 2
-    for f in fifos:  # no FIFO where none is needed (see below)
-        f.p["DEPTH"] = 0
-        if not ok():
-            f.p["DEPTH"] = d
-    for f in fifos:
-        if f.p["DEPTH"] == 0:
-            continue
-        # hi works: the depths now in place passed (d // 2 may too, for one FIFO while
-        # the others hold d). A FIFO as deep as its peak occupancy in that run never
-        # refuses a beat it took there, so that run repeats exactly: hi = the peak.
-        key = tuple(int(g.p["DEPTH"]) for g in fifos)
-        if key not in peaks:
-            ok()
-        lo, hi = 1, max(1, min(d, peaks.get(key, {}).get(f.name, d)))
-        while lo < hi:
-            mid = (lo + hi) // 2
-            f.p["DEPTH"] = mid
-            if ok():  # and the run repeats at its peak
-                hi = max(1, min(mid, peaks[tuple(int(g.p["DEPTH"]) for g in fifos)][f.name]))
-            else:
-                lo = mid + 1
-        f.p["DEPTH"] = hi
-
-
-def fifo_aw(depth: int) -> int:
-    return max(1, clog2(depth))
+    return StreamPlan(b.blocks, b.streams, first, out, b.streams[first].beats,
+                      b.streams[out].beats)
 
 
 __all__ = ["Block", "Collect", "ConvPipe", "DensePipe", "Fifo", "Folded", "Fork",
            "GlobalPoolBlock", "Join", "Pipe", "PoolPipe", "Skid", "Stream", "StreamPlan",
            "TransposeBlock", "Unrolled", "UpsampleBlock", "Window", "Wire", "build",
-           "conv_folded_stage", "conv_matrix", "is_streamed", "size_fifos", "window_params"]
+           "conv_folded_stage", "conv_matrix", "is_streamed", "window_params"]
