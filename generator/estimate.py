@@ -831,23 +831,30 @@ def _(s: Stage) -> dict[str, Any]:
     return {"adder_tree_terms": s.info["terms"]}
 
 
+def _rows(stages: list[Stage]) -> list[dict[str, Any]]:
+    """The estimate row of every layer's stage (the input's has none)."""
+    return [{"name": s.name, "op": s.node.OP, "impl": s.kind, "latency_cycles": s.latency,
+             "ii_cycles": s.ii, **resources(s), **details(s)}
+            for s in stages if not isinstance(s, InputStage)]
+
+
+def layer_rows(g: Graph) -> list[dict[str, Any]]:
+    """The per-layer rows of :func:`estimate` alone: no FIFO rows, totals or timing, so
+    neither the FIFO-depth search nor the cycle model runs (what the board fit's search
+    costs per target; a FIFO belongs to no layer, so each layer's row is the same)."""
+    stages = plan(g, sized=False)
+    layers = _rows(stages)
+    if _family(g) == "ecp5":
+        by_name = {s.name: s for s in stages}
+        for r in layers:
+            ecp5_row(r, by_name.get(r["name"]))
+    return layers
+
+
 def estimate(g: Graph) -> dict[str, Any]:
     """Per-layer latency/II cycles and DSP/BRAM18/LUT/FF estimates, and the totals."""
     stages = plan(g)
-    layers = []
-    for s in stages:
-        if isinstance(s, InputStage):
-            continue
-        row: dict[str, Any] = {
-            "name": s.name,
-            "op": s.node.OP,
-            "impl": s.kind,
-            "latency_cycles": s.latency,
-            "ii_cycles": s.ii,
-            **resources(s),
-            **details(s),
-        }
-        layers.append(row)
+    layers = _rows(stages)
     tin = g.inputs[0]
     beat = tin.size * tin.ftype.width
     sp = stream_plan(stages)

@@ -228,6 +228,7 @@ class _Costs:
             self.built = [int(np.count_nonzero(conv_dense(n)[0])) if isinstance(n, Conv)
                           else z for n, z in zip(self.dense, self.nnz, strict=True)]
         self._est = estimate.estimate
+        self._layer_rows = estimate.layer_rows
         self._orig = [(str(n["strategy"]), int(n["reuse"]),
                        str(n["multipliers"]) if isinstance(n, Dense) else DSP)
                       for n in self.dense]
@@ -258,15 +259,26 @@ class _Costs:
         return r
 
     def restore(self) -> None:
-        self.apply(self._orig)
+        self._set(self._orig)
 
-    def apply(self, choice: list[Choice]) -> dict[str, Any]:
+    def _set(self, choice: list[Choice]) -> None:
         for n, (s, r, mul) in zip(self.dense, choice, strict=True):
             n.set("strategy", s)
             n.set("reuse", int(r))
             if isinstance(n, Dense):
                 n.set("multipliers", mul)
+
+    def apply(self, choice: list[Choice]) -> dict[str, Any]:
+        """Set ``choice`` and estimate the whole design (its FIFOs sized, its totals)."""
+        self._set(choice)
         return self._est(self.graph)
+
+    def rows(self, choice: list[Choice]) -> dict[str, dict[str, Any]]:
+        """Set ``choice`` and estimate its layers alone, by name
+        (:func:`generator.estimate.layer_rows`: what a layer costs does not depend on
+        the FIFO depths or the design's cycle totals)."""
+        self._set(choice)
+        return {r["name"]: r for r in self._layer_rows(self.graph)}
 
     def reuse_at(self, target: int) -> list[int]:
         """Each layer's largest reuse whose cycles per inference fit ``target``."""
@@ -283,9 +295,8 @@ class _Costs:
             ways = ["resource", "latency"] if self.unrolled else ["resource"]
             cand: list[list[dict[str, Any]]] = [[] for _ in reuses]
             for way in ways:
-                rep = self.apply([(way if isinstance(n, Conv) else "resource", r, DSP)
+                rows = self.rows([(way if isinstance(n, Conv) else "resource", r, DSP)
                                   for n, r in zip(self.dense, reuses, strict=True)])
-                rows = {r["name"]: r for r in rep["layers"]}
                 for i, n in enumerate(self.dense):
                     if way == "resource" or isinstance(n, Conv):
                         cand[i].append({**self._att(rows, n.name), "strategy": way})
@@ -300,10 +311,9 @@ class _Costs:
         reuses = self.reuse_at(target)
         if target not in self._lut_cache:
             dsp_rows = self.folded(target)
-            rep = self.apply([("resource", r, LUT) if isinstance(n, Dense) else
+            rows = self.rows([("resource", r, LUT) if isinstance(n, Dense) else
                               ("resource", r, DSP)
                               for n, r in zip(self.dense, reuses, strict=True)])
-            rows = {r["name"]: r for r in rep["layers"]}
             self._lut_cache[target] = [
                 {**self._att(rows, n.name), "strategy": "resource"}
                 if isinstance(n, Dense) and int(d["dsp"]) > 0 else None

@@ -120,7 +120,7 @@ def test_tfc_every_view_and_the_split(capsys, tfc_board: str) -> None:
 
 @pytest.mark.rtl
 def test_kws_every_view_equals_execute_onnx(tmp_path) -> None:
-    """kwsmlp folded (``--strategy resource --reuse 512``): C-sim and RTL on 1,000 inputs
+    """kwsmlp folded (``--strategy resource --reuse 256``): C-sim and RTL on 1,000 inputs
     equal the reference, which equals qonnx's execution (float-scale input quantiser on
     the host, 256 x 7 thresholds per layer, the float-scale last MatMul on the host)."""
     from conftest import assert_outputs_vary
@@ -132,7 +132,7 @@ def test_kws_every_view_equals_execute_onnx(tmp_path) -> None:
 
     path = os.path.join(ZOO, "kwsmlp_w3a3.onnx")
     out = str(tmp_path / "kws")
-    assert main(["convert", path, "-o", out, "--strategy", "resource", "--reuse", "512"]) == 0
+    assert main(["convert", path, "-o", out, "--strategy", "resource", "--reuse", "256"]) == 0
     g = api.load(out).graph
     x = _inputs(g, seed=5)
     y = reference.predict(g, x)

@@ -56,14 +56,15 @@ def build(g: Graph) -> StreamPlan:
     return sp
 
 
-def plan(g: Graph) -> list[Stage]:
+def plan(g: Graph, sized: bool = True) -> list[Stage]:
     """The RTL stages of ``g`` in topological order (raise :class:`RTLUnsupported`).
 
     A pixel-streamed CNN, and a whole-vector design with branches, get the block-level
     architecture of :mod:`.stream`: one stage per node (the one its last block reports,
     :meth:`.stream.Block.layer`: ``latency`` = cycles its blocks add to a beat at full
     rate, ``ii`` 1 beat per cycle; an unrolled layer's own stage) and the block-level plan in
-    ``stages[0].info["stream"]``.
+    ``stages[0].info["stream"]``. ``sized=False`` leaves its fork FIFOs unbounded (no
+    cycle-model search): a FIFO belongs to no node, so every node's stage is the same.
     """
     if block_level(g):
         for d in g.of(Dense):
@@ -71,7 +72,7 @@ def plan(g: Graph) -> list[Stage]:
                 raise RTLUnsupported(
                     f"layer {d.name}: skip_zeros is supported in whole-vector designs "
                     "without branches, not in streamed CNNs or designs with branches")
-        sp = build(g)  # its FIFOs sized
+        sp = build(g) if sized else build_blocks(g)  # its FIFOs sized, or unbounded
         stages: list[Stage] = []
         for n in g.nodes:
             blks = [b for b in sp.blocks if b.node is n]
