@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ...ir import Dense, Graph, to_json
+from ...ir import Conv, Dense, Graph, to_json
 from ...passes.unroll import unrolled
 from .cycles import model, simulate, steady_frames
 from .plan import (
@@ -28,6 +28,7 @@ from .plan import (
     _beat_size,
     _fuse_requant,
     chain_latency,
+    check_unrollable,
     clog2,
     credits,
     folded_pipe,
@@ -66,6 +67,9 @@ def plan(g: Graph, sized: bool = True) -> list[Stage]:
     ``stages[0].info["stream"]``. ``sized=False`` leaves its fork FIFOs unbounded (no
     cycle-model search): a FIFO belongs to no node, so every node's stage is the same.
     """
+    if unrolled(g):  # a conv too large to unroll is refused before any adder graph
+        for c in g.of(Conv):  # of the layers before it is built
+            check_unrollable(c)
     if block_level(g):
         for d in g.of(Dense):
             if d["skip_zeros"]:

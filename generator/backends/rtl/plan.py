@@ -486,13 +486,21 @@ def _linear_shift(n: Dense | Conv) -> int:
     return sh
 
 
-def _conv_unrolled(n: Conv, pipe: int = 0) -> Stage:
-    from ...passes.folding import schedule_matrix
-    from ...passes.unroll import conv_dense, too_large_to_unroll
+def check_unrollable(n: Conv) -> None:
+    """Refuse (:class:`RTLUnsupported`) the Conv ``n`` if it is too large to unroll over
+    its frame."""
+    from ...passes.unroll import too_large_to_unroll
 
     too_large = too_large_to_unroll(n)
     if too_large:
         raise RTLUnsupported(f"{too_large}; use --io stream (one pixel per clock)")
+
+
+def _conv_unrolled(n: Conv, pipe: int = 0) -> Stage:
+    from ...passes.folding import schedule_matrix
+    from ...passes.unroll import conv_dense
+
+    check_unrollable(n)
     w, bias = conv_dense(n)
     sh = _linear_shift(n)
     base = {"matrix": w, "bias": bias, "n_in": w.shape[0], "n_out": w.shape[1]}
