@@ -25,7 +25,9 @@ DSP), which is how a design goes on past the DSPs when LUTs are left. Every targ
 ``T = 1, 2, ..., 64`` and then a geometric sweep (x 1.08) up to the largest nonzero count
 plus each layer's nonzero count is tried; per target every parallel/folded combination
 is costed (per-layer costs are independent of the other layers' choices, so the
-estimate is evaluated once per target and combinations are summed with NumPy; up to
+layers' rows of the estimate are evaluated once per target -- without the FIFO-depth
+search or the cycle model, which no layer's row depends on -- and combinations are
+summed with NumPy; the chosen design gets the whole estimate; up to
 :data:`MAX_COMBINATIONS` combinations include the LUT-multiplier way). For
 throughput the smallest ``T`` with a fitting combination wins (ties: the combination
 using the smallest fraction of the budget); for latency the combination of smallest
