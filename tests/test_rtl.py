@@ -361,6 +361,31 @@ def test_requant_every_mode_equals_fixedtype_cast(tmp_path):
     assert stats["latency_cycles"] == 1 and stats["ii_cycles"] == 1
 
 
+@pytest.mark.slow
+@pytest.mark.rtl
+def test_builds_share_precompiled_verilator_headers(tmp_path):
+    """With the shared cache, a Verilator build that links the cached run-time objects
+    force-includes the Verilator headers precompiled for its flags, g++ accepts them
+    (``-Winvalid-pch`` warns of nothing) and the model simulates bit-exactly."""
+    types, out = _bank(str(tmp_path / "bank"))
+    xr = np.arange(BANK_IN.min_raw, BANK_IN.max_raw + 1, dtype=np.int64)[::7]
+    expected = np.stack([t.cast(xr, BANK_IN) for t in types], axis=1)
+    src = os.path.join(out, "rtl", "rq_bank.v")
+    for tag in ("first", "second"):  # two designs no other test builds: the first build
+        with open(src, "a") as f:      # leaves the run-time archive if none was cached
+            f.write(f"// {tag} build of {__name__}\n")
+        got, stats = sim.simulate_raw(out, xr[:, None], expected, seed=1)
+        assert stats["built"]
+    np.testing.assert_array_equal(got, expected)
+    with open(os.path.join(out, "sim", "build.log")) as f:
+        log = f.read()
+    pch = re.findall(r"-include(\S+/verilator/pch-[0-9a-f]{16}/nnfab_verilated\.h) "
+                     r"-Winvalid-pch .*-c -o Vtop__ALL\.o", log)
+    assert len(pch) == 1 and os.path.isfile(pch[0] + ".gch"), log[-2000:]
+    assert pch[0].startswith(os.environ["NNFAB_CACHE_DIR"])
+    assert "warning" not in log.lower(), log[-2000:]
+
+
 # -- wrong use ---------------------------------------------------------------------------
 
 
