@@ -117,10 +117,10 @@ def test_parse_stat():
 
 @pytest.mark.slow
 def test_yosys_sees_pruning(tmp_path):
-    """A 75 %-pruned 8->8 8-bit layer synthesises to fewer LUTs (and no more DSPs)."""
+    """A 75 %-pruned 5->5 8-bit layer synthesises to fewer LUTs (and no more DSPs)."""
     res = {}
     for p in (0.0, 0.75):
-        g = dense_graph(p)
+        g = dense_graph(p, n=5)
         out = str(tmp_path / f"p{p}")
         rtl.write(g, out, None)
         res[p] = estimate.synth(os.path.join(out, "rtl"), "dense8_fc",
@@ -128,7 +128,7 @@ def test_yosys_sees_pruning(tmp_path):
     assert res[0.75]["lut"] < res[0.0]["lut"]
     assert res[0.75]["ff"] < res[0.0]["ff"]
     assert res[0.75]["dsp"] <= res[0.0]["dsp"]
-    est = estimate.estimate(dense_graph(0.0))["layers"][0]
+    est = estimate.estimate(dense_graph(0.0, n=5))["layers"][0]
     assert est["ff"] == res[0.0]["ff"]  # every register bit is modelled
 
 
@@ -171,8 +171,8 @@ def test_lut_multipliers_synthesise_without_dsp(tmp_path):
     """A folded layer with ``multipliers: lut``: Yosys maps no DSP48 (the same layer with
     DSP multipliers maps one per multiplier), and its LUTs are near the estimate."""
     res, est = {}, {}
-    for mul in ("dsp", "lut"):
-        g = dense_graph(0.25, "resource", 4, n=16)
+    for mul in ("dsp", "lut"):  # 25 multipliers (reuse 8); Yosys spends about 14 s on them
+        g = dense_graph(0.25, "resource", 8, n=16)
         g.of(Dense)[0].set("multipliers", mul)
         out = str(tmp_path / mul)
         conf = rtl.write(g, out, None)
@@ -186,7 +186,7 @@ def test_lut_multipliers_synthesise_without_dsp(tmp_path):
     assert estimate.synth(str(tmp_path / "dsp" / "rtl"), conf_dsp["top"], conf_dsp["sources"],
                           "xc7", dsp_only=True)["dsp"] == mults
     for mul, what in (("dsp", "DSP48 multiply"), ("lut", "LUT multiply")):
-        g = dense_graph(0.25, "resource", 4, n=16)
+        g = dense_graph(0.25, "resource", 8, n=16)
         g.of(Dense)[0].set("multipliers", mul)
         assert estimate.estimate(g)["layers"][0]["datapath"] == what
     assert res["lut"]["dsp"] == est["lut"]["dsp"] == 0

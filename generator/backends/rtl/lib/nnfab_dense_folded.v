@@ -116,22 +116,33 @@ module nnfab_dense_folded #(
 );
     localparam integer EW = WF + LA + OL;  // bits of one schedule entry
     // the first and the last multiplier whose outputs OLO[m]..OHI[m] hold output jj (M
-    // and -1: none). The runs follow the schedule's output order, so every multiplier
-    // reaching jj lies between them: an output's sums loop over those few, not over M
-    function integer m_first(input integer jj);
-        integer k;
+    // and -1: none). The runs follow the schedule's output order (OLO and OHI never
+    // decrease with m), so every multiplier reaching jj lies between them, and each is
+    // found by bisection: an output's sums loop over those few, not over M
+    function integer m_first(input integer jj);  // the first m with OHI[m] >= jj
+        integer lo, hi, mid;
         begin
-            m_first = M;
-            for (k = M - 1; k >= 0; k = k - 1)
-                if (OLO[k*OA +: OA] <= jj && jj <= OHI[k*OA +: OA]) m_first = k;
+            lo = 0;
+            hi = M;
+            while (lo < hi) begin
+                mid = (lo + hi) / 2;
+                if (OHI[mid*OA +: OA] < jj) lo = mid + 1;
+                else hi = mid;
+            end
+            m_first = (lo < M && OLO[lo*OA +: OA] <= jj) ? lo : M;
         end
     endfunction
-    function integer m_last(input integer jj);
-        integer k;
+    function integer m_last(input integer jj);  // the last m with OLO[m] <= jj
+        integer lo, hi, mid;
         begin
-            m_last = -1;
-            for (k = 0; k < M; k = k + 1)
-                if (OLO[k*OA +: OA] <= jj && jj <= OHI[k*OA +: OA]) m_last = k;
+            lo = 0;
+            hi = M;
+            while (lo < hi) begin
+                mid = (lo + hi) / 2;
+                if (OLO[mid*OA +: OA] <= jj) lo = mid + 1;
+                else hi = mid;
+            end
+            m_last = (lo > 0 && OHI[(lo-1)*OA +: OA] >= jj) ? lo - 1 : -1;
         end
     endfunction
     localparam integer PW = XW + WW + 2;   // exact signed product width
