@@ -217,14 +217,15 @@ def test_requantizer_rounding_mode(folded, tmp_path, capsys):
 @pytest.mark.slow
 @pytest.mark.rtl
 def test_fifo_one_entry_too_shallow(zoo_dir, tmp_path, capsys):
-    """cnn_residual unrolled: the FIFO of the skip branch one frame shallower."""
+    """cnn_residual streamed: the FIFO of the skip branch one entry shallower."""
     from conftest import zoo_model
 
     from generator import project
     from generator.backends.rtl.design import plan
     from generator.backends.rtl.plan import stream_plan
 
-    out = _convert(zoo_model("cnn_residual", zoo_dir).path, str(tmp_path / "good"))
+    out = _convert(zoo_model("cnn_residual", zoo_dir).path, str(tmp_path / "good"),
+                   "--io", "stream")
     rc, row = _verify(out, "rtl", capsys)
     assert rc == 0 and row["ok"], row
     sp = stream_plan(plan(project.load(out)))
