@@ -25,7 +25,7 @@ UV      := uv==0.13.9
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet $(UV)
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[keras,onnx,sim,dev]'
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[keras,onnx,sim,dev]'
 	touch $(STAMP)
 
 venv: $(STAMP)
