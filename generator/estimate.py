@@ -66,6 +66,7 @@ Resources (estimates; the rules, per layer):
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tempfile
@@ -246,11 +247,35 @@ def _lut_rom_sharing(lay: Any, m: int, depth: int) -> LutRom:
                   int(vary.sum()), int((vary & oi).sum()))
 
 
+#: :func:`folded_resources` by its arguments (the schedule by its content): the board fit
+#: prices each layer at the same reuse for many targets, and the schedule's ROM layout is
+#: most of that cost (TFC_2W2A fitted to pynq-z2: 207 layouts, 12 of its 20 s)
+_FOLDED: dict[tuple[Any, ...], dict[str, int]] = {}
+
+
+def _schedule_key(sch: Schedule) -> tuple[int, int, str]:
+    h = hashlib.sha256()
+    for a in (sch.in_idx, sch.out_idx, sch.weight, sch.valid):
+        h.update(f"{a.dtype}{a.shape}".encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    return sch.reuse, sch.mults, h.hexdigest()
+
+
 def folded_resources(sch: Schedule, n_in: int, n_out: int, tx: FixedType, wft: FixedType,
                      to: FixedType, lut_mults: bool = False, pipe: int = 0) -> dict[str, int]:
     """DSP/BRAM18/LUT/FF of one ``nnfab_dense_folded`` running schedule ``sch``
     (``lut_mults``: its multipliers are shift-adds in LUTs, ``MUL_LUT``; ``pipe``: its
     ``PIPE``, :func:`generator.backends.rtl.plan.folded_pipe`)."""
+    key = (_schedule_key(sch), n_in, n_out, tx, wft, to, bool(lut_mults), pipe)
+    if key not in _FOLDED:
+        _FOLDED[key] = _folded_resources(sch, n_in, n_out, tx, wft, to, lut_mults, pipe)
+        while len(_FOLDED) > 4096:  # the oldest first
+            del _FOLDED[next(iter(_FOLDED))]
+    return dict(_FOLDED[key])
+
+
+def _folded_resources(sch: Schedule, n_in: int, n_out: int, tx: FixedType, wft: FixedType,
+                      to: FixedType, lut_mults: bool, pipe: int) -> dict[str, int]:
     lay = rom_layout(sch, n_in, n_out, wft.width)
     xw, ww, aw = tx.width, wft.width, to.width
     m, reuse = sch.mults, sch.reuse
