@@ -12,6 +12,9 @@ the estimate (``generator/estimate.py``) printed beside it as a ratio:
   add/subtract) at several shapes, reuse factors, exponent spans and input widths;
 * folded MLPs of the test zoo (8-bit at R 3: a short LUT ROM whose word registers
   merge; 80 % pruned; 2-bit weights);
+* the test zoo's CNNs unrolled (``--only unrolled``: ``cnn1d``; ``cnn_basic`` with its
+  window kernels shared; tests/test_rtl_unrolled.py checks the smallest design of each
+  form);
 * whole designs with branches (forks, FIFOs; Add, Subtract, Maximum, Minimum, Average
   and Concatenate joins): the test zoo's ``residual_mlp`` fully parallel and folded at
   R 3, ``cnn_residual`` streamed;
@@ -21,7 +24,7 @@ the estimate (``generator/estimate.py``) printed beside it as a ratio:
 
 Takes about 9 minutes (tiling: about 3 more)::
 
-    .venv/bin/python benchmarks/estimate_vs_yosys.py [--only threshold|po2|folded|branches|tiling]
+    .venv/bin/python benchmarks/estimate_vs_yosys.py [--only threshold|po2|folded|unrolled|branches|tiling]
 """
 
 from __future__ import annotations
@@ -75,8 +78,10 @@ def po2_graph(n_in: int, n_out: int, span: int, reuse: int, xw: int, seed: int =
     return g
 
 
-def zoo_graph(name: str, **options: object) -> Graph:
-    """Test-zoo model ``name`` (``tests/zoo.py``, seeded weights) converted with ``options``."""
+def zoo_graph(name: str, layers: dict[str, dict[str, object]] | None = None,
+              **options: object) -> Graph:
+    """Test-zoo model ``name`` (``tests/zoo.py``, seeded weights) converted with ``options``
+    (and the per-layer settings ``layers``)."""
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
     from zoo import CNN_ZOO, ZOO, build
 
@@ -84,7 +89,8 @@ def zoo_graph(name: str, **options: object) -> Graph:
     from generator.frontends.keras import from_model
 
     model = build(next(e for e in ZOO + CNN_ZOO if e.name == name))
-    g = from_model(model, config.load(None, **options))
+    cfg = config.from_dict({"layers": layers}) if layers else config.load(None, **options)
+    g = from_model(model, cfg)
     run_pipeline(g)
     return g
 
@@ -174,7 +180,8 @@ def tiling() -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", choices=["threshold", "po2", "folded", "branches", "tiling"])
+    ap.add_argument("--only", choices=["threshold", "po2", "folded", "unrolled", "branches",
+                                       "tiling"])
     args = ap.parse_args()
     if args.only == "tiling":
         tiling()
@@ -213,6 +220,14 @@ def main() -> None:
                                    ("pruned80 folded R=4", "pruned80", 4),
                                    ("w2_qbits_act folded R=4", "w2_qbits_act", 4)]:
             ratios.append(measure(label, zoo_graph(name, strategy="resource", reuse=reuse)))
+    if args.only in (None, "unrolled"):
+        for label, name, layers in [
+            ("cnn1d unrolled (two convs, max / average / global average pools, dense)",
+             "cnn1d", {}),
+            ("cnn_basic unrolled, c1's window kernels shared at R=4", "cnn_basic",
+             {"c1": {"strategy": "latency", "reuse": 4}}),
+        ]:
+            ratios.append(measure(label, zoo_graph(name, layers)))
     if args.only in (None, "branches"):
         for label, name, opts in [
             ("residual_mlp fully parallel", "residual_mlp", {}),
