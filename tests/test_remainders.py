@@ -28,24 +28,25 @@ sys.path.insert(0, os.path.dirname(__file__))
 import fuzz
 
 
-def reproducer(rank: int):
-    """QConv 3 valid -> quantized_relu -> MaxPooling 2 over a map of 9 (one row and column
-    dropped) -> Flatten -> QDense."""
+def reproducer(rank: int, n: int = 11, channels: int = 2, filters: int = 3):
+    """QConv 3 valid (``c1``) -> quantized_relu -> MaxPooling 2 -> Flatten -> QDense 3 on
+    an n-sample sequence (rank 1) or an n x n image (rank 2) of ``channels``. At n = 11
+    the pool runs over a map of 9 (one row and column dropped)."""
     import zoo
 
     keras, q = zoo._layers()
-    shape = (11, 11, 2) if rank == 2 else (11, 2)
+    shape = (n, n, channels) if rank == 2 else (n, channels)
     conv = q.QConv2D if rank == 2 else q.QConv1D
     pool = keras.layers.MaxPooling2D if rank == 2 else keras.layers.MaxPooling1D
     i = keras.layers.Input(shape)
-    x = q.QActivation(q.quantized_bits(8, 2, alpha=1))(i)
-    x = conv(3, 3, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
-             bias_quantizer=q.quantized_bits(6, 0, alpha=1))(x)
-    x = q.QActivation(q.quantized_relu(6, 2))(x)
-    x = pool(2)(x)
-    x = keras.layers.Flatten()(x)
+    x = q.QActivation(q.quantized_bits(8, 2, alpha=1), name="q_in")(i)
+    x = conv(filters, 3, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
+             bias_quantizer=q.quantized_bits(6, 0, alpha=1), name="c1")(x)
+    x = q.QActivation(q.quantized_relu(6, 2), name="r1")(x)
+    x = pool(2, name="mp")(x)
+    x = keras.layers.Flatten(name="flat")(x)
     o = q.QDense(3, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
-                 bias_quantizer=q.quantized_bits(6, 0, alpha=1))(x)
+                 bias_quantizer=q.quantized_bits(6, 0, alpha=1), name="out")(x)
     m = keras.Model(i, o, name=f"remainder{rank}d")
     zoo.init_weights(m, 28 + rank, 0.0)
     return m

@@ -223,33 +223,11 @@ def test_conv_too_large_to_unroll_is_one_line():
     assert plan(g)[1].kind == "conv_parallel"  # streamed: one pixel per clock
 
 
-def _tiny_cnn(rank: int, filters: int, n: int):
-    """QConv (3, 'valid') -> quantized_relu -> MaxPool 2 -> Flatten -> QDense 3 on an
-    n-sample 2-channel sequence (rank 1) or an n x n image (rank 2), seeded weights."""
-    import zoo
-
-    keras, q = zoo._layers()
-    conv = q.QConv2D if rank == 2 else q.QConv1D
-    pool = keras.layers.MaxPooling2D if rank == 2 else keras.layers.MaxPooling1D
-    m = keras.Sequential([
-        keras.layers.InputLayer(input_shape=(n, n, 1) if rank == 2 else (n, 2)),
-        q.QActivation(q.quantized_bits(8, 1, alpha=1), name="q_in"),
-        conv(filters, 3, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
-             bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="c1"),
-        q.QActivation(q.quantized_relu(6, 2), name="r1"),
-        pool(2, name="mp"),
-        keras.layers.Flatten(name="flat"),
-        q.QDense(3, kernel_quantizer=q.quantized_bits(6, 0, alpha=1),
-                 bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="out"),
-    ], name=f"tiny{rank}d")
-    zoo.init_weights(m, 5, 0.0)
-    return m
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("rank,filters,n,reuse", [(1, 3, 10, {}), (2, 2, 6, {"c1": 4})],
+@pytest.mark.parametrize("rank,n,channels,filters,reuse",
+                         [(1, 10, 2, 3, {}), (2, 6, 1, 2, {"c1": 4})],
                          ids=["conv1d-unrolled", "conv2d-shared-R4"])
-def test_unrolled_lut_ff_estimate_against_yosys(rank, filters, n, reuse, tmp_path):
+def test_unrolled_lut_ff_estimate_against_yosys(rank, n, channels, filters, reuse, tmp_path):
     """The smallest designs of each unrolled form: a Conv1D unrolled over the frame (eight
     constant-weight kernels, max pool, dense) and a 6x6 Conv2D with its window kernels
     shared (R=4: four kernels, a 4:1 beat multiplexer, max pool, dense): estimate within
@@ -257,6 +235,7 @@ def test_unrolled_lut_ff_estimate_against_yosys(rank, filters, n, reuse, tmp_pat
     are measured by ``benchmarks/estimate_vs_yosys.py --only unrolled``; the whole-frame
     folded conv is the folded Dense module, whose estimate test_estimate checks.)"""
     from conftest import estimate_near_yosys
+    from test_remainders import reproducer
 
-    g = convert(_tiny_cnn(rank, filters, n), reuse)
+    g = convert(reproducer(rank, n, channels, filters), reuse)
     estimate_near_yosys(g, str(tmp_path / "out"), 0.3)
