@@ -281,7 +281,8 @@ def test_uart_top_bit_exact_with_real_bit_timing(tiny_out: tuple[Graph, str]) ->
                      parameters={"CLKS_PER_BIT": 8, "IDLE_BITS": 40, "MEM_DIR": f'"{rtl}/"'})
         runner.test(test_module="testbenches.uart_tb", hdl_toplevel=top,
                     hdl_toplevel_lang="verilog", build_dir=os.path.join(d, "build"),
-                    test_dir=d, extra_env={"NNFAB_UART_CONF": os.path.join(d, "uart.json")},
+                    test_dir=d, extra_env={"NNFAB_UART_CONF": os.path.join(d, "uart.json"),
+                               "COCOTB_REWRITE_ASSERTION_FILES": ""},
                     results_xml=os.path.join(d, "results.xml"), log_file=os.path.join(d, "sim.log"))
     res = _json(cfg["result"])
     assert res["overrun"] == 0

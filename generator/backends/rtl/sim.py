@@ -518,6 +518,11 @@ def simulate_raw(out: str, xr: npt.NDArray[np.int64], yr: npt.NDArray[np.int64],
         "NNFAB_SIM_IDLE": str(idle),
         "NNFAB_SIM_BACKPRESSURE": str(backpressure),
         **({"NNFAB_SIM_TIMING_ROWS": str(timing_rows)} if timing_rows else {}),
+        # no pytest assertion rewriting in the simulator's Python (cocotb's default
+        # rewrites every module it imports, numpy included, and with bytecode caching off
+        # compiles them from source on every run: about 0.4 s of each): the testbench's
+        # assertions carry their own messages
+        "COCOTB_REWRITE_ASSERTION_FILES": "",
     }
     log = os.path.join(rundir, "sim.log")
     verilator = find_verilator()
