@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -166,31 +164,38 @@ def test_output_ready_reaches_no_layer(zoo_dir, tmp_path):
     assert {"mlp8_fc1.v", "nnfab_dense_skip.v", "nnfab_axis_skid.v"} <= sinks, sinks
 
 
-def _nnfab(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "generator.cli", *args], capture_output=True,
-                          text=True, cwd=ROOT, check=False)
+def _nnfab(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """``nnfab ARGS`` in this process (the CLI's ``main``): exit code, stdout, stderr."""
+    from generator.cli import main
+
+    try:
+        code = main(list(args))
+    except SystemExit as e:  # argparse's usage errors
+        code = int(e.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 @pytest.mark.slow
-def test_clock_option_is_kept_and_reported(tmp_path):
+def test_clock_option_is_kept_and_reported(tmp_path, capsys):
     """``convert --clock`` is kept in nnfab.json and sets the pipelining; ``report`` shows
     the target and the deepest path it predicts, called a prediction; a bad clock is one
     line, exit 2, no project written."""
     out = str(tmp_path / "p")
-    r = _nnfab("convert", DIGITS, "-o", out, "--clock", "125")
-    assert r.returncode == 0, r.stderr
+    code, _, err = _nnfab(capsys, "convert", DIGITS, "-o", out, "--clock", "125")
+    assert code == 0, err
     with open(os.path.join(out, "nnfab.json")) as f:
         doc = json.load(f)
     assert doc["meta"]["clock_mhz"] == 125.0
-    r = _nnfab("report", out)
-    assert r.returncode == 0, r.stderr
-    assert "target clock 125 MHz (xcup)" in r.stdout
-    assert "predicted (delay model, not a routed result): deepest path" in r.stdout
+    code, stdout, err = _nnfab(capsys, "report", out)
+    assert code == 0, err
+    assert "target clock 125 MHz (xcup)" in stdout
+    assert "predicted (delay model, not a routed result): deepest path" in stdout
     with open(os.path.join(out, "report.json")) as f:
         rep = json.load(f)
     assert rep["estimate"]["timing"]["clock_mhz"] == 125.0
     bad = str(tmp_path / "bad")
-    r = _nnfab("convert", DIGITS, "-o", bad, "--clock", "0")
-    assert r.returncode == 2 and not os.path.exists(bad)
-    assert r.stderr.strip().splitlines()[-1].endswith(
+    code, _, err = _nnfab(capsys, "convert", DIGITS, "-o", bad, "--clock", "0")
+    assert code == 2 and not os.path.exists(bad)
+    assert err.strip().splitlines()[-1].endswith(
         "--clock 0.0: the target clock must be a number of MHz in 1..1000")
