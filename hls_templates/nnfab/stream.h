@@ -9,8 +9,8 @@
 //
 // nnfab::stream<T> is hls::stream<T> for synthesis and the vendor C-simulation. With
 // NNFAB_CSIM_THREADS (nnfab's own C-simulation) it is a bounded FIFO of the depth set
-// by csim_depth(), and the top function runs every process in its own thread, so the
-// C-simulation behaves like the hardware: a FIFO that is too shallow deadlocks, which
+// by csim_depth(), and the top function runs every process in its own thread (threads
+// kept in a pool from one call to the next), so the C-simulation behaves like the hardware: a FIFO that is too shallow deadlocks, which
 // is detected (every live process blocked) and reported with each FIFO's state.
 #ifndef NNFAB_STREAM_H_
 #define NNFAB_STREAM_H_
@@ -21,6 +21,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <functional>
+#include <memory>
 #include <map>
 #include <mutex>
 #include <string>
@@ -168,7 +170,65 @@ class fifo : public fifo_base {
     std::condition_variable cr_, cw_;
 };
 
-// Runs the processes of one dataflow region in threads; joins on destruction.
+// The threads that run dataflow processes, kept from one call to the next (a process per
+// thread; the pool grows to the largest region).
+class pool {
+  public:
+    static pool& get() {
+        static pool p;
+        return p;
+    }
+    void run(std::vector<std::function<void()> >& tasks) {
+        std::unique_lock<std::mutex> lk(m_);
+        while (workers_.size() < tasks.size()) {
+            workers_.emplace_back(new worker());
+            worker* w = workers_.back().get();
+            w->t = std::thread([this, w] { loop(w); });
+        }
+        pending_ = (int)tasks.size();
+        for (size_t i = 0; i < tasks.size(); i++) {
+            workers_[i]->task = &tasks[i];
+            workers_[i]->cv.notify_one();
+        }
+        done_.wait(lk, [this] { return pending_ == 0; });
+    }
+    ~pool() {
+        {
+            std::lock_guard<std::mutex> lk(m_);
+            stop_ = true;
+            for (auto& w : workers_) w->cv.notify_one();
+        }
+        for (auto& w : workers_) w->t.join();
+    }
+
+  private:
+    struct worker {
+        std::thread t;
+        std::condition_variable cv;
+        std::function<void()>* task = nullptr;
+    };
+    void loop(worker* w) {
+        std::unique_lock<std::mutex> lk(m_);
+        for (;;) {
+            w->cv.wait(lk, [this, w] { return stop_ || w->task != nullptr; });
+            if (w->task == nullptr) return;
+            std::function<void()>* f = w->task;
+            lk.unlock();
+            (*f)();
+            lk.lock();
+            w->task = nullptr;
+            if (--pending_ == 0) done_.notify_one();
+        }
+    }
+    std::mutex m_;
+    std::condition_variable done_;
+    std::vector<std::unique_ptr<worker> > workers_;
+    int pending_ = 0;
+    bool stop_ = false;
+};
+
+// Runs the processes of one dataflow region, each in a thread of the pool; waits for them
+// on destruction.
 class dataflow {
   public:
     explicit dataflow(int n) {
@@ -179,7 +239,7 @@ class dataflow {
     }
     template <class F>
     void spawn(F f) {
-        threads_.emplace_back([f] {
+        tasks_.emplace_back([f] {
             f();
             scheduler& s = sched();
             std::lock_guard<std::mutex> lk(s.m);
@@ -187,12 +247,10 @@ class dataflow {
             check_deadlock(s);
         });
     }
-    ~dataflow() {
-        for (std::thread& t : threads_) t.join();
-    }
+    ~dataflow() { pool::get().run(tasks_); }
 
   private:
-    std::vector<std::thread> threads_;
+    std::vector<std::function<void()> > tasks_;
 };
 
 // Write "name depth max_occupancy" per FIFO (max over every call) to path.
