@@ -10,8 +10,9 @@
 // nnfab::stream<T> is hls::stream<T> for synthesis and the vendor C-simulation. With
 // NNFAB_CSIM_THREADS (nnfab's own C-simulation) it is a bounded FIFO of the depth set
 // by csim_depth(), and the top function runs every process in its own thread (threads
-// kept in a pool from one call to the next), so the C-simulation behaves like the hardware: a FIFO that is too shallow deadlocks, which
-// is detected (every live process blocked) and reported with each FIFO's state.
+// kept in a pool from one call to the next), so the C-simulation behaves like the
+// hardware: a FIFO that is too shallow deadlocks, which is detected (every live process
+// blocked) and reported with each FIFO's state.
 #ifndef NNFAB_STREAM_H_
 #define NNFAB_STREAM_H_
 
@@ -170,27 +171,29 @@ class fifo : public fifo_base {
     std::condition_variable cr_, cw_;
 };
 
-// The threads that run dataflow processes, kept from one call to the next (a process per
-// thread; the pool grows to the largest region).
+// The threads that run dataflow processes, kept from one call to the next: a task per
+// idle thread, a new thread when none is idle (the pool grows to the largest region).
 class pool {
   public:
     static pool& get() {
         static pool p;
         return p;
     }
+    // Runs every task at once, each in its own thread; returns when all have ended.
     void run(std::vector<std::function<void()> >& tasks) {
         std::unique_lock<std::mutex> lk(m_);
-        while (workers_.size() < tasks.size()) {
+        int pending = (int)tasks.size();
+        std::condition_variable done;
+        size_t next = 0;
+        for (size_t i = 0; i < workers_.size() && next < tasks.size(); i++)
+            if (!workers_[i]->task) give(*workers_[i], &tasks[next++], &pending, &done);
+        while (next < tasks.size()) {
             workers_.emplace_back(new worker());
             worker* w = workers_.back().get();
+            give(*w, &tasks[next++], &pending, &done);
             w->t = std::thread([this, w] { loop(w); });
         }
-        pending_ = (int)tasks.size();
-        for (size_t i = 0; i < tasks.size(); i++) {
-            workers_[i]->task = &tasks[i];
-            workers_[i]->cv.notify_one();
-        }
-        done_.wait(lk, [this] { return pending_ == 0; });
+        done.wait(lk, [&pending] { return pending == 0; });
     }
     ~pool() {
         {
@@ -206,7 +209,16 @@ class pool {
         std::thread t;
         std::condition_variable cv;
         std::function<void()>* task = nullptr;
+        int* pending = nullptr;
+        std::condition_variable* done = nullptr;
     };
+    static void give(worker& w, std::function<void()>* task, int* pending,
+                     std::condition_variable* done) {
+        w.task = task;
+        w.pending = pending;
+        w.done = done;
+        w.cv.notify_one();
+    }
     void loop(worker* w) {
         std::unique_lock<std::mutex> lk(m_);
         for (;;) {
@@ -217,13 +229,11 @@ class pool {
             (*f)();
             lk.lock();
             w->task = nullptr;
-            if (--pending_ == 0) done_.notify_one();
+            if (--*w->pending == 0) w->done->notify_one();
         }
     }
     std::mutex m_;
-    std::condition_variable done_;
     std::vector<std::unique_ptr<worker> > workers_;
-    int pending_ = 0;
     bool stop_ = false;
 };
 

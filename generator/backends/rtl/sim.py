@@ -67,6 +67,8 @@ def _makeflags(cycles: int) -> str:
 def _build_args(cycles: int) -> list[str]:
     """Verilator's arguments for a run of ``cycles`` clock cycles."""
     return BUILD_ARGS + (LONG_RUN_ARGS if cycles >= LONG_RUN_CYCLES else [])
+
+
 #: full-rate rows the testbench's timing phase streams unless sim.json says ``frames``
 #: (``testbenches.nnfab_tb.TIMING_ROWS``)
 TIMING_ROWS = 32
