@@ -248,7 +248,13 @@ def test_uart_top_bit_exact_with_real_bit_timing(tiny_out: tuple[Graph, str]) ->
     reference outputs bit for bit."""
     from cocotb_tools.runner import VerilatorControlFile, get_runner
 
-    from generator.backends.rtl.sim import BUILD_ARGS, MAKEFLAGS, _environment, find_verilator
+    from generator.backends.rtl.sim import (
+        BUILD_ARGS,
+        MAKEFLAGS,
+        RUN_ENV,
+        _environment,
+        find_verilator,
+    )
 
     g, out = tiny_out
     drv = _driver(out)
@@ -281,8 +287,7 @@ def test_uart_top_bit_exact_with_real_bit_timing(tiny_out: tuple[Graph, str]) ->
                      parameters={"CLKS_PER_BIT": 8, "IDLE_BITS": 40, "MEM_DIR": f'"{rtl}/"'})
         runner.test(test_module="testbenches.uart_tb", hdl_toplevel=top,
                     hdl_toplevel_lang="verilog", build_dir=os.path.join(d, "build"),
-                    test_dir=d, extra_env={"NNFAB_UART_CONF": os.path.join(d, "uart.json"),
-                               "COCOTB_REWRITE_ASSERTION_FILES": ""},
+                    test_dir=d, extra_env={"NNFAB_UART_CONF": os.path.join(d, "uart.json"), **RUN_ENV},
                     results_xml=os.path.join(d, "results.xml"), log_file=os.path.join(d, "sim.log"))
     res = _json(cfg["result"])
     assert res["overrun"] == 0

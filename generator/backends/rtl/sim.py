@@ -69,6 +69,11 @@ def _build_args(cycles: int) -> list[str]:
     return BUILD_ARGS + (LONG_RUN_ARGS if cycles >= LONG_RUN_CYCLES else [])
 
 
+#: the environment of every cocotb run: no pytest assertion rewriting in the simulator's
+#: Python (cocotb's default rewrites every module it imports, numpy included, and with
+#: bytecode caching off compiles them from source on every run: about 0.4 s of each); the
+#: testbenches' assertions carry their own messages
+RUN_ENV = {"COCOTB_REWRITE_ASSERTION_FILES": ""}
 #: full-rate rows the testbench's timing phase streams unless sim.json says ``frames``
 #: (``testbenches.nnfab_tb.TIMING_ROWS``)
 TIMING_ROWS = 32
@@ -531,11 +536,7 @@ def simulate_raw(out: str, xr: npt.NDArray[np.int64], yr: npt.NDArray[np.int64],
         "NNFAB_SIM_IDLE": str(idle),
         "NNFAB_SIM_BACKPRESSURE": str(backpressure),
         **({"NNFAB_SIM_TIMING_ROWS": str(timing_rows)} if timing_rows else {}),
-        # no pytest assertion rewriting in the simulator's Python (cocotb's default
-        # rewrites every module it imports, numpy included, and with bytecode caching off
-        # compiles them from source on every run: about 0.4 s of each): the testbench's
-        # assertions carry their own messages
-        "COCOTB_REWRITE_ASSERTION_FILES": "",
+        **RUN_ENV,
     }
     log = os.path.join(rundir, "sim.log")
     verilator = find_verilator()
